@@ -1,0 +1,154 @@
+//! API tokens for automation: `shardlyn_api_` + 32 random bytes, shown once, stored as
+//! SHA-256 and found by an 8-character prefix; deleting one revokes it at once.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::auth::crypto::{random_hex, sha256_hex};
+use crate::auth::extract::{API_TOKEN_PREFIX, SessionUser};
+use crate::db::{new_id, now_ms, ts};
+use crate::error::{AppError, AppJson, AppPath, AppResult};
+use crate::routes::{Access, Routes};
+use crate::state::AppState;
+
+/// Longest lifetime a token may ask for: ten years.
+const MAX_EXPIRES_IN: i64 = 10 * 365 * 24 * 3600;
+
+/// `/v1/api-tokens`.
+pub fn router() -> Routes {
+    Routes::new("api-tokens")
+        .get("/v1/api-tokens", Access::Session, "List tokens", list)
+        .post("/v1/api-tokens", Access::Session, "Create token", create)
+        .delete(
+            "/v1/api-tokens/{id}",
+            Access::Session,
+            "Delete token",
+            delete,
+        )
+}
+
+/// A token as listed (never its secret).
+#[derive(Debug, Serialize)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    /// The first characters after `shardlyn_api_`, to tell tokens apart.
+    pub prefix: String,
+    #[serde(with = "ts::option")]
+    pub expires_at: Option<i64>,
+    #[serde(with = "ts")]
+    pub created_at: i64,
+    #[serde(with = "ts::option")]
+    pub last_used_at: Option<i64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    SessionUser(user): SessionUser,
+) -> AppResult<AppJson<Vec<TokenView>>> {
+    let rows = sqlx::query(
+        "SELECT id, name, prefix, expires_at, created_at, last_used_at FROM api_tokens \
+         WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
+    )
+    .bind(&user.user.id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let tokens = rows
+        .iter()
+        .map(|r| {
+            Ok(TokenView {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                prefix: r.try_get("prefix")?,
+                expires_at: r.try_get("expires_at")?,
+                created_at: r.try_get("created_at")?,
+                last_used_at: r.try_get("last_used_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(AppJson(tokens))
+}
+
+#[derive(Deserialize)]
+pub struct CreateToken {
+    name: String,
+    /// Lifetime in seconds; absent or null for a token that does not expire.
+    expires_in: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct Created {
+    id: String,
+    name: String,
+    token: String,
+    #[serde(with = "ts::option")]
+    expires_at: Option<i64>,
+    #[serde(with = "ts")]
+    created_at: i64,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    SessionUser(user): SessionUser,
+    AppJson(body): AppJson<CreateToken>,
+) -> AppResult<(StatusCode, AppJson<Created>)> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::Validation(
+            "name must be 1 to 100 characters without control characters".into(),
+        ));
+    }
+    if let Some(secs) = body.expires_in
+        && !(60..=MAX_EXPIRES_IN).contains(&secs)
+    {
+        return Err(AppError::Validation(format!(
+            "expires_in must be between 60 and {MAX_EXPIRES_IN} seconds"
+        )));
+    }
+    let secret = random_hex(32);
+    let token = format!("{API_TOKEN_PREFIX}{secret}");
+    let now = now_ms();
+    let expires_at = body.expires_in.map(|s| now + s * 1000);
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(&user.user.id)
+    .bind(name)
+    .bind(&secret[..8])
+    .bind(sha256_hex(&token))
+    .bind(now)
+    .bind(expires_at)
+    .execute(&state.db.pool)
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(Created {
+            id,
+            name: name.to_string(),
+            token,
+            expires_at,
+            created_at: now,
+        }),
+    ))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    SessionUser(user): SessionUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<StatusCode> {
+    let result = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
+        .bind(&id)
+        .bind(&user.user.id)
+        .execute(&state.db.pool)
+        .await?;
+    if result.rows_affected() == 0 {
+        return Err(AppError::not_found("API token"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,56 @@
+//! The route table of the whole API and the middleware stack around it.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+
+use crate::error::AppError;
+use crate::routes::Routes;
+use crate::state::AppState;
+use crate::{api_tokens, audit, auth, health, orgs, ratelimit, users};
+
+/// Every endpoint of the panel, area by area.
+#[must_use]
+pub fn routes() -> Routes {
+    Routes::new("root")
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(api_tokens::router())
+        .merge(orgs::router())
+        .merge(audit::router())
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body =
+        shardlyn_proto::ErrorBody::new("METHOD_NOT_ALLOWED", "method not allowed on this route");
+    (axum::http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}
+
+/// The router with its middleware: metrics (outermost), rate limits, audit, body limit.
+pub fn router(state: AppState) -> Router {
+    routes()
+        .into_router()
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            audit::middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::middleware,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

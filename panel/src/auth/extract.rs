@@ -1,0 +1,229 @@
+//! Typed extractors for who is calling: [`CurrentUser`] (JWT or API token),
+//! [`SessionUser`] (JWT only), [`AdminUser`] (platform admin), and [`ClientMeta`].
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use sqlx::Row;
+
+use super::crypto::{digest_eq, sha256_hex};
+use super::sessions::ClientInfo;
+use crate::audit::AuditSlot;
+use crate::db::now_ms;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::users::store::{self as users, User, user_columns};
+
+/// Prefix of every API token.
+pub const API_TOKEN_PREFIX: &str = "shardlyn_api_";
+/// How often `last_used_at` of an API token is written, at most (ms).
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// An access token of this session.
+    Session(String),
+    /// This API token id.
+    ApiToken(String),
+}
+
+/// An authenticated, active (not suspended) user.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    pub credential: Credential,
+}
+
+impl CurrentUser {
+    /// The session id, when the caller used an access token.
+    #[must_use]
+    pub fn session_id(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Session(id) => Some(id),
+            Credential::ApiToken(_) => None,
+        }
+    }
+}
+
+/// A caller that used a session access token (not an API token): for actions an
+/// automation token must not take, such as minting tokens or changing the password.
+#[derive(Debug, Clone)]
+pub struct SessionUser(pub CurrentUser);
+
+/// A platform admin.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub CurrentUser);
+
+fn bearer(parts: &Parts) -> Result<&str, AppError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| AppError::unauthorized("missing bearer token"))?
+        .to_str()
+        .map_err(|_| AppError::unauthorized("malformed authorization header"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| AppError::unauthorized("malformed authorization header"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AppError::unauthorized("missing bearer token"));
+    }
+    Ok(token.trim())
+}
+
+async fn from_access_token(state: &AppState, token: &str) -> Result<CurrentUser, AppError> {
+    let claims = state.jwt.verify(token)?;
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(u),
+        ", s.revoked_at AS session_revoked_at \
+         FROM users u JOIN sessions s ON s.user_id = u.id WHERE u.id = $1 AND s.id = $2"
+    ))
+    .bind(&claims.sub)
+    .bind(&claims.sid)
+    .fetch_optional(&state.db.pool)
+    .await?
+    .ok_or_else(|| AppError::unauthorized("session no longer exists"))?;
+    if row
+        .try_get::<Option<i64>, _>("session_revoked_at")?
+        .is_some()
+    {
+        return Err(AppError::unauthorized("session revoked"));
+    }
+    let user = users::from_row(&row)?;
+    Ok(CurrentUser {
+        user,
+        credential: Credential::Session(claims.sid),
+    })
+}
+
+async fn from_api_token(state: &AppState, token: &str) -> Result<CurrentUser, AppError> {
+    let invalid = || AppError::unauthorized("invalid API token");
+    let secret = token.strip_prefix(API_TOKEN_PREFIX).ok_or_else(invalid)?;
+    let prefix = secret.get(..8).ok_or_else(invalid)?;
+    let digest = sha256_hex(token);
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(u),
+        ", t.id AS token_id, t.token_hash, t.expires_at AS token_expires_at, \
+         t.last_used_at AS token_last_used_at \
+         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.prefix = $1"
+    ))
+    .bind(prefix)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let now = now_ms();
+    for row in rows {
+        let stored: String = row.try_get("token_hash")?;
+        if !digest_eq(&stored, &digest) {
+            continue;
+        }
+        if row
+            .try_get::<Option<i64>, _>("token_expires_at")?
+            .is_some_and(|at| at <= now)
+        {
+            return Err(AppError::unauthorized("API token expired"));
+        }
+        let token_id: String = row.try_get("token_id")?;
+        let last_used: Option<i64> = row.try_get("token_last_used_at")?;
+        if last_used.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS) {
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&token_id)
+                .execute(&state.db.pool)
+                .await?;
+        }
+        return Ok(CurrentUser {
+            user: users::from_row(&row)?,
+            credential: Credential::ApiToken(token_id),
+        });
+    }
+    Err(invalid())
+}
+
+/// Authenticates the request's bearer token (JWT or API token).
+///
+/// # Errors
+/// 401 for a missing, invalid, expired or revoked credential or a suspended user.
+#[tracing::instrument(skip_all)]
+pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<CurrentUser, AppError> {
+    let token = bearer(parts)?;
+    let current = if token.starts_with(API_TOKEN_PREFIX) {
+        from_api_token(state, token).await?
+    } else {
+        from_access_token(state, token).await?
+    };
+    if current.user.suspended {
+        return Err(AppError::unauthorized("account suspended"));
+    }
+    if let Some(slot) = parts.extensions.get::<AuditSlot>() {
+        slot.set_actor(&current.user.id, &current.user.email);
+    }
+    Ok(current)
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    #[tracing::instrument(skip_all)]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        authenticate(state, parts).await
+    }
+}
+
+impl FromRequestParts<AppState> for SessionUser {
+    type Rejection = AppError;
+
+    #[tracing::instrument(skip_all)]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let current = authenticate(state, parts).await?;
+        if current.session_id().is_none() {
+            return Err(AppError::Forbidden(
+                "this action needs a login session; API tokens cannot perform it".into(),
+            ));
+        }
+        Ok(Self(current))
+    }
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = AppError;
+
+    #[tracing::instrument(skip_all)]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let current = authenticate(state, parts).await?;
+        if !current.user.is_admin {
+            return Err(AppError::Forbidden("platform admin only".into()));
+        }
+        Ok(Self(current))
+    }
+}
+
+/// The caller's address and user agent.
+#[derive(Debug, Clone, Default)]
+pub struct ClientMeta(pub ClientInfo);
+
+/// The peer IP of a request, if the server recorded it.
+#[must_use]
+pub fn peer_ip(parts_ext: &http::Extensions) -> Option<String> {
+    parts_ext
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(ClientInfo {
+            ip: peer_ip(&parts.extensions),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        }))
+    }
+}

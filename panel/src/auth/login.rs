@@ -1,0 +1,93 @@
+//! `POST /v1/auth/login`, `/v1/auth/refresh` and `/v1/auth/logout`.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use super::crypto::{normalize_email, verify_password};
+use super::extract::{ClientMeta, SessionUser};
+use super::lockout;
+use super::sessions::{self, TokenPair};
+use crate::audit::AuditSlot;
+use crate::error::{AppError, AppJson, AppResult};
+use crate::state::AppState;
+use crate::users::store as users;
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+/// Checks credentials and starts a session.
+pub async fn login(
+    State(state): State<AppState>,
+    ClientMeta(client): ClientMeta,
+    audit: Option<Extension<AuditSlot>>,
+    AppJson(body): AppJson<LoginRequest>,
+) -> AppResult<AppJson<TokenPair>> {
+    let Ok(email) = normalize_email(&body.email) else {
+        return Err(AppError::InvalidCredentials);
+    };
+    if body.password.len() > 1024 {
+        return Err(AppError::InvalidCredentials);
+    }
+    let account = users::find_auth_by_email(&state.db.pool, &email).await?;
+    if let Some(account) = &account
+        && let Some(retry_after) = lockout::remaining_secs(account.locked_until)
+    {
+        return Err(AppError::AccountLocked { retry_after });
+    }
+    let ok = verify_password(
+        body.password,
+        account.as_ref().map(|a| a.password_hash.clone()),
+    )
+    .await;
+    let Some(account) = account else {
+        return Err(AppError::InvalidCredentials);
+    };
+    if let Some(Extension(slot)) = &audit {
+        slot.set_actor(&account.user.id, &account.user.email);
+    }
+    if !ok {
+        lockout::record_failure(&state.db.pool, &state.config.auth, &account.user.id).await?;
+        return Err(AppError::InvalidCredentials);
+    }
+    if account.user.suspended {
+        return Err(AppError::Forbidden("account suspended".into()));
+    }
+    lockout::clear(&state.db.pool, &account.user.id).await?;
+    if let Some(Extension(slot)) = &audit {
+        slot.set_action("auth.login", Some(&account.user.id));
+    }
+    Ok(AppJson(
+        sessions::start(&state, &account.user.id, &client).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// Rotates a refresh token.
+pub async fn refresh(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<RefreshRequest>,
+) -> AppResult<AppJson<TokenPair>> {
+    Ok(AppJson(
+        sessions::rotate(&state, &body.refresh_token).await?,
+    ))
+}
+
+/// Revokes the caller's session: its refresh token family and its access tokens.
+pub async fn logout(
+    State(state): State<AppState>,
+    SessionUser(current): SessionUser,
+) -> AppResult<StatusCode> {
+    if let Some(sid) = current.session_id() {
+        sessions::revoke(&state.db.pool, sid).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

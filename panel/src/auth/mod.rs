@@ -1,0 +1,68 @@
+//! Authentication: login, refresh, logout, registration, first-admin bootstrap and
+//! password reset; plus the token primitives and caller extractors the rest use.
+
+mod bootstrap;
+pub use bootstrap::create_first_admin;
+pub mod crypto;
+pub mod extract;
+pub mod jwt;
+mod lockout;
+mod login;
+mod password_reset;
+mod register;
+pub mod sessions;
+
+use crate::routes::{Access, Routes};
+
+/// `/v1/auth/*`.
+pub fn router() -> Routes {
+    Routes::new("auth")
+        .post(
+            "/v1/auth/login",
+            Access::Public,
+            "Authenticate user",
+            login::login,
+        )
+        .post(
+            "/v1/auth/refresh",
+            Access::Public,
+            "Refresh access token",
+            login::refresh,
+        )
+        .post(
+            "/v1/auth/logout",
+            Access::Session,
+            "Revoke the current session",
+            login::logout,
+        )
+        .post(
+            "/v1/auth/register",
+            Access::Public,
+            "Register new user",
+            register::register,
+        )
+        .post(
+            "/v1/auth/forgot-password",
+            Access::Public,
+            "Request password reset",
+            password_reset::forgot,
+        )
+        .post(
+            "/v1/auth/reset-password",
+            Access::Public,
+            "Reset password with token",
+            password_reset::reset,
+        )
+        .get(
+            "/v1/auth/bootstrap/status",
+            Access::Public,
+            "Check if bootstrap needed",
+            bootstrap::status,
+        )
+        .post(
+            "/v1/auth/bootstrap",
+            Access::Public,
+            "Create initial admin user",
+            bootstrap::bootstrap,
+        )
+}

@@ -1,0 +1,133 @@
+//! Password reset: a single-use token valid for one hour, mailed to the account. The
+//! request answers the same whether or not the email belongs to an account.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use super::crypto::{
+    check_password_policy, hash_password, normalize_email, random_hex, sha256_hex,
+};
+use super::sessions;
+use crate::db::{new_id, now_ms};
+use crate::error::{AppError, AppJson, AppResult};
+use crate::mailer::Email;
+use crate::state::AppState;
+use crate::users::store as users;
+
+/// Lifetime of a reset token.
+const RESET_TTL_MS: i64 = 3600 * 1000;
+
+#[derive(Deserialize)]
+pub struct ForgotRequest {
+    email: String,
+}
+
+/// Mails a reset link if the account exists; always answers 202 with the same body.
+pub async fn forgot(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<ForgotRequest>,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    let answer = (
+        StatusCode::ACCEPTED,
+        AppJson(
+            json!({"message": "if an account exists for this email, a reset link is on its way"}),
+        ),
+    );
+    let Ok(email) = normalize_email(&body.email) else {
+        return Ok(answer);
+    };
+    let Some(account) = users::find_auth_by_email(&state.db.pool, &email).await? else {
+        return Ok(answer);
+    };
+    if account.user.suspended {
+        return Ok(answer);
+    }
+    let token = random_hex(32);
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO password_resets (id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(new_id())
+    .bind(&account.user.id)
+    .bind(sha256_hex(&token))
+    .bind(now)
+    .bind(now + RESET_TTL_MS)
+    .execute(&state.db.pool)
+    .await?;
+    let link = format!("{}/reset-password?token={token}", state.config.base_url());
+    state.mailer.send(Email {
+        to: account.user.email.clone(),
+        subject: "Reset your Shardlyn password".into(),
+        text: format!(
+            "Someone asked to reset the password of your Shardlyn account.\n\n\
+             Open this link within one hour to choose a new password:\n{link}\n\n\
+             Or send the token {token} to POST /v1/auth/reset-password.\n\n\
+             If it was not you, ignore this message; your password stays as it is.\n"
+        ),
+    });
+    Ok(answer)
+}
+
+#[derive(Deserialize)]
+pub struct ResetRequest {
+    token: String,
+    new_password: String,
+}
+
+/// Sets a new password with a reset token and ends every session of the account.
+pub async fn reset(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<ResetRequest>,
+) -> AppResult<AppJson<Value>> {
+    check_password_policy(&body.new_password, state.config.auth.password_min_length)?;
+    let invalid = || AppError::InvalidToken("reset token is invalid, used or expired".into());
+    let now = now_ms();
+    let row = sqlx::query(
+        "SELECT id, user_id, expires_at, used_at FROM password_resets WHERE token_hash = $1",
+    )
+    .bind(sha256_hex(&body.token))
+    .fetch_optional(&state.db.pool)
+    .await?
+    .ok_or_else(invalid)?;
+    let id: String = row.try_get("id")?;
+    let user_id: String = row.try_get("user_id")?;
+    if row.try_get::<Option<i64>, _>("used_at")?.is_some()
+        || row.try_get::<i64, _>("expires_at")? <= now
+    {
+        return Err(invalid());
+    }
+    let hash = hash_password(body.new_password).await?;
+    let mut tx = state.db.pool.begin().await?;
+    let claimed =
+        sqlx::query("UPDATE password_resets SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+    if claimed.rows_affected() != 1 {
+        return Err(invalid());
+    }
+    users::set_password(&mut *tx, &user_id, &hash).await?;
+    // Other outstanding reset links of this account die with this one.
+    sqlx::query("UPDATE password_resets SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+        .bind(now)
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await?;
+    sessions::revoke_all(&mut *tx, &user_id, None).await?;
+    sqlx::query("DELETE FROM login_failures WHERE user_id = $1")
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE users SET locked_until = NULL WHERE id = $1")
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(AppJson(
+        json!({"message": "password updated; sign in with the new password"}),
+    ))
+}

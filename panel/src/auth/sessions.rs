@@ -1,0 +1,236 @@
+//! Sessions and their refresh tokens. A session is one refresh-token family: every
+//! refresh rotates the token; presenting a used token revokes the whole family.
+
+use serde::Serialize;
+use sqlx::{AnyExecutor, AnyPool, Row};
+
+use super::crypto::{random_hex, sha256_hex};
+use super::jwt::ACCESS_TTL_SECS;
+use crate::db::{new_id, now_ms, ts};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// The token pair of the login response.
+#[derive(Debug, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    pub token_type: &'static str,
+}
+
+/// A session as listed to its user.
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    pub id: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    #[serde(with = "ts")]
+    pub created_at: i64,
+    #[serde(with = "ts")]
+    pub last_seen_at: i64,
+    pub current: bool,
+}
+
+/// Where a login came from.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+fn new_refresh_token() -> String {
+    format!("shardlyn_rt_{}", random_hex(32))
+}
+
+async fn insert_refresh<'e>(
+    db: impl AnyExecutor<'e>,
+    session_id: &str,
+    token: &str,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(new_id())
+    .bind(session_id)
+    .bind(sha256_hex(token))
+    .bind(now_ms())
+    .bind(expires_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Starts a session for `user_id` and returns its first token pair.
+///
+/// # Errors
+/// Database failures.
+pub async fn start(state: &AppState, user_id: &str, client: &ClientInfo) -> AppResult<TokenPair> {
+    let now = now_ms();
+    let ttl_ms = i64::try_from(state.config.auth.refresh_ttl_secs)
+        .unwrap_or(i64::MAX / 2_000)
+        .saturating_mul(1000);
+    let session_id = new_id();
+    let refresh = new_refresh_token();
+    let mut tx = state.db.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at, ip, user_agent) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6)",
+    )
+    .bind(&session_id)
+    .bind(user_id)
+    .bind(now)
+    .bind(now.saturating_add(ttl_ms))
+    .bind(client.ip.as_deref())
+    .bind(client.user_agent.as_deref().map(|ua| truncate(ua, 255)))
+    .execute(&mut *tx)
+    .await?;
+    insert_refresh(&mut *tx, &session_id, &refresh, now.saturating_add(ttl_ms)).await?;
+    tx.commit().await?;
+    pair(state, user_id, &session_id, refresh)
+}
+
+fn pair(
+    state: &AppState,
+    user_id: &str,
+    session_id: &str,
+    refresh: String,
+) -> AppResult<TokenPair> {
+    Ok(TokenPair {
+        access_token: state.jwt.issue(user_id, session_id)?,
+        refresh_token: refresh,
+        expires_in: ACCESS_TTL_SECS,
+        token_type: "Bearer",
+    })
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// Exchanges a refresh token for a new pair. A token presented twice revokes its family.
+///
+/// # Errors
+/// 401 for an unknown, used, expired or revoked token, or a suspended user.
+pub async fn rotate(state: &AppState, token: &str) -> AppResult<TokenPair> {
+    let invalid = || AppError::unauthorized("invalid or expired refresh token");
+    let now = now_ms();
+    let row = sqlx::query(
+        "SELECT r.id, r.session_id, r.expires_at, r.used_at, s.user_id, s.revoked_at, u.suspended_at \
+         FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id \
+         WHERE r.token_hash = $1",
+    )
+    .bind(sha256_hex(token))
+    .fetch_optional(&state.db.pool)
+    .await?
+    .ok_or_else(invalid)?;
+    let token_id: String = row.try_get("id")?;
+    let session_id: String = row.try_get("session_id")?;
+    let user_id: String = row.try_get("user_id")?;
+    let expires_at: i64 = row.try_get("expires_at")?;
+    let used_at: Option<i64> = row.try_get("used_at")?;
+    let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+    let suspended_at: Option<i64> = row.try_get("suspended_at")?;
+    if used_at.is_some() {
+        tracing::warn!(session.id = %session_id, "refresh token reuse: revoking the session");
+        revoke(&state.db.pool, &session_id).await?;
+        return Err(AppError::unauthorized(
+            "refresh token already used: session revoked",
+        ));
+    }
+    if revoked_at.is_some() || expires_at <= now || suspended_at.is_some() {
+        return Err(invalid());
+    }
+    let refresh = new_refresh_token();
+    let mut tx = state.db.pool.begin().await?;
+    // Conditional on `used_at IS NULL`, so two racing refreshes cannot both win.
+    let claimed =
+        sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(&token_id)
+            .execute(&mut *tx)
+            .await?;
+    if claimed.rows_affected() != 1 {
+        tx.rollback().await?;
+        revoke(&state.db.pool, &session_id).await?;
+        return Err(AppError::unauthorized(
+            "refresh token already used: session revoked",
+        ));
+    }
+    insert_refresh(&mut *tx, &session_id, &refresh, expires_at).await?;
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(&session_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    pair(state, &user_id, &session_id, refresh)
+}
+
+/// Revokes one session (its refresh tokens stop working, and so do its access tokens).
+///
+/// # Errors
+/// Database failures.
+pub async fn revoke<'e>(db: impl AnyExecutor<'e>, session_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(now_ms())
+        .bind(session_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Revokes every session of a user except `keep`.
+///
+/// # Errors
+/// Database failures.
+pub async fn revoke_all<'e>(
+    db: impl AnyExecutor<'e>,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE sessions SET revoked_at = $1 \
+         WHERE user_id = $2 AND revoked_at IS NULL AND ($3 IS NULL OR id <> $3)",
+    )
+    .bind(now_ms())
+    .bind(user_id)
+    .bind(keep)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// The live sessions of a user, newest first.
+///
+/// # Errors
+/// Database failures.
+pub async fn list_active(
+    pool: &AnyPool,
+    user_id: &str,
+    current: Option<&str>,
+) -> Result<Vec<SessionView>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, ip, user_agent, created_at, last_seen_at FROM sessions \
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC",
+    )
+    .bind(user_id)
+    .bind(now_ms())
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get("id")?;
+            Ok(SessionView {
+                current: current == Some(id.as_str()),
+                id,
+                ip: row.try_get("ip")?,
+                user_agent: row.try_get("user_agent")?,
+                created_at: row.try_get("created_at")?,
+                last_seen_at: row.try_get("last_seen_at")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,155 @@
+//! The `shardlyn` command line: `serve`, `migrate`, `admin create`, `config example`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{CliOverrides, Config};
+use crate::mailer::LogMailer;
+
+/// Shardlyn: game-server and infrastructure management panel.
+#[derive(Parser)]
+#[command(name = "shardlyn", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the panel (migrates the database first).
+    Serve(Common),
+    /// Apply database migrations and exit.
+    Migrate(Common),
+    /// Manage platform admins.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a platform admin (the first one bootstraps the platform).
+    Create {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "SHARDLYN_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print a commented TOML file with every setting at its default.
+    Example,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// TOML configuration file.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Data directory (default ./data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl Common {
+    fn load(&self) -> anyhow::Result<Config> {
+        Config::load(
+            self.config.as_deref(),
+            &CliOverrides {
+                listen: self.listen,
+                data_dir: self.data_dir.clone(),
+            },
+        )
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if config.log_json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Runs the command line.
+///
+/// # Errors
+/// Whatever the chosen command fails with.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Config {
+            command: ConfigCommand::Example,
+        } => {
+            print!("{}", crate::config::example_toml());
+            Ok(())
+        }
+        Command::Migrate(common) => {
+            let config = common.load()?;
+            init_tracing(&config);
+            let db = crate::db::Db::connect(&config.effective_database_url(), 1).await?;
+            db.migrate().await?;
+            println!("migrations applied ({})", db.backend.name());
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    common,
+                    email,
+                    password,
+                    name,
+                },
+        } => {
+            let config = common.load()?;
+            init_tracing(&config);
+            let state = crate::server::build_state(config, Arc::new(LogMailer), None).await?;
+            let user = crate::users::create_admin(&state, &email, &password, name.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("created platform admin {} ({})", user.email, user.id);
+            Ok(())
+        }
+        Command::Serve(common) => {
+            let config = common.load()?;
+            init_tracing(&config);
+            let running = crate::server::launch(config, Arc::new(LogMailer)).await?;
+            let state = running.state.clone();
+            let mut url_config = state.config.clone();
+            url_config.listen = running.addr;
+            let url = url_config.base_url();
+            println!("Shardlyn panel listening on {url}");
+            println!("API reference: {url}/v1/openapi.json");
+            if crate::users::store::count(&state.db.pool).await? == 0 {
+                println!(
+                    "No admin yet. Create the first one with\n  \
+                     shardlyn admin create --email you@example.com --password '...'\n\
+                     or POST {url}/v1/auth/bootstrap {{\"email\": \"...\", \"password\": \"...\"}}"
+                );
+            }
+            crate::server::shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            running.stop().await
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! Typed settings, loaded once: defaults < TOML file (`--config`) < `SHARDLYN_*` env
+//! (`__` separates nesting, e.g. `SHARDLYN_TLS__MODE=file`) < command-line flags.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A secret string whose `Debug` never shows the value.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    /// The secret's value; call only where it is used.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Who may create an account through `POST /v1/auth/register`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    /// Anyone.
+    Open,
+    /// Only someone holding a pending invitation for that email.
+    InviteOnly,
+    /// Nobody; admins create users.
+    Closed,
+}
+
+/// How the listener speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    /// Plain HTTP on loopback binds; HTTPS with a self-signed CA on any other bind.
+    Auto,
+    /// Always plain HTTP (behind a TLS-terminating proxy).
+    Off,
+    /// HTTPS with the certificate and key at `cert_path` / `key_path`.
+    File,
+}
+
+/// TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    pub mode: TlsMode,
+    pub cert_path: Option<PathBuf>,
+    pub key_path: Option<PathBuf>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            mode: TlsMode::Auto,
+            cert_path: None,
+            key_path: None,
+        }
+    }
+}
+
+/// Rate-limit classes; each is a fixed window per caller (token, else IP).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// General API requests per caller per `api_window_secs`.
+    pub api_requests: u32,
+    pub api_window_secs: u32,
+    /// Login, register, refresh and password-reset requests per IP per minute.
+    pub login_per_minute: u32,
+    /// MFA attempts per caller per minute.
+    pub mfa_per_minute: u32,
+    /// WebSocket upgrades per caller per minute.
+    pub websocket_per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            api_requests: 600,
+            api_window_secs: 60,
+            login_per_minute: 20,
+            mfa_per_minute: 5,
+            websocket_per_minute: 30,
+        }
+    }
+}
+
+/// Authentication policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub registration: Registration,
+    pub password_min_length: usize,
+    /// Lifetime of a refresh token (and so of an idle session), in seconds.
+    pub refresh_ttl_secs: u64,
+    /// Failed logins within `lockout_window_secs` that lock an account.
+    pub lockout_threshold: u32,
+    pub lockout_window_secs: u64,
+    pub lockout_duration_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            registration: Registration::InviteOnly,
+            password_min_length: 10,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            lockout_threshold: 5,
+            lockout_window_secs: 15 * 60,
+            lockout_duration_secs: 15 * 60,
+        }
+    }
+}
+
+/// Every setting of the panel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; empty means a SQLite file in the data dir.
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// Optional Redis for shared rate limits, events and tunnel routing.
+    pub redis_url: String,
+    /// The URL users reach the panel at (used in emails and agent commands).
+    pub public_url: String,
+    /// HS256 key for access tokens; generated into the data dir when empty.
+    pub jwt_secret: Secret,
+    /// 32-byte hex key sealing stored secrets; generated into the data dir when empty.
+    pub master_key: Secret,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// `tracing` filter, e.g. `info` or `shardlyn_panel=debug`.
+    pub log_level: String,
+    /// Log as JSON lines instead of text.
+    pub log_json: bool,
+    pub tls: TlsConfig,
+    pub auth: AuthConfig,
+    pub rate_limit: RateLimitConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            database_max_connections: 16,
+            redis_url: String::new(),
+            public_url: String::new(),
+            jwt_secret: Secret::default(),
+            master_key: Secret::default(),
+            max_body_bytes: 1024 * 1024,
+            log_level: "info".into(),
+            log_json: false,
+            tls: TlsConfig::default(),
+            auth: AuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CliOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads defaults, then the TOML file, then `SHARDLYN_*` variables, then CLI flags.
+    ///
+    /// # Errors
+    /// A missing `--config` file, a malformed file or a value of the wrong type.
+    pub fn load(file: Option<&Path>, cli: &CliOverrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            anyhow::ensure!(path.exists(), "config file {} not found", path.display());
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment
+            .merge(Env::prefixed("SHARDLYN_").split("__"))
+            .merge(Serialized::defaults(cli));
+        let config: Config = figment.extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.tls.mode == TlsMode::File {
+            anyhow::ensure!(
+                self.tls.cert_path.is_some() && self.tls.key_path.is_some(),
+                "tls.mode = \"file\" needs tls.cert_path and tls.key_path"
+            );
+        }
+        anyhow::ensure!(
+            self.auth.password_min_length >= 8,
+            "auth.password_min_length must be at least 8"
+        );
+        anyhow::ensure!(
+            self.max_body_bytes >= 1024,
+            "max_body_bytes must be at least 1024"
+        );
+        anyhow::ensure!(
+            self.rate_limit.api_window_secs > 0,
+            "rate_limit.api_window_secs must be positive"
+        );
+        Ok(())
+    }
+
+    /// The database URL to use: the configured one, or a SQLite file in the data dir.
+    #[must_use]
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("shardlyn.db").display()
+            )
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// Whether the listener is reached over HTTPS.
+    #[must_use]
+    pub fn serves_tls(&self) -> bool {
+        match self.tls.mode {
+            TlsMode::Off => false,
+            TlsMode::File => true,
+            TlsMode::Auto => !self.listen.ip().is_loopback(),
+        }
+    }
+
+    /// The base URL printed at start-up and used in links when `public_url` is empty.
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        if !self.public_url.is_empty() {
+            return self.public_url.trim_end_matches('/').to_string();
+        }
+        let scheme = if self.serves_tls() { "https" } else { "http" };
+        format!("{scheme}://{}", self.listen)
+    }
+}
+
+/// One comment per setting, in the order `config example` prints them.
+const DOCS: &[(&str, &str)] = &[
+    (
+        "listen",
+        "Address and port the panel listens on. Port 0 picks a free port.",
+    ),
+    (
+        "data_dir",
+        "Directory for the SQLite database, generated keys and the TLS CA.",
+    ),
+    (
+        "database_url",
+        "Database URL. Empty: SQLite file <data_dir>/shardlyn.db. Production: postgres://user:pass@host/db",
+    ),
+    (
+        "database_max_connections",
+        "Connections kept in the database pool.",
+    ),
+    (
+        "redis_url",
+        "Optional redis://host:6379. Shares rate limits, events and tunnel routing between panel replicas.",
+    ),
+    (
+        "public_url",
+        "URL users and agents reach the panel at, e.g. https://panel.example.com. Empty: derived from listen.",
+    ),
+    (
+        "jwt_secret",
+        "Key signing access tokens. Empty: generated into <data_dir>/jwt.key (mode 0600) on first start.",
+    ),
+    (
+        "master_key",
+        "64 hex chars sealing stored secrets (AES-256-GCM). Empty: generated into <data_dir>/master.key.",
+    ),
+    (
+        "max_body_bytes",
+        "Largest request body accepted, in bytes; larger answers 413.",
+    ),
+    (
+        "log_level",
+        "tracing filter, e.g. \"info\" or \"shardlyn_panel=debug,info\".",
+    ),
+    ("log_json", "Log JSON lines instead of text."),
+    ("tls", "TLS of the listener."),
+    (
+        "tls.mode",
+        "\"auto\": plain HTTP on loopback, HTTPS with a self-signed CA (GET /v1/ca) elsewhere; \"off\"; \"file\".",
+    ),
+    ("tls.cert_path", "PEM certificate chain for mode \"file\"."),
+    ("tls.key_path", "PEM private key for mode \"file\"."),
+    ("auth", "Authentication policy."),
+    (
+        "auth.registration",
+        "\"open\", \"invite_only\" or \"closed\".",
+    ),
+    (
+        "auth.password_min_length",
+        "Minimum password length (at least 8).",
+    ),
+    (
+        "auth.refresh_ttl_secs",
+        "Lifetime of a refresh token, in seconds.",
+    ),
+    (
+        "auth.lockout_threshold",
+        "Failed logins within lockout_window_secs that lock the account.",
+    ),
+    (
+        "auth.lockout_window_secs",
+        "Window counting failed logins, in seconds.",
+    ),
+    (
+        "auth.lockout_duration_secs",
+        "How long a locked account stays locked, in seconds.",
+    ),
+    (
+        "rate_limit",
+        "Per-caller request limits (per token, else per IP).",
+    ),
+    ("rate_limit.enabled", "Turn every limit on or off."),
+    (
+        "rate_limit.api_requests",
+        "General API requests allowed per window.",
+    ),
+    (
+        "rate_limit.api_window_secs",
+        "Length of the general API window, in seconds.",
+    ),
+    (
+        "rate_limit.login_per_minute",
+        "Login, register, refresh and password-reset requests per IP per minute.",
+    ),
+    ("rate_limit.mfa_per_minute", "MFA attempts per minute."),
+    (
+        "rate_limit.websocket_per_minute",
+        "WebSocket upgrades per minute.",
+    ),
+];
+
+/// A commented TOML file holding every setting at its default.
+#[must_use]
+pub fn example_toml() -> String {
+    let value = toml::Value::try_from(Config::default()).unwrap_or(toml::Value::Integer(0));
+    let table = value.as_table().cloned().unwrap_or_default();
+    let mut out = String::from(
+        "# Shardlyn panel configuration. Every setting is shown at its default.\n\
+         # Precedence: defaults < this file (--config) < SHARDLYN_* environment\n\
+         # (SHARDLYN_TLS__MODE=file for tls.mode) < command-line flags.\n\n",
+    );
+    let mut sections = Vec::new();
+    for (key, comment) in DOCS {
+        if key.contains('.') {
+            continue;
+        }
+        match table.get(*key) {
+            Some(toml::Value::Table(_)) => sections.push(*key),
+            Some(v) => out.push_str(&format!("# {comment}\n{key} = {v}\n\n")),
+            None => out.push_str(&format!("# {comment}\n# {key} =\n\n")),
+        }
+    }
+    for section in sections {
+        let comment = DOCS.iter().find(|(k, _)| *k == section).map_or("", |d| d.1);
+        out.push_str(&format!("# {comment}\n[{section}]\n"));
+        let sub = table.get(section).and_then(toml::Value::as_table);
+        for (key, comment) in DOCS {
+            let Some(leaf) = key.strip_prefix(section).and_then(|k| k.strip_prefix('.')) else {
+                continue;
+            };
+            match sub.and_then(|t| t.get(leaf)) {
+                Some(v) => out.push_str(&format!("# {comment}\n{leaf} = {v}\n")),
+                None => out.push_str(&format!("# {comment}\n# {leaf} = \"\"\n")),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf_keys(prefix: &str, value: &toml::Value, out: &mut Vec<String>) {
+        if let toml::Value::Table(t) = value {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                if v.is_table() {
+                    out.push(key.clone());
+                }
+                leaf_keys(&key, v, out);
+                if !v.is_table() {
+                    out.push(key);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_setting_is_documented() {
+        let value = toml::Value::try_from(Config::default()).expect("serializes");
+        let mut keys = Vec::new();
+        leaf_keys("", &value, &mut keys);
+        for key in keys {
+            assert!(
+                DOCS.iter().any(|(k, _)| *k == key),
+                "setting {key} has no comment in config::DOCS"
+            );
+        }
+    }
+
+    #[test]
+    fn example_parses_back_to_the_defaults() {
+        let text = example_toml();
+        let parsed: Config = toml::from_str(&text).expect("example is valid TOML");
+        assert_eq!(parsed, Config::default());
+        assert!(text.contains("# Address and port"));
+        assert!(text.contains("[rate_limit]"));
+    }
+
+    #[test]
+    #[expect(clippy::result_large_err, reason = "figment::Jail's closure signature")]
+    fn env_overrides_file_and_cli_overrides_env() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "shardlyn.toml",
+                "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"\n[auth]\nregistration = \"open\"\n",
+            )?;
+            jail.set_env("SHARDLYN_LOG_LEVEL", "warn");
+            jail.set_env("SHARDLYN_AUTH__PASSWORD_MIN_LENGTH", "12");
+            let cli = CliOverrides {
+                listen: Some("127.0.0.1:0".parse().expect("addr")),
+                data_dir: None,
+            };
+            let config =
+                Config::load(Some(Path::new("shardlyn.toml")), &cli).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen.port(), 0);
+            assert_eq!(config.log_level, "warn");
+            assert_eq!(config.auth.registration, Registration::Open);
+            assert_eq!(config.auth.password_min_length, 12);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let config = Config {
+            jwt_secret: Secret("hunter2hunter2".into()),
+            ..Config::default()
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn tls_auto_is_plain_on_loopback_only() {
+        let mut config = Config::default();
+        assert!(!config.serves_tls());
+        config.listen = "0.0.0.0:8443".parse().expect("addr");
+        assert!(config.serves_tls());
+        config.tls.mode = TlsMode::Off;
+        assert!(!config.serves_tls());
+    }
+}

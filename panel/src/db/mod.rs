@@ -1,0 +1,164 @@
+//! The database: one sqlx `Any` pool over SQLite or PostgreSQL, one migration folder per
+//! engine, and the column conventions both engines share (ids TEXT UUIDv7, times BIGINT
+//! unix milliseconds, booleans BIGINT 0/1).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+/// Which engine a pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The engine named by a URL's scheme.
+    ///
+    /// # Errors
+    /// Any scheme but `sqlite:` and `postgres:`/`postgresql:`.
+    pub fn from_url(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            anyhow::bail!("database_url must start with sqlite: or postgres:")
+        }
+    }
+
+    /// Name shown in health reports.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// A connected pool and its engine.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Db {
+    /// Connects to `url`. SQLite files are created when missing and put in WAL mode.
+    ///
+    /// # Errors
+    /// An unreachable server or an unwritable file.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let options = AnyConnectOptions::from_str(url).context("parsing database_url")?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("connecting to the {} database", backend.name()))?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Applies every pending migration of this engine.
+    ///
+    /// # Errors
+    /// A failed migration (the database is left at the last applied one).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .context("running migrations")?;
+        Ok(())
+    }
+
+    /// `SELECT 1`, for readiness checks.
+    ///
+    /// # Errors
+    /// The database cannot be reached.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Now, as unix milliseconds (the stored time format).
+#[must_use]
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A new time-ordered id.
+#[must_use]
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Renders stored milliseconds as RFC 3339 (`2026-01-31T00:00:00Z`).
+#[must_use]
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Serde helpers rendering stored milliseconds as RFC 3339 strings.
+pub mod ts {
+    use serde::Serializer;
+
+    /// Serializes milliseconds as RFC 3339.
+    ///
+    /// # Errors
+    /// Never, beyond the serializer's own.
+    pub fn serialize<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::rfc3339(*ms))
+    }
+
+    /// Optional milliseconds as RFC 3339 or null.
+    pub mod option {
+        use serde::Serializer;
+
+        /// Serializes optional milliseconds.
+        ///
+        /// # Errors
+        /// Never, beyond the serializer's own.
+        pub fn serialize<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+            match ms {
+                Some(ms) => s.serialize_str(&super::super::rfc3339(*ms)),
+                None => s.serialize_none(),
+            }
+        }
+    }
+}
+
+/// Stored booleans are BIGINT 0/1 on both engines.
+#[must_use]
+pub fn flag(b: bool) -> i64 {
+    i64::from(b)
+}

@@ -1,0 +1,184 @@
+//! One error type for every handler, rendered as the contract's JSON envelope
+//! `{"error": "...", "code": "..."}`; plus the `AppJson` extractor so malformed bodies
+//! get the same envelope.
+
+use axum::extract::FromRequest;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use shardlyn_proto::ErrorBody;
+
+/// Every failure a request can end in.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    InvalidToken(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    #[error("too many requests, retry in {retry_after} seconds")]
+    RateLimited { retry_after: u64 },
+    #[error("too many failed logins: account locked, retry in {retry_after} seconds")]
+    AccountLocked { retry_after: u64 },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    /// The HTTP status of this error.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::Validation(_) | Self::InvalidToken(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Unauthorized(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } | Self::AccountLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code of this error.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "BAD_REQUEST",
+            Self::Validation(_) => "VALIDATION_ERROR",
+            Self::Unauthorized(_) => "UNAUTHORIZED",
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::InvalidToken(_) => "INVALID_TOKEN",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Conflict(_) => "CONFLICT",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::AccountLocked { .. } => "ACCOUNT_LOCKED",
+            Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// Shorthand for a 404 naming the missing thing.
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(format!("{what} not found"))
+    }
+
+    /// Shorthand for a 401 with the given reason.
+    pub fn unauthorized(why: &str) -> Self {
+        Self::Unauthorized(why.to_string())
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err
+            && db.is_unique_violation()
+        {
+            return Self::Conflict("a resource with these values already exists".into());
+        }
+        Self::Internal(err.into())
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::Internal(err)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Self::Internal(err) = &self {
+            // Logged once, here at the boundary; the client sees no detail.
+            tracing::error!(error = ?err, "request failed");
+        }
+        let body = ErrorBody::new(self.code(), self.to_string());
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Self::RateLimited { retry_after } | Self::AccountLocked { retry_after } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::PayloadTooLarge
+            }
+            JsonRejection::JsonDataError(e) => Self::BadRequest(format!(
+                "invalid request body: {}",
+                e.body_text().trim_start_matches(
+                    "Failed to deserialize the JSON body into the target type: "
+                )
+            )),
+            JsonRejection::JsonSyntaxError(_) => {
+                Self::BadRequest("request body is not valid JSON".into())
+            }
+            JsonRejection::MissingJsonContentType(_) => {
+                Self::BadRequest("expected Content-Type: application/json".into())
+            }
+            other => Self::BadRequest(other.body_text()),
+        }
+    }
+}
+
+/// Result alias for handlers.
+pub type AppResult<T> = Result<T, AppError>;
+
+/// `Json` whose rejections render as the error envelope.
+#[derive(Debug, Clone, Copy, Default, FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct AppJson<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for AppJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        Self::BadRequest(format!("invalid query string: {}", rejection.body_text()))
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        Self::BadRequest(format!("invalid path: {}", rejection.body_text()))
+    }
+}
+
+/// `Query` whose rejections render as the error envelope.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct AppQuery<T>(pub T);
+
+/// `Path` whose rejections render as the error envelope.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct AppPath<T>(pub T);

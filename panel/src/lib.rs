@@ -1,0 +1,25 @@
+//! The Shardlyn panel: REST API, web pages and background jobs.
+//!
+//! `app` holds the one route table; each area of the API (`auth`, `users`, `orgs`, ...)
+//! owns its router, handlers and SQL. Cross-cutting pieces sit at the top level.
+
+pub mod api_tokens;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod mailer;
+pub mod metrics;
+pub mod orgs;
+pub mod pagination;
+pub mod ratelimit;
+pub mod routes;
+pub mod secrets;
+pub mod server;
+pub mod state;
+pub mod tls;
+pub mod users;

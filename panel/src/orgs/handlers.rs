@@ -1,0 +1,128 @@
+//! Organization CRUD and the permission list.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::permissions::{PERMISSIONS, Role, authorize};
+use super::{slug_for, store, validate_name};
+use crate::auth::extract::CurrentUser;
+use crate::db::new_id;
+use crate::error::{AppError, AppJson, AppPath, AppResult};
+use crate::state::AppState;
+
+/// The caller's organizations with their role in each.
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> AppResult<AppJson<Vec<store::OrgWithRole>>> {
+    Ok(AppJson(
+        store::list_for_user(&state.db.pool, &user.user.id).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CreateOrg {
+    name: String,
+}
+
+/// Creates an organization owned by the caller.
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppJson(body): AppJson<CreateOrg>,
+) -> AppResult<(StatusCode, AppJson<store::OrgWithRole>)> {
+    let name = validate_name(&body.name)?;
+    let mut tx = state.db.pool.begin().await?;
+    let org = store::insert(
+        &mut *tx,
+        &new_id(),
+        &name,
+        &slug_for(&name),
+        false,
+        &user.user.id,
+    )
+    .await?;
+    store::upsert_member(&mut *tx, &org.id, &user.user.id, Role::Owner.as_str()).await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(store::OrgWithRole {
+            org,
+            role: Role::Owner.as_str().into(),
+        }),
+    ))
+}
+
+/// One organization the caller belongs to.
+pub async fn get(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(org_id): AppPath<String>,
+) -> AppResult<AppJson<store::OrgWithRole>> {
+    authorize(&state, &user, &org_id, "org.read").await?;
+    store::find_for_member(&state.db.pool, &org_id, &user.user.id)
+        .await?
+        .map(AppJson)
+        .ok_or_else(|| AppError::not_found("organization"))
+}
+
+#[derive(Deserialize)]
+pub struct UpdateOrg {
+    name: String,
+}
+
+/// Renames an organization.
+pub async fn update(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(org_id): AppPath<String>,
+    AppJson(body): AppJson<UpdateOrg>,
+) -> AppResult<AppJson<store::OrgWithRole>> {
+    authorize(&state, &user, &org_id, "org.update").await?;
+    let name = validate_name(&body.name)?;
+    store::update_name(&state.db.pool, &org_id, &name).await?;
+    store::find_for_member(&state.db.pool, &org_id, &user.user.id)
+        .await?
+        .map(AppJson)
+        .ok_or_else(|| AppError::not_found("organization"))
+}
+
+/// Deletes an organization; a personal organization stays as long as its user.
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(org_id): AppPath<String>,
+) -> AppResult<StatusCode> {
+    authorize(&state, &user, &org_id, "org.delete").await?;
+    let org = store::find_for_member(&state.db.pool, &org_id, &user.user.id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    if org.org.personal {
+        return Err(AppError::Conflict(
+            "a personal organization cannot be deleted".into(),
+        ));
+    }
+    store::delete(&state.db.pool, &org_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every permission key, with the roles that hold it by default.
+pub async fn permission_list(_user: CurrentUser) -> AppJson<Value> {
+    let permissions: Vec<Value> = PERMISSIONS
+        .iter()
+        .map(|p| {
+            let roles: Vec<&str> = Role::ALL
+                .into_iter()
+                .filter(|r| *r <= p.min_role)
+                .map(Role::as_str)
+                .collect();
+            json!({"key": p.key, "description": p.description, "roles": roles})
+        })
+        .collect();
+    AppJson(json!({
+        "roles": Role::ALL.map(Role::as_str),
+        "permissions": permissions,
+    }))
+}

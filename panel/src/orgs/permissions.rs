@@ -1,0 +1,273 @@
+//! Roles, permission keys and the one `authorize` function every org-scoped request
+//! goes through. A caller who is not a member gets 404 (the organization's resources
+//! do not exist for them); a member without the permission gets 403.
+
+use serde::Serialize;
+
+use crate::auth::extract::CurrentUser;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+use super::store;
+
+/// Member roles, most powerful first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Admin,
+    Operator,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Operator, Role::Viewer];
+
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Operator => "operator",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    /// Parses a stored or submitted role name.
+    ///
+    /// # Errors
+    /// 400 for an unknown role.
+    pub fn parse(s: &str) -> AppResult<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                AppError::Validation("role must be one of owner, admin, operator, viewer".into())
+            })
+    }
+}
+
+/// One permission key with what it allows and the least role that has it by default.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PermissionDef {
+    pub key: &'static str,
+    pub description: &'static str,
+    /// The lowest role holding this permission by default.
+    pub min_role: Role,
+}
+
+macro_rules! perms {
+    ($( $key:literal, $role:ident, $desc:literal; )*) => {
+        /// Every permission key of the API.
+        pub const PERMISSIONS: &[PermissionDef] = &[
+            $( PermissionDef { key: $key, description: $desc, min_role: Role::$role }, )*
+        ];
+    };
+}
+
+perms! {
+    "org.read", Viewer, "See the organization";
+    "org.update", Admin, "Rename the organization and change its settings";
+    "org.delete", Owner, "Delete the organization";
+    "members.read", Viewer, "List members and their roles";
+    "members.invite", Admin, "Invite members and manage invitations";
+    "members.remove", Admin, "Remove members";
+    "members.role", Admin, "Change members' roles";
+    "members.permissions", Admin, "Grant and revoke members' permission keys";
+    "nodes.read", Viewer, "See nodes, their inventory and metrics";
+    "nodes.create", Admin, "Register nodes";
+    "nodes.update", Admin, "Edit, cordon, drain and migrate nodes";
+    "nodes.delete", Admin, "Delete nodes";
+    "nodes.power", Admin, "Power and resize provisioned nodes";
+    "nodes.terminal", Admin, "Open a node terminal or SSH session";
+    "nodes.containers", Operator, "Manage containers and processes on nodes";
+    "workloads.read", Viewer, "See workloads and templates";
+    "workloads.write", Admin, "Create, import, edit and delete workloads";
+    "instances.read", Viewer, "See instances and their stats";
+    "instances.create", Admin, "Create instances";
+    "instances.update", Operator, "Change instance settings, variables, image and limits";
+    "instances.delete", Admin, "Delete instances";
+    "instances.power", Operator, "Start, stop, restart and kill instances";
+    "instances.console", Operator, "Read and write the console";
+    "instances.logs", Viewer, "Read instance logs";
+    "instances.files.read", Operator, "List, read and download files";
+    "instances.files.write", Operator, "Upload, edit, move and delete files";
+    "instances.sftp", Operator, "Connect over SFTP";
+    "instances.backups.read", Operator, "List and download backups";
+    "instances.backups.write", Operator, "Create and delete backups";
+    "instances.backups.restore", Admin, "Restore backups";
+    "instances.schedules", Operator, "Manage schedules";
+    "instances.git", Operator, "Configure and run git deploys";
+    "instances.secrets", Admin, "See environment values and secrets unredacted";
+    "backup_config.read", Admin, "See backup storage targets";
+    "backup_config.write", Admin, "Manage backup storage targets";
+    "dns.read", Viewer, "See DNS zones and records";
+    "dns.write", Admin, "Manage DNS records";
+    "alerts.read", Viewer, "See alerts and alert rules";
+    "alerts.write", Operator, "Acknowledge alerts and manage rules";
+    "integrations.read", Admin, "See integrations";
+    "integrations.write", Admin, "Manage integrations";
+    "credentials.read", Admin, "See cloud credentials (never their secrets)";
+    "credentials.write", Admin, "Manage cloud credentials";
+    "provision.read", Viewer, "See provisioning requests";
+    "provision.write", Admin, "Plan, apply and destroy provisioning";
+    "billing.read", Admin, "See the subscription, usage and costs";
+    "billing.manage", Owner, "Subscribe, cancel and open the billing portal";
+    "deploy.write", Admin, "Run one-click deployments";
+    "ssh.certificates", Operator, "Request SSH certificates";
+    "webhooks.manage", Admin, "Manage webhook tokens";
+}
+
+/// Looks up a permission key.
+#[must_use]
+pub fn find(key: &str) -> Option<&'static PermissionDef> {
+    PERMISSIONS.iter().find(|p| p.key == key)
+}
+
+/// Whether `role` holds `key` by default.
+#[must_use]
+pub fn role_has(role: Role, key: &str) -> bool {
+    find(key).is_some_and(|p| role <= p.min_role)
+}
+
+/// A caller's standing in an organization.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub org_id: String,
+    pub user_id: String,
+    pub role: Role,
+    overrides: Vec<(String, bool)>,
+}
+
+impl Membership {
+    /// Whether the member holds `key`: an override wins over the role's default.
+    #[must_use]
+    pub fn can(&self, key: &str) -> bool {
+        if self.role == Role::Owner {
+            return find(key).is_some();
+        }
+        match self.overrides.iter().find(|(k, _)| k == key) {
+            Some((_, allowed)) => *allowed && find(key).is_some(),
+            None => role_has(self.role, key),
+        }
+    }
+
+    /// The member's explicit grants (`true`) and denials (`false`).
+    #[must_use]
+    pub fn overrides(&self) -> &[(String, bool)] {
+        &self.overrides
+    }
+
+    /// Every key the member holds.
+    #[must_use]
+    pub fn effective(&self) -> Vec<&'static str> {
+        PERMISSIONS
+            .iter()
+            .map(|p| p.key)
+            .filter(|k| self.can(k))
+            .collect()
+    }
+}
+
+/// A user's membership of an organization, if any.
+///
+/// # Errors
+/// Database failures, or a stored role that is not known.
+pub async fn load_membership(
+    state: &AppState,
+    org_id: &str,
+    user_id: &str,
+) -> AppResult<Option<Membership>> {
+    let Some((role, overrides)) = store::membership(&state.db.pool, org_id, user_id).await? else {
+        return Ok(None);
+    };
+    let role = Role::parse(&role)
+        .map_err(|_| AppError::Internal(anyhow::anyhow!("stored role {role} unknown")))?;
+    Ok(Some(Membership {
+        org_id: org_id.to_string(),
+        user_id: user_id.to_string(),
+        role,
+        overrides,
+    }))
+}
+
+/// Decides whether `user` may do `permission` in organization `org_id`.
+///
+/// # Errors
+/// 404 when the user is not a member (or the organization does not exist); 403 when the
+/// member lacks the permission.
+///
+/// # Panics
+/// In debug builds, for a permission key that is not declared in [`PERMISSIONS`].
+pub async fn authorize(
+    state: &AppState,
+    user: &CurrentUser,
+    org_id: &str,
+    permission: &str,
+) -> AppResult<Membership> {
+    debug_assert!(
+        find(permission).is_some(),
+        "undeclared permission {permission}"
+    );
+    let membership = load_membership(state, org_id, &user.user.id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    if !membership.can(permission) {
+        return Err(AppError::Forbidden(format!(
+            "missing permission {permission} in this organization"
+        )));
+    }
+    Ok(membership)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(role: Role, overrides: &[(&str, bool)]) -> Membership {
+        Membership {
+            org_id: "o".into(),
+            user_id: "u".into(),
+            role,
+            overrides: overrides
+                .iter()
+                .map(|(k, a)| ((*k).to_string(), *a))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn keys_are_unique_and_dotted() {
+        let mut keys: Vec<_> = PERMISSIONS.iter().map(|p| p.key).collect();
+        keys.sort_unstable();
+        let before = keys.len();
+        keys.dedup();
+        assert_eq!(before, keys.len(), "duplicate permission key");
+        assert!(
+            PERMISSIONS
+                .iter()
+                .all(|p| p.key.contains('.') && !p.description.is_empty())
+        );
+    }
+
+    #[test]
+    fn roles_nest_and_overrides_win() {
+        let viewer = member(Role::Viewer, &[]);
+        assert!(viewer.can("instances.read"));
+        assert!(!viewer.can("instances.power"));
+        let operator = member(
+            Role::Operator,
+            &[("instances.power", false), ("nodes.create", true)],
+        );
+        assert!(!operator.can("instances.power"));
+        assert!(operator.can("nodes.create"));
+        assert!(operator.can("instances.console"));
+        let admin = member(Role::Admin, &[]);
+        assert!(admin.can("members.remove") && !admin.can("org.delete"));
+        let owner = member(Role::Owner, &[("org.delete", false)]);
+        assert!(owner.can("org.delete"), "owners cannot be restricted");
+        assert!(!owner.can("no.such.key"));
+        assert!(owner.effective().len() == PERMISSIONS.len());
+    }
+}

@@ -1,0 +1,323 @@
+//! SQL for organizations, their members and per-member permission overrides.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{AnyExecutor, Row};
+
+use crate::db::{now_ms, ts};
+
+/// An organization.
+#[derive(Debug, Clone, Serialize)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub personal: bool,
+    #[serde(with = "ts")]
+    pub created_at: i64,
+    #[serde(with = "ts")]
+    pub updated_at: i64,
+}
+
+/// An organization together with the caller's role in it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgWithRole {
+    #[serde(flatten)]
+    pub org: Org,
+    pub role: String,
+}
+
+/// A member as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    #[serde(with = "ts")]
+    pub joined_at: i64,
+}
+
+/// The organization columns [`from_row`] reads.
+macro_rules! org_columns {
+    () => {
+        "o.id, o.name, o.slug, o.personal, o.created_at, o.updated_at"
+    };
+}
+
+fn from_row(row: &AnyRow) -> Result<Org, sqlx::Error> {
+    Ok(Org {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        slug: row.try_get("slug")?,
+        personal: row.try_get::<i64, _>("personal")? != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Inserts an organization.
+pub async fn insert<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    name: &str,
+    slug: &str,
+    personal: bool,
+    created_by: &str,
+) -> Result<Org, sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO organizations (id, name, slug, personal, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(slug)
+    .bind(i64::from(personal))
+    .bind(created_by)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(Org {
+        id: id.into(),
+        name: name.into(),
+        slug: slug.into(),
+        personal,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// Adds (or re-roles) a member.
+pub async fn upsert_member<'e>(
+    db: impl AnyExecutor<'e>,
+    org_id: &str,
+    user_id: &str,
+    role: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (org_id, user_id) DO UPDATE SET role = $3",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(role)
+    .bind(now_ms())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// An organization by id, with `user_id`'s role when they are a member.
+pub async fn find_for_member<'e>(
+    db: impl AnyExecutor<'e>,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Option<OrgWithRole>, sqlx::Error> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        org_columns!(),
+        ", m.role FROM organizations o \
+         JOIN org_members m ON m.org_id = o.id AND m.user_id = $2 WHERE o.id = $1"
+    ))
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| {
+        Ok(OrgWithRole {
+            org: from_row(&r)?,
+            role: r.try_get("role")?,
+        })
+    })
+    .transpose()
+}
+
+/// The organizations `user_id` belongs to.
+pub async fn list_for_user<'e>(
+    db: impl AnyExecutor<'e>,
+    user_id: &str,
+) -> Result<Vec<OrgWithRole>, sqlx::Error> {
+    sqlx::query(concat!(
+        "SELECT ",
+        org_columns!(),
+        ", m.role FROM organizations o JOIN org_members m ON m.org_id = o.id \
+         WHERE m.user_id = $1 ORDER BY o.personal DESC, o.created_at, o.id"
+    ))
+    .bind(user_id)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(OrgWithRole {
+            org: from_row(r)?,
+            role: r.try_get("role")?,
+        })
+    })
+    .collect()
+}
+
+/// An organization by id, regardless of membership (platform admins).
+pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<Org>, sqlx::Error> {
+    sqlx::query(concat!(
+        "SELECT ",
+        org_columns!(),
+        " FROM organizations o WHERE o.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// Every organization, newest first (platform admins).
+pub async fn list_all<'e>(
+    db: impl AnyExecutor<'e>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Org>, sqlx::Error> {
+    sqlx::query(concat!(
+        "SELECT ",
+        org_columns!(),
+        " FROM organizations o ORDER BY o.created_at DESC, o.id DESC LIMIT $1 OFFSET $2"
+    ))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Renames an organization.
+pub async fn update_name<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE organizations SET name = $1, updated_at = $2 WHERE id = $3")
+        .bind(name)
+        .bind(now_ms())
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes an organization (members and overrides cascade).
+pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM organizations WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Members of an organization, owners first.
+pub async fn members<'e>(
+    db: impl AnyExecutor<'e>,
+    org_id: &str,
+) -> Result<Vec<Member>, sqlx::Error> {
+    sqlx::query(
+        "SELECT m.user_id, u.email, u.name, m.role, m.created_at FROM org_members m \
+         JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 \
+         ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 WHEN 'operator' THEN 2 ELSE 3 END, u.email",
+    )
+    .bind(org_id)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(Member {
+            user_id: r.try_get("user_id")?,
+            email: r.try_get("email")?,
+            name: r.try_get("name")?,
+            role: r.try_get("role")?,
+            joined_at: r.try_get("created_at")?,
+        })
+    })
+    .collect()
+}
+
+/// A member's role, if they belong to the organization.
+pub async fn member_role<'e>(
+    db: impl AnyExecutor<'e>,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2")
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// How many owners an organization has.
+pub async fn owner_count<'e>(db: impl AnyExecutor<'e>, org_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM org_members WHERE org_id = $1 AND role = 'owner'",
+    )
+    .bind(org_id)
+    .fetch_one(db)
+    .await
+}
+
+/// Removes a member.
+pub async fn remove_member<'e>(
+    db: impl AnyExecutor<'e>,
+    org_id: &str,
+    user_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
+        .bind(org_id)
+        .bind(user_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A member's role and permission overrides `(key, allowed)`, if they are a member.
+pub async fn membership<'e>(
+    db: impl AnyExecutor<'e> + Copy,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Option<(String, Vec<(String, bool)>)>, sqlx::Error> {
+    let Some(role) = member_role(db, org_id, user_id).await? else {
+        return Ok(None);
+    };
+    let overrides = sqlx::query(
+        "SELECT perm_key, allowed FROM member_permissions WHERE org_id = $1 AND user_id = $2",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("perm_key")?, r.try_get::<i64, _>("allowed")? != 0)))
+    .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Some((role, overrides)))
+}
+
+/// Grants (`allowed = true`) or denies a permission key to a member, overriding the role.
+pub async fn set_override<'e>(
+    db: impl AnyExecutor<'e>,
+    org_id: &str,
+    user_id: &str,
+    key: &str,
+    allowed: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO member_permissions (org_id, user_id, perm_key, allowed) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (org_id, user_id, perm_key) DO UPDATE SET allowed = $4",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(key)
+    .bind(i64::from(allowed))
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! Rate limits: fixed windows per caller, in-process by default and shared through Redis
+//! when `redis_url` is set. Every limited response carries `X-RateLimit-Limit`,
+//! `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a refusal is a 429 with `Retry-After`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::crypto::sha256_hex;
+use crate::auth::extract::peer_ip;
+use crate::config::RateLimitConfig;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The verdict for one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Unix seconds at which the window resets.
+    pub reset: u64,
+}
+
+enum Store {
+    Local(Mutex<HashMap<String, (u64, u32)>>),
+    Redis(redis::aio::ConnectionManager),
+}
+
+/// Counts requests per key and window.
+pub struct RateLimiter {
+    store: Store,
+    config: RateLimitConfig,
+}
+
+/// Entries kept in memory before expired windows are swept.
+const SWEEP_AT: usize = 50_000;
+
+impl RateLimiter {
+    /// An in-process limiter.
+    #[must_use]
+    pub fn local(config: RateLimitConfig) -> Self {
+        Self {
+            store: Store::Local(Mutex::new(HashMap::new())),
+            config,
+        }
+    }
+
+    /// A limiter whose counters live in Redis, shared by every panel replica.
+    #[must_use]
+    pub fn redis(config: RateLimitConfig, conn: redis::aio::ConnectionManager) -> Self {
+        Self {
+            store: Store::Redis(conn),
+            config,
+        }
+    }
+
+    /// Counts one hit of `key` in a window of `window` seconds allowing `limit` hits.
+    pub async fn hit(&self, key: &str, limit: u32, window: u64) -> Decision {
+        let now = unix_now();
+        let window = window.max(1);
+        let start = now - now % window;
+        let reset = start + window;
+        let count = match &self.store {
+            Store::Local(map) => {
+                let Ok(mut map) = map.lock() else {
+                    return Decision {
+                        allowed: true,
+                        limit,
+                        remaining: limit,
+                        reset,
+                    };
+                };
+                if map.len() > SWEEP_AT {
+                    map.retain(|_, (ends, _)| *ends > now);
+                }
+                let entry = map.entry(key.to_string()).or_insert((reset, 0));
+                if entry.0 != reset {
+                    *entry = (reset, 0);
+                }
+                entry.1 = entry.1.saturating_add(1);
+                entry.1
+            }
+            Store::Redis(conn) => {
+                let redis_key = format!("shardlyn:rl:{key}:{start}");
+                let mut conn = conn.clone();
+                let result: Result<(u32,), redis::RedisError> = redis::pipe()
+                    .atomic()
+                    .incr(&redis_key, 1)
+                    .expire(&redis_key, i64::try_from(window + 1).unwrap_or(i64::MAX))
+                    .ignore()
+                    .query_async(&mut conn)
+                    .await;
+                match result {
+                    Ok((count,)) => count,
+                    Err(err) => {
+                        // Fail open: a Redis outage must not take the API down with it.
+                        tracing::warn!(error = %err, "rate limiter: redis unavailable, allowing");
+                        0
+                    }
+                }
+            }
+        };
+        Decision {
+            allowed: count <= limit,
+            limit,
+            remaining: limit.saturating_sub(count),
+            reset,
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
+}
+
+/// The limit class of a request path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Login,
+    Mfa,
+    WebSocket,
+    Api,
+}
+
+impl Class {
+    fn of(path: &str, headers: &HeaderMap) -> Option<Self> {
+        if !path.starts_with("/v1/") {
+            return None;
+        }
+        if path.starts_with("/v1/auth/mfa/") {
+            return Some(Self::Mfa);
+        }
+        const LOGIN: [&str; 6] = [
+            "/v1/auth/login",
+            "/v1/auth/register",
+            "/v1/auth/refresh",
+            "/v1/auth/forgot-password",
+            "/v1/auth/reset-password",
+            "/v1/auth/bootstrap",
+        ];
+        if LOGIN.contains(&path) {
+            return Some(Self::Login);
+        }
+        let upgrade = headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        Some(if upgrade { Self::WebSocket } else { Self::Api })
+    }
+
+    fn limits(self, c: &RateLimitConfig) -> (u32, u64, &'static str) {
+        match self {
+            Self::Login => (c.login_per_minute, 60, "login"),
+            Self::Mfa => (c.mfa_per_minute, 60, "mfa"),
+            Self::WebSocket => (c.websocket_per_minute, 60, "ws"),
+            Self::Api => (c.api_requests, u64::from(c.api_window_secs), "api"),
+        }
+    }
+}
+
+fn caller_key(class: Class, req: &Request) -> String {
+    let ip = peer_ip(req.extensions()).unwrap_or_else(|| "unknown".into());
+    if class == Class::Login {
+        return format!("ip:{ip}");
+    }
+    match req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(auth) => format!("tok:{}", &sha256_hex(auth)[..24]),
+        None => format!("ip:{ip}"),
+    }
+}
+
+fn set_headers(headers: &mut HeaderMap, d: Decision) {
+    for (name, value) in [
+        ("x-ratelimit-limit", d.limit.to_string()),
+        ("x-ratelimit-remaining", d.remaining.to_string()),
+        ("x-ratelimit-reset", d.reset.to_string()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+}
+
+/// Applies the limit of the request's class.
+pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let config = &state.limiter.config;
+    if !config.enabled {
+        return next.run(req).await;
+    }
+    let Some(class) = Class::of(req.uri().path(), req.headers()) else {
+        return next.run(req).await;
+    };
+    let (limit, window, name) = class.limits(config);
+    let key = format!("{name}:{}", caller_key(class, &req));
+    let decision = state.limiter.hit(&key, limit, window).await;
+    let mut response = if decision.allowed {
+        next.run(req).await
+    } else {
+        let retry_after = decision.reset.saturating_sub(unix_now()).max(1);
+        AppError::RateLimited { retry_after }.into_response()
+    };
+    set_headers(response.headers_mut(), decision);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_window_counts_down_and_refuses() {
+        let limiter = RateLimiter::local(RateLimitConfig::default());
+        let first = limiter.hit("k", 2, 3600).await;
+        assert!(first.allowed);
+        assert_eq!(first.remaining, 1);
+        assert!(limiter.hit("k", 2, 3600).await.allowed);
+        let third = limiter.hit("k", 2, 3600).await;
+        assert!(!third.allowed);
+        assert_eq!(third.remaining, 0);
+        assert!(limiter.hit("other", 2, 3600).await.allowed);
+    }
+
+    #[test]
+    fn classes_follow_the_path() {
+        let h = HeaderMap::new();
+        assert_eq!(Class::of("/v1/auth/login", &h), Some(Class::Login));
+        assert_eq!(Class::of("/v1/auth/mfa/challenge", &h), Some(Class::Mfa));
+        assert_eq!(Class::of("/v1/users/me", &h), Some(Class::Api));
+        assert_eq!(Class::of("/health", &h), None);
+        let mut ws = HeaderMap::new();
+        ws.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert_eq!(
+            Class::of("/v1/instances/x/console", &ws),
+            Some(Class::WebSocket)
+        );
+    }
+}

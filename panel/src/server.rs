@@ -1,0 +1,161 @@
+//! Building the state and running the listener (plain HTTP or TLS) until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::auth::jwt::JwtKeys;
+use crate::config::Config;
+use crate::db::Db;
+use crate::mailer::Mailer;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::state::{App, AppState};
+use crate::tls::{self, CaInfo, TlsSetup};
+
+/// Connects to the stores, migrates, loads keys: everything but the listener.
+///
+/// # Errors
+/// Unreachable database or Redis, unwritable data dir, failed migration.
+pub async fn build_state(
+    config: Config,
+    mailer: Arc<dyn Mailer>,
+    ca: Option<CaInfo>,
+) -> anyhow::Result<AppState> {
+    let keys = crate::secrets::load(&config)?;
+    let db = Db::connect(
+        &config.effective_database_url(),
+        config.database_max_connections,
+    )
+    .await?;
+    db.migrate().await?;
+    let redis = if config.redis_url.is_empty() {
+        None
+    } else {
+        let client = redis::Client::open(config.redis_url.as_str()).context("parsing redis_url")?;
+        Some(
+            redis::aio::ConnectionManager::new(client)
+                .await
+                .context("connecting to redis")?,
+        )
+    };
+    let limiter = match &redis {
+        Some(conn) => RateLimiter::redis(config.rate_limit.clone(), conn.clone()),
+        None => RateLimiter::local(config.rate_limit.clone()),
+    };
+    Ok(AppState(Arc::new(App {
+        jwt: JwtKeys::new(keys.jwt_secret.as_bytes()),
+        master_key: keys.master_key,
+        limiter,
+        metrics: Metrics::default(),
+        mailer,
+        ca,
+        redis,
+        db,
+        config,
+        started_at: Instant::now(),
+    })))
+}
+
+/// Prepares TLS, builds the state and starts listening: what `shardlyn serve` does.
+///
+/// # Errors
+/// As [`build_state`] and [`start`].
+pub async fn launch(config: Config, mailer: Arc<dyn Mailer>) -> anyhow::Result<Running> {
+    let tls = tls::prepare(&config)?;
+    let state = build_state(config, mailer, tls.as_ref().and_then(|t| t.ca.clone())).await?;
+    start(state, tls).await
+}
+
+/// A panel listening in the background.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    ///
+    /// # Errors
+    /// The server task failed.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.context("server task panicked")?
+    }
+}
+
+/// Binds the configured address and serves in a background task.
+///
+/// # Errors
+/// The address cannot be bound or the TLS material is invalid.
+pub async fn start(state: AppState, tls: Option<TlsSetup>) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(state.config.listen)
+        .await
+        .with_context(|| format!("binding {}", state.config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = crate::app::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let (shutdown, mut rx) = tokio::sync::watch::channel(false);
+    let task = match tls {
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await
+                .context("serving HTTP")
+        }),
+        Some(tls) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem, tls.key_pem)
+                .await
+                .context("loading the TLS certificate and key")?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+                stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+            });
+            let std_listener = listener.into_std()?;
+            tokio::spawn(async move {
+                axum_server::from_tcp_rustls(std_listener, config)
+                    .handle(handle)
+                    .serve(app)
+                    .await
+                    .context("serving HTTPS")
+            })
+        }
+    };
+    Ok(Running {
+        addr,
+        state,
+        shutdown,
+        task,
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

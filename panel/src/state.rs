@@ -1,0 +1,40 @@
+//! The one shared state, built once at start-up and cloned cheaply into handlers.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::auth::jwt::JwtKeys;
+use crate::config::Config;
+use crate::db::Db;
+use crate::mailer::Mailer;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::tls::CaInfo;
+
+/// Everything a request may need.
+pub struct App {
+    pub config: Config,
+    pub db: Db,
+    pub jwt: JwtKeys,
+    /// Seals secrets stored in the database (AES-256-GCM).
+    pub master_key: [u8; 32],
+    pub limiter: RateLimiter,
+    pub metrics: Metrics,
+    pub mailer: Arc<dyn Mailer>,
+    /// The self-signed CA, when TLS mode `auto` generated one.
+    pub ca: Option<CaInfo>,
+    pub redis: Option<redis::aio::ConnectionManager>,
+    pub started_at: Instant,
+}
+
+/// Cheap handle on [`App`].
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}

@@ -1,0 +1,245 @@
+//! SQL for the `users` table; the only place a user row is mapped to a struct.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{AnyExecutor, Row};
+
+use crate::db::{now_ms, ts};
+
+/// A user as the API shows it (never the password hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub is_admin: bool,
+    pub suspended: bool,
+    pub mfa_enabled: bool,
+    #[serde(with = "ts")]
+    pub created_at: i64,
+    #[serde(with = "ts")]
+    pub updated_at: i64,
+}
+
+/// A user with the columns only authentication reads.
+#[derive(Debug, Clone)]
+pub struct UserAuthRow {
+    pub user: User,
+    pub password_hash: String,
+    pub locked_until: Option<i64>,
+}
+
+/// The user columns [`from_row`] reads, unqualified and qualified with `u.`.
+macro_rules! user_columns {
+    () => {
+        "id, email, name, is_admin, suspended_at, mfa_enabled, created_at, updated_at"
+    };
+    (u) => {
+        "u.id, u.email, u.name, u.is_admin, u.suspended_at, u.mfa_enabled, u.created_at, u.updated_at"
+    };
+}
+pub(crate) use user_columns;
+
+/// Maps a row selected with [`user_columns`].
+pub(crate) fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+        suspended: row.try_get::<Option<i64>, _>("suspended_at")?.is_some(),
+        mfa_enabled: row.try_get::<i64, _>("mfa_enabled")? != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Inserts a user.
+pub async fn insert<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    email: &str,
+    name: &str,
+    password_hash: &str,
+    is_admin: bool,
+) -> Result<User, sqlx::Error> {
+    let now = now_ms();
+    let row = sqlx::query(concat!(
+        "INSERT INTO users (id, email, name, password_hash, is_admin, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+        user_columns!()
+    ))
+    .bind(id)
+    .bind(email)
+    .bind(name)
+    .bind(password_hash)
+    .bind(i64::from(is_admin))
+    .bind(now)
+    .fetch_one(db)
+    .await?;
+    from_row(&row)
+}
+
+/// A user by id.
+pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// A user with credentials, by normalized email.
+pub async fn find_auth_by_email<'e>(
+    db: impl AnyExecutor<'e>,
+    email: &str,
+) -> Result<Option<UserAuthRow>, sqlx::Error> {
+    find_auth(
+        db,
+        concat!(
+            "SELECT ",
+            user_columns!(),
+            ", password_hash, locked_until FROM users WHERE email = $1"
+        ),
+        email,
+    )
+    .await
+}
+
+/// A user with credentials, by id.
+pub async fn find_auth_by_id<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+) -> Result<Option<UserAuthRow>, sqlx::Error> {
+    find_auth(
+        db,
+        concat!(
+            "SELECT ",
+            user_columns!(),
+            ", password_hash, locked_until FROM users WHERE id = $1"
+        ),
+        id,
+    )
+    .await
+}
+
+async fn find_auth<'e>(
+    db: impl AnyExecutor<'e>,
+    sql: &'static str,
+    value: &str,
+) -> Result<Option<UserAuthRow>, sqlx::Error> {
+    let Some(row) = sqlx::query(sql).bind(value).fetch_optional(db).await? else {
+        return Ok(None);
+    };
+    Ok(Some(UserAuthRow {
+        user: from_row(&row)?,
+        password_hash: row.try_get("password_hash")?,
+        locked_until: row.try_get("locked_until")?,
+    }))
+}
+
+/// How many users exist.
+pub async fn count<'e>(db: impl AnyExecutor<'e>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM users")
+        .fetch_one(db)
+        .await
+}
+
+macro_rules! search_filter {
+    () => {
+        " WHERE ($1 IS NULL OR LOWER(email) LIKE $1 ESCAPE '\\' OR LOWER(name) LIKE $1 ESCAPE '\\')"
+    };
+}
+
+/// One page of users, newest first, optionally filtered by a substring of email or name,
+/// and how many users match.
+pub async fn list(
+    pool: &sqlx::AnyPool,
+    search: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<User>, i64), sqlx::Error> {
+    let pattern = search.map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
+    let users = sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users",
+        search_filter!(),
+        " ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+    ))
+    .bind(pattern.as_deref())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect::<Result<_, _>>()?;
+    let total = sqlx::query_scalar(concat!(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM users",
+        search_filter!()
+    ))
+    .bind(pattern.as_deref())
+    .fetch_one(pool)
+    .await?;
+    Ok((users, total))
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+#[must_use]
+pub fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Replaces a user's password hash.
+pub async fn set_password<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now_ms())
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets or clears the suspension time; returns whether the user exists.
+pub async fn set_suspended<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    suspended: bool,
+) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let result = sqlx::query("UPDATE users SET suspended_at = $1, updated_at = $2 WHERE id = $3")
+        .bind(suspended.then_some(now))
+        .bind(now)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Number of platform admins who are not suspended.
+pub async fn active_admin_count<'e>(db: impl AnyExecutor<'e>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM users WHERE is_admin = 1 AND suspended_at IS NULL",
+    )
+    .fetch_one(db)
+    .await
+}

@@ -1,0 +1,43 @@
+//! Wire types shared by the panel, the agent and API clients.
+//!
+//! This crate does no I/O: it only names what crosses a socket, so a change to a
+//! shape breaks every side at compile time.
+
+use serde::{Deserialize, Serialize};
+
+/// Protocol version spoken between panel and agent; the handshake refuses other majors.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The error envelope every `/v1` endpoint (panel and agent) answers with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Human-readable message.
+    pub error: String,
+    /// Stable machine-readable code, e.g. `NOT_FOUND`.
+    pub code: String,
+}
+
+impl ErrorBody {
+    /// Builds an envelope from a code and a message.
+    pub fn new(code: impl Into<String>, error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            code: code.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_serializes_to_the_contract_shape() {
+        let body = ErrorBody::new("NOT_FOUND", "instance not found");
+        let json = serde_json::to_value(&body).expect("serializes");
+        assert_eq!(
+            json,
+            serde_json::json!({"error": "instance not found", "code": "NOT_FOUND"})
+        );
+    }
+}

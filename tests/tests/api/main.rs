@@ -1,0 +1,10 @@
+//! API tests: a real panel over real sockets, each test on SQLite and on PostgreSQL.
+
+mod audit;
+mod auth;
+mod contract;
+mod health;
+mod orgs;
+mod ratelimit;
+mod tokens;
+mod users;
