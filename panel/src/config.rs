@@ -196,9 +196,13 @@ impl Config {
             anyhow::ensure!(path.exists(), "config file {} not found", path.display());
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment
-            .merge(Env::prefixed("SHARDLYN_").split("__"))
-            .merge(Serialized::defaults(cli));
+        // Only variables naming a setting: SHARDLYN_ADMIN_PASSWORD or SHARDLYN_TEST_* are
+        // other tools' and must not trip `deny_unknown_fields`.
+        let env = Env::prefixed("SHARDLYN_").split("__").filter(|key| {
+            let top = key.as_str().split('.').next().unwrap_or_default();
+            DOCS.iter().any(|(k, _)| k.eq_ignore_ascii_case(top))
+        });
+        figment = figment.merge(env).merge(Serialized::defaults(cli));
         let config: Config = figment.extract()?;
         config.validate()?;
         Ok(config)
@@ -453,6 +457,8 @@ mod tests {
             )?;
             jail.set_env("SHARDLYN_LOG_LEVEL", "warn");
             jail.set_env("SHARDLYN_AUTH__PASSWORD_MIN_LENGTH", "12");
+            jail.set_env("SHARDLYN_ADMIN_PASSWORD", "not-a-setting");
+            jail.set_env("SHARDLYN_TEST_POSTGRES_URL", "postgres://elsewhere");
             let cli = CliOverrides {
                 listen: Some("127.0.0.1:0".parse().expect("addr")),
                 data_dir: None,

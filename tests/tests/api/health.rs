@@ -145,3 +145,41 @@ fn pem_der(pem: &str) -> Vec<u8> {
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).expect("base64")
 }
+
+#[tokio::test]
+async fn tls_file_mode_serves_the_given_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let cert_pem = cert.cert.pem();
+    std::fs::write(dir.path().join("cert.pem"), &cert_pem).expect("write cert");
+    std::fs::write(dir.path().join("key.pem"), cert.key_pair.serialize_pem()).expect("write key");
+    let url = shardlyn_tests::fresh_database(shardlyn_tests::Engine::Sqlite, dir.path()).await;
+    let mut config = shardlyn_tests::test_config(dir.path(), url);
+    config.tls.mode = shardlyn_panel::config::TlsMode::File;
+    config.tls.cert_path = Some(dir.path().join("cert.pem"));
+    config.tls.key_path = Some(dir.path().join("key.pem"));
+    let app = shardlyn_tests::start_with_config(shardlyn_tests::Engine::Sqlite, dir, config).await;
+    assert!(
+        app.base.starts_with("https://"),
+        "file mode serves TLS even on loopback"
+    );
+    let port = app.base.rsplit(':').next().expect("port").to_string();
+    let pinned = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).expect("cert"))
+        .build()
+        .expect("client");
+    let r = pinned
+        .get(format!("https://localhost:{port}/health"))
+        .send()
+        .await
+        .expect("TLS with the given cert");
+    assert_eq!(r.status(), 200);
+    // A certificate from a file is not a self-signed CA to pin.
+    let ca = app.get("/v1/ca", None).await.expect_error(404, "NOT_FOUND");
+    assert!(
+        ca.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no self-signed CA"))
+    );
+}
