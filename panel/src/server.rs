@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::auth::cache::AuthCache;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Config;
 use crate::db::Db;
@@ -48,6 +49,7 @@ pub async fn build_state(
     };
     Ok(AppState(Arc::new(App {
         jwt: JwtKeys::new(keys.jwt_secret.as_bytes()),
+        auth_cache: AuthCache::new(redis.is_none()),
         master_key: keys.master_key,
         limiter,
         metrics: Metrics::default(),

@@ -4,6 +4,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::auth::cache::AuthCache;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Config;
 use crate::db::Db;
@@ -17,6 +18,8 @@ pub struct App {
     pub config: Config,
     pub db: Db,
     pub jwt: JwtKeys,
+    /// Recently authenticated callers (off with Redis, see `auth::cache`).
+    pub auth_cache: AuthCache,
     /// Seals secrets stored in the database (AES-256-GCM).
     pub master_key: [u8; 32],
     pub limiter: RateLimiter,

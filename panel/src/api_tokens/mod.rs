@@ -150,5 +150,6 @@ async fn delete(
     if result.rows_affected() == 0 {
         return Err(AppError::not_found("API token"));
     }
+    state.auth_cache.invalidate_all();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -75,6 +75,11 @@ fn bearer(parts: &Parts) -> Result<&str, AppError> {
 
 async fn from_access_token(state: &AppState, token: &str) -> Result<CurrentUser, AppError> {
     let claims = state.jwt.verify(token)?;
+    let key = sha256_hex(token);
+    if let Some(hit) = state.auth_cache.get(&key) {
+        return Ok(hit);
+    }
+    let epoch = state.auth_cache.epoch();
     let row = sqlx::query(concat!(
         "SELECT ",
         user_columns!(u),
@@ -92,11 +97,12 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<CurrentUser,
     {
         return Err(AppError::unauthorized("session revoked"));
     }
-    let user = users::from_row(&row)?;
-    Ok(CurrentUser {
-        user,
+    let current = CurrentUser {
+        user: users::from_row(&row)?,
         credential: Credential::Session(claims.sid),
-    })
+    };
+    state.auth_cache.put(key, current.clone(), None, epoch);
+    Ok(current)
 }
 
 async fn from_api_token(state: &AppState, token: &str) -> Result<CurrentUser, AppError> {
@@ -104,6 +110,10 @@ async fn from_api_token(state: &AppState, token: &str) -> Result<CurrentUser, Ap
     let secret = token.strip_prefix(API_TOKEN_PREFIX).ok_or_else(invalid)?;
     let prefix = secret.get(..8).ok_or_else(invalid)?;
     let digest = sha256_hex(token);
+    if let Some(hit) = state.auth_cache.get(&digest) {
+        return Ok(hit);
+    }
+    let epoch = state.auth_cache.epoch();
     let rows = sqlx::query(concat!(
         "SELECT ",
         user_columns!(u),
@@ -120,10 +130,8 @@ async fn from_api_token(state: &AppState, token: &str) -> Result<CurrentUser, Ap
         if !digest_eq(&stored, &digest) {
             continue;
         }
-        if row
-            .try_get::<Option<i64>, _>("token_expires_at")?
-            .is_some_and(|at| at <= now)
-        {
+        let expires_at: Option<i64> = row.try_get("token_expires_at")?;
+        if expires_at.is_some_and(|at| at <= now) {
             return Err(AppError::unauthorized("API token expired"));
         }
         let token_id: String = row.try_get("token_id")?;
@@ -135,10 +143,14 @@ async fn from_api_token(state: &AppState, token: &str) -> Result<CurrentUser, Ap
                 .execute(&state.db.pool)
                 .await?;
         }
-        return Ok(CurrentUser {
+        let current = CurrentUser {
             user: users::from_row(&row)?,
             credential: Credential::ApiToken(token_id),
-        });
+        };
+        state
+            .auth_cache
+            .put(digest, current.clone(), expires_at, epoch);
+        return Ok(current);
     }
     Err(invalid())
 }

@@ -88,6 +88,7 @@ pub async fn logout(
 ) -> AppResult<StatusCode> {
     if let Some(sid) = current.session_id() {
         sessions::revoke(&state.db.pool, sid).await?;
+        state.auth_cache.invalidate_all();
     }
     Ok(StatusCode::NO_CONTENT)
 }

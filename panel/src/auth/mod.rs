@@ -2,6 +2,7 @@
 //! password reset; plus the token primitives and caller extractors the rest use.
 
 mod bootstrap;
+pub mod cache;
 pub use bootstrap::create_first_admin;
 pub mod crypto;
 pub mod extract;

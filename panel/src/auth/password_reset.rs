@@ -127,6 +127,7 @@ pub async fn reset(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    state.auth_cache.invalidate_all();
     Ok(AppJson(
         json!({"message": "password updated; sign in with the new password"}),
     ))

@@ -136,6 +136,7 @@ pub async fn rotate(state: &AppState, token: &str) -> AppResult<TokenPair> {
     if used_at.is_some() {
         tracing::warn!(session.id = %session_id, "refresh token reuse: revoking the session");
         revoke(&state.db.pool, &session_id).await?;
+        state.auth_cache.invalidate_all();
         return Err(AppError::unauthorized(
             "refresh token already used: session revoked",
         ));
@@ -155,6 +156,7 @@ pub async fn rotate(state: &AppState, token: &str) -> AppResult<TokenPair> {
     if claimed.rows_affected() != 1 {
         tx.rollback().await?;
         revoke(&state.db.pool, &session_id).await?;
+        state.auth_cache.invalidate_all();
         return Err(AppError::unauthorized(
             "refresh token already used: session revoked",
         ));

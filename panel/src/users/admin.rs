@@ -121,6 +121,7 @@ pub async fn delete(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    state.auth_cache.invalidate_all();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -143,6 +144,7 @@ async fn set_suspended(
         sessions::revoke_all(&mut *tx, id, None).await?;
     }
     tx.commit().await?;
+    state.auth_cache.invalidate_all();
     store::find(&state.db.pool, id)
         .await?
         .map(AppJson)

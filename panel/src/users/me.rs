@@ -40,6 +40,7 @@ pub async fn change_password(
     store::set_password(&mut *tx, &user.user.id, &hash).await?;
     sessions::revoke_all(&mut *tx, &user.user.id, user.session_id()).await?;
     tx.commit().await?;
+    state.auth_cache.invalidate_all();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -67,5 +68,6 @@ pub async fn revoke_session(
         return Err(AppError::not_found("session"));
     }
     sessions::revoke(&state.db.pool, &id).await?;
+    state.auth_cache.invalidate_all();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -84,6 +84,9 @@ both_engines! {
             .execute(&app.state.db.pool)
             .await
             .expect("expire");
+        // The row was edited behind the panel's back: drop its cached callers (their own
+        // expiry check is unit-tested in auth::cache).
+        app.state.auth_cache.invalidate_all();
         let r = app.get("/v1/users/me", Some(&token)).await.expect_error(401, "UNAUTHORIZED");
         assert_eq!(r.body["error"], "API token expired");
     }
