@@ -5,6 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod egg;
+pub mod rules;
+
 /// Protocol version spoken between panel and agent; the handshake refuses other majors.
 pub const PROTOCOL_VERSION: u32 = 1;
 
