@@ -37,6 +37,14 @@ pub enum AppError {
     Unavailable(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// A 400 `VALIDATION_ERROR` about one field of the input; the envelope gains
+    /// `"field"` (a JSON path such as `variables[3].env_variable`, or null for the
+    /// document as a whole) so a form can show the message next to the field.
+    #[error("{message}")]
+    InvalidField {
+        field: Option<String>,
+        message: String,
+    },
 }
 
 impl AppError {
@@ -44,9 +52,10 @@ impl AppError {
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) | Self::Validation(_) | Self::InvalidToken(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BadRequest(_)
+            | Self::Validation(_)
+            | Self::InvalidToken(_)
+            | Self::InvalidField { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -75,12 +84,22 @@ impl AppError {
             Self::AccountLocked { .. } => "ACCOUNT_LOCKED",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
+            Self::InvalidField { .. } => "VALIDATION_ERROR",
         }
     }
 
     /// Shorthand for a 404 naming the missing thing.
     pub fn not_found(what: &str) -> Self {
         Self::NotFound(format!("{what} not found"))
+    }
+
+    /// Shorthand for a 400 about `field` (empty for the document as a whole).
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        Self::InvalidField {
+            field: (!field.is_empty()).then_some(field),
+            message: message.into(),
+        }
     }
 
     /// Shorthand for a 401 with the given reason.
@@ -112,6 +131,10 @@ impl IntoResponse for AppError {
         if let Self::Internal(err) = &self {
             // Logged once, here at the boundary; the client sees no detail.
             tracing::error!(error = ?err, "request failed");
+        }
+        if let Self::InvalidField { field, message } = &self {
+            let body = serde_json::json!({"error": message, "code": self.code(), "field": field});
+            return (status, axum::Json(body)).into_response();
         }
         let body = ErrorBody::new(self.code(), self.to_string());
         let mut response = (status, axum::Json(body)).into_response();

@@ -1,0 +1,175 @@
+//! Workload CRUD and export.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use shardlyn_proto::egg::export_egg_json;
+
+use super::input::{egg_from_shape, organization_field};
+use super::store::{self, NewWorkload, Source, Workload};
+use super::view::{WorkloadSummary, WorkloadView};
+use crate::auth::extract::CurrentUser;
+use crate::db::new_id;
+use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
+use crate::orgs::permissions::authorize;
+use crate::orgs::scope::{OrgQuery, scoped};
+use crate::pagination::{Page, PageParams};
+use crate::state::AppState;
+
+/// Loads a workload and checks `permission` in its organization. A workload of an
+/// organization the caller is not a member of answers 404 like a missing one.
+pub(super) async fn load(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    permission: &str,
+) -> AppResult<Workload> {
+    let workload = store::find(&state.db.pool, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("workload"))?;
+    authorize(state, user, &workload.org_id, permission)
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound(_) => AppError::not_found("workload"),
+            other => other,
+        })?;
+    Ok(workload)
+}
+
+/// `{"data": [summary...], "pagination": {...}}` for one organization.
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppQuery(org): AppQuery<OrgQuery>,
+    AppQuery(page): AppQuery<PageParams>,
+) -> AppResult<AppJson<Value>> {
+    let (limit, offset) = page.limit_offset()?;
+    let member = scoped(
+        &state,
+        &user,
+        org.organization_id.as_deref(),
+        "workloads.read",
+    )
+    .await?;
+    let rows = store::list(&state.db.pool, &member.org_id, limit, offset).await?;
+    let total = store::count(&state.db.pool, &member.org_id).await?;
+    let data: Vec<WorkloadSummary<'_>> = rows.iter().map(WorkloadSummary::from).collect();
+    let page = Page::new(data, page, total);
+    Ok(AppJson(
+        serde_json::to_value(page).map_err(|e| AppError::Internal(e.into()))?,
+    ))
+}
+
+/// Renders one workload.
+pub(super) fn render(w: &Workload) -> AppResult<Value> {
+    serde_json::to_value(WorkloadView::from(w)).map_err(|e| AppError::Internal(e.into()))
+}
+
+/// Creates a workload from the workload shape (`source: "api"`).
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppQuery(org): AppQuery<OrgQuery>,
+    AppJson(body): AppJson<Value>,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    let requested = pick_org(organization_field(&body)?, org.organization_id)?;
+    let member = scoped(&state, &user, requested.as_deref(), "workloads.write").await?;
+    let egg = egg_from_shape(&body)?;
+    let workload = store::insert(
+        &state.db.pool,
+        &new_id(),
+        &NewWorkload {
+            org_id: &member.org_id,
+            source: Source::Api,
+            template: None,
+            egg: &egg,
+            created_by: &user.user.id,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, AppJson(render(&workload)?)))
+}
+
+/// The organization named by the body or the query; both must agree when both are given.
+pub(super) fn pick_org(body: Option<String>, query: Option<String>) -> AppResult<Option<String>> {
+    match (body, query) {
+        (Some(b), Some(q)) if b != q => Err(AppError::invalid_field(
+            "organization_id",
+            "organization_id in the body and in the query differ",
+        )),
+        (Some(b), _) => Ok(Some(b)),
+        (None, q) => Ok(q),
+    }
+}
+
+/// One workload.
+pub async fn get(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<AppJson<Value>> {
+    let workload = load(&state, &user, &id, "workloads.read").await?;
+    Ok(AppJson(render(&workload)?))
+}
+
+/// Replaces a workload's definition with the workload shape.
+pub async fn update(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<Value>,
+) -> AppResult<AppJson<Value>> {
+    let workload = load(&state, &user, &id, "workloads.write").await?;
+    if let Some(org) = organization_field(&body)?
+        && org != workload.org_id
+    {
+        return Err(AppError::invalid_field(
+            "organization_id",
+            "a workload cannot move to another organization",
+        ));
+    }
+    let egg = egg_from_shape(&body)?;
+    let updated = store::update_egg(&state.db.pool, &workload.id, &egg)
+        .await?
+        .ok_or_else(|| AppError::not_found("workload"))?;
+    Ok(AppJson(render(&updated)?))
+}
+
+/// Deletes a workload.
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<StatusCode> {
+    let workload = load(&state, &user, &id, "workloads.write").await?;
+    if !store::delete(&state.db.pool, &workload.id).await? {
+        return Err(AppError::not_found("workload"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The workload as a PTDL_v2 egg file, `exported_at` set to now as Pterodactyl does.
+pub async fn export(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<Response> {
+    let workload = load(&state, &user, &id, "workloads.read").await?;
+    let mut egg = workload.egg;
+    egg.exported_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+    let disposition = format!(
+        "attachment; filename=\"egg-{}.json\"",
+        super::slug(&egg.name)
+    );
+    let mut response = export_egg_json(&egg).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}

@@ -1,0 +1,186 @@
+//! SQL for the `workloads` table; the only place a workload row is mapped to a struct.
+//!
+//! The egg is stored as its PTDL_v2 export (`export_egg_json`) and parsed back on read:
+//! the export round-trips to an equal [`Egg`], and the column stays readable by any tool
+//! that understands eggs.
+
+use shardlyn_proto::egg::{Egg, export_egg_json, parse_egg};
+use sqlx::any::AnyRow;
+use sqlx::{AnyExecutor, Row};
+
+use crate::db::now_ms;
+
+/// Where a workload came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `POST /v1/workloads/import-egg`.
+    Egg,
+    /// `POST /v1/workloads/from-template`.
+    Template,
+    /// `POST /v1/workloads` with the workload JSON shape.
+    Api,
+}
+
+impl Source {
+    /// The stored (and shown) name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Egg => "egg",
+            Self::Template => "template",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// A stored workload with its egg decoded.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub description: String,
+    /// `egg`, `template` or `api`.
+    pub source: String,
+    /// The template id, for workloads made from one.
+    pub template: Option<String>,
+    pub egg: Egg,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A workload to insert.
+pub struct NewWorkload<'a> {
+    pub org_id: &'a str,
+    pub source: Source,
+    pub template: Option<&'a str>,
+    pub egg: &'a Egg,
+    pub created_by: &'a str,
+}
+
+macro_rules! columns {
+    () => {
+        "id, org_id, name, description, source, template, egg, created_by, created_at, updated_at"
+    };
+}
+
+fn from_row(row: &AnyRow) -> Result<Workload, sqlx::Error> {
+    let egg_json: String = row.try_get("egg")?;
+    let egg = parse_egg(&egg_json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(Workload {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        source: row.try_get("source")?,
+        template: row.try_get("template")?,
+        egg,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Inserts a workload; name and description are the egg's.
+pub async fn insert<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    new: &NewWorkload<'_>,
+) -> Result<Workload, sqlx::Error> {
+    let row = sqlx::query(concat!(
+        "INSERT INTO workloads (id, org_id, name, description, source, template, egg, \
+         created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+         RETURNING ",
+        columns!()
+    ))
+    .bind(id)
+    .bind(new.org_id)
+    .bind(&new.egg.name)
+    .bind(&new.egg.description)
+    .bind(new.source.as_str())
+    .bind(new.template)
+    .bind(export_egg_json(new.egg))
+    .bind(new.created_by)
+    .bind(now_ms())
+    .fetch_one(db)
+    .await?;
+    from_row(&row)
+}
+
+/// A workload by id, in any organization (the caller authorizes against its `org_id`).
+pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<Workload>, sqlx::Error> {
+    sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM workloads WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// One page of an organization's workloads, newest first.
+pub async fn list<'e>(
+    db: impl AnyExecutor<'e>,
+    org_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Workload>, sqlx::Error> {
+    sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM workloads WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+    ))
+    .bind(org_id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// How many workloads an organization has.
+pub async fn count<'e>(db: impl AnyExecutor<'e>, org_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM workloads WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_one(db)
+        .await
+}
+
+/// Replaces a workload's egg (and with it its name and description).
+pub async fn update_egg<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    egg: &Egg,
+) -> Result<Option<Workload>, sqlx::Error> {
+    sqlx::query(concat!(
+        "UPDATE workloads SET name = $2, description = $3, egg = $4, updated_at = $5 \
+         WHERE id = $1 RETURNING ",
+        columns!()
+    ))
+    .bind(id)
+    .bind(&egg.name)
+    .bind(&egg.description)
+    .bind(export_egg_json(egg))
+    .bind(now_ms())
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// Deletes a workload; whether it existed.
+pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM workloads WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
