@@ -1,8 +1,15 @@
 //! The Shardlyn node agent.
 //!
-//! The agent dials out to the panel, serves the agent API over an HTTP/2 tunnel and
-//! drives Docker. Registration, the tunnel and the runtime land with the nodes issue;
-//! today the crate only reports which protocol it speaks.
+//! The agent registers with a panel (`register`), then dials out and serves the agent API
+//! over an HTTP/2 tunnel carried by a WebSocket (`tunnel`). The API (`api`) is a plain
+//! axum router, testable without a panel.
+
+pub mod api;
+pub mod config;
+pub mod register;
+pub mod runtime;
+pub mod tls;
+pub mod tunnel;
 
 /// The agent's version, as printed by `shardlyn-agent --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -11,12 +18,4 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[must_use]
 pub fn protocol_version() -> u32 {
     shardlyn_proto::PROTOCOL_VERSION
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn speaks_the_proto_crate_version() {
-        assert_eq!(super::protocol_version(), shardlyn_proto::PROTOCOL_VERSION);
-    }
 }

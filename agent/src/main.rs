@@ -1,17 +1,97 @@
-//! `shardlyn-agent`: the node agent binary. Subcommands arrive with the nodes issue.
+//! `shardlyn-agent`: the node agent binary. `register` once, then `run`.
 
-use clap::Parser;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
 
 /// Shardlyn node agent.
 #[derive(Parser)]
 #[command(name = "shardlyn-agent", version = shardlyn_agent::VERSION, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    println!(
-        "shardlyn-agent {} (protocol {}): registration and the tunnel are not built yet",
-        shardlyn_agent::VERSION,
-        shardlyn_agent::protocol_version()
-    );
+#[derive(Subcommand)]
+enum Command {
+    /// Exchange a registration token for this node's identity.
+    Register {
+        /// Panel URL, e.g. https://panel.example.com:8443
+        #[arg(long)]
+        panel: String,
+        /// Registration token from `POST /v1/nodes/register-token` (single use, 1 hour).
+        #[arg(
+            long,
+            env = "SHARDLYN_AGENT_REGISTRATION_TOKEN",
+            hide_env_values = true
+        )]
+        token: String,
+        /// SHA-256 fingerprint of the panel's self-signed CA (`GET /v1/ca`) to pin.
+        #[arg(long)]
+        ca_fingerprint: Option<String>,
+        /// Where the agent keeps its configuration and data.
+        #[arg(long, default_value = "/var/lib/shardlyn-agent")]
+        data_dir: PathBuf,
+    },
+    /// Dial the panel and serve the agent API until stopped.
+    Run {
+        #[arg(long, default_value = "/var/lib/shardlyn-agent")]
+        data_dir: PathBuf,
+    },
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let result = match Cli::parse().command {
+        Command::Register {
+            panel,
+            token,
+            ca_fingerprint,
+            data_dir,
+        } => {
+            shardlyn_agent::register::register(&panel, &token, ca_fingerprint.as_deref(), &data_dir)
+                .await
+                .map(|config| {
+                    println!(
+                        "registered as node {} with {}",
+                        config.node_id, config.panel_url
+                    );
+                })
+        }
+        Command::Run { data_dir } => match shardlyn_agent::config::AgentConfig::load(&data_dir) {
+            Ok(config) => {
+                shardlyn_agent::tunnel::run(config, shutdown_signal()).await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -7,7 +7,7 @@ use axum::middleware;
 use crate::error::AppError;
 use crate::routes::Routes;
 use crate::state::AppState;
-use crate::{api_tokens, audit, auth, health, orgs, ratelimit, users};
+use crate::{api_tokens, audit, auth, health, nodes, orgs, ratelimit, tunnel, users, workloads};
 
 /// Every endpoint of the panel, area by area.
 #[must_use]
@@ -19,6 +19,9 @@ pub fn routes() -> Routes {
         .merge(api_tokens::router())
         .merge(orgs::router())
         .merge(audit::router())
+        .merge(workloads::router())
+        .merge(nodes::router())
+        .merge(tunnel::router())
 }
 
 async fn not_found() -> AppError {

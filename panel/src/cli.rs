@@ -20,6 +20,8 @@ pub struct Cli {
 enum Command {
     /// Run the panel (migrates the database first).
     Serve(Common),
+    /// Run the panel and a local agent: first admin and local node are set up on first start.
+    Up(Common),
     /// Apply database migrations and exit.
     Migrate(Common),
     /// Manage platform admins.
@@ -130,14 +132,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("created platform admin {} ({})", user.email, user.id);
             Ok(())
         }
+        Command::Up(common) => {
+            let config = common.load()?;
+            init_tracing(&config);
+            crate::up::up(config).await
+        }
         Command::Serve(common) => {
             let config = common.load()?;
             init_tracing(&config);
             let running = crate::server::launch(config, Arc::new(LogMailer)).await?;
             let state = running.state.clone();
-            let mut url_config = state.config.clone();
-            url_config.listen = running.addr;
-            let url = url_config.base_url();
+            let url = state.base_url();
             println!("Shardlyn panel listening on {url}");
             println!("API reference: {url}/v1/openapi.json");
             if crate::users::store::count(&state.db.pool).await? == 0 {

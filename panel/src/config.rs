@@ -253,14 +253,21 @@ impl Config {
         }
     }
 
-    /// The base URL printed at start-up and used in links when `public_url` is empty.
+    /// The URL users and agents reach the panel at: `public_url`, or else derived from the
+    /// address actually bound (`bound`, which knows the port when `listen` asked for 0).
+    /// A wildcard bind is shown as `localhost`; set `public_url` for remote agents.
     #[must_use]
-    pub fn base_url(&self) -> String {
+    pub fn base_url(&self, bound: Option<SocketAddr>) -> String {
         if !self.public_url.is_empty() {
             return self.public_url.trim_end_matches('/').to_string();
         }
         let scheme = if self.serves_tls() { "https" } else { "http" };
-        format!("{scheme}://{}", self.listen)
+        let addr = bound.unwrap_or(self.listen);
+        if addr.ip().is_unspecified() {
+            format!("{scheme}://localhost:{}", addr.port())
+        } else {
+            format!("{scheme}://{addr}")
+        }
     }
 }
 

@@ -24,6 +24,8 @@ pub enum Access {
     Session,
     /// 👑 A platform admin.
     Admin,
+    /// A node agent (`X-Agent-Token`).
+    Agent,
 }
 
 /// One declared endpoint.
@@ -175,6 +177,7 @@ impl Routes {
                 Access::Public => op["security"] = json!([]),
                 Access::User => op["security"] = json!([{"bearer": []}, {"apiToken": []}]),
                 Access::Session | Access::Admin => op["security"] = json!([{"bearer": []}]),
+                Access::Agent => op["security"] = json!([{"agentToken": []}]),
             }
             if e.access == Access::Admin {
                 op["x-shardlyn-admin"] = json!(true);
@@ -206,7 +209,8 @@ impl Routes {
                 },
                 "securitySchemes": {
                     "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-                    "apiToken": {"type": "http", "scheme": "bearer", "description": "shardlyn_api_... token"}
+                    "apiToken": {"type": "http", "scheme": "bearer", "description": "shardlyn_api_... token"},
+                    "agentToken": {"type": "apiKey", "in": "header", "name": "X-Agent-Token"}
                 }
             }
         })

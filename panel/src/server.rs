@@ -59,6 +59,8 @@ pub async fn build_state(
         db,
         config,
         started_at: Instant::now(),
+        bound: std::sync::OnceLock::new(),
+        tunnels: crate::tunnel::Tunnels::default(),
     })))
 }
 
@@ -87,7 +89,20 @@ impl Running {
     /// The server task failed.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        self.task.await.context("server task panicked")?
+        let served = self.task.await.context("server task panicked")?;
+        // Agents connected here lose their tunnel now; say so instead of waiting for the
+        // heartbeat window to pass.
+        for conn in self.state.tunnels.list() {
+            self.state.tunnels.disconnect(&conn.node_id);
+            let _ = crate::nodes::store::mark_seen(
+                &self.state.db.pool,
+                &conn.node_id,
+                &conn.version,
+                false,
+            )
+            .await;
+        }
+        served
     }
 }
 
@@ -100,6 +115,7 @@ pub async fn start(state: AppState, tls: Option<TlsSetup>) -> anyhow::Result<Run
         .await
         .with_context(|| format!("binding {}", state.config.listen))?;
     let addr = listener.local_addr()?;
+    let _ = state.bound.set(addr);
     let app = crate::app::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (shutdown, mut rx) = tokio::sync::watch::channel(false);
     let task = match tls {

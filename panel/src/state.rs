@@ -29,6 +29,18 @@ pub struct App {
     pub ca: Option<CaInfo>,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub started_at: Instant,
+    /// The address the listener bound, once it has.
+    pub bound: std::sync::OnceLock<std::net::SocketAddr>,
+    /// Agents connected to this process.
+    pub tunnels: crate::tunnel::Tunnels,
+}
+
+impl App {
+    /// The panel's base URL for links and agent commands (see [`Config::base_url`]).
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        self.config.base_url(self.bound.get().copied())
+    }
 }
 
 /// Cheap handle on [`App`].

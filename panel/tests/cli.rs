@@ -160,3 +160,130 @@ fn serve_prints_its_url_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+fn http_json(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut out = String::new();
+    stream.read_to_string(&mut out).expect("read");
+    let status = out.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let json = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(json).unwrap_or_default())
+}
+
+struct Up {
+    child: std::process::Child,
+    lines: Vec<String>,
+    addr: String,
+}
+
+fn start_up(data: &str) -> Up {
+    let mut child = shardlyn()
+        .args(["up", "--data-dir", data, "--listen", "127.0.0.1:0"])
+        .env("SHARDLYN_LOG_LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let lines: Vec<String> = reader.lines().take(5).map(|l| l.expect("line")).collect();
+    let addr = lines[0]
+        .strip_prefix("Shardlyn is up at http://")
+        .unwrap_or_else(|| panic!("unexpected first line {lines:?}"))
+        .to_string();
+    Up { child, lines, addr }
+}
+
+fn stop(mut up: Up) {
+    let status = Command::new("kill")
+        .args(["-TERM", &up.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = up.child.try_wait().expect("wait") {
+            assert!(status.success(), "exit status {status}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "shardlyn up did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn up_runs_the_panel_with_a_local_node_and_reuses_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf8");
+    let first = start_up(data);
+    let creds = first.lines[1].clone();
+    let password = creds
+        .strip_prefix("First admin: admin@shardlyn.local / ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no credentials in {:?}", first.lines))
+        .to_string();
+    let node_id = first.lines[2]
+        .strip_prefix("Local node: ")
+        .expect("node line")
+        .to_string();
+    let (status, login) = http_json(
+        &first.addr,
+        "POST",
+        "/v1/auth/login",
+        None,
+        &format!(r#"{{"email":"admin@shardlyn.local","password":"{password}"}}"#),
+    );
+    assert_eq!(status, 200, "{login}");
+    let token = login["access_token"].as_str().expect("token").to_string();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, node) = http_json(
+            &first.addr,
+            "GET",
+            &format!("/v1/nodes/{node_id}"),
+            Some(&token),
+            "",
+        );
+        assert_eq!(status, 200, "{node}");
+        if node["status"] == "online" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "local node never came online: {node}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, system) = http_json(
+        &first.addr,
+        "GET",
+        &format!("/v1/nodes/{node_id}/inventory/system"),
+        Some(&token),
+        "",
+    );
+    assert_eq!(status, 200, "{system}");
+    stop(first);
+
+    // A second start keeps the admin and the node.
+    let second = start_up(data);
+    assert_eq!(second.lines[1], "Log in with your admin account.");
+    assert_eq!(second.lines[2], format!("Local node: {node_id}"));
+    stop(second);
+}

@@ -3,6 +3,8 @@
 //!
 //! `both_engines!` turns one async test body into a `sqlite` and a `postgres` test.
 
+pub mod docker;
+
 use std::sync::Arc;
 
 use reqwest::Method;

@@ -57,7 +57,7 @@ pub async fn forgot(
     .bind(now + RESET_TTL_MS)
     .execute(&state.db.pool)
     .await?;
-    let link = format!("{}/reset-password?token={token}", state.config.base_url());
+    let link = format!("{}/reset-password?token={token}", state.base_url());
     state.mailer.send(Email {
         to: account.user.email.clone(),
         subject: "Reset your Shardlyn password".into(),

@@ -3,6 +3,7 @@
 mod handlers;
 mod members;
 pub mod permissions;
+pub mod scope;
 pub mod store;
 
 use crate::auth::crypto::random_hex;

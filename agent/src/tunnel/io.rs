@@ -1,0 +1,130 @@
+//! A WebSocket as a byte stream: binary messages in, binary messages out. HTTP/2 runs
+//! over it (hyper does the framing, multiplexing and flow control), so the tunnel needs no
+//! protocol of its own. Both ends use this adapter: the agent as HTTP/2 server, the panel
+//! as HTTP/2 client.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes};
+use futures_util::{Sink, Stream};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+/// Adapts a WebSocket (`Stream` + `Sink` of messages) to `AsyncRead` + `AsyncWrite`.
+pub struct WsIo<S> {
+    inner: S,
+    pending: Bytes,
+    eof: bool,
+}
+
+impl<S> WsIo<S> {
+    /// Wraps an established WebSocket.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            pending: Bytes::new(),
+            eof: false,
+        }
+    }
+}
+
+fn to_io(err: WsError) -> io::Error {
+    match err {
+        WsError::Io(e) => e,
+        WsError::ConnectionClosed | WsError::AlreadyClosed => {
+            io::Error::new(io::ErrorKind::BrokenPipe, "tunnel closed")
+        }
+        other => io::Error::other(other),
+    }
+}
+
+impl<S> AsyncRead for WsIo<S>
+where
+    S: Stream<Item = Result<Message, WsError>> + Unpin,
+{
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if !this.pending.is_empty() {
+                let n = this.pending.len().min(buf.remaining());
+                buf.put_slice(&this.pending[..n]);
+                this.pending.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            match ready!(Pin::new(&mut this.inner).poll_next(cx)) {
+                Some(Ok(Message::Binary(data))) => this.pending = data,
+                Some(Ok(Message::Close(_))) | None => this.eof = true,
+                // Pings are answered by tungstenite on the next flush; text is not ours.
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Poll::Ready(Err(to_io(e))),
+            }
+        }
+    }
+}
+
+impl<S> AsyncWrite for WsIo<S>
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(Pin::new(&mut this.inner).poll_ready(cx)).map_err(to_io)?;
+        Pin::new(&mut this.inner)
+            .start_send(Message::Binary(Bytes::copy_from_slice(buf)))
+            .map_err(to_io)?;
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner)
+            .poll_flush(cx)
+            .map_err(to_io)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner)
+            .poll_close(cx)
+            .map_err(to_io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    #[tokio::test]
+    async fn bytes_cross_in_both_directions_and_close_is_eof() {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let client = WebSocketStream::from_raw_socket(a, Role::Client, None).await;
+        let server = WebSocketStream::from_raw_socket(b, Role::Server, None).await;
+        let mut client = WsIo::new(client);
+        let mut server = WsIo::new(server);
+        let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let sent = payload.clone();
+        let writer = tokio::spawn(async move {
+            client.write_all(&sent).await.expect("write");
+            client.flush().await.expect("flush");
+            client.shutdown().await.expect("close");
+        });
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await.expect("read to close");
+        writer.await.expect("writer");
+        assert_eq!(got, payload);
+    }
+}

@@ -1,0 +1,185 @@
+//! The tunnel: the agent dials `wss://PANEL/v1/agent/tunnel` and serves the agent API
+//! over HTTP/2 on that WebSocket. It reconnects with exponential backoff and jitter and
+//! never touches running servers while the panel is away.
+
+pub mod io;
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use rand::Rng;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use crate::api::{AgentState, router};
+use crate::config::AgentConfig;
+use crate::tls;
+use io::WsIo;
+
+/// Header carrying the agent token on the upgrade request.
+pub const TOKEN_HEADER: &str = "x-agent-token";
+/// Header carrying the agent's protocol version.
+pub const PROTOCOL_HEADER: &str = "x-agent-protocol";
+/// Header carrying the agent's version.
+pub const VERSION_HEADER: &str = "x-agent-version";
+
+/// Delay before reconnect attempt `n` (0-based): 1 s doubling to 60 s, with ±25 % jitter.
+#[must_use]
+pub fn backoff(attempt: u32) -> Duration {
+    let base = 1_000u64.saturating_mul(1u64 << attempt.min(6)).min(60_000);
+    let jitter = rand::thread_rng().gen_range(0.75..1.25);
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "bounded to 75 s"
+    )]
+    Duration::from_millis((base as f64 * jitter) as u64)
+}
+
+fn tunnel_url(panel: &str) -> anyhow::Result<String> {
+    let rest = panel
+        .strip_prefix("https://")
+        .map(|r| format!("wss://{r}"))
+        .or_else(|| panel.strip_prefix("http://").map(|r| format!("ws://{r}")))
+        .context("panel URL must start with http:// or https://")?;
+    Ok(format!("{}/v1/agent/tunnel", rest.trim_end_matches('/')))
+}
+
+/// Connects once and serves until the tunnel closes.
+///
+/// # Errors
+/// The panel is unreachable, refuses the token, or the connection drops.
+pub async fn connect_and_serve(config: &AgentConfig) -> anyhow::Result<()> {
+    let url = tunnel_url(&config.panel_url)?;
+    let mut request = url.as_str().into_client_request()?;
+    let headers = request.headers_mut();
+    headers.insert(TOKEN_HEADER, HeaderValue::from_str(&config.agent_token)?);
+    headers.insert(
+        PROTOCOL_HEADER,
+        HeaderValue::from(shardlyn_proto::PROTOCOL_VERSION),
+    );
+    headers.insert(VERSION_HEADER, HeaderValue::from_static(crate::VERSION));
+    let host = request
+        .uri()
+        .host()
+        .context("panel URL has no host")?
+        .to_string();
+    let secure = url.starts_with("wss://");
+    let port = request
+        .uri()
+        .port_u16()
+        .unwrap_or(if secure { 443 } else { 80 });
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .with_context(|| format!("connecting to {host}:{port}"))?;
+    tcp.set_nodelay(true)?;
+    let state = AgentState {
+        node_id: config.node_id.clone(),
+        runtime: std::sync::Arc::new(crate::runtime::DockerRuntime::local()),
+    };
+    if secure {
+        let connector =
+            tokio_rustls::TlsConnector::from(tls::client_config(config.ca_pem.as_deref())?);
+        let name = rustls::pki_types::ServerName::try_from(host.clone())?;
+        let stream = connector
+            .connect(name, tcp)
+            .await
+            .context("TLS handshake with the panel")?;
+        let (ws, _) = tokio_tungstenite::client_async(request, stream)
+            .await
+            .context("tunnel handshake")?;
+        serve(ws, state).await
+    } else {
+        let (ws, _) = tokio_tungstenite::client_async(request, tcp)
+            .await
+            .context("tunnel handshake")?;
+        serve(ws, state).await
+    }
+}
+
+async fn serve<S>(
+    ws: tokio_tungstenite::WebSocketStream<S>,
+    state: AgentState,
+) -> anyhow::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tracing::info!(node.id = %state.node_id, "tunnel connected");
+    let io = TokioIo::new(WsIo::new(ws));
+    let service = TowerToHyperService::new(router(state));
+    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(15)))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .serve_connection(io, service)
+        .await
+        .context("tunnel closed")
+}
+
+/// Keeps the tunnel up until `shutdown` resolves, reconnecting with backoff.
+pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut attempt = 0u32;
+    loop {
+        let started = std::time::Instant::now();
+        tokio::select! {
+            result = connect_and_serve(&config) => {
+                match result {
+                    Ok(()) => tracing::warn!("tunnel closed by the panel"),
+                    Err(err) => tracing::warn!(error = %format!("{err:#}"), "tunnel down"),
+                }
+            }
+            () = &mut shutdown => return,
+        }
+        // A tunnel that stayed up a while resets the backoff.
+        attempt = if started.elapsed() > Duration::from_secs(60) {
+            0
+        } else {
+            attempt + 1
+        };
+        let delay = backoff(attempt);
+        tracing::info!(
+            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "reconnecting"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = &mut shutdown => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_a_cap_with_jitter() {
+        for attempt in 0..20 {
+            let d = backoff(attempt).as_millis();
+            let base = 1_000u128 * (1 << attempt.min(6));
+            let base = base.min(60_000);
+            assert!(
+                d >= base * 3 / 4 && d <= base * 5 / 4,
+                "attempt {attempt}: {d} ms"
+            );
+        }
+    }
+
+    #[test]
+    fn tunnel_urls_follow_the_scheme() {
+        assert_eq!(
+            tunnel_url("https://p.example.com:8443/").expect("url"),
+            "wss://p.example.com:8443/v1/agent/tunnel"
+        );
+        assert_eq!(
+            tunnel_url("http://127.0.0.1:8080").expect("url"),
+            "ws://127.0.0.1:8080/v1/agent/tunnel"
+        );
+        assert!(tunnel_url("ftp://x").is_err());
+    }
+}

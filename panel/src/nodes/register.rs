@@ -1,0 +1,170 @@
+//! Registration: an org member mints a single-use token (1 hour); the agent trades it for
+//! a node id and its own agent token (`shardlyn_agent_...`, stored as SHA-256).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use super::store::{self, AGENT_TOKEN_PREFIX};
+use crate::auth::crypto::{random_hex, sha256_hex};
+use crate::auth::extract::CurrentUser;
+use crate::db::{new_id, now_ms, rfc3339};
+use crate::error::{AppError, AppJson, AppResult};
+use crate::orgs::scope::scoped;
+use crate::orgs::validate_name;
+use crate::state::AppState;
+
+const TOKEN_TTL_MS: i64 = 3600 * 1000;
+const REGISTRATION_PREFIX: &str = "shardlyn_reg_";
+
+#[derive(Deserialize)]
+pub struct CreateToken {
+    name: Option<String>,
+    organization_id: Option<String>,
+}
+
+/// Mints a registration token and the command that uses it.
+pub async fn create_token(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppJson(body): AppJson<CreateToken>,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    let member = scoped(
+        &state,
+        &user,
+        body.organization_id.as_deref(),
+        "nodes.create",
+    )
+    .await?;
+    let name = match body.name.as_deref() {
+        Some(n) => validate_name(n)?,
+        None => String::new(),
+    };
+    let (token, expires_at) = mint(&state, &member.org_id, &name, &user.user.id).await?;
+    let panel = state.base_url();
+    let pin = state
+        .ca
+        .as_ref()
+        .map(|ca| format!(" --ca-fingerprint {}", ca.sha256))
+        .unwrap_or_default();
+    let dir = "/var/lib/shardlyn-agent";
+    let command = format!(
+        "shardlyn-agent register --panel {panel} --token {token}{pin} --data-dir {dir} && shardlyn-agent run --data-dir {dir}"
+    );
+    Ok((
+        StatusCode::CREATED,
+        AppJson(json!({
+            "token": token,
+            "organization_id": member.org_id,
+            "expires_at": rfc3339(expires_at),
+            "command": command,
+        })),
+    ))
+}
+
+/// Stores a new single-use registration token for `org_id`; returns it and its expiry.
+///
+/// # Errors
+/// Database failures.
+pub async fn mint(
+    state: &AppState,
+    org_id: &str,
+    name: &str,
+    created_by: &str,
+) -> AppResult<(String, i64)> {
+    let token = format!("{REGISTRATION_PREFIX}{}", random_hex(32));
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO node_registration_tokens (id, org_id, name, token_hash, created_by, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(new_id())
+    .bind(org_id)
+    .bind(name)
+    .bind(sha256_hex(&token))
+    .bind(created_by)
+    .bind(now)
+    .bind(now + TOKEN_TTL_MS)
+    .execute(&state.db.pool)
+    .await?;
+    Ok((token, now + TOKEN_TTL_MS))
+}
+
+#[derive(Deserialize)]
+pub struct AgentRegister {
+    token: String,
+    hostname: Option<String>,
+    version: Option<String>,
+    protocol: Option<u32>,
+}
+
+/// Trades a registration token for a node identity (once).
+pub async fn agent_register(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<AgentRegister>,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    if body
+        .protocol
+        .is_some_and(|p| p != shardlyn_proto::PROTOCOL_VERSION)
+    {
+        return Err(AppError::BadRequest(format!(
+            "agent protocol {:?} is not supported; this panel speaks {}",
+            body.protocol,
+            shardlyn_proto::PROTOCOL_VERSION
+        )));
+    }
+    let invalid = || AppError::unauthorized("registration token is invalid, used or expired");
+    let row = sqlx::query(
+        "SELECT id, org_id, name, expires_at, used_at FROM node_registration_tokens WHERE token_hash = $1",
+    )
+    .bind(sha256_hex(&body.token))
+    .fetch_optional(&state.db.pool)
+    .await?
+    .ok_or_else(invalid)?;
+    let now = now_ms();
+    if row.try_get::<Option<i64>, _>("used_at")?.is_some()
+        || row.try_get::<i64, _>("expires_at")? <= now
+    {
+        return Err(invalid());
+    }
+    let token_id: String = row.try_get("id")?;
+    let org_id: String = row.try_get("org_id")?;
+    let hostname: String = body
+        .hostname
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(253)
+        .collect();
+    let named: String = row.try_get("name")?;
+    let name = if !named.is_empty() {
+        named
+    } else if !hostname.is_empty() {
+        hostname.chars().take(100).collect()
+    } else {
+        "node".to_string()
+    };
+    let node_id = new_id();
+    let agent_token = format!("{AGENT_TOKEN_PREFIX}{}", random_hex(32));
+    let mut tx = state.db.pool.begin().await?;
+    let claimed = sqlx::query(
+        "UPDATE node_registration_tokens SET used_at = $1, node_id = $2 WHERE id = $3 AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(&node_id)
+    .bind(&token_id)
+    .execute(&mut *tx)
+    .await?;
+    if claimed.rows_affected() != 1 {
+        return Err(invalid());
+    }
+    store::insert(&mut *tx, &node_id, &org_id, &name, &hostname, &agent_token).await?;
+    tx.commit().await?;
+    tracing::info!(node.id = %node_id, agent.version = ?body.version, "node registered");
+    Ok((
+        StatusCode::CREATED,
+        AppJson(json!({"node_id": node_id, "agent_token": agent_token, "organization_id": org_id})),
+    ))
+}

@@ -1,0 +1,193 @@
+//! SQL for `nodes` and `node_registration_tokens`.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{AnyExecutor, AnyPool, Row};
+
+use crate::auth::crypto::{digest_eq, sha256_hex};
+use crate::db::{now_ms, ts};
+use crate::tunnel::HEARTBEAT;
+
+/// Prefix of every agent token.
+pub const AGENT_TOKEN_PREFIX: &str = "shardlyn_agent_";
+
+/// A node as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub hostname: String,
+    pub agent_version: String,
+    /// `online` while heartbeats arrive, `offline` after three missed ones.
+    pub status: &'static str,
+    pub cordoned: bool,
+    #[serde(with = "ts::option")]
+    pub last_seen_at: Option<i64>,
+    #[serde(with = "ts")]
+    pub created_at: i64,
+    #[serde(with = "ts")]
+    pub updated_at: i64,
+}
+
+macro_rules! node_columns {
+    () => {
+        "id, org_id, name, hostname, agent_version, cordoned, connected, last_seen_at, created_at, updated_at"
+    };
+}
+
+fn from_row(row: &AnyRow) -> Result<Node, sqlx::Error> {
+    let last_seen_at: Option<i64> = row.try_get("last_seen_at")?;
+    let connected = row.try_get::<i64, _>("connected")? != 0;
+    let window = i64::try_from(HEARTBEAT.as_millis() * 3).unwrap_or(30_000);
+    let online = connected && last_seen_at.is_some_and(|at| now_ms() - at < window);
+    Ok(Node {
+        id: row.try_get("id")?,
+        organization_id: row.try_get("org_id")?,
+        name: row.try_get("name")?,
+        hostname: row.try_get("hostname")?,
+        agent_version: row.try_get("agent_version")?,
+        status: if online { "online" } else { "offline" },
+        cordoned: row.try_get::<i64, _>("cordoned")? != 0,
+        last_seen_at,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Inserts a node with its agent token's digest.
+pub async fn insert<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    org_id: &str,
+    name: &str,
+    hostname: &str,
+    agent_token: &str,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let prefix = &agent_token[AGENT_TOKEN_PREFIX.len()..AGENT_TOKEN_PREFIX.len() + 8];
+    sqlx::query(
+        "INSERT INTO nodes (id, org_id, name, hostname, token_prefix, token_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+    )
+    .bind(id)
+    .bind(org_id)
+    .bind(name)
+    .bind(hostname)
+    .bind(prefix)
+    .bind(sha256_hex(agent_token))
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A node by id.
+pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<Node>, sqlx::Error> {
+    sqlx::query(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// The nodes of an organization, by name.
+pub async fn list<'e>(db: impl AnyExecutor<'e>, org_id: &str) -> Result<Vec<Node>, sqlx::Error> {
+    sqlx::query(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes WHERE org_id = $1 ORDER BY name, id"
+    ))
+    .bind(org_id)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// The node an agent token belongs to (constant-time digest comparison).
+pub async fn find_by_agent_token(pool: &AnyPool, token: &str) -> Result<Option<Node>, sqlx::Error> {
+    let Some(prefix) = token
+        .strip_prefix(AGENT_TOKEN_PREFIX)
+        .and_then(|s| s.get(..8))
+    else {
+        return Ok(None);
+    };
+    let digest = sha256_hex(token);
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        node_columns!(),
+        ", token_hash FROM nodes WHERE token_prefix = $1"
+    ))
+    .bind(prefix)
+    .fetch_all(pool)
+    .await?;
+    for row in rows {
+        let stored: String = row.try_get("token_hash")?;
+        if digest_eq(&stored, &digest) {
+            return Ok(Some(from_row(&row)?));
+        }
+    }
+    Ok(None)
+}
+
+/// Records a heartbeat (or a disconnect when `connected` is false).
+pub async fn mark_seen(
+    pool: &AnyPool,
+    id: &str,
+    version: &str,
+    connected: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE nodes SET last_seen_at = $1, connected = $2, agent_version = $3 WHERE id = $4",
+    )
+    .bind(now_ms())
+    .bind(i64::from(connected))
+    .bind(version)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Renames a node.
+pub async fn rename<'e>(db: impl AnyExecutor<'e>, id: &str, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE nodes SET name = $1, updated_at = $2 WHERE id = $3")
+        .bind(name)
+        .bind(now_ms())
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets whether new instances may be placed on a node.
+pub async fn set_cordoned<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    cordoned: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE nodes SET cordoned = $1, updated_at = $2 WHERE id = $3")
+        .bind(i64::from(cordoned))
+        .bind(now_ms())
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a node.
+pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM nodes WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}

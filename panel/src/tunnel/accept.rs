@@ -1,0 +1,141 @@
+//! `GET /v1/agent/tunnel`: authenticates the agent token, checks the protocol version,
+//! answers the WebSocket upgrade, then turns the socket into an HTTP/2 client connection.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use shardlyn_agent::tunnel::io::WsIo;
+use shardlyn_agent::tunnel::{PROTOCOL_HEADER, TOKEN_HEADER, VERSION_HEADER};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+use super::{AgentConn, HEARTBEAT};
+use crate::auth::extract::peer_ip;
+use crate::db::now_ms;
+use crate::error::AppError;
+use crate::nodes::store as nodes;
+use crate::state::AppState;
+
+fn header_str<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Accepts an agent's tunnel.
+pub async fn accept(State(state): State<AppState>, mut req: Request) -> Response {
+    let Some(token) = header_str(&req, TOKEN_HEADER) else {
+        return AppError::unauthorized("missing agent token").into_response();
+    };
+    let node = match nodes::find_by_agent_token(&state.db.pool, token).await {
+        Ok(Some(node)) => node,
+        Ok(None) => return AppError::unauthorized("invalid agent token").into_response(),
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let protocol = header_str(&req, PROTOCOL_HEADER).and_then(|v| v.parse::<u32>().ok());
+    if protocol != Some(shardlyn_proto::PROTOCOL_VERSION) {
+        return AppError::BadRequest(format!(
+            "agent protocol {protocol:?} is not supported; this panel speaks {}",
+            shardlyn_proto::PROTOCOL_VERSION
+        ))
+        .into_response();
+    }
+    let is_upgrade =
+        header_str(&req, "upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let (Some(key), true) = (header_str(&req, "sec-websocket-key"), is_upgrade) else {
+        return AppError::BadRequest("expected a WebSocket upgrade".into()).into_response();
+    };
+    let accept_key = derive_accept_key(key.as_bytes());
+    let version = header_str(&req, VERSION_HEADER)
+        .unwrap_or("unknown")
+        .chars()
+        .take(64)
+        .collect::<String>();
+    let remote = peer_ip(req.extensions());
+    let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+        return AppError::BadRequest("connection cannot be upgraded".into()).into_response();
+    };
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => run(state, node.id, version, remote, upgraded).await,
+            Err(e) => tracing::warn!(error = %e, "agent upgrade failed"),
+        }
+    });
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(v) = HeaderValue::from_str(&accept_key) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    response
+}
+
+async fn run(
+    state: AppState,
+    node_id: String,
+    version: String,
+    remote: Option<String>,
+    upgraded: hyper::upgrade::Upgraded,
+) {
+    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+    let handshake = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(15)))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .handshake::<_, Body>(TokioIo::new(WsIo::new(ws)))
+        .await;
+    let (sender, connection) = match handshake {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::warn!(node.id = %node_id, error = %e, "tunnel HTTP/2 handshake failed");
+            return;
+        }
+    };
+    let mut driver = tokio::spawn(connection);
+    let conn = state.tunnels.insert(AgentConn {
+        node_id: node_id.clone(),
+        version: version.clone(),
+        remote,
+        connected_at: now_ms(),
+        conn_id: state.tunnels.next_id(),
+        sender,
+        requests: std::sync::atomic::AtomicU64::new(0),
+        close: tokio::sync::Notify::new(),
+    });
+    tracing::info!(node.id = %node_id, agent.version = %version, "agent connected");
+    let mut ticker = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            _ = &mut driver => break,
+            () = conn.close.notified() => break,
+            _ = ticker.tick() => {}
+        }
+        if state
+            .tunnels
+            .get(&node_id)
+            .is_none_or(|c| c.conn_id != conn.conn_id)
+        {
+            break;
+        }
+        if let Err(e) = conn.get_json("/v1/health").await {
+            tracing::warn!(node.id = %node_id, error = %e, "heartbeat failed: closing tunnel");
+            break;
+        }
+        if let Err(e) = nodes::mark_seen(&state.db.pool, &node_id, &version, true).await {
+            tracing::warn!(error = %e, "recording heartbeat");
+        }
+    }
+    state.tunnels.remove(&conn);
+    driver.abort();
+    if state.tunnels.get(&node_id).is_none()
+        && let Err(e) = nodes::mark_seen(&state.db.pool, &node_id, &version, false).await
+    {
+        tracing::warn!(error = %e, "recording disconnect");
+    }
+    tracing::info!(node.id = %node_id, "agent disconnected");
+}

@@ -1,0 +1,203 @@
+//! The panel end of the agent tunnel: accepts the agent's WebSocket, runs an HTTP/2
+//! client over it, keeps a registry of connected agents and checks each one with a
+//! heartbeat request every 10 seconds (a node is offline after missed heartbeats).
+
+mod accept;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use http_body_util::BodyExt;
+use hyper::client::conn::http2::SendRequest;
+use serde_json::{Value, json};
+
+pub use accept::accept;
+
+use crate::auth::extract::AdminUser;
+use crate::db::rfc3339;
+use crate::error::{AppError, AppJson, AppResult};
+use crate::routes::{Access, Routes};
+use crate::state::AppState;
+
+/// Heartbeat period; a node unseen for three periods is offline.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// Longest a request through the tunnel may take before the panel gives up.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One connected agent.
+pub struct AgentConn {
+    pub node_id: String,
+    pub version: String,
+    pub remote: Option<String>,
+    pub connected_at: i64,
+    conn_id: u64,
+    sender: SendRequest<Body>,
+    requests: AtomicU64,
+    /// Wakes the connection's task to close the tunnel now.
+    close: tokio::sync::Notify,
+}
+
+impl AgentConn {
+    /// `GET path` on the agent API, decoded as JSON.
+    ///
+    /// # Errors
+    /// As [`Self::call`].
+    pub async fn get_json(&self, path: &str) -> AppResult<Value> {
+        self.call(http::Method::GET, path).await
+    }
+
+    /// `method path` on the agent API (no body); the JSON answer, or null for 204. The
+    /// agent's 400/404/409 come back as the same errors; anything else is a 503.
+    ///
+    /// # Errors
+    /// 503 when the tunnel fails or times out; the agent's own client errors otherwise.
+    pub async fn call(&self, method: http::Method, path: &str) -> AppResult<Value> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, "agent")
+            .body(Body::empty())
+            .map_err(|e| AppError::Internal(e.into()))?;
+        let mut sender = self.sender.clone();
+        let offline =
+            |e: &dyn std::fmt::Display| AppError::Unavailable(format!("node did not answer: {e}"));
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(request))
+            .await
+            .map_err(|e| offline(&e))?
+            .map_err(|e| offline(&e))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| offline(&e))?
+            .to_bytes();
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(value);
+        }
+        let message = value["error"].as_str().unwrap_or("no detail").to_string();
+        Err(match status.as_u16() {
+            400 => AppError::BadRequest(message),
+            404 => AppError::NotFound(message),
+            409 => AppError::Conflict(message),
+            _ => AppError::Unavailable(format!("node answered {status}: {message}")),
+        })
+    }
+}
+
+/// The agents connected to this panel process.
+#[derive(Default)]
+pub struct Tunnels {
+    agents: RwLock<HashMap<String, Arc<AgentConn>>>,
+    next_conn: AtomicU64,
+    accepted: AtomicU64,
+}
+
+impl Tunnels {
+    /// The live connection of `node_id`, if it is connected here.
+    pub fn get(&self, node_id: &str) -> Option<Arc<AgentConn>> {
+        self.agents.read().ok()?.get(node_id).cloned()
+    }
+
+    /// Every live connection.
+    pub fn list(&self) -> Vec<Arc<AgentConn>> {
+        self.agents
+            .read()
+            .map(|a| a.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Drops the connection of a node (it was deleted); the agent is cut off.
+    pub fn disconnect(&self, node_id: &str) {
+        let removed = self.agents.write().ok().and_then(|mut a| a.remove(node_id));
+        if let Some(conn) = removed {
+            conn.close.notify_one();
+        }
+    }
+
+    fn insert(&self, conn: AgentConn) -> Arc<AgentConn> {
+        let conn = Arc::new(conn);
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut agents) = self.agents.write() {
+            agents.insert(conn.node_id.clone(), conn.clone());
+        }
+        conn
+    }
+
+    /// Removes `conn` unless a newer connection of the same node replaced it.
+    fn remove(&self, conn: &AgentConn) {
+        if let Ok(mut agents) = self.agents.write()
+            && agents
+                .get(&conn.node_id)
+                .is_some_and(|c| c.conn_id == conn.conn_id)
+        {
+            agents.remove(&conn.node_id);
+        }
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// `/v1/tunnel/*` and the agent's own endpoints.
+pub fn router() -> Routes {
+    Routes::new("tunnel")
+        .get(
+            "/v1/agent/tunnel",
+            Access::Agent,
+            "Agent tunnel (WebSocket)",
+            accept,
+        )
+        .get(
+            "/v1/tunnel/stats",
+            Access::Admin,
+            "Tunnel statistics",
+            stats,
+        )
+        .get(
+            "/v1/tunnel/agents",
+            Access::Admin,
+            "Connected agents",
+            agents,
+        )
+}
+
+async fn stats(State(state): State<AppState>, _admin: AdminUser) -> AppResult<AppJson<Value>> {
+    let agents = state.tunnels.list();
+    let requests: u64 = agents
+        .iter()
+        .map(|a| a.requests.load(Ordering::Relaxed))
+        .sum();
+    Ok(AppJson(json!({
+        "connected_agents": agents.len(),
+        "connections_accepted": state.tunnels.accepted.load(Ordering::Relaxed),
+        "requests_total": requests,
+        "heartbeat_secs": HEARTBEAT.as_secs(),
+    })))
+}
+
+async fn agents(State(state): State<AppState>, _admin: AdminUser) -> AppResult<AppJson<Value>> {
+    let mut list: Vec<Value> = state
+        .tunnels
+        .list()
+        .iter()
+        .map(|a| {
+            json!({
+                "node_id": a.node_id,
+                "version": a.version,
+                "remote_addr": a.remote,
+                "connected_at": rfc3339(a.connected_at),
+                "requests": a.requests.load(Ordering::Relaxed),
+            })
+        })
+        .collect();
+    list.sort_by(|a, b| a["node_id"].as_str().cmp(&b["node_id"].as_str()));
+    Ok(AppJson(json!(list)))
+}
