@@ -10,7 +10,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
     SanType,
 };
-use sha2::{Digest, Sha256};
+use shardlyn_agent::tls::{fingerprint, pem_to_der};
 
 use crate::config::{Config, TlsMode};
 use crate::secrets::write_private;
@@ -28,28 +28,6 @@ pub struct TlsSetup {
     pub cert_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
     pub ca: Option<CaInfo>,
-}
-
-/// Colon-separated lowercase hex SHA-256 of DER bytes.
-#[must_use]
-pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-fn pem_to_der(pem: &str) -> anyhow::Result<Vec<u8>> {
-    use base64::Engine;
-    let body: String = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect::<Vec<_>>()
-        .concat();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .context("decoding CA PEM")
 }
 
 /// Prepares TLS for `config`; `None` when the listener speaks plain HTTP.

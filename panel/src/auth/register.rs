@@ -8,7 +8,7 @@ use crate::config::Registration;
 use crate::error::{AppError, AppJson, AppResult};
 use crate::state::AppState;
 use crate::users::store::User;
-use crate::users::{NewUser, create_account};
+use crate::users::{NewUser, create_user};
 
 #[derive(Deserialize)]
 pub struct RegisterRequest {
@@ -33,10 +33,8 @@ pub async fn register(
             ));
         }
     }
-    let mut tx = state.db.pool.begin().await?;
-    let user = create_account(
-        &mut tx,
-        &state.config.auth,
+    let user = create_user(
+        &state,
         NewUser {
             email: &body.email,
             name: body.name.as_deref(),
@@ -45,6 +43,5 @@ pub async fn register(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok((StatusCode::CREATED, AppJson(user)))
 }

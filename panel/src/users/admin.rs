@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use super::store::{self, User};
-use super::{NewUser, create_account};
+use super::{NewUser, create_user};
 use crate::auth::extract::AdminUser;
 use crate::auth::sessions;
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
@@ -52,10 +52,8 @@ pub async fn create(
     _admin: AdminUser,
     AppJson(body): AppJson<CreateUser>,
 ) -> AppResult<(StatusCode, AppJson<User>)> {
-    let mut tx = state.db.pool.begin().await?;
-    let user = create_account(
-        &mut tx,
-        &state.config.auth,
+    let user = create_user(
+        &state,
         NewUser {
             email: &body.email,
             name: body.name.as_deref(),
@@ -64,7 +62,6 @@ pub async fn create(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok((StatusCode::CREATED, AppJson(user)))
 }
 

@@ -134,6 +134,17 @@ pub async fn create_account(
     Ok(user)
 }
 
+/// Creates an account (and its personal organization) in its own transaction.
+///
+/// # Errors
+/// As [`create_account`].
+pub async fn create_user(state: &crate::state::AppState, new: NewUser<'_>) -> AppResult<User> {
+    let mut tx = state.db.pool.begin().await?;
+    let user = create_account(&mut tx, &state.config.auth, new).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
 /// Creates a platform admin from the command line: the first user bootstraps the
 /// platform, later ones are added as admins.
 ///
@@ -148,10 +159,8 @@ pub async fn create_admin(
     if store::count(&state.db.pool).await? == 0 {
         return crate::auth::create_first_admin(state, email, password, name).await;
     }
-    let mut tx = state.db.pool.begin().await?;
-    let user = create_account(
-        &mut tx,
-        &state.config.auth,
+    create_user(
+        state,
         NewUser {
             email,
             name,
@@ -159,7 +168,5 @@ pub async fn create_admin(
             is_admin: true,
         },
     )
-    .await?;
-    tx.commit().await?;
-    Ok(user)
+    .await
 }
