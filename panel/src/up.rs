@@ -35,11 +35,16 @@ async fn ensure_admin(state: &AppState) -> anyhow::Result<Option<String>> {
 /// The local agent's configuration: the saved one if its node still exists, else a new
 /// registration against this panel.
 async fn local_agent(state: &AppState, dir: &Path) -> anyhow::Result<AgentConfig> {
-    if let Ok(saved) = AgentConfig::load(dir)
+    if let Ok(mut saved) = AgentConfig::load(dir)
         && crate::nodes::store::find(&state.db.pool, &saved.node_id)
             .await?
             .is_some()
     {
+        // The local agent follows its panel: the address (port 0 picks a new one) and
+        // the CA may differ from the last start.
+        saved.panel_url = state.base_url();
+        saved.ca_pem = state.ca.as_ref().map(|ca| ca.pem.clone());
+        saved.save(dir)?;
         return Ok(saved);
     }
     let admin: String =
