@@ -3,6 +3,7 @@
 
 mod containers;
 mod inventory;
+pub mod metrics;
 
 use axum::Router;
 use axum::routing::get;
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 pub struct AgentState {
     pub node_id: String,
     pub runtime: std::sync::Arc<crate::runtime::DockerRuntime>,
+    pub sampler: std::sync::Arc<metrics::Sampler>,
 }
 
 /// Every route of the agent API.
@@ -25,6 +27,7 @@ pub fn router(state: AgentState) -> Router {
         .route("/v1/inventory/disks", get(inventory::disks))
         .route("/v1/inventory/users", get(inventory::users))
         .route("/v1/inventory/processes", get(inventory::processes))
+        .route("/v1/metrics", get(metrics::sample))
         .route("/v1/containers", get(containers::list))
         .route("/v1/containers/{id}/logs", get(containers::logs))
         .route(

@@ -80,6 +80,7 @@ pub async fn connect_and_serve(config: &AgentConfig) -> anyhow::Result<()> {
     let state = AgentState {
         node_id: config.node_id.clone(),
         runtime: std::sync::Arc::new(crate::runtime::DockerRuntime::local()),
+        sampler: std::sync::Arc::default(),
     };
     if secure {
         let connector =

@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 /// Loads a node the caller may act on with `permission`; another organization's node
 /// is as missing as a node that does not exist.
-async fn node_for(
+pub(super) async fn node_for(
     state: &AppState,
     user: &CurrentUser,
     id: &str,

@@ -2,6 +2,7 @@
 //! the agent through the tunnel.
 
 mod handlers;
+pub mod metrics;
 pub mod register;
 pub mod store;
 
@@ -82,6 +83,12 @@ pub fn router() -> Routes {
             Access::User,
             "System users",
             handlers::inventory_users,
+        )
+        .get(
+            "/v1/nodes/{id}/metrics/history",
+            Access::User,
+            "Metrics history",
+            metrics::history,
         )
         .get(
             "/v1/nodes/{id}/inventory/containers",

@@ -122,12 +122,20 @@ async fn run(
         {
             break;
         }
-        if let Err(e) = conn.get_json("/v1/health").await {
-            tracing::warn!(node.id = %node_id, error = %e, "heartbeat failed: closing tunnel");
-            break;
-        }
+        // The heartbeat is a metrics sample: one round trip proves the tunnel works end
+        // to end and records the node's usage.
+        let sample = match conn.get_json("/v1/metrics").await {
+            Ok(sample) => sample,
+            Err(e) => {
+                tracing::warn!(node.id = %node_id, error = %e, "heartbeat failed: closing tunnel");
+                break;
+            }
+        };
         if let Err(e) = nodes::mark_seen(&state.db.pool, &node_id, &version, true).await {
             tracing::warn!(error = %e, "recording heartbeat");
+        }
+        if let Err(e) = crate::nodes::metrics::record(&state.db.pool, &node_id, &sample).await {
+            tracing::warn!(error = %e, "recording node metrics");
         }
     }
     state.tunnels.remove(&conn);

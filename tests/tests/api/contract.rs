@@ -50,7 +50,6 @@ const PENDING_PREFIXES: &[&str] = &[
     "/v1/nodes/{id}/power",
     "/v1/nodes/{id}/resize",
     "/v1/nodes/{id}/firewall",
-    "/v1/nodes/{id}/metrics",
     "/v1/nodes/{id}/terminal",
     "/v1/nodes/{id}/ssh",
     "/v1/nodes/{id}/processes",

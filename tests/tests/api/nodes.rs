@@ -126,6 +126,26 @@ both_engines! {
         let all = app.get(&format!("/v1/nodes/{}/inventory", config.node_id), Some(&admin.access)).await.expect(200);
         assert!(all.body["processes"].as_array().is_some_and(|p| p.iter().any(|p| p["pid"] == std::process::id())));
 
+        // Each heartbeat stored a metrics sample.
+        let history = app
+            .get(&format!("/v1/nodes/{}/metrics/history?range=1h", config.node_id), Some(&admin.access))
+            .await
+            .expect(200);
+        let points = history.body["points"].as_array().expect("points");
+        assert!(!points.is_empty(), "{}", history.text);
+        assert!(points[0]["memory_total_bytes"].as_i64().is_some_and(|m| m > 0), "{}", history.text);
+        assert!(points[0]["cpu_percent"].as_f64().is_some_and(|c| (0.0..=100.0).contains(&c)));
+        for range in ["24h", "7d"] {
+            let r = app
+                .get(&format!("/v1/nodes/{}/metrics/history?range={range}", config.node_id), Some(&admin.access))
+                .await
+                .expect(200);
+            assert_eq!(r.body["points"].as_array().map(Vec::len), Some(1), "{range}: {}", r.text);
+        }
+        app.get(&format!("/v1/nodes/{}/metrics/history?range=1y", config.node_id), Some(&admin.access))
+            .await
+            .expect_error(400, "VALIDATION_ERROR");
+
         let agents = app.get("/v1/tunnel/agents", Some(&admin.access)).await.expect(200);
         assert_eq!(agents.body[0]["node_id"], config.node_id.as_str());
         let stats = app.get("/v1/tunnel/stats", Some(&admin.access)).await.expect(200);
@@ -171,6 +191,7 @@ both_engines! {
             ("POST", format!("/v1/nodes/{id}/uncordon")),
             ("GET", format!("/v1/nodes/{id}/inventory")),
             ("GET", format!("/v1/nodes/{id}/inventory/system")),
+            ("GET", format!("/v1/nodes/{id}/metrics/history")),
         ] {
             let body = (method != "GET" && method != "DELETE").then(|| json!({"name": "x"}));
             let r = app.call(method.parse().expect("method"), &path, Some(&stranger.access), body.as_ref()).await;
