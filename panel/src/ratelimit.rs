@@ -168,12 +168,13 @@ fn caller_key(class: Class, req: &Request) -> String {
     if class == Class::Login {
         return format!("ip:{ip}");
     }
-    match req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(auth) => format!("tok:{}", &sha256_hex(auth)[..24]),
+    // A caller is its credential when it presents one (a user's bearer or an agent's
+    // token: many nodes may share one NAT address), else its address.
+    let credential = [header::AUTHORIZATION.as_str(), "x-agent-token"]
+        .into_iter()
+        .find_map(|name| req.headers().get(name).and_then(|v| v.to_str().ok()));
+    match credential {
+        Some(secret) => format!("tok:{}", &sha256_hex(secret)[..24]),
         None => format!("ip:{ip}"),
     }
 }
