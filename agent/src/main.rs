@@ -40,21 +40,6 @@ enum Command {
     },
 }
 
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = term => {},
-    }
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let _ = tracing_subscriber::fmt()
@@ -64,7 +49,10 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    // Installed before any work, so SIGTERM during start-up still stops cleanly.
+    let shutdown = shardlyn_agent::shutdown_signal();
+    let result = match cli.command {
         Command::Register {
             panel,
             token,
@@ -82,7 +70,7 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Run { data_dir } => match shardlyn_agent::config::AgentConfig::load(&data_dir) {
             Ok(config) => {
-                shardlyn_agent::tunnel::run(config, shutdown_signal()).await;
+                shardlyn_agent::tunnel::run(config, shutdown).await;
                 Ok(())
             }
             Err(e) => Err(e),

@@ -136,11 +136,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Up(common) => {
+            let shutdown = crate::server::shutdown_signal();
             let config = common.load()?;
             init_tracing(&config);
-            crate::up::up(config).await
+            crate::up::up(config, shutdown).await
         }
         Command::Serve(common) => {
+            let shutdown = crate::server::shutdown_signal();
             let config = common.load()?;
             init_tracing(&config);
             let running = crate::server::launch(config, Arc::new(LogMailer)).await?;
@@ -155,7 +157,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                      or POST {url}/v1/auth/bootstrap {{\"email\": \"...\", \"password\": \"...\"}}"
                 );
             }
-            crate::server::shutdown_signal().await;
+            shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
             running.stop().await
         }

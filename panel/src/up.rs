@@ -82,7 +82,10 @@ async fn docker_status() -> String {
 ///
 /// # Errors
 /// The panel cannot start or the local agent cannot register.
-pub async fn up(config: Config) -> anyhow::Result<()> {
+pub async fn up(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let running = crate::server::launch(config, Arc::new(LogMailer)).await?;
     let state = running.state.clone();
     let url = state.base_url();
@@ -105,7 +108,7 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
     println!("Local node: {node_id}");
     println!("{}", docker_status().await);
     println!("API reference: {url}/v1/openapi.json");
-    crate::server::shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_agent.send(());
     let _ = agent_task.await;
