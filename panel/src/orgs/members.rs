@@ -1,11 +1,12 @@
-//! Organization members: list, remove (or leave), change role, read permissions.
+//! Organization members: list, remove (or leave), change role, read and override
+//! permissions.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::permissions::{Role, authorize, load_membership};
+use super::permissions::{Membership, Role, authorize, find, load_membership};
 use super::store;
 use crate::auth::extract::CurrentUser;
 use crate::error::{AppError, AppJson, AppPath, AppResult};
@@ -111,7 +112,14 @@ pub async fn permissions(
         if own { "org.read" } else { "members.read" },
     )
     .await?;
-    let membership = load_membership(&state, &org_id, &member_id)
+    Ok(AppJson(
+        permissions_view(&state, &org_id, &member_id).await?,
+    ))
+}
+
+/// The body of the permissions routes: role, overrides and effective keys.
+async fn permissions_view(state: &AppState, org_id: &str, member_id: &str) -> AppResult<Value> {
+    let membership = load_membership(state, org_id, member_id)
         .await?
         .ok_or_else(|| AppError::not_found("member"))?;
     let overrides: Vec<Value> = membership
@@ -119,10 +127,81 @@ pub async fn permissions(
         .iter()
         .map(|(key, allowed)| json!({"key": key, "allowed": allowed}))
         .collect();
-    Ok(AppJson(json!({
+    Ok(json!({
         "user_id": member_id,
         "role": membership.role.as_str(),
         "overrides": overrides,
         "permissions": membership.effective(),
-    })))
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct PermissionOverride {
+    // Optional at parse time so a caller outside the organization gets its 404 first.
+    key: Option<String>,
+    allowed: Option<bool>,
+}
+
+/// Checks that `me` may change `member_id`'s overrides: the target must be a member and
+/// only an owner touches an owner.
+async fn check_override_target(
+    state: &AppState,
+    me: &Membership,
+    org_id: &str,
+    member_id: &str,
+) -> AppResult<()> {
+    let target = target_role(state, org_id, member_id).await?;
+    if target == Role::Owner && me.role != Role::Owner {
+        return Err(AppError::Forbidden(
+            "only an owner can change an owner's permissions".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Grants or denies one permission key to a member, overriding their role.
+pub async fn set_permission(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath((org_id, member_id)): AppPath<(String, String)>,
+    AppJson(body): AppJson<PermissionOverride>,
+) -> AppResult<AppJson<Value>> {
+    let me = authorize(&state, &user, &org_id, "members.permissions").await?;
+    let (Some(key), Some(allowed)) = (body.key, body.allowed) else {
+        return Err(AppError::Validation(
+            "key (a permission key) and allowed (true or false) are required".into(),
+        ));
+    };
+    let Some(def) = find(&key) else {
+        return Err(AppError::invalid_field(
+            "key",
+            format!("unknown permission key {key}; see GET /v1/permissions"),
+        ));
+    };
+    check_override_target(&state, &me, &org_id, &member_id).await?;
+    if allowed && !me.can(def.key) {
+        return Err(AppError::Forbidden(format!(
+            "you cannot grant {} because you do not hold it",
+            def.key
+        )));
+    }
+    store::set_override(&state.db.pool, &org_id, &member_id, def.key, allowed).await?;
+    Ok(AppJson(
+        permissions_view(&state, &org_id, &member_id).await?,
+    ))
+}
+
+/// Removes a member's override of one key (the role's default applies again).
+pub async fn remove_permission(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath((org_id, member_id, key)): AppPath<(String, String, String)>,
+) -> AppResult<StatusCode> {
+    let me = authorize(&state, &user, &org_id, "members.permissions").await?;
+    check_override_target(&state, &me, &org_id, &member_id).await?;
+    if store::remove_override(&state.db.pool, &org_id, &member_id, &key).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::not_found("permission override"))
+    }
 }

@@ -1,6 +1,9 @@
-//! Organizations: the tenancy of everything. CRUD, members and the permission list.
+//! Organizations: the tenancy of everything. CRUD, members, invitations, permission
+//! overrides and the permission list.
 
 mod handlers;
+pub mod invite_store;
+pub mod invites;
 mod members;
 pub mod permissions;
 pub mod scope;
@@ -10,7 +13,7 @@ use crate::auth::crypto::random_hex;
 use crate::error::{AppError, AppResult};
 use crate::routes::{Access, Routes};
 
-/// `/v1/organizations/*` and `/v1/permissions`.
+/// `/v1/organizations/*`, `/v1/invites/*` and `/v1/permissions`.
 pub fn router() -> Routes {
     Routes::new("organizations")
         .get(
@@ -49,6 +52,12 @@ pub fn router() -> Routes {
             "List members",
             members::list,
         )
+        .post(
+            "/v1/organizations/{orgId}/members/invite",
+            Access::User,
+            "Invite member",
+            invites::invite,
+        )
         .delete(
             "/v1/organizations/{orgId}/members/{userId}",
             Access::User,
@@ -66,6 +75,36 @@ pub fn router() -> Routes {
             Access::User,
             "Get permissions",
             members::permissions,
+        )
+        .post(
+            "/v1/organizations/{orgId}/members/{userId}/permissions",
+            Access::User,
+            "Set permission",
+            members::set_permission,
+        )
+        .delete(
+            "/v1/organizations/{orgId}/members/{userId}/permissions/{key}",
+            Access::User,
+            "Remove permission",
+            members::remove_permission,
+        )
+        .get(
+            "/v1/organizations/{orgId}/invites",
+            Access::User,
+            "List invites",
+            invites::list,
+        )
+        .delete(
+            "/v1/organizations/{orgId}/invites/{inviteId}",
+            Access::User,
+            "Delete invite",
+            invites::delete,
+        )
+        .post(
+            "/v1/invites/{token}/accept",
+            Access::User,
+            "Accept invite",
+            invites::accept,
         )
         .get(
             "/v1/permissions",

@@ -321,3 +321,21 @@ pub async fn set_override<'e>(
     .await?;
     Ok(())
 }
+
+/// Drops a member's override of a permission key; `false` when there was none.
+pub async fn remove_override<'e>(
+    db: impl AnyExecutor<'e>,
+    org_id: &str,
+    user_id: &str,
+    key: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM member_permissions WHERE org_id = $1 AND user_id = $2 AND perm_key = $3",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(key)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

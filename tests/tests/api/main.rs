@@ -4,6 +4,7 @@ mod audit;
 mod auth;
 mod contract;
 mod health;
+mod invites;
 mod nodes;
 mod orgs;
 mod ratelimit;

@@ -120,7 +120,12 @@ both_engines! {
         assert!(scoped.len() >= 7, "org-scoped routes found: {}", scoped.len());
         for e in scoped {
             assert_ne!(e.access, Access::Public);
-            let path = e.path.replace("{orgId}", &org).replace("{userId}", &a.user_id);
+            let path = e
+                .path
+                .replace("{orgId}", &org)
+                .replace("{userId}", &a.user_id)
+                .replace("{inviteId}", "0190a0c4-0000-7000-8000-000000000000")
+                .replace("{key}", "org.read");
             for token in [&b.access, &b_token] {
                 let body = (e.method == Method::POST || e.method == Method::PUT)
                     .then(|| json!({"name": "hijack", "role": "owner"}));
