@@ -151,6 +151,12 @@ async fn check_override_target(
     member_id: &str,
 ) -> AppResult<()> {
     let target = target_role(state, org_id, member_id).await?;
+    // Otherwise an admin could lift a restriction an owner put on them.
+    if member_id == me.user_id && me.role != Role::Owner {
+        return Err(AppError::Forbidden(
+            "you cannot change your own permissions".into(),
+        ));
+    }
     if target == Role::Owner && me.role != Role::Owner {
         return Err(AppError::Forbidden(
             "only an owner can change an owner's permissions".into(),

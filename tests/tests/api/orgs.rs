@@ -140,3 +140,26 @@ both_engines! {
         assert_eq!(app.get(&format!("/v1/organizations/{org}/members"), Some(&a.access)).await.body.as_array().map(Vec::len), Some(1));
     }
 }
+
+both_engines! {
+    async fn members_cannot_lift_their_own_restrictions(engine) {
+        let app = spawn_app(engine).await;
+        let owner = app.register("restrict-owner@example.com").await;
+        let admin = app.register("restricted-admin@example.com").await;
+        let org = app.create_org(&owner.access, "Restrictions").await;
+        app.add_member(&org, &admin.user_id, "admin").await;
+        let perms = format!("/v1/organizations/{org}/members/{}/permissions", admin.user_id);
+        app.post(&perms, Some(&owner.access), json!({"key": "members.remove", "allowed": false}))
+            .await
+            .expect(200);
+        // The restricted admin holds members.permissions, but not over themself.
+        app.delete(&format!("{perms}/members.remove"), Some(&admin.access))
+            .await
+            .expect_error(403, "FORBIDDEN");
+        app.post(&perms, Some(&admin.access), json!({"key": "members.remove", "allowed": true}))
+            .await
+            .expect_error(403, "FORBIDDEN");
+        let view = app.get(&perms, Some(&admin.access)).await.expect(200);
+        assert!(!view.body["permissions"].as_array().expect("keys").iter().any(|k| k == "members.remove"));
+    }
+}
