@@ -45,6 +45,10 @@ pub enum AppError {
         field: Option<String>,
         message: String,
     },
+    /// A TOTP or recovery code that was wrong, already used or malformed: 400 while
+    /// managing MFA, 401 when completing a login challenge.
+    #[error("invalid authentication code")]
+    InvalidMfaCode { login: bool },
 }
 
 impl AppError {
@@ -64,6 +68,8 @@ impl AppError {
             Self::RateLimited { .. } | Self::AccountLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::InvalidMfaCode { login: true } => StatusCode::UNAUTHORIZED,
+            Self::InvalidMfaCode { login: false } => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -85,6 +91,7 @@ impl AppError {
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
             Self::InvalidField { .. } => "VALIDATION_ERROR",
+            Self::InvalidMfaCode { .. } => "INVALID_MFA_CODE",
         }
     }
 

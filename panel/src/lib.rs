@@ -19,6 +19,7 @@ pub mod orgs;
 pub mod pagination;
 pub mod ratelimit;
 pub mod routes;
+pub mod sealed;
 pub mod secrets;
 pub mod server;
 pub mod state;

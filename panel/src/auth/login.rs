@@ -3,11 +3,12 @@
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::crypto::{normalize_email, verify_password};
 use super::extract::{ClientMeta, SessionUser};
 use super::lockout;
+use super::mfa::{self, MfaRequired};
 use super::sessions::{self, TokenPair};
 use crate::audit::AuditSlot;
 use crate::error::{AppError, AppJson, AppResult};
@@ -20,13 +21,22 @@ pub struct LoginRequest {
     password: String,
 }
 
-/// Checks credentials and starts a session.
+/// The login answer: the token pair, or (MFA enabled) a challenge and no tokens.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    Tokens(TokenPair),
+    Mfa(MfaRequired),
+}
+
+/// Checks credentials and starts a session, or for a user with MFA issues a challenge
+/// that `/v1/auth/mfa/challenge` completes.
 pub async fn login(
     State(state): State<AppState>,
     ClientMeta(client): ClientMeta,
     audit: Option<Extension<AuditSlot>>,
     AppJson(body): AppJson<LoginRequest>,
-) -> AppResult<AppJson<TokenPair>> {
+) -> AppResult<AppJson<LoginResponse>> {
     let Ok(email) = normalize_email(&body.email) else {
         return Err(AppError::InvalidCredentials);
     };
@@ -58,12 +68,20 @@ pub async fn login(
         return Err(AppError::Forbidden("account suspended".into()));
     }
     lockout::clear(&state.db.pool, &account.user.id).await?;
+    if account.user.mfa_enabled {
+        if let Some(Extension(slot)) = &audit {
+            slot.set_action("auth.login.mfa_challenge", Some(&account.user.id));
+        }
+        return Ok(AppJson(LoginResponse::Mfa(
+            mfa::issue_challenge(&state, &account.user.id).await?,
+        )));
+    }
     if let Some(Extension(slot)) = &audit {
         slot.set_action("auth.login", Some(&account.user.id));
     }
-    Ok(AppJson(
+    Ok(AppJson(LoginResponse::Tokens(
         sessions::start(&state, &account.user.id, &client).await?,
-    ))
+    )))
 }
 
 #[derive(Deserialize)]

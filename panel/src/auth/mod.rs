@@ -1,5 +1,5 @@
 //! Authentication: login, refresh, logout, registration, first-admin bootstrap and
-//! password reset; plus the token primitives and caller extractors the rest use.
+//! password reset, MFA (TOTP); plus the token primitives and caller extractors the rest use.
 
 mod bootstrap;
 pub mod cache;
@@ -9,6 +9,7 @@ pub mod extract;
 pub mod jwt;
 mod lockout;
 mod login;
+pub mod mfa;
 mod password_reset;
 mod register;
 pub mod sessions;
@@ -65,5 +66,35 @@ pub fn router() -> Routes {
             Access::Public,
             "Create initial admin user",
             bootstrap::bootstrap,
+        )
+        .get(
+            "/v1/auth/mfa/status",
+            Access::Session,
+            "Check MFA status",
+            mfa::status,
+        )
+        .post(
+            "/v1/auth/mfa/enroll",
+            Access::Session,
+            "Start MFA enrollment",
+            mfa::enroll,
+        )
+        .post(
+            "/v1/auth/mfa/verify",
+            Access::Session,
+            "Verify TOTP enrollment",
+            mfa::verify,
+        )
+        .post(
+            "/v1/auth/mfa/disable",
+            Access::Session,
+            "Disable MFA",
+            mfa::disable,
+        )
+        .post(
+            "/v1/auth/mfa/challenge",
+            Access::Public,
+            "Submit TOTP during login",
+            mfa::challenge,
         )
 }

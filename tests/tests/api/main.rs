@@ -5,6 +5,7 @@ mod auth;
 mod contract;
 mod health;
 mod invites;
+mod mfa;
 mod nodes;
 mod orgs;
 mod ratelimit;
