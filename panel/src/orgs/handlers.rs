@@ -70,7 +70,9 @@ pub async fn get(
 
 #[derive(Deserialize)]
 pub struct UpdateOrg {
-    name: String,
+    name: Option<String>,
+    /// Require MFA of every member (the caller must have MFA on).
+    require_mfa: Option<bool>,
 }
 
 /// Renames an organization.
@@ -81,8 +83,21 @@ pub async fn update(
     AppJson(body): AppJson<UpdateOrg>,
 ) -> AppResult<AppJson<store::OrgWithRole>> {
     authorize(&state, &user, &org_id, "org.update").await?;
-    let name = validate_name(&body.name)?;
-    store::update_name(&state.db.pool, &org_id, &name).await?;
+    if body.name.is_none() && body.require_mfa.is_none() {
+        return Err(AppError::Validation("give name and/or require_mfa".into()));
+    }
+    let name = body.name.as_deref().map(validate_name).transpose()?;
+    if body.require_mfa == Some(true) && !user.user.mfa_enabled {
+        return Err(AppError::Validation(
+            "enable MFA on your own account before requiring it of the organization".into(),
+        ));
+    }
+    if let Some(name) = name {
+        store::update_name(&state.db.pool, &org_id, &name).await?;
+    }
+    if let Some(on) = body.require_mfa {
+        store::set_require_mfa(&state.db.pool, &org_id, on).await?;
+    }
     store::find_for_member(&state.db.pool, &org_id, &user.user.id)
         .await?
         .map(AppJson)

@@ -137,6 +137,8 @@ pub struct Membership {
     pub org_id: String,
     pub user_id: String,
     pub role: Role,
+    /// The organization requires MFA of its members.
+    pub require_mfa: bool,
     overrides: Vec<(String, bool)>,
 }
 
@@ -179,7 +181,9 @@ pub async fn load_membership(
     org_id: &str,
     user_id: &str,
 ) -> AppResult<Option<Membership>> {
-    let Some((role, overrides)) = store::membership(&state.db.pool, org_id, user_id).await? else {
+    let Some((role, require_mfa, overrides)) =
+        store::membership(&state.db.pool, org_id, user_id).await?
+    else {
         return Ok(None);
     };
     let role = Role::parse(&role)
@@ -188,6 +192,7 @@ pub async fn load_membership(
         org_id: org_id.to_string(),
         user_id: user_id.to_string(),
         role,
+        require_mfa,
         overrides,
     }))
 }
@@ -213,6 +218,13 @@ pub async fn authorize(
     let membership = load_membership(state, org_id, &user.user.id)
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
+    // An organization that requires MFA shows itself to members without it, so they can
+    // learn why, but lets them do nothing else.
+    if membership.require_mfa && !user.user.mfa_enabled && permission != "org.read" {
+        return Err(AppError::Forbidden(
+            "this organization requires multi-factor authentication: enable it at /v1/auth/mfa/enroll".into(),
+        ));
+    }
     if !membership.can(permission) {
         return Err(AppError::Forbidden(format!(
             "missing permission {permission} in this organization"
@@ -230,6 +242,7 @@ mod tests {
             org_id: "o".into(),
             user_id: "u".into(),
             role,
+            require_mfa: false,
             overrides: overrides
                 .iter()
                 .map(|(k, a)| ((*k).to_string(), *a))

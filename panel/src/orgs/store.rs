@@ -13,6 +13,8 @@ pub struct Org {
     pub name: String,
     pub slug: String,
     pub personal: bool,
+    /// Members without MFA may only see the organization.
+    pub require_mfa: bool,
     #[serde(with = "ts")]
     pub created_at: i64,
     #[serde(with = "ts")]
@@ -41,7 +43,7 @@ pub struct Member {
 /// The organization columns [`from_row`] reads.
 macro_rules! org_columns {
     () => {
-        "o.id, o.name, o.slug, o.personal, o.created_at, o.updated_at"
+        "o.id, o.name, o.slug, o.personal, o.require_mfa, o.created_at, o.updated_at"
     };
 }
 
@@ -51,6 +53,7 @@ fn from_row(row: &AnyRow) -> Result<Org, sqlx::Error> {
         name: row.try_get("name")?,
         slug: row.try_get("slug")?,
         personal: row.try_get::<i64, _>("personal")? != 0,
+        require_mfa: row.try_get::<i64, _>("require_mfa")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -83,6 +86,7 @@ pub async fn insert<'e>(
         name: name.into(),
         slug: slug.into(),
         personal,
+        require_mfa: false,
         created_at: now,
         updated_at: now,
     })
@@ -192,6 +196,21 @@ pub async fn list_all<'e>(
     .collect()
 }
 
+/// Sets whether members need MFA.
+pub async fn set_require_mfa<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    on: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE organizations SET require_mfa = $1, updated_at = $2 WHERE id = $3")
+        .bind(i64::from(on))
+        .bind(now_ms())
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Renames an organization.
 pub async fn update_name<'e>(
     db: impl AnyExecutor<'e>,
@@ -279,15 +298,26 @@ pub async fn remove_member<'e>(
     Ok(())
 }
 
-/// A member's role and permission overrides `(key, allowed)`, if they are a member.
+/// A member's role, whether the organization requires MFA, and the member's permission
+/// overrides `(key, allowed)`, if they are a member.
 pub async fn membership<'e>(
     db: impl AnyExecutor<'e> + Copy,
     org_id: &str,
     user_id: &str,
-) -> Result<Option<(String, Vec<(String, bool)>)>, sqlx::Error> {
-    let Some(role) = member_role(db, org_id, user_id).await? else {
+) -> Result<Option<(String, bool, Vec<(String, bool)>)>, sqlx::Error> {
+    let Some(row) = sqlx::query(
+        "SELECT m.role, o.require_mfa FROM org_members m JOIN organizations o ON o.id = m.org_id \
+         WHERE m.org_id = $1 AND m.user_id = $2",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?
+    else {
         return Ok(None);
     };
+    let role: String = row.try_get("role")?;
+    let require_mfa = row.try_get::<i64, _>("require_mfa")? != 0;
     let overrides = sqlx::query(
         "SELECT perm_key, allowed FROM member_permissions WHERE org_id = $1 AND user_id = $2",
     )
@@ -298,7 +328,7 @@ pub async fn membership<'e>(
     .iter()
     .map(|r| Ok((r.try_get("perm_key")?, r.try_get::<i64, _>("allowed")? != 0)))
     .collect::<Result<_, sqlx::Error>>()?;
-    Ok(Some((role, overrides)))
+    Ok(Some((role, require_mfa, overrides)))
 }
 
 /// Grants (`allowed = true`) or denies a permission key to a member, overriding the role.

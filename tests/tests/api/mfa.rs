@@ -327,3 +327,38 @@ both_engines! {
         assert!(r.header("retry-after").is_some());
     }
 }
+
+both_engines! {
+    async fn an_organization_can_require_mfa_of_its_members(engine) {
+        let app = spawn_app(engine).await;
+        let owner = app.register("mfa-owner@example.com").await;
+        let member = app.register("mfa-member@example.com").await;
+        let org = app.create_org(&owner.access, "Strict").await;
+        app.add_member(&org, &member.user_id, "operator").await;
+        // Requiring MFA needs MFA on the requester's own account first.
+        app.put(&format!("/v1/organizations/{org}"), Some(&owner.access), json!({"require_mfa": true}))
+            .await
+            .expect_error(400, "VALIDATION_ERROR");
+        enable_mfa(&app, &owner).await;
+        let r = app
+            .put(&format!("/v1/organizations/{org}"), Some(&owner.access), json!({"require_mfa": true}))
+            .await
+            .expect(200);
+        assert_eq!(r.body["require_mfa"], true);
+        assert_eq!(r.body["name"], "Strict");
+        // A member without MFA sees the organization and nothing more.
+        app.get(&format!("/v1/organizations/{org}"), Some(&member.access)).await.expect(200);
+        let refused = app
+            .get(&format!("/v1/organizations/{org}/members"), Some(&member.access))
+            .await
+            .expect_error(403, "FORBIDDEN");
+        assert!(refused.body["error"].as_str().is_some_and(|e| e.contains("multi-factor")));
+        app.get(&format!("/v1/organizations/{org}/members"), Some(&owner.access)).await.expect(200);
+        // Once the member turns MFA on, the organization opens up.
+        enable_mfa(&app, &member).await;
+        app.get(&format!("/v1/organizations/{org}/members"), Some(&member.access)).await.expect(200);
+        app.put(&format!("/v1/organizations/{org}"), Some(&owner.access), json!({}))
+            .await
+            .expect_error(400, "VALIDATION_ERROR");
+    }
+}
