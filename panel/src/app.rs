@@ -54,6 +54,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::metrics::middleware,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::client_ip::middleware,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

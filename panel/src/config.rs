@@ -151,6 +151,8 @@ pub struct Config {
     /// Log as JSON lines instead of text.
     pub log_json: bool,
     pub tls: TlsConfig,
+    /// Reverse proxies (IPs or CIDRs) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
 }
@@ -170,6 +172,7 @@ impl Default for Config {
             log_level: "info".into(),
             log_json: false,
             tls: TlsConfig::default(),
+            trusted_proxies: Vec::new(),
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
         }
@@ -223,6 +226,10 @@ impl Config {
             self.max_body_bytes >= 1024,
             "max_body_bytes must be at least 1024"
         );
+        for proxy in &self.trusted_proxies {
+            crate::client_ip::Net::parse(proxy)
+                .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
+        }
         anyhow::ensure!(
             self.rate_limit.api_window_secs > 0,
             "rate_limit.api_window_secs must be positive"
@@ -321,6 +328,10 @@ const DOCS: &[(&str, &str)] = &[
     ),
     ("tls.cert_path", "PEM certificate chain for mode \"file\"."),
     ("tls.key_path", "PEM private key for mode \"file\"."),
+    (
+        "trusted_proxies",
+        "Reverse proxies, e.g. [\"127.0.0.1\", \"10.0.0.0/8\"], whose X-Forwarded-For names the client (rate limits, audit).",
+    ),
     ("auth", "Authentication policy."),
     (
         "auth.registration",

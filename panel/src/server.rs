@@ -43,6 +43,11 @@ pub async fn build_state(
                 .context("connecting to redis")?,
         )
     };
+    let trusted_proxies = config
+        .trusted_proxies
+        .iter()
+        .filter_map(|p| crate::client_ip::Net::parse(p).ok())
+        .collect();
     let limiter = match &redis {
         Some(conn) => RateLimiter::redis(config.rate_limit.clone(), conn.clone()),
         None => RateLimiter::local(config.rate_limit.clone()),
@@ -59,6 +64,7 @@ pub async fn build_state(
         db,
         config,
         started_at: Instant::now(),
+        trusted_proxies,
         bound: std::sync::OnceLock::new(),
         tunnels: crate::tunnel::Tunnels::default(),
     })))

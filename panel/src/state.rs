@@ -29,6 +29,8 @@ pub struct App {
     pub ca: Option<CaInfo>,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub started_at: Instant,
+    /// Parsed `trusted_proxies`.
+    pub trusted_proxies: Vec<crate::client_ip::Net>,
     /// The address the listener bound, once it has.
     pub bound: std::sync::OnceLock<std::net::SocketAddr>,
     /// Agents connected to this process.

@@ -217,9 +217,13 @@ impl FromRequestParts<AppState> for AdminUser {
 #[derive(Debug, Clone, Default)]
 pub struct ClientMeta(pub ClientInfo);
 
-/// The peer IP of a request, if the server recorded it.
+/// The client IP of a request: the address `client_ip` resolved (honouring trusted
+/// proxies), else the peer address.
 #[must_use]
 pub fn peer_ip(parts_ext: &http::Extensions) -> Option<String> {
+    if let Some(crate::client_ip::ClientIp(ip)) = parts_ext.get() {
+        return Some(ip.to_string());
+    }
     parts_ext
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip().to_string())

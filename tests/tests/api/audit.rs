@@ -51,3 +51,42 @@ both_engines! {
         app.get("/v1/admin/audit-logs/export?format=xml", Some(&admin.access)).await.expect_error(400, "VALIDATION_ERROR");
     }
 }
+
+both_engines! {
+    async fn forwarded_for_is_honoured_only_from_trusted_proxies(engine) {
+        let behind = shardlyn_tests::spawn_app_with(engine, |c| {
+            c.trusted_proxies = vec!["127.0.0.1".into()];
+            c.rate_limit.login_per_minute = 2;
+        })
+        .await;
+        let direct = spawn_app(engine).await;
+        for app in [&behind, &direct] {
+            let admin = app.bootstrap_admin().await;
+            app.client
+                .post(format!("{}/v1/organizations", app.base))
+                .bearer_auth(&admin.access)
+                .header("x-forwarded-for", "6.6.6.6, 198.51.100.7")
+                .json(&json!({"name": "Proxied"}))
+                .send()
+                .await
+                .expect("request");
+            let logs = app.get("/v1/admin/audit-logs?action=organizations", Some(&admin.access)).await.expect(200);
+            let expected = if std::ptr::eq(app, &behind) { "198.51.100.7" } else { "127.0.0.1" };
+            assert_eq!(logs.body["data"][0]["ip"], expected);
+        }
+        // Behind the proxy, each forwarded client has its own login budget.
+        let login = |ip: &'static str| {
+            behind
+                .client
+                .post(format!("{}/v1/auth/login", behind.base))
+                .header("x-forwarded-for", ip)
+                .json(&json!({"email": "nobody@example.com", "password": "wrong-password-1"}))
+                .send()
+        };
+        for _ in 0..2 {
+            assert_eq!(login("203.0.113.1").await.expect("login").status(), 401);
+        }
+        assert_eq!(login("203.0.113.1").await.expect("login").status(), 429);
+        assert_eq!(login("203.0.113.2").await.expect("login").status(), 401);
+    }
+}
