@@ -156,9 +156,3 @@ pub mod ts {
         }
     }
 }
-
-/// Stored booleans are BIGINT 0/1 on both engines.
-#[must_use]
-pub fn flag(b: bool) -> i64 {
-    i64::from(b)
-}

@@ -234,12 +234,3 @@ pub async fn set_suspended<'e>(
         .await?;
     Ok(result.rows_affected() == 1)
 }
-
-/// Number of platform admins who are not suspended.
-pub async fn active_admin_count<'e>(db: impl AnyExecutor<'e>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM users WHERE is_admin = 1 AND suspended_at IS NULL",
-    )
-    .fetch_one(db)
-    .await
-}
