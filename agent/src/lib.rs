@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod config;
+pub mod instances;
 pub mod register;
 pub mod runtime;
 pub mod tls;

@@ -7,7 +7,9 @@ use axum::middleware;
 use crate::error::AppError;
 use crate::routes::Routes;
 use crate::state::AppState;
-use crate::{api_tokens, audit, auth, health, nodes, orgs, ratelimit, tunnel, users, workloads};
+use crate::{
+    api_tokens, audit, auth, health, instances, nodes, orgs, ratelimit, tunnel, users, workloads,
+};
 
 /// Every endpoint of the panel, area by area.
 #[must_use]
@@ -22,6 +24,8 @@ pub fn routes() -> Routes {
         .merge(workloads::router())
         .merge(nodes::router())
         .merge(tunnel::router())
+        .merge(instances::router())
+        .merge(instances::ops::router())
 }
 
 async fn not_found() -> AppError {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod health;
+pub mod instances;
 pub mod mailer;
 pub mod metrics;
 pub mod nodes;

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod egg;
+pub mod instance;
 pub mod rules;
 
 /// Protocol version spoken between panel and agent; the handshake refuses other majors.
