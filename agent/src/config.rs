@@ -76,3 +76,69 @@ impl AgentConfig {
         Ok(())
     }
 }
+
+/// Node-level settings of the instance manager, read from `<data_dir>/settings.toml`
+/// when present (every key optional), then `SHARDLYN_AGENT_*` environment variables.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// `uid:gid` the game servers run as (Wings' `pterodactyl` user is 988).
+    pub container_user: String,
+    /// How long a missing image may take to pull before the start or install fails.
+    pub pull_timeout_secs: u64,
+    /// `TZ` given to every container.
+    pub timezone: String,
+    /// The console log of an instance is rotated past this size.
+    pub console_log_max_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            container_user: "988:988".into(),
+            pull_timeout_secs: 60,
+            timezone: std::env::var("TZ")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| "UTC".into()),
+            console_log_max_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults < `<data_dir>/settings.toml` < `SHARDLYN_AGENT_CONTAINER_USER`,
+    /// `SHARDLYN_AGENT_PULL_TIMEOUT_SECS`.
+    ///
+    /// # Errors
+    /// A settings file that exists but does not parse.
+    pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
+        let file = data_dir.join("settings.toml");
+        let mut settings = match std::fs::read_to_string(&file) {
+            Ok(text) => {
+                toml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?
+            }
+            Err(_) => Self::default(),
+        };
+        if let Ok(user) = std::env::var("SHARDLYN_AGENT_CONTAINER_USER") {
+            settings.container_user = user;
+        }
+        if let Some(secs) = std::env::var("SHARDLYN_AGENT_PULL_TIMEOUT_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            settings.pull_timeout_secs = secs;
+        }
+        Ok(settings)
+    }
+
+    /// The numeric `(uid, gid)` of `container_user`, when it is numeric.
+    #[must_use]
+    pub fn container_ids(&self) -> Option<(u32, u32)> {
+        let (u, g) = self
+            .container_user
+            .split_once(':')
+            .unwrap_or((&self.container_user, &self.container_user));
+        Some((u.parse().ok()?, g.parse().ok()?))
+    }
+}

@@ -70,7 +70,7 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Run { data_dir } => match shardlyn_agent::config::AgentConfig::load(&data_dir) {
             Ok(config) => {
-                shardlyn_agent::tunnel::run(config, shutdown).await;
+                shardlyn_agent::tunnel::run(config, data_dir, shutdown).await;
                 Ok(())
             }
             Err(e) => Err(e),

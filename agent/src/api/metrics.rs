@@ -1,6 +1,7 @@
 //! `GET /v1/metrics`: one resource sample of the node. CPU usage is measured since the
 //! previous sample (the panel asks every 10 s with its heartbeat), network counters are
-//! totals since boot, disk is summed over mounted filesystems.
+//! totals since boot, disk is summed over mounted filesystems. `instances` lists the
+//! stats of every instance that is running.
 
 use std::sync::Mutex;
 
@@ -72,9 +73,24 @@ impl Sampler {
 
 pub async fn sample(State(state): State<AgentState>) -> Json<Value> {
     let sampler = state.sampler.clone();
-    Json(
-        tokio::task::spawn_blocking(move || sampler.sample())
-            .await
-            .unwrap_or(Value::Null),
-    )
+    let mut sample = tokio::task::spawn_blocking(move || sampler.sample())
+        .await
+        .unwrap_or(Value::Null);
+    let instances: Vec<Value> = state
+        .instances
+        .running_stats()
+        .await
+        .into_iter()
+        .map(|(id, stats)| {
+            let mut v = serde_json::to_value(stats).unwrap_or_else(|_| json!({}));
+            if let Some(o) = v.as_object_mut() {
+                o.insert("id".into(), Value::from(id));
+            }
+            v
+        })
+        .collect();
+    if let Some(o) = sample.as_object_mut() {
+        o.insert("instances".into(), Value::from(instances));
+    }
+    Json(sample)
 }

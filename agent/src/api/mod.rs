@@ -2,11 +2,15 @@
 //! router, so it is tested without a panel.
 
 mod containers;
+mod events;
+mod instances;
 mod inventory;
+mod json;
 pub mod metrics;
+mod processes;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 /// State of the agent API.
@@ -15,6 +19,21 @@ pub struct AgentState {
     pub node_id: String,
     pub runtime: std::sync::Arc<crate::runtime::DockerRuntime>,
     pub sampler: std::sync::Arc<metrics::Sampler>,
+    /// The instance manager: one per agent process, shared by every tunnel connection.
+    pub instances: crate::instances::Manager,
+}
+
+impl AgentState {
+    /// State for `node_id` around an existing instance manager.
+    #[must_use]
+    pub fn new(node_id: String, instances: crate::instances::Manager) -> Self {
+        Self {
+            node_id,
+            runtime: std::sync::Arc::new(crate::runtime::DockerRuntime::local()),
+            sampler: std::sync::Arc::default(),
+            instances,
+        }
+    }
 }
 
 /// Every route of the agent API.
@@ -34,6 +53,32 @@ pub fn router(state: AgentState) -> Router {
             "/v1/containers/{id}/{action}",
             axum::routing::post(containers::power),
         )
+        .route("/v1/processes/{pid}/kill", post(processes::kill))
+        .route("/v1/events", get(events::states))
+        .route("/v1/instances", get(instances::list))
+        .route(
+            "/v1/instances/{id}",
+            get(instances::get)
+                .put(instances::put)
+                .delete(instances::delete),
+        )
+        .route("/v1/instances/{id}/install", post(instances::install))
+        .route("/v1/instances/{id}/power", post(instances::power))
+        .route("/v1/instances/{id}/command", post(instances::command))
+        .route("/v1/instances/{id}/stats", get(instances::stats))
+        .route(
+            "/v1/instances/{id}/logs",
+            get(instances::logs).delete(instances::clear_logs),
+        )
+        .route(
+            "/v1/instances/{id}/logs/download",
+            get(instances::download_logs),
+        )
+        .route(
+            "/v1/instances/{id}/install-logs",
+            get(instances::install_logs),
+        )
+        .route("/v1/instances/{id}/events", get(events::instance))
         .fallback(|| async {
             (
                 http::StatusCode::NOT_FOUND,
@@ -55,4 +100,16 @@ async fn health(
         "version": crate::VERSION,
         "protocol": shardlyn_proto::PROTOCOL_VERSION,
     }))
+}
+
+/// Serves the agent API over plain HTTP on `listener` (tests and local debugging; the
+/// panel reaches it through the tunnel).
+///
+/// # Errors
+/// The listener fails.
+pub async fn serve_tcp(
+    listener: tokio::net::TcpListener,
+    state: AgentState,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).await
 }

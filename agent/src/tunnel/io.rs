@@ -10,7 +10,21 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes};
 use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+/// Read buffer of a tunnel's WebSocket. tungstenite zero-fills its read buffer up to this
+/// size before every read, so all of it is resident for every connection: the 128 KiB
+/// default cost the panel 128 KiB per idle agent. A larger frame still arrives whole (the
+/// buffer grows to fit it), and HTTP/2 frames are 16 KiB by default, so streaming stays
+/// far above what consoles need (measured in `panel/benches/tunnel_scale.rs`).
+pub const READ_BUFFER_BYTES: usize = 8 * 1024;
+
+/// WebSocket settings for a tunnel: tungstenite's defaults with a small read buffer.
+#[must_use]
+pub fn config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES)
+}
 
 /// Adapts a WebSocket (`Stream` + `Sink` of messages) to `AsyncRead` + `AsyncWrite`.
 pub struct WsIo<S> {
@@ -55,6 +69,11 @@ where
                 let n = this.pending.len().min(buf.remaining());
                 buf.put_slice(&this.pending[..n]);
                 this.pending.advance(n);
+                if this.pending.is_empty() {
+                    // Even empty, the message pins tungstenite's read buffer it was cut
+                    // from; let go so the buffer is reused instead of reallocated.
+                    this.pending = Bytes::new();
+                }
                 return Poll::Ready(Ok(()));
             }
             if this.eof {

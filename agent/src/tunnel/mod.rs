@@ -5,6 +5,7 @@
 pub mod io;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,7 +16,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::api::{AgentState, router};
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, Settings};
+use crate::instances::Manager;
 use crate::tls;
 use io::WsIo;
 
@@ -49,11 +51,22 @@ fn tunnel_url(panel: &str) -> anyhow::Result<String> {
     Ok(format!("{}/v1/agent/tunnel", rest.trim_end_matches('/')))
 }
 
-/// Connects once and serves until the tunnel closes.
+/// Connects once and serves until the tunnel closes, with a throw-away instance manager
+/// (diagnostics and tests; [`run`] keeps one manager across connections).
 ///
 /// # Errors
 /// The panel is unreachable, refuses the token, or the connection drops.
 pub async fn connect_and_serve(config: &AgentConfig) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("shardlyn-agent-{}", std::process::id()));
+    let manager = Manager::new(&dir, Settings::default())?;
+    connect_and_serve_with(config, AgentState::new(config.node_id.clone(), manager)).await
+}
+
+/// Connects once and serves `state` until the tunnel closes.
+///
+/// # Errors
+/// The panel is unreachable, refuses the token, or the connection drops.
+pub async fn connect_and_serve_with(config: &AgentConfig, state: AgentState) -> anyhow::Result<()> {
     let url = tunnel_url(&config.panel_url)?;
     let mut request = url.as_str().into_client_request()?;
     let headers = request.headers_mut();
@@ -77,11 +90,6 @@ pub async fn connect_and_serve(config: &AgentConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connecting to {host}:{port}"))?;
     tcp.set_nodelay(true)?;
-    let state = AgentState {
-        node_id: config.node_id.clone(),
-        runtime: std::sync::Arc::new(crate::runtime::DockerRuntime::local()),
-        sampler: std::sync::Arc::default(),
-    };
     if secure {
         let connector =
             tokio_rustls::TlsConnector::from(tls::client_config(config.ca_pem.as_deref())?);
@@ -121,14 +129,42 @@ where
         .context("tunnel closed")
 }
 
-/// Keeps the tunnel up until `shutdown` resolves, reconnecting with backoff.
-pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) {
+/// The agent: builds the instance manager over `data_dir` once (re-adopting running
+/// servers), then keeps the tunnel up until `shutdown` resolves, reconnecting with
+/// backoff. Servers keep running (and crash restarts keep working) while the panel is
+/// away; they are left running at shutdown.
+pub async fn run(config: AgentConfig, data_dir: PathBuf, shutdown: impl Future<Output = ()>) {
+    let settings = Settings::load(&data_dir).unwrap_or_else(|e| {
+        tracing::warn!(error = %format!("{e:#}"), "agent settings; using the defaults");
+        Settings::default()
+    });
+    let manager = match Manager::new(&data_dir, settings) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "instance manager");
+            return;
+        }
+    };
+    if let Err(e) = manager.adopt().await {
+        tracing::warn!(error = %e, "re-adopting instances");
+    }
+    let state = AgentState::new(config.node_id.clone(), manager.clone());
+    serve_forever(&config, state, shutdown).await;
+    manager.flush().await;
+}
+
+/// Keeps the tunnel up with `state` until `shutdown` resolves, reconnecting with backoff.
+pub async fn serve_forever(
+    config: &AgentConfig,
+    state: AgentState,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     let mut attempt = 0u32;
     loop {
         let started = std::time::Instant::now();
         tokio::select! {
-            result = connect_and_serve(&config) => {
+            result = connect_and_serve_with(config, state.clone()) => {
                 match result {
                     Ok(()) => tracing::warn!("tunnel closed by the panel"),
                     Err(err) => tracing::warn!(error = %format!("{err:#}"), "tunnel down"),
