@@ -49,6 +49,20 @@ pub enum AppError {
     /// managing MFA, 401 when completing a login challenge.
     #[error("invalid authentication code")]
     InvalidMfaCode { login: bool },
+    /// A 422 `VALIDATION_ERROR`: well-formed input the resource cannot accept (an egg
+    /// variable failing its rules, a limit out of range). `field` names it, as above.
+    #[error("{message}")]
+    Unprocessable {
+        field: Option<String>,
+        message: String,
+    },
+    /// Any status with a specific stable code, e.g. 409 `PORT_IN_USE`.
+    #[error("{message}")]
+    Coded {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
 }
 
 impl AppError {
@@ -70,6 +84,8 @@ impl AppError {
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::InvalidMfaCode { login: true } => StatusCode::UNAUTHORIZED,
             Self::InvalidMfaCode { login: false } => StatusCode::BAD_REQUEST,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Coded { status, .. } => *status,
         }
     }
 
@@ -92,6 +108,8 @@ impl AppError {
             Self::Internal(_) => "INTERNAL_ERROR",
             Self::InvalidField { .. } => "VALIDATION_ERROR",
             Self::InvalidMfaCode { .. } => "INVALID_MFA_CODE",
+            Self::Unprocessable { .. } => "VALIDATION_ERROR",
+            Self::Coded { code, .. } => code,
         }
     }
 
@@ -105,6 +123,24 @@ impl AppError {
         let field = field.into();
         Self::InvalidField {
             field: (!field.is_empty()).then_some(field),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for a 422 about `field`.
+    pub fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        Self::Unprocessable {
+            field: (!field.is_empty()).then_some(field),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for an error with its own status and code.
+    pub fn coded(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self::Coded {
+            status,
+            code,
             message: message.into(),
         }
     }
@@ -139,7 +175,9 @@ impl IntoResponse for AppError {
             // Logged once, here at the boundary; the client sees no detail.
             tracing::error!(error = ?err, "request failed");
         }
-        if let Self::InvalidField { field, message } = &self {
+        if let Self::InvalidField { field, message } | Self::Unprocessable { field, message } =
+            &self
+        {
             let body = serde_json::json!({"error": message, "code": self.code(), "field": field});
             return (status, axum::Json(body)).into_response();
         }

@@ -28,6 +28,8 @@ pub enum Credential {
     Session(String),
     /// This API token id.
     ApiToken(String),
+    /// A single-use console ticket (WebSockets from browsers).
+    Ticket,
 }
 
 /// An authenticated, active (not suspended) user.
@@ -43,7 +45,7 @@ impl CurrentUser {
     pub fn session_id(&self) -> Option<&str> {
         match &self.credential {
             Credential::Session(id) => Some(id),
-            Credential::ApiToken(_) => None,
+            Credential::ApiToken(_) | Credential::Ticket => None,
         }
     }
 }
@@ -57,7 +59,7 @@ pub struct SessionUser(pub CurrentUser);
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub CurrentUser);
 
-fn bearer(parts: &Parts) -> Result<&str, AppError> {
+pub(crate) fn bearer(parts: &Parts) -> Result<&str, AppError> {
     let value = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -161,7 +163,18 @@ async fn from_api_token(state: &AppState, token: &str) -> Result<CurrentUser, Ap
 /// 401 for a missing, invalid, expired or revoked credential or a suspended user.
 #[tracing::instrument(skip_all)]
 pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<CurrentUser, AppError> {
-    let token = bearer(parts)?;
+    let current = authenticate_token(state, bearer(parts)?).await?;
+    if let Some(slot) = parts.extensions.get::<AuditSlot>() {
+        slot.set_actor(&current.user.id, &current.user.email);
+    }
+    Ok(current)
+}
+
+/// Authenticates a bearer token given outside a header (a WebSocket `auth` message).
+///
+/// # Errors
+/// As [`authenticate`].
+pub async fn authenticate_token(state: &AppState, token: &str) -> Result<CurrentUser, AppError> {
     let current = if token.starts_with(API_TOKEN_PREFIX) {
         from_api_token(state, token).await?
     } else {
@@ -169,9 +182,6 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<CurrentUser
     };
     if current.user.suspended {
         return Err(AppError::unauthorized("account suspended"));
-    }
-    if let Some(slot) = parts.extensions.get::<AuditSlot>() {
-        slot.set_actor(&current.user.id, &current.user.email);
     }
     Ok(current)
 }

@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 /// Loads a node the caller may act on with `permission`; another organization's node
 /// is as missing as a node that does not exist.
-pub(super) async fn node_for(
+pub async fn node_for(
     state: &AppState,
     user: &CurrentUser,
     id: &str,
@@ -69,13 +69,20 @@ pub async fn update(
     Ok(AppJson(node_for(&state, &user, &id, "nodes.read").await?))
 }
 
-/// Deletes a node and cuts its tunnel; its agent token stops working.
+/// Deletes a node and cuts its tunnel; its agent token stops working. A node that
+/// still has instances is kept (409).
 pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
 ) -> AppResult<StatusCode> {
     node_for(&state, &user, &id, "nodes.delete").await?;
+    let instances = crate::instances::store::count_on_node(&state.db.pool, &id).await?;
+    if instances > 0 {
+        return Err(AppError::Conflict(format!(
+            "the node still has {instances} instance(s): delete or move them first"
+        )));
+    }
     store::delete(&state.db.pool, &id).await?;
     state.tunnels.disconnect(&id);
     Ok(StatusCode::NO_CONTENT)

@@ -57,7 +57,7 @@ pub struct HistoryQuery {
 }
 
 /// `(span, bucket)` in ms for a range name; bucket 0 means raw samples.
-fn range(name: &str) -> AppResult<(i64, i64)> {
+pub(crate) fn range(name: &str) -> AppResult<(i64, i64)> {
     match name {
         "1h" => Ok((3_600_000, 0)),
         "24h" => Ok((86_400_000, 300_000)),

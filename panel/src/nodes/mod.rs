@@ -2,6 +2,7 @@
 //! the agent through the tunnel.
 
 mod handlers;
+pub use handlers::node_for;
 pub mod metrics;
 pub mod register;
 pub mod store;

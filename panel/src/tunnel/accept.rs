@@ -82,7 +82,12 @@ async fn run(
     remote: Option<String>,
     upgraded: hyper::upgrade::Upgraded,
 ) {
-    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+    let ws = WebSocketStream::from_raw_socket(
+        TokioIo::new(upgraded),
+        Role::Server,
+        Some(shardlyn_agent::tunnel::io::config()),
+    )
+    .await;
     let handshake = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(15)))
@@ -108,6 +113,11 @@ async fn run(
         close: tokio::sync::Notify::new(),
     });
     tracing::info!(node.id = %node_id, agent.version = %version, "agent connected");
+    // Specs go out and state changes come back for as long as this connection lives.
+    let sync = tokio::spawn(crate::instances::ops::sync::on_connect(
+        state.clone(),
+        conn.clone(),
+    ));
     let mut ticker = tokio::time::interval(HEARTBEAT);
     loop {
         tokio::select! {
@@ -124,6 +134,7 @@ async fn run(
         }
         // The heartbeat is a metrics sample: one round trip proves the tunnel works end
         // to end and records the node's usage.
+        let started = std::time::Instant::now();
         let sample = match conn.get_json("/v1/metrics").await {
             Ok(sample) => sample,
             Err(e) => {
@@ -131,14 +142,20 @@ async fn run(
                 break;
             }
         };
+        state.metrics.observe_heartbeat(started.elapsed());
         if let Err(e) = nodes::mark_seen(&state.db.pool, &node_id, &version, true).await {
             tracing::warn!(error = %e, "recording heartbeat");
         }
         if let Err(e) = crate::nodes::metrics::record(&state.db.pool, &node_id, &sample).await {
             tracing::warn!(error = %e, "recording node metrics");
         }
+        if let Err(e) = crate::instances::ops::logs::record(&state.db.pool, &node_id, &sample).await
+        {
+            tracing::warn!(error = %e, "recording instance metrics");
+        }
     }
     state.tunnels.remove(&conn);
+    sync.abort();
     driver.abort();
     if state.tunnels.get(&node_id).is_none()
         && let Err(e) = nodes::mark_seen(&state.db.pool, &node_id, &version, false).await

@@ -56,39 +56,108 @@ impl AgentConn {
     /// # Errors
     /// 503 when the tunnel fails or times out; the agent's own client errors otherwise.
     pub async fn call(&self, method: http::Method, path: &str) -> AppResult<Value> {
+        let response = self.send(method, path, None).await?;
+        read_json(response).await
+    }
+
+    /// `method path` with a JSON body; answered as [`Self::call`].
+    ///
+    /// # Errors
+    /// As [`Self::call`].
+    pub async fn call_json(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> AppResult<Value> {
+        let bytes = serde_json::to_vec(body).map_err(|e| AppError::Internal(e.into()))?;
+        let response = self.send(method, path, Some(bytes)).await?;
+        read_json(response).await
+    }
+
+    /// `GET path` whose answer is streamed (console events, downloads): the response
+    /// once its head arrived. A non-2xx answer is turned into the matching error.
+    ///
+    /// # Errors
+    /// As [`Self::call`].
+    pub async fn stream(&self, path: &str) -> AppResult<http::Response<hyper::body::Incoming>> {
+        let response = self.send(http::Method::GET, path, None).await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(read_json(response)
+            .await
+            .err()
+            .unwrap_or_else(|| AppError::Unavailable("node answered an unexpected status".into())))
+    }
+
+    async fn send(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> AppResult<http::Response<hyper::body::Incoming>> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let request = http::Request::builder()
+        let mut builder = http::Request::builder()
             .method(method)
             .uri(path)
-            .header(http::header::HOST, "agent")
-            .body(Body::empty())
+            .header(http::header::HOST, "agent");
+        if body.is_some() {
+            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let request = builder
+            .body(body.map_or_else(Body::empty, Body::from))
             .map_err(|e| AppError::Internal(e.into()))?;
         let mut sender = self.sender.clone();
-        let offline =
-            |e: &dyn std::fmt::Display| AppError::Unavailable(format!("node did not answer: {e}"));
-        let response = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(request))
+        tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(request))
             .await
             .map_err(|e| offline(&e))?
-            .map_err(|e| offline(&e))?;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| offline(&e))?
-            .to_bytes();
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(value);
-        }
-        let message = value["error"].as_str().unwrap_or("no detail").to_string();
-        Err(match status.as_u16() {
-            400 => AppError::BadRequest(message),
-            404 => AppError::NotFound(message),
-            409 => AppError::Conflict(message),
-            _ => AppError::Unavailable(format!("node answered {status}: {message}")),
-        })
+            .map_err(|e| offline(&e))
     }
+}
+
+fn offline(e: &dyn std::fmt::Display) -> AppError {
+    AppError::Unavailable(format!("node did not answer: {e}"))
+}
+
+/// The JSON of an agent answer (null when empty), or the error it carries.
+async fn read_json(response: http::Response<hyper::body::Incoming>) -> AppResult<Value> {
+    let status = response.status();
+    let bytes = tokio::time::timeout(REQUEST_TIMEOUT, response.into_body().collect())
+        .await
+        .map_err(|e| offline(&e))?
+        .map_err(|e| offline(&e))?
+        .to_bytes();
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if status.is_success() {
+        return Ok(value);
+    }
+    let message = value["error"].as_str().unwrap_or("no detail").to_string();
+    let code = value["code"].as_str().unwrap_or_default();
+    Err(match status.as_u16() {
+        400 => AppError::BadRequest(message),
+        404 => AppError::NotFound(message),
+        409 if code.is_empty() || code == "CONFLICT" => AppError::Conflict(message),
+        409 => AppError::coded(http::StatusCode::CONFLICT, agent_code(code), message),
+        413 => AppError::PayloadTooLarge,
+        _ => AppError::Unavailable(format!("node answered {status}: {message}")),
+    })
+}
+
+/// The agent's 409 codes the panel passes on; others become `CONFLICT`.
+fn agent_code(code: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "INSTALLING",
+        "NOT_RUNNING",
+        "ALREADY_RUNNING",
+        "IMAGE_UNAVAILABLE",
+        "INVALID_STATE",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| **k == code)
+        .copied()
+        .unwrap_or("CONFLICT")
 }
 
 /// The agents connected to this panel process.

@@ -136,13 +136,20 @@ pub async fn update(
     Ok(AppJson(render(&updated)?))
 }
 
-/// Deletes a workload.
+/// Deletes a workload that no instance runs (409 otherwise).
 pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
 ) -> AppResult<StatusCode> {
     let workload = load(&state, &user, &id, "workloads.write").await?;
+    let instances =
+        crate::instances::store::count_for_workload(&state.db.pool, &workload.id).await?;
+    if instances > 0 {
+        return Err(AppError::Conflict(format!(
+            "{instances} instance(s) still run this workload: delete them first"
+        )));
+    }
     if !store::delete(&state.db.pool, &workload.id).await? {
         return Err(AppError::not_found("workload"));
     }

@@ -20,9 +20,13 @@ impl Agent {
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let run_config = config.clone();
         let task = tokio::spawn(async move {
-            shardlyn_agent::tunnel::run(run_config, async {
-                let _ = rx.await;
-            })
+            shardlyn_agent::tunnel::run(
+                run_config,
+                std::env::temp_dir().join(format!("shardlyn-agent-{}", uuid::Uuid::new_v4())),
+                async {
+                    let _ = rx.await;
+                },
+            )
             .await;
         });
         Self { config, stop, task }

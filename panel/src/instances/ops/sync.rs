@@ -1,9 +1,17 @@
-//! Keeps each agent's instance specs in step with the panel.
+//! Keeps each agent's instance specs in step with the panel: specs are pushed on create,
+//! update and every tunnel connect; the agent's state changes come back on its
+//! `/v1/events` stream and are recorded.
 
-use shardlyn_proto::instance::{InstanceSpec, InstanceStatus};
+use std::sync::Arc;
 
-use crate::error::AppResult;
+use http_body_util::BodyExt;
+use shardlyn_proto::instance::{InstanceSpec, InstanceStatus, StateEvent};
+
+use super::power::agent_path;
+use crate::error::{AppError, AppResult};
+use crate::instances::{Instance, spec, store};
 use crate::state::AppState;
+use crate::tunnel::AgentConn;
 
 /// Sends `spec` to its node. `Ok(None)` when the node is not connected: the spec is
 /// pushed again when its agent connects.
@@ -15,8 +23,27 @@ pub async fn push(
     node_id: &str,
     spec: &InstanceSpec,
 ) -> AppResult<Option<InstanceStatus>> {
-    let _ = (state, node_id, spec);
-    Ok(None)
+    let Some(conn) = state.tunnels.get(node_id) else {
+        return Ok(None);
+    };
+    let answer = conn
+        .call_json(http::Method::PUT, &agent_path(&spec.id, ""), spec)
+        .await?;
+    let status: InstanceStatus = serde_json::from_value(answer)
+        .map_err(|e| AppError::Unavailable(format!("node answered an unreadable status: {e}")))?;
+    Ok(Some(status))
+}
+
+/// Builds and pushes the spec of a stored instance, recording the state the agent reports.
+///
+/// # Errors
+/// As [`push`].
+pub async fn push_instance(state: &AppState, instance: &Instance) -> AppResult<()> {
+    let spec = spec::build_spec(state, instance).await?;
+    if let Some(status) = push(state, &instance.node_id, &spec).await? {
+        record(state, &instance.id, &status).await?;
+    }
+    Ok(())
 }
 
 /// Removes an instance (container and files) from its node. `Ok(false)` when the node
@@ -25,6 +52,89 @@ pub async fn push(
 /// # Errors
 /// The tunnel failed mid-request.
 pub async fn remove(state: &AppState, node_id: &str, instance_id: &str) -> AppResult<bool> {
-    let _ = (state, node_id, instance_id);
-    Ok(false)
+    let Some(conn) = state.tunnels.get(node_id) else {
+        return Ok(false);
+    };
+    match conn
+        .call(http::Method::DELETE, &agent_path(instance_id, ""))
+        .await
+    {
+        Ok(_) | Err(AppError::NotFound(_)) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+async fn record(state: &AppState, id: &str, status: &InstanceStatus) -> AppResult<()> {
+    store::set_state(&state.db.pool, id, status.state).await?;
+    if status.installed {
+        store::mark_installed(&state.db.pool, id, crate::db::now_ms()).await?;
+    }
+    Ok(())
+}
+
+/// Runs for the life of one tunnel connection: pushes every spec of the node, then
+/// records the state changes the agent streams until the tunnel closes.
+pub async fn on_connect(state: AppState, conn: Arc<AgentConn>) {
+    let node_id = conn.node_id.clone();
+    match store::list_for_node(&state.db.pool, &node_id).await {
+        Ok(instances) => {
+            for instance in &instances {
+                if let Err(e) = push_instance(&state, instance).await {
+                    tracing::warn!(instance.id = %instance.id, error = %e, "pushing instance spec");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(node.id = %node_id, error = %e, "listing the node's instances"),
+    }
+    let response = match conn.stream("/v1/events").await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::warn!(node.id = %node_id, error = %e, "agent event stream unavailable");
+            return;
+        }
+    };
+    let mut body = response.into_body();
+    let mut pending = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        pending.extend_from_slice(data);
+        while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=pos).collect();
+            match serde_json::from_slice::<StateEvent>(&line) {
+                Ok(event) => apply(&state, &event).await,
+                Err(e) => tracing::debug!(error = %e, "skipping an unreadable agent event"),
+            }
+        }
+    }
+}
+
+async fn apply(state: &AppState, event: &StateEvent) {
+    let pool = &state.db.pool;
+    let result = async {
+        let before = store::find(pool, &event.instance).await?;
+        let Some(before) = before else {
+            return Ok::<(), AppError>(());
+        };
+        store::set_state(pool, &event.instance, event.state).await?;
+        if let Some(desired) = event.desired {
+            store::set_desired(pool, &event.instance, desired).await?;
+        }
+        let installed = matches!(
+            event.state,
+            shardlyn_proto::instance::InstanceState::Offline
+                | shardlyn_proto::instance::InstanceState::Starting
+                | shardlyn_proto::instance::InstanceState::Running
+        );
+        if installed && before.installed_at.is_none() {
+            store::mark_installed(pool, &event.instance, event.at).await?;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(instance.id = %event.instance, error = %e, "recording an agent event");
+    }
 }

@@ -1,0 +1,175 @@
+//! `POST /v1/instances`: validate, place, reserve ports and insert in one transaction,
+//! then push the spec to the node.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::Value;
+use shardlyn_proto::instance::{Allocation, DesiredState, InstanceState};
+
+use super::handlers::{push_spec, render};
+use super::input::{self, CreateInstance, PortRequest};
+use super::placement;
+use super::spec::has_install;
+use super::store::{self, NewInstance};
+use crate::audit::AuditSlot;
+use crate::auth::extract::CurrentUser;
+use crate::db::new_id;
+use crate::error::{AppError, AppJson, AppResult};
+use crate::orgs::permissions::{Role, authorize};
+use crate::state::AppState;
+use crate::workloads::store as workloads;
+
+/// How often automatic ports are chosen again after losing a race for them.
+const AUTO_PORT_ATTEMPTS: usize = 5;
+
+/// Whether a member may change variables that are not `user_editable`.
+pub(super) fn may_edit_locked(role: Role) -> bool {
+    matches!(role, Role::Owner | Role::Admin)
+}
+
+/// Creates an instance in the workload's organization.
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    audit: Option<Extension<AuditSlot>>,
+    AppJson(body): AppJson<CreateInstance>,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    let workload = workloads::find(&state.db.pool, &body.workload_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("workload"))?;
+    let member = authorize(&state, &user, &workload.org_id, "instances.create")
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound(_) => AppError::not_found("workload"),
+            other => other,
+        })?;
+    let egg = &workload.egg;
+    let name = input::check_name(&body.name)?;
+    let description = input::check_description(body.description.as_deref().unwrap_or(""))?;
+    let image = input::image(egg, body.image.as_deref())?;
+    let limits = input::limits(&Default::default(), body.limits.as_ref())?;
+    let ports = input::ports(body.ports.as_deref(), body.port_count)?;
+    let variables = input::variables(
+        egg,
+        &Default::default(),
+        body.variables.as_ref(),
+        may_edit_locked(member.role),
+        true,
+    )?;
+    let node = match body.node_id.as_deref() {
+        Some(id) => placement::named(&state.db.pool, &workload.org_id, id).await?,
+        None => placement::choose(&state.db.pool, &workload.org_id, &limits).await?,
+    };
+    let id = new_id();
+    let new = NewInstance {
+        id: &id,
+        org_id: &workload.org_id,
+        node_id: &node.id,
+        workload_id: &workload.id,
+        name: &name,
+        description: &description,
+        image: &image,
+        variables: &variables,
+        limits: &limits,
+        state: if has_install(egg) {
+            InstanceState::Installing
+        } else {
+            InstanceState::Offline
+        },
+        desired_state: if body.start_on_completion.unwrap_or(false) {
+            DesiredState::Running
+        } else {
+            DesiredState::Stopped
+        },
+        created_by: &user.user.id,
+    };
+    insert_with_ports(&state, &new, &ports).await?;
+    let mut instance = store::find(&state.db.pool, &id)
+        .await?
+        .ok_or_else(|| AppError::not_found("instance"))?;
+    push_spec(&state, &mut instance, egg).await;
+    if let Some(Extension(slot)) = &audit {
+        slot.set_action("instance.create", Some(&id));
+    }
+    let body = render(&instance, egg, member.can("instances.secrets"))?;
+    Ok((StatusCode::CREATED, AppJson(body)))
+}
+
+/// Inserts the instance and its allocations in one transaction. Explicit ports that are
+/// taken fail with 409 `PORT_IN_USE`; automatic ones are chosen again a few times when a
+/// concurrent create took them first.
+async fn insert_with_ports(
+    state: &AppState,
+    new: &NewInstance<'_>,
+    ports: &PortRequest,
+) -> AppResult<()> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let wanted = match ports {
+            PortRequest::Explicit(list) => list.clone(),
+            PortRequest::Auto(n) => free_ports(state, new.node_id, *n).await?,
+        };
+        let allocations: Vec<Allocation> = wanted
+            .iter()
+            .enumerate()
+            .map(|(i, port)| Allocation {
+                ip: state.config.instances.allocation_ip.clone(),
+                port: *port,
+                primary: i == 0,
+            })
+            .collect();
+        match insert_once(state, new, &allocations).await? {
+            None => return Ok(()),
+            Some(port) => {
+                if matches!(ports, PortRequest::Auto(_)) && attempt < AUTO_PORT_ATTEMPTS {
+                    continue;
+                }
+                return Err(AppError::coded(
+                    StatusCode::CONFLICT,
+                    "PORT_IN_USE",
+                    format!("port {port} is already allocated on this node"),
+                ));
+            }
+        }
+    }
+}
+
+/// One insert attempt; `Some(port)` when that port was taken (nothing is kept).
+async fn insert_once(
+    state: &AppState,
+    new: &NewInstance<'_>,
+    allocations: &[Allocation],
+) -> AppResult<Option<u16>> {
+    let mut tx = state.db.pool.begin().await?;
+    store::insert(&mut *tx, new).await?;
+    for allocation in allocations {
+        match store::insert_allocation(&mut *tx, new.node_id, new.id, allocation).await {
+            Ok(()) => {}
+            Err(e) if store::is_port_taken(&e) => return Ok(Some(allocation.port)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tx.commit().await?;
+    Ok(None)
+}
+
+/// The lowest `n` ports of the configured range that are free on the node.
+async fn free_ports(state: &AppState, node_id: &str, n: usize) -> AppResult<Vec<u16>> {
+    let cfg = &state.config.instances;
+    let (start, end) = (cfg.port_range_start, cfg.port_range_end);
+    let taken = store::ports_in_range(&state.db.pool, node_id, start, end).await?;
+    let free: Vec<u16> = (start..=end)
+        .filter(|p| taken.binary_search(p).is_err())
+        .take(n)
+        .collect();
+    if free.len() < n {
+        return Err(AppError::coded(
+            StatusCode::CONFLICT,
+            "NO_PORT_AVAILABLE",
+            format!("no {n} free ports left in {start}-{end} on this node"),
+        ));
+    }
+    Ok(free)
+}

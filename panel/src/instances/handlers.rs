@@ -1,0 +1,229 @@
+//! Instance list, get, update and delete (create is in `create.rs`).
+
+use std::collections::HashMap;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use shardlyn_proto::egg::Egg;
+
+use super::create::may_edit_locked;
+use super::input::{self, UpdateInstance};
+use super::ops::sync;
+use super::spec::spec_from;
+use super::store::{self, Instance, Settings};
+use super::view::InstanceView;
+use super::{instance_for, load};
+use crate::audit::AuditSlot;
+use crate::auth::extract::CurrentUser;
+use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
+use crate::orgs::scope::{OrgQuery, scoped};
+use crate::pagination::{Page, PageParams};
+use crate::state::AppState;
+use crate::workloads::store::{self as workloads, Workload};
+
+/// Renders one instance.
+pub(super) fn render(instance: &Instance, egg: &Egg, secrets: bool) -> AppResult<Value> {
+    serde_json::to_value(InstanceView::new(instance, egg, secrets))
+        .map_err(|e| AppError::Internal(e.into()))
+}
+
+/// The workload an instance runs (a database invariant: workloads in use stay).
+async fn workload_of(state: &AppState, instance: &Instance) -> AppResult<Workload> {
+    workloads::find(&state.db.pool, &instance.workload_id)
+        .await?
+        .ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!(
+                "workload {} of instance {} is missing",
+                instance.workload_id,
+                instance.id
+            ))
+        })
+}
+
+/// Sends the instance's spec to its node and records the state the agent answers. A
+/// node that is offline gets it when its agent connects; a failed push is logged and
+/// retried the same way, the instance is kept.
+pub(super) async fn push_spec(state: &AppState, instance: &mut Instance, egg: &Egg) {
+    let spec = spec_from(instance, egg, &state.config.instances);
+    match sync::push(state, &instance.node_id, &spec).await {
+        Ok(None) => {}
+        Ok(Some(status)) => {
+            if let Err(e) = store::set_state(&state.db.pool, &instance.id, status.state).await {
+                tracing::warn!(instance.id = %instance.id, error = %e, "recording the agent's state");
+            } else {
+                instance.state = status.state;
+            }
+        }
+        Err(e) => {
+            tracing::warn!(
+                instance.id = %instance.id,
+                node.id = %instance.node_id,
+                error = %e,
+                "pushing the instance spec failed; it is pushed again when the agent connects"
+            );
+        }
+    }
+}
+
+/// `?node_id=` on the list.
+#[derive(Debug, Default, Deserialize)]
+pub struct NodeFilter {
+    pub node_id: Option<String>,
+}
+
+/// `{"data": [instance...], "pagination": {...}}` for one organization, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppQuery(org): AppQuery<OrgQuery>,
+    AppQuery(filter): AppQuery<NodeFilter>,
+    AppQuery(page): AppQuery<PageParams>,
+) -> AppResult<AppJson<Value>> {
+    let (limit, offset) = page.limit_offset()?;
+    let member = scoped(
+        &state,
+        &user,
+        org.organization_id.as_deref(),
+        "instances.read",
+    )
+    .await?;
+    let node = filter.node_id.as_deref().filter(|n| !n.is_empty());
+    let pool = &state.db.pool;
+    let rows = store::list(pool, &member.org_id, node, limit, offset).await?;
+    let total = store::count(pool, &member.org_id, node).await?;
+    let mut eggs: HashMap<String, Workload> = HashMap::new();
+    for i in &rows {
+        if !eggs.contains_key(&i.workload_id) {
+            eggs.insert(i.workload_id.clone(), workload_of(&state, i).await?);
+        }
+    }
+    let secrets = member.can("instances.secrets");
+    let data = rows
+        .iter()
+        .filter_map(|i| eggs.get(&i.workload_id).map(|w| (i, w)))
+        .map(|(i, w)| render(i, &w.egg, secrets))
+        .collect::<AppResult<Vec<Value>>>()?;
+    let page = Page::new(data, page, total);
+    Ok(AppJson(
+        serde_json::to_value(page).map_err(|e| AppError::Internal(e.into()))?,
+    ))
+}
+
+/// One instance.
+pub async fn get(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<AppJson<Value>> {
+    let (instance, member) = load(&state, &user, &id, "instances.read").await?;
+    let workload = workload_of(&state, &instance).await?;
+    Ok(AppJson(render(
+        &instance,
+        &workload.egg,
+        member.can("instances.secrets"),
+    )?))
+}
+
+/// Changes name, description, image, variables or limits; the agent gets the new spec,
+/// which takes effect at the next start.
+pub async fn update(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    audit: Option<Extension<AuditSlot>>,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<UpdateInstance>,
+) -> AppResult<AppJson<Value>> {
+    let (instance, member) = load(&state, &user, &id, "instances.update").await?;
+    let workload = workload_of(&state, &instance).await?;
+    let egg = &workload.egg;
+    let name = match &body.name {
+        Some(n) => input::check_name(n)?,
+        None => instance.name.clone(),
+    };
+    let description = match &body.description {
+        Some(d) => input::check_description(d)?,
+        None => instance.description.clone(),
+    };
+    let image = match &body.image {
+        Some(i) => input::image(egg, Some(i))?,
+        None => instance.image.clone(),
+    };
+    let limits = input::limits(&instance.limits, body.limits.as_ref())?;
+    let variables = input::variables(
+        egg,
+        &instance.variables,
+        body.variables.as_ref(),
+        may_edit_locked(member.role),
+        false,
+    )?;
+    let settings = Settings {
+        name: &name,
+        description: &description,
+        image: &image,
+        variables: &variables,
+        limits: &limits,
+    };
+    if !store::update_settings(&state.db.pool, &id, &settings).await? {
+        return Err(AppError::not_found("instance"));
+    }
+    let mut updated = store::find(&state.db.pool, &id)
+        .await?
+        .ok_or_else(|| AppError::not_found("instance"))?;
+    push_spec(&state, &mut updated, egg).await;
+    if let Some(Extension(slot)) = &audit {
+        slot.set_action("instance.update", Some(&id));
+    }
+    Ok(AppJson(render(
+        &updated,
+        egg,
+        member.can("instances.secrets"),
+    )?))
+}
+
+/// `?force=true` on delete.
+#[derive(Debug, Default, Deserialize)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Deletes an instance: its container and files on the node first, then the row (its
+/// allocations go with it). While the node is offline this answers 409 `NODE_OFFLINE`
+/// unless `?force=true`, which leaves whatever is on the node behind.
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    audit: Option<Extension<AuditSlot>>,
+    AppPath(id): AppPath<String>,
+    AppQuery(q): AppQuery<DeleteQuery>,
+) -> AppResult<StatusCode> {
+    let instance = instance_for(&state, &user, &id, "instances.delete").await?;
+    match sync::remove(&state, &instance.node_id, &instance.id).await {
+        Ok(true) => {}
+        Ok(false) if q.force => {
+            tracing::warn!(instance.id = %id, "deleting an instance whose node is offline (force)");
+        }
+        Ok(false) => {
+            return Err(AppError::coded(
+                StatusCode::CONFLICT,
+                "NODE_OFFLINE",
+                "the instance's node is offline, so its files cannot be removed; \
+                 retry when it is back or delete with ?force=true",
+            ));
+        }
+        Err(e) if q.force => {
+            tracing::warn!(instance.id = %id, error = %e, "removing from the node failed (force)");
+        }
+        Err(e) => return Err(e),
+    }
+    if !store::delete(&state.db.pool, &id).await? {
+        return Err(AppError::not_found("instance"));
+    }
+    if let Some(Extension(slot)) = &audit {
+        slot.set_action("instance.delete", Some(&id));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

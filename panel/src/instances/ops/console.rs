@@ -1,0 +1,590 @@
+//! `GET /v1/instances/{id}/console` and `GET /v1/instances/{id}/logs`: WebSockets
+//! speaking Wings' event vocabulary, proxied to the agent's event stream through the
+//! tunnel.
+//!
+//! Authentication: `?ticket=` (single use, 30 s), an `Authorization` header, or a first
+//! message `{"event": "auth", "args": [token]}` carrying a JWT or API token. Each socket
+//! has its own bounded queue: a slow client loses its oldest lines and is told so; the
+//! agent stream it reads from is never slowed down, so neither is the server nor any
+//! other client.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use serde_json::Value;
+use shardlyn_proto::instance::{CommandRequest, Event, PowerAction, REPLAY_LINES, events};
+
+use super::power::{act, agent_path, connected};
+use super::tickets;
+use crate::auth::extract::{CurrentUser, authenticate_token};
+use crate::db::now_ms;
+use crate::error::{AppError, AppPath, AppQuery, AppResult};
+use crate::instances::{Instance, instance_for};
+use crate::orgs::permissions::Membership;
+use crate::state::AppState;
+
+/// Sockets one instance may have open at once.
+pub const MAX_SOCKETS_PER_INSTANCE: usize = 30;
+/// Messages a socket may have queued before its oldest are dropped.
+const QUEUE: usize = 8192;
+/// How long a socket may stay silent before its `auth` message.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// `token expiring` is sent this long before the token dies.
+const EXPIRY_WARNING_MS: i64 = 60_000;
+/// Longest command a client may send.
+const MAX_COMMAND: usize = 4096;
+
+/// Open sockets per instance.
+#[derive(Default)]
+pub struct Consoles {
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// A counted socket; the count drops with it.
+pub struct Slot {
+    consoles: Arc<Consoles>,
+    instance: String,
+}
+
+impl Consoles {
+    /// Takes a slot for `instance`, or `None` when it already has the most sockets.
+    #[must_use]
+    pub fn acquire(self: &Arc<Self>, instance: &str) -> Option<Slot> {
+        let mut open = self.open.lock().ok()?;
+        let count = open.entry(instance.to_owned()).or_insert(0);
+        if *count >= MAX_SOCKETS_PER_INSTANCE {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            consoles: self.clone(),
+            instance: instance.to_owned(),
+        })
+    }
+
+    fn has_room(&self, instance: &str) -> bool {
+        self.open
+            .lock()
+            .is_ok_and(|o| o.get(instance).copied().unwrap_or(0) < MAX_SOCKETS_PER_INSTANCE)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.consoles.open.lock()
+            && let Some(count) = open.get_mut(&self.instance)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.instance);
+            }
+        }
+    }
+}
+
+/// Interactive console or read-only logs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Console,
+    Logs,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketQuery {
+    ticket: Option<String>,
+}
+
+/// `GET /v1/instances/{id}/console`.
+pub async fn console(
+    State(state): State<AppState>,
+    AppPath(id): AppPath<String>,
+    AppQuery(q): AppQuery<SocketQuery>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    open(state, id, q, &headers, ws.ok(), Mode::Console)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /v1/instances/{id}/logs`.
+pub async fn logs(
+    State(state): State<AppState>,
+    AppPath(id): AppPath<String>,
+    AppQuery(q): AppQuery<SocketQuery>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    open(state, id, q, &headers, ws.ok(), Mode::Logs)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Who is on the socket and until when their token is good.
+struct Caller {
+    user: CurrentUser,
+    expires_at: Option<i64>,
+}
+
+async fn caller_from_token(state: &AppState, token: &str) -> AppResult<Caller> {
+    let user = authenticate_token(state, token).await?;
+    let expires_at = state.jwt.verify(token).ok().map(|c| c.exp * 1000);
+    Ok(Caller { user, expires_at })
+}
+
+async fn open(
+    state: AppState,
+    id: String,
+    q: SocketQuery,
+    headers: &HeaderMap,
+    ws: Option<WebSocketUpgrade>,
+    mode: Mode,
+) -> AppResult<Response> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    let caller = match (&q.ticket, bearer) {
+        (Some(ticket), _) => Some(Caller {
+            user: tickets::redeem(&state, ticket, &id).await?,
+            expires_at: None,
+        }),
+        (None, Some(token)) => Some(caller_from_token(&state, &token).await?),
+        (None, None) if ws.is_some() => None,
+        (None, None) => return Err(AppError::unauthorized("missing bearer token")),
+    };
+    let mut target = None;
+    if let Some(caller) = &caller {
+        target = Some(authorize(&state, &caller.user, &id).await?);
+    }
+    let Some(ws) = ws else {
+        return Err(AppError::BadRequest("expected a WebSocket upgrade".into()));
+    };
+    if !state.consoles.has_room(&id) {
+        return Err(AppError::coded(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_SOCKETS",
+            format!("this instance already has {MAX_SOCKETS_PER_INSTANCE} open sockets"),
+        ));
+    }
+    Ok(ws
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| async move {
+            session(socket, state, id, caller.zip(target), mode).await;
+        }))
+}
+
+async fn authorize(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+) -> AppResult<(Instance, Membership)> {
+    let instance = instance_for(state, user, id, "instances.logs").await?;
+    let membership =
+        crate::orgs::permissions::authorize(state, user, &instance.org_id, "instances.logs")
+            .await?;
+    Ok((instance, membership))
+}
+
+fn text(event: &Event) -> Message {
+    Message::Text(Utf8Bytes::from(
+        serde_json::to_string(event).unwrap_or_default(),
+    ))
+}
+
+fn say(event: &str, message: &str) -> Message {
+    text(&Event::new(event, &[message]))
+}
+
+/// The socket's outgoing queue: bounded, dropping the oldest when full.
+struct Outbox {
+    queue: Mutex<VecDeque<Utf8Bytes>>,
+    dropped: AtomicU64,
+    ready: tokio::sync::Notify,
+}
+
+impl Outbox {
+    fn push(&self, line: Utf8Bytes) {
+        if let Ok(mut q) = self.queue.lock() {
+            if q.len() >= QUEUE {
+                q.pop_front();
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            q.push_back(line);
+        }
+        self.ready.notify_one();
+    }
+
+    fn take(&self, into: &mut Vec<Utf8Bytes>) {
+        if let Ok(mut q) = self.queue.lock() {
+            into.extend(q.drain(..));
+        }
+    }
+}
+
+/// Which agent events a caller may see.
+fn visible(event: &str, membership: &Membership) -> bool {
+    match event {
+        events::STATS => membership.can("instances.read"),
+        _ => true,
+    }
+}
+
+/// Reads the agent's NDJSON event stream into the outbox until it ends.
+async fn pump(
+    mut body: hyper::body::Incoming,
+    outbox: Arc<Outbox>,
+    membership: Arc<Membership>,
+    mode: Mode,
+) {
+    let mut pending: Vec<u8> = Vec::with_capacity(64 * 1024);
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        pending.extend_from_slice(data);
+        let mut start = 0;
+        while let Some(offset) = pending[start..].iter().position(|b| *b == b'\n') {
+            let line = &pending[start..start + offset];
+            start += offset + 1;
+            if line.is_empty() {
+                continue;
+            }
+            // The fast path: console lines are forwarded as the agent wrote them.
+            let name = event_name(line);
+            let wanted = match mode {
+                Mode::Console => visible(name, &membership),
+                Mode::Logs => name != events::STATS,
+            };
+            if wanted && let Ok(s) = std::str::from_utf8(line) {
+                outbox.push(Utf8Bytes::from(normalize(name, s)));
+            }
+        }
+        pending.drain(..start);
+    }
+}
+
+/// The `event` of an NDJSON line, read without a full parse when it comes first.
+fn event_name(line: &[u8]) -> &str {
+    const HEAD: &[u8] = b"{\"event\":\"";
+    if let Some(rest) = line.strip_prefix(HEAD)
+        && let Some(end) = rest.iter().position(|b| *b == b'"')
+    {
+        return std::str::from_utf8(&rest[..end]).unwrap_or("");
+    }
+    ""
+}
+
+/// Wings sends `stats` as a JSON string argument; an object from the agent is encoded so.
+fn normalize(name: &str, line: &str) -> String {
+    if name == events::STATS
+        && let Ok(mut event) = serde_json::from_str::<Event>(line)
+        && let Some(first) = event.args.first_mut()
+        && first.is_object()
+    {
+        *first = Value::String(first.to_string());
+        return serde_json::to_string(&event).unwrap_or_default();
+    }
+    line.to_owned()
+}
+
+async fn session(
+    socket: WebSocket,
+    state: AppState,
+    id: String,
+    authed: Option<(Caller, (Instance, Membership))>,
+    mode: Mode,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let (mut caller, instance, membership) = match authed {
+        Some((caller, (instance, membership))) => (caller, instance, membership),
+        None => match first_auth(&state, &id, &mut stream).await {
+            Ok((caller, (instance, membership))) => (caller, instance, membership),
+            Err(message) => {
+                let _ = sink.send(say(events::JWT_ERROR, &message)).await;
+                let _ = sink.close().await;
+                return;
+            }
+        },
+    };
+    let Some(_slot) = state.consoles.acquire(&id) else {
+        let _ = sink
+            .send(say(
+                events::DAEMON_ERROR,
+                "too many open sockets for this instance",
+            ))
+            .await;
+        let _ = sink.close().await;
+        return;
+    };
+    let membership = Arc::new(membership);
+    let _ = sink
+        .send(text(&Event::new(events::AUTH_SUCCESS, &[])))
+        .await;
+    let conn = match connected(&state, &instance.node_id) {
+        Ok(conn) => conn,
+        Err(e) => {
+            let _ = sink.send(say(events::DAEMON_ERROR, &e.to_string())).await;
+            let _ = sink.close().await;
+            return;
+        }
+    };
+    let upstream = match conn
+        .stream(&agent_path(&instance.id, "/events?replay=0"))
+        .await
+    {
+        Ok(response) => response.into_body(),
+        Err(e) => {
+            let _ = sink.send(say(events::DAEMON_ERROR, &e.to_string())).await;
+            let _ = sink.close().await;
+            return;
+        }
+    };
+    let outbox = Arc::new(Outbox {
+        queue: Mutex::new(VecDeque::new()),
+        dropped: AtomicU64::new(0),
+        ready: tokio::sync::Notify::new(),
+    });
+    let mut pump = tokio::spawn(pump(upstream, outbox.clone(), membership.clone(), mode));
+    let mut batch = Vec::new();
+    let mut warned = false;
+    loop {
+        let expiry = caller.expires_at.map(|at| at - now_ms());
+        let warn_in = expiry
+            .filter(|_| !warned)
+            .map(|left| u64::try_from(left - EXPIRY_WARNING_MS).unwrap_or(0));
+        let expire_in = expiry.map(|left| u64::try_from(left).unwrap_or(0));
+        tokio::select! {
+            () = outbox.ready.notified() => {
+                batch.clear();
+                outbox.take(&mut batch);
+                let dropped = outbox.dropped.swap(0, Ordering::Relaxed);
+                if dropped > 0 {
+                    let note = format!("{dropped} messages were dropped: the connection is too slow");
+                    if sink.feed(say(events::DAEMON_MESSAGE, &note)).await.is_err() {
+                        break;
+                    }
+                }
+                let mut failed = false;
+                for line in batch.drain(..) {
+                    if sink.feed(Message::Text(line)).await.is_err() {
+                        failed = true;
+                        break;
+                    }
+                }
+                if failed || sink.flush().await.is_err() {
+                    break;
+                }
+            }
+            message = stream.next() => {
+                let Some(Ok(message)) = message else { break };
+                let Message::Text(raw) = message else {
+                    if matches!(message, Message::Close(_)) { break; }
+                    continue;
+                };
+                let before = caller.expires_at;
+                match handle(&state, &instance, &membership, mode, &mut caller, raw.as_str()).await {
+                    Ok(replies) => {
+                        if caller.expires_at != before {
+                            warned = false;
+                        }
+                        for reply in replies {
+                            if sink.feed(reply).await.is_err() { break; }
+                        }
+                        if sink.flush().await.is_err() { break; }
+                    }
+                    Err(e) => {
+                        if sink.send(say(events::DAEMON_ERROR, &e.to_string())).await.is_err() { break; }
+                    }
+                }
+            }
+            () = sleep_opt(warn_in) => {
+                warned = true;
+                if sink.send(text(&Event::new(events::TOKEN_EXPIRING, &[]))).await.is_err() { break; }
+            }
+            () = sleep_opt(expire_in) => {
+                let _ = sink.send(text(&Event::new(events::TOKEN_EXPIRED, &[]))).await;
+                break;
+            }
+            _ = &mut pump => {
+                let _ = sink
+                    .send(say(events::DAEMON_ERROR, "the connection to the node was lost"))
+                    .await;
+                break;
+            }
+        }
+    }
+    pump.abort();
+    let _ = sink.close().await;
+}
+
+async fn sleep_opt(after_ms: Option<u64>) {
+    match after_ms {
+        Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn first_auth(
+    state: &AppState,
+    id: &str,
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+) -> Result<(Caller, (Instance, Membership)), String> {
+    let first = tokio::time::timeout(AUTH_TIMEOUT, stream.next())
+        .await
+        .map_err(|_| "authentication timed out: send an auth event first".to_owned())?;
+    let Some(Ok(Message::Text(raw))) = first else {
+        return Err("expected an auth event".into());
+    };
+    let event: Event =
+        serde_json::from_str(raw.as_str()).map_err(|_| "expected an auth event".to_owned())?;
+    let token = event
+        .args
+        .first()
+        .and_then(Value::as_str)
+        .filter(|_| event.event == events::AUTH)
+        .ok_or_else(|| "expected an auth event carrying a token".to_owned())?;
+    let caller = caller_from_token(state, token)
+        .await
+        .map_err(|e| e.to_string())?;
+    let target = authorize(state, &caller.user, id)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((caller, target))
+}
+
+/// Answers one client event.
+async fn handle(
+    state: &AppState,
+    instance: &Instance,
+    membership: &Membership,
+    mode: Mode,
+    caller: &mut Caller,
+    raw: &str,
+) -> AppResult<Vec<Message>> {
+    let event: Event = serde_json::from_str(raw).map_err(|_| {
+        AppError::BadRequest("messages are {\"event\": ..., \"args\": [...]}".into())
+    })?;
+    let arg = event.args.first().and_then(Value::as_str).unwrap_or("");
+    let deny = |what: &str| AppError::Forbidden(format!("permission denied: {what}"));
+    match event.event.as_str() {
+        events::AUTH => {
+            let fresh = caller_from_token(state, arg).await?;
+            if fresh.user.user.id != caller.user.user.id {
+                return Err(AppError::Forbidden("a socket cannot change users".into()));
+            }
+            *caller = fresh;
+            Ok(vec![text(&Event::new(events::AUTH_SUCCESS, &[]))])
+        }
+        events::SEND_LOGS => {
+            let conn = connected(state, &instance.node_id)?;
+            let path = agent_path(&instance.id, &format!("/logs?lines={REPLAY_LINES}"));
+            let answer = conn.get_json(&path).await?;
+            Ok(answer["lines"]
+                .as_array()
+                .map(|lines| {
+                    lines
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(|l| say(events::CONSOLE_OUTPUT, l))
+                        .collect()
+                })
+                .unwrap_or_default())
+        }
+        events::SEND_STATS => {
+            if !membership.can("instances.read") {
+                return Err(deny("stats"));
+            }
+            let conn = connected(state, &instance.node_id)?;
+            let stats = conn.get_json(&agent_path(&instance.id, "/stats")).await?;
+            Ok(vec![say(events::STATS, &stats.to_string())])
+        }
+        events::SEND_COMMAND if mode == Mode::Console => {
+            if !membership.can("instances.console") {
+                return Err(deny("console commands"));
+            }
+            if arg.len() > MAX_COMMAND {
+                return Err(AppError::PayloadTooLarge);
+            }
+            let conn = connected(state, &instance.node_id)?;
+            let body = CommandRequest {
+                command: arg.to_owned(),
+            };
+            conn.call_json(
+                http::Method::POST,
+                &agent_path(&instance.id, "/command"),
+                &body,
+            )
+            .await?;
+            Ok(Vec::new())
+        }
+        events::SET_STATE if mode == Mode::Console => {
+            if !membership.can("instances.power") {
+                return Err(deny("power actions"));
+            }
+            let action = PowerAction::parse(arg).ok_or_else(|| {
+                AppError::BadRequest("set state takes start, stop, restart or kill".into())
+            })?;
+            let status = act(state, instance, action).await?;
+            Ok(vec![say(events::STATUS, status.state.as_str())])
+        }
+        other => Err(AppError::BadRequest(format!(
+            "unknown event {:?}",
+            other.chars().take(40).collect::<String>()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn event_names_are_read_from_the_line_head() {
+        assert_eq!(
+            event_name(br#"{"event":"console output","args":["x"]}"#),
+            "console output"
+        );
+        assert_eq!(event_name(br#"{"args":[],"event":"stats"}"#), "");
+        assert_eq!(event_name(b"garbage"), "");
+    }
+
+    #[test]
+    fn stats_objects_become_json_strings() {
+        let line = r#"{"event":"stats","args":[{"memory_bytes":1}]}"#;
+        let out: Event = serde_json::from_str(&normalize("stats", line)).expect("json");
+        assert_eq!(out.args[0], json!("{\"memory_bytes\":1}"));
+        assert_eq!(normalize("console output", "x"), "x");
+    }
+
+    #[test]
+    fn a_full_outbox_drops_its_oldest_lines() {
+        let outbox = Outbox {
+            queue: Mutex::new(VecDeque::new()),
+            dropped: AtomicU64::new(0),
+            ready: tokio::sync::Notify::new(),
+        };
+        for i in 0..QUEUE + 5 {
+            outbox.push(Utf8Bytes::from(i.to_string()));
+        }
+        let mut out = Vec::new();
+        outbox.take(&mut out);
+        assert_eq!(out.len(), QUEUE);
+        assert_eq!(out[0].as_str(), "5");
+        assert_eq!(outbox.dropped.load(Ordering::Relaxed), 5);
+    }
+}

@@ -1,0 +1,232 @@
+//! Stats, metrics history, install logs and console history of an instance.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::{AnyPool, Row};
+
+use super::power::{agent_path, connected};
+use crate::auth::extract::{AdminUser, CurrentUser};
+use crate::db::{now_ms, rfc3339};
+use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
+use crate::instances::{instance_for, store};
+use crate::state::AppState;
+
+/// How long instance samples are kept.
+const RETENTION_MS: i64 = 8 * 24 * 3600 * 1000;
+/// Most history lines one request returns.
+const MAX_LINES: u32 = 5000;
+
+/// `GET /v1/instances/{id}/stats`: live figures from the agent.
+pub async fn stats(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<AppJson<Value>> {
+    let instance = instance_for(&state, &user, &id, "instances.read").await?;
+    let conn = connected(&state, &instance.node_id)?;
+    Ok(AppJson(
+        conn.get_json(&agent_path(&instance.id, "/stats")).await?,
+    ))
+}
+
+fn int(v: &Value, key: &str) -> i64 {
+    v[key]
+        .as_u64()
+        .and_then(|n| i64::try_from(n).ok())
+        .unwrap_or(0)
+}
+
+/// Stores the per-instance figures of a node's heartbeat sample (`instances` array) and
+/// drops samples past retention. Ids the panel does not know are skipped.
+///
+/// # Errors
+/// Database failures.
+pub async fn record(pool: &AnyPool, node_id: &str, sample: &Value) -> Result<(), sqlx::Error> {
+    let Some(list) = sample["instances"].as_array() else {
+        return Ok(());
+    };
+    let now = now_ms();
+    for item in list {
+        let Some(id) = item["id"].as_str() else {
+            continue;
+        };
+        sqlx::query(
+            "INSERT INTO instance_metrics (instance_id, at, cpu_percent, memory_bytes, disk_bytes, \
+             net_rx_bytes, net_tx_bytes) \
+             SELECT id, $2, $3, $4, $5, $6, $7 FROM instances WHERE id = $1 AND node_id = $8 \
+             ON CONFLICT (instance_id, at) DO NOTHING",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(item["cpu_absolute"].as_f64().unwrap_or(0.0).max(0.0))
+        .bind(int(item, "memory_bytes"))
+        .bind(int(item, "disk_bytes"))
+        .bind(int(&item["network"], "rx_bytes"))
+        .bind(int(&item["network"], "tx_bytes"))
+        .bind(node_id)
+        .execute(pool)
+        .await?;
+    }
+    sqlx::query(
+        "DELETE FROM instance_metrics WHERE at < $1 AND instance_id IN \
+         (SELECT id FROM instances WHERE node_id = $2)",
+    )
+    .bind(now - RETENTION_MS)
+    .bind(node_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    range: Option<String>,
+}
+
+/// `GET /v1/instances/{id}/metrics/history?range=1h|24h|7d`: raw 10 s samples for an
+/// hour, 5-minute averages for a day, hourly averages for a week.
+pub async fn history(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+    AppQuery(q): AppQuery<HistoryQuery>,
+) -> AppResult<AppJson<Value>> {
+    let name = q.range.unwrap_or_else(|| "1h".into());
+    let (span, bucket) = crate::nodes::metrics::range(&name)?;
+    let instance = instance_for(&state, &user, &id, "instances.read").await?;
+    let width = bucket.max(1);
+    let rows = sqlx::query(
+        "SELECT CAST((at / $3) * $3 AS BIGINT) AS bucket, \
+         CAST(AVG(cpu_percent) AS DOUBLE PRECISION) AS cpu, \
+         CAST(AVG(memory_bytes) AS BIGINT) AS mem, CAST(AVG(disk_bytes) AS BIGINT) AS disk, \
+         CAST(MAX(net_rx_bytes) AS BIGINT) AS rx, CAST(MAX(net_tx_bytes) AS BIGINT) AS tx \
+         FROM instance_metrics WHERE instance_id = $1 AND at >= $2 GROUP BY (at / $3) ORDER BY bucket",
+    )
+    .bind(&instance.id)
+    .bind(now_ms() - span)
+    .bind(width)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let points = rows
+        .iter()
+        .map(|r| {
+            Ok(json!({
+                "at": rfc3339(r.try_get("bucket")?),
+                "cpu_percent": r.try_get::<f64, _>("cpu")?,
+                "memory_bytes": r.try_get::<i64, _>("mem")?,
+                "disk_bytes": r.try_get::<i64, _>("disk")?,
+                "net_rx_bytes": r.try_get::<i64, _>("rx")?,
+                "net_tx_bytes": r.try_get::<i64, _>("tx")?,
+            }))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(AppJson(json!({
+        "range": name,
+        "bucket_secs": if bucket == 0 { 10 } else { bucket / 1000 },
+        "points": points,
+    })))
+}
+
+/// `GET /v1/instances/{id}/install-logs`: the output of the last install.
+pub async fn install_logs(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<AppJson<Value>> {
+    let instance = instance_for(&state, &user, &id, "instances.logs").await?;
+    let conn = connected(&state, &instance.node_id)?;
+    let lines = conn
+        .get_json(&agent_path(&instance.id, "/install-logs"))
+        .await?;
+    Ok(AppJson(json!({
+        "id": instance.id,
+        "state": instance.state,
+        "lines": lines["lines"],
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinesQuery {
+    lines: Option<u32>,
+}
+
+/// `GET /v1/instances/{id}/logs/history?lines=N`: the last N console lines (default
+/// 100, at most 5000), oldest first.
+pub async fn history_lines(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+    AppQuery(q): AppQuery<LinesQuery>,
+) -> AppResult<AppJson<Value>> {
+    let lines = q.lines.unwrap_or(100);
+    if lines == 0 || lines > MAX_LINES {
+        return Err(AppError::invalid_field(
+            "lines",
+            format!("lines must be between 1 and {MAX_LINES}"),
+        ));
+    }
+    let instance = instance_for(&state, &user, &id, "instances.logs").await?;
+    let conn = connected(&state, &instance.node_id)?;
+    let answer = conn
+        .get_json(&agent_path(&instance.id, &format!("/logs?lines={lines}")))
+        .await?;
+    Ok(AppJson(
+        json!({"id": instance.id, "lines": answer["lines"]}),
+    ))
+}
+
+/// `GET /v1/instances/{id}/logs/download`: the whole console log as a text file,
+/// streamed from the node.
+pub async fn download(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<Response> {
+    let instance = instance_for(&state, &user, &id, "instances.logs").await?;
+    let conn = connected(&state, &instance.node_id)?;
+    let upstream = conn
+        .stream(&agent_path(&instance.id, "/logs/download"))
+        .await?;
+    let mut response = Body::new(upstream.into_body()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    let file: String = instance
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}-console.log\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+/// `DELETE /v1/instances/{id}/logs/clear` (platform admins): empties the console log.
+pub async fn clear(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<StatusCode> {
+    let instance = store::find(&state.db.pool, &id)
+        .await?
+        .ok_or_else(|| AppError::not_found("instance"))?;
+    let conn = connected(&state, &instance.node_id)?;
+    conn.call(http::Method::DELETE, &agent_path(&instance.id, "/logs"))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,86 @@
+//! Node-wide actions that involve instances: drain, and killing a process on the node.
+
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shardlyn_proto::instance::PowerAction;
+
+use super::power::{act, connected};
+use crate::auth::extract::CurrentUser;
+use crate::error::{AppError, AppJson, AppPath, AppResult};
+use crate::instances::store;
+use crate::nodes::node_for;
+use crate::state::AppState;
+
+/// `POST /v1/nodes/{id}/drain`: cordons the node and stops every instance on it. The
+/// answer lists what was stopped and what could not be (migration comes later).
+pub async fn drain(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<AppJson<Value>> {
+    let node = node_for(&state, &user, &id, "nodes.update").await?;
+    crate::nodes::store::set_cordoned(&state.db.pool, &node.id, true).await?;
+    let instances = store::list_for_node(&state.db.pool, &node.id).await?;
+    let mut stopped = Vec::new();
+    let mut failed = Vec::new();
+    for instance in &instances {
+        match act(&state, instance, PowerAction::Stop).await {
+            Ok(status) => stopped.push(json!({"id": instance.id, "state": status.state})),
+            Err(e) => failed.push(json!({"id": instance.id, "error": e.to_string()})),
+        }
+    }
+    Ok(AppJson(json!({
+        "node_id": node.id,
+        "cordoned": true,
+        "instances": instances.len(),
+        "stopped": stopped,
+        "failed": failed,
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KillBody {
+    signal: Option<String>,
+}
+
+/// `POST /v1/nodes/{id}/processes/{pid}/kill` with an optional `{"signal": "SIGKILL"}`.
+pub async fn kill_process(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath((id, pid)): AppPath<(String, String)>,
+    body: axum::body::Bytes,
+) -> AppResult<AppJson<Value>> {
+    let node = node_for(&state, &user, &id, "nodes.containers").await?;
+    let pid: u32 = pid
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| AppError::invalid_field("pid", "pid must be a positive integer"))?;
+    // The body is optional: empty means SIGTERM.
+    let body: KillBody = if body.iter().all(u8::is_ascii_whitespace) {
+        KillBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::BadRequest(format!("invalid request body: {e}")))?
+    };
+    let signal = body.signal.unwrap_or_else(|| "SIGTERM".into());
+    const SIGNALS: &[&str] = &[
+        "SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2",
+    ];
+    if !SIGNALS.contains(&signal.as_str()) {
+        return Err(AppError::invalid_field(
+            "signal",
+            format!("signal must be one of {}", SIGNALS.join(", ")),
+        ));
+    }
+    let conn = connected(&state, &node.id)?;
+    conn.call_json(
+        http::Method::POST,
+        &format!("/v1/processes/{pid}/kill"),
+        &json!({"signal": signal}),
+    )
+    .await?;
+    Ok(AppJson(json!({"pid": pid, "signal": signal})))
+}

@@ -1,0 +1,121 @@
+//! `start`, `stop`, `restart`, `kill`: the desired state is stored first (the panel owns
+//! it), then the agent is asked to act and its answer recorded.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use shardlyn_proto::instance::{DesiredState, InstanceStatus, PowerAction, PowerRequest};
+
+use super::sync;
+use crate::auth::extract::CurrentUser;
+use crate::error::{AppError, AppJson, AppPath, AppResult};
+use crate::instances::{Instance, instance_for, store};
+use crate::state::AppState;
+use crate::tunnel::AgentConn;
+
+/// The live tunnel of the instance's node, or 409 `NODE_OFFLINE`.
+///
+/// # Errors
+/// 409 when the node's agent is not connected.
+pub fn connected(state: &AppState, node_id: &str) -> AppResult<Arc<AgentConn>> {
+    state.tunnels.get(node_id).ok_or_else(|| {
+        AppError::coded(
+            StatusCode::CONFLICT,
+            "NODE_OFFLINE",
+            "the instance's node is offline: its agent is not connected",
+        )
+    })
+}
+
+/// Path of an instance on the agent API.
+pub fn agent_path(id: &str, rest: &str) -> String {
+    format!("/v1/instances/{id}{rest}")
+}
+
+/// Applies `action` to `instance`: stores the desired state, asks the agent, records the
+/// state it reports. An agent that does not know the instance yet gets its spec first.
+///
+/// # Errors
+/// 409 when the node is offline or the agent refuses the transition.
+pub async fn act(
+    state: &AppState,
+    instance: &Instance,
+    action: PowerAction,
+) -> AppResult<InstanceStatus> {
+    let conn = connected(state, &instance.node_id)?;
+    let desired = match action {
+        PowerAction::Start | PowerAction::Restart => DesiredState::Running,
+        PowerAction::Stop | PowerAction::Kill => DesiredState::Stopped,
+    };
+    store::set_desired(&state.db.pool, &instance.id, desired).await?;
+    let path = agent_path(&instance.id, "/power");
+    let body = PowerRequest { action };
+    let answer = match conn.call_json(http::Method::POST, &path, &body).await {
+        Err(AppError::NotFound(_)) => {
+            sync::push_instance(state, instance).await?;
+            conn.call_json(http::Method::POST, &path, &body).await?
+        }
+        other => other?,
+    };
+    let status: InstanceStatus = serde_json::from_value(answer)
+        .map_err(|e| AppError::Unavailable(format!("node answered an unreadable status: {e}")))?;
+    store::set_state(&state.db.pool, &instance.id, status.state).await?;
+    Ok(status)
+}
+
+async fn power(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    action: PowerAction,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    let instance = instance_for(state, user, id, "instances.power").await?;
+    let status = act(state, &instance, action).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        AppJson(json!({
+            "id": instance.id,
+            "action": action.as_str(),
+            "state": status.state,
+            "desired_state": status.desired,
+        })),
+    ))
+}
+
+/// `POST /v1/instances/{id}/start`.
+pub async fn start(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    power(&state, &user, &id, PowerAction::Start).await
+}
+
+/// `POST /v1/instances/{id}/stop`.
+pub async fn stop(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    power(&state, &user, &id, PowerAction::Stop).await
+}
+
+/// `POST /v1/instances/{id}/restart`.
+pub async fn restart(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    power(&state, &user, &id, PowerAction::Restart).await
+}
+
+/// `POST /v1/instances/{id}/kill`.
+pub async fn kill(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    power(&state, &user, &id, PowerAction::Kill).await
+}

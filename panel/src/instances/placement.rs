@@ -1,0 +1,183 @@
+//! Choosing the node an instance runs on.
+//!
+//! A node named in the request must belong to the instance's organization (anything else
+//! is 404 `node`) and must not be cordoned (409 `NODE_CORDONED`); it may be offline (the
+//! spec is pushed when its agent connects) and is not checked for room: naming a node is
+//! an explicit decision. Without a node, the best fit among the organization's nodes that
+//! are online (the rule of `nodes::store`) and not cordoned: free memory is the memory the
+//! node last reported (`node_metrics.memory_total_bytes`) minus the `memory_mb` of the
+//! instances already placed there, free disk likewise; the node with the most free memory
+//! that fits both wins, ties going to the one with the least CPU handed out. Nothing
+//! fitting is 409 `NO_NODE_AVAILABLE`. Two concurrent creates may both count the same
+//! free memory; placement is advice, ports are the hard constraint (see `store.rs`).
+
+use axum::http::StatusCode;
+use shardlyn_proto::instance::Limits;
+use sqlx::{AnyPool, Row};
+
+use crate::error::{AppError, AppResult};
+use crate::nodes::store::{self as nodes, Node};
+
+const MIB: i64 = 1024 * 1024;
+
+/// What a node has left, in MiB, and the CPU already handed out there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub node_id: String,
+    pub free_memory_mb: i64,
+    pub free_disk_mb: i64,
+    pub cpu_allocated: i64,
+}
+
+/// The room left on every node of an organization.
+///
+/// # Errors
+/// Database failures.
+pub async fn room(pool: &AnyPool, org_id: &str) -> Result<Vec<Room>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT n.id AS id, \
+         (SELECT m.memory_total_bytes FROM node_metrics m WHERE m.node_id = n.id \
+          ORDER BY m.at DESC LIMIT 1) AS memory_total, \
+         (SELECT m.disk_total_bytes FROM node_metrics m WHERE m.node_id = n.id \
+          ORDER BY m.at DESC LIMIT 1) AS disk_total, \
+         CAST(COALESCE((SELECT SUM(i.memory_mb) FROM instances i WHERE i.node_id = n.id), 0) AS BIGINT) AS memory_used, \
+         CAST(COALESCE((SELECT SUM(i.disk_mb) FROM instances i WHERE i.node_id = n.id), 0) AS BIGINT) AS disk_used, \
+         CAST(COALESCE((SELECT SUM(i.cpu_percent) FROM instances i WHERE i.node_id = n.id), 0) AS BIGINT) AS cpu_used \
+         FROM nodes n WHERE n.org_id = $1",
+    )
+    .bind(org_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let memory_total: Option<i64> = row.try_get("memory_total")?;
+            let disk_total: Option<i64> = row.try_get("disk_total")?;
+            Ok(Room {
+                node_id: row.try_get("id")?,
+                free_memory_mb: memory_total.unwrap_or(0) / MIB
+                    - row.try_get::<i64, _>("memory_used")?,
+                free_disk_mb: disk_total.unwrap_or(0) / MIB - row.try_get::<i64, _>("disk_used")?,
+                cpu_allocated: row.try_get("cpu_used")?,
+            })
+        })
+        .collect()
+}
+
+/// The best fit among `candidates` for `limits` (see the module doc).
+#[must_use]
+pub fn best_fit<'a>(candidates: &'a [Room], limits: &Limits) -> Option<&'a Room> {
+    candidates
+        .iter()
+        .filter(|r| r.free_memory_mb >= limits.memory_mb && r.free_disk_mb >= limits.disk_mb)
+        .max_by(|a, b| {
+            a.free_memory_mb
+                .cmp(&b.free_memory_mb)
+                .then(b.cpu_allocated.cmp(&a.cpu_allocated))
+                // Stable across calls: the smaller id wins a full tie.
+                .then(b.node_id.cmp(&a.node_id))
+        })
+}
+
+/// The node named by the request, checked against the organization and cordoning.
+///
+/// # Errors
+/// 404 `node` for an unknown node or one of another organization; 409 `NODE_CORDONED`.
+pub async fn named(pool: &AnyPool, org_id: &str, node_id: &str) -> AppResult<Node> {
+    let node = nodes::find(pool, node_id)
+        .await?
+        .filter(|n| n.organization_id == org_id)
+        .ok_or_else(|| AppError::not_found("node"))?;
+    if node.cordoned {
+        return Err(AppError::coded(
+            StatusCode::CONFLICT,
+            "NODE_CORDONED",
+            format!(
+                "node {} is cordoned: uncordon it or choose another node",
+                node.name
+            ),
+        ));
+    }
+    Ok(node)
+}
+
+/// The best node of the organization for `limits`.
+///
+/// # Errors
+/// 409 `NO_NODE_AVAILABLE` when no online, uncordoned node has room.
+pub async fn choose(pool: &AnyPool, org_id: &str, limits: &Limits) -> AppResult<Node> {
+    let nodes = nodes::list(pool, org_id).await?;
+    let eligible: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| n.status == "online" && !n.cordoned)
+        .collect();
+    if eligible.is_empty() {
+        return Err(AppError::coded(
+            StatusCode::CONFLICT,
+            "NO_NODE_AVAILABLE",
+            if nodes.is_empty() {
+                "no node available: the organization has no nodes; register one first".to_owned()
+            } else {
+                "no node available: every node of the organization is offline or cordoned"
+                    .to_owned()
+            },
+        ));
+    }
+    let rooms: Vec<Room> = room(pool, org_id)
+        .await?
+        .into_iter()
+        .filter(|r| eligible.iter().any(|n| n.id == r.node_id))
+        .collect();
+    let Some(best) = best_fit(&rooms, limits) else {
+        return Err(AppError::coded(
+            StatusCode::CONFLICT,
+            "NO_NODE_AVAILABLE",
+            format!(
+                "no node available: no online node has {} MiB of memory and {} MiB of disk free",
+                limits.memory_mb, limits.disk_mb
+            ),
+        ));
+    };
+    eligible
+        .into_iter()
+        .find(|n| n.id == best.node_id)
+        .cloned()
+        .ok_or_else(|| AppError::not_found("node"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(id: &str, mem: i64, disk: i64, cpu: i64) -> Room {
+        Room {
+            node_id: id.into(),
+            free_memory_mb: mem,
+            free_disk_mb: disk,
+            cpu_allocated: cpu,
+        }
+    }
+
+    #[test]
+    fn most_free_memory_that_fits_wins() {
+        let limits = Limits {
+            memory_mb: 1024,
+            disk_mb: 1000,
+            ..Limits::default()
+        };
+        let rooms = [
+            room("a", 2048, 5000, 0),
+            room("b", 8192, 500, 0),
+            room("c", 4096, 5000, 0),
+        ];
+        assert_eq!(
+            best_fit(&rooms, &limits).map(|r| r.node_id.as_str()),
+            Some("c")
+        );
+        let tie = [room("a", 4096, 5000, 300), room("b", 4096, 5000, 100)];
+        assert_eq!(
+            best_fit(&tie, &limits).map(|r| r.node_id.as_str()),
+            Some("b")
+        );
+        assert!(best_fit(&[room("a", 512, 5000, 0)], &limits).is_none());
+    }
+}

@@ -1,0 +1,495 @@
+//! SQL for `instances` and `allocations`; the only place their rows are mapped to
+//! structs.
+//!
+//! `variables` holds a JSON object (env name → value) with the resolved value of every
+//! egg variable as of the last create or update (see `input.rs`); `state` and
+//! `desired_state` hold the names of [`InstanceState`] and [`DesiredState`].
+
+use std::collections::BTreeMap;
+
+use shardlyn_proto::instance::{Allocation, DesiredState, InstanceState, Limits};
+use sqlx::any::AnyRow;
+use sqlx::{AnyExecutor, AnyPool, Row};
+
+use crate::db::{new_id, now_ms};
+
+/// A stored instance with its allocations (primary first).
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub id: String,
+    pub org_id: String,
+    pub node_id: String,
+    pub workload_id: String,
+    pub name: String,
+    pub description: String,
+    /// One of the egg's images.
+    pub image: String,
+    /// Env name → value, as stored (see the module doc).
+    pub variables: BTreeMap<String, String>,
+    pub limits: Limits,
+    /// Last state the agent reported (or the initial one).
+    pub state: InstanceState,
+    pub desired_state: DesiredState,
+    /// Unix ms of the first successful install.
+    pub installed_at: Option<i64>,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub allocations: Vec<Allocation>,
+}
+
+/// The name stored for a desired state.
+#[must_use]
+pub fn desired_str(d: DesiredState) -> &'static str {
+    match d {
+        DesiredState::Running => "running",
+        DesiredState::Stopped => "stopped",
+    }
+}
+
+fn parse_desired(s: &str) -> Option<DesiredState> {
+    match s {
+        "running" => Some(DesiredState::Running),
+        "stopped" => Some(DesiredState::Stopped),
+        _ => None,
+    }
+}
+
+macro_rules! columns {
+    () => {
+        "id, org_id, node_id, workload_id, name, description, image, variables, memory_mb, \
+         swap_mb, cpu_percent, disk_mb, pids, io_weight, state, desired_state, installed_at, \
+         created_by, created_at, updated_at"
+    };
+}
+
+fn decode(what: &str, value: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("stored {what} `{value}` is not known").into())
+}
+
+fn from_row(row: &AnyRow) -> Result<Instance, sqlx::Error> {
+    let variables: String = row.try_get("variables")?;
+    let variables = serde_json::from_str(&variables).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    let state: String = row.try_get("state")?;
+    let desired: String = row.try_get("desired_state")?;
+    Ok(Instance {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        node_id: row.try_get("node_id")?,
+        workload_id: row.try_get("workload_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        image: row.try_get("image")?,
+        variables,
+        limits: Limits {
+            memory_mb: row.try_get("memory_mb")?,
+            swap_mb: row.try_get("swap_mb")?,
+            cpu_percent: row.try_get("cpu_percent")?,
+            disk_mb: row.try_get("disk_mb")?,
+            pids: row.try_get("pids")?,
+            io_weight: row.try_get("io_weight")?,
+        },
+        state: InstanceState::parse(&state).ok_or_else(|| decode("state", &state))?,
+        desired_state: parse_desired(&desired).ok_or_else(|| decode("desired state", &desired))?,
+        installed_at: row.try_get("installed_at")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        allocations: Vec::new(),
+    })
+}
+
+/// An allocation row with the instance it belongs to.
+fn allocation_from_row(row: &AnyRow) -> Result<(String, Allocation), sqlx::Error> {
+    let port: i64 = row.try_get("port")?;
+    Ok((
+        row.try_get("instance_id")?,
+        Allocation {
+            ip: row.try_get("ip")?,
+            port: u16::try_from(port).map_err(|e| sqlx::Error::Decode(e.into()))?,
+            primary: row.try_get::<i64, _>("is_primary")? != 0,
+        },
+    ))
+}
+
+macro_rules! allocation_columns {
+    () => {
+        "instance_id, ip, port, is_primary"
+    };
+}
+
+/// The ids of one page of an organization's instances; `$2 = ''` means any node.
+macro_rules! page_ids {
+    () => {
+        "SELECT id FROM instances WHERE org_id = $1 AND ($2 = '' OR node_id = $2) \
+         ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
+    };
+}
+
+/// Attaches allocation rows (any order) to their instances, primary first, then by port.
+fn attach(instances: &mut [Instance], rows: &[AnyRow]) -> Result<(), sqlx::Error> {
+    for row in rows {
+        let (instance_id, allocation) = allocation_from_row(row)?;
+        if let Some(i) = instances.iter_mut().find(|i| i.id == instance_id) {
+            i.allocations.push(allocation);
+        }
+    }
+    for i in instances {
+        i.allocations
+            .sort_by_key(|a| (std::cmp::Reverse(a.primary), a.port));
+    }
+    Ok(())
+}
+
+/// An instance to insert.
+pub struct NewInstance<'a> {
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub node_id: &'a str,
+    pub workload_id: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub image: &'a str,
+    pub variables: &'a BTreeMap<String, String>,
+    pub limits: &'a Limits,
+    pub state: InstanceState,
+    pub desired_state: DesiredState,
+    pub created_by: &'a str,
+}
+
+fn variables_json(variables: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(variables).unwrap_or_else(|_| "{}".into())
+}
+
+/// Inserts an instance row (without allocations, see [`insert_allocation`]).
+pub async fn insert<'e>(
+    db: impl AnyExecutor<'e>,
+    new: &NewInstance<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO instances (id, org_id, node_id, workload_id, name, description, image, \
+         variables, memory_mb, swap_mb, cpu_percent, disk_mb, pids, io_weight, state, \
+         desired_state, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)",
+    )
+    .bind(new.id)
+    .bind(new.org_id)
+    .bind(new.node_id)
+    .bind(new.workload_id)
+    .bind(new.name)
+    .bind(new.description)
+    .bind(new.image)
+    .bind(variables_json(new.variables))
+    .bind(new.limits.memory_mb)
+    .bind(new.limits.swap_mb)
+    .bind(new.limits.cpu_percent)
+    .bind(new.limits.disk_mb)
+    .bind(new.limits.pids)
+    .bind(new.limits.io_weight)
+    .bind(new.state.as_str())
+    .bind(desired_str(new.desired_state))
+    .bind(new.created_by)
+    .bind(now_ms())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Reserves `allocation.port` on `node_id` for an instance. A port already taken on the
+/// node fails with a unique violation (see [`is_port_taken`]).
+pub async fn insert_allocation<'e>(
+    db: impl AnyExecutor<'e>,
+    node_id: &str,
+    instance_id: &str,
+    allocation: &Allocation,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO allocations (id, node_id, ip, port, instance_id, is_primary) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(new_id())
+    .bind(node_id)
+    .bind(&allocation.ip)
+    .bind(i64::from(allocation.port))
+    .bind(instance_id)
+    .bind(i64::from(allocation.primary))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Whether an error is the `UNIQUE (node_id, port)` violation of `allocations`.
+#[must_use]
+pub fn is_port_taken(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// The ports of a node's allocations within `start..=end`, ascending.
+pub async fn ports_in_range<'e>(
+    db: impl AnyExecutor<'e>,
+    node_id: &str,
+    start: u16,
+    end: u16,
+) -> Result<Vec<u16>, sqlx::Error> {
+    let ports: Vec<i64> = sqlx::query_scalar(
+        "SELECT port FROM allocations WHERE node_id = $1 AND port >= $2 AND port <= $3 \
+         ORDER BY port",
+    )
+    .bind(node_id)
+    .bind(i64::from(start))
+    .bind(i64::from(end))
+    .fetch_all(db)
+    .await?;
+    Ok(ports
+        .into_iter()
+        .filter_map(|p| u16::try_from(p).ok())
+        .collect())
+}
+
+/// An instance by id, in any organization (the caller authorizes against its `org_id`).
+///
+/// # Errors
+/// Database failures or an undecodable row.
+pub async fn find(pool: &AnyPool, id: &str) -> Result<Option<Instance>, sqlx::Error> {
+    let Some(row) = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM instances WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let mut instances = [from_row(&row)?];
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        allocation_columns!(),
+        " FROM allocations WHERE instance_id = $1"
+    ))
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    attach(&mut instances, &rows)?;
+    let [instance] = instances;
+    Ok(Some(instance))
+}
+
+/// Every instance placed on a node, oldest first (for re-pushing specs when its agent
+/// connects).
+///
+/// # Errors
+/// Database failures or an undecodable row.
+pub async fn list_for_node(pool: &AnyPool, node_id: &str) -> Result<Vec<Instance>, sqlx::Error> {
+    let mut instances = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM instances WHERE node_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(node_id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect::<Result<Vec<_>, _>>()?;
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        allocation_columns!(),
+        " FROM allocations WHERE node_id = $1"
+    ))
+    .bind(node_id)
+    .fetch_all(pool)
+    .await?;
+    attach(&mut instances, &rows)?;
+    Ok(instances)
+}
+
+/// One page of an organization's instances (optionally only those on `node_id`),
+/// newest first.
+///
+/// # Errors
+/// Database failures or an undecodable row.
+pub async fn list(
+    pool: &AnyPool,
+    org_id: &str,
+    node_id: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Instance>, sqlx::Error> {
+    let node = node_id.unwrap_or_default();
+    let mut instances = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM instances WHERE id IN (",
+        page_ids!(),
+        ") ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(org_id)
+    .bind(node)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect::<Result<Vec<_>, _>>()?;
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        allocation_columns!(),
+        " FROM allocations WHERE instance_id IN (",
+        page_ids!(),
+        ")"
+    ))
+    .bind(org_id)
+    .bind(node)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    attach(&mut instances, &rows)?;
+    Ok(instances)
+}
+
+/// How many instances [`list`] pages through.
+///
+/// # Errors
+/// Database failures.
+pub async fn count<'e>(
+    db: impl AnyExecutor<'e>,
+    org_id: &str,
+    node_id: Option<&str>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM instances \
+         WHERE org_id = $1 AND ($2 = '' OR node_id = $2)",
+    )
+    .bind(org_id)
+    .bind(node_id.unwrap_or_default())
+    .fetch_one(db)
+    .await
+}
+
+/// How many instances are placed on a node.
+///
+/// # Errors
+/// Database failures.
+pub async fn count_on_node<'e>(
+    db: impl AnyExecutor<'e>,
+    node_id: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM instances WHERE node_id = $1")
+        .bind(node_id)
+        .fetch_one(db)
+        .await
+}
+
+/// How many instances run a workload.
+///
+/// # Errors
+/// Database failures.
+pub async fn count_for_workload<'e>(
+    db: impl AnyExecutor<'e>,
+    workload_id: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM instances WHERE workload_id = $1")
+        .bind(workload_id)
+        .fetch_one(db)
+        .await
+}
+
+/// The settings `PUT /v1/instances/{id}` may change.
+pub struct Settings<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub image: &'a str,
+    pub variables: &'a BTreeMap<String, String>,
+    pub limits: &'a Limits,
+}
+
+/// Replaces an instance's settings; whether it existed.
+///
+/// # Errors
+/// Database failures.
+pub async fn update_settings<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    s: &Settings<'_>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE instances SET name = $2, description = $3, image = $4, variables = $5, \
+         memory_mb = $6, swap_mb = $7, cpu_percent = $8, disk_mb = $9, pids = $10, \
+         io_weight = $11, updated_at = $12 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(s.name)
+    .bind(s.description)
+    .bind(s.image)
+    .bind(variables_json(s.variables))
+    .bind(s.limits.memory_mb)
+    .bind(s.limits.swap_mb)
+    .bind(s.limits.cpu_percent)
+    .bind(s.limits.disk_mb)
+    .bind(s.limits.pids)
+    .bind(s.limits.io_weight)
+    .bind(now_ms())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Records the state the agent reported.
+///
+/// # Errors
+/// Database failures.
+pub async fn set_state(pool: &AnyPool, id: &str, state: InstanceState) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE instances SET state = $2 WHERE id = $1")
+        .bind(id)
+        .bind(state.as_str())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Records the power state the panel wants.
+///
+/// # Errors
+/// Database failures.
+pub async fn set_desired(
+    pool: &AnyPool,
+    id: &str,
+    desired: DesiredState,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE instances SET desired_state = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(desired_str(desired))
+        .bind(now_ms())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Records the first successful install at `at` (unix ms); later calls keep the first.
+///
+/// # Errors
+/// Database failures.
+pub async fn mark_installed(pool: &AnyPool, id: &str, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE instances SET installed_at = $2 WHERE id = $1 AND installed_at IS NULL")
+        .bind(id)
+        .bind(at)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Deletes an instance (its allocations, tickets and metrics cascade); whether it existed.
+///
+/// # Errors
+/// Database failures.
+pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM instances WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
