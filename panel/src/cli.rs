@@ -145,7 +145,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let shutdown = crate::server::shutdown_signal();
             let config = common.load()?;
             init_tracing(&config);
-            let running = crate::server::launch(config, Arc::new(LogMailer)).await?;
+            let mailer = crate::mailer::from_config(&config.smtp)?;
+            let running = crate::server::launch(config, mailer).await?;
             let state = running.state.clone();
             let url = state.base_url();
             println!("Shardlyn panel listening on {url}");

@@ -127,6 +127,125 @@ impl Default for AuthConfig {
     }
 }
 
+/// Instance defaults: where automatic port allocations come from and how servers stop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstancesConfig {
+    /// First port handed out when an instance asks for automatic ports.
+    pub port_range_start: u16,
+    /// Last port handed out automatically (inclusive).
+    pub port_range_end: u16,
+    /// Host address allocations bind to.
+    pub allocation_ip: String,
+    /// Seconds between a stop request and SIGKILL.
+    pub stop_grace_secs: u64,
+}
+
+impl Default for InstancesConfig {
+    fn default() -> Self {
+        Self {
+            port_range_start: 25_565,
+            port_range_end: 26_565,
+            allocation_ip: "0.0.0.0".into(),
+            stop_grace_secs: 30,
+        }
+    }
+}
+
+/// GitHub login (`/v1/auth/github`): an OAuth app's credentials and GitHub's endpoints.
+/// Disabled while `client_id` or `client_secret` is empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GithubConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// GitHub's authorization page.
+    pub authorize_url: String,
+    /// GitHub's code-for-token endpoint.
+    pub token_url: String,
+    /// GitHub's REST API (`/user`, `/user/emails`).
+    pub api_url: String,
+    /// The callback registered with the OAuth app; empty: `{base_url}/v1/auth/github/callback`.
+    pub redirect_url: String,
+    /// Where the browser lands after the callback, with `#github_code=...` appended.
+    pub success_redirect: String,
+    /// Timeout of each request to GitHub, in seconds.
+    pub timeout_secs: u64,
+}
+
+impl GithubConfig {
+    /// Whether GitHub login is configured.
+    #[must_use]
+    pub fn enabled(&self) -> bool {
+        !self.client_id.is_empty() && !self.client_secret.expose().is_empty()
+    }
+}
+
+impl Default for GithubConfig {
+    fn default() -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: Secret::default(),
+            authorize_url: "https://github.com/login/oauth/authorize".into(),
+            token_url: "https://github.com/login/oauth/access_token".into(),
+            api_url: "https://api.github.com".into(),
+            redirect_url: String::new(),
+            success_redirect: "/".into(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpMode {
+    /// Plain connection upgraded with STARTTLS (refused if the server cannot); port 587.
+    Starttls,
+    /// TLS from the first byte (SMTPS); port 465.
+    Tls,
+    /// No encryption; only to a loopback host unless `allow_plain_remote`; port 25.
+    Plain,
+}
+
+/// Outgoing mail. Without `host` the panel writes each message to its log instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// SMTP server; empty disables SMTP (messages are logged).
+    pub host: String,
+    /// Server port; unset means the mode's usual port (587, 465 or 25).
+    pub port: Option<u16>,
+    pub mode: SmtpMode,
+    /// Login for SMTP AUTH; empty sends without authenticating.
+    pub username: String,
+    pub password: Secret,
+    /// Sender, e.g. `Shardlyn <noreply@example.com>`.
+    pub from: String,
+    /// Allow mode `plain` to a host that is not loopback (credentials and mail in clear).
+    pub allow_plain_remote: bool,
+    /// PEM CA certificate trusted for the server, besides the public roots (private CAs).
+    pub ca_cert_path: Option<PathBuf>,
+    /// Delivery attempts per message before it is logged as failed (backoff 1 s, 2 s, 4 s...).
+    pub max_attempts: u32,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: None,
+            mode: SmtpMode::Starttls,
+            username: String::new(),
+            password: Secret::default(),
+            from: "Shardlyn <noreply@localhost>".into(),
+            allow_plain_remote: false,
+            ca_cert_path: None,
+            max_attempts: 5,
+        }
+    }
+}
+
 /// Every setting of the panel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -155,6 +274,9 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
+    pub instances: InstancesConfig,
+    pub smtp: SmtpConfig,
+    pub github: GithubConfig,
 }
 
 impl Default for Config {
@@ -175,6 +297,9 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            instances: InstancesConfig::default(),
+            smtp: SmtpConfig::default(),
+            github: GithubConfig::default(),
         }
     }
 }
@@ -233,6 +358,23 @@ impl Config {
         anyhow::ensure!(
             self.rate_limit.api_window_secs > 0,
             "rate_limit.api_window_secs must be positive"
+        );
+        anyhow::ensure!(
+            self.instances.port_range_start >= 1024
+                && self.instances.port_range_start <= self.instances.port_range_end,
+            "instances.port_range_start must be at least 1024 and not above port_range_end"
+        );
+        anyhow::ensure!(
+            self.instances
+                .allocation_ip
+                .parse::<std::net::IpAddr>()
+                .is_ok(),
+            "instances.allocation_ip must be an IP address"
+        );
+        crate::mailer::smtp::validate(&self.smtp).map_err(|e| anyhow::anyhow!("smtp: {e}"))?;
+        anyhow::ensure!(
+            self.github.client_id.is_empty() == self.github.client_secret.expose().is_empty(),
+            "github.client_id and github.client_secret must be set together"
         );
         Ok(())
     }
@@ -378,6 +520,84 @@ const DOCS: &[(&str, &str)] = &[
     (
         "rate_limit.websocket_per_minute",
         "WebSocket upgrades per minute.",
+    ),
+    ("instances", "Instance defaults."),
+    (
+        "instances.port_range_start",
+        "First port of the range automatic allocations come from (at least 1024).",
+    ),
+    (
+        "instances.port_range_end",
+        "Last port of the automatic allocation range (inclusive).",
+    ),
+    (
+        "instances.allocation_ip",
+        "Host address allocations bind to; 0.0.0.0 for every interface.",
+    ),
+    (
+        "instances.stop_grace_secs",
+        "Seconds between a stop request and SIGKILL.",
+    ),
+    (
+        "smtp",
+        "Outgoing mail (password resets, invites, security notices, alerts). No host: mail is logged.",
+    ),
+    (
+        "smtp.host",
+        "SMTP server, e.g. \"smtp.example.com\". Empty: write messages to the log instead.",
+    ),
+    (
+        "smtp.port",
+        "Server port. Unset: 587 (starttls), 465 (tls) or 25 (plain).",
+    ),
+    (
+        "smtp.mode",
+        "\"starttls\", \"tls\" (SMTPS) or \"plain\" (loopback hosts only, unless allow_plain_remote).",
+    ),
+    (
+        "smtp.username",
+        "Login for SMTP AUTH. Empty: send without authenticating.",
+    ),
+    ("smtp.password", "Password for SMTP AUTH."),
+    (
+        "smtp.from",
+        "Sender address, e.g. \"Shardlyn <noreply@example.com>\".",
+    ),
+    (
+        "smtp.allow_plain_remote",
+        "Allow mode \"plain\" to a host that is not loopback (mail and password travel in clear).",
+    ),
+    (
+        "smtp.ca_cert_path",
+        "PEM CA certificate trusted for the SMTP server besides the public roots (a private CA).",
+    ),
+    (
+        "smtp.max_attempts",
+        "Delivery attempts per message (backoff 1 s, 2 s, 4 s...) before it is logged as failed.",
+    ),
+    (
+        "github",
+        "GitHub login (OAuth app). Disabled while client_id or client_secret is empty.",
+    ),
+    ("github.client_id", "Client ID of the GitHub OAuth app."),
+    (
+        "github.client_secret",
+        "Client secret of the GitHub OAuth app.",
+    ),
+    ("github.authorize_url", "GitHub's authorization page."),
+    ("github.token_url", "GitHub's code-for-token endpoint."),
+    ("github.api_url", "GitHub's REST API base URL."),
+    (
+        "github.redirect_url",
+        "Callback URL registered with the app. Empty: <base_url>/v1/auth/github/callback.",
+    ),
+    (
+        "github.success_redirect",
+        "Where the browser lands after login; #github_code=... is appended for POST /v1/auth/github/exchange.",
+    ),
+    (
+        "github.timeout_secs",
+        "Timeout of each request to GitHub, in seconds.",
     ),
 ];
 

@@ -1,5 +1,5 @@
 //! Prometheus metrics at `/metrics`: requests by matched path and status, a latency
-//! histogram, and the database pool's connections.
+//! histogram, the database pool's connections and the tunnel heartbeat's round trip.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -47,6 +47,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     pool: Family<PoolLabels, Gauge>,
+    heartbeat: Histogram,
 }
 
 impl Default for Metrics {
@@ -57,6 +58,10 @@ impl Default for Metrics {
             latency_histogram,
         );
         let pool = Family::<PoolLabels, Gauge>::default();
+        let heartbeat = Histogram::new([
+            0.000_25, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            5.0, 10.0,
+        ]);
         registry.register(
             "http_requests",
             "HTTP requests by method, matched path and status",
@@ -72,16 +77,27 @@ impl Default for Metrics {
             "Database pool connections by state",
             pool.clone(),
         );
+        registry.register(
+            "tunnel_heartbeat_seconds",
+            "Round trip of the tunnel heartbeat (GET /v1/metrics on the agent)",
+            heartbeat.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
             latency,
             pool,
+            heartbeat,
         }
     }
 }
 
 impl Metrics {
+    /// Records one heartbeat round trip through an agent tunnel.
+    pub fn observe_heartbeat(&self, elapsed: std::time::Duration) {
+        self.heartbeat.observe(elapsed.as_secs_f64());
+    }
+
     /// The text exposition, with pool gauges refreshed from `state`.
     #[must_use]
     pub fn render(&self, state: &AppState) -> String {

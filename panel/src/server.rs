@@ -52,6 +52,7 @@ pub async fn build_state(
         Some(conn) => RateLimiter::redis(config.rate_limit.clone(), conn.clone()),
         None => RateLimiter::local(config.rate_limit.clone()),
     };
+    let github = crate::auth::github::client::GithubClient::from_config(&config.github)?;
     Ok(AppState(Arc::new(App {
         jwt: JwtKeys::new(keys.jwt_secret.as_bytes()),
         auth_cache: AuthCache::new(redis.is_none()),
@@ -67,6 +68,8 @@ pub async fn build_state(
         trusted_proxies,
         bound: std::sync::OnceLock::new(),
         tunnels: crate::tunnel::Tunnels::default(),
+        consoles: Arc::default(),
+        github,
     })))
 }
 

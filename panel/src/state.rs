@@ -35,6 +35,10 @@ pub struct App {
     pub bound: std::sync::OnceLock<std::net::SocketAddr>,
     /// Agents connected to this process.
     pub tunnels: crate::tunnel::Tunnels,
+    /// Open console and log WebSockets per instance.
+    pub consoles: Arc<crate::instances::ops::console::Consoles>,
+    /// The GitHub login client, when `[github]` is configured.
+    pub github: Option<crate::auth::github::client::GithubClient>,
 }
 
 impl App {

@@ -4,14 +4,12 @@
 //! later starts reuse both.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 use shardlyn_agent::config::AgentConfig;
 
 use crate::auth::crypto::random_hex;
 use crate::config::Config;
-use crate::mailer::LogMailer;
 use crate::state::AppState;
 
 const ADMIN_EMAIL: &str = "admin@shardlyn.local";
@@ -86,7 +84,8 @@ pub async fn up(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let running = crate::server::launch(config, Arc::new(LogMailer)).await?;
+    let mailer = crate::mailer::from_config(&config.smtp)?;
+    let running = crate::server::launch(config, mailer).await?;
     let state = running.state.clone();
     let url = state.base_url();
     let password = ensure_admin(&state).await?;
@@ -94,9 +93,13 @@ pub async fn up(
     let agent = local_agent(&state, &agent_dir).await?;
     let (stop_agent, stopped) = tokio::sync::oneshot::channel::<()>();
     let node_id = agent.node_id.clone();
-    let agent_task = tokio::spawn(shardlyn_agent::tunnel::run(agent, async {
-        let _ = stopped.await;
-    }));
+    let agent_task = tokio::spawn(shardlyn_agent::tunnel::run(
+        agent,
+        agent_dir.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     println!("Shardlyn is up at {url}");
     match password {
         Some(p) => println!(

@@ -3,7 +3,10 @@
 //!
 //! `both_engines!` turns one async test body into a `sqlite` and a `postgres` test.
 
+pub mod agent;
+pub mod console;
 pub mod docker;
+pub mod smtp;
 
 use std::sync::Arc;
 
@@ -184,7 +187,13 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Config)) ->
 pub async fn start_with_config(engine: Engine, dir: tempfile::TempDir, config: Config) -> TestApp {
     let mailer = Arc::new(MemoryMailer::default());
     let tls = config.serves_tls();
-    let running = server::launch(config, mailer.clone())
+    // With `smtp.host` set (the mail tests), mail goes over SMTP and `mailer` stays empty.
+    let transport: Arc<dyn shardlyn_panel::mailer::Mailer> = if config.smtp.host.is_empty() {
+        mailer.clone()
+    } else {
+        shardlyn_panel::mailer::from_config(&config.smtp).expect("smtp config")
+    };
+    let running = server::launch(config, transport)
         .await
         .expect("panel starts");
     let scheme = if tls { "https" } else { "http" };
@@ -415,4 +424,68 @@ macro_rules! both_engines {
             async fn postgres() { run($crate::Engine::Postgres).await }
         }
     )* };
+}
+
+/// Nodes without a running agent, for tests of placement and instances.
+impl TestApp {
+    /// Registers a node in `org_id` (the caller's personal organization when `None`)
+    /// through a registration token and `/v1/agent/register`, without starting the
+    /// agent; returns the node id. The node is offline until [`Self::mark_node_online`].
+    ///
+    /// # Panics
+    /// When the token cannot be created or registration fails.
+    pub async fn register_node(&self, token: &str, org_id: Option<&str>, name: &str) -> String {
+        let dir = self
+            .dir
+            .path()
+            .join(format!("agent-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("agent dir");
+        let body = json!({"name": name, "organization_id": org_id});
+        agent::register_agent(self, token, body, &dir).await.node_id
+    }
+
+    /// Makes a node count as online (connected, seen now) and records a metrics sample
+    /// with these totals, as a heartbeat would.
+    ///
+    /// # Panics
+    /// On a database failure.
+    pub async fn mark_node_online(
+        &self,
+        node_id: &str,
+        memory_total_bytes: i64,
+        disk_total_bytes: i64,
+    ) {
+        let now = shardlyn_panel::db::now_ms();
+        let pool = &self.state.db.pool;
+        sqlx::query("UPDATE nodes SET connected = 1, last_seen_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(node_id)
+            .execute(pool)
+            .await
+            .expect("mark node online");
+        sqlx::query(
+            "INSERT INTO node_metrics (node_id, at, cpu_percent, memory_used_bytes, memory_total_bytes, \
+             disk_used_bytes, disk_total_bytes, net_rx_bytes, net_tx_bytes) \
+             VALUES ($1, $2, 1.0, 0, $3, 0, $4, 0, 0)",
+        )
+        .bind(node_id)
+        .bind(now)
+        .bind(memory_total_bytes)
+        .bind(disk_total_bytes)
+        .execute(pool)
+        .await
+        .expect("insert node metrics");
+    }
+
+    /// Makes a node count as offline.
+    ///
+    /// # Panics
+    /// On a database failure.
+    pub async fn mark_node_offline(&self, node_id: &str) {
+        sqlx::query("UPDATE nodes SET connected = 0 WHERE id = $1")
+            .bind(node_id)
+            .execute(&self.state.db.pool)
+            .await
+            .expect("mark node offline");
+    }
 }

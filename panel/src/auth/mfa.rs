@@ -17,8 +17,9 @@ use super::crypto::{random_hex, sha256_hex};
 use super::extract::{ClientMeta, SessionUser};
 use super::sessions::{self, TokenPair};
 use crate::audit::AuditSlot;
-use crate::db::{new_id, now_ms};
+use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{AppError, AppJson, AppResult};
+use crate::mailer::Template;
 use crate::sealed;
 use crate::state::AppState;
 use crate::users::store as users;
@@ -275,6 +276,7 @@ pub struct CodeRequest {
 pub async fn verify(
     State(state): State<AppState>,
     SessionUser(current): SessionUser,
+    ClientMeta(client): ClientMeta,
     audit: Option<Extension<AuditSlot>>,
     AppJson(body): AppJson<CodeRequest>,
 ) -> AppResult<AppJson<Value>> {
@@ -334,6 +336,13 @@ pub async fn verify(
     if let Some(Extension(slot)) = &audit {
         slot.set_action("auth.mfa.enable", Some(user_id));
     }
+    state.mailer.send_template(
+        &current.user.email,
+        &Template::MfaEnabled {
+            time: rfc3339(now),
+            ip: client.ip,
+        },
+    );
     Ok(AppJson(json!({"recovery_codes": codes})))
 }
 
@@ -341,6 +350,7 @@ pub async fn verify(
 pub async fn disable(
     State(state): State<AppState>,
     SessionUser(current): SessionUser,
+    ClientMeta(client): ClientMeta,
     audit: Option<Extension<AuditSlot>>,
     AppJson(body): AppJson<CodeRequest>,
 ) -> AppResult<StatusCode> {
@@ -369,6 +379,13 @@ pub async fn disable(
     if let Some(Extension(slot)) = &audit {
         slot.set_action("auth.mfa.disable", Some(user_id));
     }
+    state.mailer.send_template(
+        &current.user.email,
+        &Template::MfaDisabled {
+            time: rfc3339(now_ms()),
+            ip: client.ip,
+        },
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 

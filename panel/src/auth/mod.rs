@@ -1,11 +1,12 @@
 //! Authentication: login, refresh, logout, registration, first-admin bootstrap and
-//! password reset, MFA (TOTP); plus the token primitives and caller extractors the rest use.
+//! password reset, MFA (TOTP), GitHub login; plus the token primitives and caller extractors the rest use.
 
 mod bootstrap;
 pub mod cache;
 pub use bootstrap::create_first_admin;
 pub mod crypto;
 pub mod extract;
+pub mod github;
 pub mod jwt;
 mod lockout;
 mod login;
@@ -66,6 +67,24 @@ pub fn router() -> Routes {
             Access::Public,
             "Create initial admin user",
             bootstrap::bootstrap,
+        )
+        .get(
+            "/v1/auth/github",
+            Access::Public,
+            "Redirect to GitHub OAuth",
+            github::start,
+        )
+        .get(
+            "/v1/auth/github/callback",
+            Access::Public,
+            "GitHub OAuth callback",
+            github::callback,
+        )
+        .post(
+            "/v1/auth/github/exchange",
+            Access::Public,
+            "Trade a GitHub login code for tokens",
+            github::exchange,
         )
         .get(
             "/v1/auth/mfa/status",

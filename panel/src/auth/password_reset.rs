@@ -13,7 +13,7 @@ use super::crypto::{
 use super::sessions;
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppJson, AppResult};
-use crate::mailer::Email;
+use crate::mailer::Template;
 use crate::state::AppState;
 use crate::users::store as users;
 
@@ -58,16 +58,14 @@ pub async fn forgot(
     .execute(&state.db.pool)
     .await?;
     let link = format!("{}/reset-password?token={token}", state.base_url());
-    state.mailer.send(Email {
-        to: account.user.email.clone(),
-        subject: "Reset your Shardlyn password".into(),
-        text: format!(
-            "Someone asked to reset the password of your Shardlyn account.\n\n\
-             Open this link within one hour to choose a new password:\n{link}\n\n\
-             Or send the token {token} to POST /v1/auth/reset-password.\n\n\
-             If it was not you, ignore this message; your password stays as it is.\n"
-        ),
-    });
+    state.mailer.send_template(
+        &account.user.email,
+        &Template::PasswordReset {
+            link,
+            token,
+            valid_minutes: RESET_TTL_MS / 60_000,
+        },
+    );
     Ok(answer)
 }
 

@@ -1,13 +1,15 @@
 //! Sessions and their refresh tokens. A session is one refresh-token family: every
-//! refresh rotates the token; presenting a used token revokes the whole family.
+//! refresh rotates the token; presenting a used token revokes the whole family. Starting
+//! a session from an address the user never signed in from mails them.
 
 use serde::Serialize;
 use sqlx::{AnyExecutor, AnyPool, Row};
 
 use super::crypto::{random_hex, sha256_hex};
 use super::jwt::ACCESS_TTL_SECS;
-use crate::db::{new_id, now_ms, ts};
+use crate::db::{new_id, now_ms, rfc3339, ts};
 use crate::error::{AppError, AppResult};
+use crate::mailer::Template;
 use crate::state::AppState;
 
 /// The token pair of the login response.
@@ -68,6 +70,7 @@ async fn insert_refresh<'e>(
 /// # Errors
 /// Database failures.
 pub async fn start(state: &AppState, user_id: &str, client: &ClientInfo) -> AppResult<TokenPair> {
+    notify_if_new_ip(state, user_id, client).await;
     let now = now_ms();
     let ttl_ms = i64::try_from(state.config.auth.refresh_ttl_secs)
         .unwrap_or(i64::MAX / 2_000)
@@ -203,6 +206,60 @@ pub async fn revoke_all<'e>(
     .execute(db)
     .await?;
     Ok(result.rows_affected())
+}
+
+/// A user's email, how many sessions they ever had (live or not), and how many of
+/// those came from `ip`.
+///
+/// # Errors
+/// Database failures.
+pub async fn ip_history(
+    pool: &AnyPool,
+    user_id: &str,
+    ip: &str,
+) -> Result<Option<(String, i64, i64)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT u.email, \
+         CAST((SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id) AS BIGINT) AS total, \
+         CAST((SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id AND s.ip = $2) AS BIGINT) AS same_ip \
+         FROM users u WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .bind(ip)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        Ok((
+            row.try_get("email")?,
+            row.try_get("total")?,
+            row.try_get("same_ip")?,
+        ))
+    })
+    .transpose()
+}
+
+/// Mails the user when a sign-in (password, MFA challenge, GitHub...) comes from an IP
+/// address none of their earlier sessions came from; the very first sign-in is not
+/// announced. Runs before the new session is stored; a failed check is logged and never
+/// fails the sign-in.
+async fn notify_if_new_ip(state: &AppState, user_id: &str, client: &ClientInfo) {
+    let Some(ip) = client.ip.as_deref() else {
+        return;
+    };
+    match ip_history(&state.db.pool, user_id, ip).await {
+        Ok(Some((email, total, 0))) if total > 0 => state.mailer.send_template(
+            &email,
+            &Template::NewLogin {
+                ip: ip.to_string(),
+                user_agent: client.user_agent.clone(),
+                time: rfc3339(now_ms()),
+            },
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(user.id = %user_id, "checking for a sign-in from a new address: {e}");
+        }
+    }
 }
 
 /// The live sessions of a user, newest first.

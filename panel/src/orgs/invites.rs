@@ -14,7 +14,7 @@ use crate::auth::crypto::{normalize_email, random_hex, sha256_hex};
 use crate::auth::extract::CurrentUser;
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{AppError, AppJson, AppPath, AppResult};
-use crate::mailer::Email;
+use crate::mailer::Template;
 use crate::state::AppState;
 
 /// How long an invitation stays valid.
@@ -72,20 +72,17 @@ pub async fn invite(
     } else {
         format!("{} ({})", user.user.name, user.user.email)
     };
-    state.mailer.send(Email {
-        to: invite.email.clone(),
-        subject: format!("You are invited to {} on Shardlyn", org.name),
-        text: format!(
-            "{inviter} invited you to join the organization \"{}\" on Shardlyn as {}.\n\n\
-             Open this link to accept (valid until {}):\n{link}\n\n\
-             Or, signed in with this email address, send the token {token} to \
-             POST /v1/invites/{{token}}/accept.\n\n\
-             If you did not expect this, ignore this message.\n",
-            org.name,
-            invite.role,
-            rfc3339(invite.expires_at),
-        ),
-    });
+    state.mailer.send_template(
+        &invite.email,
+        &Template::OrgInvite {
+            org_name: org.name.clone(),
+            inviter,
+            role: invite.role.clone(),
+            link,
+            token,
+            expires_at: rfc3339(invite.expires_at),
+        },
+    );
     Ok((StatusCode::CREATED, AppJson(invite)))
 }
 
