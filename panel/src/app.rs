@@ -8,7 +8,8 @@ use crate::error::AppError;
 use crate::routes::Routes;
 use crate::state::AppState;
 use crate::{
-    api_tokens, audit, auth, health, instances, nodes, orgs, ratelimit, tunnel, users, workloads,
+    api_tokens, audit, auth, backups, files, health, instances, nodes, orgs, ratelimit, tunnel,
+    uploads, users, webhooks, workloads,
 };
 
 /// Every endpoint of the panel, area by area.
@@ -26,6 +27,10 @@ pub fn routes() -> Routes {
         .merge(tunnel::router())
         .merge(instances::router())
         .merge(instances::ops::router())
+        .merge(files::router())
+        .merge(uploads::router())
+        .merge(backups::router())
+        .merge(webhooks::router())
 }
 
 async fn not_found() -> AppError {

@@ -1,13 +1,16 @@
 //! The agent API: an axum router the panel calls over the tunnel (HTTP/2). It is a plain
 //! router, so it is tested without a panel.
 
+mod backups;
 mod containers;
 mod events;
+mod files;
 mod instances;
 mod inventory;
 mod json;
 pub mod metrics;
 mod processes;
+mod uploads;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -54,6 +57,9 @@ pub fn router(state: AgentState) -> Router {
             axum::routing::post(containers::power),
         )
         .route("/v1/processes/{pid}/kill", post(processes::kill))
+        .merge(files::router())
+        .merge(uploads::router())
+        .merge(backups::router())
         .route("/v1/events", get(events::states))
         .route("/v1/instances", get(instances::list))
         .route(

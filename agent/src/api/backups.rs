@@ -1,0 +1,10 @@
+//! Agent API: instance backups.
+
+use axum::Router;
+
+use super::AgentState;
+
+/// The backups routes.
+pub fn router() -> Router<AgentState> {
+    Router::new()
+}
