@@ -129,6 +129,10 @@ pub async fn start(state: AppState, tls: Option<TlsSetup>) -> anyhow::Result<Run
     let (shutdown, mut rx) = tokio::sync::watch::channel(false);
     let task = match tls {
         None => tokio::spawn(async move {
+            // Consoles and the tunnel carry many small writes: no Nagle delay on them.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = rx.wait_for(|stop| *stop).await;
@@ -148,8 +152,11 @@ pub async fn start(state: AppState, tls: Option<TlsSetup>) -> anyhow::Result<Run
                 stopper.graceful_shutdown(Some(Duration::from_secs(30)));
             });
             let std_listener = listener.into_std()?;
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+                .acceptor(axum_server::accept::NoDelayAcceptor::new());
             tokio::spawn(async move {
-                axum_server::from_tcp_rustls(std_listener, config)
+                axum_server::from_tcp(std_listener)
+                    .acceptor(acceptor)
                     .handle(handle)
                     .serve(app)
                     .await

@@ -58,6 +58,7 @@ impl Console {
         let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
             .await
             .expect("connect");
+        tcp.set_nodelay(true).expect("nodelay");
         match tokio_tungstenite::client_async(request, tcp).await {
             Ok((ws, _)) => Ok(Self { ws }),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(Refused {
@@ -99,6 +100,21 @@ impl Console {
                         args: v["args"].as_array().cloned().unwrap_or_default(),
                     });
                 }
+                Message::Close(_) => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// The next text message as sent, within `wait` (for benchmarks: no parsing).
+    pub async fn next_text(&mut self, wait: Duration) -> Option<String> {
+        loop {
+            let message = tokio::time::timeout(wait, self.ws.next())
+                .await
+                .ok()??
+                .ok()?;
+            match message {
+                Message::Text(text) => return Some(text.as_str().to_owned()),
                 Message::Close(_) => return None,
                 _ => {}
             }

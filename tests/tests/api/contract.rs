@@ -30,6 +30,11 @@ const EXTRAS: &[(&str, &str, &str)] = &[
     ("GET", "/v1/ca", "CA pinning, as in the helyos reference"),
     (
         "POST",
+        "/v1/instances/{id}/reinstall",
+        "issue: reinstall runs the egg's install script again",
+    ),
+    (
+        "POST",
         "/v1/instances/{id}/console/tickets",
         "issue: single-use 30-second ticket for browser WebSockets",
     ),

@@ -87,6 +87,7 @@ both_engines! {
         // checked in the replay below).
         c.wait_for(WAIT, "running", |e| e.event == "status" && e.arg() == "running").await;
         wait_instance(&app, &admin.access, &id, "running", WAIT).await;
+        app.post(&format!("/v1/instances/{id}/reinstall"), t, json!({})).await.expect(409);
         c.send("send command", &["hello there"]).await;
         c.wait_for(WAIT, "command echo", line_is("echo: hello there")).await;
         c.send("send stats", &[]).await;
@@ -113,6 +114,16 @@ both_engines! {
         let body = wait_instance(&app, &admin.access, &id, "offline", WAIT).await;
         assert_eq!(body["desired_state"], "stopped");
         c.close().await;
+        // Reinstall runs the install script again over the files.
+        let marker = dir.path().join("volumes").join(&id).join("INSTALLED");
+        std::fs::remove_file(&marker).expect("remove marker");
+        app.post(&format!("/v1/instances/{id}/reinstall"), t, json!({})).await.expect(202);
+        wait_instance(&app, &admin.access, &id, "offline", WAIT).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !marker.exists() {
+            assert!(tokio::time::Instant::now() < deadline, "the install script did not run again");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         // Admins may clear the console log.
         app.delete(&format!("/v1/instances/{id}/logs/clear"), t).await.expect(204);
         let r = app.get(&format!("/v1/instances/{id}/logs/history"), t).await.expect(200);
@@ -156,6 +167,30 @@ both_engines! {
         let tk = ticket(&app, &admin.access, other_id).await;
         let refused = Console::connect(&format!("{url}?ticket={tk}"), None).await.err().expect("wrong instance");
         assert_eq!(refused.status, 401);
+        // At most 30 sockets per instance.
+        let mut open = Vec::new();
+        for _ in 0..30 {
+            let mut c = Console::connect(&url, Some(&admin.access)).await.expect("under the cap");
+            c.wait_for(WAIT, "auth success", |e| e.event == "auth success").await;
+            open.push(c);
+        }
+        let refused = Console::connect(&url, Some(&admin.access)).await.err().expect("over the cap");
+        assert_eq!(refused.status, 429, "{}", refused.body);
+        for c in open {
+            c.close().await;
+        }
+        // Closed sockets give their places back.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match Console::connect(&url, Some(&admin.access)).await {
+                Ok(c) => { c.close().await; break; }
+                Err(r) => {
+                    assert_eq!(r.status, 429, "{}", r.body);
+                    assert!(tokio::time::Instant::now() < deadline, "places never freed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
         // Plain HTTP without credentials: 401.
         app.get(&format!("/v1/instances/{id}/console"), None).await.expect_error(401, "UNAUTHORIZED");
 

@@ -32,6 +32,12 @@ pub fn router() -> Routes {
             "Kill (SIGKILL)",
             power::kill,
         )
+        .post(
+            "/v1/instances/{id}/reinstall",
+            Access::User,
+            "Run the install script again",
+            power::reinstall,
+        )
         .get(
             "/v1/instances/{id}/stats",
             Access::User,

@@ -119,3 +119,29 @@ pub async fn kill(
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
     power(&state, &user, &id, PowerAction::Kill).await
 }
+
+/// `POST /v1/instances/{id}/reinstall`: runs the egg's install script again over the
+/// existing files (the server must be stopped).
+pub async fn reinstall(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    let instance = instance_for(&state, &user, &id, "instances.update").await?;
+    let conn = connected(&state, &instance.node_id)?;
+    let path = agent_path(&instance.id, "/install");
+    let answer = match conn.call(http::Method::POST, &path).await {
+        Err(AppError::NotFound(_)) => {
+            sync::push_instance(&state, &instance).await?;
+            conn.call(http::Method::POST, &path).await?
+        }
+        other => other?,
+    };
+    let status: InstanceStatus = serde_json::from_value(answer)
+        .map_err(|e| AppError::Unavailable(format!("node answered an unreadable status: {e}")))?;
+    store::set_state(&state.db.pool, &instance.id, status.state).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        AppJson(json!({"id": instance.id, "state": status.state})),
+    ))
+}
