@@ -1,0 +1,364 @@
+//! Streamed transfers: download (with `Range`), upload (streamed body), directory zip
+//! download, and pull from a URL.
+
+use std::io::SeekFrom;
+use std::net::IpAddr;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use super::{FileResult, PathQuery, Q, blocking, receive, sandbox};
+use crate::api::AgentState;
+use crate::api::json::AgentJson;
+use crate::files::FileError;
+
+/// A parsed single `Range: bytes=...` against a file of `len` bytes: `Ok(None)` when
+/// absent or not a single byte range (serve it whole), `Err(())` when unsatisfiable.
+fn parse_range(value: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(v) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
+    if v.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = v.split_once('-') else {
+        return Ok(None);
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| ())?;
+        if n == 0 || len == 0 {
+            return Err(());
+        }
+        (len.saturating_sub(n), len - 1)
+    } else {
+        let start: u64 = a.parse().map_err(|_| ())?;
+        let end: u64 = if b.is_empty() {
+            len.saturating_sub(1)
+        } else {
+            b.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))
+        };
+        if start >= len || end < start {
+            return Err(());
+        }
+        (start, end)
+    };
+    Ok(Some(range))
+}
+
+fn disposition(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{safe}\"")
+}
+
+pub(super) async fn download(
+    State(state): State<AgentState>,
+    Path(id): Path<String>,
+    Q(q): Q<PathQuery>,
+    headers: HeaderMap,
+) -> FileResult<Response> {
+    let sb = sandbox(&state, &id)?;
+    let path = q.path.clone();
+    let (file, meta) = blocking(move || sb.open_file(&path)).await?;
+    let len = meta.len();
+    let name = sb_name(&q.path);
+    let range = parse_range(
+        headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
+        len,
+    );
+    let mut file = tokio::fs::File::from_std(file);
+    let base = [
+        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+        (header::CONTENT_DISPOSITION, disposition(&name)),
+        (header::ACCEPT_RANGES, "bytes".to_owned()),
+    ];
+    match range {
+        Err(()) => Ok((
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            [(header::CONTENT_RANGE, format!("bytes */{len}"))],
+            Json(shardlyn_proto::ErrorBody::new(
+                "RANGE_NOT_SATISFIABLE",
+                "the requested range is outside the file",
+            )),
+        )
+            .into_response()),
+        Ok(None) => {
+            let body = Body::from_stream(ReaderStream::with_capacity(file, 64 * 1024));
+            Ok((base, [(header::CONTENT_LENGTH, len.to_string())], body).into_response())
+        }
+        Ok(Some((start, end))) => {
+            file.seek(SeekFrom::Start(start))
+                .await
+                .map_err(|e| FileError::io(&q.path, &e))?;
+            let n = end - start + 1;
+            let body = Body::from_stream(ReaderStream::with_capacity(file.take(n), 64 * 1024));
+            Ok((
+                StatusCode::PARTIAL_CONTENT,
+                base,
+                [
+                    (header::CONTENT_LENGTH, n.to_string()),
+                    (header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}")),
+                ],
+                body,
+            )
+                .into_response())
+        }
+    }
+}
+
+fn sb_name(path: &str) -> String {
+    path.rsplit('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or("download")
+        .to_owned()
+}
+
+pub(super) async fn upload(
+    State(state): State<AgentState>,
+    Path(id): Path<String>,
+    Q(q): Q<PathQuery>,
+    body: Body,
+) -> FileResult<Response> {
+    let sb = sandbox(&state, &id)?;
+    let (path, size) = receive(sb, q.path, body, None).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"path": path, "size": size})),
+    )
+        .into_response())
+}
+
+pub(super) async fn download_zip(
+    State(state): State<AgentState>,
+    Path(id): Path<String>,
+    Q(q): Q<PathQuery>,
+) -> FileResult<Response> {
+    let sb = sandbox(&state, &id)?;
+    let tmp_dir = state.instances.0.paths.tmp.clone();
+    let path = q.path.clone();
+    // The zip crate needs a seekable writer: build the zip in the agent's temp dir
+    // (not charged to the volume), then stream it; the file is unlinked at once so
+    // it disappears when the stream ends.
+    let file = blocking(move || {
+        let mut tmp = tempfile_in(&tmp_dir)?;
+        crate::files::zip_dir(&sb, &path, &mut tmp)?;
+        use std::io::Seek;
+        tmp.seek(SeekFrom::Start(0))
+            .map_err(|e| FileError::Io(e.to_string()))?;
+        Ok(tmp)
+    })
+    .await?;
+    let len = file.metadata().map(|m| m.len()).ok();
+    let name = if q.path.trim_matches('/').is_empty() {
+        format!("{}-files.zip", id.chars().take(8).collect::<String>())
+    } else {
+        format!("{}.zip", sb_name(&q.path))
+    };
+    let body = Body::from_stream(ReaderStream::with_capacity(
+        tokio::fs::File::from_std(file),
+        64 * 1024,
+    ));
+    let mut resp = (
+        [
+            (header::CONTENT_TYPE, "application/zip".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition(&name)),
+        ],
+        body,
+    )
+        .into_response();
+    if let Some(len) = len
+        && let Ok(v) = http::HeaderValue::from_str(&len.to_string())
+    {
+        resp.headers_mut().insert(header::CONTENT_LENGTH, v);
+    }
+    Ok(resp)
+}
+
+/// An anonymous temp file in `dir` (unlinked right after creation).
+fn tempfile_in(dir: &std::path::Path) -> FileResult<std::fs::File> {
+    std::fs::create_dir_all(dir).map_err(|e| FileError::Io(e.to_string()))?;
+    let path = dir.join(format!("zip-{:016x}", rand::random::<u64>()));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| FileError::Io(e.to_string()))?;
+    let _ = std::fs::remove_file(&path);
+    Ok(f)
+}
+
+/// Largest file a pull fetches.
+pub const PULL_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+#[derive(Deserialize)]
+pub(super) struct PullBody {
+    url: String,
+    /// Directory to save into.
+    #[serde(default)]
+    path: String,
+    /// File name; default: the URL's last segment.
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// Whether pulls may reach loopback/private/link-local addresses
+/// (`SHARDLYN_AGENT_PULL_ALLOW_PRIVATE=1`, for tests and private mirrors).
+fn allow_private() -> bool {
+    std::env::var("SHARDLYN_AGENT_PULL_ALLOW_PRIVATE").is_ok_and(|v| v == "1" || v == "true")
+}
+
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64) // CGNAT 100.64/10
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)) // benchmarking 198.18/15
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80) // link local
+        }
+    }
+}
+
+pub(super) async fn pull(
+    State(state): State<AgentState>,
+    Path(id): Path<String>,
+    AgentJson(body): AgentJson<PullBody>,
+) -> FileResult<Response> {
+    let sb = sandbox(&state, &id)?;
+    let url = reqwest::Url::parse(&body.url)
+        .map_err(|e| FileError::BadRequest(format!("bad url: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(FileError::BadRequest("only http and https URLs".into()));
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| FileError::BadRequest("url has no host".into()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| FileError::BadRequest(format!("cannot resolve {host}: {e}")))?
+        .collect();
+    let Some(addr) = addrs.first().copied() else {
+        return Err(FileError::BadRequest(format!("cannot resolve {host}")));
+    };
+    if !allow_private() && addrs.iter().any(|a| !is_public(a.ip())) {
+        return Err(FileError::BadRequest(format!(
+            "{host} resolves to a loopback, private or link-local address"
+        )));
+    }
+    // Pin the checked address (no second lookup) and do not follow redirects.
+    let client = reqwest::Client::builder()
+        .resolve(&host, addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| FileError::Io(e.to_string()))?;
+    let resp = client
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|e| FileError::BadRequest(format!("fetch failed: {e}")))?;
+    if !resp.status().is_success() {
+        return Err(FileError::BadRequest(format!(
+            "the server answered {}",
+            resp.status()
+        )));
+    }
+    if resp.content_length().is_some_and(|l| l > PULL_MAX_BYTES) {
+        return Err(FileError::TooLarge("the remote file is too large".into()));
+    }
+    let name = match body.name {
+        Some(n) => n,
+        None => url
+            .path_segments()
+            .and_then(|mut s| s.next_back().map(str::to_owned))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "download".into()),
+    };
+    if name.contains('/') || name == ".." || name == "." {
+        return Err(FileError::BadPath("name must be a plain file name".into()));
+    }
+    let dir = sb.resolve(&body.path)?;
+    let target = dir.join(&name).display();
+    let stream = resp
+        .bytes_stream()
+        .map(|r| r.map_err(std::io::Error::other));
+    let (path, size) = receive(sb, target, Body::from_stream(stream), Some(PULL_MAX_BYTES)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"path": path, "size": size})),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(Some("bytes=0-9"), 100), Ok(Some((0, 9))));
+        assert_eq!(parse_range(Some("bytes=90-"), 100), Ok(Some((90, 99))));
+        assert_eq!(parse_range(Some("bytes=-10"), 100), Ok(Some((90, 99))));
+        assert_eq!(parse_range(Some("bytes=95-200"), 100), Ok(Some((95, 99))));
+        assert_eq!(parse_range(Some("bytes=100-"), 100), Err(()));
+        assert_eq!(parse_range(None, 100), Ok(None));
+        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Ok(None));
+    }
+
+    #[test]
+    fn private_addresses_are_refused() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "169.254.169.254",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(is_public("1.1.1.1".parse().unwrap()));
+    }
+}

@@ -1,0 +1,377 @@
+//! Archives: compress (zip, tar.gz, tar.zst), decompress (zip-slip safe, charged to the
+//! disk limit), and a streamed zip of a directory for downloads. Symlinks are never
+//! archived nor extracted; denied files are skipped when archiving.
+
+use std::io::{Read, Seek, Write};
+
+use super::{FileError, PendingWrite, RelPath, Sandbox, TEMP_PREFIX, open_in};
+
+/// An archive format, chosen by file extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub enum ArchiveFormat {
+    #[serde(rename = "zip")]
+    Zip,
+    #[serde(rename = "tar.gz")]
+    TarGz,
+    #[serde(rename = "tar.zst")]
+    TarZst,
+}
+
+impl ArchiveFormat {
+    /// The format of a file name (`.zip`, `.tar.gz`/`.tgz`, `.tar.zst`/`.tzst`).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        let n = name.to_ascii_lowercase();
+        if n.ends_with(".zip") {
+            Some(Self::Zip)
+        } else if n.ends_with(".tar.gz") || n.ends_with(".tgz") {
+            Some(Self::TarGz)
+        } else if n.ends_with(".tar.zst") || n.ends_with(".tzst") {
+            Some(Self::TarZst)
+        } else {
+            None
+        }
+    }
+
+    /// The extension, without the dot.
+    #[must_use]
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Zip => "zip",
+            Self::TarGz => "tar.gz",
+            Self::TarZst => "tar.zst",
+        }
+    }
+}
+
+impl Seek for PendingWrite {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        match self.file.as_mut() {
+            Some(f) => f.seek(pos),
+            None => Err(std::io::Error::other("file taken")),
+        }
+    }
+}
+
+impl Write for PendingWrite {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_chunk(buf)
+            .map_err(|e| std::io::Error::other(Box::new(e)))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Recovers a [`FileError`] smuggled through `io::Error` (disk limit while writing).
+fn unwrap_io(e: std::io::Error, what: &str) -> FileError {
+    if e.get_ref().is_some_and(|inner| inner.is::<FileError>()) {
+        if let Some(inner) = e.into_inner()
+            && let Ok(fe) = inner.downcast::<FileError>()
+        {
+            return *fe;
+        }
+        return FileError::Io(what.to_owned());
+    }
+    FileError::Io(format!("{what}: {e}"))
+}
+
+/// Every regular file under the selection, as (path in the volume, name in the archive).
+fn collect(
+    sb: &Sandbox,
+    base: &RelPath,
+    items: &[RelPath],
+) -> Result<Vec<(RelPath, String, bool)>, FileError> {
+    let mut out = Vec::new();
+    let strip = |p: &RelPath| p.components()[base.components().len()..].join("/");
+    for item in items {
+        let meta = sb
+            .root()
+            .symlink_metadata(item.as_path())
+            .map_err(|e| FileError::io(&item.display(), &e))?;
+        if meta.is_file() {
+            if !sb.is_denied(item, false) {
+                out.push((item.clone(), strip(item), false));
+            }
+        } else if meta.is_dir() {
+            if !item.is_root() && item != base {
+                out.push((item.clone(), strip(item), true));
+            }
+            super::list::walk(sb.root(), item, &mut |p, is_dir| {
+                let name = p.name().unwrap_or("");
+                if !name.starts_with(TEMP_PREFIX) && !sb.is_denied(p, is_dir) {
+                    let is_file = is_dir
+                        || sb
+                            .root()
+                            .symlink_metadata(p.as_path())
+                            .is_ok_and(|m| m.is_file());
+                    if is_file {
+                        out.push((p.clone(), strip(p), is_dir));
+                    }
+                }
+                true
+            })?;
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the selection as a zip into `w` (streaming: `w` need not seek).
+fn write_zip<W: Write + Seek>(
+    sb: &Sandbox,
+    files: &[(RelPath, String, bool)],
+    w: W,
+) -> Result<W, FileError> {
+    let mut zip = zip::ZipWriter::new(w);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    for (p, name, is_dir) in files {
+        if *is_dir {
+            zip.add_directory(name.as_str(), opts)
+                .map_err(|e| FileError::Io(format!("zip: {e}")))?;
+            continue;
+        }
+        let Ok(mut f) = open_in(sb.root(), p) else {
+            continue;
+        };
+        zip.start_file(name.as_str(), opts)
+            .map_err(|e| FileError::Io(format!("zip: {e}")))?;
+        std::io::copy(&mut f, &mut zip).map_err(|e| unwrap_io(e, "zip"))?;
+    }
+    let inner = zip.finish().map_err(|e| match e {
+        zip::result::ZipError::Io(io) => unwrap_io(io, "zip"),
+        other => FileError::Io(format!("zip: {other}")),
+    })?;
+    Ok(inner)
+}
+
+fn write_tar<W: Write>(
+    sb: &Sandbox,
+    files: &[(RelPath, String, bool)],
+    w: W,
+) -> Result<W, FileError> {
+    let mut tar = tar::Builder::new(w);
+    tar.follow_symlinks(false);
+    for (p, name, is_dir) in files {
+        if *is_dir {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_size(0);
+            tar.append_data(&mut h, format!("{name}/"), std::io::empty())
+                .map_err(|e| unwrap_io(e, "tar"))?;
+            continue;
+        }
+        let Ok(f) = open_in(sb.root(), p) else {
+            continue;
+        };
+        let Ok(meta) = f.metadata() else { continue };
+        let mut h = tar::Header::new_gnu();
+        h.set_size(meta.len());
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut h, name, f)
+            .map_err(|e| unwrap_io(e, "tar"))?;
+    }
+    tar.into_inner().map_err(|e| unwrap_io(e, "tar"))
+}
+
+/// Compresses `items` (user paths inside `base`) into a new archive in `base`, named
+/// `name` or `archive-{unix secs}.{ext}`. Returns the archive's user path.
+///
+/// # Errors
+/// Bad paths, an item outside `base`, not found, denied target, disk limit.
+pub fn compress(
+    sb: &Sandbox,
+    base: &str,
+    items: &[String],
+    format: ArchiveFormat,
+    name: Option<&str>,
+) -> Result<String, FileError> {
+    let base = sb.resolve(base)?;
+    let mut paths = Vec::new();
+    for item in items {
+        let p = sb.resolve(&format!("{}/{item}", base.display()))?;
+        if !p.starts_with(&base) || p == base {
+            return Err(FileError::BadPath(format!(
+                "{item} is not inside {}",
+                base.display()
+            )));
+        }
+        paths.push(p);
+    }
+    if paths.is_empty() {
+        paths.push(base.clone());
+    }
+    let file_name = match name {
+        Some(n) if !n.contains('/') && !n.is_empty() && n != ".." && n != "." => n.to_owned(),
+        Some(_) => return Err(FileError::BadPath("name must be a plain file name".into())),
+        None => format!(
+            "archive-{}.{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            format.extension()
+        ),
+    };
+    let target = base.join(&file_name);
+    if sb.root().symlink_metadata(target.as_path()).is_ok() {
+        return Err(FileError::Exists(format!(
+            "{} already exists",
+            target.display()
+        )));
+    }
+    let files = collect(sb, &base, &paths)?;
+    let w = sb.create(&target.display())?;
+    let w = match format {
+        ArchiveFormat::Zip => write_zip(sb, &files, w)?,
+        ArchiveFormat::TarGz => {
+            let enc = flate2::write::GzEncoder::new(w, flate2::Compression::default());
+            write_tar(sb, &files, enc)?
+                .finish()
+                .map_err(|e| unwrap_io(e, "gzip"))?
+        }
+        ArchiveFormat::TarZst => {
+            let enc = zstd::Encoder::new(w, 3).map_err(|e| unwrap_io(e, "zstd"))?;
+            write_tar(sb, &files, enc)?
+                .finish()
+                .map_err(|e| unwrap_io(e, "zstd"))?
+        }
+    };
+    w.commit()?;
+    Ok(target.display())
+}
+
+/// Writes a zip of directory `dir` into `w` (the download route uses an agent temp
+/// file, then streams it: the `zip` crate needs a seekable writer).
+///
+/// # Errors
+/// Bad path, not a directory, I/O (including the reader going away).
+pub fn zip_dir<W: Write + Seek>(sb: &Sandbox, dir: &str, w: W) -> Result<(), FileError> {
+    let base = sb.resolve(dir)?;
+    let meta = sb
+        .root()
+        .metadata(base.as_path())
+        .map_err(|e| FileError::io(&base.display(), &e))?;
+    if !meta.is_dir() {
+        return Err(FileError::WrongType(format!(
+            "{} is not a directory",
+            base.display()
+        )));
+    }
+    let files = collect(sb, &base, std::slice::from_ref(&base))?;
+    write_zip(sb, &files, w)?;
+    Ok(())
+}
+
+/// Where an archive entry named `name` lands under `dest`; `None` when it would leave
+/// `dest` (zip-slip) or is empty.
+fn entry_target(dest: &RelPath, name: &str) -> Option<RelPath> {
+    let name = name.replace('\\', "/");
+    let p = RelPath::parse(&format!("{}/{name}", dest.display())).ok()?;
+    (p.starts_with(dest) && p != *dest).then_some(p)
+}
+
+fn extract_file(sb: &Sandbox, target: &RelPath, r: &mut impl Read) -> Result<(), FileError> {
+    if let Some((parent, _)) = target.split_last()
+        && !parent.is_root()
+    {
+        sb.root()
+            .create_dir_all(parent.as_path())
+            .map_err(|e| FileError::io(&parent.display(), &e))?;
+    }
+    if sb.is_denied(target, false) {
+        return Ok(()); // denied files are not written
+    }
+    let mut w = sb.create(&target.display())?;
+    w.copy_from(r)?;
+    w.commit()?;
+    Ok(())
+}
+
+/// Extracts `archive` (user path) into directory `dest`. Entries leaving `dest`,
+/// symlinks and denied paths are skipped; every byte is charged to the disk limit.
+/// Returns the number of files written.
+///
+/// # Errors
+/// Bad paths, unknown format, a corrupt archive, disk limit.
+pub fn decompress(sb: &Sandbox, archive: &str, dest: &str) -> Result<usize, FileError> {
+    let format = ArchiveFormat::from_name(archive).ok_or_else(|| {
+        FileError::BadRequest("unknown archive format (zip, tar.gz, tar.zst)".into())
+    })?;
+    let (file, _) = sb.open_file(archive)?;
+    let dest = sb.resolve(dest)?;
+    if !dest.is_root() {
+        sb.root()
+            .create_dir_all(dest.as_path())
+            .map_err(|e| FileError::io(&dest.display(), &e))?;
+    }
+    let mut count = 0usize;
+    match format {
+        ArchiveFormat::Zip => {
+            let mut zip = zip::ZipArchive::new(file)
+                .map_err(|e| FileError::BadRequest(format!("not a zip archive: {e}")))?;
+            for i in 0..zip.len() {
+                let mut entry = zip
+                    .by_index(i)
+                    .map_err(|e| FileError::BadRequest(format!("corrupt zip: {e}")))?;
+                if entry.is_symlink() {
+                    continue;
+                }
+                let Some(target) = entry_target(&dest, entry.name()) else {
+                    continue;
+                };
+                if entry.is_dir() {
+                    sb.root()
+                        .create_dir_all(target.as_path())
+                        .map_err(|e| FileError::io(&target.display(), &e))?;
+                } else {
+                    extract_file(sb, &target, &mut entry)?;
+                    count += 1;
+                }
+            }
+        }
+        ArchiveFormat::TarGz => {
+            count = extract_tar(sb, &dest, flate2::read::GzDecoder::new(file))?;
+        }
+        ArchiveFormat::TarZst => {
+            let dec = zstd::Decoder::new(file)
+                .map_err(|e| FileError::BadRequest(format!("zstd: {e}")))?;
+            count = extract_tar(sb, &dest, dec)?;
+        }
+    }
+    Ok(count)
+}
+
+fn extract_tar(sb: &Sandbox, dest: &RelPath, r: impl Read) -> Result<usize, FileError> {
+    let mut tar = tar::Archive::new(r);
+    let mut count = 0;
+    let entries = tar
+        .entries()
+        .map_err(|e| FileError::BadRequest(format!("corrupt tar: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| FileError::BadRequest(format!("corrupt tar: {e}")))?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let Some(target) = entry_target(dest, &name) else {
+            continue;
+        };
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => sb
+                .root()
+                .create_dir_all(target.as_path())
+                .map_err(|e| FileError::io(&target.display(), &e))?,
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                extract_file(sb, &target, &mut entry)?;
+                count += 1;
+            }
+            _ => {}
+        }
+    }
+    Ok(count)
+}

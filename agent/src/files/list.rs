@@ -1,0 +1,304 @@
+//! Directory listings (paged, sorted, dirs first), entry details, walks and name search.
+//!
+//! A listing reads the directory once (names and `d_type` only), sorts, slices the
+//! requested page, and `stat`s only that page when sorting by name, so one page of a
+//! 100,000-entry directory stays cheap.
+
+use std::time::UNIX_EPOCH;
+
+use cap_std::fs::{Dir, Metadata};
+use serde::{Deserialize, Serialize};
+
+use super::{FileError, RelPath, Sandbox, TEMP_PREFIX};
+
+/// Largest `per_page`.
+pub const MAX_PER_PAGE: usize = 1000;
+/// Files up to this size are `editable` in listings (the content route's cap).
+pub const EDITABLE_MAX_BYTES: u64 = 10 * 1024 * 1024;
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    File,
+    Directory,
+    Symlink,
+    Other,
+}
+
+/// One directory entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub name: String,
+    /// Full user path, `/a/b`.
+    pub path: String,
+    pub kind: EntryKind,
+    pub size: u64,
+    /// Unix ms.
+    pub modified: Option<i64>,
+    /// Octal permission bits, e.g. `"644"`.
+    pub mode: String,
+    /// Matched by the egg's `file_denylist`.
+    pub denied: bool,
+    /// A file the content editor may open (not denied, not too large).
+    pub editable: bool,
+}
+
+impl Entry {
+    pub(crate) fn from_meta(sb: &Sandbox, p: &RelPath, meta: &Metadata) -> Self {
+        use cap_std::fs::PermissionsExt;
+        let ft = meta.file_type();
+        let kind = if ft.is_symlink() {
+            EntryKind::Symlink
+        } else if ft.is_dir() {
+            EntryKind::Directory
+        } else if ft.is_file() {
+            EntryKind::File
+        } else {
+            EntryKind::Other
+        };
+        let denied = sb.is_denied(p, kind == EntryKind::Directory);
+        let modified = meta
+            .modified()
+            .ok()
+            .map(cap_std::time::SystemTime::into_std)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_millis()).ok());
+        Self {
+            name: p.name().unwrap_or("").to_owned(),
+            path: p.display(),
+            kind,
+            size: meta.len(),
+            modified,
+            mode: format!("{:o}", meta.permissions().mode() & 0o7777),
+            denied,
+            editable: kind == EntryKind::File && !denied && meta.len() <= EDITABLE_MAX_BYTES,
+        }
+    }
+}
+
+/// Sort key of a listing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    #[default]
+    Name,
+    Size,
+    Modified,
+}
+
+/// Paging and order of a listing.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListOptions {
+    /// 1-based.
+    #[serde(default = "one")]
+    pub page: usize,
+    #[serde(default = "default_per_page")]
+    pub per_page: usize,
+    #[serde(default)]
+    pub sort: SortKey,
+    /// Descending (directories still come first).
+    #[serde(default)]
+    pub desc: bool,
+}
+
+fn one() -> usize {
+    1
+}
+fn default_per_page() -> usize {
+    100
+}
+
+impl Default for ListOptions {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            per_page: default_per_page(),
+            sort: SortKey::Name,
+            desc: false,
+        }
+    }
+}
+
+/// One page of a directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Listing {
+    pub path: String,
+    pub entries: Vec<Entry>,
+    pub total: usize,
+    pub page: usize,
+    pub per_page: usize,
+}
+
+struct Raw {
+    name: String,
+    is_dir: bool,
+    meta: Option<Metadata>,
+}
+
+pub(crate) fn list(sb: &Sandbox, p: &RelPath, opts: &ListOptions) -> Result<Listing, FileError> {
+    let page = opts.page.max(1);
+    let per_page = opts.per_page.clamp(1, MAX_PER_PAGE);
+    let dir = sb.open_dir(p)?;
+    let entries = dir.entries().map_err(|e| FileError::io(&p.display(), &e))?;
+    let mut raw: Vec<Raw> = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        raw.push(Raw {
+            name,
+            is_dir,
+            meta: None,
+        });
+    }
+    if opts.sort != SortKey::Name {
+        for r in &mut raw {
+            r.meta = dir.symlink_metadata(&r.name).ok();
+        }
+    }
+    let key_size = |r: &Raw| r.meta.as_ref().map_or(0, Metadata::len);
+    let key_mod = |r: &Raw| r.meta.as_ref().and_then(|m| m.modified().ok());
+    raw.sort_by(|a, b| {
+        let ord = match opts.sort {
+            SortKey::Name => a.name.cmp(&b.name),
+            SortKey::Size => key_size(a)
+                .cmp(&key_size(b))
+                .then_with(|| a.name.cmp(&b.name)),
+            SortKey::Modified => key_mod(a)
+                .cmp(&key_mod(b))
+                .then_with(|| a.name.cmp(&b.name)),
+        };
+        let ord = if opts.desc { ord.reverse() } else { ord };
+        b.is_dir.cmp(&a.is_dir).then(ord)
+    });
+    let total = raw.len();
+    let start = (page - 1).saturating_mul(per_page).min(total);
+    let end = start.saturating_add(per_page).min(total);
+    let entries = raw[start..end]
+        .iter()
+        .filter_map(|r| {
+            let meta = match &r.meta {
+                Some(m) => m.clone(),
+                None => dir.symlink_metadata(&r.name).ok()?,
+            };
+            Some(Entry::from_meta(sb, &p.join(&r.name), &meta))
+        })
+        .collect();
+    Ok(Listing {
+        path: p.display(),
+        entries,
+        total,
+        page,
+        per_page,
+    })
+}
+
+/// Visits every entry under `p` (not following symlinks), depth first; `f` returns
+/// false to stop.
+pub(crate) fn walk(
+    root: &Dir,
+    p: &RelPath,
+    f: &mut dyn FnMut(&RelPath, bool) -> bool,
+) -> Result<(), FileError> {
+    fn inner(
+        dir: &Dir,
+        p: &RelPath,
+        depth: usize,
+        f: &mut dyn FnMut(&RelPath, bool) -> bool,
+    ) -> bool {
+        if depth > 64 {
+            return true;
+        }
+        let Ok(entries) = dir.entries() else {
+            return true;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(ft) = entry.file_type() else { continue };
+            let child = p.join(&name);
+            if !f(&child, ft.is_dir()) {
+                return false;
+            }
+            if ft.is_dir()
+                && let Ok(sub) = entry.open_dir()
+                && !inner(&sub, &child, depth + 1, f)
+            {
+                return false;
+            }
+        }
+        true
+    }
+    let dir = if p.is_root() {
+        root.try_clone()
+    } else {
+        root.open_dir(p.as_path())
+    }
+    .map_err(|e| FileError::io(&p.display(), &e))?;
+    inner(&dir, p, 0, f);
+    Ok(())
+}
+
+/// Total size of regular files under `p`.
+pub(crate) fn tree_size(root: &Dir, p: &RelPath) -> u64 {
+    match root.open_dir(p.as_path()) {
+        Ok(d) => super::usage::walk_size(&d, 0),
+        Err(_) => 0,
+    }
+}
+
+/// Most results of a search.
+pub const MAX_SEARCH_RESULTS: usize = 1000;
+/// Most entries a search looks at.
+pub const MAX_SEARCH_VISITS: usize = 500_000;
+
+/// Finds entries under `base` whose name matches `query`: a glob when it has `*`, `?`
+/// or `[`, else a case-insensitive substring. At most `limit` results.
+///
+/// # Errors
+/// Bad path, bad glob, not found.
+pub fn search(
+    sb: &Sandbox,
+    base: &str,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<Entry>, FileError> {
+    let base = sb.resolve(base)?;
+    let limit = limit.clamp(1, MAX_SEARCH_RESULTS);
+    let query = query.trim();
+    if query.is_empty() {
+        return Err(FileError::BadRequest("query is empty".into()));
+    }
+    let glob = if query.contains(['*', '?', '[']) {
+        Some(
+            globset::GlobBuilder::new(query)
+                .case_insensitive(true)
+                .build()
+                .map_err(|e| FileError::BadRequest(format!("bad glob: {e}")))?
+                .compile_matcher(),
+        )
+    } else {
+        None
+    };
+    let needle = query.to_lowercase();
+    let mut found = Vec::new();
+    let mut visits = 0usize;
+    walk(sb.root(), &base, &mut |p, _| {
+        visits += 1;
+        let name = p.name().unwrap_or("");
+        if name.starts_with(TEMP_PREFIX) {
+            return true;
+        }
+        let hit = match &glob {
+            Some(g) => g.is_match(name),
+            None => name.to_lowercase().contains(&needle),
+        };
+        if hit && let Ok(meta) = sb.root().symlink_metadata(p.as_path()) {
+            found.push(Entry::from_meta(sb, p, &meta));
+        }
+        found.len() < limit && visits < MAX_SEARCH_VISITS
+    })?;
+    Ok(found)
+}

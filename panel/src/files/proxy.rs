@@ -1,0 +1,82 @@
+//! Relaying a files request to the agent and its answer back, streamed.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+
+use crate::auth::extract::CurrentUser;
+use crate::error::{AppError, AppResult};
+use crate::instances::instance_for;
+use crate::instances::ops::power::{agent_path, connected};
+use crate::state::AppState;
+
+/// Headers of the agent's answer handed on to the caller.
+const PASSED: [header::HeaderName; 5] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_DISPOSITION,
+    header::CONTENT_RANGE,
+    header::ACCEPT_RANGES,
+];
+
+/// Authorizes `permission` on instance `id`, sends `method /v1/instances/{id}{rest}?query`
+/// with `body` to its agent, and streams the answer back. The agent's 4xx (error
+/// envelope with its code) pass unchanged; a 5xx or a failed tunnel is a 503.
+///
+/// # Errors
+/// 404/403 from authorization, 409 `NODE_OFFLINE`, 503.
+#[expect(clippy::too_many_arguments, reason = "a relay takes the whole request")]
+pub(crate) async fn relay(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    permission: &str,
+    method: Method,
+    rest: &str,
+    query: Option<&str>,
+    headers: HeaderMap,
+    body: Body,
+) -> AppResult<Response> {
+    let instance = instance_for(state, user, id, permission).await?;
+    let conn = connected(state, &instance.node_id)?;
+    let mut path = agent_path(&instance.id, rest);
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        path.push('?');
+        path.push_str(q);
+    }
+    let upstream = conn.send_body(method, &path, headers, body).await?;
+    answer(upstream).await
+}
+
+/// The caller's response for an agent answer.
+pub(crate) async fn answer(upstream: http::Response<hyper::body::Incoming>) -> AppResult<Response> {
+    let status = upstream.status();
+    if status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE {
+        let (parts, body) = upstream.into_parts();
+        let mut response = Body::new(body).into_response();
+        *response.status_mut() = status;
+        for name in PASSED {
+            if let Some(v) = parts.headers.get(&name) {
+                response.headers_mut().insert(name, v.clone());
+            }
+        }
+        return Ok(response);
+    }
+    let bytes = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        upstream.into_body().collect(),
+    )
+    .await
+    .map_err(|_| AppError::Unavailable("node did not answer".into()))?
+    .map_err(|e| AppError::Unavailable(format!("node did not answer: {e}")))?
+    .to_bytes();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if status.is_client_error() && value.get("code").is_some_and(serde_json::Value::is_string) {
+        return Ok((status, axum::Json(value)).into_response());
+    }
+    Err(AppError::Unavailable(format!(
+        "node answered {status}: {}",
+        value["error"].as_str().unwrap_or("no detail")
+    )))
+}

@@ -1,0 +1,117 @@
+//! `POST /v1/instances/{id}/files/upload?path=DIR`: multipart upload, each file part
+//! streamed to the agent as it arrives (never buffered whole). The route is exempt from
+//! the global body limit; `instances.upload_max_bytes` bounds each file and the node
+//! enforces the server's disk limit (a refused or broken upload leaves no partial file).
+
+use axum::body::Body;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{WRITE, proxy};
+use crate::auth::extract::CurrentUser;
+use crate::error::{AppError, AppPath, AppQuery, AppResult};
+use crate::instances::instance_for;
+use crate::instances::ops::power::{agent_path, connected};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub(super) struct UploadQuery {
+    /// Directory to upload into (`directory` is accepted too, as in Pterodactyl).
+    #[serde(default, alias = "directory")]
+    path: String,
+}
+
+/// The last component of a client file name; `None` when nothing usable is left.
+fn base_name(name: &str) -> Option<&str> {
+    let n = name.rsplit(['/', '\\']).next()?.trim();
+    (!n.is_empty() && n != "." && n != "..").then_some(n)
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub(super) async fn upload(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+    AppQuery(q): AppQuery<UploadQuery>,
+    mut multipart: Multipart,
+) -> AppResult<Response> {
+    let instance = instance_for(&state, &user, &id, WRITE).await?;
+    let conn = connected(&state, &instance.node_id)?;
+    let max = state.config.instances.upload_max_bytes;
+    let dir = q.path.trim_end_matches('/').to_owned();
+    let mut files: Vec<Value> = Vec::new();
+    loop {
+        let field = multipart
+            .next_field()
+            .await
+            .map_err(|e| AppError::BadRequest(format!("multipart: {e}")))?;
+        let Some(mut field) = field else { break };
+        let Some(name) = field.file_name().and_then(base_name).map(str::to_owned) else {
+            continue; // not a file part
+        };
+        let target = format!("{dir}/{name}");
+        let path = format!(
+            "{}?path={}",
+            agent_path(&instance.id, "/files/upload"),
+            encode(&target)
+        );
+        // Pump the part into a channel the tunnel request reads from, in this task
+        // (the field borrows the multipart stream).
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+        let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        }));
+        let send = conn.send_body(Method::POST, &path, HeaderMap::new(), body);
+        let pump = async move {
+            let mut total = 0u64;
+            loop {
+                match field.chunk().await {
+                    Ok(Some(chunk)) => {
+                        total += chunk.len() as u64;
+                        if total > max {
+                            let _ = tx.send(Err(std::io::Error::other("too large"))).await;
+                            return Err(AppError::PayloadTooLarge);
+                        }
+                        if tx.send(Ok(chunk)).await.is_err() {
+                            return Ok(()); // the agent stopped reading: its answer says why
+                        }
+                    }
+                    Ok(None) => return Ok(()),
+                    Err(e) => {
+                        let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                        return Err(AppError::BadRequest(format!("multipart: {e}")));
+                    }
+                }
+            }
+        };
+        let (sent, pumped) = tokio::join!(send, pump);
+        pumped?;
+        let response = proxy::answer(sent?).await?;
+        if !response.status().is_success() {
+            return Ok(response);
+        }
+        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
+            .await
+            .map_err(|e| AppError::Unavailable(format!("node did not answer: {e}")))?;
+        files.push(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+    }
+    if files.is_empty() {
+        return Err(AppError::BadRequest("no file part in the upload".into()));
+    }
+    Ok((StatusCode::CREATED, axum::Json(json!({"files": files}))).into_response())
+}
