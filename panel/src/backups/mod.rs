@@ -1,8 +1,142 @@
-//! The backups API.
+//! Backups: `/v1/instances/{id}/backups` (`handlers.rs`; the agent archives, the panel
+//! records and tracks) and `/v1/backup-config` (`configs.rs`: per-organization storage
+//! targets). Tables `backups` and `backup_configs` (`store.rs`); S3 access from the panel
+//! (downloads, deletes, bucket list/create) in `s3.rs`.
 
-use crate::routes::Routes;
+mod configs;
+mod handlers;
+pub mod s3;
+pub mod store;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::db::rfc3339;
+use crate::error::{AppError, AppResult};
+use crate::routes::{Access, Routes};
 
 /// The backups routes.
 pub fn router() -> Routes {
     Routes::new("backups")
+        .get(
+            "/v1/instances/{id}/backups",
+            Access::User,
+            "List backups",
+            handlers::list,
+        )
+        .post(
+            "/v1/instances/{id}/backups",
+            Access::User,
+            "Create backup",
+            handlers::create,
+        )
+        .get(
+            "/v1/instances/{id}/backups/{bid}/download",
+            Access::User,
+            "Download backup",
+            handlers::download,
+        )
+        .post(
+            "/v1/instances/{id}/backups/{bid}/restore",
+            Access::User,
+            "Restore backup",
+            handlers::restore,
+        )
+        .post(
+            "/v1/instances/{id}/backups/{bid}/lock",
+            Access::User,
+            "Lock or unlock backup",
+            handlers::lock,
+        )
+        .delete(
+            "/v1/instances/{id}/backups/{bid}",
+            Access::User,
+            "Delete backup",
+            handlers::delete,
+        )
+        .merge(
+            Routes::new("backup-config")
+                .get(
+                    "/v1/backup-config",
+                    Access::User,
+                    "Active config",
+                    configs::active,
+                )
+                .post(
+                    "/v1/backup-config",
+                    Access::User,
+                    "Create config",
+                    configs::create,
+                )
+                .get(
+                    "/v1/backup-config/list",
+                    Access::User,
+                    "List all configs",
+                    configs::list,
+                )
+                .get(
+                    "/v1/backup-config/s3-buckets",
+                    Access::User,
+                    "List S3 buckets",
+                    configs::buckets,
+                )
+                .post(
+                    "/v1/backup-config/s3-buckets",
+                    Access::User,
+                    "Create S3 bucket",
+                    configs::create_bucket,
+                )
+                .get(
+                    "/v1/backup-config/{id}",
+                    Access::User,
+                    "Get config",
+                    configs::get,
+                )
+                .put(
+                    "/v1/backup-config/{id}",
+                    Access::User,
+                    "Update config",
+                    configs::update,
+                )
+                .delete(
+                    "/v1/backup-config/{id}",
+                    Access::User,
+                    "Delete config",
+                    configs::delete,
+                )
+                .post(
+                    "/v1/backup-config/{id}/activate",
+                    Access::User,
+                    "Set active",
+                    configs::activate,
+                ),
+        )
+}
+
+/// A JSON body that may be empty (then the default).
+pub(crate) fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> AppResult<T> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+/// The JSON shape of a backup.
+pub(crate) fn view(b: &store::Backup) -> Value {
+    json!({
+        "id": b.id,
+        "instance_id": b.instance_id,
+        "name": b.name,
+        "status": b.status,
+        "target": b.target,
+        "size_bytes": b.size_bytes,
+        "sha256": b.sha256,
+        "checksum": if b.sha256.is_empty() { Value::Null } else { Value::from(format!("sha256:{}", b.sha256)) },
+        "locked": b.locked,
+        "ignored": b.ignored,
+        "error": b.error,
+        "created_at": rfc3339(b.created_at),
+        "completed_at": b.completed_at.map(rfc3339),
+    })
 }

@@ -1,0 +1,357 @@
+//! `/v1/backup-config`: an organization's backup storage targets (the node's disk or an
+//! S3-compatible bucket), credentials sealed at rest, one active; bucket list/create.
+//! Reads need `instances.backups.read`, changes `org.update`, in the organization of
+//! `?organization_id=` (default: the caller's personal one).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::s3::{self, Credentials};
+use super::store::{self, Config};
+use crate::auth::extract::CurrentUser;
+use crate::db::{new_id, now_ms, rfc3339};
+use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
+use crate::orgs::permissions::authorize;
+use crate::orgs::scope::{OrgQuery, scoped};
+use crate::state::AppState;
+
+const READ: &str = "instances.backups.read";
+const WRITE: &str = "org.update";
+const DEFAULT_PART: i64 = 8 * 1024 * 1024;
+const MIN_PART: i64 = 5 * 1024 * 1024;
+const MAX_PART: i64 = 512 * 1024 * 1024;
+
+fn view(c: &Config) -> Value {
+    json!({
+        "id": c.id,
+        "organization_id": c.org_id,
+        "name": c.name,
+        "kind": c.kind,
+        "endpoint": c.endpoint,
+        "region": c.region,
+        "bucket": c.bucket,
+        "prefix": c.prefix,
+        "part_size": c.part_size,
+        "max_backups": c.max_backups,
+        "active": c.active,
+        "has_credentials": !c.sealed_credentials.is_empty(),
+        "created_at": rfc3339(c.created_at),
+    })
+}
+
+/// Create/update body; on update, omitted fields keep their value.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Body {
+    pub organization_id: Option<String>,
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub bucket: Option<String>,
+    pub prefix: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub part_size: Option<i64>,
+    pub max_backups: Option<i64>,
+    pub active: Option<bool>,
+}
+
+fn apply(state: &AppState, c: &mut Config, b: Body) -> AppResult<()> {
+    if let Some(v) = b.name {
+        c.name = v.trim().to_string();
+    }
+    if let Some(v) = b.kind {
+        c.kind = v;
+    }
+    if let Some(v) = b.endpoint {
+        c.endpoint = v.trim().trim_end_matches('/').to_string();
+    }
+    if let Some(v) = b.region {
+        c.region = v.trim().to_string();
+    }
+    if let Some(v) = b.bucket {
+        c.bucket = v.trim().to_string();
+    }
+    if let Some(v) = b.prefix {
+        c.prefix = v.trim().trim_matches('/').to_string();
+    }
+    if let Some(v) = b.part_size {
+        c.part_size = v;
+    }
+    if let Some(v) = b.max_backups {
+        c.max_backups = v;
+    }
+    if b.access_key_id.is_some() || b.secret_access_key.is_some() {
+        let old = s3::credentials(state, c).unwrap_or_default();
+        let creds = Credentials {
+            access_key_id: b.access_key_id.unwrap_or(old.access_key_id),
+            secret_access_key: b.secret_access_key.unwrap_or(old.secret_access_key),
+        };
+        c.sealed_credentials = s3::seal(state, &creds);
+    }
+    if c.name.is_empty() || c.name.chars().count() > 100 {
+        return Err(AppError::Validation(
+            "name must be 1 to 100 characters".into(),
+        ));
+    }
+    if c.kind != "local" && c.kind != "s3" {
+        return Err(AppError::Validation("kind must be local or s3".into()));
+    }
+    if !(MIN_PART..=MAX_PART).contains(&c.part_size) {
+        return Err(AppError::Validation(
+            "part_size must be between 5 MiB and 512 MiB (in bytes)".into(),
+        ));
+    }
+    if !(0..=10_000).contains(&c.max_backups) {
+        return Err(AppError::Validation(
+            "max_backups must be 0 to 10000".into(),
+        ));
+    }
+    if c.kind == "s3" {
+        if !s3::valid_bucket(&c.bucket) {
+            return Err(AppError::Validation(
+                "bucket is not a valid S3 bucket name".into(),
+            ));
+        }
+        let scheme_ok = c.endpoint.starts_with("http://") || c.endpoint.starts_with("https://");
+        if !(c.endpoint.is_empty() || scheme_ok) {
+            return Err(AppError::Validation(
+                "endpoint must be an http(s) URL".into(),
+            ));
+        }
+        if c.sealed_credentials.is_empty() {
+            return Err(AppError::Validation(
+                "access_key_id and secret_access_key are required".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn config_for(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    permission: &str,
+) -> AppResult<Config> {
+    let config = store::find_config(&state.db.pool, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("backup config"))?;
+    authorize(state, user, &config.org_id, permission)
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound(_) => AppError::not_found("backup config"),
+            e => e,
+        })?;
+    Ok(config)
+}
+
+/// `GET /v1/backup-config`: the active target (the node's disk when none is set).
+pub async fn active(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppQuery(q): AppQuery<OrgQuery>,
+) -> AppResult<AppJson<Value>> {
+    let m = scoped(&state, &user, q.organization_id.as_deref(), READ).await?;
+    Ok(AppJson(
+        match store::active_config(&state.db.pool, &m.org_id).await? {
+            Some(c) => view(&c),
+            None => json!({
+                "id": null, "organization_id": m.org_id, "name": "Node disk", "kind": "local",
+                "active": true, "max_backups": 0,
+            }),
+        },
+    ))
+}
+
+/// `GET /v1/backup-config/list`.
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppQuery(q): AppQuery<OrgQuery>,
+) -> AppResult<AppJson<Value>> {
+    let m = scoped(&state, &user, q.organization_id.as_deref(), READ).await?;
+    let list = store::list_configs(&state.db.pool, &m.org_id).await?;
+    Ok(AppJson(
+        json!({"data": list.iter().map(view).collect::<Vec<_>>()}),
+    ))
+}
+
+/// `POST /v1/backup-config`.
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppJson(body): AppJson<Body>,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    let m = scoped(&state, &user, body.organization_id.as_deref(), WRITE).await?;
+    let mut config = Config {
+        id: new_id(),
+        org_id: m.org_id.clone(),
+        name: String::new(),
+        kind: "s3".into(),
+        endpoint: String::new(),
+        region: String::new(),
+        bucket: String::new(),
+        prefix: String::new(),
+        sealed_credentials: String::new(),
+        part_size: DEFAULT_PART,
+        max_backups: 0,
+        active: false,
+        created_at: now_ms(),
+    };
+    let activate = body.active;
+    apply(&state, &mut config, body)?;
+    store::save_config(&state.db.pool, &config).await?;
+    let none_active = store::active_config(&state.db.pool, &m.org_id)
+        .await?
+        .is_none();
+    if activate.unwrap_or(none_active) {
+        store::activate(&state.db.pool, &m.org_id, &config.id).await?;
+    }
+    let config = config_for(&state, &user, &config.id, READ).await?;
+    Ok((StatusCode::CREATED, AppJson(view(&config))))
+}
+
+/// `GET /v1/backup-config/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<AppJson<Value>> {
+    Ok(AppJson(view(&config_for(&state, &user, &id, READ).await?)))
+}
+
+/// `PUT /v1/backup-config/{id}`.
+pub async fn update(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<Body>,
+) -> AppResult<AppJson<Value>> {
+    let mut config = config_for(&state, &user, &id, WRITE).await?;
+    let activate = body.active;
+    apply(&state, &mut config, body)?;
+    store::save_config(&state.db.pool, &config).await?;
+    if activate == Some(true) {
+        store::activate(&state.db.pool, &config.org_id, &config.id).await?;
+    }
+    Ok(AppJson(view(&config_for(&state, &user, &id, READ).await?)))
+}
+
+/// `DELETE /v1/backup-config/{id}`: refused while backups are stored through it.
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<StatusCode> {
+    let config = config_for(&state, &user, &id, WRITE).await?;
+    let used: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM backups WHERE config_id = $1 \
+         AND status <> 'failed'",
+    )
+    .bind(&config.id)
+    .fetch_one(&state.db.pool)
+    .await?;
+    if used > 0 {
+        return Err(AppError::Conflict(format!(
+            "{used} backups are stored through this configuration: delete them first"
+        )));
+    }
+    store::delete_config(&state.db.pool, &config.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/backup-config/{id}/activate`.
+pub async fn activate(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<AppJson<Value>> {
+    let config = config_for(&state, &user, &id, WRITE).await?;
+    store::activate(&state.db.pool, &config.org_id, &config.id).await?;
+    Ok(AppJson(view(&config_for(&state, &user, &id, READ).await?)))
+}
+
+/// `?config_id=` (default: the active config) for the bucket routes.
+#[derive(Debug, Default, Deserialize)]
+pub struct BucketQuery {
+    pub organization_id: Option<String>,
+    pub config_id: Option<String>,
+}
+
+async fn s3_config(
+    state: &AppState,
+    user: &CurrentUser,
+    org: Option<&str>,
+    config_id: Option<&str>,
+    permission: &str,
+) -> AppResult<Config> {
+    let config = match config_id {
+        Some(id) => config_for(state, user, id, permission).await?,
+        None => {
+            let m = scoped(state, user, org, permission).await?;
+            store::active_config(&state.db.pool, &m.org_id)
+                .await?
+                .ok_or_else(|| AppError::not_found("active backup config"))?
+        }
+    };
+    if config.kind != "s3" {
+        return Err(AppError::Validation(
+            "the backup config is not an S3 target".into(),
+        ));
+    }
+    Ok(config)
+}
+
+/// `GET /v1/backup-config/s3-buckets`.
+pub async fn buckets(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppQuery(q): AppQuery<BucketQuery>,
+) -> AppResult<AppJson<Value>> {
+    let config = s3_config(
+        &state,
+        &user,
+        q.organization_id.as_deref(),
+        q.config_id.as_deref(),
+        READ,
+    )
+    .await?;
+    let names = s3::list_buckets(&state, &config).await?;
+    Ok(AppJson(
+        json!({"data": names.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()}),
+    ))
+}
+
+/// The create-bucket body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBucket {
+    pub name: String,
+    pub config_id: Option<String>,
+    pub organization_id: Option<String>,
+}
+
+/// `POST /v1/backup-config/s3-buckets`.
+pub async fn create_bucket(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppJson(body): AppJson<CreateBucket>,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    let config = s3_config(
+        &state,
+        &user,
+        body.organization_id.as_deref(),
+        body.config_id.as_deref(),
+        WRITE,
+    )
+    .await?;
+    s3::create_bucket(&state, &config, body.name.trim()).await?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(json!({"name": body.name.trim()})),
+    ))
+}

@@ -1,0 +1,488 @@
+//! `/v1/instances/{id}/backups`: list, create, download, restore, lock, delete. The agent
+//! does the work; the panel row stays `running` until the agent's record says otherwise
+//! (a task polls it; listing reconciles rows whose task died with a panel restart).
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shardlyn_proto::backup::{BackupInfo, BackupStatus, CreateBackup, RestoreBackup, Target};
+use shardlyn_proto::instance::PowerAction;
+
+use super::store::{self, Backup};
+use super::{s3, view};
+use crate::auth::extract::CurrentUser;
+use crate::db::{new_id, now_ms};
+use crate::error::{AppError, AppJson, AppPath, AppResult};
+use crate::instances::instance_for;
+use crate::instances::ops::power::{act, agent_path, connected};
+use crate::instances::ops::sync;
+use crate::instances::store::Instance;
+use crate::state::AppState;
+
+/// How often a running backup's record is read from the agent.
+const POLL: Duration = Duration::from_millis(300);
+
+/// `GET /v1/instances/{id}/backups`.
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<AppJson<Value>> {
+    let instance = instance_for(&state, &user, &id, "instances.backups.read").await?;
+    let mut rows = store::list(&state.db.pool, &instance.id).await?;
+    for row in rows.iter_mut().filter(|b| b.status == "running") {
+        if check(&state, &instance, &row.id).await
+            && let Some(fresh) = store::find(&state.db.pool, &instance.id, &row.id).await?
+        {
+            *row = fresh;
+        }
+    }
+    Ok(AppJson(
+        json!({"data": rows.iter().map(view).collect::<Vec<_>>()}),
+    ))
+}
+
+/// Asks the agent once about a running backup and records its end. True when the row
+/// changed.
+async fn check(state: &AppState, instance: &Instance, bid: &str) -> bool {
+    let Some(conn) = state.tunnels.get(&instance.node_id) else {
+        return false;
+    };
+    let answer = conn
+        .get_json(&agent_path(&instance.id, &format!("/backups/{bid}")))
+        .await;
+    let info = match answer {
+        Ok(v) => match serde_json::from_value::<BackupInfo>(v) {
+            Ok(info) => info,
+            Err(_) => return false,
+        },
+        Err(AppError::NotFound(_)) => BackupInfo {
+            id: bid.to_string(),
+            instance: instance.id.clone(),
+            status: BackupStatus::Failed,
+            size_bytes: 0,
+            sha256: String::new(),
+            error: Some("the node has no record of this backup".into()),
+            started_at: 0,
+            completed_at: None,
+        },
+        Err(_) => return false,
+    };
+    if info.status == BackupStatus::Running {
+        return false;
+    }
+    let result = store::finish(
+        &state.db.pool,
+        bid,
+        info.status.as_str(),
+        i64::try_from(info.size_bytes).unwrap_or(i64::MAX),
+        &info.sha256,
+        info.error.as_deref(),
+        info.completed_at.unwrap_or_else(now_ms),
+    )
+    .await;
+    match result {
+        Ok(changed) => changed,
+        Err(e) => {
+            tracing::warn!(backup.id = %bid, error = %e, "recording a backup");
+            false
+        }
+    }
+}
+
+/// Polls the agent until the backup ends (or its row disappears).
+fn watch(state: AppState, instance: Instance, bid: String) {
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(48 * 3600);
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(POLL).await;
+            match store::find(&state.db.pool, &instance.id, &bid).await {
+                Ok(Some(b)) if b.status == "running" => {}
+                Ok(_) => return,
+                Err(_) => continue,
+            }
+            if check(&state, &instance, &bid).await {
+                return;
+            }
+        }
+    });
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+pub enum Ignored {
+    #[default]
+    None,
+    Text(String),
+    List(Vec<String>),
+}
+
+/// The create body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub ignored: Ignored,
+    #[serde(default, alias = "is_locked")]
+    pub locked: bool,
+}
+
+/// The object key of a backup in a bucket.
+fn object_key(prefix: &str, instance: &str, bid: &str) -> String {
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        format!("{instance}/{bid}.tar.zst")
+    } else {
+        format!("{prefix}/{instance}/{bid}.tar.zst")
+    }
+}
+
+/// The wire target of a stored backup.
+async fn target_of(state: &AppState, b: &Backup) -> AppResult<Target> {
+    if b.target != "s3" {
+        return Ok(Target::Local);
+    }
+    let config = config_of(state, b).await?;
+    s3::target(state, &config, &b.object_key)
+}
+
+async fn config_of(state: &AppState, b: &Backup) -> AppResult<store::Config> {
+    let id = b.config_id.as_deref().unwrap_or_default();
+    store::find_config(&state.db.pool, id)
+        .await?
+        .ok_or_else(|| AppError::Conflict("the backup's storage configuration is gone".into()))
+}
+
+/// Removes a backup's archive from where it lives.
+async fn remove_archive(state: &AppState, instance: &Instance, b: &Backup) -> AppResult<()> {
+    if b.target == "s3" {
+        if let Ok(config) = config_of(state, b).await {
+            s3::delete(state, &config, &b.object_key).await?;
+        }
+        // The agent may hold a record of it too.
+        if let Some(conn) = state.tunnels.get(&instance.node_id) {
+            let _ = conn
+                .call(
+                    http::Method::DELETE,
+                    &agent_path(&instance.id, &format!("/backups/{}", b.id)),
+                )
+                .await;
+        }
+        return Ok(());
+    }
+    let conn = connected(state, &instance.node_id)?;
+    match conn
+        .call(
+            http::Method::DELETE,
+            &agent_path(&instance.id, &format!("/backups/{}", b.id)),
+        )
+        .await
+    {
+        Ok(_) | Err(AppError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes room for one more backup under the limit: deletes the oldest unlocked,
+/// finished backups.
+async fn rotate(state: &AppState, instance: &Instance, limit: i64) -> AppResult<()> {
+    if limit <= 0 {
+        return Ok(());
+    }
+    let mut rows = store::list(&state.db.pool, &instance.id).await?;
+    rows.reverse(); // oldest first
+    let mut count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    for b in rows.iter().filter(|b| !b.locked && b.status != "running") {
+        if count < limit {
+            break;
+        }
+        remove_archive(state, instance, b).await?;
+        store::delete(&state.db.pool, &b.id).await?;
+        count -= 1;
+    }
+    if count >= limit {
+        return Err(AppError::coded(
+            StatusCode::CONFLICT,
+            "BACKUP_LIMIT",
+            format!("the backup limit ({limit}) is reached and no backup can be rotated out"),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /v1/instances/{id}/backups`.
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+    body: axum::body::Bytes,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    let body: CreateBody = super::optional_json(&body)?;
+    let instance = instance_for(&state, &user, &id, "instances.backups.write").await?;
+    let conn = connected(&state, &instance.node_id)?;
+    let ignored = match body.ignored {
+        Ignored::None => String::new(),
+        Ignored::Text(t) => t,
+        Ignored::List(l) => l.join("\n"),
+    };
+    if ignored.len() > 64 * 1024 {
+        return Err(AppError::Validation("ignored is too long".into()));
+    }
+    let name = body.name.map(|n| n.trim().to_string()).unwrap_or_default();
+    if name.chars().count() > 191 {
+        return Err(AppError::Validation("name is too long".into()));
+    }
+    let bid = new_id();
+    let name = if name.is_empty() {
+        format!("Backup at {}", crate::db::rfc3339(now_ms()))
+    } else {
+        name
+    };
+    let config = store::active_config(&state.db.pool, &instance.org_id).await?;
+    if let Some(c) = &config {
+        rotate(&state, &instance, c.max_backups).await?;
+    }
+    let (target_name, config_id, key, target) = match &config {
+        Some(c) if c.kind == "s3" => {
+            let key = object_key(&c.prefix, &instance.id, &bid);
+            let target = s3::target(&state, c, &key)?;
+            ("s3", Some(c.id.clone()), key, target)
+        }
+        _ => ("local", None, format!("{bid}.tar.zst"), Target::Local),
+    };
+    let row = Backup {
+        id: bid.clone(),
+        instance_id: instance.id.clone(),
+        org_id: instance.org_id.clone(),
+        name,
+        status: "pending".into(),
+        target: target_name.into(),
+        config_id,
+        object_key: key,
+        size_bytes: 0,
+        sha256: String::new(),
+        locked: body.locked,
+        ignored: ignored.clone(),
+        error: None,
+        created_at: now_ms(),
+        completed_at: None,
+    };
+    store::insert(&state.db.pool, &row).await?;
+    let request = CreateBackup {
+        id: bid.clone(),
+        ignored,
+        target,
+    };
+    let path = agent_path(&instance.id, "/backups");
+    let sent = match conn.call_json(http::Method::POST, &path, &request).await {
+        Err(AppError::NotFound(_)) => match sync::push_instance(&state, &instance).await {
+            Ok(()) => conn.call_json(http::Method::POST, &path, &request).await,
+            Err(e) => Err(e),
+        },
+        other => other,
+    };
+    if let Err(e) = sent {
+        let _ = store::finish(
+            &state.db.pool,
+            &bid,
+            "failed",
+            0,
+            "",
+            Some(&e.to_string()),
+            now_ms(),
+        )
+        .await;
+        return Err(e);
+    }
+    store::set_running(&state.db.pool, &bid).await?;
+    watch(state.clone(), instance.clone(), bid.clone());
+    let row = store::find(&state.db.pool, &instance.id, &bid)
+        .await?
+        .ok_or_else(|| AppError::not_found("backup"))?;
+    Ok((StatusCode::ACCEPTED, AppJson(view(&row))))
+}
+
+async fn backup_for(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    bid: &str,
+    permission: &str,
+) -> AppResult<(Instance, Backup)> {
+    let instance = instance_for(state, user, id, permission).await?;
+    let backup = store::find(&state.db.pool, &instance.id, bid)
+        .await?
+        .ok_or_else(|| AppError::not_found("backup"))?;
+    Ok((instance, backup))
+}
+
+fn completed(b: &Backup) -> AppResult<()> {
+    if b.status == "completed" {
+        Ok(())
+    } else {
+        Err(AppError::coded(
+            StatusCode::CONFLICT,
+            "BACKUP_NOT_COMPLETED",
+            format!("the backup is {}", b.status),
+        ))
+    }
+}
+
+/// `GET /v1/instances/{id}/backups/{bid}/download`: the archive, streamed.
+pub async fn download(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath((id, bid)): AppPath<(String, String)>,
+) -> AppResult<Response> {
+    let (instance, backup) = backup_for(&state, &user, &id, &bid, "instances.backups.read").await?;
+    completed(&backup)?;
+    let mut response = if backup.target == "s3" {
+        use object_store::ObjectStore;
+        let config = config_of(&state, &backup).await?;
+        let got = s3::store(&state, &config)?
+            .get(&object_store::path::Path::from(backup.object_key.as_str()))
+            .await
+            .map_err(|e| AppError::Unavailable(format!("S3 read failed: {e}")))?;
+        Body::from_stream(got.into_stream()).into_response()
+    } else {
+        let conn = connected(&state, &instance.node_id)?;
+        let upstream = conn
+            .stream(&agent_path(
+                &instance.id,
+                &format!("/backups/{}/download", backup.id),
+            ))
+            .await?;
+        Body::new(upstream.into_body()).into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zstd"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&backup.size_bytes.to_string()) {
+        headers.insert(header::CONTENT_LENGTH, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"backup-{}.tar.zst\"",
+        backup.id
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+/// The restore body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreBody {
+    /// Empty the server directory first.
+    #[serde(default)]
+    pub truncate: bool,
+}
+
+/// `POST /v1/instances/{id}/backups/{bid}/restore`: stops the server, then the agent
+/// verifies the archive's checksum (409 on a mismatch, nothing touched) and extracts it;
+/// `backup restore completed` reaches the console when done.
+pub async fn restore(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath((id, bid)): AppPath<(String, String)>,
+    body: axum::body::Bytes,
+) -> AppResult<(StatusCode, AppJson<Value>)> {
+    let body: RestoreBody = super::optional_json(&body)?;
+    let (instance, backup) =
+        backup_for(&state, &user, &id, &bid, "instances.backups.restore").await?;
+    completed(&backup)?;
+    let conn = connected(&state, &instance.node_id)?;
+    let target = target_of(&state, &backup).await?;
+    let status = match act(&state, &instance, PowerAction::Stop).await {
+        Ok(s) => Some(s.state),
+        Err(AppError::Conflict(_) | AppError::Coded { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    let request = RestoreBackup {
+        sha256: backup.sha256.clone(),
+        truncate: body.truncate,
+        target,
+    };
+    conn.call_json(
+        http::Method::POST,
+        &agent_path(&instance.id, &format!("/backups/{}/restore", backup.id)),
+        &request,
+    )
+    .await?;
+    let state_now = match status {
+        Some(s) => s,
+        None => crate::instances::store::find(&state.db.pool, &instance.id)
+            .await?
+            .map_or(instance.state, |i| i.state),
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        AppJson(json!({
+            "id": backup.id,
+            "instance_id": instance.id,
+            "restoring": true,
+            "truncate": body.truncate,
+            "state": state_now,
+            "desired_state": "stopped",
+        })),
+    ))
+}
+
+/// The lock body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockBody {
+    /// Omitted: toggle.
+    #[serde(default)]
+    pub locked: Option<bool>,
+}
+
+/// `POST /v1/instances/{id}/backups/{bid}/lock`: locks (or unlocks) a backup.
+pub async fn lock(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath((id, bid)): AppPath<(String, String)>,
+    body: axum::body::Bytes,
+) -> AppResult<AppJson<Value>> {
+    let body: LockBody = super::optional_json(&body)?;
+    let (instance, backup) =
+        backup_for(&state, &user, &id, &bid, "instances.backups.write").await?;
+    let locked = body.locked.unwrap_or(!backup.locked);
+    store::set_locked(&state.db.pool, &backup.id, locked).await?;
+    let row = store::find(&state.db.pool, &instance.id, &backup.id)
+        .await?
+        .ok_or_else(|| AppError::not_found("backup"))?;
+    Ok(AppJson(view(&row)))
+}
+
+/// `DELETE /v1/instances/{id}/backups/{bid}`: refused while locked or running.
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath((id, bid)): AppPath<(String, String)>,
+) -> AppResult<StatusCode> {
+    let (instance, backup) =
+        backup_for(&state, &user, &id, &bid, "instances.backups.write").await?;
+    if backup.locked {
+        return Err(AppError::coded(
+            StatusCode::CONFLICT,
+            "BACKUP_LOCKED",
+            "the backup is locked: unlock it first",
+        ));
+    }
+    if backup.status == "running" || backup.status == "pending" {
+        return Err(AppError::Conflict("the backup is still running".into()));
+    }
+    remove_archive(&state, &instance, &backup).await?;
+    store::delete(&state.db.pool, &backup.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
