@@ -1,0 +1,849 @@
+//! The permission matrix: for every route of `shardlyn_panel::app::routes()`, every role,
+//! a member holding only a granted key and a member with the key removed, a platform
+//! admin and an outsider, the answer is exactly what the permission table says. The
+//! expectations come from one table ([`TABLE`]: route -> permission key or rule) and
+//! the panel's role defaults (`orgs::permissions::role_has`); every route must appear
+//! in the table, so a new route fails here until its permission is written down.
+//!
+//! "Allowed" means neither 401, 403 nor (for members) 404, and no 500: routes that need
+//! a live agent answer 409/502/503 after authorizing, and routes naming a sub-resource
+//! no test can create without an agent (a backup, an upload, a container) may answer
+//! 404 after authorizing (`sub`). "Denied" is exactly 403; outsiders get exactly 404.
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use shardlyn_panel::orgs::permissions::{Role, role_has};
+use shardlyn_panel::routes::Access;
+use shardlyn_tests::console::Console;
+use shardlyn_tests::{Resp, Session, TestApp, both_engines, spawn_app};
+
+const GIB: i64 = 1024 * 1024 * 1024;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy)]
+enum Rule {
+    /// A member holding this key in the resource's organization.
+    Key(&'static str),
+    /// Any signed-in user (their own resources, or none).
+    AnyUser,
+    /// Platform admins only.
+    PlatformAdmin,
+    /// Not checked yet: the area's handlers parse the body (or disagree with the table)
+    /// before authorizing; the reason says what to settle.
+    Pending(&'static str),
+}
+
+/// A resource each call needs made anew because an allowed call changes or removes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    No,
+    Org,
+    Member,
+    Override,
+    Invite,
+    Node,
+    Workload,
+    Instance,
+    WebhookToken,
+}
+
+struct Row {
+    method: &'static str,
+    path: &'static str,
+    rule: Rule,
+    fresh: Fresh,
+    /// 404 after authorizing is acceptable (a sub-resource no test can create).
+    sub: bool,
+}
+
+const fn r(method: &'static str, path: &'static str, rule: Rule) -> Row {
+    Row {
+        method,
+        path,
+        rule,
+        fresh: Fresh::No,
+        sub: false,
+    }
+}
+
+const fn fresh(method: &'static str, path: &'static str, rule: Rule, fresh: Fresh) -> Row {
+    Row {
+        method,
+        path,
+        rule,
+        fresh,
+        sub: false,
+    }
+}
+
+const fn sub(method: &'static str, path: &'static str, rule: Rule) -> Row {
+    Row {
+        method,
+        path,
+        rule,
+        fresh: Fresh::No,
+        sub: true,
+    }
+}
+
+use Rule::{AnyUser, Key, Pending, PlatformAdmin};
+
+/// Files uploads, tus and backups parse their bodies and headers before authorizing
+/// (outsiders get 400/412 instead of 404), and backup configs check
+/// `instances.backups.read` / `org.update` instead of `backup_config.*`: to settle with
+/// those areas' owners, then turn these rows into `Key` rows.
+const PENDING_BODY: &str = "authorization after body parsing; backup_config keys";
+
+/// The permission table: every non-public, non-agent route and who may call it.
+const TABLE: &[Row] = &[
+    // Account.
+    r("GET", "/v1/users/me", AnyUser),
+    r("PUT", "/v1/users/me", AnyUser),
+    r("PUT", "/v1/users/me/password", AnyUser),
+    r("POST", "/v1/users/me/password", AnyUser),
+    r("GET", "/v1/users/me/sessions", AnyUser),
+    sub("DELETE", "/v1/users/me/sessions/{id}", AnyUser),
+    r("GET", "/v1/api-tokens", AnyUser),
+    r("POST", "/v1/api-tokens", AnyUser),
+    sub("DELETE", "/v1/api-tokens/{id}", AnyUser),
+    r("GET", "/v1/auth/mfa/status", AnyUser),
+    r("POST", "/v1/auth/mfa/enroll", AnyUser),
+    r("POST", "/v1/auth/mfa/verify", AnyUser),
+    r("POST", "/v1/auth/mfa/disable", AnyUser),
+    r("POST", "/v1/auth/logout", AnyUser),
+    r("GET", "/v1/permissions", AnyUser),
+    r("GET", "/v1/templates", AnyUser),
+    r("GET", "/v1/templates/{category}", AnyUser),
+    sub("POST", "/v1/invites/{token}/accept", AnyUser),
+    // Platform administration.
+    r("GET", "/v1/users", PlatformAdmin),
+    r("POST", "/v1/users", PlatformAdmin),
+    sub("GET", "/v1/users/{id}", PlatformAdmin),
+    sub("DELETE", "/v1/users/{id}", PlatformAdmin),
+    r("GET", "/v1/admin/users", PlatformAdmin),
+    sub("POST", "/v1/admin/users/{id}/suspend", PlatformAdmin),
+    sub("POST", "/v1/admin/users/{id}/unsuspend", PlatformAdmin),
+    r("GET", "/v1/admin/organizations", PlatformAdmin),
+    r("GET", "/v1/admin/organizations/{id}", PlatformAdmin),
+    r("GET", "/v1/admin/audit-logs", PlatformAdmin),
+    r("GET", "/v1/admin/audit-logs/export", PlatformAdmin),
+    r("GET", "/v1/admin/metrics", PlatformAdmin),
+    r("GET", "/v1/tunnel/stats", PlatformAdmin),
+    r("GET", "/v1/tunnel/agents", PlatformAdmin),
+    r("DELETE", "/v1/instances/{id}/logs/clear", PlatformAdmin),
+    // Organizations and members.
+    r("GET", "/v1/organizations", AnyUser),
+    r("POST", "/v1/organizations", AnyUser),
+    r("GET", "/v1/organizations/{orgId}", Key("org.read")),
+    r("PUT", "/v1/organizations/{orgId}", Key("org.update")),
+    fresh(
+        "DELETE",
+        "/v1/organizations/{orgId}",
+        Key("org.delete"),
+        Fresh::Org,
+    ),
+    r(
+        "GET",
+        "/v1/organizations/{orgId}/members",
+        Key("members.read"),
+    ),
+    r(
+        "POST",
+        "/v1/organizations/{orgId}/members/invite",
+        Key("members.invite"),
+    ),
+    fresh(
+        "DELETE",
+        "/v1/organizations/{orgId}/members/{userId}",
+        Key("members.remove"),
+        Fresh::Member,
+    ),
+    fresh(
+        "PUT",
+        "/v1/organizations/{orgId}/members/{userId}/role",
+        Key("members.role"),
+        Fresh::Member,
+    ),
+    r(
+        "GET",
+        "/v1/organizations/{orgId}/members/{userId}/permissions",
+        Key("members.read"),
+    ),
+    r(
+        "POST",
+        "/v1/organizations/{orgId}/members/{userId}/permissions",
+        Key("members.permissions"),
+    ),
+    fresh(
+        "DELETE",
+        "/v1/organizations/{orgId}/members/{userId}/permissions/{key}",
+        Key("members.permissions"),
+        Fresh::Override,
+    ),
+    r(
+        "GET",
+        "/v1/organizations/{orgId}/invites",
+        Key("members.invite"),
+    ),
+    fresh(
+        "DELETE",
+        "/v1/organizations/{orgId}/invites/{inviteId}",
+        Key("members.invite"),
+        Fresh::Invite,
+    ),
+    // Workloads.
+    r("GET", "/v1/workloads", Key("workloads.read")),
+    r("POST", "/v1/workloads", Key("workloads.write")),
+    r("GET", "/v1/workloads/{id}", Key("workloads.read")),
+    r("PUT", "/v1/workloads/{id}", Key("workloads.write")),
+    fresh(
+        "DELETE",
+        "/v1/workloads/{id}",
+        Key("workloads.write"),
+        Fresh::Workload,
+    ),
+    r("GET", "/v1/workloads/{id}/export", Key("workloads.read")),
+    r(
+        "POST",
+        "/v1/workloads/from-template",
+        Key("workloads.write"),
+    ),
+    r("POST", "/v1/workloads/import-egg", Key("workloads.write")),
+    // Nodes.
+    r("GET", "/v1/nodes", Key("nodes.read")),
+    r("POST", "/v1/nodes/register-token", Key("nodes.create")),
+    r("GET", "/v1/nodes/{id}", Key("nodes.read")),
+    r("PUT", "/v1/nodes/{id}", Key("nodes.update")),
+    fresh("DELETE", "/v1/nodes/{id}", Key("nodes.delete"), Fresh::Node),
+    r("POST", "/v1/nodes/{id}/cordon", Key("nodes.update")),
+    r("POST", "/v1/nodes/{id}/uncordon", Key("nodes.update")),
+    r("POST", "/v1/nodes/{id}/drain", Key("nodes.update")),
+    r("GET", "/v1/nodes/{id}/metrics/history", Key("nodes.read")),
+    r("GET", "/v1/nodes/{id}/inventory", Key("nodes.read")),
+    r("GET", "/v1/nodes/{id}/inventory/system", Key("nodes.read")),
+    r("GET", "/v1/nodes/{id}/inventory/network", Key("nodes.read")),
+    r("GET", "/v1/nodes/{id}/inventory/disks", Key("nodes.read")),
+    r("GET", "/v1/nodes/{id}/inventory/users", Key("nodes.read")),
+    r(
+        "GET",
+        "/v1/nodes/{id}/inventory/containers",
+        Key("nodes.read"),
+    ),
+    r(
+        "GET",
+        "/v1/nodes/{id}/inventory/processes",
+        Key("nodes.read"),
+    ),
+    sub(
+        "GET",
+        "/v1/nodes/{id}/containers/{containerId}/logs",
+        Key("nodes.read"),
+    ),
+    sub(
+        "POST",
+        "/v1/nodes/{id}/containers/{containerId}/start",
+        Key("nodes.containers"),
+    ),
+    sub(
+        "POST",
+        "/v1/nodes/{id}/containers/{containerId}/stop",
+        Key("nodes.containers"),
+    ),
+    sub(
+        "POST",
+        "/v1/nodes/{id}/containers/{containerId}/restart",
+        Key("nodes.containers"),
+    ),
+    sub(
+        "POST",
+        "/v1/nodes/{id}/containers/{containerId}/kill",
+        Key("nodes.containers"),
+    ),
+    sub(
+        "POST",
+        "/v1/nodes/{id}/processes/{pid}/kill",
+        Key("nodes.containers"),
+    ),
+    // Instances.
+    r("GET", "/v1/instances", Key("instances.read")),
+    r("POST", "/v1/instances", Key("instances.create")),
+    r("GET", "/v1/instances/{id}", Key("instances.read")),
+    r("PUT", "/v1/instances/{id}", Key("instances.update")),
+    fresh(
+        "DELETE",
+        "/v1/instances/{id}",
+        Key("instances.delete"),
+        Fresh::Instance,
+    ),
+    r("POST", "/v1/instances/{id}/start", Key("instances.power")),
+    r("POST", "/v1/instances/{id}/stop", Key("instances.power")),
+    r("POST", "/v1/instances/{id}/restart", Key("instances.power")),
+    r("POST", "/v1/instances/{id}/kill", Key("instances.power")),
+    r(
+        "POST",
+        "/v1/instances/{id}/reinstall",
+        Key("instances.update"),
+    ),
+    r("GET", "/v1/instances/{id}/stats", Key("instances.read")),
+    r(
+        "GET",
+        "/v1/instances/{id}/metrics/history",
+        Key("instances.read"),
+    ),
+    r(
+        "GET",
+        "/v1/instances/{id}/install-logs",
+        Key("instances.logs"),
+    ),
+    r(
+        "GET",
+        "/v1/instances/{id}/logs/history",
+        Key("instances.logs"),
+    ),
+    r(
+        "GET",
+        "/v1/instances/{id}/logs/download",
+        Key("instances.logs"),
+    ),
+    r("GET", "/v1/instances/{id}/console", Key("instances.logs")),
+    r("GET", "/v1/instances/{id}/logs", Key("instances.logs")),
+    r(
+        "POST",
+        "/v1/instances/{id}/console/tickets",
+        Key("instances.logs"),
+    ),
+    // Instance files and uploads.
+    r(
+        "GET",
+        "/v1/instances/{id}/files",
+        Key("instances.files.read"),
+    ),
+    r("DELETE", "/v1/instances/{id}/files", Pending(PENDING_BODY)),
+    r(
+        "GET",
+        "/v1/instances/{id}/files/content",
+        Key("instances.files.read"),
+    ),
+    r(
+        "PUT",
+        "/v1/instances/{id}/files/content",
+        Key("instances.files.write"),
+    ),
+    r(
+        "POST",
+        "/v1/instances/{id}/files/content",
+        Key("instances.files.write"),
+    ),
+    r(
+        "GET",
+        "/v1/instances/{id}/files/download",
+        Key("instances.files.read"),
+    ),
+    r(
+        "POST",
+        "/v1/instances/{id}/files/upload",
+        Pending(PENDING_BODY),
+    ),
+    r(
+        "POST",
+        "/v1/instances/{id}/files/mkdir",
+        Key("instances.files.write"),
+    ),
+    r(
+        "POST",
+        "/v1/instances/{id}/files/move",
+        Key("instances.files.write"),
+    ),
+    r(
+        "POST",
+        "/v1/instances/{id}/files/download-zip",
+        Key("instances.files.read"),
+    ),
+    r(
+        "GET",
+        "/v1/instances/{id}/files/download-zip",
+        Key("instances.files.read"),
+    ),
+    r(
+        "GET",
+        "/v1/instances/{id}/files/stat",
+        Key("instances.files.read"),
+    ),
+    r(
+        "GET",
+        "/v1/instances/{id}/files/search",
+        Key("instances.files.read"),
+    ),
+    r(
+        "POST",
+        "/v1/instances/{id}/files/copy",
+        Key("instances.files.write"),
+    ),
+    r(
+        "POST",
+        "/v1/instances/{id}/files/chmod",
+        Key("instances.files.write"),
+    ),
+    r(
+        "POST",
+        "/v1/instances/{id}/files/compress",
+        Key("instances.files.write"),
+    ),
+    r(
+        "POST",
+        "/v1/instances/{id}/files/decompress",
+        Key("instances.files.write"),
+    ),
+    r(
+        "POST",
+        "/v1/instances/{id}/files/pull",
+        Key("instances.files.write"),
+    ),
+    r(
+        "POST",
+        "/v1/instances/{id}/files/tus",
+        Pending(PENDING_BODY),
+    ),
+    r(
+        "OPTIONS",
+        "/v1/instances/{id}/files/tus",
+        Pending(PENDING_BODY),
+    ),
+    sub(
+        "HEAD",
+        "/v1/instances/{id}/files/tus/{upload}",
+        Pending(PENDING_BODY),
+    ),
+    sub(
+        "PATCH",
+        "/v1/instances/{id}/files/tus/{upload}",
+        Pending(PENDING_BODY),
+    ),
+    sub(
+        "DELETE",
+        "/v1/instances/{id}/files/tus/{upload}",
+        Pending(PENDING_BODY),
+    ),
+    sub(
+        "GET",
+        "/v1/instances/{id}/files/tus/{upload}",
+        Pending(PENDING_BODY),
+    ),
+    // Backups.
+    r("GET", "/v1/instances/{id}/backups", Pending(PENDING_BODY)),
+    r("POST", "/v1/instances/{id}/backups", Pending(PENDING_BODY)),
+    sub(
+        "GET",
+        "/v1/instances/{id}/backups/{bid}/download",
+        Pending(PENDING_BODY),
+    ),
+    sub(
+        "POST",
+        "/v1/instances/{id}/backups/{bid}/restore",
+        Pending(PENDING_BODY),
+    ),
+    sub(
+        "POST",
+        "/v1/instances/{id}/backups/{bid}/lock",
+        Pending(PENDING_BODY),
+    ),
+    sub(
+        "DELETE",
+        "/v1/instances/{id}/backups/{bid}",
+        Pending(PENDING_BODY),
+    ),
+    r("GET", "/v1/backup-config", Pending(PENDING_BODY)),
+    r("POST", "/v1/backup-config", Pending(PENDING_BODY)),
+    r("GET", "/v1/backup-config/list", Pending(PENDING_BODY)),
+    r("GET", "/v1/backup-config/s3-buckets", Pending(PENDING_BODY)),
+    r(
+        "POST",
+        "/v1/backup-config/s3-buckets",
+        Pending(PENDING_BODY),
+    ),
+    sub("GET", "/v1/backup-config/{id}", Pending(PENDING_BODY)),
+    sub("PUT", "/v1/backup-config/{id}", Pending(PENDING_BODY)),
+    sub("DELETE", "/v1/backup-config/{id}", Pending(PENDING_BODY)),
+    sub(
+        "POST",
+        "/v1/backup-config/{id}/activate",
+        Pending(PENDING_BODY),
+    ),
+    // Webhook tokens.
+    r("GET", "/v1/webhook-tokens", Key("webhooks.manage")),
+    r("POST", "/v1/webhook-tokens", Key("webhooks.manage")),
+    fresh(
+        "DELETE",
+        "/v1/webhook-tokens/{id}",
+        Key("webhooks.manage"),
+        Fresh::WebhookToken,
+    ),
+];
+
+/// One caller of the matrix.
+struct Caller {
+    label: &'static str,
+    session: Session,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Member(Role),
+    /// A viewer granted the row's key.
+    Granted,
+    /// An admin with the row's key removed.
+    Revoked,
+    PlatformAdmin,
+    Outsider,
+}
+
+/// The organization and its resources the calls act on.
+struct World {
+    org: String,
+    owner: String,
+    target: Session,
+    workload: String,
+    node: String,
+    spare_node: String,
+    instance: String,
+}
+
+async fn online_node(app: &TestApp, owner: &str, org: &str, name: &str) -> String {
+    let node = app.register_node(owner, Some(org), name).await;
+    app.mark_node_online(&node, 64 * GIB, 500 * GIB).await;
+    node
+}
+
+async fn new_workload(app: &TestApp, owner: &str, org: &str) -> String {
+    let w = app
+        .post(
+            "/v1/workloads",
+            Some(owner),
+            json!({
+                "organization_id": org, "name": "Secretive", "images": ["busybox:1.36"], "startup": "sh",
+                "variables": [
+                    {"name": "Motd", "env_variable": "MOTD", "default_value": "hi", "user_viewable": true,
+                     "user_editable": true, "rules": "required|string"},
+                    {"name": "Api key", "env_variable": "API_KEY", "default_value": "default-key",
+                     "user_viewable": false, "user_editable": false, "rules": "nullable|string"},
+                ],
+            }),
+        )
+        .await
+        .expect(201);
+    w.body["id"].as_str().expect("workload id").to_string()
+}
+
+async fn new_instance(app: &TestApp, owner: &str, workload: &str, node: &str) -> String {
+    let r = app
+        .post(
+            "/v1/instances",
+            Some(owner),
+            json!({"name": "matrix", "workload_id": workload, "node_id": node,
+                   "variables": {"API_KEY": "s3cret-value"}}),
+        )
+        .await
+        .expect(201);
+    r.body["id"].as_str().expect("instance id").to_string()
+}
+
+async fn add_members(app: &TestApp, org: &str, callers: &[Caller], target: &Session) {
+    for c in callers {
+        let role = match c.kind {
+            Kind::Member(Role::Owner) | Kind::PlatformAdmin | Kind::Outsider => continue,
+            Kind::Member(role) => role,
+            Kind::Granted => Role::Viewer,
+            Kind::Revoked => Role::Admin,
+        };
+        app.add_member(org, &c.session.user_id, role.as_str()).await;
+    }
+    app.add_member(org, &target.user_id, "viewer").await;
+}
+
+async fn set_override(app: &TestApp, w: &World, org: &str, user: &str, key: &str, allowed: bool) {
+    app.post(
+        &format!("/v1/organizations/{org}/members/{user}/permissions"),
+        Some(&w.owner),
+        json!({"key": key, "allowed": allowed}),
+    )
+    .await
+    .expect(200);
+}
+
+async fn clear_override(app: &TestApp, w: &World, org: &str, user: &str, key: &str) {
+    let r = app
+        .delete(
+            &format!("/v1/organizations/{org}/members/{user}/permissions/{key}"),
+            Some(&w.owner),
+        )
+        .await;
+    assert!(matches!(r.status, 200 | 204 | 404), "{}", r.text);
+}
+
+fn body_for(row: &Row, w: &World, org: &str, n: usize) -> Option<Value> {
+    let b = match (row.method, row.path) {
+        ("POST", "/v1/organizations") => json!({"name": format!("Org {n}")}),
+        ("PUT", "/v1/organizations/{orgId}") => json!({"name": "Matrix"}),
+        ("POST", "/v1/organizations/{orgId}/members/invite") => {
+            json!({"email": format!("invitee{n}@example.com"), "role": "viewer"})
+        }
+        ("PUT", "/v1/organizations/{orgId}/members/{userId}/role") => json!({"role": "operator"}),
+        ("POST", "/v1/organizations/{orgId}/members/{userId}/permissions") => {
+            json!({"key": "nodes.read", "allowed": true})
+        }
+        ("POST", "/v1/workloads/from-template") => {
+            json!({"template": "busybox-test", "organization_id": org})
+        }
+        ("POST", "/v1/instances") => {
+            json!({"name": format!("i{n}"), "workload_id": w.workload, "node_id": w.node})
+        }
+        ("PUT", "/v1/instances/{id}") => json!({"description": format!("d{n}")}),
+        ("PUT", "/v1/nodes/{id}") => json!({"name": format!("spare-{n}")}),
+        ("POST", "/v1/webhook-tokens") => json!({"name": "t", "organization_id": org}),
+        ("POST", "/v1/api-tokens") => json!({"name": "t"}),
+        ("POST", "/v1/nodes/register-token") => {
+            json!({"name": format!("n{n}"), "organization_id": org})
+        }
+        ("POST" | "PUT", p) if !p.contains('{') => json!({"organization_id": org}),
+        ("POST" | "PUT", _) => json!({}),
+        _ => return None,
+    };
+    Some(b)
+}
+
+fn fill(path: &str, w: &World, org: &str, id: &str, invite: &str) -> String {
+    let collection = !path.contains('{');
+    let path = path
+        .replace("{orgId}", org)
+        .replace("{userId}", &w.target.user_id)
+        .replace("{key}", "nodes.read")
+        .replace("{inviteId}", invite)
+        .replace("{containerId}", "shardlyn-matrix")
+        .replace("{pid}", "1")
+        .replace("{category}", "game")
+        .replace("{bid}", "0190a0c4-0000-7000-8000-000000000000")
+        .replace("{upload}", "0190a0c4-0000-7000-8000-000000000000")
+        .replace("{token}", "not-an-invite")
+        .replace("{id}", id);
+    if collection {
+        format!("{path}?organization_id={org}")
+    } else {
+        path
+    }
+}
+
+/// The `{id}` a row's path means, before any fresh resource replaces it.
+fn default_id(path: &str, w: &World) -> String {
+    if path.starts_with("/v1/nodes/{id}") {
+        // Writes go to a spare node so cordons and drains do not disturb placement.
+        if path == "/v1/nodes/{id}" || path.contains("cordon") || path.contains("drain") {
+            return w.spare_node.clone();
+        }
+        return w.node.clone();
+    }
+    if path.starts_with("/v1/instances/{id}") {
+        return w.instance.clone();
+    }
+    if path.starts_with("/v1/workloads/{id}") {
+        return w.workload.clone();
+    }
+    if path.starts_with("/v1/admin/organizations/{id}") {
+        return w.org.clone();
+    }
+    "0190a0c4-0000-7000-8000-000000000000".into()
+}
+
+async fn send(app: &TestApp, method: &str, path: &str, token: &str, body: Option<&Value>) -> Resp {
+    if method == "GET" && (path.contains("/console?") || path.contains("/logs?")) {
+        // The console and log sockets: a refused upgrade carries the status.
+        return match Console::connect(&format!("{}{path}", app.base), Some(token)).await {
+            Ok(ws) => {
+                ws.close().await;
+                Resp {
+                    status: 101,
+                    headers: reqwest::header::HeaderMap::new(),
+                    body: Value::Null,
+                    text: String::new(),
+                }
+            }
+            Err(refused) => Resp {
+                status: refused.status,
+                headers: reqwest::header::HeaderMap::new(),
+                body: serde_json::from_str(&refused.body).unwrap_or(Value::Null),
+                text: refused.body,
+            },
+        };
+    }
+    let method = Method::from_bytes(method.as_bytes()).expect("method");
+    app.call(method, path, Some(token), body).await
+}
+
+/// What the table says `caller` gets on `row`: `Some(true)` allowed, `Some(false)`
+/// 403, `None` 404 (not a member).
+fn expected(row: &Row, kind: Kind) -> Option<bool> {
+    match row.rule {
+        AnyUser => Some(true),
+        PlatformAdmin => Some(kind == Kind::PlatformAdmin),
+        Pending(_) => Some(true),
+        Key(key) => match kind {
+            Kind::Member(role) => Some(role_has(role, key)),
+            Kind::Granted => Some(true),
+            Kind::Revoked => Some(false),
+            Kind::PlatformAdmin | Kind::Outsider => None,
+        },
+    }
+}
+
+both_engines! {
+    async fn every_route_answers_as_the_permission_table_says(engine) {
+        let app = spawn_app(engine).await;
+        let platform = app.bootstrap_admin().await;
+        let owner = app.register("owner@example.com").await;
+        let mut callers = vec![Caller { label: "owner", session: owner.clone(), kind: Kind::Member(Role::Owner) }];
+        for (label, kind) in [
+            ("admin", Kind::Member(Role::Admin)),
+            ("operator", Kind::Member(Role::Operator)),
+            ("viewer", Kind::Member(Role::Viewer)),
+            ("granted", Kind::Granted),
+            ("revoked", Kind::Revoked),
+            ("outsider", Kind::Outsider),
+        ] {
+            let session = app.register(&format!("m-{label}@example.com")).await;
+            callers.push(Caller { label, session, kind });
+        }
+        callers.push(Caller { label: "platform-admin", session: platform, kind: Kind::PlatformAdmin });
+        let target = app.register("target@example.com").await;
+        let org = app.create_org(&owner.access, "Matrix").await;
+        add_members(&app, &org, &callers, &target).await;
+        let workload = new_workload(&app, &owner.access, &org).await;
+        let node = online_node(&app, &owner.access, &org, "main").await;
+        let spare_node = online_node(&app, &owner.access, &org, "spare").await;
+        let instance = new_instance(&app, &owner.access, &workload, &node).await;
+        let w = World { org: org.clone(), owner: owner.access.clone(), target, workload, node, spare_node, instance };
+
+        // Every route is in the table (rows of routes not served yet are skipped).
+        let routes = shardlyn_panel::app::routes();
+        let served: BTreeSet<(String, String)> = routes
+            .endpoints()
+            .iter()
+            .filter(|e| !matches!(e.access, Access::Public | Access::Agent))
+            .map(|e| (e.method.to_string(), e.path.to_string()))
+            .collect();
+        let listed: BTreeSet<(String, String)> =
+            TABLE.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
+        let missing: Vec<_> = served.difference(&listed).collect();
+        assert!(missing.is_empty(), "routes missing from the permission table: {missing:#?}");
+
+        for row in TABLE {
+            if let Pending(why) = row.rule {
+                eprintln!("not yet checked: {} {} ({why})", row.method, row.path);
+            }
+        }
+        let mut failures = Vec::new();
+        let mut n = 0;
+        for row in TABLE
+            .iter()
+            .filter(|r| !matches!(r.rule, Pending(_)))
+            .filter(|r| served.contains(&(r.method.to_string(), r.path.to_string())))
+        {
+            let key = match row.rule { Key(k) => Some(k), _ => None };
+            for caller in &callers {
+                n += 1;
+                // The organization (fresh for a deletion) and the overrides of this row.
+                let row_org = if row.fresh == Fresh::Org {
+                    let o = app.create_org(&owner.access, &format!("Doomed {n}")).await;
+                    add_members(&app, &o, &callers, &w.target).await;
+                    o
+                } else {
+                    org.clone()
+                };
+                if let Some(k) = key {
+                    let granted = callers.iter().find(|c| c.kind == Kind::Granted).expect("granted");
+                    let revoked = callers.iter().find(|c| c.kind == Kind::Revoked).expect("revoked");
+                    set_override(&app, &w, &row_org, &granted.session.user_id, k, true).await;
+                    set_override(&app, &w, &row_org, &revoked.session.user_id, k, false).await;
+                }
+                let mut id = default_id(row.path, &w);
+                let mut invite = "0190a0c4-0000-7000-8000-000000000000".to_string();
+                match row.fresh {
+                    Fresh::Member => app.add_member(&org, &w.target.user_id, "viewer").await,
+                    Fresh::Override => set_override(&app, &w, &org, &w.target.user_id, "nodes.read", true).await,
+                    Fresh::Invite => {
+                        let r = app.post(&format!("/v1/organizations/{org}/members/invite"), Some(&w.owner),
+                            json!({"email": format!("fresh{n}@example.com"), "role": "viewer"})).await.expect(201);
+                        invite = r.body["id"].as_str().expect("invite id").to_string();
+                    }
+                    Fresh::Node => id = online_node(&app, &w.owner, &org, &format!("fresh-{n}")).await,
+                    Fresh::Workload => id = new_workload(&app, &w.owner, &org).await,
+                    Fresh::Instance => id = new_instance(&app, &w.owner, &w.workload, &w.node).await,
+                    Fresh::WebhookToken => {
+                        let r = app.post("/v1/webhook-tokens", Some(&w.owner), json!({"name": "doomed", "organization_id": org}))
+                            .await.expect(201);
+                        id = r.body["id"].as_str().expect("token id").to_string();
+                    }
+                    Fresh::No | Fresh::Org => {}
+                }
+                let path = fill(row.path, &w, &row_org, &id, &invite);
+                let body = body_for(row, &w, &row_org, n);
+                let token = if row.path == "/v1/auth/logout" {
+                    app.login(&caller.session.email, shardlyn_tests::PASSWORD).await.access
+                } else {
+                    caller.session.access.clone()
+                };
+                let got = send(&app, row.method, &path, &token, body.as_ref()).await;
+                let want = expected(row, caller.kind);
+                let ok = match want {
+                    Some(true) => !matches!(got.status, 401 | 403 | 500)
+                        && (got.status != 404 || row.sub || row.rule_is_any_user()),
+                    Some(false) => got.status == 403,
+                    None => got.status == 404,
+                };
+                if !ok {
+                    failures.push(format!(
+                        "{} {} as {}: got {} (want {}) {}",
+                        row.method, row.path, caller.label, got.status,
+                        match want { Some(true) => "allowed", Some(false) => "403", None => "404" },
+                        got.text.chars().take(160).collect::<String>()
+                    ));
+                }
+                if let Some(k) = key {
+                    for c in callers.iter().filter(|c| matches!(c.kind, Kind::Granted | Kind::Revoked)) {
+                        if row.fresh != Fresh::Org {
+                            clear_override(&app, &w, &row_org, &c.session.user_id, k).await;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{} of {n} calls differ from the permission table:\n{}", failures.len(), failures.join("\n"));
+
+        // Secrets and environment values: shown only to holders of instances.secrets.
+        let path = format!("/v1/instances/{}", w.instance);
+        let granted = callers.iter().find(|c| c.kind == Kind::Granted).expect("granted");
+        let revoked = callers.iter().find(|c| c.kind == Kind::Revoked).expect("revoked");
+        set_override(&app, &w, &org, &granted.session.user_id, "instances.secrets", true).await;
+        set_override(&app, &w, &org, &revoked.session.user_id, "instances.secrets", false).await;
+        for caller in callers.iter().filter(|c| !matches!(c.kind, Kind::Outsider | Kind::PlatformAdmin)) {
+            let sees = match caller.kind {
+                Kind::Member(role) => role_has(role, "instances.secrets") || role == Role::Owner,
+                Kind::Granted => true,
+                _ => false,
+            };
+            let one = app.get(&path, Some(&caller.session.access)).await.expect(200);
+            let list = app.get(&format!("/v1/instances?organization_id={org}"), Some(&caller.session.access)).await.expect(200);
+            for text in [&one.text, &list.text] {
+                assert_eq!(text.contains("s3cret-value"), sees, "{}: {text}", caller.label);
+            }
+            assert_eq!(one.body["variables"]["MOTD"], "hi", "{}", caller.label);
+        }
+    }
+}
+
+impl Row {
+    fn rule_is_any_user(&self) -> bool {
+        matches!(self.rule, AnyUser)
+    }
+}
