@@ -1,0 +1,133 @@
+//! Pages call the `/v1` API in-process: a request is built as the browser's JavaScript
+//! would send it (JSON, bearer token) and handed to the API's router with its whole
+//! middleware stack, so authorization, validation, rate limits and the audit log are the
+//! API's own. The browser's address, `X-Forwarded-For` and user agent are passed along,
+//! so sessions, rate limits and audit entries see the real client.
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use super::WebState;
+use super::error::{WebError, WebResult};
+use super::session::Browser;
+use crate::error::AppError;
+
+/// Largest API answer a page reads.
+const MAX_ANSWER: usize = 16 * 1024 * 1024;
+
+impl WebState {
+    /// Calls the API: `method path` with `token` as bearer and `body` as JSON. The JSON
+    /// answer on success; the API's error (status, code, message) otherwise.
+    ///
+    /// # Errors
+    /// The API's error, or 500 if the call itself failed.
+    pub async fn call(
+        &self,
+        browser: &Browser,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> WebResult<Value> {
+        let internal = |e: anyhow::Error| WebError::from(AppError::Internal(e));
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::ACCEPT, "application/json");
+        for name in [header::USER_AGENT.as_str(), "x-forwarded-for"] {
+            if let Some(value) = browser.headers.get(name) {
+                req = req.header(name, value);
+            }
+        }
+        if let Some(token) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(json) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Body::from(serde_json::to_vec(json).map_err(|e| internal(e.into()))?)
+            }
+            None => Body::empty(),
+        };
+        let mut req = req.body(body).map_err(|e| internal(e.into()))?;
+        if let Some(peer) = browser.peer {
+            req.extensions_mut().insert(ConnectInfo(peer));
+        }
+        let response = self
+            .api
+            .clone()
+            .oneshot(req)
+            .await
+            .map_err(|e| internal(anyhow::anyhow!("{e}")))?;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER)
+            .await
+            .map_err(|e| internal(anyhow::anyhow!("reading the API answer: {e}")))?;
+        let json: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        if status.is_success() {
+            return Ok(json);
+        }
+        Err(error_of(status, &json))
+    }
+}
+
+/// The API's error envelope as a page error.
+fn error_of(status: StatusCode, json: &Value) -> WebError {
+    if status.is_server_error() {
+        // The API logged it; the page shows no detail.
+        return WebError::new(status, "INTERNAL_ERROR", "something went wrong on our side");
+    }
+    WebError::new(
+        status,
+        json["code"].as_str().unwrap_or("ERROR"),
+        json["error"]
+            .as_str()
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("request failed")),
+    )
+}
+
+/// Whether `id` can be put in an API path as it is (ids are UUIDs; anything else is a
+/// page that does not exist).
+#[must_use]
+pub fn is_plain_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked_before_they_reach_a_path() {
+        assert!(is_plain_id("0193e0c4-6f1e-7b3a-9d8e-1a2b3c4d5e6f"));
+        assert!(!is_plain_id(""));
+        assert!(!is_plain_id("x?y=1"));
+        assert!(!is_plain_id("../admin"));
+        assert!(!is_plain_id(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn api_errors_keep_their_code() {
+        let e = error_of(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({"error": "instance not found", "code": "NOT_FOUND"}),
+        );
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (StatusCode::NOT_FOUND, "NOT_FOUND")
+        );
+        let e = error_of(StatusCode::BAD_GATEWAY, &Value::Null);
+        assert_eq!(e.code, "INTERNAL_ERROR");
+    }
+}

@@ -1,0 +1,115 @@
+//! The stylesheet and ES modules of `templates/web/static/`, embedded in the binary.
+//! Pages link them as `/static/{file}?v={version}`, the version being a hash of every
+//! asset: such a URL never changes content, so it is cached for a year; other URLs are
+//! cached briefly and revalidated with an `ETag`.
+
+use std::sync::LazyLock;
+
+use axum::extract::Path;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::error::WebError;
+
+/// `(file name, content type, bytes)`.
+const FILES: &[(&str, &str, &[u8])] = &[
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../../templates/web/static/app.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/app.js"),
+    ),
+    (
+        "ansi.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/ansi.js"),
+    ),
+    (
+        "console.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/console.js"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_bytes!("../../../templates/web/static/favicon.svg"),
+    ),
+];
+
+/// A hash of every asset, computed once.
+static VERSION: LazyLock<String> = LazyLock::new(|| {
+    let mut hash = Sha256::new();
+    for (name, _, bytes) in FILES {
+        hash.update(name.as_bytes());
+        hash.update(bytes);
+    }
+    hex::encode(&hash.finalize()[..6])
+});
+
+/// The version appended to asset URLs.
+#[must_use]
+pub fn version() -> &'static str {
+    VERSION.as_str()
+}
+
+#[derive(Deserialize)]
+pub struct AssetQuery {
+    v: Option<String>,
+}
+
+/// `GET /static/{file}`.
+pub async fn serve(
+    Path(file): Path<String>,
+    query: Result<axum::extract::Query<AssetQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let (_, content_type, bytes) = FILES
+        .iter()
+        .find(|(name, _, _)| *name == file)
+        .ok_or_else(WebError::not_found)?;
+    let etag = format!("\"{}\"", version());
+    let immutable = query.is_ok_and(|q| q.v.as_deref() == Some(version()));
+    let cache = if immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=300, must-revalidate"
+    };
+    let mut response = if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+            *bytes,
+        )
+            .into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assets_are_embedded_and_versioned() {
+        assert_eq!(version().len(), 12);
+        for (name, _, bytes) in FILES {
+            assert!(!bytes.is_empty(), "{name} is empty");
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The signed-in pages: dashboard, nodes, instances and the instance page with its live
+//! console (`static/console.js`). Their data comes from the `/v1` API, read with the
+//! session's access token.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::WebState;
+use super::api::is_plain_id;
+use super::error::{WebError, WebResult};
+use super::session::{Browser, WebUser};
+use super::view::{csrf_of, html, layout, require_user};
+
+/// Instances a list page reads (the API's largest page).
+const LIST_LIMIT: &str = "per_page=100";
+/// Audit entries the dashboard shows.
+const AUDIT_ENTRIES: &str = "per_page=8";
+
+/// Reads `path` from the API as `user`.
+async fn read(web: &WebState, browser: &Browser, user: &WebUser, path: &str) -> WebResult<Value> {
+    web.call(browser, Method::GET, path, Some(&user.access), None)
+        .await
+}
+
+fn array(value: Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items,
+        _ => Vec::new(),
+    }
+}
+
+/// Node names by id, for lists that show where instances run.
+fn node_names(nodes: &[Value]) -> BTreeMap<String, String> {
+    nodes
+        .iter()
+        .filter_map(|n| Some((n["id"].as_str()?.to_owned(), n["name"].as_str()?.to_owned())))
+        .collect()
+}
+
+macro_rules! signed_in {
+    ($web:expr, $browser:expr, $here:expr) => {
+        match require_user(&$web, &$browser, $here).await? {
+            Ok(user) => user,
+            Err(redirect) => return Ok(redirect),
+        }
+    };
+}
+
+#[derive(Serialize)]
+struct StateCount {
+    state: String,
+    count: usize,
+}
+
+#[derive(Serialize)]
+struct DashboardPage {
+    nodes_online: usize,
+    nodes_offline: usize,
+    nodes_total: usize,
+    instances_total: u64,
+    states: Vec<StateCount>,
+    show_audit: bool,
+    audit: Vec<Value>,
+}
+
+/// `GET /`: nodes online and offline, instances by state, recent audit entries (admins).
+pub async fn dashboard(State(web): State<WebState>, browser: Browser) -> WebResult<Response> {
+    let user = signed_in!(web, browser, "/");
+    let nodes = array(read(&web, &browser, &user, "/v1/nodes").await?);
+    let instances = read(
+        &web,
+        &browser,
+        &user,
+        &format!("/v1/instances?{LIST_LIMIT}"),
+    )
+    .await?;
+    let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
+    for i in instances["data"].as_array().into_iter().flatten() {
+        let state = i["state"].as_str().unwrap_or("unknown").to_owned();
+        *by_state.entry(state).or_default() += 1;
+    }
+    let show_audit = user.current.user.is_admin;
+    let audit = if show_audit {
+        let page = read(
+            &web,
+            &browser,
+            &user,
+            &format!("/v1/admin/audit-logs?{AUDIT_ENTRIES}"),
+        )
+        .await?;
+        array(page["data"].clone())
+    } else {
+        Vec::new()
+    };
+    let online = nodes.iter().filter(|n| n["status"] == "online").count();
+    let page = DashboardPage {
+        nodes_online: online,
+        nodes_offline: nodes.len() - online,
+        nodes_total: nodes.len(),
+        instances_total: instances["pagination"]["total"].as_u64().unwrap_or(0),
+        states: by_state
+            .into_iter()
+            .map(|(state, count)| StateCount { state, count })
+            .collect(),
+        show_audit,
+        audit,
+    };
+    let (token, cookies) = csrf_of(&web, &browser)?;
+    html(
+        StatusCode::OK,
+        "dashboard.html.tera",
+        &layout("Dashboard", "dashboard", &token, Some(&user)),
+        &page,
+        cookies,
+    )
+}
+
+#[derive(Serialize)]
+struct NodesPage {
+    nodes: Vec<Value>,
+}
+
+/// `GET /nodes`.
+pub async fn nodes(State(web): State<WebState>, browser: Browser) -> WebResult<Response> {
+    let user = signed_in!(web, browser, "/nodes");
+    let nodes = array(read(&web, &browser, &user, "/v1/nodes").await?);
+    let (token, cookies) = csrf_of(&web, &browser)?;
+    html(
+        StatusCode::OK,
+        "nodes.html.tera",
+        &layout("Nodes", "nodes", &token, Some(&user)),
+        &NodesPage { nodes },
+        cookies,
+    )
+}
+
+#[derive(Serialize)]
+struct InstancesPage {
+    instances: Vec<Value>,
+    nodes: BTreeMap<String, String>,
+}
+
+/// `GET /instances`.
+pub async fn instances(State(web): State<WebState>, browser: Browser) -> WebResult<Response> {
+    let user = signed_in!(web, browser, "/instances");
+    let page = read(
+        &web,
+        &browser,
+        &user,
+        &format!("/v1/instances?{LIST_LIMIT}"),
+    )
+    .await?;
+    let nodes = array(read(&web, &browser, &user, "/v1/nodes").await?);
+    let page = InstancesPage {
+        instances: array(page["data"].clone()),
+        nodes: node_names(&nodes),
+    };
+    let (token, cookies) = csrf_of(&web, &browser)?;
+    html(
+        StatusCode::OK,
+        "instances.html.tera",
+        &layout("Instances", "instances", &token, Some(&user)),
+        &page,
+        cookies,
+    )
+}
+
+#[derive(Serialize)]
+struct InstancePage {
+    instance: Value,
+    node_name: String,
+    primary: Option<String>,
+}
+
+/// `GET /instances/{id}`: details, power buttons, live console.
+pub async fn instance(
+    State(web): State<WebState>,
+    browser: Browser,
+    Path(id): Path<String>,
+) -> WebResult<Response> {
+    if !is_plain_id(&id) {
+        return Err(WebError::not_found());
+    }
+    let user = signed_in!(web, browser, &format!("/instances/{id}"));
+    let instance = read(&web, &browser, &user, &format!("/v1/instances/{id}")).await?;
+    let node_id = instance["node_id"].as_str().unwrap_or("").to_owned();
+    let node_name = if is_plain_id(&node_id) {
+        read(&web, &browser, &user, &format!("/v1/nodes/{node_id}"))
+            .await
+            .ok()
+            .and_then(|n| n["name"].as_str().map(str::to_owned))
+            .unwrap_or(node_id)
+    } else {
+        node_id
+    };
+    let primary = instance["allocations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["primary"] == true)
+        .map(|a| {
+            format!(
+                "{}:{}",
+                a["ip"].as_str().unwrap_or(""),
+                a["port"].as_u64().unwrap_or(0)
+            )
+        });
+    let title = instance["name"].as_str().unwrap_or("Instance").to_owned();
+    let page = InstancePage {
+        instance,
+        node_name,
+        primary,
+    };
+    let (token, cookies) = csrf_of(&web, &browser)?;
+    html(
+        StatusCode::OK,
+        "instance.html.tera",
+        &layout(&title, "instances", &token, Some(&user)),
+        &page,
+        cookies,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn node_names_skip_malformed_rows() {
+        let names = node_names(&[
+            json!({"id": "n1", "name": "one"}),
+            json!({"id": "n2"}),
+            json!("junk"),
+        ]);
+        assert_eq!(names.len(), 1);
+        assert_eq!(names["n1"], "one");
+    }
+}

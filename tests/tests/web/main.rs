@@ -1,0 +1,7 @@
+//! The web panel: pages in a real headless Chromium (Debian's `chromium`, driven through
+//! `chromedriver` over WebDriver) against a real panel and a real agent, and its security
+//! properties checked over plain HTTP (CSRF, cookie flags, headers, error pages).
+
+mod browser;
+mod flows;
+mod security;
