@@ -5,7 +5,9 @@
 //! axum router, testable without a panel.
 
 pub mod api;
+pub mod backups;
 pub mod config;
+pub mod files;
 pub mod instances;
 pub mod register;
 pub mod runtime;

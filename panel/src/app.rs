@@ -33,8 +33,18 @@ pub fn routes() -> Routes {
         .merge(webhooks::router())
 }
 
-async fn not_found() -> AppError {
-    AppError::NotFound("no such route".into())
+async fn not_found(
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    if crate::web::wants_html(uri.path(), accept) {
+        return crate::web::error::WebError::not_found().into_response();
+    }
+    AppError::NotFound("no such route".into()).into_response()
 }
 
 async fn method_not_allowed() -> axum::response::Response {
@@ -44,8 +54,15 @@ async fn method_not_allowed() -> axum::response::Response {
     (axum::http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
-/// The router with its middleware: metrics (outermost), rate limits, audit, body limit.
+/// Everything the panel serves: the API and, next to it, the web pages (which call
+/// into their own copy of the API router, see `web::api`).
 pub fn router(state: AppState) -> Router {
+    let web = crate::web::router(state.clone(), api(state.clone()));
+    api(state).merge(web)
+}
+
+/// The API with its middleware: metrics (outermost), rate limits, audit, body limit.
+pub fn api(state: AppState) -> Router {
     routes()
         .into_router()
         .fallback(not_found)

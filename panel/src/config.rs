@@ -139,6 +139,10 @@ pub struct InstancesConfig {
     pub allocation_ip: String,
     /// Seconds between a stop request and SIGKILL.
     pub stop_grace_secs: u64,
+    /// Largest tus upload into an instance's files, in bytes (`Tus-Max-Size`).
+    pub upload_max_bytes: u64,
+    /// Seconds an unfinished tus upload is kept (`Upload-Expires`).
+    pub upload_expiry_secs: u64,
 }
 
 impl Default for InstancesConfig {
@@ -148,6 +152,8 @@ impl Default for InstancesConfig {
             port_range_end: 26_565,
             allocation_ip: "0.0.0.0".into(),
             stop_grace_secs: 30,
+            upload_max_bytes: 16 * 1024 * 1024 * 1024,
+            upload_expiry_secs: 24 * 60 * 60,
         }
     }
 }
@@ -246,6 +252,26 @@ impl Default for SmtpConfig {
     }
 }
 
+/// Stripe's webhook endpoint (`POST /v1/webhooks/stripe`). Deliveries are refused with
+/// 503 while `webhook_secret` is empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StripeConfig {
+    /// The endpoint's signing secret (`whsec_...`) from Stripe's dashboard.
+    pub webhook_secret: Secret,
+    /// Largest age (either way) of a delivery's signed timestamp, in seconds.
+    pub webhook_tolerance_secs: u64,
+}
+
+impl Default for StripeConfig {
+    fn default() -> Self {
+        Self {
+            webhook_secret: Secret::default(),
+            webhook_tolerance_secs: 300,
+        }
+    }
+}
+
 /// Every setting of the panel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -277,6 +303,7 @@ pub struct Config {
     pub instances: InstancesConfig,
     pub smtp: SmtpConfig,
     pub github: GithubConfig,
+    pub stripe: StripeConfig,
 }
 
 impl Default for Config {
@@ -300,6 +327,7 @@ impl Default for Config {
             instances: InstancesConfig::default(),
             smtp: SmtpConfig::default(),
             github: GithubConfig::default(),
+            stripe: StripeConfig::default(),
         }
     }
 }
@@ -539,6 +567,14 @@ const DOCS: &[(&str, &str)] = &[
         "Seconds between a stop request and SIGKILL.",
     ),
     (
+        "instances.upload_max_bytes",
+        "Largest resumable (tus) upload into a server's files, in bytes.",
+    ),
+    (
+        "instances.upload_expiry_secs",
+        "Seconds an unfinished resumable upload is kept before its data is removed.",
+    ),
+    (
         "smtp",
         "Outgoing mail (password resets, invites, security notices, alerts). No host: mail is logged.",
     ),
@@ -598,6 +634,18 @@ const DOCS: &[(&str, &str)] = &[
     (
         "github.timeout_secs",
         "Timeout of each request to GitHub, in seconds.",
+    ),
+    (
+        "stripe",
+        "Stripe webhooks (POST /v1/webhooks/stripe). Refused with 503 while webhook_secret is empty.",
+    ),
+    (
+        "stripe.webhook_secret",
+        "Signing secret (whsec_...) of the Stripe webhook endpoint.",
+    ),
+    (
+        "stripe.webhook_tolerance_secs",
+        "Largest accepted age of a Stripe-Signature timestamp, in seconds.",
     ),
 ];
 

@@ -32,5 +32,6 @@ pub mod tunnel;
 pub mod up;
 pub mod uploads;
 pub mod users;
+pub mod web;
 pub mod webhooks;
 pub mod workloads;

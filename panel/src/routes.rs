@@ -109,6 +109,9 @@ impl Routes {
     verb!(post, POST, POST);
     verb!(put, PUT, PUT);
     verb!(delete, DELETE, DELETE);
+    verb!(patch, PATCH, PATCH);
+    verb!(head, HEAD, HEAD);
+    verb!(options, OPTIONS, OPTIONS);
 
     /// Appends another area's endpoints.
     #[must_use]

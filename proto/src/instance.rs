@@ -220,6 +220,10 @@ pub struct InstanceSpec {
     pub desired: DesiredState,
     /// Restart after an exit that was not asked for (Wings' crash detection).
     pub crash_restart: bool,
+    /// The egg's `file_denylist`: gitignore-like globs of files the file manager
+    /// refuses to read, write, delete or rename (Wings semantics).
+    #[serde(default)]
+    pub file_denylist: Vec<String>,
 }
 
 /// What the agent reports about an instance.

@@ -5,9 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod backup;
 pub mod egg;
 pub mod instance;
 pub mod rules;
+pub mod upload;
 
 /// Protocol version spoken between panel and agent; the handshake refuses other majors.
 pub const PROTOCOL_VERSION: u32 = 1;

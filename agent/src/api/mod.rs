@@ -24,6 +24,10 @@ pub struct AgentState {
     pub sampler: std::sync::Arc<metrics::Sampler>,
     /// The instance manager: one per agent process, shared by every tunnel connection.
     pub instances: crate::instances::Manager,
+    /// Backups of this node (`crate::backups`).
+    pub backups: crate::backups::Backups,
+    /// Locks of the tus uploads in progress (`uploads.rs`).
+    pub(crate) uploads: uploads::Uploads,
 }
 
 impl AgentState {
@@ -34,6 +38,8 @@ impl AgentState {
             node_id,
             runtime: std::sync::Arc::new(crate::runtime::DockerRuntime::local()),
             sampler: std::sync::Arc::default(),
+            backups: crate::backups::Backups::new(&instances),
+            uploads: uploads::Uploads::default(),
             instances,
         }
     }

@@ -395,6 +395,7 @@ mod tests {
             stop_grace_secs: 10,
             desired: DesiredState::Running,
             crash_restart: true,
+            file_denylist: vec![],
         }
     }
 

@@ -76,6 +76,7 @@ pub fn spec_from(instance: &Instance, egg: &Egg, config: &InstancesConfig) -> In
         stop_grace_secs: config.stop_grace_secs,
         desired: instance.desired_state,
         crash_restart: true,
+        file_denylist: egg.file_denylist.clone(),
     }
 }
 

@@ -91,6 +91,31 @@ impl AgentConn {
             .unwrap_or_else(|| AppError::Unavailable("node answered an unexpected status".into())))
     }
 
+    /// `method path` with a streamed request body (uploads) and extra `headers`: the raw
+    /// answer, whatever its status. No overall time limit, as the body may take long:
+    /// the caller bounds it (the tunnel's keep-alive catches a dead agent).
+    ///
+    /// # Errors
+    /// 503 when the tunnel fails.
+    pub async fn send_body(
+        &self,
+        method: http::Method,
+        path: &str,
+        headers: http::HeaderMap,
+        body: Body,
+    ) -> AppResult<http::Response<hyper::body::Incoming>> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, "agent")
+            .body(body)
+            .map_err(|e| AppError::Internal(e.into()))?;
+        request.headers_mut().extend(headers);
+        let mut sender = self.sender.clone();
+        sender.send_request(request).await.map_err(|e| offline(&e))
+    }
+
     async fn send(
         &self,
         method: http::Method,

@@ -2,7 +2,9 @@
 
 mod audit;
 mod auth;
+mod backups;
 mod contract;
+mod files;
 mod github;
 mod health;
 mod instances;
@@ -11,8 +13,11 @@ mod mail;
 mod mfa;
 mod nodes;
 mod orgs;
+mod permissions;
 mod ratelimit;
 mod servers;
 mod tokens;
+mod uploads;
 mod users;
+mod webhooks;
 mod workloads;
