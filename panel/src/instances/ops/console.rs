@@ -342,23 +342,27 @@ async fn session(
             return;
         }
     };
-    let upstream = match conn
-        .stream(&agent_path(&instance.id, "/events?replay=0"))
-        .await
-    {
-        Ok(response) => response.into_body(),
-        Err(e) => {
-            let _ = sink.send(say(events::DAEMON_ERROR, &e.to_string())).await;
-            let _ = sink.close().await;
-            return;
-        }
-    };
     let outbox = Arc::new(Outbox {
         queue: Mutex::new(VecDeque::new()),
         dropped: AtomicU64::new(0),
         ready: tokio::sync::Notify::new(),
     });
-    let mut pump = tokio::spawn(pump(upstream, outbox.clone(), membership.clone(), mode));
+    // The agent stream is opened inside the task, so the socket notices its client
+    // leaving (and frees its place) even while a busy node is slow to answer.
+    let path = agent_path(&instance.id, "/events?replay=0");
+    let mut pump = {
+        let outbox = outbox.clone();
+        let membership = membership.clone();
+        tokio::spawn(async move {
+            match conn.stream(&path).await {
+                Ok(response) => pump(response.into_body(), outbox, membership, mode).await,
+                Err(e) => outbox.push(Utf8Bytes::from(
+                    serde_json::to_string(&Event::new(events::DAEMON_ERROR, &[&e.to_string()]))
+                        .unwrap_or_default(),
+                )),
+            }
+        })
+    };
     let mut batch = Vec::new();
     let mut warned = false;
     loop {
@@ -420,6 +424,11 @@ async fn session(
                 break;
             }
             _ = &mut pump => {
+                batch.clear();
+                outbox.take(&mut batch);
+                for line in batch.drain(..) {
+                    let _ = sink.feed(Message::Text(line)).await;
+                }
                 let _ = sink
                     .send(say(events::DAEMON_ERROR, "the connection to the node was lost"))
                     .await;
@@ -428,7 +437,8 @@ async fn session(
         }
     }
     pump.abort();
-    let _ = sink.close().await;
+    // A client that already went away may never complete the close handshake.
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
 }
 
 async fn sleep_opt(after_ms: Option<u64>) {
