@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use shardlyn_agent::config::AgentConfig;
+use shardlyn_tests::agent::wait_node;
 use shardlyn_tests::{TestApp, both_engines, spawn_app};
 
 /// A running agent; dropping the sender stops it.
@@ -69,26 +70,6 @@ async fn register(app: &TestApp, token: &str, dir: &std::path::Path) -> AgentCon
         .expect("agent registers")
 }
 
-/// Polls the node until its status is `want` (heartbeats run every 10 s; connect is immediate).
-async fn wait_status(app: &TestApp, access: &str, node_id: &str, want: &str) -> serde_json::Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = app
-            .get(&format!("/v1/nodes/{node_id}"), Some(access))
-            .await
-            .expect(200);
-        if r.body["status"] == want {
-            return r.body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "node never became {want}: {}",
-            r.text
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 both_engines! {
     async fn agent_registers_connects_and_serves_inventory(engine) {
         let app = spawn_app(engine).await;
@@ -110,7 +91,7 @@ both_engines! {
         assert_eq!(node.body["status"], "offline");
 
         let agent = Agent::start(config.clone());
-        let online = wait_status(&app, &admin.access, &config.node_id, "online").await;
+        let online = wait_node(&app, &admin.access, &config.node_id, "online").await;
         assert_eq!(online["agent_version"], shardlyn_agent::VERSION);
         assert!(online["last_seen_at"].is_string());
 
@@ -166,7 +147,7 @@ both_engines! {
 
         // Stopping the agent takes the node offline; its inventory is then unavailable.
         agent.stop().await;
-        wait_status(&app, &admin.access, &config.node_id, "offline").await;
+        wait_node(&app, &admin.access, &config.node_id, "offline").await;
         app.get(&format!("/v1/nodes/{}/inventory/system", config.node_id), Some(&admin.access))
             .await
             .expect_error(503, "SERVICE_UNAVAILABLE");
@@ -266,7 +247,7 @@ async fn agent_reconnects_after_a_panel_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = register(&app, &token, dir.path()).await;
     let agent = Agent::start(config.clone());
-    wait_status(&app, &admin.access, &config.node_id, "online").await;
+    wait_node(&app, &admin.access, &config.node_id, "online").await;
     // Restart the panel on the same port and data: the agent comes back by itself.
     let mut panel_config = app.state.config.clone();
     let port: u16 = app
@@ -359,7 +340,7 @@ async fn agent_pins_the_panel_ca_over_wss() {
             .expect("registers with the pinned CA");
     assert!(config.ca_pem.is_some());
     let agent = Agent::start(config.clone());
-    wait_status(&app, &admin.access, &config.node_id, "online").await;
+    wait_node(&app, &admin.access, &config.node_id, "online").await;
     app.get(
         &format!("/v1/nodes/{}/inventory/system", config.node_id),
         Some(&admin.access),
@@ -384,7 +365,7 @@ async fn node_containers_are_listed_and_controlled_through_the_tunnel() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = register(&app, &token, dir.path()).await;
     let agent = Agent::start(config.clone());
-    wait_status(&app, &admin.access, &config.node_id, "online").await;
+    wait_node(&app, &admin.access, &config.node_id, "online").await;
 
     let name = format!("shardlyn-test-{}", uuid::Uuid::new_v4().simple());
     let instance = format!("inst-{}", uuid::Uuid::new_v4().simple());
