@@ -8,9 +8,11 @@ pub mod api;
 pub mod backups;
 pub mod config;
 pub mod files;
+pub mod git;
 pub mod instances;
 pub mod register;
 pub mod runtime;
+pub mod sftp;
 pub mod tls;
 pub mod tunnel;
 

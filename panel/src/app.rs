@@ -8,8 +8,8 @@ use crate::error::AppError;
 use crate::routes::Routes;
 use crate::state::AppState;
 use crate::{
-    api_tokens, audit, auth, backups, files, health, instances, nodes, orgs, ratelimit, tunnel,
-    uploads, users, webhooks, workloads,
+    admin, api_tokens, audit, auth, backups, files, git, health, instances, nodes, orgs, ratelimit,
+    schedules, settings, sftp, support, tunnel, uploads, users, webhooks, workloads,
 };
 
 /// Every endpoint of the panel, area by area.
@@ -31,6 +31,12 @@ pub fn routes() -> Routes {
         .merge(uploads::router())
         .merge(backups::router())
         .merge(webhooks::router())
+        .merge(schedules::router())
+        .merge(git::router())
+        .merge(settings::router())
+        .merge(support::router())
+        .merge(admin::router())
+        .merge(sftp::router())
 }
 
 async fn not_found(

@@ -3,6 +3,7 @@
 //! `app` holds the one route table; each area of the API (`auth`, `users`, `orgs`, ...)
 //! owns its router, handlers and SQL. Cross-cutting pieces sit at the top level.
 
+pub mod admin;
 pub mod api_tokens;
 pub mod app;
 pub mod audit;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod files;
+pub mod git;
 pub mod health;
 pub mod instances;
 pub mod mailer;
@@ -23,10 +25,14 @@ pub mod orgs;
 pub mod pagination;
 pub mod ratelimit;
 pub mod routes;
+pub mod schedules;
 pub mod sealed;
 pub mod secrets;
 pub mod server;
+pub mod settings;
+pub mod sftp;
 pub mod state;
+pub mod support;
 pub mod tls;
 pub mod tunnel;
 pub mod up;

@@ -23,11 +23,13 @@
 //! styles), `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin` and
 //! `X-Frame-Options: DENY`. Errors render as pages carrying the API's error code.
 
+mod account_pages;
 pub mod api;
 mod assets;
 mod auth_pages;
 pub mod csrf;
 pub mod error;
+mod instance_pages;
 mod pages;
 pub mod session;
 pub mod templates;
@@ -92,6 +94,8 @@ pub fn router(app: AppState, api: Router) -> Router {
         )
         .route("/web/token", post(auth_pages::token))
         .route("/static/{file}", get(assets::serve))
+        .merge(instance_pages::router())
+        .merge(account_pages::router())
         .layer(middleware::from_fn(security_headers))
         .layer(metrics)
         .layer(tower_http::trace::TraceLayer::new_for_http())

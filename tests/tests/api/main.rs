@@ -1,10 +1,12 @@
 //! API tests: a real panel over real sockets, each test on SQLite and on PostgreSQL.
 
+mod admin;
 mod audit;
 mod auth;
 mod backups;
 mod contract;
 mod files;
+mod git;
 mod github;
 mod health;
 mod instances;
@@ -15,7 +17,11 @@ mod nodes;
 mod orgs;
 mod permissions;
 mod ratelimit;
+mod schedules;
 mod servers;
+mod settings;
+mod sftp;
+mod support;
 mod tokens;
 mod uploads;
 mod users;

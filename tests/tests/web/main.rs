@@ -2,6 +2,8 @@
 //! `chromedriver` over WebDriver) against a real panel and a real agent, and its security
 //! properties checked over plain HTTP (CSRF, cookie flags, headers, error pages).
 
+mod account_pages;
 mod browser;
 mod flows;
+mod instance_pages;
 mod security;

@@ -1,0 +1,1 @@
+//! admin API tests (real panel, both engines).

@@ -1,0 +1,1 @@
+//! git API tests (real panel, both engines).

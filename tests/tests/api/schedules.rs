@@ -1,0 +1,1 @@
+//! schedules API tests (real panel, both engines).

@@ -1,0 +1,1 @@
+//! sftp API tests (real panel, both engines).

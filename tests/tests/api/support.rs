@@ -1,0 +1,1 @@
+//! support API tests (real panel, both engines).
