@@ -82,6 +82,8 @@ pub fn test_config(dir: &std::path::Path, database_url: String) -> Config {
     config.rate_limit.api_requests = 100_000;
     config.rate_limit.login_per_minute = 10_000;
     config.rate_limit.mfa_per_minute = 10_000;
+    // Console tests open dozens of sockets a minute; `ratelimit.rs` checks this limit.
+    config.rate_limit.websocket_per_minute = 10_000;
     config
 }
 

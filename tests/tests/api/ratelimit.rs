@@ -2,6 +2,7 @@
 //! and counters shared through Redis between panel replicas.
 
 use serde_json::json;
+use shardlyn_tests::console::Console;
 use shardlyn_tests::{both_engines, redis_url, spawn_app_with};
 
 both_engines! {
@@ -40,6 +41,21 @@ both_engines! {
         app.post("/v1/auth/forgot-password", None, json!({"email": "x@example.com"}))
             .await
             .expect_error(429, "RATE_LIMITED");
+    }
+
+    async fn websocket_upgrades_have_their_own_budget(engine) {
+        let app = spawn_app_with(engine, |c| c.rate_limit.websocket_per_minute = 2).await;
+        let s = app.register("ws-rl@example.com").await;
+        let url = format!("{}/v1/instances/00000000-0000-0000-0000-000000000000/console", app.base);
+        for _ in 0..2 {
+            let refused = Console::connect(&url, Some(&s.access)).await.err().expect("no such instance");
+            assert_eq!(refused.status, 404, "{}", refused.body);
+        }
+        let refused = Console::connect(&url, Some(&s.access)).await.err().expect("limited");
+        assert_eq!(refused.status, 429, "{}", refused.body);
+        assert!(refused.body.contains("RATE_LIMITED"), "{}", refused.body);
+        // Plain API calls of the same caller draw from another budget.
+        app.get("/v1/users/me", Some(&s.access)).await.expect(200);
     }
 
     async fn redis_shares_limits_between_replicas(engine) {

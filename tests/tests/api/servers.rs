@@ -234,8 +234,25 @@ both_engines! {
         }
         let refused = Console::connect(&url, Some(&admin.access)).await.err().expect("over the cap");
         assert_eq!(refused.status, 429, "{}", refused.body);
+        assert!(refused.body.contains("TOO_MANY_SOCKETS"), "{}", refused.body);
         for c in open {
             c.close().await;
+        }
+        // Closed sockets give their places back.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match Console::connect(&url, Some(&admin.access)).await {
+                Ok(c) => {
+                    c.close().await;
+                    break;
+                }
+                Err(r) => {
+                    assert_eq!(r.status, 429, "{}", r.body);
+                    assert!(r.body.contains("TOO_MANY_SOCKETS"), "{}", r.body);
+                    assert!(tokio::time::Instant::now() < deadline, "places never freed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
         }
         agent.stop().await;
     }
