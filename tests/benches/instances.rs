@@ -4,14 +4,18 @@
 //! `cargo bench -p shardlyn-tests --bench instances` prints:
 //! - console lines/s from a container's stdout to a WebSocket client (agent → tunnel →
 //!   panel → socket), against the baseline of the same lines read straight from
-//!   `docker run` (Docker's own attach), as a ratio; lines lost must be 0. Goal
-//!   ≥ 100,000 lines/s.
+//!   `docker run` (Docker's own attach), as a ratio. Goal ≥ 100,000 lines/s.
 //! - command → echo round-trip latency p50/p99 (client → panel → tunnel → agent → stdin →
 //!   server → stdout → back).
 //! - start overhead: `POST /v1/instances/{id}/start` until the `running` status, minus a
 //!   raw `docker start` of the same container in the same run. Goal ≤ 100 ms.
 //!
-//! `BENCH_LINES` (default 500000) and `BENCH_STARTS` (default 7) tune it.
+//!   Two runs: a burst (`seq` as fast as the pipe takes it; a client slower than that
+//!   loses the oldest lines of its queue, and is told) and a paced producer the client
+//!   keeps up with, where lost must be 0.
+//!
+//! `BENCH_LINES` (default 500000), `BENCH_STARTS` (default 7), `BENCH_PACED_CHUNK`
+//! (default 2500) and `BENCH_PACED_PAUSE_US` (default 10000) tune it.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -84,6 +88,58 @@ async fn engine_post(path: &str) -> u16 {
 }
 
 /// A console URL with a fresh ticket.
+/// What one console flood measured.
+struct Flood {
+    elapsed: f64,
+    lost: u64,
+    notices: u64,
+    agent_notices: u64,
+}
+
+impl Flood {
+    #[expect(clippy::cast_precision_loss, reason = "a rate")]
+    fn rate(&self, lines: u64) -> f64 {
+        (lines - self.lost) as f64 / self.elapsed
+    }
+}
+
+/// Sends `command` (which prints the numbers 1..=`lines`, one per line) and reads the
+/// console until the last line, counting the numbers that never arrived.
+async fn flood(c: &mut Console, command: &str, lines: u64) -> Flood {
+    const LINE: &str = "{\"event\":\"console output\",\"args\":[\"";
+    c.send("send command", &[command]).await;
+    let began = Instant::now();
+    let mut expected = 1u64;
+    let mut result = Flood {
+        elapsed: 0.0,
+        lost: 0,
+        notices: 0,
+        agent_notices: 0,
+    };
+    while expected <= lines {
+        let Some(text) = c.next_text(Duration::from_secs(20)).await else {
+            break;
+        };
+        if let Some(rest) = text.strip_prefix(LINE) {
+            let Ok(n) = rest.trim_end_matches("\"]}").parse::<u64>() else {
+                continue;
+            };
+            if n > expected {
+                result.lost += n - expected;
+            }
+            expected = expected.max(n + 1);
+        } else if text.contains("dropped") {
+            result.notices += 1;
+            if text.contains("console lines dropped") {
+                result.agent_notices += 1;
+            }
+        }
+    }
+    result.elapsed = began.elapsed().as_secs_f64();
+    result.lost += (lines + 1).saturating_sub(expected);
+    result
+}
+
 async fn console_url(app: &shardlyn_tests::TestApp, access: &str, id: &str) -> String {
     let r = app
         .post(
@@ -208,40 +264,37 @@ async fn main() {
         percentile(&rtt, 0.99)
     );
     let baseline = docker_baseline(lines);
-    c.send("send command", &[&format!("flood {lines}")]).await;
-    let began = Instant::now();
-    let mut expected = 1u64;
-    let mut lost = 0u64;
-    let mut dropped_notes = 0;
-    const LINE: &str = "{\"event\":\"console output\",\"args\":[\"";
-    let mut agent_drops = 0;
-    while expected <= lines {
-        let Some(text) = c.next_text(Duration::from_secs(20)).await else {
-            break;
-        };
-        if let Some(rest) = text.strip_prefix(LINE) {
-            let Ok(n) = rest.trim_end_matches("\"]}").parse::<u64>() else {
-                continue;
-            };
-            if n > expected {
-                lost += n - expected;
-            }
-            expected = n + 1;
-        } else if text.contains("dropped") {
-            dropped_notes += 1;
-            if text.contains("console lines dropped") {
-                agent_drops += 1;
-            }
-        }
-    }
-    let elapsed = began.elapsed().as_secs_f64();
-    lost += (lines + 1).saturating_sub(expected);
-    #[expect(clippy::cast_precision_loss, reason = "a rate")]
-    let rate = (lines - lost) as f64 / elapsed;
+    // A burst: `seq` writes as fast as the pipe takes it, faster than this client reads,
+    // so the panel's per-socket queue sheds the oldest lines (and says so).
+    let burst = flood(&mut c, &format!("flood {lines}"), lines).await;
     println!(
-        "console: {lines} lines in {elapsed:.2} s = {rate:.0} lines/s (goal ≥ 100,000), lost {lost}, drop notices {dropped_notes} (from the agent: {agent_drops}); \
+        "console burst: {lines} lines in {:.2} s = {:.0} lines/s (goal ≥ 100,000), lost {} (drop notices {}, from the agent {}); \
          baseline `docker run` attach {baseline:.0} lines/s, ratio {:.2}",
-        rate / baseline
+        burst.elapsed,
+        burst.rate(lines),
+        burst.lost,
+        burst.notices,
+        burst.agent_notices,
+        burst.rate(lines) / baseline
+    );
+    // Paced: chunks of `chunk` lines with a pause between them, a producer this client
+    // keeps up with. Every line must arrive.
+    let chunk = env_or("BENCH_PACED_CHUNK", 2_500);
+    let pause_us = env_or("BENCH_PACED_PAUSE_US", 10_000);
+    let paced_lines = lines / chunk * chunk;
+    let paced = flood(
+        &mut c,
+        &format!("paced {paced_lines} {chunk} {pause_us}"),
+        paced_lines,
+    )
+    .await;
+    println!(
+        "console paced ({chunk} lines per {pause_us} µs pause): {paced_lines} lines in {:.2} s = {:.0} lines/s (goal ≥ 100,000 with no loss), lost {} (drop notices {}), ratio {:.2} to the burst baseline",
+        paced.elapsed,
+        paced.rate(paced_lines),
+        paced.lost,
+        paced.notices,
+        paced.rate(paced_lines) / baseline
     );
     c.close().await;
     let _ = app
