@@ -105,8 +105,14 @@ async fn main() {
     let last_page = entries / 100;
     for (label, query) in [
         ("first page by name", "page=1&per_page=100".to_owned()),
-        ("a late page by name", format!("page={last_page}&per_page=100")),
-        ("first page by size, descending", "page=1&per_page=100&sort=size&desc=true".to_owned()),
+        (
+            "a late page by name",
+            format!("page={last_page}&per_page=100"),
+        ),
+        (
+            "first page by size, descending",
+            "page=1&per_page=100&sort=size&desc=true".to_owned(),
+        ),
     ] {
         let url = format!("/v1/instances/{id}/files?path=/region&{query}");
         let mut times = Vec::new();
