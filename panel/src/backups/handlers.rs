@@ -226,7 +226,22 @@ pub async fn create(
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
     let body: CreateBody = super::optional_json(&body)?;
     let instance = instance_for(&state, &user, &id, "instances.backups.write").await?;
-    let conn = connected(&state, &instance.node_id)?;
+    let row = begin(&state, &instance, body).await?;
+    Ok((StatusCode::ACCEPTED, AppJson(view(&row))))
+}
+
+/// Starts a backup of `instance` as `body` asks: checks the body, rotates under the
+/// limit, records the row, asks the agent and watches it. What `create` and scheduled
+/// backup tasks do once the caller is authorized.
+///
+/// # Errors
+/// 400 on a bad body, 409 when the node is offline or the limit cannot be kept.
+pub(crate) async fn begin(
+    state: &AppState,
+    instance: &Instance,
+    body: CreateBody,
+) -> AppResult<Backup> {
+    let conn = connected(state, &instance.node_id)?;
     let ignored = match body.ignored {
         Ignored::None => String::new(),
         Ignored::Text(t) => t,
@@ -247,12 +262,12 @@ pub async fn create(
     };
     let config = store::active_config(&state.db.pool, &instance.org_id).await?;
     if let Some(c) = &config {
-        rotate(&state, &instance, c.max_backups).await?;
+        rotate(state, instance, c.max_backups).await?;
     }
     let (target_name, config_id, key, target) = match &config {
         Some(c) if c.kind == "s3" => {
             let key = object_key(&c.prefix, &instance.id, &bid);
-            let target = s3::target(&state, c, &key)?;
+            let target = s3::target(state, c, &key)?;
             ("s3", Some(c.id.clone()), key, target)
         }
         _ => ("local", None, format!("{bid}.tar.zst"), Target::Local),
@@ -282,7 +297,7 @@ pub async fn create(
     };
     let path = agent_path(&instance.id, "/backups");
     let sent = match conn.call_json(http::Method::POST, &path, &request).await {
-        Err(AppError::NotFound(_)) => match sync::push_instance(&state, &instance).await {
+        Err(AppError::NotFound(_)) => match sync::push_instance(state, instance).await {
             Ok(()) => conn.call_json(http::Method::POST, &path, &request).await,
             Err(e) => Err(e),
         },
@@ -303,10 +318,9 @@ pub async fn create(
     }
     store::set_running(&state.db.pool, &bid).await?;
     watch(state.clone(), instance.clone(), bid.clone());
-    let row = store::find(&state.db.pool, &instance.id, &bid)
+    store::find(&state.db.pool, &instance.id, &bid)
         .await?
-        .ok_or_else(|| AppError::not_found("backup"))?;
-    Ok((StatusCode::ACCEPTED, AppJson(view(&row))))
+        .ok_or_else(|| AppError::not_found("backup"))
 }
 
 async fn backup_for(

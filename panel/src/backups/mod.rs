@@ -8,6 +8,9 @@ mod handlers;
 pub mod s3;
 pub mod store;
 
+/// Starting a backup without an HTTP caller (scheduled backup tasks).
+pub(crate) use handlers::{CreateBody, Ignored, begin};
+
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 

@@ -1,0 +1,78 @@
+//! The background job runner: named tasks (`run_until_stopped` futures) started with the
+//! server and stopped gracefully with it.
+//!
+//! Jobs that act on shared rows make each run happen once across replicas by claiming
+//! it with a conditional UPDATE on the shared database (see `schedules::runner`), which
+//! works the same on SQLite and PostgreSQL and needs no lock service.
+//!
+//! Jobs today: `schedules` (due cron schedules and requested runs), `audit_retention`
+//! (stored log level at start, audit-log pruning; see `admin::logs`). `jobs.enabled =
+//! false` keeps a replica API-only; `jobs.poll_interval_ms` sets how often they look.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::state::AppState;
+
+/// How long [`Jobs::stop`] waits for one job before aborting it.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The running jobs of this process.
+pub struct Jobs {
+    stop: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Jobs {
+    /// Starts every job (none when `jobs.enabled` is false).
+    #[must_use]
+    pub fn start(state: &AppState) -> Self {
+        let (stop, rx) = watch::channel(false);
+        let mut jobs = Self {
+            stop,
+            tasks: Vec::new(),
+        };
+        if !state.config.jobs.enabled {
+            return jobs;
+        }
+        let poll = Duration::from_millis(state.config.jobs.poll_interval_ms.max(10));
+        jobs.spawn(
+            "audit_retention",
+            crate::admin::logs::run_until_stopped(state.clone(), rx.clone()),
+        );
+        jobs.spawn(
+            "schedules",
+            crate::schedules::runner::run_until_stopped(state.clone(), poll, rx),
+        );
+        jobs
+    }
+
+    fn spawn(&mut self, name: &'static str, job: impl Future<Output = ()> + Send + 'static) {
+        tracing::info!(job = name, "job started");
+        self.tasks.push((name, tokio::spawn(job)));
+    }
+
+    /// The names of the running jobs.
+    #[must_use]
+    pub fn names(&self) -> Vec<&'static str> {
+        self.tasks.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// Tells every job to stop and waits for each (aborting one that takes longer than
+    /// 30 s).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for (name, mut task) in self.tasks {
+            match tokio::time::timeout(STOP_TIMEOUT, &mut task).await {
+                Ok(Ok(())) => tracing::info!(job = name, "job stopped"),
+                Ok(Err(e)) => tracing::error!(job = name, error = %e, "job ended abnormally"),
+                Err(_) => {
+                    tracing::warn!(job = name, "job did not stop in time; aborted");
+                    task.abort();
+                }
+            }
+        }
+    }
+}
