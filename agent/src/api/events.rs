@@ -129,6 +129,8 @@ pub async fn instance(
 
 pub async fn states(State(state): State<AgentState>) -> Response {
     let mut receiver = state.instances.state_events();
+    // SFTP logins to check travel on this stream too (`crate::sftp`).
+    let mut sftp = state.sftp.subscribe();
     let snapshot = state.instances.state_snapshot();
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
@@ -142,18 +144,26 @@ pub async fn states(State(state): State<AgentState>) -> Response {
             return;
         }
         loop {
-            let e = tokio::select! {
+            let mut line = tokio::select! {
                 r = receiver.recv() => match r {
-                    Ok(e) => e,
+                    Ok(e) => serde_json::to_vec(&e).unwrap_or_default(),
                     Err(RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "state events lagged");
                         continue;
                     }
                     Err(RecvError::Closed) => return,
                 },
+                r = sftp.recv() => match r {
+                    Ok(request) => serde_json::to_vec(&Event {
+                        event: events::SFTP_AUTH.into(),
+                        args: vec![serde_json::to_value(request).unwrap_or_default()],
+                    })
+                    .unwrap_or_default(),
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                },
                 () = tx.closed() => return,
             };
-            let mut line = serde_json::to_vec(&e).unwrap_or_default();
             line.push(b'\n');
             if tx.send(line.into()).await.is_err() {
                 return;

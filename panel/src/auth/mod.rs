@@ -8,7 +8,7 @@ pub mod crypto;
 pub mod extract;
 pub mod github;
 pub mod jwt;
-mod lockout;
+pub mod lockout;
 mod login;
 pub mod mfa;
 mod password_reset;

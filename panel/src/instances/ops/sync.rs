@@ -103,6 +103,9 @@ pub async fn on_connect(state: AppState, conn: Arc<AgentConn>) {
         pending.extend_from_slice(data);
         while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..=pos).collect();
+            if crate::sftp::dispatch(&state, &conn, &line) {
+                continue;
+            }
             match serde_json::from_slice::<StateEvent>(&line) {
                 Ok(event) => apply(&state, &event).await,
                 Err(e) => tracing::debug!(error = %e, "skipping an unreadable agent event"),
