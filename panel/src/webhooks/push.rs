@@ -83,7 +83,6 @@ pub fn gitlab_push(payload: &Value) -> PushRef {
 /// Called once for each first-seen push to a branch, after the delivery was recorded.
 /// Failures here are the consumer's to log: the sender already got its 2xx.
 pub async fn on_push(state: &AppState, event: &PushEvent) {
-    let _ = state;
     tracing::info!(
         webhook.provider = event.provider,
         webhook.delivery_id = %event.delivery_id,
@@ -93,6 +92,7 @@ pub async fn on_push(state: &AppState, event: &PushEvent) {
         git.commit = event.commit.as_deref().unwrap_or(""),
         "push received"
     );
+    crate::git::on_push(state, event).await;
 }
 
 #[cfg(test)]
