@@ -90,11 +90,25 @@ fn init_tracing(config: &Config) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = if config.log_json {
-        builder.json().try_init()
+    // The filter is reloadable: `PUT /v1/admin/settings/logs` changes it at run time.
+    macro_rules! init_reloadable {
+        ($builder:expr) => {{
+            let builder = $builder.with_filter_reloading();
+            let handle = builder.reload_handle();
+            if builder.try_init().is_ok() {
+                crate::admin::logs::install_reloader(move |level| {
+                    let filter =
+                        tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+                    handle.reload(filter).map_err(|e| e.to_string())
+                });
+            }
+        }};
+    }
+    if config.log_json {
+        init_reloadable!(builder.json());
     } else {
-        builder.try_init()
-    };
+        init_reloadable!(builder);
+    }
 }
 
 /// Runs the command line.

@@ -1,0 +1,214 @@
+//! SQL of the settings area: the `platform_settings` documents (one JSON value per group)
+//! and the `platform_ssh_keys` rows, mapped in one place each.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use crate::db::{now_ms, ts};
+
+/// Reads the settings group `name`; `None` while it was never saved or no longer parses
+/// (the caller falls back to the defaults).
+///
+/// # Errors
+/// A database failure.
+pub async fn load<T: DeserializeOwned>(
+    pool: &AnyPool,
+    name: &str,
+) -> Result<Option<T>, sqlx::Error> {
+    let value: Option<String> =
+        sqlx::query_scalar("SELECT value FROM platform_settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+    Ok(value.and_then(|v| match serde_json::from_str(&v) {
+        Ok(parsed) => Some(parsed),
+        Err(e) => {
+            tracing::warn!(
+                settings.group = name,
+                "stored settings do not parse, using defaults: {e}"
+            );
+            None
+        }
+    }))
+}
+
+/// Writes the settings group `name`.
+///
+/// # Errors
+/// A database failure.
+pub async fn save<T: Serialize>(
+    conn: &mut AnyConnection,
+    name: &str,
+    value: &T,
+    by: &str,
+) -> Result<(), sqlx::Error> {
+    let json = serde_json::to_string(value).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO platform_settings (name, value, updated_by, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (name) DO UPDATE SET value = $2, updated_by = $3, updated_at = $4",
+    )
+    .bind(name)
+    .bind(json)
+    .bind(by)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A provisioning SSH key as the API shows it: never the private half.
+#[derive(Debug, Clone, Serialize)]
+pub struct SshKey {
+    pub name: String,
+    /// `ssh-ed25519`, `ssh-rsa`...
+    pub algorithm: String,
+    /// `SHA256:...`
+    pub fingerprint: String,
+    /// The OpenSSH public key line (`algorithm base64 name`), for `authorized_keys`.
+    pub public_key: String,
+    pub is_default: bool,
+    #[serde(with = "ts")]
+    pub created_at: i64,
+}
+
+/// The key columns [`key_from_row`] reads.
+macro_rules! key_columns {
+    () => {
+        "name, algorithm, fingerprint, public_key, is_default, created_at"
+    };
+}
+
+fn key_from_row(row: &AnyRow) -> Result<SshKey, sqlx::Error> {
+    Ok(SshKey {
+        name: row.try_get("name")?,
+        algorithm: row.try_get("algorithm")?,
+        fingerprint: row.try_get("fingerprint")?,
+        public_key: row.try_get("public_key")?,
+        is_default: row.try_get::<i64, _>("is_default")? != 0,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Every key, oldest first.
+///
+/// # Errors
+/// A database failure.
+pub async fn list_keys(pool: &AnyPool) -> Result<Vec<SshKey>, sqlx::Error> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM platform_ssh_keys ORDER BY created_at, name"
+    ))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(key_from_row).collect()
+}
+
+/// One key by name.
+///
+/// # Errors
+/// A database failure.
+pub async fn find_key(conn: &mut AnyConnection, name: &str) -> Result<Option<SshKey>, sqlx::Error> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM platform_ssh_keys WHERE name = $1"
+    ))
+    .bind(name)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(key_from_row).transpose()
+}
+
+/// A key to insert; `sealed_private_key` is already sealed under the master key.
+pub struct NewKey<'a> {
+    pub name: &'a str,
+    pub algorithm: &'a str,
+    pub fingerprint: &'a str,
+    pub public_key: &'a str,
+    pub sealed_private_key: &'a str,
+    pub is_default: bool,
+    pub created_by: &'a str,
+}
+
+/// Inserts a key (a taken name or fingerprint is a unique violation: 409).
+///
+/// # Errors
+/// A database failure or a unique violation.
+pub async fn insert_key(conn: &mut AnyConnection, key: &NewKey<'_>) -> Result<i64, sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO platform_ssh_keys \
+         (name, algorithm, fingerprint, public_key, sealed_private_key, is_default, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(key.name)
+    .bind(key.algorithm)
+    .bind(key.fingerprint)
+    .bind(key.public_key)
+    .bind(key.sealed_private_key)
+    .bind(i64::from(key.is_default))
+    .bind(key.created_by)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(now)
+}
+
+/// Whether some key is the default.
+///
+/// # Errors
+/// A database failure.
+pub async fn has_default(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM platform_ssh_keys WHERE is_default = 1",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Deletes a key; false when there was none of that name.
+///
+/// # Errors
+/// A database failure.
+pub async fn delete_key(conn: &mut AnyConnection, name: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM platform_ssh_keys WHERE name = $1")
+        .bind(name)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Makes `name` the one default key; false when there is no such key.
+///
+/// # Errors
+/// A database failure.
+pub async fn set_default(conn: &mut AnyConnection, name: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE platform_ssh_keys SET is_default = CASE WHEN name = $1 THEN 1 ELSE 0 END \
+         WHERE EXISTS (SELECT 1 FROM platform_ssh_keys WHERE name = $1)",
+    )
+    .bind(name)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The default key's public line and sealed private key, for provisioning.
+///
+/// # Errors
+/// A database failure.
+pub async fn default_key_material(pool: &AnyPool) -> Result<Option<(SshKey, String)>, sqlx::Error> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        key_columns!(),
+        ", sealed_private_key FROM platform_ssh_keys WHERE is_default = 1"
+    ))
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| Ok((key_from_row(&r)?, r.try_get("sealed_private_key")?)))
+        .transpose()
+}
