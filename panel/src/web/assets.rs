@@ -36,9 +36,69 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../templates/web/static/console.js"),
     ),
     (
+        "instance_tabs.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/instance_tabs.js"),
+    ),
+    (
+        "http.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/http.js"),
+    ),
+    (
+        "rules.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/rules.js"),
+    ),
+    (
+        "dialog.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/dialog.js"),
+    ),
+    (
+        "tus.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/tus.js"),
+    ),
+    (
+        "files.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/files.js"),
+    ),
+    (
+        "backups.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/backups.js"),
+    ),
+    (
+        "settings.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/settings.js"),
+    ),
+    (
+        "schedules.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/schedules.js"),
+    ),
+    (
+        "instance_new.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/instance_new.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../../templates/web/static/favicon.svg"),
+    ),
+    (
+        "copy.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/copy.js"),
+    ),
+    (
+        "forms.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/forms.js"),
     ),
 ];
 

@@ -24,16 +24,21 @@
 //! `X-Frame-Options: DENY`. Errors render as pages carrying the API's error code.
 
 mod account_pages;
+mod admin_pages;
 pub mod api;
 mod assets;
 mod auth_pages;
 pub mod csrf;
 pub mod error;
 mod instance_pages;
+mod kit;
+mod node_pages;
+mod org_pages;
 mod pages;
 pub mod session;
 pub mod templates;
 mod view;
+mod workload_pages;
 
 use axum::Router;
 use axum::extract::{FromRef, Request};

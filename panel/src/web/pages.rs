@@ -62,7 +62,11 @@ struct DashboardPage {
     nodes_online: usize,
     nodes_offline: usize,
     nodes_total: usize,
+    nodes_cordoned: usize,
+    /// Offline nodes (id, name), so the dashboard links to them.
+    offline: Vec<Value>,
     instances_total: u64,
+    workloads_total: u64,
     states: Vec<StateCount>,
     show_audit: bool,
     audit: Vec<Value>,
@@ -98,10 +102,21 @@ pub async fn dashboard(State(web): State<WebState>, browser: Browser) -> WebResu
         Vec::new()
     };
     let online = nodes.iter().filter(|n| n["status"] == "online").count();
+    // Members who may not read workloads still get their dashboard.
+    let workloads = read(&web, &browser, &user, "/v1/workloads?per_page=1")
+        .await
+        .unwrap_or_default();
     let page = DashboardPage {
         nodes_online: online,
         nodes_offline: nodes.len() - online,
         nodes_total: nodes.len(),
+        nodes_cordoned: nodes.iter().filter(|n| n["cordoned"] == true).count(),
+        offline: nodes
+            .iter()
+            .filter(|n| n["status"] != "online")
+            .map(|n| serde_json::json!({"id": n["id"], "name": n["name"]}))
+            .collect(),
+        workloads_total: workloads["pagination"]["total"].as_u64().unwrap_or(0),
         instances_total: instances["pagination"]["total"].as_u64().unwrap_or(0),
         states: by_state
             .into_iter()
@@ -120,23 +135,14 @@ pub async fn dashboard(State(web): State<WebState>, browser: Browser) -> WebResu
     )
 }
 
-#[derive(Serialize)]
-struct NodesPage {
-    nodes: Vec<Value>,
-}
-
-/// `GET /nodes`.
-pub async fn nodes(State(web): State<WebState>, browser: Browser) -> WebResult<Response> {
-    let user = signed_in!(web, browser, "/nodes");
-    let nodes = array(read(&web, &browser, &user, "/v1/nodes").await?);
-    let (token, cookies) = csrf_of(&web, &browser)?;
-    html(
-        StatusCode::OK,
-        "nodes.html.tera",
-        &layout("Nodes", "nodes", &token, Some(&user)),
-        &NodesPage { nodes },
-        cookies,
-    )
+/// `GET /nodes`: status and usage bars, and "Add node" (see [`super::node_pages`]).
+pub async fn nodes(
+    State(web): State<WebState>,
+    browser: Browser,
+    done: Result<axum::extract::Query<super::kit::Done>, axum::extract::rejection::QueryRejection>,
+) -> WebResult<Response> {
+    let done = done.map(|q| q.0).unwrap_or_default();
+    super::node_pages::list(&web, &browser, &done).await
 }
 
 #[derive(Serialize)]
@@ -175,9 +181,12 @@ struct InstancePage {
     instance: Value,
     node_name: String,
     primary: Option<String>,
+    #[serde(flatten)]
+    extras: super::instance_pages::Extras,
 }
 
-/// `GET /instances/{id}`: details, power buttons, live console.
+/// `GET /instances/{id}`: details, power buttons and live console, and tabs for files
+/// (with tus uploads), backups, schedules and settings (see [`super::instance_pages`]).
 pub async fn instance(
     State(web): State<WebState>,
     browser: Browser,
@@ -189,15 +198,17 @@ pub async fn instance(
     let user = signed_in!(web, browser, &format!("/instances/{id}"));
     let instance = read(&web, &browser, &user, &format!("/v1/instances/{id}")).await?;
     let node_id = instance["node_id"].as_str().unwrap_or("").to_owned();
-    let node_name = if is_plain_id(&node_id) {
+    let node = if is_plain_id(&node_id) {
         read(&web, &browser, &user, &format!("/v1/nodes/{node_id}"))
             .await
             .ok()
-            .and_then(|n| n["name"].as_str().map(str::to_owned))
-            .unwrap_or(node_id)
     } else {
-        node_id
+        None
     };
+    let node_name = node
+        .as_ref()
+        .and_then(|n| n["name"].as_str().map(str::to_owned))
+        .unwrap_or(node_id);
     let primary = instance["allocations"]
         .as_array()
         .into_iter()
@@ -210,11 +221,14 @@ pub async fn instance(
                 a["port"].as_u64().unwrap_or(0)
             )
         });
+    let extras =
+        super::instance_pages::extras(&web, &browser, &user, &instance, node.as_ref()).await;
     let title = instance["name"].as_str().unwrap_or("Instance").to_owned();
     let page = InstancePage {
         instance,
         node_name,
         primary,
+        extras,
     };
     let (token, cookies) = csrf_of(&web, &browser)?;
     html(

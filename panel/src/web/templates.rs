@@ -38,6 +38,46 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../../templates/web/reset.html.tera"),
     ),
     (
+        "node.html.tera",
+        include_str!("../../../templates/web/node.html.tera"),
+    ),
+    (
+        "workloads.html.tera",
+        include_str!("../../../templates/web/workloads.html.tera"),
+    ),
+    (
+        "orgs.html.tera",
+        include_str!("../../../templates/web/orgs.html.tera"),
+    ),
+    (
+        "org.html.tera",
+        include_str!("../../../templates/web/org.html.tera"),
+    ),
+    (
+        "org_member.html.tera",
+        include_str!("../../../templates/web/org_member.html.tera"),
+    ),
+    (
+        "invite.html.tera",
+        include_str!("../../../templates/web/invite.html.tera"),
+    ),
+    (
+        "account.html.tera",
+        include_str!("../../../templates/web/account.html.tera"),
+    ),
+    (
+        "admin_users.html.tera",
+        include_str!("../../../templates/web/admin_users.html.tera"),
+    ),
+    (
+        "admin_orgs.html.tera",
+        include_str!("../../../templates/web/admin_orgs.html.tera"),
+    ),
+    (
+        "admin_audit.html.tera",
+        include_str!("../../../templates/web/admin_audit.html.tera"),
+    ),
+    (
         "dashboard.html.tera",
         include_str!("../../../templates/web/dashboard.html.tera"),
     ),
@@ -52,6 +92,10 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "instance.html.tera",
         include_str!("../../../templates/web/instance.html.tera"),
+    ),
+    (
+        "instance_new.html.tera",
+        include_str!("../../../templates/web/instance_new.html.tera"),
     ),
 ];
 

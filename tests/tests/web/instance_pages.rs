@@ -1,1 +1,499 @@
-//! Browser tests of the instance pages: create form, file browser with tus, backups, schedules, settings.
+//! Browser tests of the instance pages against a real panel, a real agent and Docker:
+//! the create form (the browser's rule checks, then the server's errors next to their
+//! fields), the file browser (tus upload, resume after a reload, the editor), backups
+//! and the settings' SFTP details, at desktop and phone width.
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use fantoccini::{Client, Locator};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use shardlyn_tests::agent::{
+    LocalAgent, busybox_workload, free_port, register_node, wait_instance, wait_node,
+};
+use shardlyn_tests::{Engine, PASSWORD, TestApp, spawn_app};
+
+use crate::browser::{Chrome, click, fill, find, wait_path, wait_text};
+
+const WAIT: Duration = Duration::from_secs(90);
+const EMAIL: &str = "admin@example.com";
+
+/// Signs in through the login form.
+async fn sign_in(c: &Client, base: &str) -> anyhow::Result<()> {
+    c.goto(&format!("{base}/login")).await?;
+    fill(c, "#email", EMAIL).await?;
+    fill(c, "#password", PASSWORD).await?;
+    click(c, "#login-submit").await?;
+    wait_path(c, "/").await?;
+    Ok(())
+}
+
+/// The text next to the control `css` (its field error), waiting for it.
+async fn field_error(c: &Client, css: &str, needle: &str) -> anyhow::Result<String> {
+    wait_text(
+        c,
+        &format!("{css} + .field-error"),
+        needle,
+        Duration::from_secs(20),
+    )
+    .await
+    .with_context(|| format!("the error next to {css}"))
+}
+
+/// Controls without a label, and how far the page scrolls sideways.
+async fn labels_and_width(c: &Client) -> anyhow::Result<(i64, i64)> {
+    let unlabeled = c
+        .execute(
+            "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
+             .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).length;",
+            vec![],
+        )
+        .await?;
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            vec![],
+        )
+        .await?;
+    Ok((
+        unlabeled.as_i64().unwrap_or(-1),
+        overflow.as_i64().unwrap_or(0),
+    ))
+}
+
+/// A file of `len` pseudo-random bytes in `dir`; its path and SHA-256.
+fn random_file(dir: &std::path::Path, name: &str, len: usize) -> (std::path::PathBuf, String) {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, &bytes).expect("write the test file");
+    (path, hex::encode(Sha256::digest(&bytes)))
+}
+
+/// The SHA-256 of an instance file, downloaded through the API.
+async fn sha_of(app: &TestApp, token: &str, id: &str, path: &str) -> String {
+    let r = app
+        .client
+        .get(format!(
+            "{}/v1/instances/{id}/files/download?path={path}",
+            app.base
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(r.status(), 200, "downloading {path}");
+    hex::encode(Sha256::digest(r.bytes().await.expect("body")))
+}
+
+/// Starts a tus upload of the first `sent` bytes of `file` through the API, as a
+/// browser would have before being closed; the upload URL.
+async fn half_upload(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    file: &std::path::Path,
+    sent: usize,
+) -> String {
+    use base64::Engine as _;
+    let bytes = std::fs::read(file).expect("read");
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let name = file.file_name().and_then(|n| n.to_str()).expect("name");
+    let r = app
+        .client
+        .post(format!("{}/v1/instances/{id}/files/tus", app.base))
+        .bearer_auth(token)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", bytes.len().to_string())
+        .header(
+            "upload-metadata",
+            format!("filename {},path {}", b64(name), b64("/")),
+        )
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), 201, "tus creation");
+    let url = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("location")
+        .to_owned();
+    let path = url
+        .strip_prefix(&app.base)
+        .map_or(url.clone(), str::to_owned);
+    let r = app
+        .client
+        .request(Method::PATCH, format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(bytes[..sent].to_vec())
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), 204, "first half");
+    path
+}
+
+/// Waits until an API read satisfies `ok`.
+async fn wait_api(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let body = app.get(path, Some(token)).await.body;
+        if ok(&body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} never happened: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_upload_edit_and_back_up_in_the_browser() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let session = app.bootstrap_admin().await;
+    let (config, dir) = register_node(&app, &session.access).await;
+    let agent = LocalAgent::start(config.clone(), dir.path());
+    wait_node(&app, &session.access, &config.node_id, "online").await;
+    let workload = busybox_workload(&app, &session.access).await;
+    // Another instance holds a port, so the server refuses it for the new one.
+    let taken = free_port();
+    app.post(
+        "/v1/instances",
+        Some(&session.access),
+        json!({"name": "holder", "workload_id": workload, "node_id": config.node_id,
+               "ports": [taken], "limits": {"memory_mb": 128, "disk_mb": 256}}),
+    )
+    .await
+    .expect(201);
+    let files = tempfile::tempdir().expect("tempdir");
+    let (upload_path, upload_sha) = random_file(files.path(), "world.bin", 5 * 1024 * 1024 + 123);
+    let (resume_path, resume_sha) = random_file(files.path(), "resume.bin", 3 * 1024 * 1024 + 7);
+    let base = app.base.clone();
+    let chrome = Chrome::start(false).await;
+    let token = session.access.clone();
+    let node_id = config.node_id.clone();
+    let app_ref = &app;
+    chrome
+        .run("instance_pages_create_upload_edit_backup", |c| async move {
+            sign_in(&c, &base).await?;
+
+            // The create form: the workload's variables with their rules.
+            c.goto(&format!(
+                "{base}/instances/new?workload={workload}&node={node_id}"
+            ))
+            .await?;
+            find(&c, "#var-GREETING").await?;
+            let (unlabeled, _) = labels_and_width(&c).await?;
+            ensure!(
+                unlabeled == 0,
+                "controls without a label on the create form: {unlabeled}"
+            );
+            fill(&c, "#ni-name", "from the form").await?;
+            fill(&c, "#ni-memory", "128").await?;
+            fill(&c, "#ni-disk", "512").await?;
+            // The browser checks the egg's rule (max:64) before sending anything.
+            fill(&c, "#var-GREETING", &"x".repeat(70)).await?;
+            click(&c, "#new-submit").await?;
+            field_error(
+                &c,
+                "#var-GREETING",
+                "must not be greater than 64 characters",
+            )
+            .await?;
+            // The server checks again: with the browser's rule removed, its 422 is shown
+            // next to the same field.
+            c.execute(
+                "document.getElementById('var-GREETING').dataset.rules = '';",
+                vec![],
+            )
+            .await?;
+            click(&c, "#new-submit").await?;
+            let shown = field_error(&c, "#var-GREETING", "VALIDATION_ERROR").await?;
+            ensure!(shown.contains("64"), "the server's message: {shown}");
+            fill(&c, "#var-GREETING", "hello from the form").await?;
+            // A port another instance holds: only the server knows; shown at the port.
+            fill(&c, "#ni-port", &taken.to_string()).await?;
+            click(&c, "#new-submit").await?;
+            field_error(&c, "#ni-port", "PORT_IN_USE").await?;
+            ensure!(
+                c.find(Locator::Css("#var-GREETING + .field-error"))
+                    .await
+                    .is_err(),
+                "the earlier error is cleared"
+            );
+            fill(&c, "#ni-port", &free_port().to_string()).await?;
+            // Left stopped after the install, so the files and backups below see it idle.
+            click(&c, "#ni-start").await?;
+            click(&c, "#new-submit").await?;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            let id = loop {
+                let url = c.current_url().await?;
+                if let Some(id) = url.path().strip_prefix("/instances/")
+                    && id != "new"
+                {
+                    break id.to_owned();
+                }
+                ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "never left the form: {url}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            let created = app_ref
+                .get(&format!("/v1/instances/{id}"), Some(&token))
+                .await
+                .expect(200)
+                .body;
+            ensure!(
+                created["variables"]["GREETING"] == "hello from the form",
+                "{created}"
+            );
+            ensure!(created["limits"]["memory_mb"] == 128, "{created}");
+            ensure!(created["node_id"] == node_id.as_str(), "{created}");
+            wait_instance(app_ref, &token, &id, "offline", WAIT).await;
+            c.refresh().await?;
+
+            // Files: the listing shows what the install wrote.
+            click(&c, "#tab-files").await?;
+            wait_text(&c, "#files tbody", "INSTALLED", Duration::from_secs(20)).await?;
+            // Upload through tus (5 MiB + a bit: a creation and a PATCH).
+            find(&c, "#file-pick")
+                .await?
+                .send_keys(&upload_path.display().to_string())
+                .await?;
+            wait_text(&c, "#uploads", "uploaded", WAIT).await?;
+            wait_text(&c, "#files tbody", "world.bin", Duration::from_secs(20)).await?;
+            ensure!(
+                sha_of(app_ref, &token, &id, "/world.bin").await == upload_sha,
+                "the uploaded bytes arrive intact"
+            );
+
+            // Resume after a reload: half of a file was sent before the page went away
+            // (the upload URL is in localStorage under name, size and mtime); choosing the
+            // same file again sends only the rest.
+            let half = 1024 * 1024;
+            let url = half_upload(app_ref, &token, &id, &resume_path, half).await;
+            let mtime = std::fs::metadata(&resume_path)?
+                .modified()?
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis();
+            let size = std::fs::metadata(&resume_path)?.len();
+            let key =
+                format!("shardlyn.tus:/v1/instances/{id}/files/tus|/|resume.bin|{size}|{mtime}");
+            let saved =
+                json!({"url": url, "name": "resume.bin", "dir": "/", "size": size, "offset": half});
+            c.execute(
+                "localStorage.setItem(arguments[0], arguments[1]);",
+                vec![json!(key), json!(saved.to_string())],
+            )
+            .await?;
+            c.refresh().await?;
+            wait_text(
+                &c,
+                "#pending-uploads",
+                "resume.bin",
+                Duration::from_secs(20),
+            )
+            .await?;
+            find(&c, "#file-pick")
+                .await?
+                .send_keys(&resume_path.display().to_string())
+                .await?;
+            wait_text(&c, "#uploads", "(resumed)", WAIT).await?;
+            wait_text(&c, "#uploads", "uploaded", WAIT).await?;
+            wait_text(&c, "#files tbody", "resume.bin", Duration::from_secs(20)).await?;
+            ensure!(
+                sha_of(app_ref, &token, &id, "/resume.bin").await == resume_sha,
+                "the resumed upload is intact"
+            );
+            let left = c
+                .execute(
+                    "return localStorage.getItem(arguments[0]);",
+                    vec![json!(key)],
+                )
+                .await?;
+            ensure!(left.is_null(), "a finished upload is forgotten: {left}");
+
+            // The editor: open the installed file, change it, save, read it back.
+            c.find(Locator::Css("#files tbody button.entry")).await?;
+            let buttons = c
+                .find_all(Locator::Css("#files tbody button.entry"))
+                .await?;
+            let mut opened = false;
+            for b in buttons {
+                if b.text().await? == "INSTALLED" {
+                    b.click().await?;
+                    opened = true;
+                    break;
+                }
+            }
+            ensure!(opened, "INSTALLED opens in the editor");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let v = find(&c, "#editor-text")
+                    .await?
+                    .prop("value")
+                    .await?
+                    .unwrap_or_default();
+                if v.contains("installed by the busybox test egg") {
+                    break;
+                }
+                ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "the editor shows {v:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            fill(
+                &c,
+                "#editor-text",
+                "motd=edited <in> the browser\nmax-players=7\n",
+            )
+            .await?;
+            click(&c, "#editor-save").await?;
+            wait_text(&c, "#editor-status", "Saved", Duration::from_secs(20)).await?;
+            let r = app_ref
+                .client
+                .get(format!(
+                    "{}/v1/instances/{id}/files/content?path=/INSTALLED",
+                    app_ref.base
+                ))
+                .bearer_auth(&token)
+                .send()
+                .await?;
+            let text = r.text().await?;
+            ensure!(
+                text == "motd=edited <in> the browser\nmax-players=7\n",
+                "saved content: {text:?}"
+            );
+
+            // Backups: create one, watch it complete.
+            click(&c, "#tab-backups").await?;
+            fill(&c, "#backup-name", "from the browser").await?;
+            click(&c, "#backup-create").await?;
+            wait_text(
+                &c,
+                "#backups tbody",
+                "from the browser",
+                Duration::from_secs(20),
+            )
+            .await?;
+            wait_text(&c, "#backups tbody", "completed", WAIT).await?;
+            let list = wait_api(
+                app_ref,
+                &token,
+                &format!("/v1/instances/{id}/backups"),
+                "a completed backup",
+                |b| b["data"][0]["status"] == "completed",
+            )
+            .await;
+            ensure!(list["data"][0]["name"] == "from the browser", "{list}");
+            ensure!(
+                list["data"][0]["size_bytes"].as_u64().unwrap_or(0) > 0,
+                "{list}"
+            );
+
+            // Schedules: create one with a console command, disable it.
+            click(&c, "#tab-schedules").await?;
+            fill(&c, "#schedule-name", "nightly <say>").await?;
+            fill(&c, "#schedule-cron", "not cron").await?;
+            fill(&c, "#schedule-payload", "say hello").await?;
+            click(&c, "#schedule-create").await?;
+            field_error(&c, "#schedule-cron", "five fields").await?;
+            fill(&c, "#schedule-cron", "0 4 * * *").await?;
+            click(&c, "#schedule-create").await?;
+            wait_text(
+                &c,
+                "#schedules tbody",
+                "nightly <say>",
+                Duration::from_secs(20),
+            )
+            .await?;
+            let listed = app_ref
+                .get(&format!("/v1/instances/{id}/schedules"), Some(&token))
+                .await
+                .expect(200)
+                .body;
+            ensure!(listed["data"][0]["cron"] == "0 4 * * *", "{listed}");
+            ensure!(
+                listed["data"][0]["tasks"][0]["payload"] == "say hello",
+                "{listed}"
+            );
+            click(&c, "#schedules tbody button[aria-label^='Disable']").await?;
+            wait_text(
+                &c,
+                "#schedules tbody button[aria-label^='Enable']",
+                "Enable",
+                Duration::from_secs(20),
+            )
+            .await?;
+            let listed = app_ref
+                .get(&format!("/v1/instances/{id}/schedules"), Some(&token))
+                .await
+                .expect(200)
+                .body;
+            ensure!(listed["data"][0]["enabled"] == false, "{listed}");
+
+            // Settings: SFTP details.
+            click(&c, "#tab-settings").await?;
+            let user = wait_text(&c, "#sftp-username", "@", Duration::from_secs(10)).await?;
+            ensure!(
+                user == format!("{EMAIL}.{}", &id[..8]),
+                "SFTP username {user}"
+            );
+            wait_text(&c, "#sftp-port", "2022", Duration::from_secs(5)).await?;
+
+            // Labels everywhere, and nothing scrolls sideways at phone width.
+            for tab in [
+                "#tab-console",
+                "#tab-files",
+                "#tab-backups",
+                "#tab-schedules",
+                "#tab-settings",
+            ] {
+                click(&c, tab).await?;
+                let (unlabeled, _) = labels_and_width(&c).await?;
+                ensure!(
+                    unlabeled == 0,
+                    "controls without a label under {tab}: {unlabeled}"
+                );
+            }
+            c.set_window_size(390, 844).await?;
+            for path in [
+                format!("/instances/{id}#files"),
+                "/instances/new".to_owned(),
+            ] {
+                c.goto(&format!("{base}{path}")).await?;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let (_, overflow) = labels_and_width(&c).await?;
+                ensure!(
+                    overflow <= 0,
+                    "{path} scrolls sideways at phone width by {overflow}px"
+                );
+            }
+            Ok(())
+        })
+        .await;
+    agent.stop().await;
+}

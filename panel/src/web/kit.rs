@@ -1,0 +1,395 @@
+//! What the account, organization, node, workload and admin pages share: reading and
+//! writing through the `/v1` API as the signed-in user, the outcome of a form shown on
+//! the page it came from (a notice after a redirect, or the API's error), and rendering
+//! a page with its layout.
+
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::WebState;
+use super::error::{WebError, WebResult};
+use super::session::{Browser, WebUser};
+use super::view::{csrf_of, html, layout, redirect};
+
+/// The signed-in user of a page, or the redirect to sign in (returned from the handler).
+macro_rules! page_user {
+    ($web:expr, $browser:expr, $here:expr) => {
+        match super::view::require_user(&$web, &$browser, $here).await? {
+            Ok(user) => user,
+            Err(redirect) => return Ok(redirect),
+        }
+    };
+}
+pub(crate) use page_user;
+
+/// Reads `path` from the API as `user`.
+///
+/// # Errors
+/// The API's error.
+pub async fn get(
+    web: &WebState,
+    browser: &Browser,
+    user: &WebUser,
+    path: &str,
+) -> WebResult<Value> {
+    web.call(browser, Method::GET, path, Some(&user.access), None)
+        .await
+}
+
+/// Sends `method path` with `body` to the API as `user`.
+///
+/// # Errors
+/// The API's error.
+pub async fn send(
+    web: &WebState,
+    browser: &Browser,
+    user: &WebUser,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> WebResult<Value> {
+    web.call(browser, method, path, Some(&user.access), body)
+        .await
+}
+
+/// A form's failure shown on its page: a client error is kept to be shown; anything
+/// else is an error page.
+///
+/// # Errors
+/// A server-side failure.
+pub fn shown<T>(result: WebResult<T>) -> WebResult<Result<T, WebError>> {
+    match result {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) if e.status.is_client_error() => Ok(Err(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The items of a JSON array (or of a page's `data`); nothing for anything else.
+#[must_use]
+pub fn items(value: Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items,
+        Value::Object(mut page) => match page.remove("data") {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// A path segment from the address: an id the API could have issued, else a 404.
+///
+/// # Errors
+/// 404 for anything else.
+pub fn plain(id: &str) -> WebResult<&str> {
+    if super::api::is_plain_id(id) {
+        Ok(id)
+    } else {
+        Err(WebError::not_found())
+    }
+}
+
+/// `?done=` after a form succeeded: which notice to show (a fixed text per key, so
+/// nothing from the address is echoed).
+#[derive(Debug, Default, Deserialize)]
+pub struct Done {
+    pub done: Option<String>,
+}
+
+impl Done {
+    /// The notice for this key, if it is one of ours.
+    #[must_use]
+    pub fn notice(&self) -> Option<String> {
+        let text = match self.done.as_deref()? {
+            "password" => "Your password was changed. Your other sessions were signed out.",
+            "mfa-disabled" => "Two-factor authentication is off.",
+            "token-revoked" => "The API token was revoked.",
+            "session-revoked" => "The session was signed out.",
+            "org-created" => "The organization was created.",
+            "invited" => "The invitation is on its way.",
+            "joined" => "Welcome: you are now a member of this organization.",
+            "invite-revoked" => "The invitation was revoked.",
+            "role" => "The role was changed.",
+            "removed" => "The member was removed.",
+            "permission" => "The permission was updated.",
+            "imported" => "The egg was imported.",
+            "cordoned" => "The node is cordoned: no new instances are placed on it.",
+            "uncordoned" => "The node accepts new instances again.",
+            "suspended" => "The user is suspended.",
+            "unsuspended" => "The user may sign in again.",
+            _ => return None,
+        };
+        Some(text.to_owned())
+    }
+}
+
+/// What a page shows above its content: a notice, or the error of the last form.
+#[derive(Debug, Default, Serialize)]
+pub struct Flash {
+    pub notice: Option<String>,
+    pub error: Option<WebError>,
+}
+
+impl Flash {
+    /// A notice from `?done=`.
+    #[must_use]
+    pub fn from_done(done: &Done) -> Self {
+        Self {
+            notice: done.notice(),
+            error: None,
+        }
+    }
+
+    /// The error of a form.
+    #[must_use]
+    pub fn error(error: WebError) -> Self {
+        Self {
+            notice: None,
+            error: Some(error),
+        }
+    }
+
+    /// The status of the page: the error's, else 200.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.error.as_ref().map_or(StatusCode::OK, |e| e.status)
+    }
+}
+
+/// Renders `template` for `user` with `status`.
+///
+/// # Errors
+/// A template that fails to render.
+pub fn page(
+    web: &WebState,
+    browser: &Browser,
+    user: &WebUser,
+    status: StatusCode,
+    (title, active): (&str, &'static str),
+    template: &str,
+    data: &impl Serialize,
+) -> WebResult<Response> {
+    let (token, cookies) = csrf_of(web, browser)?;
+    html(
+        status,
+        template,
+        &layout(title, active, &token, Some(user)),
+        data,
+        cookies,
+    )
+}
+
+/// `303` to `path?done=key`.
+///
+/// # Errors
+/// Never for our paths.
+pub fn done(path: &str, key: &str) -> WebResult<Response> {
+    redirect(&format!("{path}?done={key}"), [])
+}
+
+/// `key=value` pairs as a query string (empty values left out).
+#[must_use]
+pub fn query(pairs: &[(&str, &str)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if !v.is_empty() {
+            q.append_pair(k, v);
+        }
+    }
+    q.finish()
+}
+
+/// The caller's organizations (id, name, role) for the pickers.
+///
+/// # Errors
+/// The API's error.
+pub async fn organizations(
+    web: &WebState,
+    browser: &Browser,
+    user: &WebUser,
+) -> WebResult<Vec<Value>> {
+    Ok(items(get(web, browser, user, "/v1/organizations").await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn only_known_notices_are_shown() {
+        let done = |k: &str| Done {
+            done: Some(k.into()),
+        };
+        assert!(done("invited").notice().is_some());
+        assert!(done("<script>").notice().is_none());
+        assert!(Done::default().notice().is_none());
+    }
+
+    #[test]
+    fn items_read_arrays_and_pages() {
+        assert_eq!(items(json!([1, 2])).len(), 2);
+        assert_eq!(items(json!({"data": [1], "pagination": {}})).len(), 1);
+        assert!(items(json!("x")).is_empty());
+    }
+
+    fn layout() -> super::super::templates::Layout {
+        super::super::templates::Layout {
+            title: "T".into(),
+            active: "account",
+            csrf_token: "c".repeat(64),
+            user: Some(super::super::templates::LayoutUser {
+                id: "u1".into(),
+                email: "ada@example.com".into(),
+                name: "Ada".into(),
+                is_admin: true,
+            }),
+            asset_version: "v1",
+        }
+    }
+
+    const XSS: &str = "<script>alert(1)</script>";
+
+    /// Sample data for the templates of these pages (the shared render test renders
+    /// them with no data; this one with data that reaches every branch).
+    fn samples() -> Vec<(&'static str, Value)> {
+        let flash = json!({"notice": XSS, "error": {"code": "VALIDATION_ERROR", "message": XSS}});
+        let node = json!({"id": "n1", "name": XSS, "hostname": "h", "status": "online",
+            "cordoned": true, "agent_version": "0.1.0", "last_seen_at": "2026-01-01T00:00:00Z",
+            "usage": {"cpu": 12.0, "memory": 50.0, "disk": 90.0}});
+        let org = json!({"id": "o1", "name": XSS, "slug": "s", "personal": false,
+            "require_mfa": true, "role": "owner", "created_at": "2026-01-01T00:00:00Z"});
+        let user = json!({"id": "u2", "email": "b@example.com", "name": XSS, "is_admin": false,
+            "suspended": true, "mfa_enabled": true, "created_at": "2026-01-01T00:00:00Z"});
+        let pager = json!({"page": 2, "pages": 3, "total": 120, "prev": "/admin/users?page=1",
+            "next": "/admin/users?page=3"});
+        vec![
+            (
+                "nodes.html.tera",
+                json!({"flash": flash, "nodes": [node, {"id": "n2", "name": "b",
+                "hostname": "h", "status": "offline", "cordoned": false, "agent_version": "",
+                "last_seen_at": null}], "organizations": [org],
+                "registration": {"token": "shardlyn_reg_x", "expires_at": "2026-01-01T00:00:00Z",
+                    "command": "shardlyn-agent register --panel http://x --token t && shardlyn-agent run"}}),
+            ),
+            (
+                "node.html.tera",
+                json!({"flash": flash, "node": node,
+                "system": {"os": "Debian", "os_version": "13", "kernel": "6", "arch": "x86_64",
+                    "cpu_count": 2, "cpu_brand": XSS, "memory_total": "1.0 GiB",
+                    "load_average": {"one": 0.5, "five": 0.25, "fifteen": 0.1}},
+                "disks": [{"mount_point": "/", "name": "sda", "file_system": "ext4",
+                    "used": "60 B", "total": "100 B"}],
+                "inventory_error": XSS, "range": "1h", "ranges": ["1h", "24h", "7d"],
+                "charts": [{"id": "cpu", "title": "CPU", "points": "0,160 600,80", "latest": 50.0, "peak": 100.0},
+                           {"id": "disk", "title": "Disk", "points": "", "latest": null, "peak": null}],
+                "drained": {"instances": 2, "stopped": [{"id": "i1"}], "failed": [{"id": "i2", "error": XSS}]}}),
+            ),
+            (
+                "workloads.html.tera",
+                json!({"flash": flash, "organizations": [org], "organization_id": "o1",
+                "workloads": [{"id": "w1", "name": XSS, "author": "a", "source": "egg",
+                    "images": [{"label": "Java", "image": "img"}], "variable_count": 2,
+                    "created_at": "2026-01-01T00:00:00Z"}],
+                "egg": XSS, "egg_error": XSS,
+                "rows": [{"path": "variables[0]", "anchor": "egg-field-variables-0-", "summary": XSS, "error": XSS},
+                         {"path": "name", "anchor": "egg-field-name", "summary": "n", "error": null}]}),
+            ),
+            (
+                "orgs.html.tera",
+                json!({"flash": flash, "organizations": [org], "name": XSS}),
+            ),
+            (
+                "org.html.tera",
+                json!({"flash": flash, "org": org, "me": "u1", "email": XSS,
+                "roles": ["owner", "admin", "operator", "viewer"],
+                "members": [{"user_id": "u1", "email": "a@b.c", "name": XSS, "role": "owner",
+                    "joined_at": "2026-01-01T00:00:00Z"}],
+                "invites": [{"id": "i1", "email": XSS, "role": "viewer",
+                    "expires_at": "2026-01-01T00:00:00Z"}]}),
+            ),
+            (
+                "org_member.html.tera",
+                json!({"flash": flash, "org": org,
+                "member": {"user_id": "u2", "email": "b@c.d", "name": XSS, "role": "viewer"},
+                "keys": [{"key": "instances.sftp", "description": XSS, "effective": true,
+                    "overridden": true, "set": "granted"},
+                    {"key": "nodes.update", "description": "d", "effective": false,
+                    "overridden": null, "set": "default"}]}),
+            ),
+            (
+                "account.html.tera",
+                json!({"flash": flash,
+                "me": {"email": "a@b.c", "is_admin": true},
+                "mfa": {"enabled": true, "recovery_codes_remaining": 9},
+                "tokens": [{"id": "t1", "name": XSS, "prefix": "abcd1234", "expires_at": null,
+                    "last_used_at": "2026-01-01T00:00:00Z"}],
+                "sessions": [{"id": "s1", "ip": "127.0.0.1", "user_agent": XSS, "current": true,
+                    "created_at": "2026-01-01T00:00:00Z", "last_seen_at": "2026-01-01T00:00:00Z"},
+                    {"id": "s2", "ip": null, "user_agent": null, "current": false,
+                    "created_at": "2026-01-01T00:00:00Z", "last_seen_at": "2026-01-01T00:00:00Z"}],
+                "enroll": {"qr": "data:image/svg+xml;base64,PHN2Zy8+", "secret": "JBSWY3DP",
+                    "otpauth_uri": "otpauth://totp/x"},
+                "verify_again": false, "recovery_codes": ["abcd-efgh", XSS],
+                "new_token": {"name": XSS, "token": "shardlyn_api_x"}}),
+            ),
+            (
+                "admin_users.html.tera",
+                json!({"flash": flash, "users": [user], "q": XSS,
+                "pager": pager, "me": "u1"}),
+            ),
+            ("invite.html.tera", json!({"flash": flash, "token": "ab12"})),
+            (
+                "admin_orgs.html.tera",
+                json!({"organizations": [org], "pager": pager}),
+            ),
+            (
+                "admin_audit.html.tera",
+                json!({"flash": flash,
+                "filters": {"action": XSS, "actor": "", "since": "2026-01-01T00:00", "until": ""},
+                "entries": [{"at": "2026-01-01T00:00:00Z", "actor_email": null, "action": XSS,
+                    "method": "POST", "path": "/v1/x", "target": "t", "ip": "1.2.3.4",
+                    "status": 200, "result": "success"}],
+                "pager": pager}),
+            ),
+        ]
+    }
+
+    #[test]
+    fn these_pages_render_with_sample_data_and_escape_it() {
+        for (name, data) in samples() {
+            let html = super::super::templates::render(name, &layout(), &data)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(html.contains("<html"), "{name} extends the layout");
+            assert!(!html.contains("<script>alert"), "{name} escapes its data");
+            assert!(html.contains("&lt;script&gt;"), "{name} shows its data");
+            assert!(
+                !html.contains(" style="),
+                "{name}: inline styles break the CSP"
+            );
+            assert!(
+                !html.contains("<script>"),
+                "{name}: inline scripts break the CSP"
+            );
+            assert!(
+                !html.contains(" onclick="),
+                "{name}: inline handlers break the CSP"
+            );
+            // With no data at all (as the shared render test does) it still renders.
+            super::super::templates::render(name, &layout(), &json!({}))
+                .unwrap_or_else(|e| panic!("{name} without data: {e}"));
+        }
+    }
+
+    #[test]
+    fn queries_are_encoded() {
+        assert_eq!(
+            query(&[("action", "a&b"), ("actor", ""), ("page", "2")]),
+            "action=a%26b&page=2"
+        );
+    }
+}

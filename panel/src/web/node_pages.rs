@@ -1,0 +1,459 @@
+//! The nodes list with usage bars and "Add node" (a registration token and the one-line
+//! command that uses it), and the node page: inventory, CPU/memory/disk charts drawn as
+//! server-rendered SVG from the metrics history (no chart library), cordon, uncordon and
+//! drain.
+
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::WebState;
+use super::csrf::CsrfForm;
+use super::error::WebResult;
+use super::kit::{self, Done, Flash, page_user, plain, shown};
+use super::session::{Browser, WebUser};
+
+/// Width and height of a chart's drawing (its `viewBox`; CSS scales it).
+const CHART_W: f64 = 600.0;
+const CHART_H: f64 = 160.0;
+
+/// The routes of these pages.
+pub fn router() -> Router<WebState> {
+    Router::new()
+        .route("/nodes/add", post(add))
+        .route("/nodes/{id}", get(node))
+        .route("/nodes/{id}/cordon", post(cordon))
+        .route("/nodes/{id}/uncordon", post(uncordon))
+        .route("/nodes/{id}/drain", post(drain))
+}
+
+/// A registration token just minted, shown once.
+#[derive(Debug, Serialize)]
+struct Registration {
+    token: String,
+    command: String,
+    expires_at: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct NodesPage {
+    flash: Flash,
+    nodes: Vec<Value>,
+    organizations: Vec<Value>,
+    registration: Option<Registration>,
+}
+
+/// Percent of `used` in `total` (0 when the total is unknown), rounded.
+fn percent(used: &Value, total: &Value) -> f64 {
+    match (used.as_f64(), total.as_f64()) {
+        (Some(u), Some(t)) if t > 0.0 => (u / t * 100.0).clamp(0.0, 100.0),
+        _ => 0.0,
+    }
+}
+
+/// CPU, memory and disk use of a metrics point, in percent.
+fn usage(point: &Value) -> Value {
+    json!({
+        "cpu": point["cpu_percent"].as_f64().unwrap_or(0.0).clamp(0.0, 100.0).round(),
+        "memory": percent(&point["memory_used_bytes"], &point["memory_total_bytes"]).round(),
+        "disk": percent(&point["disk_used_bytes"], &point["disk_total_bytes"]).round(),
+    })
+}
+
+/// The nodes page with each node's latest usage.
+async fn show_list(
+    web: &WebState,
+    browser: &Browser,
+    user: &WebUser,
+    mut page: NodesPage,
+) -> WebResult<Response> {
+    let mut nodes = kit::items(kit::get(web, browser, user, "/v1/nodes").await?);
+    for node in &mut nodes {
+        let Some(id) = node["id"].as_str().filter(|id| super::api::is_plain_id(id)) else {
+            continue;
+        };
+        let path = format!("/v1/nodes/{id}/metrics/history?range=1h");
+        // A node without samples yet (or a failed read) has no bars.
+        if let Ok(history) = kit::get(web, browser, user, &path).await
+            && let Some(last) = history["points"].as_array().and_then(|p| p.last())
+        {
+            node["usage"] = usage(last);
+        }
+    }
+    page.nodes = nodes;
+    page.organizations = kit::organizations(web, browser, user).await?;
+    kit::page(
+        web,
+        browser,
+        user,
+        page.flash.status(),
+        ("Nodes", "nodes"),
+        "nodes.html.tera",
+        &page,
+    )
+}
+
+/// `GET /nodes`.
+///
+/// # Errors
+/// The API's error.
+pub async fn list(web: &WebState, browser: &Browser, done: &Done) -> WebResult<Response> {
+    let user = page_user!(web, browser, "/nodes");
+    let page = NodesPage {
+        flash: Flash::from_done(done),
+        ..NodesPage::default()
+    };
+    show_list(web, browser, &user, page).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AddForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    organization_id: String,
+}
+
+/// `POST /nodes/add`: `POST /v1/nodes/register-token`; shows the token and command.
+pub async fn add(
+    State(web): State<WebState>,
+    CsrfForm { browser, form }: CsrfForm<AddForm>,
+) -> WebResult<Response> {
+    let user = page_user!(web, browser, "/nodes");
+    let name = form.name.trim();
+    let org = form.organization_id.trim();
+    let body = json!({
+        "name": (!name.is_empty()).then_some(name),
+        "organization_id": (!org.is_empty()).then_some(org),
+    });
+    let answer = kit::send(
+        &web,
+        &browser,
+        &user,
+        Method::POST,
+        "/v1/nodes/register-token",
+        Some(&body),
+    )
+    .await;
+    let page = match shown(answer)? {
+        Ok(v) => NodesPage {
+            registration: Some(Registration {
+                token: v["token"].as_str().unwrap_or_default().to_owned(),
+                command: v["command"].as_str().unwrap_or_default().to_owned(),
+                expires_at: v["expires_at"].as_str().unwrap_or_default().to_owned(),
+            }),
+            ..NodesPage::default()
+        },
+        Err(error) => NodesPage {
+            flash: Flash::error(error),
+            ..NodesPage::default()
+        },
+    };
+    show_list(&web, &browser, &user, page).await
+}
+
+/// One chart: a polyline in a `CHART_W` x `CHART_H` box, 0-100 %.
+#[derive(Debug, Serialize)]
+struct Chart {
+    id: &'static str,
+    title: &'static str,
+    points: String,
+    latest: Option<f64>,
+    peak: Option<f64>,
+}
+
+/// Draws `values` (`(unix ms, percent)`) over `[from, to]`.
+fn chart(
+    id: &'static str,
+    title: &'static str,
+    values: &[(i64, f64)],
+    from: i64,
+    to: i64,
+) -> Chart {
+    let span = (to - from).max(1) as f64;
+    let points = values
+        .iter()
+        .map(|(at, v)| {
+            let x = ((at - from) as f64 / span * CHART_W).clamp(0.0, CHART_W);
+            let y = CHART_H - v.clamp(0.0, 100.0) / 100.0 * CHART_H;
+            format!("{x:.1},{y:.1}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let round = |v: f64| (v * 10.0).round() / 10.0;
+    Chart {
+        id,
+        title,
+        points,
+        latest: values.last().map(|(_, v)| round(*v)),
+        peak: values.iter().map(|(_, v)| *v).reduce(f64::max).map(round),
+    }
+}
+
+/// The CPU, memory and disk charts of a metrics history over the last `span` ms.
+fn charts(history: &Value, span: i64, now: i64) -> Vec<Chart> {
+    let mut cpu = Vec::new();
+    let mut memory = Vec::new();
+    let mut disk = Vec::new();
+    for p in history["points"].as_array().into_iter().flatten() {
+        let Some(at) = p["at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis())
+        else {
+            continue;
+        };
+        cpu.push((at, p["cpu_percent"].as_f64().unwrap_or(0.0)));
+        memory.push((
+            at,
+            percent(&p["memory_used_bytes"], &p["memory_total_bytes"]),
+        ));
+        disk.push((at, percent(&p["disk_used_bytes"], &p["disk_total_bytes"])));
+    }
+    let from = now - span;
+    vec![
+        chart("cpu", "CPU", &cpu, from, now),
+        chart("memory", "Memory", &memory, from, now),
+        chart("disk", "Disk", &disk, from, now),
+    ]
+}
+
+/// A byte count for people: `1.5 GiB`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    #[expect(clippy::cast_precision_loss, reason = "a rounded display value")]
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Disks with their used and total sizes for display.
+fn with_used(mut disks: Vec<Value>) -> Vec<Value> {
+    for d in &mut disks {
+        let total = d["total_bytes"].as_u64().unwrap_or(0);
+        let available = d["available_bytes"].as_u64().unwrap_or(0);
+        d["used"] = json!(bytes(total.saturating_sub(available)));
+        d["total"] = json!(bytes(total));
+    }
+    disks
+}
+
+/// The system inventory with its memory size for display.
+fn with_memory(mut system: Value) -> Value {
+    if let Some(total) = system["memory_total_bytes"].as_u64() {
+        system["memory_total"] = json!(bytes(total));
+    }
+    system
+}
+
+/// The history ranges the page offers, with their span in ms.
+const RANGES: &[(&str, i64)] = &[("1h", 3_600_000), ("24h", 86_400_000), ("7d", 604_800_000)];
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NodeQuery {
+    range: Option<String>,
+    done: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct NodePage {
+    flash: Flash,
+    node: Value,
+    system: Value,
+    disks: Vec<Value>,
+    /// Why the inventory is missing (the node is offline...).
+    inventory_error: Option<String>,
+    range: &'static str,
+    ranges: Vec<&'static str>,
+    charts: Vec<Chart>,
+    drained: Option<Value>,
+}
+
+async fn show_node(
+    web: &WebState,
+    browser: &Browser,
+    user: &WebUser,
+    id: &str,
+    range: &str,
+    flash: Flash,
+    drained: Option<Value>,
+) -> WebResult<Response> {
+    let node = kit::get(web, browser, user, &format!("/v1/nodes/{id}")).await?;
+    let (range, span) = RANGES
+        .iter()
+        .copied()
+        .find(|(r, _)| *r == range)
+        .unwrap_or(RANGES[0]);
+    let history = kit::get(
+        web,
+        browser,
+        user,
+        &format!("/v1/nodes/{id}/metrics/history?range={range}"),
+    )
+    .await?;
+    let system = kit::get(
+        web,
+        browser,
+        user,
+        &format!("/v1/nodes/{id}/inventory/system"),
+    )
+    .await;
+    let disks = kit::get(
+        web,
+        browser,
+        user,
+        &format!("/v1/nodes/{id}/inventory/disks"),
+    )
+    .await;
+    let (system, disks, inventory_error) = match (system, disks) {
+        (Ok(system), Ok(disks)) => (with_memory(system), with_used(kit::items(disks)), None),
+        (Err(e), _) | (_, Err(e)) => (Value::Null, Vec::new(), Some(e.message)),
+    };
+    let title = node["name"].as_str().unwrap_or("Node").to_owned();
+    let page = NodePage {
+        flash,
+        node,
+        system,
+        disks,
+        inventory_error,
+        range,
+        ranges: RANGES.iter().map(|(r, _)| *r).collect(),
+        charts: charts(&history, span, crate::db::now_ms()),
+        drained,
+    };
+    kit::page(
+        web,
+        browser,
+        user,
+        page.flash.status(),
+        (&title, "nodes"),
+        "node.html.tera",
+        &page,
+    )
+}
+
+/// `GET /nodes/{id}?range=1h|24h|7d`.
+pub async fn node(
+    State(web): State<WebState>,
+    browser: Browser,
+    Path(id): Path<String>,
+    query: Result<Query<NodeQuery>, QueryRejection>,
+) -> WebResult<Response> {
+    let id = plain(&id)?.to_owned();
+    let user = page_user!(web, browser, &format!("/nodes/{id}"));
+    let q = query.map(|Query(q)| q).unwrap_or_default();
+    let flash = Flash::from_done(&Done { done: q.done });
+    let range = q.range.unwrap_or_default();
+    show_node(&web, &browser, &user, &id, &range, flash, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NoFields {}
+
+/// Posts `action` for node `id`; the node page shows the outcome.
+async fn act(web: &WebState, browser: &Browser, id: &str, action: &str) -> WebResult<Response> {
+    let id = plain(id)?;
+    let user = page_user!(web, browser, &format!("/nodes/{id}"));
+    let answer = kit::send(
+        web,
+        browser,
+        &user,
+        Method::POST,
+        &format!("/v1/nodes/{id}/{action}"),
+        None,
+    )
+    .await;
+    match shown(answer)? {
+        Ok(v) if action == "drain" => {
+            let flash = Flash {
+                notice: Some("The node is cordoned and drained.".into()),
+                error: None,
+            };
+            show_node(web, browser, &user, id, "", flash, Some(v)).await
+        }
+        Ok(_) => kit::done(&format!("/nodes/{id}"), &format!("{action}ed")),
+        Err(error) if error.status == StatusCode::NOT_FOUND => Err(error),
+        Err(error) => show_node(web, browser, &user, id, "", Flash::error(error), None).await,
+    }
+}
+
+/// `POST /nodes/{id}/cordon`.
+pub async fn cordon(
+    State(web): State<WebState>,
+    Path(id): Path<String>,
+    CsrfForm { browser, .. }: CsrfForm<NoFields>,
+) -> WebResult<Response> {
+    act(&web, &browser, &id, "cordon").await
+}
+
+/// `POST /nodes/{id}/uncordon`.
+pub async fn uncordon(
+    State(web): State<WebState>,
+    Path(id): Path<String>,
+    CsrfForm { browser, .. }: CsrfForm<NoFields>,
+) -> WebResult<Response> {
+    act(&web, &browser, &id, "uncordon").await
+}
+
+/// `POST /nodes/{id}/drain`.
+pub async fn drain(
+    State(web): State<WebState>,
+    Path(id): Path<String>,
+    CsrfForm { browser, .. }: CsrfForm<NoFields>,
+) -> WebResult<Response> {
+    act(&web, &browser, &id, "drain").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(8 * 1024 * 1024 * 1024), "8.0 GiB");
+        let d = with_used(vec![json!({"total_bytes": 2048, "available_bytes": 1024})]);
+        assert_eq!(
+            (d[0]["used"].as_str(), d[0]["total"].as_str()),
+            (Some("1.0 KiB"), Some("2.0 KiB"))
+        );
+    }
+
+    #[test]
+    fn usage_is_percent_of_totals() {
+        let u = usage(&json!({"cpu_percent": 12.4, "memory_used_bytes": 512,
+            "memory_total_bytes": 1024, "disk_used_bytes": 1, "disk_total_bytes": 0}));
+        assert_eq!(u, json!({"cpu": 12.0, "memory": 50.0, "disk": 0.0}));
+    }
+
+    #[test]
+    fn charts_place_points_in_time_and_percent() {
+        let now = 1_000_000_000_000;
+        let history = json!({"points": [
+            {"at": crate::db::rfc3339(now - 3_600_000), "cpu_percent": 100.0,
+             "memory_used_bytes": 0, "memory_total_bytes": 10},
+            {"at": crate::db::rfc3339(now), "cpu_percent": 50.0,
+             "memory_used_bytes": 5, "memory_total_bytes": 10},
+            {"at": "not a time", "cpu_percent": 1.0},
+        ]});
+        let c = charts(&history, 3_600_000, now);
+        assert_eq!(c[0].points, "0.0,0.0 600.0,80.0");
+        assert_eq!((c[0].latest, c[0].peak), (Some(50.0), Some(100.0)));
+        assert_eq!(c[1].points, "0.0,160.0 600.0,80.0");
+        assert!(charts(&json!({}), 1, now)[2].points.is_empty());
+    }
+}
