@@ -90,6 +90,14 @@ pub struct Settings {
     pub timezone: String,
     /// The console log of an instance is rotated past this size.
     pub console_log_max_bytes: u64,
+    /// Address the SFTP server listens on.
+    pub sftp_bind: String,
+    /// Port of the SFTP server (0: any free port).
+    pub sftp_port: u16,
+    /// SFTP connections open at once, over all clients.
+    pub sftp_max_connections: usize,
+    /// SFTP connections open at once from one client address.
+    pub sftp_max_connections_per_ip: usize,
 }
 
 impl Default for Settings {
@@ -102,13 +110,18 @@ impl Default for Settings {
                 .filter(|t| !t.is_empty())
                 .unwrap_or_else(|| "UTC".into()),
             console_log_max_bytes: 16 * 1024 * 1024,
+            sftp_bind: "0.0.0.0".into(),
+            sftp_port: 2022,
+            sftp_max_connections: 256,
+            sftp_max_connections_per_ip: 16,
         }
     }
 }
 
 impl Settings {
     /// Defaults < `<data_dir>/settings.toml` < `SHARDLYN_AGENT_CONTAINER_USER`,
-    /// `SHARDLYN_AGENT_PULL_TIMEOUT_SECS`.
+    /// `SHARDLYN_AGENT_PULL_TIMEOUT_SECS`, `SHARDLYN_AGENT_SFTP_BIND`,
+    /// `SHARDLYN_AGENT_SFTP_PORT`.
     ///
     /// # Errors
     /// A settings file that exists but does not parse.
@@ -128,6 +141,15 @@ impl Settings {
             .and_then(|s| s.parse().ok())
         {
             settings.pull_timeout_secs = secs;
+        }
+        if let Ok(bind) = std::env::var("SHARDLYN_AGENT_SFTP_BIND") {
+            settings.sftp_bind = bind;
+        }
+        if let Some(port) = std::env::var("SHARDLYN_AGENT_SFTP_PORT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            settings.sftp_port = port;
         }
         Ok(settings)
     }

@@ -272,6 +272,45 @@ impl Default for StripeConfig {
     }
 }
 
+/// The background job runner (schedules, see `jobs.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Run background jobs in this process (turn off on API-only replicas).
+    pub enabled: bool,
+    /// Milliseconds between two looks for due schedules and requested runs.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_interval_ms: 1000,
+        }
+    }
+}
+
+/// Support: the HelpScout Beacon secret and how often a user may write to support.
+/// The address messages go to is a platform setting (`PUT /v1/settings`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupportConfig {
+    /// HelpScout Beacon secret key; empty: `/v1/support/helpscout/signature` answers 404.
+    pub helpscout_secret: Secret,
+    /// Support messages each user may send per hour.
+    pub messages_per_hour: u32,
+}
+
+impl Default for SupportConfig {
+    fn default() -> Self {
+        Self {
+            helpscout_secret: Secret::default(),
+            messages_per_hour: 5,
+        }
+    }
+}
+
 /// Every setting of the panel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -304,6 +343,8 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub github: GithubConfig,
     pub stripe: StripeConfig,
+    pub support: SupportConfig,
+    pub jobs: JobsConfig,
 }
 
 impl Default for Config {
@@ -328,6 +369,8 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             github: GithubConfig::default(),
             stripe: StripeConfig::default(),
+            support: SupportConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -398,6 +441,10 @@ impl Config {
                 .parse::<std::net::IpAddr>()
                 .is_ok(),
             "instances.allocation_ip must be an IP address"
+        );
+        anyhow::ensure!(
+            (10..=3_600_000).contains(&self.jobs.poll_interval_ms),
+            "jobs.poll_interval_ms must be between 10 and 3600000"
         );
         crate::mailer::smtp::validate(&self.smtp).map_err(|e| anyhow::anyhow!("smtp: {e}"))?;
         anyhow::ensure!(
@@ -646,6 +693,30 @@ const DOCS: &[(&str, &str)] = &[
     (
         "stripe.webhook_tolerance_secs",
         "Largest accepted age of a Stripe-Signature timestamp, in seconds.",
+    ),
+    (
+        "support",
+        "Support: HelpScout Beacon signing and support messages (sent to the support_email platform setting).",
+    ),
+    (
+        "support.helpscout_secret",
+        "HelpScout Beacon secret key signing users' emails. Empty: the signature route answers 404.",
+    ),
+    (
+        "support.messages_per_hour",
+        "Support messages each user may send per hour.",
+    ),
+    (
+        "jobs",
+        "Background jobs (schedules). With several replicas each run still happens once.",
+    ),
+    (
+        "jobs.enabled",
+        "Run background jobs in this process; turn off on API-only replicas.",
+    ),
+    (
+        "jobs.poll_interval_ms",
+        "Milliseconds between two looks for due schedules and requested runs.",
     ),
 ];
 

@@ -18,6 +18,7 @@ pub mod files;
 pub mod git;
 pub mod health;
 pub mod instances;
+pub mod jobs;
 pub mod mailer;
 pub mod metrics;
 pub mod nodes;

@@ -89,6 +89,7 @@ pub struct Running {
     pub state: AppState,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    jobs: crate::jobs::Jobs,
 }
 
 impl Running {
@@ -97,6 +98,8 @@ impl Running {
     /// # Errors
     /// The server task failed.
     pub async fn stop(self) -> anyhow::Result<()> {
+        // Background jobs first: runs in flight finish while the tunnels are still up.
+        self.jobs.stop().await;
         let _ = self.shutdown.send(true);
         let served = self.task.await.context("server task panicked")?;
         // Agents connected here lose their tunnel now; say so instead of waiting for the
@@ -164,11 +167,13 @@ pub async fn start(state: AppState, tls: Option<TlsSetup>) -> anyhow::Result<Run
             })
         }
     };
+    let jobs = crate::jobs::Jobs::start(&state);
     Ok(Running {
         addr,
         state,
         shutdown,
         task,
+        jobs,
     })
 }
 

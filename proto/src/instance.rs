@@ -331,6 +331,8 @@ pub mod events {
     pub const JWT_ERROR: &str = "jwt error";
     pub const TOKEN_EXPIRING: &str = "token expiring";
     pub const TOKEN_EXPIRED: &str = "token expired";
+    /// Agent → panel on `/v1/events`: an SFTP login to check (see `crate::sftp`).
+    pub const SFTP_AUTH: &str = crate::sftp::SFTP_AUTH;
 }
 
 #[cfg(test)]

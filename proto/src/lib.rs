@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 pub mod backup;
 pub mod egg;
+pub mod git;
 pub mod instance;
 pub mod rules;
+pub mod sftp;
 pub mod upload;
 
 /// Protocol version spoken between panel and agent; the handshake refuses other majors.

@@ -7,7 +7,7 @@ mod events;
 mod files;
 mod instances;
 mod inventory;
-mod json;
+pub(crate) mod json;
 pub mod metrics;
 mod processes;
 mod uploads;
@@ -28,6 +28,10 @@ pub struct AgentState {
     pub backups: crate::backups::Backups,
     /// Locks of the tus uploads in progress (`uploads.rs`).
     pub(crate) uploads: uploads::Uploads,
+    /// Git syncs running on this node (`crate::git`).
+    pub git: crate::git::Syncs,
+    /// SFTP logins waiting for the panel's answer (`crate::sftp`).
+    pub sftp: crate::sftp::Gate,
 }
 
 impl AgentState {
@@ -40,6 +44,8 @@ impl AgentState {
             sampler: std::sync::Arc::default(),
             backups: crate::backups::Backups::new(&instances),
             uploads: uploads::Uploads::default(),
+            git: crate::git::Syncs::default(),
+            sftp: crate::sftp::Gate::default(),
             instances,
         }
     }
@@ -66,7 +72,9 @@ pub fn router(state: AgentState) -> Router {
         .merge(files::router())
         .merge(uploads::router())
         .merge(backups::router())
+        .merge(crate::git::api::router())
         .route("/v1/events", get(events::states))
+        .route("/v1/sftp/auth/{id}", post(crate::sftp::answer))
         .route("/v1/instances", get(instances::list))
         .route(
             "/v1/instances/{id}",

@@ -138,6 +138,7 @@ pub async fn run(config: AgentConfig, data_dir: PathBuf, shutdown: impl Future<O
         tracing::warn!(error = %format!("{e:#}"), "agent settings; using the defaults");
         Settings::default()
     });
+    let sftp_settings = settings.clone();
     let manager = match Manager::new(&data_dir, settings) {
         Ok(m) => m,
         Err(e) => {
@@ -149,7 +150,18 @@ pub async fn run(config: AgentConfig, data_dir: PathBuf, shutdown: impl Future<O
         tracing::warn!(error = %e, "re-adopting instances");
     }
     let state = AgentState::new(config.node_id.clone(), manager.clone());
+    // SFTP runs from start-up, with or without a panel (logins then wait or fail).
+    let sftp = crate::sftp::start(
+        &sftp_settings,
+        &data_dir,
+        manager.clone(),
+        state.sftp.clone(),
+    )
+    .await
+    .inspect_err(|e| tracing::warn!(error = %format!("{e:#}"), "SFTP server not started"))
+    .ok();
     serve_forever(&config, state, shutdown).await;
+    drop(sftp);
     manager.flush().await;
 }
 
