@@ -1,6 +1,6 @@
 //! `/v1/backup-config`: an organization's backup storage targets (the node's disk or an
 //! S3-compatible bucket), credentials sealed at rest, one active; bucket list/create.
-//! Reads need `instances.backups.read`, changes `org.update`, in the organization of
+//! Reads need `backup_config.read`, changes `backup_config.write`, in the organization of
 //! `?organization_id=` (default: the caller's personal one).
 
 use axum::extract::State;
@@ -17,8 +17,8 @@ use crate::orgs::permissions::authorize;
 use crate::orgs::scope::{OrgQuery, scoped};
 use crate::state::AppState;
 
-const READ: &str = "instances.backups.read";
-const WRITE: &str = "org.update";
+const READ: &str = "backup_config.read";
+const WRITE: &str = "backup_config.write";
 const DEFAULT_PART: i64 = 8 * 1024 * 1024;
 const MIN_PART: i64 = 5 * 1024 * 1024;
 const MAX_PART: i64 = 512 * 1024 * 1024;
@@ -238,7 +238,7 @@ pub async fn update(
     if activate == Some(true) {
         store::activate(&state.db.pool, &config.org_id, &config.id).await?;
     }
-    Ok(AppJson(view(&config_for(&state, &user, &id, READ).await?)))
+    Ok(AppJson(view(&config_for(&state, &user, &id, WRITE).await?)))
 }
 
 /// `DELETE /v1/backup-config/{id}`: refused while backups are stored through it.
@@ -272,7 +272,7 @@ pub async fn activate(
 ) -> AppResult<AppJson<Value>> {
     let config = config_for(&state, &user, &id, WRITE).await?;
     store::activate(&state.db.pool, &config.org_id, &config.id).await?;
-    Ok(AppJson(view(&config_for(&state, &user, &id, READ).await?)))
+    Ok(AppJson(view(&config_for(&state, &user, &id, WRITE).await?)))
 }
 
 /// `?config_id=` (default: the active config) for the bucket routes.
@@ -330,7 +330,9 @@ pub async fn buckets(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBucket {
-    pub name: String,
+    /// Checked after authorization, so a caller without the permission learns nothing.
+    #[serde(default)]
+    pub name: Option<String>,
     pub config_id: Option<String>,
     pub organization_id: Option<String>,
 }
@@ -349,9 +351,10 @@ pub async fn create_bucket(
         WRITE,
     )
     .await?;
-    s3::create_bucket(&state, &config, body.name.trim()).await?;
-    Ok((
-        StatusCode::CREATED,
-        AppJson(json!({"name": body.name.trim()})),
-    ))
+    let name = body.name.as_deref().map(str::trim).unwrap_or_default();
+    if name.is_empty() {
+        return Err(AppError::Validation("name is required".into()));
+    }
+    s3::create_bucket(&state, &config, name).await?;
+    Ok((StatusCode::CREATED, AppJson(json!({"name": name}))))
 }

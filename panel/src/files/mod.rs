@@ -264,8 +264,16 @@ macro_rules! json_route {
             State(state): State<AppState>,
             user: CurrentUser,
             AppPath(id): AppPath<String>,
-            AppJson(body): AppJson<Value>,
+            request: axum::extract::Request,
         ) -> AppResult<Response> {
+            // Authorize before reading the body: a caller without the permission gets
+            // 403 (or 404 outside the organization), whatever they sent.
+            crate::instances::instance_for(&state, &user, &id, WRITE).await?;
+            let AppJson(body) =
+                <AppJson<Value> as axum::extract::FromRequest<AppState>>::from_request(
+                    request, &state,
+                )
+                .await?;
             json_write(&state, &user, &id, $method, $rest, &body).await
         }
     };

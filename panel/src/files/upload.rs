@@ -48,9 +48,14 @@ pub(super) async fn upload(
     user: CurrentUser,
     AppPath(id): AppPath<String>,
     AppQuery(q): AppQuery<UploadQuery>,
-    mut multipart: Multipart,
+    request: axum::extract::Request,
 ) -> AppResult<Response> {
+    // Authorized before the body is looked at.
     let instance = instance_for(&state, &user, &id, WRITE).await?;
+    let mut multipart =
+        <Multipart as axum::extract::FromRequest<AppState>>::from_request(request, &state)
+            .await
+            .map_err(|e| AppError::BadRequest(format!("multipart: {}", e.body_text())))?;
     let conn = connected(&state, &instance.node_id)?;
     let max = state.config.instances.upload_max_bytes;
     let dir = q.path.trim_end_matches('/').to_owned();

@@ -205,12 +205,12 @@ async fn create_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> TusResult {
-    if let Some(r) = tus::check_version(headers) {
-        return Err(r);
-    }
     let instance = instance_for(state, user, id, PERMISSION)
         .await
         .map_err(fail)?;
+    if let Some(r) = tus::check_version(headers) {
+        return Err(r);
+    }
     let bad = |m: String| fail(AppError::BadRequest(m));
     if headers.contains_key(tus::UPLOAD_DEFER_LENGTH) {
         return Err(bad("Upload-Defer-Length is not supported".into()));
@@ -357,10 +357,10 @@ async fn head_inner(
     upload: &str,
     headers: &HeaderMap,
 ) -> TusResult {
+    let (instance, record) = load(state, user, id, upload).await?;
     if let Some(r) = tus::check_version(headers) {
         return Err(r);
     }
-    let (instance, record) = load(state, user, id, upload).await?;
     let status = if record.completed_at.is_some() {
         UploadStatus {
             id: record.id.clone(),
@@ -411,6 +411,7 @@ async fn patch_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> TusResult {
+    let (instance, record) = load(state, user, id, upload).await?;
     if let Some(r) = tus::check_version(headers) {
         return Err(r);
     }
@@ -424,7 +425,6 @@ async fn patch_inner(
     let offset = tus::number(headers, tus::UPLOAD_OFFSET)
         .map_err(|m| fail(AppError::BadRequest(m)))?
         .ok_or_else(|| fail(AppError::BadRequest("Upload-Offset is required".into())))?;
-    let (instance, record) = load(state, user, id, upload).await?;
     let conn = connected(state, &instance.node_id).map_err(fail)?;
     let status = append(state, &conn, &record, offset, headers, body).await?;
     let mut r = StatusCode::NO_CONTENT.into_response();
@@ -450,12 +450,12 @@ async fn terminate_inner(
     upload: &str,
     headers: &HeaderMap,
 ) -> TusResult {
-    if let Some(r) = tus::check_version(headers) {
-        return Err(r);
-    }
     let instance = instance_for(state, user, id, PERMISSION)
         .await
         .map_err(fail)?;
+    if let Some(r) = tus::check_version(headers) {
+        return Err(r);
+    }
     let record = store::find(&state.db.pool, &instance.id, upload)
         .await
         .map_err(|e| fail(e.into()))?
