@@ -98,12 +98,12 @@ pub async fn connect_and_serve_with(config: &AgentConfig, state: AgentState) -> 
             .connect(name, tcp)
             .await
             .context("TLS handshake with the panel")?;
-        let (ws, _) = tokio_tungstenite::client_async(request, stream)
+        let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(io::config()))
             .await
             .context("tunnel handshake")?;
         serve(ws, state).await
     } else {
-        let (ws, _) = tokio_tungstenite::client_async(request, tcp)
+        let (ws, _) = tokio_tungstenite::client_async_with_config(request, tcp, Some(io::config()))
             .await
             .context("tunnel handshake")?;
         serve(ws, state).await
@@ -122,6 +122,9 @@ where
     let service = TowerToHyperService::new(router(state));
     hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
+        .max_frame_size(io::H2_MAX_FRAME_BYTES)
+        .initial_stream_window_size(io::H2_STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(io::H2_CONN_WINDOW_BYTES)
         .keep_alive_interval(Some(Duration::from_secs(15)))
         .keep_alive_timeout(Duration::from_secs(20))
         .serve_connection(io, service)

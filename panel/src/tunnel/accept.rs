@@ -90,6 +90,9 @@ async fn run(
     .await;
     let handshake = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
+        .max_frame_size(shardlyn_agent::tunnel::io::H2_MAX_FRAME_BYTES)
+        .initial_stream_window_size(shardlyn_agent::tunnel::io::H2_STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(shardlyn_agent::tunnel::io::H2_CONN_WINDOW_BYTES)
         .keep_alive_interval(Some(Duration::from_secs(15)))
         .keep_alive_timeout(Duration::from_secs(20))
         .handshake::<_, Body>(TokioIo::new(WsIo::new(ws)))
