@@ -248,12 +248,13 @@ pub fn compress(
     Ok(target.display())
 }
 
-/// Writes a zip of directory `dir` into `w` (the download route uses an agent temp
-/// file, then streams it: the `zip` crate needs a seekable writer).
+/// Checks that `dir` can be downloaded as a zip (a directory inside the volume, not
+/// denied) and returns it resolved. The download route calls this before it starts
+/// streaming, so these errors are still proper JSON responses.
 ///
 /// # Errors
-/// Bad path, not a directory, I/O (including the reader going away).
-pub fn zip_dir<W: Write + Seek>(sb: &Sandbox, dir: &str, w: W) -> Result<(), FileError> {
+/// Bad path, not found, not a directory, denied.
+pub fn zip_dir_check(sb: &Sandbox, dir: &str) -> Result<RelPath, FileError> {
     let base = sb.resolve(dir)?;
     let meta = sb
         .root()
@@ -265,9 +266,49 @@ pub fn zip_dir<W: Write + Seek>(sb: &Sandbox, dir: &str, w: W) -> Result<(), Fil
             base.display()
         )));
     }
+    sb.check_allowed(&base, true)?;
+    Ok(base)
+}
+
+/// Streams a zip of directory `dir` into `w` (which need not seek: see
+/// [`super::zipstream`]), with the same entries as [`compress`] would archive: denied
+/// paths and in-progress writes skipped, symlinks not followed, files that vanish
+/// meanwhile left out. Returns `w`.
+///
+/// # Errors
+/// As [`zip_dir_check`]; I/O, including `w` failing (the reader went away).
+pub fn zip_dir_stream<W: Write>(sb: &Sandbox, dir: &str, w: W) -> Result<W, FileError> {
+    let base = zip_dir_check(sb, dir)?;
     let files = collect(sb, &base, std::slice::from_ref(&base))?;
-    write_zip(sb, &files, w)?;
-    Ok(())
+    let mut zip = super::zipstream::ZipStream::new(w);
+    let io = |e: std::io::Error| unwrap_io(e, "zip");
+    for (p, name, is_dir) in files {
+        if is_dir {
+            let (mode, mtime) = match sb.root().symlink_metadata(p.as_path()) {
+                Ok(m) => zip_attrs(&m),
+                Err(_) => continue,
+            };
+            zip.add_dir(&name, mode, mtime).map_err(io)?;
+            continue;
+        }
+        let Ok(f) = open_in(sb.root(), &p) else {
+            continue;
+        };
+        let Ok(meta) = f.metadata() else { continue };
+        let (mode, mtime) = zip_attrs(&meta);
+        zip.add_file(&name, mode, mtime, &mut f.into_std())
+            .map_err(io)?;
+    }
+    zip.finish().map_err(io)
+}
+
+/// Permission bits and modification time of an archived entry.
+fn zip_attrs(meta: &cap_std::fs::Metadata) -> (u32, std::time::SystemTime) {
+    use cap_std::fs::PermissionsExt;
+    let mtime = meta
+        .modified()
+        .map_or(std::time::UNIX_EPOCH, cap_std::time::SystemTime::into_std);
+    (meta.permissions().mode() & 0o7777, mtime)
 }
 
 /// Where an archive entry named `name` lands under `dest`; `None` when it would leave
@@ -374,4 +415,66 @@ fn extract_tar(sb: &Sandbox, dest: &RelPath, r: impl Read) -> Result<usize, File
         }
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A volume with nested directories, a denied file and directory, a symlink and an
+    /// in-progress write.
+    fn volume() -> (tempfile::TempDir, Sandbox) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("world/region")).unwrap();
+        std::fs::create_dir_all(root.join("secret")).unwrap();
+        std::fs::write(root.join("world/level.dat"), b"level").unwrap();
+        std::fs::write(root.join("world/region/r.0.0.mca"), vec![7u8; 100_000]).unwrap();
+        std::fs::write(root.join("world/empty"), b"").unwrap();
+        std::fs::write(root.join("world/key.pem"), b"denied").unwrap();
+        std::fs::write(root.join("secret/x"), b"denied").unwrap();
+        std::fs::write(root.join(format!("world/{TEMP_PREFIX}1")), b"tmp").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("world/link")).unwrap();
+        let deny = ["*.pem".to_owned(), "/secret/".to_owned()];
+        let sb = Sandbox::open(root, &deny, 0).unwrap();
+        (dir, sb)
+    }
+
+    #[test]
+    fn streamed_zip_has_what_compress_archives() {
+        let (_dir, sb) = volume();
+        let bytes = zip_dir_stream(&sb, "/", Vec::new()).unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut names: Vec<String> = zip.file_names().map(str::to_owned).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "world/",
+                "world/empty",
+                "world/level.dat",
+                "world/region/",
+                "world/region/r.0.0.mca"
+            ]
+        );
+        let mut f = zip.by_name("world/region/r.0.0.mca").unwrap();
+        let mut out = Vec::new();
+        f.read_to_end(&mut out).unwrap();
+        assert_eq!(out, vec![7u8; 100_000]);
+        // A subdirectory: names are relative to it.
+        let bytes = zip_dir_stream(&sb, "/world/region", Vec::new()).unwrap();
+        let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(zip.file_names().collect::<Vec<_>>(), ["r.0.0.mca"]);
+    }
+
+    #[test]
+    fn zip_dir_check_refuses_before_streaming() {
+        let (_dir, sb) = volume();
+        let code = |p: &str| zip_dir_check(&sb, p).unwrap_err().status_code().1;
+        assert_eq!(code("/world/level.dat"), "WRONG_TYPE");
+        assert_eq!(code("/nope"), "FILE_NOT_FOUND");
+        assert_eq!(code("/secret"), "FILE_DENIED");
+        assert_eq!(code("/a\\b"), "BAD_PATH");
+        assert_eq!(zip_dir_check(&sb, "/world").unwrap().display(), "/world");
+    }
 }

@@ -37,6 +37,7 @@ mod error;
 pub mod list;
 mod path;
 mod usage;
+pub mod zipstream;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -45,7 +46,7 @@ use std::sync::Arc;
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, File, OpenOptions};
 
-pub use archive::{ArchiveFormat, compress, decompress, zip_dir};
+pub use archive::{ArchiveFormat, compress, decompress, zip_dir_check, zip_dir_stream};
 pub use error::FileError;
 pub use list::{Entry, EntryKind, ListOptions, Listing, SortKey, search};
 pub use path::RelPath;

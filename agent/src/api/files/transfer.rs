@@ -1,13 +1,14 @@
 //! Streamed transfers: download (with `Range`), upload (streamed body), directory zip
 //! download, and pull from a URL.
 
-use std::io::SeekFrom;
+use std::io::{SeekFrom, Write};
 use std::net::IpAddr;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
@@ -145,64 +146,95 @@ pub(super) async fn upload(
         .into_response())
 }
 
+/// `GET /files/download-zip?path=`: the directory as a zip, streamed while it is
+/// written (no temp copy, no `Content-Length`). Path errors are answered as JSON before
+/// the first byte; an error afterwards ends the body with an error.
 pub(super) async fn download_zip(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     Q(q): Q<PathQuery>,
 ) -> FileResult<Response> {
     let sb = sandbox(&state, &id)?;
-    let tmp_dir = state.instances.0.paths.tmp.clone();
     let path = q.path.clone();
-    // The zip crate needs a seekable writer: build the zip in the agent's temp dir
-    // (not charged to the volume), then stream it; the file is unlinked at once so
-    // it disappears when the stream ends.
-    let file = blocking(move || {
-        let mut tmp = tempfile_in(&tmp_dir)?;
-        crate::files::zip_dir(&sb, &path, &mut tmp)?;
-        use std::io::Seek;
-        tmp.seek(SeekFrom::Start(0))
-            .map_err(|e| FileError::Io(e.to_string()))?;
-        Ok(tmp)
-    })
-    .await?;
-    let len = file.metadata().map(|m| m.len()).ok();
+    let check = sb.clone();
+    blocking(move || crate::files::zip_dir_check(&check, &path).map(drop)).await?;
     let name = if q.path.trim_matches('/').is_empty() {
         format!("{}-files.zip", id.chars().take(8).collect::<String>())
     } else {
         format!("{}.zip", sb_name(&q.path))
     };
-    let body = Body::from_stream(ReaderStream::with_capacity(
-        tokio::fs::File::from_std(file),
-        64 * 1024,
-    ));
-    let mut resp = (
+    let (tx, rx) = tokio::sync::mpsc::channel(ZIP_CHANNEL_CHUNKS);
+    let path = q.path;
+    tokio::task::spawn_blocking(move || {
+        let w = ChunkWriter::new(tx.clone());
+        let result = crate::files::zip_dir_stream(&sb, &path, w)
+            .and_then(|mut w| w.flush().map_err(|e| FileError::Io(format!("zip: {e}"))));
+        if let Err(e) = result {
+            // Ends the body with an error (a no-op when the client already went away).
+            tracing::debug!(instance = %id, %path, error = %e, "zip download stopped");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    Ok((
         [
             (header::CONTENT_TYPE, "application/zip".to_owned()),
             (header::CONTENT_DISPOSITION, disposition(&name)),
         ],
-        body,
+        Body::from_stream(stream),
     )
-        .into_response();
-    if let Some(len) = len
-        && let Ok(v) = http::HeaderValue::from_str(&len.to_string())
-    {
-        resp.headers_mut().insert(header::CONTENT_LENGTH, v);
-    }
-    Ok(resp)
+        .into_response())
 }
 
-/// An anonymous temp file in `dir` (unlinked right after creation).
-fn tempfile_in(dir: &std::path::Path) -> FileResult<std::fs::File> {
-    std::fs::create_dir_all(dir).map_err(|e| FileError::Io(e.to_string()))?;
-    let path = dir.join(format!("zip-{:016x}", rand::random::<u64>()));
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| FileError::Io(e.to_string()))?;
-    let _ = std::fs::remove_file(&path);
-    Ok(f)
+/// Size of the chunks a streamed zip is sent in.
+const ZIP_CHUNK: usize = 64 * 1024;
+/// Chunks buffered between the zip writer and the response body (bounds memory and
+/// makes the writer wait for a slow client).
+const ZIP_CHANNEL_CHUNKS: usize = 8;
+
+/// A blocking [`Write`](std::io::Write) that sends [`ZIP_CHUNK`]-sized [`Bytes`] into
+/// a bounded channel; fails with `BrokenPipe` once the receiver is gone. Call it from
+/// blocking threads only.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    buf: BytesMut,
+}
+
+impl ChunkWriter {
+    fn new(tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) -> Self {
+        Self {
+            tx,
+            buf: BytesMut::with_capacity(ZIP_CHUNK),
+        }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.buf.split().freeze();
+        self.buf.reserve(ZIP_CHUNK);
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(ZIP_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= ZIP_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
 }
 
 /// Largest file a pull fetches.
@@ -342,6 +374,44 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=100-"), 100), Err(()));
         assert_eq!(parse_range(None, 100), Ok(None));
         assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Ok(None));
+    }
+
+    #[test]
+    fn chunk_writer_sends_chunks_and_stops_when_the_reader_goes() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let mut w = ChunkWriter::new(tx);
+        w.write_all(&vec![1u8; ZIP_CHUNK * 2 + 10]).unwrap();
+        w.flush().unwrap();
+        let sizes: Vec<usize> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|c| c.unwrap().len())
+            .collect();
+        assert_eq!(sizes, [ZIP_CHUNK, ZIP_CHUNK, 10]);
+        drop(rx);
+        let err = w.write_all(&vec![0u8; ZIP_CHUNK]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn a_zip_stream_stops_cleanly_when_the_client_goes_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let noise: Vec<u8> = (0..3_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for i in 0..4 {
+            std::fs::write(dir.path().join(format!("f{i}.bin")), &noise).unwrap();
+        }
+        let sb = crate::files::Sandbox::open(dir.path(), &[], 0).unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let writer = std::thread::spawn(move || {
+            crate::files::zip_dir_stream(&sb, "/", ChunkWriter::new(tx)).map(drop)
+        });
+        let first = rx.blocking_recv().unwrap().unwrap();
+        assert_eq!(&first[..2], b"PK");
+        drop(rx);
+        let err = writer.join().expect("no panic").unwrap_err();
+        assert!(err.to_string().contains("went away"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 4, "nothing left behind");
     }
 
     #[test]
