@@ -98,9 +98,10 @@ pub async fn connect_and_serve_with(config: &AgentConfig, state: AgentState) -> 
             .connect(name, tcp)
             .await
             .context("TLS handshake with the panel")?;
-        let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(io::config()))
-            .await
-            .context("tunnel handshake")?;
+        let (ws, _) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(io::config()))
+                .await
+                .context("tunnel handshake")?;
         serve(ws, state).await
     } else {
         let (ws, _) = tokio_tungstenite::client_async_with_config(request, tcp, Some(io::config()))

@@ -249,9 +249,13 @@ pub async fn put(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
-    AppJson(body): AppJson<PutBody>,
+    request: axum::extract::Request,
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
+    // Authorized before the body is read: a caller without the permission learns nothing.
     let instance = instance_for(&state, &user, &id, PERMISSION).await?;
+    let AppJson(body) =
+        <AppJson<PutBody> as axum::extract::FromRequest<AppState>>::from_request(request, &state)
+            .await?;
     let existing = store::find(&state.db.pool, &instance.id).await?;
     let created = existing.is_none();
     let row = merge(&state, &instance, existing, body)?;

@@ -12,6 +12,53 @@ use shardlyn_tests::{both_engines, spawn_app};
 /// Routes we serve that the reference does not list, and why.
 const EXTRAS: &[(&str, &str, &str)] = &[
     (
+        "GET",
+        "/v1/instances/{id}/schedules",
+        "schedules: list (issue 4; Pterodactyl parity, the reference has no schedules)",
+    ),
+    ("POST", "/v1/instances/{id}/schedules", "schedules: create"),
+    (
+        "GET",
+        "/v1/instances/{id}/schedules/{sid}",
+        "schedules: one schedule with its tasks",
+    ),
+    (
+        "PUT",
+        "/v1/instances/{id}/schedules/{sid}",
+        "schedules: update, enable or disable",
+    ),
+    (
+        "DELETE",
+        "/v1/instances/{id}/schedules/{sid}",
+        "schedules: delete",
+    ),
+    (
+        "POST",
+        "/v1/instances/{id}/schedules/{sid}/run",
+        "schedules: run now",
+    ),
+    (
+        "GET",
+        "/v1/instances/{id}/schedules/{sid}/runs",
+        "schedules: run history",
+    ),
+    (
+        "GET",
+        "/v1/instances/{id}/schedules/{sid}/runs/{rid}",
+        "schedules: one run with per-task results",
+    ),
+    (
+        "GET",
+        "/v1/users/me/ssh-keys",
+        "SFTP: the caller's public keys (Pterodactyl's account SSH keys)",
+    ),
+    ("POST", "/v1/users/me/ssh-keys", "SFTP: add a public key"),
+    (
+        "DELETE",
+        "/v1/users/me/ssh-keys/{id}",
+        "SFTP: remove a public key",
+    ),
+    (
         "POST",
         "/v1/instances/{id}/backups/{bid}/lock",
         "backups: lock or unlock a backup (Pterodactyl parity; delete is refused while locked)",
@@ -129,7 +176,6 @@ const PENDING_PREFIXES: &[&str] = &[
     "/v1/nodes/{id}/firewall",
     "/v1/nodes/{id}/terminal",
     "/v1/nodes/{id}/ssh",
-    "/v1/instances/{id}/git",
     "/v1/provision",
     "/v1/planner",
     "/v1/credentials",
@@ -140,12 +186,8 @@ const PENDING_PREFIXES: &[&str] = &[
     "/v1/billing",
     "/v1/deploy",
     "/v1/migrations",
-    "/v1/settings",
-    "/v1/admin/metrics",
     "/v1/admin/plans",
     "/v1/admin/subscriptions",
-    "/v1/admin/settings",
-    "/v1/support",
     "/v1/system",
     "/v1/pterodactyl",
 ];

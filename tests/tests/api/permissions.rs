@@ -495,6 +495,75 @@ const TABLE: &[Row] = &[
         Key("backup_config.write"),
         Fresh::BackupConfig,
     ),
+    // Schedules.
+    r(
+        "GET",
+        "/v1/instances/{id}/schedules",
+        Key("instances.schedules"),
+    ),
+    r(
+        "POST",
+        "/v1/instances/{id}/schedules",
+        Key("instances.schedules"),
+    ),
+    sub(
+        "GET",
+        "/v1/instances/{id}/schedules/{sid}",
+        Key("instances.schedules"),
+    ),
+    sub(
+        "PUT",
+        "/v1/instances/{id}/schedules/{sid}",
+        Key("instances.schedules"),
+    ),
+    sub(
+        "DELETE",
+        "/v1/instances/{id}/schedules/{sid}",
+        Key("instances.schedules"),
+    ),
+    sub(
+        "POST",
+        "/v1/instances/{id}/schedules/{sid}/run",
+        Key("instances.schedules"),
+    ),
+    sub(
+        "GET",
+        "/v1/instances/{id}/schedules/{sid}/runs",
+        Key("instances.schedules"),
+    ),
+    sub(
+        "GET",
+        "/v1/instances/{id}/schedules/{sid}/runs/{rid}",
+        Key("instances.schedules"),
+    ),
+    // Git deploy.
+    sub("GET", "/v1/instances/{id}/git", Key("instances.git")),
+    r("PUT", "/v1/instances/{id}/git", Key("instances.git")),
+    sub("DELETE", "/v1/instances/{id}/git", Key("instances.git")),
+    sub("POST", "/v1/instances/{id}/git/sync", Key("instances.git")),
+    sub("GET", "/v1/instances/{id}/git/status", Key("instances.git")),
+    r(
+        "GET",
+        "/v1/instances/{id}/git/history",
+        Key("instances.git"),
+    ),
+    // Platform settings, support, the caller's SSH keys.
+    r("GET", "/v1/settings", AnyUser),
+    r("PUT", "/v1/settings", PlatformAdmin),
+    r("POST", "/v1/settings/ssh-keys", PlatformAdmin),
+    sub("DELETE", "/v1/settings/ssh-keys/{name}", PlatformAdmin),
+    sub(
+        "POST",
+        "/v1/settings/ssh-keys/{name}/default",
+        PlatformAdmin,
+    ),
+    r("GET", "/v1/admin/settings/logs", PlatformAdmin),
+    r("PUT", "/v1/admin/settings/logs", PlatformAdmin),
+    r("POST", "/v1/support/messages", AnyUser),
+    sub("GET", "/v1/support/helpscout/signature", AnyUser),
+    r("GET", "/v1/users/me/ssh-keys", AnyUser),
+    r("POST", "/v1/users/me/ssh-keys", AnyUser),
+    sub("DELETE", "/v1/users/me/ssh-keys/{id}", AnyUser),
     // Webhook tokens.
     r("GET", "/v1/webhook-tokens", Key("webhooks.manage")),
     r("POST", "/v1/webhook-tokens", Key("webhooks.manage")),
@@ -650,6 +719,9 @@ fn fill(path: &str, w: &World, org: &str, id: &str, invite: &str) -> String {
         .replace("{category}", "game")
         .replace("{bid}", "0190a0c4-0000-7000-8000-000000000000")
         .replace("{upload}", "0190a0c4-0000-7000-8000-000000000000")
+        .replace("{sid}", "0190a0c4-0000-7000-8000-000000000000")
+        .replace("{rid}", "0190a0c4-0000-7000-8000-000000000000")
+        .replace("{name}", "no-such-key")
         .replace("{token}", "not-an-invite")
         .replace("{id}", id);
     if collection {
