@@ -161,7 +161,7 @@ pub(crate) fn list(sb: &Sandbox, p: &RelPath, opts: &ListOptions) -> Result<List
     }
     let key_size = |r: &Raw| r.meta.as_ref().map_or(0, Metadata::len);
     let key_mod = |r: &Raw| r.meta.as_ref().and_then(|m| m.modified().ok());
-    raw.sort_by(|a, b| {
+    let order = |a: &Raw, b: &Raw| {
         let ord = match opts.sort {
             SortKey::Name => a.name.cmp(&b.name),
             SortKey::Size => key_size(a)
@@ -173,10 +173,23 @@ pub(crate) fn list(sb: &Sandbox, p: &RelPath, opts: &ListOptions) -> Result<List
         };
         let ord = if opts.desc { ord.reverse() } else { ord };
         b.is_dir.cmp(&a.is_dir).then(ord)
-    });
+    };
     let total = raw.len();
     let start = (page - 1).saturating_mul(per_page).min(total);
     let end = start.saturating_add(per_page).min(total);
+    // Only the page needs its order: select its bounds (linear on average), then sort
+    // the page alone. Names are unique in a directory, so the order is total.
+    if start < end {
+        if start > 0 {
+            raw.select_nth_unstable_by(start, order);
+        }
+        let rest = &mut raw[start..];
+        let len = end - start;
+        if len < rest.len() {
+            rest.select_nth_unstable_by(len - 1, order);
+        }
+        rest[..len].sort_by(order);
+    }
     let entries = raw[start..end]
         .iter()
         .filter_map(|r| {

@@ -209,6 +209,66 @@ fn archives_round_trip_and_refuse_zip_slip() {
 }
 
 #[test]
+fn every_page_together_is_the_whole_sorted_directory() {
+    let (dir, sb) = sandbox(&[], 0);
+    let vol = dir.path().join("vol");
+    // Names in scrambled order, sizes that tie, and a few directories.
+    for i in 0..203u32 {
+        let n = (i * 7919) % 1000;
+        std::fs::write(vol.join(format!("e{n:03}")), vec![0u8; (n % 5) as usize]).expect("f");
+    }
+    for d in ["d2", "d1", "d3"] {
+        std::fs::create_dir(vol.join(d)).expect("d");
+    }
+    for sort in [SortKey::Name, SortKey::Size] {
+        for desc in [false, true] {
+            let all = |per_page| {
+                (1..)
+                    .map(|page| {
+                        sb.list(
+                            "/",
+                            &ListOptions {
+                                page,
+                                per_page,
+                                sort,
+                                desc,
+                            },
+                        )
+                        .expect("list")
+                        .entries
+                    })
+                    .take_while(|e| !e.is_empty())
+                    .flatten()
+                    .map(|e| (e.name, e.size, e.kind))
+                    .collect::<Vec<_>>()
+            };
+            let whole = all(1000);
+            assert_eq!(whole.len(), 206);
+            assert!(whole[..3].iter().all(|e| e.2 == EntryKind::Directory));
+            for w in whole[3..].windows(2) {
+                let ord = match sort {
+                    SortKey::Size => w[0].1.cmp(&w[1].1).then(w[0].0.cmp(&w[1].0)),
+                    _ => w[0].0.cmp(&w[1].0),
+                };
+                let want = if desc {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Less
+                };
+                assert_eq!(ord, want, "{sort:?} desc={desc}: {w:?}");
+            }
+            for per_page in [1, 7, 50, 205] {
+                assert_eq!(
+                    all(per_page),
+                    whole,
+                    "{sort:?} desc={desc} per_page={per_page}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn listing_pages_sorted_dirs_first() {
     let (dir, sb) = sandbox(&[], 0);
     let vol = dir.path().join("vol");
