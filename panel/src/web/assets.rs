@@ -86,6 +86,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../templates/web/static/instance_new.js"),
     ),
     (
+        "instances_live.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/instances_live.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../../templates/web/static/favicon.svg"),

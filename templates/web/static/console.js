@@ -1,6 +1,7 @@
 // The instance page: a live console over the /v1 console WebSocket (Wings' event
 // vocabulary), with ANSI colours, auto-scroll that stops while the reader scrolls up,
-// command history, power buttons that follow the state, and live CPU and memory.
+// command history, power buttons that follow the state, and live CPU, memory, network
+// and disk with a small chart of CPU and memory.
 
 // Imported with this module's version query, so each module is loaded once.
 const version = new URL(import.meta.url).search;
@@ -17,6 +18,12 @@ const input = document.getElementById('command');
 const sendButton = document.getElementById('command-send');
 const cpu = document.getElementById('stat-cpu');
 const memory = document.getElementById('stat-memory');
+const network = document.getElementById('stat-network');
+const disk = document.getElementById('stat-disk');
+const chart = document.getElementById('stat-chart');
+/** The last 60 samples (5 minutes at one per 5 s) of CPU % and memory % of the limit. */
+const samples = { cpu: [], memory: [] };
+const HISTORY = 60;
 const powerButtons = [...document.querySelectorAll('[data-power]')];
 
 const MAX_LINES = 5000;
@@ -93,7 +100,47 @@ function showStats(raw) {
       ? ` / ${formatBytes(s.memory_limit_bytes)}` : '';
     memory.textContent = `${formatBytes(s.memory_bytes)}${limit}`;
   }
+  if (s.network && Number.isFinite(s.network.rx_bytes) && Number.isFinite(s.network.tx_bytes)) {
+    network.textContent = `${formatBytes(s.network.rx_bytes)} / ${formatBytes(s.network.tx_bytes)}`;
+  }
+  if (Number.isFinite(s.disk_bytes)) disk.textContent = formatBytes(s.disk_bytes);
+  if (Number.isFinite(s.cpu_absolute)) {
+    const mem = s.memory_limit_bytes > 0 ? (100 * s.memory_bytes) / s.memory_limit_bytes : 0;
+    remember(s.cpu_absolute, mem);
+  }
   if (typeof s.state === 'string') setState(s.state);
+}
+
+function remember(cpuPercent, memoryPercent) {
+  samples.cpu.push(cpuPercent);
+  samples.memory.push(memoryPercent);
+  if (samples.cpu.length > HISTORY) samples.cpu.shift();
+  if (samples.memory.length > HISTORY) samples.memory.shift();
+  drawChart();
+}
+
+/** Two lines on the canvas, scaled to the larger of 100 % and the highest CPU sample. */
+function drawChart() {
+  if (!chart || !chart.getContext) return;
+  const ctx = chart.getContext('2d');
+  const { width, height } = chart;
+  ctx.clearRect(0, 0, width, height);
+  const top = Math.max(100, ...samples.cpu);
+  const style = getComputedStyle(chart);
+  const line = (values, color) => {
+    if (values.length < 2) return;
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    values.forEach((v, i) => {
+      const x = (i / (HISTORY - 1)) * width;
+      const y = height - (Math.min(v, top) / top) * (height - 4) - 2;
+      if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+    });
+    ctx.stroke();
+  };
+  line(samples.cpu, style.getPropertyValue('--chart-cpu').trim() || '#3b82f6');
+  line(samples.memory, style.getPropertyValue('--chart-memory').trim() || '#10b981');
 }
 
 function pollStats() {

@@ -99,6 +99,9 @@ async fn first_run_login_and_a_live_console() {
                 "escape sequences are not shown"
             );
             wait_text(&c, "#state", "running", WAIT).await?;
+            // Live stats: network and disk figures arrive with the stats events.
+            wait_text(&c, "#stat-network", "MiB", WAIT).await?;
+            wait_text(&c, "#stat-disk", "MiB", WAIT).await?;
             // Power buttons follow the state.
             anyhow::ensure!(
                 !find(&c, "#power-start").await?.is_enabled().await?,
