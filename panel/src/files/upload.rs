@@ -43,6 +43,12 @@ fn encode(s: &str) -> String {
     out
 }
 
+/// At most this much of a refused upload is read and discarded, so a client still
+/// sending reads the answer instead of a reset connection.
+const DRAIN_MAX: u64 = 64 * 1024 * 1024;
+/// And for at most this long.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(super) async fn upload(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -56,9 +62,52 @@ pub(super) async fn upload(
         <Multipart as axum::extract::FromRequest<AppState>>::from_request(request, &state)
             .await
             .map_err(|e| AppError::BadRequest(format!("multipart: {}", e.body_text())))?;
-    let conn = connected(&state, &instance.node_id)?;
-    let max = state.config.instances.upload_max_bytes;
-    let dir = q.path.trim_end_matches('/').to_owned();
+    let outcome = match connected(&state, &instance.node_id) {
+        Ok(conn) => {
+            let target = Target {
+                conn: &conn,
+                instance: &instance.id,
+                dir: q.path.trim_end_matches('/'),
+                max: state.config.instances.upload_max_bytes,
+            };
+            send_parts(&mut multipart, &target).await
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(Sent::Files(files)) if files.is_empty() => {
+            Err(AppError::BadRequest("no file part in the upload".into()))
+        }
+        Ok(Sent::Files(files)) => {
+            Ok((StatusCode::CREATED, axum::Json(json!({"files": files}))).into_response())
+        }
+        Ok(Sent::Refused(response)) => {
+            drain(&mut multipart).await;
+            Ok(response)
+        }
+        Err(e) => {
+            drain(&mut multipart).await;
+            Err(e)
+        }
+    }
+}
+
+/// Where the parts go.
+struct Target<'a> {
+    conn: &'a crate::tunnel::AgentConn,
+    instance: &'a str,
+    dir: &'a str,
+    max: u64,
+}
+
+/// How the parts went: every file written, or the node's refusal of one.
+enum Sent {
+    Files(Vec<Value>),
+    Refused(Response),
+}
+
+/// Streams each file part to the node, stopping at the first refusal.
+async fn send_parts(multipart: &mut Multipart, to: &Target<'_>) -> AppResult<Sent> {
     let mut files: Vec<Value> = Vec::new();
     loop {
         let field = multipart
@@ -69,10 +118,10 @@ pub(super) async fn upload(
         let Some(name) = field.file_name().and_then(base_name).map(str::to_owned) else {
             continue; // not a file part
         };
-        let target = format!("{dir}/{name}");
+        let target = format!("{}/{name}", to.dir);
         let path = format!(
             "{}?path={}",
-            agent_path(&instance.id, "/files/upload"),
+            agent_path(to.instance, "/files/upload"),
             encode(&target)
         );
         // Pump the part into a channel the tunnel request reads from, in this task
@@ -81,7 +130,10 @@ pub(super) async fn upload(
         let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         }));
-        let send = conn.send_body(Method::POST, &path, HeaderMap::new(), body);
+        let send = to
+            .conn
+            .send_body(Method::POST, &path, HeaderMap::new(), body);
+        let max = to.max;
         let pump = async move {
             let mut total = 0u64;
             loop {
@@ -108,15 +160,30 @@ pub(super) async fn upload(
         pumped?;
         let response = proxy::answer(sent?).await?;
         if !response.status().is_success() {
-            return Ok(response);
+            return Ok(Sent::Refused(response));
         }
         let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
             .await
             .map_err(|e| AppError::Unavailable(format!("node did not answer: {e}")))?;
         files.push(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
     }
-    if files.is_empty() {
-        return Err(AppError::BadRequest("no file part in the upload".into()));
-    }
-    Ok((StatusCode::CREATED, axum::Json(json!({"files": files}))).into_response())
+    Ok(Sent::Files(files))
+}
+
+/// Reads and discards the rest of a refused upload (bounded by [`DRAIN_MAX`] and
+/// [`DRAIN_TIME`]): a client still sending its body then reads the refusal, where
+/// closing on it would leave the client with a broken pipe and no answer.
+async fn drain(multipart: &mut Multipart) {
+    let work = async {
+        let mut left = DRAIN_MAX;
+        while let Ok(Some(mut field)) = multipart.next_field().await {
+            while let Ok(Some(chunk)) = field.chunk().await {
+                left = left.saturating_sub(chunk.len() as u64);
+                if left == 0 {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, work).await;
 }

@@ -199,7 +199,9 @@ both_engines! {
         assert_eq!(req.send().await.expect("sent").status().as_u16(), 413, "over the 10 MiB editor cap");
         assert!(!s.file("nope.txt").exists());
         assert_eq!(std::fs::read_dir(s.file("")).expect("vol").count(), usage_before, "no temp file left");
-        let over = vec![9u8; 3 * 1024 * 1024];
+        // 16 MiB: the node refuses at 2 MiB while the client is still sending, and the
+        // client reads the refusal (the panel drains the rest instead of hanging up).
+        let over = vec![9u8; 16 * 1024 * 1024];
         let (ct, body) = multipart(&[("huge.dat", &over)]);
         app.raw(Method::POST, &s.url("/upload?path=/"), Some(t), &ct, body).await.expect_error(413, "DISK_LIMIT");
         assert!(!s.file("huge.dat").exists());

@@ -90,6 +90,19 @@ both_engines! {
         app.post(&format!("/v1/instances/{id}/reinstall"), t, json!({})).await.expect(409);
         c.send("send command", &["hello there"]).await;
         c.wait_for(WAIT, "command echo", line_is("echo: hello there")).await;
+        // A command sent the moment a socket opens (before `auth success`) is echoed on
+        // that socket: the panel holds it until the node's output stream is open.
+        for i in 0..8 {
+            let tk = ticket(&app, &admin.access, &id).await;
+            let mut fresh = Console::connect(&format!("{}/v1/instances/{id}/console?ticket={tk}", app.base), None)
+                .await
+                .expect("console opens");
+            let said = format!("early {i}");
+            fresh.send("send command", &[&said]).await;
+            let echo = format!("echo: {said}");
+            fresh.wait_for(WAIT, "echo of an early command", move |e| e.event == "console output" && e.arg().contains(&echo)).await;
+            fresh.close().await;
+        }
         c.send("send stats", &[]).await;
         let stats = c.wait_for(WAIT, "stats", |e| e.event == "stats").await;
         let stats: Value = serde_json::from_str(stats.arg()).expect("stats are a JSON string");

@@ -42,6 +42,8 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 const EXPIRY_WARNING_MS: i64 = 60_000;
 /// Longest command a client may send.
 const MAX_COMMAND: usize = 4096;
+/// Client messages kept while the agent stream is being opened.
+const MAX_HELD: usize = 64;
 
 /// Open sockets per instance.
 #[derive(Default)]
@@ -350,12 +352,18 @@ async fn session(
     // The agent stream is opened inside the task, so the socket notices its client
     // leaving (and frees its place) even while a busy node is slow to answer.
     let path = agent_path(&instance.id, "/events?replay=0");
+    let (opened_tx, mut opened) = tokio::sync::oneshot::channel::<()>();
     let mut pump = {
         let outbox = outbox.clone();
         let membership = membership.clone();
         tokio::spawn(async move {
             match conn.stream(&path).await {
-                Ok(response) => pump(response.into_body(), outbox, membership, mode).await,
+                Ok(response) => {
+                    // The agent subscribed before it answered: from here on no output
+                    // is missed, so the client's commands may go through.
+                    let _ = opened_tx.send(());
+                    pump(response.into_body(), outbox, membership, mode).await;
+                }
                 Err(e) => outbox.push(Utf8Bytes::from(
                     serde_json::to_string(&Event::new(events::DAEMON_ERROR, &[&e.to_string()]))
                         .unwrap_or_default(),
@@ -363,6 +371,10 @@ async fn session(
             }
         })
     };
+    // Client messages that arrive before the agent stream is open wait here, so the
+    // echo of a command sent right after `auth success` is not lost.
+    let mut subscribed = false;
+    let mut held: Vec<Utf8Bytes> = Vec::new();
     let mut batch = Vec::new();
     let mut warned = false;
     loop {
@@ -393,26 +405,35 @@ async fn session(
                     break;
                 }
             }
+            // Resolves once: when the stream is open, or when opening it failed (the
+            // pump branch then reports the failure).
+            _ = &mut opened, if !subscribed => {
+                subscribed = true;
+                let mut gone = false;
+                for raw in std::mem::take(&mut held) {
+                    if !answer(&mut sink, &state, &instance, &membership, mode, &mut caller, &mut warned, &raw).await {
+                        gone = true;
+                        break;
+                    }
+                }
+                if gone { break; }
+            }
             message = stream.next() => {
                 let Some(Ok(message)) = message else { break };
                 let Message::Text(raw) = message else {
                     if matches!(message, Message::Close(_)) { break; }
                     continue;
                 };
-                let before = caller.expires_at;
-                match handle(&state, &instance, &membership, mode, &mut caller, raw.as_str()).await {
-                    Ok(replies) => {
-                        if caller.expires_at != before {
-                            warned = false;
-                        }
-                        for reply in replies {
-                            if sink.feed(reply).await.is_err() { break; }
-                        }
-                        if sink.flush().await.is_err() { break; }
+                if !subscribed {
+                    if held.len() >= MAX_HELD {
+                        if sink.send(say(events::DAEMON_ERROR, "the node has not answered yet; message dropped")).await.is_err() { break; }
+                    } else {
+                        held.push(raw);
                     }
-                    Err(e) => {
-                        if sink.send(say(events::DAEMON_ERROR, &e.to_string())).await.is_err() { break; }
-                    }
+                    continue;
+                }
+                if !answer(&mut sink, &state, &instance, &membership, mode, &mut caller, &mut warned, &raw).await {
+                    break;
                 }
             }
             () = sleep_opt(warn_in) => {
@@ -439,6 +460,38 @@ async fn session(
     pump.abort();
     // A client that already went away may never complete the close handshake.
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+/// Handles one client message and writes the replies; `false` when the client is gone.
+#[allow(clippy::too_many_arguments)]
+async fn answer(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    state: &AppState,
+    instance: &Instance,
+    membership: &Membership,
+    mode: Mode,
+    caller: &mut Caller,
+    warned: &mut bool,
+    raw: &str,
+) -> bool {
+    let before = caller.expires_at;
+    match handle(state, instance, membership, mode, caller, raw).await {
+        Ok(replies) => {
+            if caller.expires_at != before {
+                *warned = false;
+            }
+            for reply in replies {
+                if sink.feed(reply).await.is_err() {
+                    return false;
+                }
+            }
+            sink.flush().await.is_ok()
+        }
+        Err(e) => sink
+            .send(say(events::DAEMON_ERROR, &e.to_string()))
+            .await
+            .is_ok(),
+    }
 }
 
 async fn sleep_opt(after_ms: Option<u64>) {
