@@ -98,6 +98,8 @@ pub struct Settings {
     pub sftp_max_connections: usize,
     /// SFTP connections open at once from one client address.
     pub sftp_max_connections_per_ip: usize,
+    /// Seconds between two sweeps of expired resumable uploads' partial data.
+    pub upload_sweep_secs: u64,
 }
 
 impl Default for Settings {
@@ -114,6 +116,7 @@ impl Default for Settings {
             sftp_port: 2022,
             sftp_max_connections: 256,
             sftp_max_connections_per_ip: 16,
+            upload_sweep_secs: 60,
         }
     }
 }

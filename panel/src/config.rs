@@ -280,6 +280,8 @@ pub struct JobsConfig {
     pub enabled: bool,
     /// Milliseconds between two looks for due schedules and requested runs.
     pub poll_interval_ms: u64,
+    /// Seconds between two sweeps of expired resumable-upload records.
+    pub upload_sweep_secs: u64,
 }
 
 impl Default for JobsConfig {
@@ -287,6 +289,7 @@ impl Default for JobsConfig {
         Self {
             enabled: true,
             poll_interval_ms: 1000,
+            upload_sweep_secs: 60,
         }
     }
 }
@@ -445,6 +448,10 @@ impl Config {
         anyhow::ensure!(
             (10..=3_600_000).contains(&self.jobs.poll_interval_ms),
             "jobs.poll_interval_ms must be between 10 and 3600000"
+        );
+        anyhow::ensure!(
+            (1..=86_400).contains(&self.jobs.upload_sweep_secs),
+            "jobs.upload_sweep_secs must be between 1 and 86400"
         );
         crate::mailer::smtp::validate(&self.smtp).map_err(|e| anyhow::anyhow!("smtp: {e}"))?;
         anyhow::ensure!(
@@ -717,6 +724,10 @@ const DOCS: &[(&str, &str)] = &[
     (
         "jobs.poll_interval_ms",
         "Milliseconds between two looks for due schedules and requested runs.",
+    ),
+    (
+        "jobs.upload_sweep_secs",
+        "Seconds between two sweeps of expired resumable-upload records.",
     ),
 ];
 

@@ -6,7 +6,8 @@
 //! works the same on SQLite and PostgreSQL and needs no lock service.
 //!
 //! Jobs today: `schedules` (due cron schedules and requested runs), `audit_retention`
-//! (stored log level at start, audit-log pruning; see `admin::logs`). `jobs.enabled =
+//! (stored log level at start, audit-log pruning; see `admin::logs`), `upload_expiry`
+//! (records of expired resumable uploads; each agent drops their data itself). `jobs.enabled =
 //! false` keeps a replica API-only; `jobs.poll_interval_ms` sets how often they look.
 
 use std::time::Duration;
@@ -41,6 +42,14 @@ impl Jobs {
         jobs.spawn(
             "audit_retention",
             crate::admin::logs::run_until_stopped(state.clone(), rx.clone()),
+        );
+        jobs.spawn(
+            "upload_expiry",
+            crate::uploads::store::sweep_until_stopped(
+                state.clone(),
+                Duration::from_secs(state.config.jobs.upload_sweep_secs.max(1)),
+                rx.clone(),
+            ),
         );
         jobs.spawn(
             "schedules",

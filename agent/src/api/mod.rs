@@ -10,7 +10,7 @@ mod inventory;
 pub(crate) mod json;
 pub mod metrics;
 mod processes;
-mod uploads;
+pub(crate) mod uploads;
 
 use axum::Router;
 use axum::routing::{get, post};

@@ -6,7 +6,8 @@
 //! half-written file. Offsets are decided here: an append checks the offset (409),
 //! writes and syncs (`append.rs`), then records the new offset. When the last byte is
 //! in, the disk limit is checked and the file moved to its path in the volume. One
-//! append per upload at a time; expired uploads are swept whenever one is created.
+//! append per upload at a time; expired uploads are swept whenever one is created and
+//! every `upload_sweep_secs` (agent settings, default 60).
 
 #![expect(
     clippy::result_large_err,
@@ -138,6 +139,18 @@ async fn check_target(sb: Sandbox, path: String, length: u64) -> Result<(), Resp
     .await
     .map_err(|e| internal(&e))?;
     checked.map_err(IntoResponse::into_response)
+}
+
+/// Sweeps expired uploads every `every`, for as long as the agent runs.
+pub async fn sweep_every(state: AgentState, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let d = dir(&state.instances);
+        let sweeper = state.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || sweep(&sweeper, &d)).await {
+            tracing::warn!(error = %e, "sweeping expired uploads");
+        }
+    }
 }
 
 /// Removes expired uploads that no append is busy with.

@@ -1,8 +1,9 @@
 //! Directory listings (paged, sorted, dirs first), entry details, walks and name search.
 //!
-//! A listing reads the directory once (names and `d_type` only), sorts, slices the
-//! requested page, and `stat`s only that page when sorting by name, so one page of a
-//! 100,000-entry directory stays cheap.
+//! A listing reads the directory once (names and `d_type` only), selects the requested
+//! page, and `stat`s only that page when sorting by name, so one page of a
+//! 100,000-entry directory stays cheap. Size and time orders `stat` every entry, spread
+//! over the cores.
 
 use std::time::UNIX_EPOCH;
 
@@ -133,7 +134,53 @@ pub struct Listing {
 struct Raw {
     name: String,
     is_dir: bool,
-    meta: Option<Metadata>,
+    /// Size or modification time (ns since the epoch), for the non-name orders.
+    key: u128,
+}
+
+/// Entries `stat`ed per thread at least; below this one thread does it all.
+const STAT_CHUNK: usize = 4096;
+
+/// The sort key of one entry (0 when it vanished meanwhile).
+fn sort_key(dir: &Dir, name: &str, sort: SortKey) -> u128 {
+    let Ok(meta) = dir.symlink_metadata(name) else {
+        return 0;
+    };
+    match sort {
+        SortKey::Name => 0,
+        SortKey::Size => u128::from(meta.len()),
+        SortKey::Modified => meta
+            .modified()
+            .ok()
+            .map(cap_std::time::SystemTime::into_std)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos()),
+    }
+}
+
+/// Fills the sort keys, `stat`ing in parallel on the available cores: ordering a big
+/// directory by size or time is one `stat` per entry, which dominates the listing.
+fn fill_keys(dir: &Dir, raw: &mut [Raw], sort: SortKey) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(raw.len() / STAT_CHUNK)
+        .max(1);
+    if threads == 1 {
+        for r in raw.iter_mut() {
+            r.key = sort_key(dir, &r.name, sort);
+        }
+        return;
+    }
+    let per = raw.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        for chunk in raw.chunks_mut(per) {
+            scope.spawn(move || {
+                for r in chunk {
+                    r.key = sort_key(dir, &r.name, sort);
+                }
+            });
+        }
+    });
 }
 
 pub(crate) fn list(sb: &Sandbox, p: &RelPath, opts: &ListOptions) -> Result<Listing, FileError> {
@@ -151,26 +198,14 @@ pub(crate) fn list(sb: &Sandbox, p: &RelPath, opts: &ListOptions) -> Result<List
         raw.push(Raw {
             name,
             is_dir,
-            meta: None,
+            key: 0,
         });
     }
     if opts.sort != SortKey::Name {
-        for r in &mut raw {
-            r.meta = dir.symlink_metadata(&r.name).ok();
-        }
+        fill_keys(&dir, &mut raw, opts.sort);
     }
-    let key_size = |r: &Raw| r.meta.as_ref().map_or(0, Metadata::len);
-    let key_mod = |r: &Raw| r.meta.as_ref().and_then(|m| m.modified().ok());
     let order = |a: &Raw, b: &Raw| {
-        let ord = match opts.sort {
-            SortKey::Name => a.name.cmp(&b.name),
-            SortKey::Size => key_size(a)
-                .cmp(&key_size(b))
-                .then_with(|| a.name.cmp(&b.name)),
-            SortKey::Modified => key_mod(a)
-                .cmp(&key_mod(b))
-                .then_with(|| a.name.cmp(&b.name)),
-        };
+        let ord = a.key.cmp(&b.key).then_with(|| a.name.cmp(&b.name));
         let ord = if opts.desc { ord.reverse() } else { ord };
         b.is_dir.cmp(&a.is_dir).then(ord)
     };
@@ -193,10 +228,7 @@ pub(crate) fn list(sb: &Sandbox, p: &RelPath, opts: &ListOptions) -> Result<List
     let entries = raw[start..end]
         .iter()
         .filter_map(|r| {
-            let meta = match &r.meta {
-                Some(m) => m.clone(),
-                None => dir.symlink_metadata(&r.name).ok()?,
-            };
+            let meta = dir.symlink_metadata(&r.name).ok()?;
             Some(Entry::from_meta(sb, &p.join(&r.name), &meta))
         })
         .collect();

@@ -304,3 +304,45 @@ fn listing_pages_sorted_dirs_first() {
     let found = search(&sb, "/", "f01?9", 10).expect("search");
     assert_eq!(found.len(), 10);
 }
+
+#[test]
+fn a_big_directory_sorts_by_size_with_stats_spread_over_threads() {
+    let (dir, sb) = sandbox(&[], 0);
+    let vol = dir.path().join("vol");
+    // More than two `STAT_CHUNK`s, so the keys are filled by several threads.
+    let n = 9_000u32;
+    let mut expected: Vec<(u64, String)> = Vec::new();
+    for i in 0..n {
+        let name = format!("f{:05}", (i * 7919) % n);
+        let size = u64::from((i * 31) % 97);
+        std::fs::write(
+            vol.join(&name),
+            vec![1u8; usize::try_from(size).expect("small")],
+        )
+        .expect("f");
+        expected.push((size, name));
+    }
+    expected.sort();
+    expected.reverse();
+    let listed: Vec<(u64, String)> = (1..=9)
+        .flat_map(|page| {
+            sb.list(
+                "/",
+                &ListOptions {
+                    page,
+                    per_page: 1000,
+                    sort: SortKey::Size,
+                    desc: true,
+                },
+            )
+            .expect("list")
+            .entries
+        })
+        .map(|e| (e.size, e.name))
+        .collect();
+    assert_eq!(listed.len(), expected.len());
+    assert!(
+        listed == expected,
+        "size order differs from the expected one"
+    );
+}

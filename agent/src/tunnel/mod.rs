@@ -143,6 +143,7 @@ pub async fn run(config: AgentConfig, data_dir: PathBuf, shutdown: impl Future<O
         Settings::default()
     });
     let sftp_settings = settings.clone();
+    let sweep_every = Duration::from_secs(settings.upload_sweep_secs.max(1));
     let manager = match Manager::new(&data_dir, settings) {
         Ok(m) => m,
         Err(e) => {
@@ -164,7 +165,10 @@ pub async fn run(config: AgentConfig, data_dir: PathBuf, shutdown: impl Future<O
     .await
     .inspect_err(|e| tracing::warn!(error = %format!("{e:#}"), "SFTP server not started"))
     .ok();
+    // Expired resumable uploads lose their partial data even when nobody uploads again.
+    let sweeper = tokio::spawn(crate::api::uploads::sweep_every(state.clone(), sweep_every));
     serve_forever(&config, state, shutdown).await;
+    sweeper.abort();
     drop(sftp);
     manager.flush().await;
 }

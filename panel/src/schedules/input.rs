@@ -8,6 +8,7 @@ use shardlyn_proto::instance::PowerAction;
 use super::cron::When;
 use super::store::{Action, Task};
 use crate::error::{AppError, AppResult};
+use crate::instances::ops::power::MAX_COMMAND;
 
 /// Most tasks in one schedule.
 pub const MAX_TASKS: usize = 20;
@@ -15,8 +16,6 @@ pub const MAX_TASKS: usize = 20;
 pub const MAX_OFFSET_SECS: i64 = 900;
 /// Longest schedule name, in characters.
 const MAX_NAME: usize = 191;
-/// Longest command line, in bytes (as on the console).
-const MAX_COMMAND: usize = 4096;
 /// Longest backup ignore list, in bytes.
 const MAX_IGNORED: usize = 64 * 1024;
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shardlyn_proto::instance::{CommandRequest, InstanceState, PowerAction};
+use shardlyn_proto::instance::{InstanceState, PowerAction};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -15,7 +15,7 @@ use super::store::{self, Action, Run, Schedule, Task};
 use crate::backups::{CreateBody, Ignored};
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{AppError, AppResult};
-use crate::instances::ops::power::{self, agent_path, connected};
+use crate::instances::ops::power::{self, send_command};
 use crate::instances::store::Instance;
 use crate::state::AppState;
 
@@ -276,21 +276,4 @@ async fn run_task(state: &AppState, instance: &Instance, task: &Task) -> AppResu
             Ok(json!({"backup_id": backup.id}))
         }
     }
-}
-
-/// Writes a command line to the server's stdin through its agent: the agent call the
-/// console's `send command` event makes (409 when the node is offline or the server is
-/// not running).
-async fn send_command(state: &AppState, instance: &Instance, command: &str) -> AppResult<()> {
-    let conn = connected(state, &instance.node_id)?;
-    let body = CommandRequest {
-        command: command.to_owned(),
-    };
-    conn.call_json(
-        http::Method::POST,
-        &agent_path(&instance.id, "/command"),
-        &body,
-    )
-    .await?;
-    Ok(())
 }

@@ -232,9 +232,6 @@ async fn create_inner(
     let with_upload = tus::is_offset_stream(headers);
 
     let now = now_ms();
-    if let Err(e) = store::delete_expired(&state.db.pool, now).await {
-        tracing::warn!(error = %e, "removing expired uploads");
-    }
     let conn = connected(state, &instance.node_id).map_err(fail)?;
     let expiry_ms = i64::try_from(state.config.instances.upload_expiry_secs)
         .unwrap_or(i64::MAX / 2_000)

@@ -9,7 +9,7 @@
 //! are streamed, so the global body limit does not apply to them.
 
 mod handlers;
-mod store;
+pub(crate) mod store;
 pub mod tus;
 
 use crate::routes::{Access, Routes};

@@ -120,3 +120,23 @@ pub async fn delete_expired(pool: &AnyPool, now: i64) -> Result<u64, sqlx::Error
         .await
         .map(|r| r.rows_affected())
 }
+
+/// The `upload_expiry` job: removes expired records every `every` until `stop`.
+/// Deleting is idempotent, so replicas running it side by side do no harm.
+pub async fn sweep_until_stopped(
+    state: crate::state::AppState,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match delete_expired(&state.db.pool, crate::db::now_ms()).await {
+            Ok(n) if n > 0 => tracing::info!(uploads.expired = n, "expired uploads removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "removing expired uploads"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}

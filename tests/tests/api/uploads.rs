@@ -34,7 +34,13 @@ struct Server {
 
 impl Server {
     async fn start(app: &TestApp, access: &str, disk_mb: i64) -> Self {
+        Self::start_with(app, access, disk_mb, "").await
+    }
+
+    /// With the agent's `settings.toml` set to `settings`.
+    async fn start_with(app: &TestApp, access: &str, disk_mb: i64, settings: &str) -> Self {
         let (config, dir) = register_node(app, access).await;
+        std::fs::write(dir.path().join("settings.toml"), settings).expect("agent settings");
         let agent = LocalAgent::start(config.clone(), dir.path());
         wait_node(app, access, &config.node_id, "online").await;
         let workload = busybox_workload(app, access).await;
@@ -434,7 +440,9 @@ async fn uploads_resume_after_a_cut_client_a_panel_restart_and_an_agent_restart(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_uploads_answer_410_and_lose_their_data() {
+async fn expired_uploads_answer_410() {
+    // Sweeps at their default (every 60 s, the panel's first at start): the expired
+    // record stays for the length of this test.
     let app = spawn_app_with(Engine::Sqlite, |c| c.instances.upload_expiry_secs = 1).await;
     let admin = app.bootstrap_admin().await;
     let server = Server::start(&app, &admin.access, 0).await;
@@ -447,10 +455,37 @@ async fn expired_uploads_answer_410_and_lose_their_data() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(tus.head(&url).await.status, 410);
     assert_eq!(tus.patch(&url, 5, b"67890", None).await.status, 410);
-    // The next creation sweeps expired uploads, records and data.
-    let _fresh = tus.create(&server.id, 1, "/", "fresh.bin").await;
-    assert!(!server.part(&url).exists(), "expired partial data removed");
-    assert_eq!(tus.head(&url).await.status, 404);
+    assert!(
+        !server.file("late.bin").exists(),
+        "an expired upload never lands"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_uploads_lose_their_data_and_record_with_no_other_upload() {
+    let app = spawn_app_with(Engine::Sqlite, |c| {
+        c.instances.upload_expiry_secs = 1;
+        c.jobs.upload_sweep_secs = 1;
+    })
+    .await;
+    let admin = app.bootstrap_admin().await;
+    let server = Server::start_with(&app, &admin.access, 0, "upload_sweep_secs = 1\n").await;
+    let tus = Tus::new(&app, &admin.access);
+    let url = tus.create(&server.id, 10, "/", "late.bin").await;
+    assert_eq!(tus.patch(&url, 0, b"12345", None).await.offset(), 5);
+    assert!(server.part(&url).exists());
+    // The agent's sweep removes the partial data and the panel's job the record.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while server.part(&url).exists() || tus.head(&url).await.status != 404 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "expired upload still there: data {}, HEAD {}",
+            server.part(&url).exists(),
+            tus.head(&url).await.status
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     server.stop().await;
 }
 

@@ -21,9 +21,9 @@ use futures_util::{SinkExt, StreamExt};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::Value;
-use shardlyn_proto::instance::{CommandRequest, Event, PowerAction, REPLAY_LINES, events};
+use shardlyn_proto::instance::{Event, PowerAction, REPLAY_LINES, events};
 
-use super::power::{act, agent_path, connected};
+use super::power::{act, agent_path, connected, send_command};
 use super::tickets;
 use crate::auth::extract::{CurrentUser, authenticate_token};
 use crate::db::now_ms;
@@ -40,8 +40,6 @@ const QUEUE: usize = 8192;
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// `token expiring` is sent this long before the token dies.
 const EXPIRY_WARNING_MS: i64 = 60_000;
-/// Longest command a client may send.
-const MAX_COMMAND: usize = 4096;
 /// Client messages kept while the agent stream is being opened.
 const MAX_HELD: usize = 64;
 
@@ -579,19 +577,7 @@ async fn handle(
             if !membership.can("instances.console") {
                 return Err(deny("console commands"));
             }
-            if arg.len() > MAX_COMMAND {
-                return Err(AppError::PayloadTooLarge);
-            }
-            let conn = connected(state, &instance.node_id)?;
-            let body = CommandRequest {
-                command: arg.to_owned(),
-            };
-            conn.call_json(
-                http::Method::POST,
-                &agent_path(&instance.id, "/command"),
-                &body,
-            )
-            .await?;
+            send_command(state, instance, arg).await?;
             Ok(Vec::new())
         }
         events::SET_STATE if mode == Mode::Console => {

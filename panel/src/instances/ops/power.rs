@@ -6,7 +6,9 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use shardlyn_proto::instance::{DesiredState, InstanceStatus, PowerAction, PowerRequest};
+use shardlyn_proto::instance::{
+    CommandRequest, DesiredState, InstanceStatus, PowerAction, PowerRequest,
+};
 
 use super::sync;
 use crate::auth::extract::CurrentUser;
@@ -32,6 +34,30 @@ pub fn connected(state: &AppState, node_id: &str) -> AppResult<Arc<AgentConn>> {
 /// Path of an instance on the agent API.
 pub fn agent_path(id: &str, rest: &str) -> String {
     format!("/v1/instances/{id}{rest}")
+}
+
+/// Longest console command, in bytes (the console socket and schedules alike).
+pub const MAX_COMMAND: usize = 4096;
+
+/// Writes one command line to the server's stdin through its agent.
+///
+/// # Errors
+/// 413 over [`MAX_COMMAND`]; 409 when the node is offline or the server not running.
+pub async fn send_command(state: &AppState, instance: &Instance, command: &str) -> AppResult<()> {
+    if command.len() > MAX_COMMAND {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let body = CommandRequest {
+        command: command.to_owned(),
+    };
+    connected(state, &instance.node_id)?
+        .call_json(
+            http::Method::POST,
+            &agent_path(&instance.id, "/command"),
+            &body,
+        )
+        .await?;
+    Ok(())
 }
 
 /// Applies `action` to `instance`: stores the desired state, asks the agent, records the
