@@ -112,7 +112,8 @@ impl Manager {
         }
     }
 
-    /// Kills and removes the containers, the spec, the server files and the logs.
+    /// Kills and removes the containers, the spec, the server files, the logs, the local
+    /// backups and the git staging data.
     ///
     /// # Errors
     /// `NotFound`, or Docker refusing to remove the container.
@@ -146,6 +147,19 @@ impl Manager {
             format!("{id}-install.log"),
         ] {
             let _ = tokio::fs::remove_file(self.0.paths.logs.join(name)).await;
+        }
+        // What else the node keeps for the server: its local backups and its git
+        // staging repository (each a directory named by the id, under the data dir).
+        if let Some(data) = self.0.paths.volumes.parent() {
+            for kept in ["backups", "git"] {
+                let dir = data.join(kept).join(id);
+                if tokio::fs::symlink_metadata(&dir)
+                    .await
+                    .is_ok_and(|m| m.is_dir())
+                {
+                    let _ = tokio::fs::remove_dir_all(&dir).await;
+                }
+            }
         }
         let _ = self.0.states.send(shardlyn_proto::instance::StateEvent {
             instance: id.to_string(),

@@ -190,6 +190,31 @@ async fn remove_archive(state: &AppState, instance: &Instance, b: &Backup) -> Ap
     }
 }
 
+/// Removes the archives an instance leaves in object storage when it is deleted (its
+/// node removes the local ones with the server's files). Best effort: a failure is
+/// logged and the deletion goes on, as an unreachable bucket must not keep a server.
+pub async fn forget_remote(state: &AppState, instance: &Instance) {
+    let rows = match store::list(&state.db.pool, &instance.id).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(instance.id = %instance.id, error = %e, "listing backups of a deleted instance");
+            return;
+        }
+    };
+    for b in rows
+        .iter()
+        .filter(|b| b.target == "s3" && !b.object_key.is_empty())
+    {
+        let removed = match config_of(state, b).await {
+            Ok(config) => s3::delete(state, &config, &b.object_key).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = removed {
+            tracing::warn!(backup.id = %b.id, error = %e, "removing the archive of a deleted instance");
+        }
+    }
+}
+
 /// Makes room for one more backup under the limit: deletes the oldest unlocked,
 /// finished backups.
 async fn rotate(state: &AppState, instance: &Instance, limit: i64) -> AppResult<()> {

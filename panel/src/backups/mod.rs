@@ -9,7 +9,7 @@ pub mod s3;
 pub mod store;
 
 /// Starting a backup without an HTTP caller (scheduled backup tasks).
-pub(crate) use handlers::{CreateBody, Ignored, begin};
+pub(crate) use handlers::{CreateBody, Ignored, begin, forget_remote};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};

@@ -219,6 +219,7 @@ pub async fn delete(
         }
         Err(e) => return Err(e),
     }
+    crate::backups::forget_remote(&state, &instance).await;
     if !store::delete(&state.db.pool, &id).await? {
         return Err(AppError::not_found("instance"));
     }

@@ -271,7 +271,9 @@ both_engines! {
         app.get(&format!("/v1/instances/{id}/backups/{bid}/download"), Some(&stranger.access)).await.expect_error(404, "NOT_FOUND");
 
         c.close().await;
+        assert!(dir.path().join("backups").join(&id).join(format!("{bid}.tar.zst")).exists());
         app.delete(&format!("/v1/instances/{id}"), t).await.expect(204);
+        assert!(!dir.path().join("backups").join(&id).exists(), "the node's backups go with the server");
         agent.stop().await;
     }
 
@@ -491,11 +493,30 @@ async fn s3_target_through_backup_config() {
         .await
         .expect("text");
     assert!(!listing.contains(&bid), "{listing}");
-    app.delete(&format!("/v1/backup-config/{cid}"), t)
+
+    // Deleting the server removes its archives from the bucket too.
+    let r = app
+        .post(&format!("/v1/instances/{id}/backups"), t, json!({}))
         .await
-        .expect(204);
+        .expect(202);
+    let second = r.body["id"].as_str().expect("id").to_string();
+    wait_backup(&app, a, &id, &second, "completed").await;
+    let objects = || async {
+        reqwest::get(format!("{}/shardlyn-backups?list-type=2", moto.url))
+            .await
+            .expect("list")
+            .text()
+            .await
+            .expect("text")
+    };
+    assert!(objects().await.contains(&second));
     c.close().await;
     app.delete(&format!("/v1/instances/{id}"), t)
+        .await
+        .expect(204);
+    let listing = objects().await;
+    assert!(!listing.contains(&format!("{id}/")), "{listing}");
+    app.delete(&format!("/v1/backup-config/{cid}"), t)
         .await
         .expect(204);
     agent.stop().await;

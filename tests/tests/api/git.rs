@@ -405,7 +405,16 @@ both_engines! {
         assert_eq!((status.body["configured"].clone(), status.body["last_sync"].clone()), (json!(false), Value::Null));
         assert!(!dir.path().join("git").join(&id).exists());
 
+        // Deleting the server drops the staging copy of a deploy still configured.
+        app.put(&format!("/v1/instances/{id}/git"), t, json!({
+            "repository_url": server.url(), "branch": "main", "target_directory": "/app",
+        })).await.expect(201);
+        app.post(&format!("/v1/instances/{id}/git/sync"), t, json!({})).await.expect(202);
+        let rows = wait_syncs(&app, a, &id, 1).await;
+        assert_eq!(rows[0]["status"], "success", "{rows:?}");
+        assert!(dir.path().join("git").join(&id).join("repo").is_dir());
         app.delete(&format!("/v1/instances/{id}"), t).await.expect(204);
+        assert!(!dir.path().join("git").join(&id).exists(), "the staging copy goes with the server");
         agent.stop().await;
     }
 
