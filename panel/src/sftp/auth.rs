@@ -80,6 +80,36 @@ fn instance_prefix(s: &str) -> Option<String> {
         .then_some(s)
 }
 
+/// The shortest prefix (8 characters at least) of `id` that no other id in `others`
+/// starts with: the instance part of an SFTP username that always finds one server.
+#[must_use]
+pub fn unique_prefix<'a>(id: &'a str, others: &[String]) -> &'a str {
+    let mut len = 8.min(id.len());
+    while len < id.len() && others.iter().any(|o| o != id && o.starts_with(&id[..len])) {
+        len += 1;
+    }
+    &id[..len]
+}
+
+/// The instance part of the SFTP username of instance `id` on node `node_id`: its first
+/// 8 characters, or more when another instance of the node shares them (ids are
+/// UUIDv7, whose first 8 characters change only every 65 s).
+///
+/// # Errors
+/// Database errors.
+pub async fn username_suffix(state: &AppState, node_id: &str, id: &str) -> AppResult<String> {
+    let Some(head) = id.get(..8) else {
+        return Ok(id.to_owned());
+    };
+    let others: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM instances WHERE node_id = $1 AND id LIKE $2")
+            .bind(node_id)
+            .bind(format!("{head}%"))
+            .fetch_all(&state.db.pool)
+            .await?;
+    Ok(unique_prefix(id, &others).to_owned())
+}
+
 /// Decides on one login.
 async fn check(state: &AppState, node_id: &str, req: &AuthRequest) -> AppResult<AuthAnswer> {
     let Some((email, instance)) = split_username(&req.username) else {
@@ -216,6 +246,19 @@ async fn grant(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unique_prefixes_grow_past_a_shared_head() {
+        let a = "0193e0c4-6f1e-7b3a-8000-000000000001";
+        let b = "0193e0c4-6f2a-7b3a-8000-000000000002";
+        let c = "0193e0c5-0000-7000-8000-000000000003";
+        let all = [a.to_owned(), b.to_owned(), c.to_owned()];
+        assert_eq!(unique_prefix(c, &all), "0193e0c5");
+        assert_eq!(unique_prefix(a, &all), "0193e0c4-6f1");
+        assert_eq!(unique_prefix(b, &all), "0193e0c4-6f2");
+        assert_eq!(unique_prefix(a, &[a.to_owned()]), "0193e0c4");
+        assert_eq!(unique_prefix("short", &[]), "short");
+    }
 
     #[test]
     fn instance_prefixes_are_uuid_pieces() {

@@ -7,7 +7,7 @@
 //! permission on the instance, then posts the answer to the agent's
 //! `/v1/sftp/auth/{id}`.
 
-mod auth;
+pub mod auth;
 mod keys;
 
 pub use auth::dispatch;

@@ -260,9 +260,10 @@ pub struct Sftp {
 }
 
 /// SFTP details: the node's host and SFTP port (2022 unless the node says otherwise),
-/// and the username `<email>.<first 8 characters of the instance id>`.
+/// and the username `<email>.<suffix>`, the suffix being the instance id's first 8
+/// characters or the longer prefix that tells it from the node's other instances.
 #[must_use]
-pub fn sftp(node: &Value, email: &str, instance_id: &str) -> Sftp {
+pub fn sftp(node: &Value, email: &str, suffix: &str) -> Sftp {
     let host = ["fqdn", "hostname", "name"]
         .iter()
         .find_map(|k| node[*k].as_str().filter(|s| !s.is_empty()))
@@ -271,10 +272,7 @@ pub fn sftp(node: &Value, email: &str, instance_id: &str) -> Sftp {
     Sftp {
         host,
         port: node["sftp_port"].as_u64().unwrap_or(SFTP_PORT),
-        username: format!(
-            "{email}.{}",
-            instance_id.chars().take(8).collect::<String>()
-        ),
+        username: format!("{email}.{suffix}"),
     }
 }
 
@@ -329,8 +327,16 @@ pub async fn extras(
         && read(web, browser, user, &format!("/v1/instances/{id}/schedules"))
             .await
             .is_ok();
+    let node_id = instance["node_id"].as_str().unwrap_or("");
+    let suffix = crate::sftp::auth::username_suffix(&web.app, node_id, id)
+        .await
+        .unwrap_or_else(|_| id.chars().take(8).collect());
     Extras {
-        sftp: sftp(node.unwrap_or(&Value::Null), &user.current.user.email, id),
+        sftp: sftp(
+            node.unwrap_or(&Value::Null),
+            &user.current.user.email,
+            &suffix,
+        ),
         images: array(&workload["images"]),
         variables: variable_fields(
             &workload,
@@ -477,7 +483,7 @@ mod tests {
     #[test]
     fn sftp_details() {
         let node = json!({"hostname": "node1.example.com"});
-        let s = sftp(&node, "ada@example.com", "0193e0c4-6f1e-7b3a");
+        let s = sftp(&node, "ada@example.com", "0193e0c4");
         assert_eq!(
             s,
             Sftp {

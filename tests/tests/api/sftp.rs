@@ -293,6 +293,25 @@ both_engines! {
         app.register("stranger@example.com").await;
         let (ok, _) = sftp(s.port, &s.user("stranger@example.com"), &pw, "ls /\n").await;
         assert!(!ok);
+
+        // A second server on the node created within the same minute shares the first 8
+        // characters of the id (UUIDv7): the username the panel shows grows to tell them
+        // apart, and logs in to the right one.
+        let first = app.get(&format!("/v1/instances/{}", s.id), Some(t)).await.expect(200).body;
+        let node_id = first["node_id"].as_str().expect("node").to_string();
+        let second = app.post("/v1/instances", Some(t), json!({
+            "name": "sftp-2", "workload_id": first["workload_id"], "node_id": node_id, "ports": [free_port()],
+            "limits": {"memory_mb": 128, "swap_mb": 0, "cpu_percent": 50, "disk_mb": 1, "pids": 64, "io_weight": 500},
+        })).await.expect(201).body;
+        let second_id = second["id"].as_str().expect("id").to_string();
+        let suffix = shardlyn_panel::sftp::auth::username_suffix(&app.state, &node_id, &s.id).await.expect("suffix");
+        assert!(s.id.starts_with(&suffix) && !second_id.starts_with(&suffix), "{suffix} vs {second_id}");
+        if second_id[..8] == s.id[..8] {
+            let (ok, out) = sftp(s.port, &user, &pw, "ls /\n").await;
+            assert!(!ok, "an ambiguous 8-character prefix got in: {out}");
+        }
+        let (ok, out) = sftp(s.port, &format!("admin@example.com.{suffix}"), &pw, "ls /\n").await;
+        assert!(ok && out.contains("readme.txt"), "{out}");
     }
 
     async fn ssh_keys_log_in_and_are_managed_per_user(engine) {
