@@ -73,13 +73,13 @@ fn setup_page(
     status: StatusCode,
     page: &SetupPage,
 ) -> WebResult<Response> {
-    let (token, cookies) = csrf_of(web, browser)?;
-    html(
+    signed_out_page(
+        web,
+        browser,
         status,
         "setup.html.tera",
-        &layout("Set up Shardlyn", "", &token, None),
+        "Set up Shardlyn",
         page,
-        cookies,
     )
 }
 
@@ -158,13 +158,26 @@ fn login_page(
     status: StatusCode,
     mut page: LoginPage,
 ) -> WebResult<Response> {
-    let (token, cookies) = csrf_of(web, browser)?;
     page.github = web.app.github.is_some();
+    signed_out_page(web, browser, status, "login.html.tera", "Sign in", &page)
+}
+
+/// A page of the signed-out flows: `template` in the plain layout titled `title`,
+/// with a fresh CSRF token for its form.
+fn signed_out_page<P: Serialize>(
+    web: &WebState,
+    browser: &Browser,
+    status: StatusCode,
+    template: &str,
+    title: &str,
+    page: &P,
+) -> WebResult<Response> {
+    let (token, cookies) = csrf_of(web, browser)?;
     html(
         status,
-        "login.html.tera",
-        &layout("Sign in", "", &token, None),
-        &page,
+        template,
+        &layout(title, "", &token, None),
+        page,
         cookies,
     )
 }
@@ -247,13 +260,13 @@ fn mfa_page(
     status: StatusCode,
     page: &MfaPage,
 ) -> WebResult<Response> {
-    let (token, cookies) = csrf_of(web, browser)?;
-    html(
+    signed_out_page(
+        web,
+        browser,
         status,
         "mfa.html.tera",
-        &layout("Two-factor authentication", "", &token, None),
+        "Two-factor authentication",
         page,
-        cookies,
     )
 }
 
@@ -393,13 +406,13 @@ fn forgot_page(
     status: StatusCode,
     page: &ForgotPage,
 ) -> WebResult<Response> {
-    let (token, cookies) = csrf_of(web, browser)?;
-    html(
+    signed_out_page(
+        web,
+        browser,
         status,
         "forgot.html.tera",
-        &layout("Forgot password", "", &token, None),
+        "Forgot password",
         page,
-        cookies,
     )
 }
 
@@ -468,13 +481,13 @@ fn reset_page(
     status: StatusCode,
     page: &ResetPage,
 ) -> WebResult<Response> {
-    let (token, cookies) = csrf_of(web, browser)?;
-    html(
+    signed_out_page(
+        web,
+        browser,
         status,
         "reset.html.tera",
-        &layout("Choose a new password", "", &token, None),
+        "Choose a new password",
         page,
-        cookies,
     )
 }
 
