@@ -176,11 +176,24 @@ impl Manager {
             container.clone(),
             attached.output,
         ));
-        lock(&inst.run).pump = Some(pump.abort_handle());
-        self.docker()?
-            .start_container(&container, None::<StartContainerOptions<String>>)
-            .await?;
-        lock(&inst.run).started_at = Some(now_ms());
+        // Set before the start: the output pump may see the `done` line (and report the
+        // server running) before the Engine's answer to the start comes back.
+        {
+            let mut run = lock(&inst.run);
+            run.pump = Some(pump.abort_handle());
+            run.started_at = Some(now_ms());
+        }
+        let started = async {
+            self.docker()?
+                .start_container(&container, None::<StartContainerOptions<String>>)
+                .await
+                .map_err(InstanceError::from)
+        }
+        .await;
+        if let Err(e) = started {
+            lock(&inst.run).started_at = None;
+            return Err(e);
+        }
         if no_done && inst.state() == InstanceState::Starting {
             self.set_state(inst, InstanceState::Running, None);
         }
