@@ -242,6 +242,9 @@ pub struct InstanceStatus {
     /// Exit code of the last run.
     pub exit_code: Option<i64>,
     pub desired: DesiredState,
+    /// The version of `state` (see [`StateEvent::version`]).
+    #[serde(default)]
+    pub state_version: u64,
 }
 
 /// Body of `POST /v1/instances/{id}/power`.
@@ -310,6 +313,11 @@ pub struct StateEvent {
     /// Set when the agent itself changed the desired state (a crash loop stops it).
     pub desired: Option<DesiredState>,
     pub at: i64,
+    /// The state's version: strictly increasing per agent (and past the previous run of
+    /// the agent: microseconds of wall clock), so the panel keeps the newest of reports
+    /// that arrive out of order (an event and a power call's answer).
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// Event names (server → client and client → server).

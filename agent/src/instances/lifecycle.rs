@@ -166,6 +166,7 @@ impl Manager {
             state: InstanceState::Offline,
             desired: Some(DesiredState::Stopped),
             at: now_ms(),
+            version: super::next_version(),
         });
         Ok(())
     }

@@ -19,6 +19,7 @@ mod store;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -136,6 +137,8 @@ pub(crate) struct Instance {
     pub spec: Mutex<InstanceSpec>,
     pub run: Mutex<RunState>,
     pub state: watch::Sender<InstanceState>,
+    /// The version of `state`, written under the watch's lock with the state itself.
+    pub state_version: AtomicU64,
     pub console: Console,
     pub stdin: tokio::sync::Mutex<Option<Stdin>>,
     pub done: Mutex<Vec<Matcher>>,
@@ -151,17 +154,40 @@ impl Instance {
         *self.state.borrow()
     }
 
+    /// The state and its version, read together.
+    pub fn versioned_state(&self) -> (InstanceState, u64) {
+        let state = self.state.borrow();
+        (*state, self.state_version.load(Ordering::Acquire))
+    }
+
     fn status(&self) -> InstanceStatus {
         let run = lock(&self.run);
+        let (state, state_version) = self.versioned_state();
         InstanceStatus {
             id: self.id.clone(),
-            state: self.state(),
+            state,
+            state_version,
             container_id: run.container_id.clone(),
             installed: run.installed,
             started_at: run.started_at,
             crashed_at: run.crashed_at,
             exit_code: run.exit_code,
             desired: lock(&self.spec).desired,
+        }
+    }
+}
+
+/// A new state version: strictly increasing in this process, and starting from the
+/// wall clock in microseconds, so versions also grow across agent restarts.
+pub(crate) fn next_version() -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange_weak(prev, next, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => prev = seen,
         }
     }
 }
@@ -269,6 +295,7 @@ impl Manager {
                 ..RunState::default()
             }),
             state: watch::channel(InstanceState::Offline).0,
+            state_version: AtomicU64::new(next_version()),
             console,
             stdin: tokio::sync::Mutex::new(None),
             done: Mutex::default(),
@@ -283,13 +310,18 @@ impl Manager {
         state: InstanceState,
         desired: Option<DesiredState>,
     ) {
+        let mut version = 0;
         let changed = inst.state.send_if_modified(|s| {
             let changed = *s != state;
             *s = state;
+            if changed {
+                inst.state_version.store(next_version(), Ordering::Release);
+            }
+            version = inst.state_version.load(Ordering::Acquire);
             changed
         });
         if changed || desired.is_some() {
-            self.announce(inst, state, desired);
+            self.announce(inst, state, version, desired);
         }
     }
 
@@ -301,20 +333,29 @@ impl Manager {
         from: &[InstanceState],
         to: InstanceState,
     ) -> bool {
+        let mut version = 0;
         let changed = inst.state.send_if_modified(|s| {
             let ok = from.contains(s) && *s != to;
             if ok {
                 *s = to;
+                version = next_version();
+                inst.state_version.store(version, Ordering::Release);
             }
             ok
         });
         if changed {
-            self.announce(inst, to, None);
+            self.announce(inst, to, version, None);
         }
         changed
     }
 
-    fn announce(&self, inst: &Instance, state: InstanceState, desired: Option<DesiredState>) {
+    fn announce(
+        &self,
+        inst: &Instance,
+        state: InstanceState,
+        version: u64,
+        desired: Option<DesiredState>,
+    ) {
         inst.console
             .emit(&Event::new(events::STATUS, &[state.as_str()]));
         let _ = self.0.states.send(StateEvent {
@@ -322,6 +363,7 @@ impl Manager {
             state,
             desired,
             at: now_ms(),
+            version,
         });
     }
 
@@ -364,11 +406,15 @@ impl Manager {
         let at = now_ms();
         self.all()
             .iter()
-            .map(|i| StateEvent {
-                instance: i.id.clone(),
-                state: i.state(),
-                desired: None,
-                at,
+            .map(|i| {
+                let (state, version) = i.versioned_state();
+                StateEvent {
+                    instance: i.id.clone(),
+                    state,
+                    desired: None,
+                    at,
+                    version,
+                }
             })
             .collect()
     }
@@ -468,5 +514,34 @@ impl Manager {
             *inst.stdin.lock().await = None;
         }
         self.flush().await;
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::next_version;
+
+    #[test]
+    fn state_versions_only_grow_and_start_from_the_clock() {
+        let clock = u64::try_from(chrono::Utc::now().timestamp_micros()).expect("after 1970");
+        let mut last = next_version();
+        assert!(last >= clock, "{last} < {clock}");
+        // Faster than the clock ticks: still strictly increasing.
+        for _ in 0..10_000 {
+            let v = next_version();
+            assert!(v > last, "{v} after {last}");
+            last = v;
+        }
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..1000).map(|_| next_version()).collect::<Vec<_>>()))
+            .collect();
+        let mut all: Vec<u64> = threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("thread"))
+            .collect();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "no version handed out twice");
     }
 }

@@ -51,7 +51,14 @@ pub(super) async fn push_spec(state: &AppState, instance: &mut Instance, egg: &E
     match sync::push(state, &instance.node_id, &spec).await {
         Ok(None) => {}
         Ok(Some(status)) => {
-            if let Err(e) = store::set_state(&state.db.pool, &instance.id, status.state).await {
+            if let Err(e) = store::set_state(
+                &state.db.pool,
+                &instance.id,
+                status.state,
+                status.state_version,
+            )
+            .await
+            {
                 tracing::warn!(instance.id = %instance.id, error = %e, "recording the agent's state");
             } else {
                 instance.state = status.state;

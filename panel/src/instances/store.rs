@@ -438,16 +438,27 @@ pub async fn update_settings<'e>(
     Ok(done.rows_affected() > 0)
 }
 
-/// Records the state the agent reported.
+/// Records the state the agent reported, unless a newer report (a higher `version`)
+/// is already recorded: events and power answers may arrive in either order.
 ///
 /// # Errors
 /// Database failures.
-pub async fn set_state(pool: &AnyPool, id: &str, state: InstanceState) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE instances SET state = $2 WHERE id = $1")
-        .bind(id)
-        .bind(state.as_str())
-        .execute(pool)
-        .await?;
+pub async fn set_state(
+    pool: &AnyPool,
+    id: &str,
+    state: InstanceState,
+    version: u64,
+) -> Result<(), sqlx::Error> {
+    let version = i64::try_from(version).unwrap_or(i64::MAX);
+    sqlx::query(
+        "UPDATE instances SET state = $2, state_version = $3 \
+         WHERE id = $1 AND state_version <= $3",
+    )
+    .bind(id)
+    .bind(state.as_str())
+    .bind(version)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

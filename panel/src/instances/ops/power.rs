@@ -87,7 +87,13 @@ pub async fn act(
     };
     let status: InstanceStatus = serde_json::from_value(answer)
         .map_err(|e| AppError::Unavailable(format!("node answered an unreadable status: {e}")))?;
-    store::set_state(&state.db.pool, &instance.id, status.state).await?;
+    store::set_state(
+        &state.db.pool,
+        &instance.id,
+        status.state,
+        status.state_version,
+    )
+    .await?;
     Ok(status)
 }
 
@@ -165,7 +171,13 @@ pub async fn reinstall(
     };
     let status: InstanceStatus = serde_json::from_value(answer)
         .map_err(|e| AppError::Unavailable(format!("node answered an unreadable status: {e}")))?;
-    store::set_state(&state.db.pool, &instance.id, status.state).await?;
+    store::set_state(
+        &state.db.pool,
+        &instance.id,
+        status.state,
+        status.state_version,
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         AppJson(json!({"id": instance.id, "state": status.state})),

@@ -65,7 +65,7 @@ pub async fn remove(state: &AppState, node_id: &str, instance_id: &str) -> AppRe
 }
 
 async fn record(state: &AppState, id: &str, status: &InstanceStatus) -> AppResult<()> {
-    store::set_state(&state.db.pool, id, status.state).await?;
+    store::set_state(&state.db.pool, id, status.state, status.state_version).await?;
     if status.installed {
         store::mark_installed(&state.db.pool, id, crate::db::now_ms()).await?;
     }
@@ -121,7 +121,7 @@ async fn apply(state: &AppState, event: &StateEvent) {
         let Some(before) = before else {
             return Ok::<(), AppError>(());
         };
-        store::set_state(pool, &event.instance, event.state).await?;
+        store::set_state(pool, &event.instance, event.state, event.version).await?;
         if let Some(desired) = event.desired {
             store::set_desired(pool, &event.instance, desired).await?;
         }
