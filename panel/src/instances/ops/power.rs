@@ -85,6 +85,11 @@ pub async fn act(
         }
         other => other?,
     };
+    record(state, instance, answer).await
+}
+
+/// Reads the status a node answered with and records its state (unless newer is known).
+async fn record(state: &AppState, instance: &Instance, answer: Value) -> AppResult<InstanceStatus> {
     let status: InstanceStatus = serde_json::from_value(answer)
         .map_err(|e| AppError::Unavailable(format!("node answered an unreadable status: {e}")))?;
     store::set_state(
@@ -169,15 +174,7 @@ pub async fn reinstall(
         }
         other => other?,
     };
-    let status: InstanceStatus = serde_json::from_value(answer)
-        .map_err(|e| AppError::Unavailable(format!("node answered an unreadable status: {e}")))?;
-    store::set_state(
-        &state.db.pool,
-        &instance.id,
-        status.state,
-        status.state_version,
-    )
-    .await?;
+    let status = record(&state, &instance, answer).await?;
     Ok((
         StatusCode::ACCEPTED,
         AppJson(json!({"id": instance.id, "state": status.state})),
