@@ -149,18 +149,18 @@ impl Manager {
             let _ = tokio::fs::remove_file(self.0.paths.logs.join(name)).await;
         }
         // What else the node keeps for the server: its local backups and its git
-        // staging repository (each a directory named by the id, under the data dir).
+        // staging repository.
         if let Some(data) = self.0.paths.volumes.parent() {
-            for kept in ["backups", "git"] {
-                let dir = data.join(kept).join(id);
-                if tokio::fs::symlink_metadata(&dir)
-                    .await
-                    .is_ok_and(|m| m.is_dir())
-                {
-                    let _ = tokio::fs::remove_dir_all(&dir).await;
-                }
+            let backups = data.join("backups").join(id);
+            if tokio::fs::symlink_metadata(&backups)
+                .await
+                .is_ok_and(|m| m.is_dir())
+            {
+                let _ = tokio::fs::remove_dir_all(&backups).await;
             }
         }
+        let (manager, gone) = (self.clone(), id.to_owned());
+        let _ = tokio::task::spawn_blocking(move || crate::git::forget(&manager, &gone)).await;
         let _ = self.0.states.send(shardlyn_proto::instance::StateEvent {
             instance: id.to_string(),
             state: InstanceState::Offline,

@@ -160,17 +160,12 @@ pub async fn find(
     id: &str,
 ) -> Result<Option<Schedule>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM schedules WHERE id = $1 AND instance_id = $2");
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(instance_id)
         .fetch_optional(pool)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let mut schedule = from_row(&row)?;
-    schedule.tasks = tasks_of(pool, &schedule.id).await?;
-    Ok(Some(schedule))
+        .await?;
+    with_tasks(pool, row).await
 }
 
 /// A schedule by id alone (the job runner).
@@ -179,11 +174,16 @@ pub async fn find(
 /// Database failures.
 pub async fn find_by_id(pool: &AnyPool, id: &str) -> Result<Option<Schedule>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM schedules WHERE id = $1");
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(pool)
-        .await?
-    else {
+        .await?;
+    with_tasks(pool, row).await
+}
+
+/// The schedule of `row`, if any, with its tasks.
+async fn with_tasks(pool: &AnyPool, row: Option<AnyRow>) -> Result<Option<Schedule>, sqlx::Error> {
+    let Some(row) = row else {
         return Ok(None);
     };
     let mut schedule = from_row(&row)?;

@@ -350,21 +350,8 @@ pub async fn token_revoke(
     Path(id): Path<String>,
     CsrfForm { browser, .. }: CsrfForm<NoFields>,
 ) -> WebResult<Response> {
-    let id = plain(&id)?.to_owned();
-    let user = page_user!(web, browser, "/account");
-    let answer = kit::send(
-        &web,
-        &browser,
-        &user,
-        Method::DELETE,
-        &format!("/v1/api-tokens/{id}"),
-        None,
-    )
-    .await;
-    after(&web, &browser, &user, answer, |_| {
-        kit::done("/account", "token-revoked")
-    })
-    .await
+    let path = format!("/v1/api-tokens/{}", plain(&id)?);
+    revoke(&web, &browser, &path, "token-revoked").await
 }
 
 /// `POST /account/sessions/{id}/revoke`: `DELETE /v1/users/me/sessions/{id}`.
@@ -373,21 +360,20 @@ pub async fn session_revoke(
     Path(id): Path<String>,
     CsrfForm { browser, .. }: CsrfForm<NoFields>,
 ) -> WebResult<Response> {
-    let id = plain(&id)?.to_owned();
+    let path = format!("/v1/users/me/sessions/{}", plain(&id)?);
+    revoke(&web, &browser, &path, "session-revoked").await
+}
+
+/// `DELETE path` for the signed-in user, then back to the account page with `done`.
+async fn revoke(
+    web: &WebState,
+    browser: &Browser,
+    path: &str,
+    done: &'static str,
+) -> WebResult<Response> {
     let user = page_user!(web, browser, "/account");
-    let answer = kit::send(
-        &web,
-        &browser,
-        &user,
-        Method::DELETE,
-        &format!("/v1/users/me/sessions/{id}"),
-        None,
-    )
-    .await;
-    after(&web, &browser, &user, answer, |_| {
-        kit::done("/account", "session-revoked")
-    })
-    .await
+    let answer = kit::send(web, browser, &user, Method::DELETE, path, None).await;
+    after(web, browser, &user, answer, |_| kit::done("/account", done)).await
 }
 
 #[cfg(test)]
