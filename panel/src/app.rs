@@ -39,6 +39,14 @@ pub fn routes() -> Routes {
         .merge(sftp::router())
 }
 
+/// The OpenAPI document of [`routes`], pretty-printed as `docs/openapi.json` holds it.
+#[must_use]
+pub fn openapi_json() -> String {
+    let mut text = serde_json::to_string_pretty(&routes().openapi()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 async fn not_found(
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
@@ -70,7 +78,7 @@ pub fn router(state: AppState) -> Router {
 /// The API with its middleware: metrics (outermost), rate limits, audit, body limit.
 pub fn api(state: AppState) -> Router {
     routes()
-        .into_router()
+        .into_router(&state)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

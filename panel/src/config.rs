@@ -405,7 +405,11 @@ impl Config {
             DOCS.iter().any(|(k, _)| k.eq_ignore_ascii_case(top))
         });
         figment = figment.merge(env).merge(Serialized::defaults(cli));
-        let config: Config = figment.extract()?;
+        let mut config: Config = figment.extract()?;
+        // The data dir is handed to the local agent, whose volumes become Docker
+        // bind-mount sources; those must be absolute (`./data` is taken for a volume name).
+        config.data_dir = std::path::absolute(&config.data_dir)
+            .map_err(|e| anyhow::anyhow!("data_dir {}: {e}", config.data_dir.display()))?;
         config.validate()?;
         Ok(config)
     }

@@ -38,7 +38,7 @@ pub enum AppError {
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
     /// A 400 `VALIDATION_ERROR` about one field of the input; the envelope gains
-    /// `"field"` (a JSON path such as `variables[3].env_variable`, or null for the
+    /// `"field"` (a JSON path such as `variables[3].env_variable`; absent for the
     /// document as a whole) so a form can show the message next to the field.
     #[error("{message}")]
     InvalidField {
@@ -175,13 +175,10 @@ impl IntoResponse for AppError {
             // Logged once, here at the boundary; the client sees no detail.
             tracing::error!(error = ?err, "request failed");
         }
-        if let Self::InvalidField { field, message } | Self::Unprocessable { field, message } =
-            &self
-        {
-            let body = serde_json::json!({"error": message, "code": self.code(), "field": field});
-            return (status, axum::Json(body)).into_response();
+        let mut body = ErrorBody::new(self.code(), self.to_string());
+        if let Self::InvalidField { field, .. } | Self::Unprocessable { field, .. } = &self {
+            body.field.clone_from(field);
         }
-        let body = ErrorBody::new(self.code(), self.to_string());
         let mut response = (status, axum::Json(body)).into_response();
         if let Self::RateLimited { retry_after } | Self::AccountLocked { retry_after } = self
             && let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string())

@@ -2,8 +2,11 @@
 
 use std::time::Instant;
 
+use std::sync::OnceLock;
+
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::error::{AppError, AppJson, AppResult};
@@ -136,6 +139,10 @@ async fn ca(State(state): State<AppState>) -> AppResult<AppJson<Value>> {
     Ok(AppJson(json!({"pem": ca.pem, "sha256": ca.sha256})))
 }
 
-async fn openapi() -> AppJson<Value> {
-    AppJson(crate::app::routes().openapi())
+/// The document, generated once per process from the route table (it cannot change
+/// while the process runs).
+async fn openapi() -> Response {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let body = DOCUMENT.get_or_init(crate::app::openapi_json);
+    ([(header::CONTENT_TYPE, "application/json")], body.as_str()).into_response()
 }

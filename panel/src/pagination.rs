@@ -1,5 +1,6 @@
 //! Page parameters (`?page=1&per_page=50`) and the paged response envelope.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, AppResult};
@@ -8,7 +9,7 @@ use crate::error::{AppError, AppResult};
 pub const MAX_PER_PAGE: i64 = 100;
 
 /// Query parameters of a paged list.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct PageParams {
     pub page: i64,
@@ -45,14 +46,14 @@ impl PageParams {
 }
 
 /// `{"data": [...], "pagination": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
     pub pagination: PageInfo,
 }
 
 /// Where a page sits.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct PageInfo {
     pub page: i64,
     pub per_page: i64,

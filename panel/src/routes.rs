@@ -5,15 +5,21 @@
 
 use std::collections::BTreeMap;
 
+use aide::generate::GenContext;
+use aide::openapi::Operation;
+use aide::operation::OperationHandler;
+use aide::{OperationInput, OperationOutput};
 use axum::Router;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::state::AppState;
 
-/// Who may call an endpoint (the reference's badges).
+/// Who may call an endpoint (the reference's badges). The router enforces it: each
+/// endpoint runs behind the guard of its class (see [`crate::auth::guard`]), and building
+/// the router fails when the handler's credential extractor says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// 🌐 No credentials.
@@ -24,9 +30,34 @@ pub enum Access {
     Session,
     /// 👑 A platform admin.
     Admin,
+    /// 🔒 A platform admin with a login session (platform settings and SSH keys: the
+    /// reference's 🔒 badge cannot say "admin only").
+    SessionAdmin,
+    /// 🔒 A WebSocket whose user proves who they are with a single-use ticket or a token
+    /// in its first message, after the upgrade (consoles and logs); the handler checks.
+    Socket,
     /// A node agent (`X-Agent-Token`).
     Agent,
 }
+
+impl Access {
+    /// The credential mark (see [`crate::openapi::mark_credential`]) a handler of this
+    /// class must carry: its extractor proves the same thing the guard checked.
+    #[must_use]
+    pub fn credential(self) -> Option<&'static str> {
+        match self {
+            Self::Public | Self::Socket => None,
+            Self::User => Some("user"),
+            Self::Session => Some("session"),
+            Self::Admin => Some("admin"),
+            Self::SessionAdmin => Some("session-admin"),
+            Self::Agent => Some("agent"),
+        }
+    }
+}
+
+/// Describes an operation from a handler's types (see [`crate::openapi::describe`]).
+pub type Describe = fn(&mut GenContext, &mut Operation);
 
 /// One declared endpoint.
 pub struct Endpoint {
@@ -35,7 +66,20 @@ pub struct Endpoint {
     pub access: Access,
     pub summary: &'static str,
     pub tag: &'static str,
+    /// Error statuses beyond those every endpoint of its kind answers with.
+    pub extra_errors: Vec<(u16, &'static str)>,
+    pub(crate) describe: Describe,
     handler: MethodRouter<AppState>,
+}
+
+impl Endpoint {
+    /// The credential the handler's extractors verify, from its types.
+    #[must_use]
+    pub fn handler_credential(&self) -> Option<String> {
+        let mut op = Operation::default();
+        aide::generate::in_context(|ctx| (self.describe)(ctx, &mut op));
+        crate::openapi::credential_of(&op).map(str::to_owned)
+    }
 }
 
 /// An area's endpoints.
@@ -48,7 +92,7 @@ macro_rules! verb {
     ($name:ident, $method:ident, $filter:ident) => {
         /// Declares an endpoint for this method.
         #[must_use]
-        pub fn $name<H, T>(
+        pub fn $name<H, T, I, O>(
             self,
             path: &'static str,
             access: Access,
@@ -56,7 +100,9 @@ macro_rules! verb {
             handler: H,
         ) -> Self
         where
-            H: Handler<T, AppState>,
+            H: Handler<T, AppState> + OperationHandler<I, O>,
+            I: OperationInput,
+            O: OperationOutput,
             T: 'static,
         {
             self.add(
@@ -66,6 +112,7 @@ macro_rules! verb {
                 access,
                 summary,
                 handler,
+                crate::openapi::describe::<I, O>,
             )
         }
     };
@@ -81,6 +128,10 @@ impl Routes {
         }
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one private builder behind verb!"
+    )]
     fn add<H, T>(
         mut self,
         method: Method,
@@ -89,6 +140,7 @@ impl Routes {
         access: Access,
         summary: &'static str,
         handler: H,
+        describe: Describe,
     ) -> Self
     where
         H: Handler<T, AppState>,
@@ -100,6 +152,8 @@ impl Routes {
             access,
             summary,
             tag: self.tag,
+            extra_errors: Vec::new(),
+            describe,
             handler: on(filter, handler),
         });
         self
@@ -112,6 +166,21 @@ impl Routes {
     verb!(patch, PATCH, PATCH);
     verb!(head, HEAD, HEAD);
     verb!(options, OPTIONS, OPTIONS);
+
+    /// Adds error statuses the last declared endpoint answers with besides those of
+    /// every endpoint of its kind (e.g. `503` where a node's storage may be away).
+    ///
+    /// # Panics
+    /// When no endpoint was declared yet (a programming error).
+    #[must_use]
+    pub fn errors(mut self, extra: &[(u16, &'static str)]) -> Self {
+        let last = self
+            .endpoints
+            .last_mut()
+            .expect("errors() follows an endpoint");
+        last.extra_errors.extend_from_slice(extra);
+        self
+    }
 
     /// Appends another area's endpoints.
     #[must_use]
@@ -126,16 +195,23 @@ impl Routes {
         &self.endpoints
     }
 
-    /// The axum router serving every endpoint (one `MethodRouter` per path).
+    /// The axum router serving every endpoint (one `MethodRouter` per path), each
+    /// behind the guard of its access class.
     ///
     /// # Panics
-    /// When two endpoints declare the same method and path (a programming error).
-    pub fn into_router(self) -> Router<AppState> {
+    /// When two endpoints declare the same method and path, or a handler's credential
+    /// extractor does not match its declared access class (programming errors, caught
+    /// by every test that builds the app).
+    pub fn into_router(self, state: &AppState) -> Router<AppState> {
+        if let Some(wrong) = self.mismatches().first() {
+            panic!("route table: {wrong}");
+        }
         let mut by_path: BTreeMap<&'static str, MethodRouter<AppState>> = BTreeMap::new();
         for endpoint in self.endpoints {
+            let guarded = crate::auth::guard::layer(endpoint.handler, endpoint.access, state);
             let merged = match by_path.remove(endpoint.path) {
-                Some(existing) => existing.merge(endpoint.handler),
-                None => endpoint.handler,
+                Some(existing) => existing.merge(guarded),
+                None => guarded,
             };
             by_path.insert(endpoint.path, merged);
         }
@@ -144,87 +220,33 @@ impl Routes {
             .fold(Router::new(), |router, (path, mr)| router.route(path, mr))
     }
 
+    /// Endpoints whose handler verifies another credential than their access class
+    /// says, one line each.
+    #[must_use]
+    pub fn mismatches(&self) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .filter_map(|e| {
+                let found = e.handler_credential();
+                (found.as_deref() != e.access.credential()).then(|| {
+                    format!(
+                        "{} {} is declared {:?} (credential {:?}) but its handler verifies {:?}",
+                        e.method,
+                        e.path,
+                        e.access,
+                        e.access.credential(),
+                        found
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The OpenAPI 3.1 document describing these endpoints.
     #[must_use]
     pub fn openapi(&self) -> Value {
-        let mut paths = serde_json::Map::new();
-        for e in &self.endpoints {
-            let params: Vec<Value> = path_params(e.path)
-                .into_iter()
-                .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
-                .collect();
-            let mut responses = serde_json::Map::new();
-            responses.insert("2XX".into(), json!({"description": "Success"}));
-            for (code, what) in [
-                ("400", "Invalid input"),
-                ("404", "Not found"),
-                ("429", "Rate limited"),
-            ] {
-                responses.insert(code.into(), error_response(what));
-            }
-            if e.access != Access::Public {
-                responses.insert(
-                    "401".into(),
-                    error_response("Missing or invalid credentials"),
-                );
-                responses.insert("403".into(), error_response("Insufficient permissions"));
-            }
-            let mut op = json!({
-                "summary": e.summary,
-                "operationId": operation_id(&e.method, e.path),
-                "tags": [e.tag],
-                "parameters": params,
-                "responses": responses,
-            });
-            match e.access {
-                Access::Public => op["security"] = json!([]),
-                Access::User => op["security"] = json!([{"bearer": []}, {"apiToken": []}]),
-                Access::Session | Access::Admin => op["security"] = json!([{"bearer": []}]),
-                Access::Agent => op["security"] = json!([{"agentToken": []}]),
-            }
-            if e.access == Access::Admin {
-                op["x-shardlyn-admin"] = json!(true);
-            }
-            if matches!(e.method, Method::POST | Method::PUT) {
-                op["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": {"type": "object"}}}});
-            }
-            let entry = paths.entry(e.path.to_string()).or_insert_with(|| json!({}));
-            entry[e.method.as_str().to_lowercase()] = op;
-        }
-        json!({
-            "openapi": "3.1.0",
-            "info": {
-                "title": "Shardlyn API",
-                "version": env!("CARGO_PKG_VERSION"),
-                "description": "Game-server and infrastructure management panel."
-            },
-            "paths": paths,
-            "components": {
-                "schemas": {
-                    "Error": {
-                        "type": "object",
-                        "required": ["error", "code"],
-                        "properties": {
-                            "error": {"type": "string"},
-                            "code": {"type": "string"}
-                        }
-                    }
-                },
-                "securitySchemes": {
-                    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-                    "apiToken": {"type": "http", "scheme": "bearer", "description": "shardlyn_api_... token"},
-                    "agentToken": {"type": "apiKey", "in": "header", "name": "X-Agent-Token"}
-                }
-            }
-        })
+        serde_json::to_value(crate::openapi::document(&self.endpoints)).unwrap_or_default()
     }
-}
-
-fn error_response(description: &str) -> Value {
-    json!({
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    })
 }
 
 /// The `{name}` segments of a path.
@@ -233,13 +255,4 @@ pub fn path_params(path: &str) -> Vec<&str> {
     path.split('/')
         .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         .collect()
-}
-
-fn operation_id(method: &Method, path: &str) -> String {
-    let mut id = method.as_str().to_lowercase();
-    for seg in path.split('/').filter(|s| !s.is_empty() && *s != "v1") {
-        id.push('_');
-        id.push_str(&seg.replace(['{', '}'], "").replace('-', "_"));
-    }
-    id
 }

@@ -11,7 +11,7 @@ pub const BACKUP_COMPLETED: &str = "backup completed";
 pub const BACKUP_RESTORE_COMPLETED: &str = "backup restore completed";
 
 /// Where a backup archive lives.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Target {
     /// `DATA_DIR/backups/{instance}/{backup}.tar.zst` on the node.
@@ -22,7 +22,7 @@ pub enum Target {
 }
 
 /// An S3-compatible bucket and the object key of one archive.
-#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct S3Target {
     /// e.g. `http://127.0.0.1:9000`; empty for AWS.
     #[serde(default)]
@@ -54,7 +54,7 @@ impl std::fmt::Debug for S3Target {
 }
 
 /// `POST /v1/instances/{id}/backups` on the agent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateBackup {
     /// The backup id chosen by the panel.
     pub id: String,
@@ -66,7 +66,7 @@ pub struct CreateBackup {
 }
 
 /// `POST /v1/instances/{id}/backups/{bid}/restore` on the agent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RestoreBackup {
     /// The SHA-256 (hex) recorded when the backup completed; checked before any file
     /// is touched.
@@ -79,7 +79,7 @@ pub struct RestoreBackup {
 }
 
 /// A backup's status on the agent.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BackupStatus {
     Running,
@@ -100,7 +100,7 @@ impl BackupStatus {
 }
 
 /// The agent's record of one backup.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BackupInfo {
     pub id: String,
     pub instance: String,

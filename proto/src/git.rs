@@ -13,7 +13,7 @@ pub const ALLOWED_SCHEMES: &[&str] = &["https", "http", "ssh", "git"];
 
 /// What the agent needs for one sync. Secrets travel only over the tunnel and are never
 /// written to the agent's disk except the deploy key, for the run, in a 0600 file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncRequest {
     /// The repository URL, as validated by [`check_url`] (no credentials in it).
@@ -34,7 +34,7 @@ pub struct SyncRequest {
 }
 
 /// A finished sync, as the agent reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SyncResult {
     /// The full SHA-1 (or SHA-256) of the deployed commit.
     pub commit: String,

@@ -38,7 +38,7 @@ pub const ROLE_LABEL: &str = "io.shardlyn.role";
 pub const REPLAY_LINES: usize = 150;
 
 /// Runtime state of an instance, as the agent sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InstanceState {
     Installing,
@@ -79,7 +79,7 @@ impl InstanceState {
 }
 
 /// The power state the panel wants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DesiredState {
     Running,
@@ -87,7 +87,7 @@ pub enum DesiredState {
 }
 
 /// A power action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PowerAction {
     Start,
@@ -122,7 +122,7 @@ impl PowerAction {
 }
 
 /// Resource limits. Zero means unlimited where noted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Limits {
     /// Memory in MiB; 0 = unlimited.
     pub memory_mb: i64,
@@ -152,7 +152,7 @@ impl Default for Limits {
 }
 
 /// One port the instance listens on (TCP and UDP are both published).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Allocation {
     /// Host address to bind, `0.0.0.0` for all.
     pub ip: String,
@@ -162,7 +162,7 @@ pub struct Allocation {
 }
 
 /// The egg's install step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstallSpec {
     /// Image the script runs in, e.g. `ghcr.io/pterodactyl/installers:debian`.
     pub image: String,
@@ -173,7 +173,7 @@ pub struct InstallSpec {
 }
 
 /// One `config.files` entry of the egg.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConfigFileSpec {
     /// Path relative to the server root.
     pub path: String,
@@ -185,7 +185,7 @@ pub struct ConfigFileSpec {
 }
 
 /// How the server is stopped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum StopSpec {
     /// Written to stdin, e.g. `stop`.
@@ -196,7 +196,7 @@ pub enum StopSpec {
 
 /// Everything the agent needs to run an instance; pushed by the panel on create,
 /// update, power changes and every tunnel connect.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceSpec {
     pub id: String,
     pub name: String,
@@ -227,7 +227,7 @@ pub struct InstanceSpec {
 }
 
 /// What the agent reports about an instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceStatus {
     pub id: String,
     pub state: InstanceState,
@@ -248,32 +248,32 @@ pub struct InstanceStatus {
 }
 
 /// Body of `POST /v1/instances/{id}/power`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerRequest {
     pub action: PowerAction,
 }
 
 /// Body of `POST /v1/instances/{id}/command`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CommandRequest {
     pub command: String,
 }
 
 /// Console or log history.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogLines {
     pub lines: Vec<String>,
 }
 
 /// Network counters of an instance.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NetworkStats {
     pub rx_bytes: u64,
     pub tx_bytes: u64,
 }
 
 /// Live resource use (`stats` event and `GET .../stats`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceStats {
     pub memory_bytes: u64,
     pub memory_limit_bytes: u64,
@@ -287,7 +287,7 @@ pub struct InstanceStats {
 }
 
 /// A console event, Wings' vocabulary: `{"event": "console output", "args": ["line"]}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     pub event: String,
     #[serde(default)]
@@ -306,7 +306,7 @@ impl Event {
 }
 
 /// One state change, on the agent's `/v1/events` stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StateEvent {
     pub instance: String,
     pub state: InstanceState,

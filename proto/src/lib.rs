@@ -17,12 +17,17 @@ pub mod upload;
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// The error envelope every `/v1` endpoint (panel and agent) answers with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Error")]
 pub struct ErrorBody {
     /// Human-readable message.
     pub error: String,
     /// Stable machine-readable code, e.g. `NOT_FOUND`.
     pub code: String,
+    /// The input field a `VALIDATION_ERROR` is about, as a JSON path such as
+    /// `variables[3].env_variable`, so a form can show the message next to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl ErrorBody {
@@ -31,6 +36,7 @@ impl ErrorBody {
         Self {
             error: error.into(),
             code: code.into(),
+            field: None,
         }
     }
 }

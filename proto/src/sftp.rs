@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub const SFTP_AUTH: &str = "sftp auth";
 
 /// One login attempt, as the SFTP client presented it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuthRequest {
     /// Random id the answer is posted to (`/v1/sftp/auth/{id}`).
     pub id: String,
@@ -29,7 +29,7 @@ pub struct AuthRequest {
 }
 
 /// The panel's decision on an [`AuthRequest`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuthAnswer {
     /// Whether the login goes in.
     pub allow: bool,

@@ -17,7 +17,7 @@ pub const CHECKSUM_MISMATCH: u16 = 460;
 
 /// Opens an upload of `length` bytes that lands at `path` (relative to the server's
 /// files) once complete.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateUpload {
     pub id: String,
     pub path: String,
@@ -27,7 +27,7 @@ pub struct CreateUpload {
 }
 
 /// Where an upload stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UploadStatus {
     pub id: String,
     pub offset: u64,

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use anyhow::Context as _;
 use bollard::Docker;
 use shardlyn_proto::instance::{
     DesiredState, Event, InstanceSpec, InstanceState, InstanceStats, InstanceStatus, StateEvent,
@@ -229,7 +230,11 @@ impl Manager {
         settings: Settings,
         docker: Option<Docker>,
     ) -> anyhow::Result<Self> {
-        let paths = Paths::new(data_dir);
+        // Volumes reach Docker as bind-mount sources, which must be absolute: a relative
+        // data dir (`./data`) would be taken for a named volume and refused.
+        let data_dir = std::path::absolute(data_dir)
+            .with_context(|| format!("making {} absolute", data_dir.display()))?;
+        let paths = Paths::new(&data_dir);
         for dir in [&paths.specs, &paths.volumes, &paths.logs, &paths.tmp] {
             std::fs::create_dir_all(dir)?;
         }

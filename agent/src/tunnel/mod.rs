@@ -138,6 +138,9 @@ where
 /// backoff. Servers keep running (and crash restarts keep working) while the panel is
 /// away; they are left running at shutdown.
 pub async fn run(config: AgentConfig, data_dir: PathBuf, shutdown: impl Future<Output = ()>) {
+    // Everything below (volumes mounted into containers, SFTP host keys, uploads) takes
+    // its paths from here: make them absolute once, whatever the working directory was.
+    let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
     let settings = Settings::load(&data_dir).unwrap_or_else(|e| {
         tracing::warn!(error = %format!("{e:#}"), "agent settings; using the defaults");
         Settings::default()

@@ -52,7 +52,7 @@ fn apply_level(level: &str) -> bool {
 }
 
 /// The stored log settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogSettings {
     /// A `tracing` filter: `info`, `warn`, `shardlyn_panel=debug,info`...
     pub level: String,
@@ -115,7 +115,7 @@ pub async fn get(State(state): State<AppState>, _admin: AdminUser) -> AppResult<
 }
 
 /// A `PUT` body: each field optional; `audit_retention_days: null` keeps entries forever.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Update {
     level: Option<String>,

@@ -30,17 +30,20 @@ pub fn router() -> Routes {
 }
 
 /// A token as listed (never its secret).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TokenView {
     pub id: String,
     pub name: String,
     /// The first characters after `shardlyn_api_`, to tell tokens apart.
     pub prefix: String,
     #[serde(with = "ts::option")]
+    #[schemars(with = "Option<crate::types::Timestamp>")]
     pub expires_at: Option<i64>,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub created_at: i64,
     #[serde(with = "ts::option")]
+    #[schemars(with = "Option<crate::types::Timestamp>")]
     pub last_used_at: Option<i64>,
 }
 
@@ -71,21 +74,23 @@ async fn list(
     Ok(AppJson(tokens))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct CreateToken {
     name: String,
     /// Lifetime in seconds; absent or null for a token that does not expire.
     expires_in: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct Created {
     id: String,
     name: String,
     token: String,
     #[serde(with = "ts::option")]
+    #[schemars(with = "Option<crate::types::Timestamp>")]
     expires_at: Option<i64>,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     created_at: i64,
 }
 

@@ -32,7 +32,7 @@ pub fn router() -> Routes {
         )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct FilterQuery {
     action: Option<String>,
     actor: Option<String>,

@@ -22,10 +22,11 @@ pub struct NewEntry {
 }
 
 /// A stored entry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Entry {
     pub id: String,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub at: i64,
     pub actor_id: Option<String>,
     pub actor_email: Option<String>,

@@ -20,14 +20,14 @@ pub async fn status(State(state): State<AppState>) -> AppResult<AppJson<serde_js
     Ok(AppJson(json!({ "needs_bootstrap": needed })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct BootstrapRequest {
     email: String,
     password: String,
     name: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct BootstrapResponse {
     user: User,
     #[serde(flatten)]

@@ -1,5 +1,8 @@
 //! Typed extractors for who is calling: [`CurrentUser`] (JWT or API token),
-//! [`SessionUser`] (JWT only), [`AdminUser`] (platform admin), and [`ClientMeta`].
+//! [`SessionUser`] (JWT only), [`AdminUser`] (platform admin), [`SessionAdmin`] (platform
+//! admin with a session), [`AgentNode`] (a node's agent) and [`ClientMeta`]. Each keeps
+//! what it proved in the request's extensions, so the router's guard (`auth::guard`)
+//! and the handler verify a credential once.
 
 use std::net::SocketAddr;
 
@@ -13,9 +16,12 @@ use super::sessions::ClientInfo;
 use crate::audit::AuditSlot;
 use crate::db::now_ms;
 use crate::error::AppError;
+use crate::nodes::store::{self as nodes, Node};
 use crate::state::AppState;
 use crate::users::store::{self as users, User, user_columns};
 
+/// The header an agent presents its token in.
+pub const AGENT_TOKEN_HEADER: &str = "x-agent-token";
 /// Prefix of every API token.
 pub const API_TOKEN_PREFIX: &str = "shardlyn_api_";
 /// How often `last_used_at` of an API token is written, at most (ms).
@@ -186,12 +192,27 @@ pub async fn authenticate_token(state: &AppState, token: &str) -> Result<Current
     Ok(current)
 }
 
+/// An extractor's earlier answer for this request (the router's guard ran it first).
+fn proven<T: Clone + Send + Sync + 'static>(parts: &Parts) -> Option<T> {
+    parts.extensions.get::<T>().cloned()
+}
+
+/// Keeps what an extractor proved, so the handler's own extraction reuses it.
+fn keep<T: Clone + Send + Sync + 'static>(parts: &mut Parts, value: &T) {
+    parts.extensions.insert(value.clone());
+}
+
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = AppError;
 
     #[tracing::instrument(skip_all)]
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        authenticate(state, parts).await
+        if let Some(user) = proven::<Self>(parts) {
+            return Ok(user);
+        }
+        let user = authenticate(state, parts).await?;
+        keep(parts, &user);
+        Ok(user)
     }
 }
 
@@ -200,7 +221,7 @@ impl FromRequestParts<AppState> for SessionUser {
 
     #[tracing::instrument(skip_all)]
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let current = authenticate(state, parts).await?;
+        let current = CurrentUser::from_request_parts(parts, state).await?;
         if current.session_id().is_none() {
             return Err(AppError::Forbidden(
                 "this action needs a login session; API tokens cannot perform it".into(),
@@ -215,11 +236,58 @@ impl FromRequestParts<AppState> for AdminUser {
 
     #[tracing::instrument(skip_all)]
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let current = authenticate(state, parts).await?;
+        let current = CurrentUser::from_request_parts(parts, state).await?;
         if !current.user.is_admin {
             return Err(AppError::Forbidden("platform admin only".into()));
         }
         Ok(Self(current))
+    }
+}
+
+/// A platform admin signed in with a session: who may change platform settings and
+/// the SSH keys the panel provisions machines with. An API token, even an admin's, is
+/// refused (403), as is a member (403).
+#[derive(Debug, Clone)]
+pub struct SessionAdmin(pub CurrentUser);
+
+impl FromRequestParts<AppState> for SessionAdmin {
+    type Rejection = AppError;
+
+    #[tracing::instrument(skip_all)]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let SessionUser(user) = SessionUser::from_request_parts(parts, state).await?;
+        if !user.user.is_admin {
+            return Err(AppError::Forbidden(
+                "only platform admins can change platform settings".into(),
+            ));
+        }
+        Ok(Self(user))
+    }
+}
+
+/// The node whose agent presented its token (`X-Agent-Token`).
+#[derive(Debug, Clone)]
+pub struct AgentNode(pub Node);
+
+impl FromRequestParts<AppState> for AgentNode {
+    type Rejection = AppError;
+
+    #[tracing::instrument(skip_all)]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if let Some(node) = proven::<Self>(parts) {
+            return Ok(node);
+        }
+        let token = parts
+            .headers
+            .get(AGENT_TOKEN_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| AppError::unauthorized("missing agent token"))?;
+        let node = nodes::find_by_agent_token(&state.db.pool, token)
+            .await?
+            .ok_or_else(|| AppError::unauthorized("invalid agent token"))?;
+        let node = Self(node);
+        keep(parts, &node);
+        Ok(node)
     }
 }
 

@@ -10,7 +10,7 @@ use crate::error::{AppError, AppResult};
 pub const ACCESS_TTL_SECS: i64 = 900;
 
 /// What an access token carries.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Claims {
     /// User id.
     pub sub: String,

@@ -15,14 +15,14 @@ use crate::error::{AppError, AppJson, AppResult};
 use crate::state::AppState;
 use crate::users::store as users;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct LoginRequest {
     email: String,
     password: String,
 }
 
 /// The login answer: the token pair, or (MFA enabled) a challenge and no tokens.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum LoginResponse {
     Tokens(TokenPair),
@@ -84,7 +84,7 @@ pub async fn login(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct RefreshRequest {
     refresh_token: String,
 }

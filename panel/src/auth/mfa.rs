@@ -211,7 +211,7 @@ pub async fn status(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct EnrollResponse {
     secret: String,
     otpauth_uri: String,
@@ -266,7 +266,7 @@ pub async fn enroll(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct CodeRequest {
     code: String,
 }
@@ -390,7 +390,7 @@ pub async fn disable(
 }
 
 /// The login answer for a user with MFA: no tokens, a challenge instead.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct MfaRequired {
     pub mfa_required: bool,
     pub challenge_token: String,
@@ -431,7 +431,7 @@ pub async fn issue_challenge(state: &AppState, user_id: &str) -> AppResult<MfaRe
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct ChallengeRequest {
     challenge_token: String,
     code: String,

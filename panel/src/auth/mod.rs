@@ -7,6 +7,7 @@ pub use bootstrap::create_first_admin;
 pub mod crypto;
 pub mod extract;
 pub mod github;
+pub mod guard;
 pub mod jwt;
 pub mod lockout;
 mod login;

@@ -20,7 +20,7 @@ use crate::users::store as users;
 /// Lifetime of a reset token.
 const RESET_TTL_MS: i64 = 3600 * 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct ForgotRequest {
     email: String,
 }
@@ -69,7 +69,7 @@ pub async fn forgot(
     Ok(answer)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct ResetRequest {
     token: String,
     new_password: String,

@@ -13,7 +13,7 @@ use crate::state::AppState;
 use crate::users::store::User;
 use crate::users::{NewUser, create_account, create_user};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct RegisterRequest {
     email: String,
     password: String,

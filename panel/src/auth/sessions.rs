@@ -13,7 +13,7 @@ use crate::mailer::Template;
 use crate::state::AppState;
 
 /// The token pair of the login response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
@@ -22,14 +22,16 @@ pub struct TokenPair {
 }
 
 /// A session as listed to its user.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SessionView {
     pub id: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub created_at: i64,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub last_seen_at: i64,
     pub current: bool,
 }

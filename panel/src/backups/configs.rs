@@ -42,7 +42,7 @@ fn view(c: &Config) -> Value {
 }
 
 /// Create/update body; on update, omitted fields keep their value.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
     pub organization_id: Option<String>,
@@ -276,7 +276,7 @@ pub async fn activate(
 }
 
 /// `?config_id=` (default: the active config) for the bucket routes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct BucketQuery {
     pub organization_id: Option<String>,
     pub config_id: Option<String>,
@@ -327,7 +327,7 @@ pub async fn buckets(
 }
 
 /// The create-bucket body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBucket {
     /// Checked after authorization, so a caller without the permission learns nothing.

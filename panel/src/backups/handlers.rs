@@ -113,7 +113,7 @@ fn watch(state: AppState, instance: Instance, bid: String) {
     });
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Ignored {
     #[default]
@@ -123,7 +123,7 @@ pub enum Ignored {
 }
 
 /// The create body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     #[serde(default)]
@@ -418,7 +418,7 @@ pub async fn download(
 }
 
 /// The restore body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreBody {
     /// Empty the server directory first.
@@ -477,7 +477,7 @@ pub async fn restore(
 }
 
 /// The lock body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockBody {
     /// Omitted: toggle.

@@ -16,7 +16,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 /// The sealed part of an S3 config.
-#[derive(Serialize, Deserialize, Default)]
+#[derive(Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct Credentials {
     pub access_key_id: String,
     pub secret_access_key: String,

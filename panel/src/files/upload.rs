@@ -18,7 +18,7 @@ use crate::instances::instance_for;
 use crate::instances::ops::power::{agent_path, connected};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct UploadQuery {
     /// Directory to upload into (`directory` is accepted too, as in Pterodactyl).
     #[serde(default, alias = "directory")]

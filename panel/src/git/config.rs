@@ -28,7 +28,7 @@ const MAX_TOKEN_BYTES: usize = 1024;
 const MAX_DIR_BYTES: usize = 1024;
 
 /// The `PUT` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutBody {
     #[serde(alias = "repo_url", alias = "url")]

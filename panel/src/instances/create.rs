@@ -4,7 +4,6 @@
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::Value;
 use shardlyn_proto::instance::{Allocation, DesiredState, InstanceState};
 
 use super::handlers::{push_spec, render};
@@ -12,11 +11,13 @@ use super::input::{self, CreateInstance, PortRequest};
 use super::placement;
 use super::spec::has_install;
 use super::store::{self, NewInstance};
+use super::view::InstanceView;
 use crate::audit::AuditSlot;
 use crate::auth::extract::CurrentUser;
 use crate::db::new_id;
 use crate::error::{AppError, AppJson, AppResult};
 use crate::orgs::permissions::{Role, authorize};
+use crate::respond::Created;
 use crate::state::AppState;
 use crate::workloads::store as workloads;
 
@@ -34,7 +35,7 @@ pub async fn create(
     user: CurrentUser,
     audit: Option<Extension<AuditSlot>>,
     AppJson(body): AppJson<CreateInstance>,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+) -> AppResult<Created<InstanceView>> {
     let workload = workloads::find(&state.db.pool, &body.workload_id)
         .await?
         .ok_or_else(|| AppError::not_found("workload"))?;
@@ -92,8 +93,11 @@ pub async fn create(
     if let Some(Extension(slot)) = &audit {
         slot.set_action("instance.create", Some(&id));
     }
-    let body = render(&instance, egg, member.can("instances.secrets"))?;
-    Ok((StatusCode::CREATED, AppJson(body)))
+    Ok(Created(render(
+        &instance,
+        egg,
+        member.can("instances.secrets"),
+    )))
 }
 
 /// Inserts the instance and its allocations in one transaction. Explicit ports that are

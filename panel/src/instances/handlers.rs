@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
 use shardlyn_proto::egg::Egg;
 
 use super::create::may_edit_locked;
@@ -21,13 +21,13 @@ use crate::auth::extract::CurrentUser;
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::orgs::scope::{OrgQuery, scoped};
 use crate::pagination::{Page, PageParams};
+use crate::respond::NoContent;
 use crate::state::AppState;
 use crate::workloads::store::{self as workloads, Workload};
 
 /// Renders one instance.
-pub(super) fn render(instance: &Instance, egg: &Egg, secrets: bool) -> AppResult<Value> {
-    serde_json::to_value(InstanceView::new(instance, egg, secrets))
-        .map_err(|e| AppError::Internal(e.into()))
+pub(super) fn render(instance: &Instance, egg: &Egg, secrets: bool) -> InstanceView {
+    InstanceView::new(instance, egg, secrets)
 }
 
 /// The workload an instance runs (a database invariant: workloads in use stay).
@@ -76,7 +76,7 @@ pub(super) async fn push_spec(state: &AppState, instance: &mut Instance, egg: &E
 }
 
 /// `?node_id=` on the list.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct NodeFilter {
     pub node_id: Option<String>,
 }
@@ -88,7 +88,7 @@ pub async fn list(
     AppQuery(org): AppQuery<OrgQuery>,
     AppQuery(filter): AppQuery<NodeFilter>,
     AppQuery(page): AppQuery<PageParams>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<Page<InstanceView>>> {
     let (limit, offset) = page.limit_offset()?;
     let member = scoped(
         &state,
@@ -112,11 +112,8 @@ pub async fn list(
         .iter()
         .filter_map(|i| eggs.get(&i.workload_id).map(|w| (i, w)))
         .map(|(i, w)| render(i, &w.egg, secrets))
-        .collect::<AppResult<Vec<Value>>>()?;
-    let page = Page::new(data, page, total);
-    Ok(AppJson(
-        serde_json::to_value(page).map_err(|e| AppError::Internal(e.into()))?,
-    ))
+        .collect();
+    Ok(AppJson(Page::new(data, page, total)))
 }
 
 /// One instance.
@@ -124,14 +121,14 @@ pub async fn get(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<InstanceView>> {
     let (instance, member) = load(&state, &user, &id, "instances.read").await?;
     let workload = workload_of(&state, &instance).await?;
     Ok(AppJson(render(
         &instance,
         &workload.egg,
         member.can("instances.secrets"),
-    )?))
+    )))
 }
 
 /// Changes name, description, image, variables or limits; the agent gets the new spec,
@@ -142,7 +139,7 @@ pub async fn update(
     audit: Option<Extension<AuditSlot>>,
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<UpdateInstance>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<InstanceView>> {
     let (instance, member) = load(&state, &user, &id, "instances.update").await?;
     let workload = workload_of(&state, &instance).await?;
     let egg = &workload.egg;
@@ -187,11 +184,11 @@ pub async fn update(
         &updated,
         egg,
         member.can("instances.secrets"),
-    )?))
+    )))
 }
 
 /// `?force=true` on delete.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct DeleteQuery {
     #[serde(default)]
     pub force: bool,
@@ -206,7 +203,7 @@ pub async fn delete(
     audit: Option<Extension<AuditSlot>>,
     AppPath(id): AppPath<String>,
     AppQuery(q): AppQuery<DeleteQuery>,
-) -> AppResult<StatusCode> {
+) -> AppResult<NoContent> {
     let instance = instance_for(&state, &user, &id, "instances.delete").await?;
     match sync::remove(&state, &instance.node_id, &instance.id).await {
         Ok(true) => {}
@@ -233,5 +230,5 @@ pub async fn delete(
     if let Some(Extension(slot)) = &audit {
         slot.set_action("instance.delete", Some(&id));
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use shardlyn_proto::egg::{Egg, EggVariable};
@@ -29,7 +30,7 @@ pub const MAX_CPU_PERCENT: i64 = 6400;
 pub const MAX_MB: i64 = 1 << 30;
 
 /// Body of `POST /v1/instances`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInstance {
     pub name: String,
@@ -60,7 +61,7 @@ pub struct CreateInstance {
 
 /// Body of `PUT /v1/instances/{id}`: every field is optional, what is left out keeps
 /// its value; `variables` and `limits` are merged into the current ones.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateInstance {
     #[serde(default)]
@@ -76,7 +77,7 @@ pub struct UpdateInstance {
 }
 
 /// Limits as sent; absent values keep the current (or default) ones.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsInput {
     pub memory_mb: Option<i64>,

@@ -6,95 +6,96 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use shardlyn_proto::egg::Egg;
-use shardlyn_proto::instance::{Allocation, Limits};
+use shardlyn_proto::instance::{Allocation, DesiredState, InstanceState, Limits};
 
 use super::input::current_value;
-use super::store::{Instance, desired_str};
-use crate::db::ts;
+use super::store::Instance;
+use crate::types::Timestamp;
 
-/// An instance as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct InstanceView<'a> {
-    pub id: &'a str,
-    pub organization_id: &'a str,
-    pub node_id: &'a str,
-    pub workload_id: &'a str,
-    pub name: &'a str,
-    pub description: &'a str,
-    pub image: &'a str,
-    /// Last state reported by the agent: `installing`, `install_failed`, `offline`,
-    /// `starting`, `running` or `stopping`.
-    pub state: &'static str,
-    /// `running` or `stopped`.
-    pub desired_state: &'static str,
-    pub limits: &'a Limits,
+/// An instance as the API shows it (and as the web pages read it back).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "Instance")]
+pub struct InstanceView {
+    pub id: String,
+    pub organization_id: String,
+    pub node_id: String,
+    pub workload_id: String,
+    pub name: String,
+    pub description: String,
+    pub image: String,
+    /// Last state reported by the agent.
+    pub state: InstanceState,
+    /// What the panel keeps the server at.
+    pub desired_state: DesiredState,
+    pub limits: Limits,
     /// Primary first.
-    pub allocations: Vec<AllocationView<'a>>,
-    pub variables: BTreeMap<&'a str, Option<&'a str>>,
-    #[serde(with = "ts::option")]
-    pub installed_at: Option<i64>,
-    pub created_by: Option<&'a str>,
-    #[serde(with = "ts")]
-    pub created_at: i64,
-    #[serde(with = "ts")]
-    pub updated_at: i64,
+    pub allocations: Vec<AllocationView>,
+    /// Every variable of the workload's egg with its value; `null` for a variable the
+    /// egg hides from users when the caller lacks `instances.secrets`.
+    pub variables: BTreeMap<String, Option<String>>,
+    pub installed_at: Option<Timestamp>,
+    pub created_by: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
-/// `{"ip", "port", "primary"}`.
-#[derive(Debug, Serialize)]
-pub struct AllocationView<'a> {
-    pub ip: &'a str,
+/// One port of an instance.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "InstanceAllocation")]
+pub struct AllocationView {
+    pub ip: String,
     pub port: u16,
     pub primary: bool,
 }
 
-impl<'a> From<&'a Allocation> for AllocationView<'a> {
-    fn from(a: &'a Allocation) -> Self {
+impl From<&Allocation> for AllocationView {
+    fn from(a: &Allocation) -> Self {
         Self {
-            ip: &a.ip,
+            ip: a.ip.clone(),
             port: a.port,
             primary: a.primary,
         }
     }
 }
 
-impl<'a> InstanceView<'a> {
+impl InstanceView {
     /// The view of `instance`, whose workload runs `egg`; `secrets` shows the values of
     /// variables that are not user-viewable.
     #[must_use]
-    pub fn new(instance: &'a Instance, egg: &'a Egg, secrets: bool) -> Self {
+    pub fn new(instance: &Instance, egg: &Egg, secrets: bool) -> Self {
         let variables = egg
             .variables
             .iter()
             .map(|v| {
-                let value =
-                    (secrets || v.user_viewable).then(|| current_value(v, &instance.variables));
-                (v.env_variable.as_str(), value)
+                let value = (secrets || v.user_viewable)
+                    .then(|| current_value(v, &instance.variables).to_owned());
+                (v.env_variable.clone(), value)
             })
             .collect();
         Self {
-            id: &instance.id,
-            organization_id: &instance.org_id,
-            node_id: &instance.node_id,
-            workload_id: &instance.workload_id,
-            name: &instance.name,
-            description: &instance.description,
-            image: &instance.image,
-            state: instance.state.as_str(),
-            desired_state: desired_str(instance.desired_state),
-            limits: &instance.limits,
+            id: instance.id.clone(),
+            organization_id: instance.org_id.clone(),
+            node_id: instance.node_id.clone(),
+            workload_id: instance.workload_id.clone(),
+            name: instance.name.clone(),
+            description: instance.description.clone(),
+            image: instance.image.clone(),
+            state: instance.state,
+            desired_state: instance.desired_state,
+            limits: instance.limits.clone(),
             allocations: instance
                 .allocations
                 .iter()
                 .map(AllocationView::from)
                 .collect(),
             variables,
-            installed_at: instance.installed_at,
-            created_by: instance.created_by.as_deref(),
-            created_at: instance.created_at,
-            updated_at: instance.updated_at,
+            installed_at: instance.installed_at.map(Timestamp),
+            created_by: instance.created_by.clone(),
+            created_at: Timestamp(instance.created_at),
+            updated_at: Timestamp(instance.updated_at),
         }
     }
 }

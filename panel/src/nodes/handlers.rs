@@ -52,7 +52,7 @@ pub async fn get(
     Ok(AppJson(node_for(&state, &user, &id, "nodes.read").await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct UpdateNode {
     name: String,
 }
@@ -156,7 +156,7 @@ fn container_id(id: &str) -> AppResult<&str> {
         .ok_or_else(|| AppError::Validation("invalid container id".into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct LogsQuery {
     tail: Option<u32>,
 }
@@ -178,7 +178,7 @@ pub async fn container_logs(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct PowerQuery {
     timeout: Option<u32>,
     signal: Option<String>,

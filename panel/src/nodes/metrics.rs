@@ -51,7 +51,7 @@ pub async fn record(pool: &AnyPool, node_id: &str, sample: &Value) -> Result<(),
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct HistoryQuery {
     range: Option<String>,
 }

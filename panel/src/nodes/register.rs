@@ -19,7 +19,7 @@ use crate::state::AppState;
 const TOKEN_TTL_MS: i64 = 3600 * 1000;
 const REGISTRATION_PREFIX: &str = "shardlyn_reg_";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct CreateToken {
     name: Option<String>,
     organization_id: Option<String>,
@@ -92,7 +92,7 @@ pub async fn mint(
     Ok((token, now + TOKEN_TTL_MS))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct AgentRegister {
     token: String,
     hostname: Option<String>,

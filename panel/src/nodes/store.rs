@@ -12,7 +12,7 @@ use crate::tunnel::HEARTBEAT;
 pub const AGENT_TOKEN_PREFIX: &str = "shardlyn_agent_";
 
 /// A node as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Node {
     pub id: String,
     pub organization_id: String,
@@ -23,10 +23,13 @@ pub struct Node {
     pub status: &'static str,
     pub cordoned: bool,
     #[serde(with = "ts::option")]
+    #[schemars(with = "Option<crate::types::Timestamp>")]
     pub last_seen_at: Option<i64>,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub created_at: i64,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub updated_at: i64,
 }
 

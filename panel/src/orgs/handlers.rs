@@ -22,7 +22,7 @@ pub async fn list(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct CreateOrg {
     name: String,
 }
@@ -68,7 +68,7 @@ pub async fn get(
         .ok_or_else(|| AppError::not_found("organization"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct UpdateOrg {
     name: Option<String>,
     /// Require MFA of every member (the caller must have MFA on).

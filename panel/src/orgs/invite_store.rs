@@ -8,7 +8,7 @@ use sqlx::{AnyExecutor, Row};
 use crate::db::ts;
 
 /// An invitation as the API shows it (never with its token).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Invite {
     pub id: String,
     #[serde(skip)]
@@ -16,8 +16,10 @@ pub struct Invite {
     pub email: String,
     pub role: String,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub expires_at: i64,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub created_at: i64,
     pub invited_by: Option<String>,
 }

@@ -20,7 +20,7 @@ use crate::state::AppState;
 /// How long an invitation stays valid.
 const INVITE_TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct InviteRequest {
     // Optional at parse time so a caller outside the organization gets its 404 first.
     email: Option<String>,

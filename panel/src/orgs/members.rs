@@ -69,7 +69,7 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct RoleUpdate {
     role: String,
 }
@@ -135,7 +135,7 @@ async fn permissions_view(state: &AppState, org_id: &str, member_id: &str) -> Ap
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct PermissionOverride {
     // Optional at parse time so a caller outside the organization gets its 404 first.
     key: Option<String>,

@@ -11,7 +11,7 @@ use crate::state::AppState;
 use super::store;
 
 /// Member roles, most powerful first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Owner,
@@ -49,7 +49,7 @@ impl Role {
 }
 
 /// One permission key with what it allows and the least role that has it by default.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
 pub struct PermissionDef {
     pub key: &'static str,
     pub description: &'static str,

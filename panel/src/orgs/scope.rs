@@ -10,7 +10,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 /// `?organization_id=...` on collection routes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct OrgQuery {
     pub organization_id: Option<String>,
 }

@@ -7,7 +7,7 @@ use sqlx::{AnyExecutor, Row};
 use crate::db::{now_ms, ts};
 
 /// An organization.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Org {
     pub id: String,
     pub name: String,
@@ -16,13 +16,15 @@ pub struct Org {
     /// Members without MFA may only see the organization.
     pub require_mfa: bool,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub created_at: i64,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub updated_at: i64,
 }
 
 /// An organization together with the caller's role in it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct OrgWithRole {
     #[serde(flatten)]
     pub org: Org,
@@ -30,13 +32,14 @@ pub struct OrgWithRole {
 }
 
 /// A member as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Member {
     pub user_id: String,
     pub email: String,
     pub name: String,
     pub role: String,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub joined_at: i64,
 }
 

@@ -194,7 +194,7 @@ pub async fn run_now(
 }
 
 /// Query of the run history.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunsQuery {
     limit: Option<i64>,

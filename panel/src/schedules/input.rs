@@ -20,7 +20,7 @@ const MAX_NAME: usize = 191;
 const MAX_IGNORED: usize = 64 * 1024;
 
 /// `POST` and `PUT` body: every field optional on `PUT` (the stored value stays).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleBody {
     pub name: Option<String>,
@@ -33,7 +33,7 @@ pub struct ScheduleBody {
 }
 
 /// One task as sent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
     pub action: String,

@@ -18,7 +18,7 @@ const GROUP: &str = "platform";
 const NAME_MAX: usize = 64;
 
 /// The stored platform settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct PlatformSettings {
     /// The name the panel shows in its pages and clients.
@@ -47,7 +47,7 @@ pub async fn current(state: &AppState) -> AppResult<PlatformSettings> {
 }
 
 /// A `PUT /v1/settings` body: every field optional; `support_email: null` clears it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Update {
     panel_name: Option<String>,
@@ -117,7 +117,7 @@ pub async fn get(State(state): State<AppState>, user: CurrentUser) -> AppResult<
 /// Changes the platform settings (platform admins).
 pub async fn put(
     State(state): State<AppState>,
-    super::SettingsAdmin(user): super::SettingsAdmin,
+    crate::auth::extract::SessionAdmin(user): crate::auth::extract::SessionAdmin,
     AppJson(body): AppJson<Update>,
 ) -> AppResult<AppJson<Value>> {
     let mut tx = state.db.pool.begin().await?;

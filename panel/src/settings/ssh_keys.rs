@@ -25,7 +25,7 @@ const KEY_MAX: usize = 16 * 1024;
 /// Smallest RSA modulus accepted, in bits.
 const RSA_MIN_BITS: u32 = 2048;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddKey {
     name: String,
@@ -120,7 +120,7 @@ fn generate(comment: &str) -> AppResult<PrivateKey> {
 /// Adds a key (platform admins): 201 with the public key and fingerprint.
 pub async fn add(
     State(state): State<AppState>,
-    super::SettingsAdmin(user): super::SettingsAdmin,
+    crate::auth::extract::SessionAdmin(user): crate::auth::extract::SessionAdmin,
     AppJson(body): AppJson<AddKey>,
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
     check_name(&body.name)?;
@@ -185,7 +185,7 @@ pub async fn add(
 /// Removes a key (platform admins). Removing the default leaves no default.
 pub async fn delete(
     State(state): State<AppState>,
-    _admin: super::SettingsAdmin,
+    _admin: crate::auth::extract::SessionAdmin,
     AppPath(name): AppPath<String>,
 ) -> AppResult<StatusCode> {
     let mut conn = state.db.pool.acquire().await?;
@@ -199,7 +199,7 @@ pub async fn delete(
 /// Makes a key the default (platform admins).
 pub async fn set_default(
     State(state): State<AppState>,
-    _admin: super::SettingsAdmin,
+    _admin: crate::auth::extract::SessionAdmin,
     AppPath(name): AppPath<String>,
 ) -> AppResult<AppJson<SshKey>> {
     let mut tx = state.db.pool.begin().await?;

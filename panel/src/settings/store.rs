@@ -59,7 +59,7 @@ pub async fn save<T: Serialize>(
 }
 
 /// A provisioning SSH key as the API shows it: never the private half.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SshKey {
     pub name: String,
     /// `ssh-ed25519`, `ssh-rsa`...
@@ -70,6 +70,7 @@ pub struct SshKey {
     pub public_key: String,
     pub is_default: bool,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub created_at: i64,
 }
 

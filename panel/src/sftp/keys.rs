@@ -20,7 +20,7 @@ const MAX_KEYS_PER_USER: i64 = 50;
 const MAX_KEY_BYTES: usize = 8 * 1024;
 
 /// A key as listed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SshKey {
     pub id: String,
     pub name: String,
@@ -31,8 +31,10 @@ pub struct SshKey {
     /// OpenSSH form without the comment.
     pub public_key: String,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub created_at: i64,
     #[serde(with = "ts::option")]
+    #[schemars(with = "Option<crate::types::Timestamp>")]
     pub last_used_at: Option<i64>,
 }
 
@@ -146,7 +148,7 @@ pub async fn list(
     Ok(AppJson(keys))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct CreateKey {
     name: String,
     public_key: String,

@@ -18,7 +18,7 @@ const SUBJECT_MAX: usize = 200;
 /// Longest message, in characters.
 const MESSAGE_MAX: usize = 10_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
     subject: String,

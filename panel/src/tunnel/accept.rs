@@ -9,12 +9,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use shardlyn_agent::tunnel::io::WsIo;
-use shardlyn_agent::tunnel::{PROTOCOL_HEADER, TOKEN_HEADER, VERSION_HEADER};
+use shardlyn_agent::tunnel::{PROTOCOL_HEADER, VERSION_HEADER};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::{AgentConn, HEARTBEAT};
+use crate::auth::extract::AgentNode;
 use crate::auth::extract::peer_ip;
 use crate::db::now_ms;
 use crate::error::AppError;
@@ -26,15 +27,11 @@ fn header_str<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 /// Accepts an agent's tunnel.
-pub async fn accept(State(state): State<AppState>, mut req: Request) -> Response {
-    let Some(token) = header_str(&req, TOKEN_HEADER) else {
-        return AppError::unauthorized("missing agent token").into_response();
-    };
-    let node = match nodes::find_by_agent_token(&state.db.pool, token).await {
-        Ok(Some(node)) => node,
-        Ok(None) => return AppError::unauthorized("invalid agent token").into_response(),
-        Err(e) => return AppError::from(e).into_response(),
-    };
+pub async fn accept(
+    State(state): State<AppState>,
+    AgentNode(node): AgentNode,
+    mut req: Request,
+) -> Response {
     let protocol = header_str(&req, PROTOCOL_HEADER).and_then(|v| v.parse::<u32>().ok());
     if protocol != Some(shardlyn_proto::PROTOCOL_VERSION) {
         return AppError::BadRequest(format!(

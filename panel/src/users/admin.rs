@@ -15,7 +15,7 @@ use crate::orgs::store as org_store;
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct ListQuery {
     /// Substring of email or name.
     q: Option<String>,
@@ -37,7 +37,7 @@ pub async fn list(
     Ok(AppJson(Page::new(users, page, total)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct CreateUser {
     email: String,
     password: String,

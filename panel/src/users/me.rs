@@ -16,7 +16,7 @@ pub async fn get(user: CurrentUser) -> AppJson<User> {
     AppJson(user.user)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct PasswordChange {
     current_password: String,
     new_password: String,

@@ -7,7 +7,7 @@ use sqlx::{AnyExecutor, Row};
 use crate::db::{now_ms, ts};
 
 /// A user as the API shows it (never the password hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -16,8 +16,10 @@ pub struct User {
     pub suspended: bool,
     pub mfa_enabled: bool,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub created_at: i64,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub updated_at: i64,
 }
 

@@ -7,7 +7,10 @@
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use shardlyn_proto::ErrorBody;
 use tower::ServiceExt;
 
 use super::WebState;
@@ -32,6 +35,41 @@ impl WebState {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> WebResult<Value> {
+        let bytes = self.send(browser, method, path, token, body).await?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// [`Self::call`] whose answer is read as the API's own response type `T` (the
+    /// type the handler answers with), so a page never picks fields by name.
+    ///
+    /// # Errors
+    /// The API's error, or 500 if the call failed or answered another shape.
+    pub async fn fetch<T: DeserializeOwned, B: Serialize>(
+        &self,
+        browser: &Browser,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&B>,
+    ) -> WebResult<T> {
+        let bytes = self.send(browser, method, path, token, body).await?;
+        let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        serde_json::from_slice(bytes).map_err(|e| {
+            WebError::from(AppError::Internal(anyhow::anyhow!(
+                "{path} answered a shape its type does not read: {e}"
+            )))
+        })
+    }
+
+    /// The raw answer of a successful call; the API's error otherwise.
+    async fn send<B: Serialize>(
+        &self,
+        browser: &Browser,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&B>,
+    ) -> WebResult<axum::body::Bytes> {
         let internal = |e: anyhow::Error| WebError::from(AppError::Internal(e));
         let mut req = Request::builder()
             .method(method)
@@ -66,31 +104,27 @@ impl WebState {
         let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER)
             .await
             .map_err(|e| internal(anyhow::anyhow!("reading the API answer: {e}")))?;
-        let json: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        if status.is_success() {
-            return Ok(json);
+        if !status.is_success() {
+            return Err(error_of(status, &bytes));
         }
-        Err(error_of(status, &json))
+        Ok(bytes)
     }
 }
 
 /// The API's error envelope as a page error.
-fn error_of(status: StatusCode, json: &Value) -> WebError {
+fn error_of(status: StatusCode, body: &[u8]) -> WebError {
     if status.is_server_error() {
         // The API logged it; the page shows no detail.
         return WebError::new(status, "INTERNAL_ERROR", "something went wrong on our side");
     }
-    WebError::new(
-        status,
-        json["code"].as_str().unwrap_or("ERROR"),
-        json["error"]
-            .as_str()
-            .unwrap_or_else(|| status.canonical_reason().unwrap_or("request failed")),
-    )
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => WebError::new(status, &e.code, &e.error),
+        Err(_) => WebError::new(
+            status,
+            "ERROR",
+            status.canonical_reason().unwrap_or("request failed"),
+        ),
+    }
 }
 
 /// Whether `id` can be put in an API path as it is (ids are UUIDs; anything else is a
@@ -121,13 +155,13 @@ mod tests {
     fn api_errors_keep_their_code() {
         let e = error_of(
             StatusCode::NOT_FOUND,
-            &serde_json::json!({"error": "instance not found", "code": "NOT_FOUND"}),
+            br#"{"error": "instance not found", "code": "NOT_FOUND"}"#,
         );
         assert_eq!(
             (e.status, e.code.as_str()),
             (StatusCode::NOT_FOUND, "NOT_FOUND")
         );
-        let e = error_of(StatusCode::BAD_GATEWAY, &Value::Null);
+        let e = error_of(StatusCode::BAD_GATEWAY, b"");
         assert_eq!(e.code, "INTERNAL_ERROR");
     }
 }

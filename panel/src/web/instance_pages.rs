@@ -7,6 +7,8 @@
 //! page's ES modules straight to `/v1`, so the API's own validation answers, and its
 //! errors (with their `field`) are shown next to the control they concern.
 
+use std::collections::BTreeMap;
+
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
@@ -20,6 +22,7 @@ use super::api::is_plain_id;
 use super::error::WebResult;
 use super::session::{Browser, WebUser};
 use super::view::{csrf_of, html, layout, require_user};
+use crate::instances::view::InstanceView;
 
 /// Workloads and nodes the create form offers (the API's largest page).
 const LIST_LIMIT: &str = "per_page=100";
@@ -39,6 +42,10 @@ async fn read(web: &WebState, browser: &Browser, user: &WebUser, path: &str) -> 
 
 fn array(value: &Value) -> Vec<Value> {
     value.as_array().cloned().unwrap_or_default()
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
 }
 
 /// The signed-in user, or the answer that sends the browser to sign in first.
@@ -73,7 +80,7 @@ pub struct VariableField {
 #[must_use]
 pub fn variable_fields(
     workload: &Value,
-    values: Option<&Value>,
+    values: Option<&BTreeMap<String, Option<String>>>,
     may_edit_locked: bool,
 ) -> Vec<VariableField> {
     array(&workload["variables"])
@@ -82,8 +89,8 @@ pub fn variable_fields(
             let env = v["env_variable"].as_str()?.to_owned();
             let rules = v["rules"].as_str().unwrap_or("").to_owned();
             let (value, hidden) = match values {
-                Some(values) => match &values[env.as_str()] {
-                    Value::String(s) => (s.clone(), false),
+                Some(values) => match values.get(&env) {
+                    Some(Some(s)) => (s.clone(), false),
                     _ => (String::new(), true),
                 },
                 None => (v["default_value"].as_str().unwrap_or("").to_owned(), false),
@@ -119,11 +126,28 @@ struct Choice {
     detail: String,
 }
 
+/// A bundled template the create form offers next to the organization's workloads.
+#[derive(Serialize)]
+struct TemplateChoice {
+    /// `template:{id}`, the form's value for it.
+    value: String,
+    name: String,
+    description: String,
+    category: String,
+}
+
 #[derive(Serialize)]
 struct NewPage {
     nodes: Vec<Choice>,
     workloads: Vec<Choice>,
+    templates: Vec<TemplateChoice>,
+    /// The chosen entry of the form's select: a workload id or `template:{id}`.
     workload_id: String,
+    /// The bundled template chosen (copied into the organization's workloads when the
+    /// form is sent), or empty for a workload.
+    template: String,
+    /// What the chosen workload or template is.
+    description: String,
     node_id: String,
     images: Vec<Value>,
     variables: Vec<VariableField>,
@@ -147,20 +171,29 @@ pub async fn new_instance(
     )
     .await?;
     let workloads = array(&workloads["data"]);
-    let chosen = query
-        .workload
-        .filter(|w| is_plain_id(w) && workloads.iter().any(|x| x["id"] == w.as_str()))
-        .or_else(|| {
-            workloads
-                .first()
-                .and_then(|w| w["id"].as_str().map(str::to_owned))
-        })
-        .unwrap_or_default();
-    let workload = if chosen.is_empty() {
-        Value::Null
-    } else {
-        read(&web, &browser, &user, &format!("/v1/workloads/{chosen}")).await?
-    };
+    let templates = array(&read(&web, &browser, &user, "/v1/templates").await?);
+    let wanted = query.workload.unwrap_or_default();
+    let template_of = |id: &str| templates.iter().find(|t| t["id"] == id).cloned();
+    // A template asked for by `template:{id}`; else a workload of the organization; else
+    // (a new organization) the first bundled template, so a first server needs no egg.
+    let (chosen, template, workload) =
+        if let Some(t) = wanted.strip_prefix("template:").and_then(template_of) {
+            (wanted.clone(), text(&t["id"]), t)
+        } else if let Some(id) = Some(wanted.as_str())
+            .filter(|w| is_plain_id(w) && workloads.iter().any(|x| x["id"] == *w))
+            .or_else(|| workloads.first().and_then(|w| w["id"].as_str()))
+        {
+            let workload = read(&web, &browser, &user, &format!("/v1/workloads/{id}")).await?;
+            (id.to_owned(), String::new(), workload)
+        } else if let Some(t) = templates.first() {
+            (
+                format!("template:{}", text(&t["id"])),
+                text(&t["id"]),
+                t.clone(),
+            )
+        } else {
+            (String::new(), String::new(), Value::Null)
+        };
     let page = NewPage {
         nodes: nodes
             .iter()
@@ -182,7 +215,18 @@ pub async fn new_instance(
                 })
             })
             .collect(),
+        templates: templates
+            .iter()
+            .map(|t| TemplateChoice {
+                value: format!("template:{}", text(&t["id"])),
+                name: text(&t["name"]),
+                description: text(&t["description"]),
+                category: text(&t["category"]),
+            })
+            .collect(),
+        description: text(&workload["description"]),
         workload_id: chosen,
+        template,
         node_id: query.node.filter(|n| is_plain_id(n)).unwrap_or_default(),
         images: array(&workload["images"]),
         variables: variable_fields(&workload, None, true),
@@ -295,11 +339,11 @@ pub async fn extras(
     web: &WebState,
     browser: &Browser,
     user: &WebUser,
-    instance: &Value,
+    instance: &InstanceView,
     node: Option<&Value>,
 ) -> Extras {
-    let id = instance["id"].as_str().unwrap_or("");
-    let org = instance["organization_id"].as_str().unwrap_or("");
+    let id = instance.id.as_str();
+    let org = instance.organization_id.as_str();
     let me = &user.current.user.id;
     let permissions = if is_plain_id(org) && is_plain_id(me) {
         read(
@@ -314,7 +358,7 @@ pub async fn extras(
         None
     };
     let can = Can::from_permissions(permissions.as_ref());
-    let workload_id = instance["workload_id"].as_str().unwrap_or("");
+    let workload_id = instance.workload_id.as_str();
     let workload = if is_plain_id(workload_id) {
         read(web, browser, user, &format!("/v1/workloads/{workload_id}"))
             .await
@@ -327,7 +371,7 @@ pub async fn extras(
         && read(web, browser, user, &format!("/v1/instances/{id}/schedules"))
             .await
             .is_ok();
-    let node_id = instance["node_id"].as_str().unwrap_or("");
+    let node_id = instance.node_id.as_str();
     let suffix = crate::sftp::auth::username_suffix(&web.app, node_id, id)
         .await
         .unwrap_or_else(|_| id.chars().take(8).collect());
@@ -338,11 +382,7 @@ pub async fn extras(
             &suffix,
         ),
         images: array(&workload["images"]),
-        variables: variable_fields(
-            &workload,
-            Some(&instance["variables"]),
-            can.locked_variables,
-        ),
+        variables: variable_fields(&workload, Some(&instance.variables), can.locked_variables),
         schedules,
         can,
     }
@@ -371,14 +411,17 @@ mod tests {
         assert_eq!(fields[0].value, "hi");
         assert!(fields[0].required && fields[0].editable);
         assert!(!fields[1].required && !fields[1].editable);
-        let values = json!({"GREETING": "hello", "KEY": null});
+        let mut values = BTreeMap::from([
+            ("GREETING".to_owned(), Some("hello".to_owned())),
+            ("KEY".to_owned(), None),
+        ]);
         let fields = variable_fields(&workload(), Some(&values), true);
         assert_eq!(fields[0].value, "hello");
         assert!(
             fields[1].hidden && !fields[1].editable,
             "hidden is never editable"
         );
-        let values = json!({"GREETING": "hello", "KEY": "k2"});
+        values.insert("KEY".to_owned(), Some("k2".to_owned()));
         assert!(variable_fields(&workload(), Some(&values), true)[1].editable);
     }
 
@@ -453,7 +496,14 @@ mod tests {
             "can": Can::from_permissions(None),
             "sftp": sftp(&json!({"hostname": "h"}), "a@b.c", "i1"),
             "images": [{"label": "A", "image": "a"}],
-            "variables": variable_fields(&workload(), Some(&json!({"GREETING": "<b>x</b>", "KEY": null})), true),
+            "variables": variable_fields(
+                &workload(),
+                Some(&BTreeMap::from([
+                    ("GREETING".to_owned(), Some("<b>x</b>".to_owned())),
+                    ("KEY".to_owned(), None),
+                ])),
+                true,
+            ),
             "schedules": false,
         });
         let html = render_checked("instance.html.tera", &page);

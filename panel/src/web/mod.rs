@@ -26,6 +26,7 @@
 mod account_pages;
 mod admin_pages;
 pub mod api;
+mod api_docs;
 mod assets;
 mod auth_pages;
 pub mod csrf;
@@ -99,6 +100,9 @@ pub fn router(app: AppState, api: Router) -> Router {
         )
         .route("/web/token", post(auth_pages::token))
         .route("/static/{file}", get(assets::serve))
+        .route("/docs/api", get(api_docs::page))
+        .route("/docs/api/redoc.js", get(api_docs::script))
+        .route("/docs/api/init.js", get(api_docs::init))
         .merge(instance_pages::router())
         .merge(account_pages::router())
         .layer(middleware::from_fn(security_headers))
@@ -109,10 +113,15 @@ pub fn router(app: AppState, api: Router) -> Router {
 
 /// Adds the security headers to every web response.
 async fn security_headers(req: Request, next: Next) -> Response {
+    let csp = if req.uri().path().starts_with("/docs/api") {
+        api_docs::CSP
+    } else {
+        CSP
+    };
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::CONTENT_SECURITY_POLICY, csp),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         // Not `no-referrer`: browsers then send `Origin: null`, which the CSRF check uses.
         (header::REFERRER_POLICY, "same-origin"),

@@ -15,6 +15,8 @@ use super::api::is_plain_id;
 use super::error::{WebError, WebResult};
 use super::session::{Browser, WebUser};
 use super::view::{csrf_of, html, layout, require_user};
+use crate::instances::view::InstanceView;
+use crate::pagination::Page;
 
 /// Instances a list page reads (the API's largest page).
 const LIST_LIMIT: &str = "per_page=100";
@@ -24,6 +26,17 @@ const AUDIT_ENTRIES: &str = "per_page=8";
 /// Reads `path` from the API as `user`.
 async fn read(web: &WebState, browser: &Browser, user: &WebUser, path: &str) -> WebResult<Value> {
     web.call(browser, Method::GET, path, Some(&user.access), None)
+        .await
+}
+
+/// Reads `path` from the API as `user`, as the API's response type `T`.
+async fn read_as<T: serde::de::DeserializeOwned>(
+    web: &WebState,
+    browser: &Browser,
+    user: &WebUser,
+    path: &str,
+) -> WebResult<T> {
+    web.fetch(browser, Method::GET, path, Some(&user.access), None::<&()>)
         .await
 }
 
@@ -76,7 +89,7 @@ struct DashboardPage {
 pub async fn dashboard(State(web): State<WebState>, browser: Browser) -> WebResult<Response> {
     let user = signed_in!(web, browser, "/");
     let nodes = array(read(&web, &browser, &user, "/v1/nodes").await?);
-    let instances = read(
+    let instances: Page<InstanceView> = read_as(
         &web,
         &browser,
         &user,
@@ -84,9 +97,8 @@ pub async fn dashboard(State(web): State<WebState>, browser: Browser) -> WebResu
     )
     .await?;
     let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
-    for i in instances["data"].as_array().into_iter().flatten() {
-        let state = i["state"].as_str().unwrap_or("unknown").to_owned();
-        *by_state.entry(state).or_default() += 1;
+    for i in &instances.data {
+        *by_state.entry(i.state.as_str().to_owned()).or_default() += 1;
     }
     let show_audit = user.current.user.is_admin;
     let audit = if show_audit {
@@ -117,7 +129,7 @@ pub async fn dashboard(State(web): State<WebState>, browser: Browser) -> WebResu
             .map(|n| serde_json::json!({"id": n["id"], "name": n["name"]}))
             .collect(),
         workloads_total: workloads["pagination"]["total"].as_u64().unwrap_or(0),
-        instances_total: instances["pagination"]["total"].as_u64().unwrap_or(0),
+        instances_total: u64::try_from(instances.pagination.total).unwrap_or(0),
         states: by_state
             .into_iter()
             .map(|(state, count)| StateCount { state, count })
@@ -147,14 +159,14 @@ pub async fn nodes(
 
 #[derive(Serialize)]
 struct InstancesPage {
-    instances: Vec<Value>,
+    instances: Vec<InstanceView>,
     nodes: BTreeMap<String, String>,
 }
 
 /// `GET /instances`.
 pub async fn instances(State(web): State<WebState>, browser: Browser) -> WebResult<Response> {
     let user = signed_in!(web, browser, "/instances");
-    let page = read(
+    let page: Page<InstanceView> = read_as(
         &web,
         &browser,
         &user,
@@ -163,7 +175,7 @@ pub async fn instances(State(web): State<WebState>, browser: Browser) -> WebResu
     .await?;
     let nodes = array(read(&web, &browser, &user, "/v1/nodes").await?);
     let page = InstancesPage {
-        instances: array(page["data"].clone()),
+        instances: page.data,
         nodes: node_names(&nodes),
     };
     let (token, cookies) = csrf_of(&web, &browser)?;
@@ -178,7 +190,7 @@ pub async fn instances(State(web): State<WebState>, browser: Browser) -> WebResu
 
 #[derive(Serialize)]
 struct InstancePage {
-    instance: Value,
+    instance: InstanceView,
     node_name: String,
     primary: Option<String>,
     #[serde(flatten)]
@@ -196,8 +208,9 @@ pub async fn instance(
         return Err(WebError::not_found());
     }
     let user = signed_in!(web, browser, &format!("/instances/{id}"));
-    let instance = read(&web, &browser, &user, &format!("/v1/instances/{id}")).await?;
-    let node_id = instance["node_id"].as_str().unwrap_or("").to_owned();
+    let instance: InstanceView =
+        read_as(&web, &browser, &user, &format!("/v1/instances/{id}")).await?;
+    let node_id = instance.node_id.clone();
     let node = if is_plain_id(&node_id) {
         read(&web, &browser, &user, &format!("/v1/nodes/{node_id}"))
             .await
@@ -209,21 +222,14 @@ pub async fn instance(
         .as_ref()
         .and_then(|n| n["name"].as_str().map(str::to_owned))
         .unwrap_or(node_id);
-    let primary = instance["allocations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|a| a["primary"] == true)
-        .map(|a| {
-            format!(
-                "{}:{}",
-                a["ip"].as_str().unwrap_or(""),
-                a["port"].as_u64().unwrap_or(0)
-            )
-        });
+    let primary = instance
+        .allocations
+        .iter()
+        .find(|a| a.primary)
+        .map(|a| format!("{}:{}", a.ip, a.port));
     let extras =
         super::instance_pages::extras(&web, &browser, &user, &instance, node.as_ref()).await;
-    let title = instance["name"].as_str().unwrap_or("Instance").to_owned();
+    let title = instance.name.clone();
     let page = InstancePage {
         instance,
         node_name,

@@ -30,7 +30,7 @@ use crate::state::AppState;
 const MAX_ID_LEN: usize = 200;
 
 /// `?token=<webhook token id>`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct TokenQuery {
     token: Option<String>,
 }

@@ -35,7 +35,7 @@ pub fn prefix_of(secret: &str) -> Option<&str> {
 }
 
 /// Where to point each provider at.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Urls {
     /// GitHub payload URL; its secret is the token's secret, content type JSON or form.
     pub github: String,
@@ -44,7 +44,7 @@ pub struct Urls {
 }
 
 /// A token as listed (never its secret).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TokenView {
     pub id: String,
     pub organization_id: String,
@@ -53,8 +53,10 @@ pub struct TokenView {
     pub urls: Urls,
     pub created_by: Option<String>,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub created_at: i64,
     #[serde(with = "ts::option")]
+    #[schemars(with = "Option<crate::types::Timestamp>")]
     pub last_used_at: Option<i64>,
 }
 
@@ -95,14 +97,14 @@ pub async fn list(
     Ok(AppJson(Page::new(data, page, total)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct CreateToken {
     name: String,
     organization_id: Option<String>,
 }
 
 /// A token just created, with its secret (shown this once).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Created {
     #[serde(flatten)]
     token: TokenView,

@@ -117,7 +117,7 @@ fn unwrap_body(text: &str) -> AppResult<(String, Option<String>)> {
 }
 
 /// Body of `POST /v1/workloads/from-template`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FromTemplate {
     /// Template id, as listed by `GET /v1/templates`.

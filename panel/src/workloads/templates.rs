@@ -66,7 +66,7 @@ impl Template {
 }
 
 /// A template as listed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TemplateView<'a> {
     pub id: &'a str,
     pub name: &'a str,
@@ -77,7 +77,7 @@ pub struct TemplateView<'a> {
 }
 
 /// A template variable as listed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TemplateVariable<'a> {
     pub name: &'a str,
     pub env_variable: &'a str,

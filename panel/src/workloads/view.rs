@@ -15,7 +15,7 @@ use super::store::Workload;
 use crate::db::ts;
 
 /// A workload as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct WorkloadView<'a> {
     pub id: &'a str,
     pub organization_id: &'a str,
@@ -27,8 +27,10 @@ pub struct WorkloadView<'a> {
     pub egg: EggView<'a>,
     pub created_by: Option<&'a str>,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub created_at: i64,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub updated_at: i64,
 }
 
@@ -48,7 +50,7 @@ impl<'a> From<&'a Workload> for WorkloadView<'a> {
 }
 
 /// A workload in a list: what tells workloads apart, without scripts and variables.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct WorkloadSummary<'a> {
     pub id: &'a str,
     pub organization_id: &'a str,
@@ -60,8 +62,10 @@ pub struct WorkloadSummary<'a> {
     pub images: Vec<ImageView<'a>>,
     pub variable_count: usize,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub created_at: i64,
     #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
     pub updated_at: i64,
 }
 
@@ -84,7 +88,7 @@ impl<'a> From<&'a Workload> for WorkloadSummary<'a> {
 }
 
 /// The egg part of the shape, in the egg's vocabulary.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct EggView<'a> {
     pub name: &'a str,
     pub description: &'a str,
@@ -144,7 +148,7 @@ impl<'a> From<&'a Egg> for EggView<'a> {
 }
 
 /// `{"label": "Java 17", "image": "ghcr.io/pterodactyl/yolks:java_17"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ImageView<'a> {
     pub label: &'a str,
     pub image: &'a str,
@@ -160,7 +164,7 @@ impl<'a> From<&'a DockerImage> for ImageView<'a> {
 }
 
 /// The egg's `config` block, decoded.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ConfigView<'a> {
     /// Config files edited before each start, in order.
     pub files: Vec<FileView<'a>>,
@@ -172,7 +176,7 @@ pub struct ConfigView<'a> {
 }
 
 /// One config file: `{"path", "parser", "find": {key: value}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct FileView<'a> {
     pub path: &'a str,
     pub parser: &'a str,
@@ -190,7 +194,7 @@ impl<'a> From<&'a ConfigFile> for FileView<'a> {
 }
 
 /// Startup detection.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct StartupView<'a> {
     pub done: &'a [String],
     pub user_interaction: &'a [String],
@@ -198,14 +202,14 @@ pub struct StartupView<'a> {
 }
 
 /// Legacy log settings.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LogsView<'a> {
     pub custom: Option<bool>,
     pub location: Option<&'a str>,
 }
 
 /// The install script.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct InstallView<'a> {
     pub script: &'a str,
     pub container: &'a str,
@@ -213,7 +217,7 @@ pub struct InstallView<'a> {
 }
 
 /// A variable; `rules` in canonical Laravel syntax.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct VariableView<'a> {
     pub name: &'a str,
     pub description: &'a str,

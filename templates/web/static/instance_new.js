@@ -1,5 +1,6 @@
-// The create-instance form: choosing another workload reloads the form with that
-// workload's variables; the fields are checked here against the egg's rules and the
+// The create-instance form: choosing another workload or bundled template reloads the
+// form with its variables (a template is added to the organization's workloads when the
+// form is sent); the fields are checked here against the egg's rules and the
 // API's ranges, then sent to POST /v1/instances, whose errors (a variable failing its
 // rules, a port already taken...) are shown next to the field they concern.
 
@@ -86,8 +87,16 @@ async function create(ev) {
   const request = body();
   if (!request) return;
   submit.disabled = true;
-  step(1, 'Creating the instance…');
   try {
+    // A bundled template becomes one of the organization's workloads first, once: a
+    // retry after a field error reuses it.
+    if (form.dataset.template && !form.dataset.workloadId) {
+      step(1, 'Adding the template to your workloads…');
+      const workload = await call('POST', '/v1/workloads/from-template', { json: { template: form.dataset.template } });
+      form.dataset.workloadId = workload.id;
+      request.workload_id = workload.id;
+    }
+    step(1, 'Creating the instance…');
     const instance = await call('POST', '/v1/instances', { json: request });
     step(2, 'Created; the node is installing it. Opening its page…');
     bar.value = 3;

@@ -18,6 +18,7 @@ mod orgs;
 mod permissions;
 mod ratelimit;
 mod schedules;
+mod schemathesis;
 mod security;
 mod servers;
 mod settings;

@@ -500,3 +500,81 @@ async fn create_upload_edit_and_back_up_in_the_browser() {
         .await;
     agent.stop().await;
 }
+
+/// A new organization has no workload: the create form offers the bundled templates
+/// (name, category, description), and a server made from one runs, with no egg file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_server_from_a_bundled_template_in_the_browser() {
+    shardlyn_tests::docker::ensure_test_image();
+    let app = spawn_app(Engine::Sqlite).await;
+    let session = app.bootstrap_admin().await;
+    let (config, dir) = register_node(&app, &session.access).await;
+    let agent = LocalAgent::start(config.clone(), dir.path());
+    wait_node(&app, &session.access, &config.node_id, "online").await;
+    let base = app.base.clone();
+    let token = session.access.clone();
+    let app_ref = &app;
+    Chrome::start(false)
+        .await
+        .run("a_first_server_from_a_bundled_template", |c| async move {
+            sign_in(&c, &base).await?;
+            c.goto(&format!("{base}/instances/new")).await?;
+            // No workload yet: the first template is chosen, its settings are shown.
+            ensure!(
+                c.find(Locator::Css("#no-workloads")).await.is_err(),
+                "the form is offered without any workload"
+            );
+            find(&c, "#nw-template-note").await?;
+            let option = find(&c, "#nw-workload option[value='template:busybox-test']").await?;
+            let label = option.text().await?;
+            ensure!(label.contains("(testing)"), "category in {label:?}");
+            find(&c, "#nw-workload")
+                .await?
+                .select_by_value("template:busybox-test")
+                .await?;
+            wait_text(
+                &c,
+                "#nw-description",
+                "A tiny console",
+                Duration::from_secs(20),
+            )
+            .await?;
+            find(&c, "#var-GREETING").await?;
+            fill(&c, "#ni-name", "first").await?;
+            fill(&c, "#ni-memory", "128").await?;
+            fill(&c, "#ni-disk", "256").await?;
+            click(&c, "#new-submit").await?;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            let id = loop {
+                let url = c.current_url().await?;
+                if let Some(id) = url.path().strip_prefix("/instances/")
+                    && id != "new"
+                {
+                    break id.to_owned();
+                }
+                ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "never left the form: {url}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            // The template became one workload of the organization, and the server runs.
+            let workloads = app_ref
+                .get("/v1/workloads", Some(&token))
+                .await
+                .expect(200)
+                .body;
+            ensure!(
+                workloads["data"].as_array().map(Vec::len) == Some(1),
+                "{workloads}"
+            );
+            ensure!(
+                workloads["data"][0]["name"] == "Busybox Test",
+                "{workloads}"
+            );
+            wait_instance(app_ref, &token, &id, "running", WAIT).await;
+            Ok(())
+        })
+        .await;
+    agent.stop().await;
+}

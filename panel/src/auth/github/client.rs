@@ -30,7 +30,7 @@ pub struct GithubUser {
 }
 
 /// One entry of `GET /user/emails`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct GithubEmail {
     pub email: String,
     #[serde(default)]
@@ -39,14 +39,14 @@ pub struct GithubEmail {
     pub primary: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct TokenAnswer {
     access_token: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct UserAnswer {
     id: u64,
     login: String,

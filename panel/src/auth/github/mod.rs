@@ -141,7 +141,7 @@ pub async fn start(State(state): State<AppState>) -> AppResult<Response> {
     redirect(&location, cookie(&state, &browser, STATE_TTL_SECS)?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
@@ -250,7 +250,7 @@ async fn record(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct ExchangeRequest {
     code: String,
 }

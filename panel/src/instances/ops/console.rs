@@ -98,7 +98,7 @@ enum Mode {
     Logs,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SocketQuery {
     ticket: Option<String>,

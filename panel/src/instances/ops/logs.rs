@@ -82,7 +82,7 @@ pub async fn record(pool: &AnyPool, node_id: &str, sample: &Value) -> Result<(),
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     range: Option<String>,
@@ -150,7 +150,7 @@ pub async fn install_logs(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinesQuery {
     lines: Option<u32>,

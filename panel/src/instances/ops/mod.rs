@@ -76,13 +76,13 @@ pub fn router() -> Routes {
         )
         .get(
             "/v1/instances/{id}/console",
-            Access::User,
+            Access::Socket,
             "WebSocket: interactive console",
             console::console,
         )
         .get(
             "/v1/instances/{id}/logs",
-            Access::User,
+            Access::Socket,
             "WebSocket: live logs",
             console::logs,
         )

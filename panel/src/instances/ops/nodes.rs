@@ -39,7 +39,7 @@ pub async fn drain(
     })))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KillBody {
     signal: Option<String>,

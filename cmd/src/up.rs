@@ -8,22 +8,22 @@ use std::path::Path;
 use anyhow::Context;
 use shardlyn_agent::config::AgentConfig;
 
-use crate::auth::crypto::random_hex;
-use crate::config::Config;
-use crate::state::AppState;
+use shardlyn_panel::auth::crypto::random_hex;
+use shardlyn_panel::config::Config;
+use shardlyn_panel::state::AppState;
 
 const ADMIN_EMAIL: &str = "admin@shardlyn.local";
 
 /// Creates the first admin if there is none; returns the new password when it did.
 async fn ensure_admin(state: &AppState) -> anyhow::Result<Option<String>> {
-    if crate::users::store::count(&state.db.pool).await? > 0 {
+    if shardlyn_panel::users::store::count(&state.db.pool).await? > 0 {
         return Ok(None);
     }
     let password = random_hex(12);
-    crate::auth::create_first_admin(state, ADMIN_EMAIL, &password, Some("Admin"))
+    shardlyn_panel::auth::create_first_admin(state, ADMIN_EMAIL, &password, Some("Admin"))
         .await
         .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?;
-    crate::secrets::write_private(
+    shardlyn_panel::secrets::write_private(
         &state.config.data_dir.join("initial-admin.txt"),
         format!("email: {ADMIN_EMAIL}\npassword: {password}\n").as_bytes(),
     )?;
@@ -34,7 +34,7 @@ async fn ensure_admin(state: &AppState) -> anyhow::Result<Option<String>> {
 /// registration against this panel.
 async fn local_agent(state: &AppState, dir: &Path) -> anyhow::Result<AgentConfig> {
     if let Ok(mut saved) = AgentConfig::load(dir)
-        && crate::nodes::store::find(&state.db.pool, &saved.node_id)
+        && shardlyn_panel::nodes::store::find(&state.db.pool, &saved.node_id)
             .await?
             .is_some()
     {
@@ -50,10 +50,10 @@ async fn local_agent(state: &AppState, dir: &Path) -> anyhow::Result<AgentConfig
             .fetch_one(&state.db.pool)
             .await
             .context("finding an admin to own the local node")?;
-    let org = crate::orgs::scope::personal_org(state, &admin)
+    let org = shardlyn_panel::orgs::scope::personal_org(state, &admin)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (token, _) = crate::nodes::register::mint(state, &org, "local", &admin)
+    let (token, _) = shardlyn_panel::nodes::register::mint(state, &org, "local", &admin)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let fingerprint = state.ca.as_ref().map(|ca| ca.sha256.clone());
@@ -84,8 +84,8 @@ pub async fn up(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let mailer = crate::mailer::from_config(&config.smtp)?;
-    let running = crate::server::launch(config, mailer).await?;
+    let mailer = shardlyn_panel::mailer::from_config(&config.smtp)?;
+    let running = shardlyn_panel::server::launch(config, mailer).await?;
     let state = running.state.clone();
     let url = state.base_url();
     let password = ensure_admin(&state).await?;

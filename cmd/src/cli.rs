@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{CliOverrides, Config};
-use crate::mailer::LogMailer;
+use shardlyn_panel::config::{CliOverrides, Config};
+use shardlyn_panel::mailer::LogMailer;
 
 /// Shardlyn: game-server and infrastructure management panel.
 #[derive(Parser)]
@@ -34,6 +34,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The API's contract.
+    Api {
+        #[command(subcommand)]
+        command: ApiCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -55,6 +60,12 @@ enum AdminCommand {
 enum ConfigCommand {
     /// Print a commented TOML file with every setting at its default.
     Example,
+}
+
+#[derive(Subcommand)]
+enum ApiCommand {
+    /// Print the OpenAPI 3.1 document the panel serves at `/v1/openapi.json`.
+    Openapi,
 }
 
 #[derive(Args, Clone)]
@@ -96,7 +107,7 @@ fn init_tracing(config: &Config) {
             let builder = $builder.with_filter_reloading();
             let handle = builder.reload_handle();
             if builder.try_init().is_ok() {
-                crate::admin::logs::install_reloader(move |level| {
+                shardlyn_panel::admin::logs::install_reloader(move |level| {
                     let filter =
                         tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
                     handle.reload(filter).map_err(|e| e.to_string())
@@ -120,13 +131,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config {
             command: ConfigCommand::Example,
         } => {
-            print!("{}", crate::config::example_toml());
+            print!("{}", shardlyn_panel::config::example_toml());
+            Ok(())
+        }
+        Command::Api {
+            command: ApiCommand::Openapi,
+        } => {
+            print!("{}", shardlyn_panel::app::openapi_json());
             Ok(())
         }
         Command::Migrate(common) => {
             let config = common.load()?;
             init_tracing(&config);
-            let db = crate::db::Db::connect(&config.effective_database_url(), 1).await?;
+            let db = shardlyn_panel::db::Db::connect(&config.effective_database_url(), 1).await?;
             db.migrate().await?;
             println!("migrations applied ({})", db.backend.name());
             Ok(())
@@ -142,30 +159,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let config = common.load()?;
             init_tracing(&config);
-            let state = crate::server::build_state(config, Arc::new(LogMailer), None).await?;
-            let user = crate::users::create_admin(&state, &email, &password, name.as_deref())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let state =
+                shardlyn_panel::server::build_state(config, Arc::new(LogMailer), None).await?;
+            let user =
+                shardlyn_panel::users::create_admin(&state, &email, &password, name.as_deref())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created platform admin {} ({})", user.email, user.id);
             Ok(())
         }
         Command::Up(common) => {
-            let shutdown = crate::server::shutdown_signal();
+            let shutdown = shardlyn_panel::server::shutdown_signal();
             let config = common.load()?;
             init_tracing(&config);
             crate::up::up(config, shutdown).await
         }
         Command::Serve(common) => {
-            let shutdown = crate::server::shutdown_signal();
+            let shutdown = shardlyn_panel::server::shutdown_signal();
             let config = common.load()?;
             init_tracing(&config);
-            let mailer = crate::mailer::from_config(&config.smtp)?;
-            let running = crate::server::launch(config, mailer).await?;
+            let mailer = shardlyn_panel::mailer::from_config(&config.smtp)?;
+            let running = shardlyn_panel::server::launch(config, mailer).await?;
             let state = running.state.clone();
             let url = state.base_url();
             println!("Shardlyn panel listening on {url}");
             println!("API reference: {url}/v1/openapi.json");
-            if crate::users::store::count(&state.db.pool).await? == 0 {
+            if shardlyn_panel::users::store::count(&state.db.pool).await? == 0 {
                 println!(
                     "No admin yet. Create the first one with\n  \
                      shardlyn admin create --email you@example.com --password '...'\n\

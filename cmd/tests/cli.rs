@@ -1,0 +1,143 @@
+//! The `shardlyn` binary: config example, migrate, admin create, serve with graceful
+//! shutdown on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{http_get, shardlyn};
+
+#[test]
+fn config_example_prints_every_section() {
+    let out = shardlyn()
+        .args(["config", "example"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    for needle in [
+        "listen = \"127.0.0.1:8080\"",
+        "[tls]",
+        "mode = \"auto\"",
+        "[auth]",
+        "[rate_limit]",
+        "# ",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}
+
+#[test]
+fn migrate_and_admin_create_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf8 path");
+    let out = shardlyn()
+        .args(["migrate", "--data-dir", data])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("shardlyn.db").exists());
+    let create = |email: &str, password: &str| {
+        shardlyn()
+            .args([
+                "admin",
+                "create",
+                "--data-dir",
+                data,
+                "--email",
+                email,
+                "--password",
+                password,
+            ])
+            .output()
+            .expect("runs")
+    };
+    let first = create("root@example.com", "a-long-password");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains("created platform admin root@example.com")
+    );
+    let dup = create("root@example.com", "a-long-password");
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    let short = create("other@example.com", "short");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least"));
+    // Generated keys are private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("jwt.key"))
+        .expect("jwt.key")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn missing_config_file_is_a_clear_error() {
+    let out = shardlyn()
+        .args(["migrate", "--config", "/nonexistent/shardlyn.toml"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}
+
+#[test]
+fn serve_prints_its_url_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = shardlyn()
+        .args([
+            "serve",
+            "--data-dir",
+            dir.path().to_str().expect("utf8"),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("SHARDLYN_LOG_LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("a line").expect("utf8");
+    let url = first
+        .strip_prefix("Shardlyn panel listening on ")
+        .expect("url line")
+        .to_string();
+    let addr = url
+        .strip_prefix("http://")
+        .expect("http on loopback")
+        .to_string();
+    let rest: Vec<String> = lines.by_ref().take(3).map(|l| l.expect("line")).collect();
+    assert!(
+        rest.iter().any(|l| l.contains("shardlyn admin create")),
+        "{rest:?}"
+    );
+    let health = http_get(&addr, "/health");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "panel did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
