@@ -295,7 +295,6 @@ impl Checked {
 
     /// `builder` made to connect only to the checked addresses and to follow no
     /// redirect (a redirect answer is returned to the caller as is).
-    #[must_use]
     pub fn pin(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
         let builder = builder.redirect(reqwest::redirect::Policy::none());
         if self.is_ip_literal() {
