@@ -100,6 +100,10 @@ pub struct Settings {
     pub sftp_max_connections_per_ip: usize,
     /// Seconds between two sweeps of expired resumable uploads' partial data.
     pub upload_sweep_secs: u64,
+    /// What user-supplied URLs (git remotes, S3 endpoints, file pulls) may reach besides
+    /// the public internet: `[outbound] allow = ["10.0.0.5", "192.168.1.0/24",
+    /// "minio.lan"]`, or `SHARDLYN_OUTBOUND__ALLOW` as a JSON list.
+    pub outbound: shardlyn_net::outbound::Outbound,
 }
 
 impl Default for Settings {
@@ -117,6 +121,7 @@ impl Default for Settings {
             sftp_max_connections: 256,
             sftp_max_connections_per_ip: 16,
             upload_sweep_secs: 60,
+            outbound: shardlyn_net::outbound::Outbound::default(),
         }
     }
 }
@@ -124,10 +129,11 @@ impl Default for Settings {
 impl Settings {
     /// Defaults < `<data_dir>/settings.toml` < `SHARDLYN_AGENT_CONTAINER_USER`,
     /// `SHARDLYN_AGENT_PULL_TIMEOUT_SECS`, `SHARDLYN_AGENT_SFTP_BIND`,
-    /// `SHARDLYN_AGENT_SFTP_PORT`.
+    /// `SHARDLYN_AGENT_SFTP_PORT`, `SHARDLYN_OUTBOUND__ALLOW` (a JSON list, replacing
+    /// the file's `[outbound] allow`).
     ///
     /// # Errors
-    /// A settings file that exists but does not parse.
+    /// A settings file that exists but does not parse; an unusable allow list.
     pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
         let file = data_dir.join("settings.toml");
         let mut settings = match std::fs::read_to_string(&file) {
@@ -154,6 +160,9 @@ impl Settings {
         {
             settings.sftp_port = port;
         }
+        if let Ok(list) = std::env::var("SHARDLYN_OUTBOUND__ALLOW") {
+            settings.outbound = outbound_from_env(&list)?;
+        }
         Ok(settings)
     }
 
@@ -165,5 +174,30 @@ impl Settings {
             .split_once(':')
             .unwrap_or((&self.container_user, &self.container_user));
         Some((u.parse().ok()?, g.parse().ok()?))
+    }
+}
+
+/// Parses `SHARDLYN_OUTBOUND__ALLOW`: a JSON list of IPs, CIDR ranges and host names.
+fn outbound_from_env(list: &str) -> anyhow::Result<shardlyn_net::outbound::Outbound> {
+    let allow: Vec<String> = serde_json::from_str(list).context(
+        "SHARDLYN_OUTBOUND__ALLOW must be a JSON list, e.g. [\"10.0.0.5\", \"minio.lan\"]",
+    )?;
+    Ok(shardlyn_net::outbound::Outbound::new(allow)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_allow_list_comes_from_the_file_or_the_environment() {
+        let s: Settings =
+            toml::from_str("[outbound]\nallow = [\"10.0.0.5\", \"minio.lan\"]\n").expect("parses");
+        assert_eq!(s.outbound.allow_list(), ["10.0.0.5", "minio.lan"]);
+        assert!(toml::from_str::<Settings>("[outbound]\nallow = [\"10.0.0.0/99\"]\n").is_err());
+        let env = outbound_from_env(r#"["192.168.1.0/24", "::1"]"#).expect("json list");
+        assert_eq!(env.allow_list(), ["192.168.1.0/24", "::1"]);
+        assert!(outbound_from_env("10.0.0.5").is_err(), "not a JSON list");
+        assert!(outbound_from_env(r#"["not a host"]"#).is_err());
     }
 }

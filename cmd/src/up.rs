@@ -93,13 +93,14 @@ pub async fn up(
     let agent = local_agent(&state, &agent_dir).await?;
     let (stop_agent, stopped) = tokio::sync::oneshot::channel::<()>();
     let node_id = agent.node_id.clone();
-    let agent_task = tokio::spawn(shardlyn_agent::tunnel::run(
-        agent,
-        agent_dir.clone(),
-        async {
+    // The local agent may reach what the panel's `[outbound] allow` lets the panel reach.
+    let allow = state.config.outbound.allow_list().to_vec();
+    let agent_task = tokio::spawn(async move {
+        shardlyn_agent::tunnel::run_allowing(agent, agent_dir, &allow, async {
             let _ = stopped.await;
-        },
-    ));
+        })
+        .await;
+    });
     println!("Shardlyn is up at {url}");
     match password {
         Some(p) => println!(

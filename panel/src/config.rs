@@ -348,6 +348,9 @@ pub struct Config {
     pub stripe: StripeConfig,
     pub support: SupportConfig,
     pub jobs: JobsConfig,
+    /// What user-supplied outbound URLs (git remotes, S3 endpoints) may reach besides the
+    /// public internet: `[outbound] allow = ["10.0.0.5", "192.168.1.0/24", "minio.lan"]`.
+    pub outbound: shardlyn_net::outbound::Outbound,
 }
 
 impl Default for Config {
@@ -374,6 +377,7 @@ impl Default for Config {
             stripe: StripeConfig::default(),
             support: SupportConfig::default(),
             jobs: JobsConfig::default(),
+            outbound: shardlyn_net::outbound::Outbound::default(),
         }
     }
 }
@@ -733,6 +737,14 @@ const DOCS: &[(&str, &str)] = &[
         "jobs.upload_sweep_secs",
         "Seconds between two sweeps of expired resumable-upload records.",
     ),
+    (
+        "outbound",
+        "Outbound requests to user-supplied URLs (git remotes, S3 backup endpoints, file pulls) never reach loopback, private, link-local, CGNAT or cloud-metadata addresses unless allowed here.",
+    ),
+    (
+        "outbound.allow",
+        "IPs, CIDR ranges and host names they may reach anyway, e.g. [\"10.0.0.5\", \"192.168.1.0/24\", \"minio.lan\", \"*.lan\"]; a metadata address (169.254.169.254) needs its exact IP. Env: SHARDLYN_OUTBOUND__ALLOW='[\"10.0.0.5\"]'. `shardlyn up` gives it to its local agent.",
+    ),
 ];
 
 /// A commented TOML file holding every setting at its default.
@@ -831,6 +843,10 @@ mod tests {
             jail.set_env("SHARDLYN_AUTH__PASSWORD_MIN_LENGTH", "12");
             jail.set_env("SHARDLYN_ADMIN_PASSWORD", "not-a-setting");
             jail.set_env("SHARDLYN_TEST_POSTGRES_URL", "postgres://elsewhere");
+            jail.set_env(
+                "SHARDLYN_OUTBOUND__ALLOW",
+                r#"["10.0.0.5", "192.168.1.0/24", "minio.lan"]"#,
+            );
             let cli = CliOverrides {
                 listen: Some("127.0.0.1:0".parse().expect("addr")),
                 data_dir: None,
@@ -841,6 +857,13 @@ mod tests {
             assert_eq!(config.log_level, "warn");
             assert_eq!(config.auth.registration, Registration::Open);
             assert_eq!(config.auth.password_min_length, 12);
+            assert_eq!(
+                config.outbound.allow_list(),
+                ["10.0.0.5", "192.168.1.0/24", "minio.lan"]
+            );
+            jail.set_env("SHARDLYN_OUTBOUND__ALLOW", r#"["10.0.0.0/33"]"#);
+            let err = Config::load(None, &CliOverrides::default()).expect_err("bad entry");
+            assert!(format!("{err:#}").contains("10.0.0.0/33"), "{err:#}");
             Ok(())
         });
     }

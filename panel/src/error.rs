@@ -162,6 +162,18 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+/// A URL the outbound guard refuses: 422 with its code (`OUTBOUND_DENIED`, naming the
+/// address, `OUTBOUND_UNRESOLVABLE`, or `VALIDATION_ERROR` for an unusable URL).
+impl From<shardlyn_net::outbound::OutboundError> for AppError {
+    fn from(err: shardlyn_net::outbound::OutboundError) -> Self {
+        Self::coded(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            err.code(),
+            err.to_string(),
+        )
+    }
+}
+
 impl From<anyhow::Error> for AppError {
     fn from(err: anyhow::Error) -> Self {
         Self::Internal(err)

@@ -104,6 +104,11 @@ fn check_scheme_url(scheme: &str, rest: &str) -> Result<UrlKind, String> {
     if userinfo.is_some_and(|u| u.contains(':')) {
         return Err("put the password or token in the token field, not in the URL".into());
     }
+    // A user name of plain characters only: `@`, `#`, `?` or `\` there would let git
+    // (curl, ssh) read another host than the one checked here.
+    if userinfo.is_some_and(|u| !valid_user(u)) {
+        return Err("the user name in the repository URL has invalid characters".into());
+    }
     let host = host_of(host_port);
     if host.is_empty()
         || !host
@@ -111,6 +116,9 @@ fn check_scheme_url(scheme: &str, rest: &str) -> Result<UrlKind, String> {
             .all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c))
     {
         return Err("the repository URL has no valid host".into());
+    }
+    if port_of(host_port).is_none() {
+        return Err("the repository URL has an invalid port".into());
     }
     if path.trim_matches('/').is_empty() {
         return Err("the repository URL has no repository path".into());
@@ -130,7 +138,12 @@ fn check_scp_like(url: &str) -> Result<UrlKind, String> {
     if path.starts_with(':') {
         return Err("git transport helpers (such as ext::) are not allowed".into());
     }
-    let host = left.rsplit_once('@').map_or(left, |(_, h)| h);
+    let (user, host) = left
+        .rsplit_once('@')
+        .map_or((None, left), |(u, h)| (Some(u), h));
+    if user.is_some_and(|u| !valid_user(u)) {
+        return Err("the user name in the repository URL has invalid characters".into());
+    }
     if host.is_empty()
         || host.starts_with('-')
         || !host
@@ -143,6 +156,72 @@ fn check_scp_like(url: &str) -> Result<UrlKind, String> {
         return Err("the repository URL has no repository path".into());
     }
     Ok(UrlKind::Ssh)
+}
+
+/// Whether `user` (of `user@host`) is 1-255 plain characters.
+fn valid_user(user: &str) -> bool {
+    (1..=255).contains(&user.len())
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~+%".contains(c))
+}
+
+/// The explicit port of `host[:port]` or `[v6]:port`: `Some(None)` when there is none,
+/// `None` when it is not a port number.
+fn port_of(host_port: &str) -> Option<Option<u16>> {
+    let rest = if host_port.starts_with('[') {
+        &host_port[host_port.find(']').map_or(host_port.len(), |i| i + 1)..]
+    } else {
+        host_port.find(':').map_or("", |i| &host_port[i..])
+    };
+    match rest.strip_prefix(':') {
+        None if rest.is_empty() => Some(None),
+        None => None,
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).map(Some),
+    }
+}
+
+/// Where a repository URL connects, for the outbound guard: the transport, the host
+/// (no brackets, lower case) and the port (the transport's default when not given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    pub kind: UrlKind,
+    pub host: String,
+    pub port: u16,
+}
+
+/// The [`Remote`] of a URL [`check_url`] accepts; `None` otherwise.
+#[must_use]
+pub fn remote(url: &str) -> Option<Remote> {
+    let kind = check_url(url).ok()?;
+    let (scheme, authority) = match url.split_once("://") {
+        Some((scheme, rest)) => (
+            scheme.to_ascii_lowercase(),
+            &rest[..rest.find('/').unwrap_or(rest.len())],
+        ),
+        None => ("ssh".to_owned(), url.split_once(':')?.0),
+    };
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = host_of(host_port)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let explicit = if url.contains("://") {
+        port_of(host_port)?
+    } else {
+        None
+    };
+    let default = match scheme.as_str() {
+        "https" => 443,
+        "http" => 80,
+        "git" => 9418,
+        _ => 22,
+    };
+    Some(Remote {
+        kind,
+        host,
+        port: explicit.unwrap_or(default),
+    })
 }
 
 /// The host of `host[:port]` or `[v6]:port`.
@@ -280,6 +359,64 @@ mod tests {
             "paths keep their case"
         );
         assert_eq!(repo_key("file:///o/r"), None);
+    }
+
+    #[test]
+    fn remotes_name_host_and_port() {
+        let r = |url: &str| remote(url).map(|r| (r.kind, r.host, r.port));
+        assert_eq!(
+            r("https://GitHub.com/o/r"),
+            Some((UrlKind::Http, "github.com".into(), 443))
+        );
+        assert_eq!(
+            r("http://127.0.0.1:8080/r"),
+            Some((UrlKind::Http, "127.0.0.1".into(), 8080))
+        );
+        assert_eq!(
+            r("HTTP://[::1]:3000/r"),
+            Some((UrlKind::Http, "::1".into(), 3000))
+        );
+        assert_eq!(
+            r("https://[::ffff:7f00:1]/r"),
+            Some((UrlKind::Http, "::ffff:7f00:1".into(), 443))
+        );
+        assert_eq!(
+            r("ssh://git@h.example:2222/o/r"),
+            Some((UrlKind::Ssh, "h.example".into(), 2222))
+        );
+        assert_eq!(
+            r("git@h.example:o/r.git"),
+            Some((UrlKind::Ssh, "h.example".into(), 22))
+        );
+        assert_eq!(
+            r("git://10.0.0.1/r.git"),
+            Some((UrlKind::Git, "10.0.0.1".into(), 9418))
+        );
+        assert_eq!(
+            r("https://deploy@h.example/r"),
+            Some((UrlKind::Http, "h.example".into(), 443))
+        );
+        for bad in [
+            "https://h:99999/r",
+            "https://h:x/r",
+            "https://h:0/r",
+            "file:///r",
+        ] {
+            assert_eq!(r(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn user_names_cannot_hide_another_host() {
+        for url in [
+            "http://u@127.0.0.1@example.com/r",
+            "http://127.0.0.1#@example.com/r",
+            "http://127.0.0.1?@example.com/r",
+            "http://127.0.0.1\\@example.com/r",
+            "a@b@example.com:o/r",
+        ] {
+            assert!(check_url(url).is_err(), "{url:?} must be refused");
+        }
     }
 
     #[test]

@@ -164,6 +164,10 @@ impl AgentProcess {
             .args(["run", "--data-dir"])
             .arg(dir)
             .env("RUST_LOG", "warn")
+            .env(
+                "SHARDLYN_OUTBOUND__ALLOW",
+                serde_json::to_string(crate::LOOPBACK_ALLOW).expect("json"),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -193,13 +197,21 @@ pub struct LocalAgent {
 }
 
 impl LocalAgent {
-    /// Runs the agent of `config` on `dir` (its instance specs, server files and logs).
+    /// Runs the agent of `config` on `dir` (its instance specs, server files and logs),
+    /// allowed to reach the loopback fakes ([`crate::LOOPBACK_ALLOW`]).
     #[must_use]
     pub fn start(config: AgentConfig, dir: &Path) -> Self {
+        Self::start_allowing(config, dir, crate::loopback_allow())
+    }
+
+    /// [`LocalAgent::start`] with exactly `allow` added to the agent's `[outbound]
+    /// allow` list (empty: only what its `settings.toml` allows).
+    #[must_use]
+    pub fn start_allowing(config: AgentConfig, dir: &Path, allow: Vec<String>) -> Self {
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let dir = dir.to_path_buf();
         let task = tokio::spawn(async move {
-            shardlyn_agent::tunnel::run(config, dir, async {
+            shardlyn_agent::tunnel::run_allowing(config, dir, &allow, async {
                 let _ = rx.await;
             })
             .await;

@@ -20,6 +20,16 @@ use shardlyn_panel::state::AppState;
 /// The password every helper-made account uses.
 pub const PASSWORD: &str = "correct-horse-battery";
 
+/// The `[outbound] allow` list of test panels and the agents the harness starts: the
+/// loopback fakes (git daemon, moto S3...) tests talk to.
+pub const LOOPBACK_ALLOW: &[&str] = &["127.0.0.1", "::1", "localhost"];
+
+/// [`LOOPBACK_ALLOW`] as an allow list.
+#[must_use]
+pub fn loopback_allow() -> Vec<String> {
+    LOOPBACK_ALLOW.iter().map(ToString::to_string).collect()
+}
+
 /// Which database a test app runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -84,6 +94,8 @@ pub fn test_config(dir: &std::path::Path, database_url: String) -> Config {
     config.rate_limit.mfa_per_minute = 10_000;
     // Console tests open dozens of sockets a minute; `ratelimit.rs` checks this limit.
     config.rate_limit.websocket_per_minute = 10_000;
+    config.outbound =
+        shardlyn_net::outbound::Outbound::new(loopback_allow()).expect("loopback allow list");
     config
 }
 

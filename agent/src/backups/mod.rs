@@ -7,7 +7,8 @@
 //! `{backup}.tar.zst.part` and renamed when complete. At start-up a record still
 //! `running` belongs to a backup that an agent kill or a reboot interrupted: it is
 //! marked `failed` (and its partial file removed), and the panel learns it when it next
-//! asks. S3 credentials come with each request and are never written here.
+//! asks. S3 credentials come with each request and are never written here; S3
+//! endpoints go through the node's outbound guard ([`shardlyn_net::outbound`]).
 
 pub mod archive;
 pub mod s3;
@@ -22,6 +23,8 @@ use shardlyn_proto::backup::{
     RestoreBackup, Target,
 };
 use shardlyn_proto::instance::{Event, InstanceState, PowerAction};
+
+use shardlyn_net::outbound::Outbound;
 
 use crate::instances::{InstanceError, Manager, lock, now_ms, valid_id};
 
@@ -212,9 +215,10 @@ impl Backups {
         let this = self.clone();
         let volume = self.0.manager.0.paths.volume(instance);
         let record = info.clone();
+        let outbound = self.0.manager.0.settings.outbound.clone();
         tokio::spawn(async move {
             let _guard = guard;
-            let result = run_backup(volume, archive, req).await;
+            let result = run_backup(volume, archive, req, &outbound).await;
             let mut done = record;
             done.completed_at = Some(now_ms());
             match result {
@@ -313,7 +317,8 @@ impl Backups {
                 ));
             }
         }
-        let (sha, _) = read_with(&req.target, &archive, archive::hash_reader).await?;
+        let outbound = self.0.manager.0.settings.outbound.clone();
+        let (sha, _) = read_with(&req.target, &outbound, &archive, archive::hash_reader).await?;
         if !sha.eq_ignore_ascii_case(req.sha256.trim()) {
             return Err(InstanceError::Conflict(format!(
                 "checksum mismatch: the archive's SHA-256 is {sha}, the backup recorded {}; \
@@ -329,7 +334,7 @@ impl Backups {
             let _guard = guard;
             let truncate = req.truncate;
             let root = volume.clone();
-            let result = read_with(&req.target, &archive, move |r| {
+            let result = read_with(&req.target, &outbound, &archive, move |r| {
                 std::fs::create_dir_all(&root)?;
                 if truncate {
                     archive::truncate(&root)?;
@@ -361,6 +366,7 @@ impl Backups {
 /// Runs `f` on a blocking thread over a reader of the archive (local file or S3).
 async fn read_with<T: Send + 'static>(
     target: &Target,
+    outbound: &Outbound,
     archive: &Path,
     f: impl FnOnce(Box<dyn std::io::Read + Send>) -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, InstanceError> {
@@ -371,7 +377,11 @@ async fn read_with<T: Send + 'static>(
             })?;
             Box::new(std::io::BufReader::with_capacity(1 << 20, file))
         }
-        Target::S3(t) => Box::new(s3::reader(t).await.map_err(InstanceError::Conflict)?),
+        Target::S3(t) => Box::new(
+            s3::reader(t, outbound)
+                .await
+                .map_err(InstanceError::Conflict)?,
+        ),
     };
     tokio::task::spawn_blocking(move || f(reader))
         .await
@@ -384,6 +394,7 @@ async fn run_backup(
     volume: PathBuf,
     archive: PathBuf,
     req: CreateBackup,
+    outbound: &Outbound,
 ) -> Result<(String, u64), String> {
     let ignored = req.ignored;
     match req.target {
@@ -417,7 +428,7 @@ async fn run_backup(
                 std::io::Write::flush(&mut out)?;
                 Ok((sha, size))
             });
-            s3::upload(&t, rx, writer).await
+            s3::upload(&t, outbound, rx, writer).await
         }
     }
 }

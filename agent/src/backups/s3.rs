@@ -9,34 +9,45 @@ use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, WriteMultipart};
+use shardlyn_net::outbound::{Outbound, PinnedConnector};
 use shardlyn_proto::backup::S3Target;
 use tokio::sync::mpsc;
 
 /// The smallest part S3 accepts (but the last).
 pub const MIN_PART: u64 = 5 * 1024 * 1024;
 
-/// A client for the target's bucket.
+/// A client for the target's bucket, connecting only to the endpoint's addresses the
+/// node's outbound guard checked (the panel checked too, but this node's DNS and allow
+/// list are the ones that count here).
 ///
 /// # Errors
-/// The configuration is invalid.
-pub fn store(t: &S3Target) -> Result<AmazonS3, object_store::Error> {
+/// The endpoint is refused or the configuration is invalid.
+pub async fn store(t: &S3Target, outbound: &Outbound) -> Result<AmazonS3, String> {
     let region = if t.region.is_empty() {
         "us-east-1"
     } else {
         &t.region
     };
-    let mut builder = AmazonS3Builder::new()
+    let endpoint = if t.endpoint.is_empty() {
+        format!("https://s3.{region}.amazonaws.com")
+    } else {
+        t.endpoint.trim_end_matches('/').to_owned()
+    };
+    let checked = outbound
+        .resolve_url(&endpoint)
+        .await
+        .map_err(|e| e.to_string())?;
+    AmazonS3Builder::new()
         .with_bucket_name(&t.bucket)
         .with_region(region)
         .with_access_key_id(&t.access_key_id)
-        .with_secret_access_key(&t.secret_access_key);
-    if !t.endpoint.is_empty() {
-        builder = builder
-            .with_endpoint(&t.endpoint)
-            .with_allow_http(t.endpoint.starts_with("http://"))
-            .with_virtual_hosted_style_request(false);
-    }
-    builder.build()
+        .with_secret_access_key(&t.secret_access_key)
+        .with_endpoint(&endpoint)
+        .with_allow_http(endpoint.starts_with("http://"))
+        .with_virtual_hosted_style_request(false)
+        .with_http_connector(PinnedConnector(checked))
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// A `Write` that hands chunks of `chunk` bytes to an async task.
@@ -91,10 +102,19 @@ impl Write for ChannelWriter {
 /// The upload fails.
 pub async fn upload(
     t: &S3Target,
+    outbound: &Outbound,
     mut rx: mpsc::Receiver<Bytes>,
     writer_done: tokio::task::JoinHandle<io::Result<(String, u64)>>,
 ) -> Result<(String, u64), String> {
-    let store = store(t).map_err(|e| e.to_string())?;
+    let store = match store(t, outbound).await {
+        Ok(s) => s,
+        Err(e) => {
+            // Stops the archive writer (its channel closes) before answering.
+            drop(rx);
+            let _ = writer_done.await;
+            return Err(e);
+        }
+    };
     let part = usize::try_from(t.part_size.max(MIN_PART)).unwrap_or(usize::MAX);
     let upload = store
         .put_multipart(&ObjectPath::from(t.key.as_str()))
@@ -134,8 +154,11 @@ pub async fn upload(
 ///
 /// # Errors
 /// The object cannot be fetched.
-pub async fn reader(t: &S3Target) -> Result<impl io::Read + Send + 'static, String> {
-    let store = store(t).map_err(|e| e.to_string())?;
+pub async fn reader(
+    t: &S3Target,
+    outbound: &Outbound,
+) -> Result<impl io::Read + Send + 'static, String> {
+    let store = store(t, outbound).await?;
     let got = store
         .get(&ObjectPath::from(t.key.as_str()))
         .await

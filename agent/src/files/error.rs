@@ -39,6 +39,10 @@ pub enum FileError {
     /// The target instance is unknown: 404 `NOT_FOUND`.
     #[error("instance not found")]
     NoInstance,
+    /// A URL the outbound guard refuses (pull): 422 `OUTBOUND_DENIED`,
+    /// `OUTBOUND_UNRESOLVABLE` or `VALIDATION_ERROR`.
+    #[error(transparent)]
+    Outbound(#[from] shardlyn_net::outbound::OutboundError),
     /// Anything else: 500 `FILE_IO`.
     #[error("file operation failed: {0}")]
     Io(String),
@@ -60,6 +64,7 @@ impl FileError {
             Self::DiskLimit { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "DISK_LIMIT"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "TOO_LARGE"),
             Self::Binary(_) => (StatusCode::UNPROCESSABLE_ENTITY, "BINARY_FILE"),
+            Self::Outbound(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.code()),
             Self::Io(_) => (StatusCode::INTERNAL_SERVER_ERROR, "FILE_IO"),
         }
     }

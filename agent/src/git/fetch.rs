@@ -3,6 +3,7 @@
 //! remote transports, and no credentials on disk or on a command line. The URL is passed
 //! per fetch and never stored as a remote.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use shardlyn_proto::git::SyncRequest;
 use tokio::process::Command;
 
 use super::GitError;
+use super::pin::Pinned;
 
 /// Longest one `git` command may run.
 pub const TIMEOUT: Duration = Duration::from_secs(600);
@@ -32,14 +34,28 @@ pub struct Head {
 ///
 /// # Errors
 /// [`GitError::Git`], [`GitError::Timeout`], [`GitError::Missing`], [`GitError::Io`].
-pub async fn fetch(root: &Path, dir: &Path, req: &SyncRequest) -> Result<Head, GitError> {
+pub async fn fetch(
+    root: &Path,
+    dir: &Path,
+    req: &SyncRequest,
+    pinned: &Pinned,
+) -> Result<Head, GitError> {
     let repo = dir.join("repo");
     let key = match &req.deploy_key {
         Some(k) => Some(TempKey::write(dir, k)?),
         None => None,
     };
     let env = Env {
-        ssh: ssh_command(root, key.as_ref().map(|k| k.0.as_path())),
+        ssh: ssh_command(
+            root,
+            key.as_ref().map(|k| k.0.as_path()),
+            pinned.ssh.as_ref(),
+        ),
+        config: pinned
+            .config
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
         header: req.token.as_ref().map(|t| {
             let user = req.token_username.as_deref().unwrap_or("x-access-token");
             let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{t}"));
@@ -62,7 +78,7 @@ pub async fn fetch(root: &Path, dir: &Path, req: &SyncRequest) -> Result<Head, G
             "--no-tags",
             "--no-recurse-submodules",
             "--",
-            &req.url,
+            &pinned.url,
             &refspec,
         ],
     )
@@ -109,6 +125,8 @@ fn regular_files(listed: &str) -> Vec<String> {
 /// The environment of every `git` run of a sync.
 struct Env {
     ssh: String,
+    /// `-c key=value` settings pinning the checked remote ([`Pinned::config`]).
+    config: Vec<String>,
     /// `http.extraHeader`, passed through `GIT_CONFIG_*` (the environment form of `-c`,
     /// which keeps the token out of the process list).
     header: Option<String>,
@@ -127,6 +145,7 @@ async fn git(env: &Env, cwd: &Path, step: &'static str, args: &[&str]) -> Result
         "-c",
         "advice.detachedHead=false",
     ])
+    .args(env.config.iter().flat_map(|c| ["-c", c.as_str()]))
     .args(args)
     .current_dir(cwd)
     .env("GIT_TERMINAL_PROMPT", "0")
@@ -181,12 +200,20 @@ fn tail(text: &str) -> String {
 }
 
 /// `GIT_SSH_COMMAND`: batch mode, new host keys accepted once and pinned in
-/// `DATA_DIR/git/known_hosts`, the deploy key if any.
-fn ssh_command(root: &Path, key: Option<&Path>) -> String {
+/// `DATA_DIR/git/known_hosts`, the deploy key if any, and the checked address to
+/// connect to (the host key still checked under the host's name).
+fn ssh_command(root: &Path, key: Option<&Path>, pinned: Option<&(String, IpAddr)>) -> String {
     let mut cmd = format!(
         "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={}",
         quote(&root.join("known_hosts").to_string_lossy())
     );
+    if let Some((host, ip)) = pinned {
+        cmd.push_str(&format!(
+            " -o HostName={} -o HostKeyAlias={}",
+            quote(&ip.to_string()),
+            quote(host)
+        ));
+    }
     if let Some(k) = key {
         cmd.push_str(" -o IdentitiesOnly=yes -i ");
         cmd.push_str(&quote(&k.to_string_lossy()));
@@ -242,9 +269,19 @@ mod tests {
     #[test]
     fn quotes_for_the_shell() {
         assert_eq!(quote("/a b/it's"), r"'/a b/it'\''s'");
-        let cmd = ssh_command(Path::new("/data/git"), Some(Path::new("/data/git/i/key-1")));
+        let cmd = ssh_command(
+            Path::new("/data/git"),
+            Some(Path::new("/data/git/i/key-1")),
+            None,
+        );
         assert!(cmd.contains("StrictHostKeyChecking=accept-new"));
         assert!(cmd.ends_with("-i '/data/git/i/key-1'"));
+        let pinned = ("git.example".to_owned(), IpAddr::from([93, 184, 216, 34]));
+        let cmd = ssh_command(Path::new("/data/git"), None, Some(&pinned));
+        assert!(
+            cmd.ends_with("-o HostName='93.184.216.34' -o HostKeyAlias='git.example'"),
+            "{cmd}"
+        );
     }
 
     #[test]

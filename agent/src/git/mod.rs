@@ -12,6 +12,7 @@
 pub mod api;
 mod copy;
 mod fetch;
+pub mod pin;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,10 @@ pub enum GitError {
     /// Writing into the instance's files failed (denylist, disk limit, paths).
     #[error(transparent)]
     Files(#[from] FileError),
+    /// The remote is refused by the outbound guard or does not resolve: 422
+    /// `OUTBOUND_DENIED` or `OUTBOUND_UNRESOLVABLE`.
+    #[error(transparent)]
+    Outbound(#[from] shardlyn_net::outbound::OutboundError),
     /// Local I/O on the staging directory.
     #[error("git staging: {0}")]
     Io(String),
@@ -62,6 +67,7 @@ impl GitError {
             Self::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "GIT_TIMEOUT"),
             Self::Missing(_) => (StatusCode::SERVICE_UNAVAILABLE, "GIT_MISSING"),
             Self::Files(e) => e.status_code(),
+            Self::Outbound(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.code()),
             Self::Io(_) => (StatusCode::INTERNAL_SERVER_ERROR, "GIT_IO"),
         }
     }
@@ -168,7 +174,10 @@ pub async fn sync(
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(|e| GitError::Io(format!("{}: {e}", dir.display())))?;
-    let head = fetch::fetch(&root, &dir, req).await?;
+    // Checked here, at fetch time, against this node's allow list (the panel checked
+    // when the URL was set, but DNS answers and allow lists differ between the two).
+    let pinned = pin::pin(&manager.0.settings.outbound, &req.url).await?;
+    let head = fetch::fetch(&root, &dir, req, &pinned).await?;
     let repo = dir.join("repo");
     let manifest = dir.join("manifest.json");
     let target = req.target_dir.clone();

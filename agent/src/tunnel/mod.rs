@@ -138,13 +138,28 @@ where
 /// backoff. Servers keep running (and crash restarts keep working) while the panel is
 /// away; they are left running at shutdown.
 pub async fn run(config: AgentConfig, data_dir: PathBuf, shutdown: impl Future<Output = ()>) {
+    run_allowing(config, data_dir, &[], shutdown).await;
+}
+
+/// [`run`] with `allow` added to the settings' `[outbound] allow` list: how `shardlyn
+/// up` hands its panel's list to its in-process agent.
+pub async fn run_allowing(
+    config: AgentConfig,
+    data_dir: PathBuf,
+    allow: &[String],
+    shutdown: impl Future<Output = ()>,
+) {
     // Everything below (volumes mounted into containers, SFTP host keys, uploads) takes
     // its paths from here: make them absolute once, whatever the working directory was.
     let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
-    let settings = Settings::load(&data_dir).unwrap_or_else(|e| {
+    let mut settings = Settings::load(&data_dir).unwrap_or_else(|e| {
         tracing::warn!(error = %format!("{e:#}"), "agent settings; using the defaults");
         Settings::default()
     });
+    match settings.outbound.extended(allow) {
+        Ok(outbound) => settings.outbound = outbound,
+        Err(e) => tracing::warn!(error = %e, "outbound allow list not extended"),
+    }
     let sftp_settings = settings.clone();
     let sweep_every = Duration::from_secs(settings.upload_sweep_secs.max(1));
     let manager = match Manager::new(&data_dir, settings) {

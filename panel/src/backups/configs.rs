@@ -1,7 +1,8 @@
 //! `/v1/backup-config`: an organization's backup storage targets (the node's disk or an
 //! S3-compatible bucket), credentials sealed at rest, one active; bucket list/create.
 //! Reads need `backup_config.read`, changes `backup_config.write`, in the organization of
-//! `?organization_id=` (default: the caller's personal one).
+//! `?organization_id=` (default: the caller's personal one). An S3 endpoint goes through
+//! the outbound guard when saved (422 `OUTBOUND_DENIED`, nothing saved) and when used.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -122,6 +123,16 @@ fn apply(state: &AppState, c: &mut Config, b: Body) -> AppResult<()> {
                 "endpoint must be an http(s) URL".into(),
             ));
         }
+        if c.region.len() > 64
+            || !c
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(AppError::Validation(
+                "region must be lowercase letters, digits and '-'".into(),
+            ));
+        }
         if c.sealed_credentials.is_empty() {
             return Err(AppError::Validation(
                 "access_key_id and secret_access_key are required".into(),
@@ -204,6 +215,7 @@ pub async fn create(
     };
     let activate = body.active;
     apply(&state, &mut config, body)?;
+    s3::precheck(&state, &config).await?;
     store::save_config(&state.db.pool, &config).await?;
     let none_active = store::active_config(&state.db.pool, &m.org_id)
         .await?
@@ -234,6 +246,7 @@ pub async fn update(
     let mut config = config_for(&state, &user, &id, WRITE).await?;
     let activate = body.active;
     apply(&state, &mut config, body)?;
+    s3::precheck(&state, &config).await?;
     store::save_config(&state.db.pool, &config).await?;
     if activate == Some(true) {
         store::activate(&state.db.pool, &config.org_id, &config.id).await?;

@@ -150,14 +150,24 @@ async fn target_of(state: &AppState, b: &Backup) -> AppResult<Target> {
         return Ok(Target::Local);
     }
     let config = config_of(state, b).await?;
+    s3::precheck(state, &config).await?;
     s3::target(state, &config, &b.object_key)
 }
 
+/// The storage config of a backup (for its credentials), pointing at where the backup
+/// was written: the endpoint, region and bucket recorded with it, not the config's
+/// current ones.
 async fn config_of(state: &AppState, b: &Backup) -> AppResult<store::Config> {
     let id = b.config_id.as_deref().unwrap_or_default();
-    store::find_config(&state.db.pool, id)
+    let mut config = store::find_config(&state.db.pool, id)
         .await?
-        .ok_or_else(|| AppError::Conflict("the backup's storage configuration is gone".into()))
+        .ok_or_else(|| AppError::Conflict("the backup's storage configuration is gone".into()))?;
+    if b.target == "s3" && !b.s3_bucket.is_empty() {
+        config.endpoint.clone_from(&b.s3_endpoint);
+        config.region.clone_from(&b.s3_region);
+        config.bucket.clone_from(&b.s3_bucket);
+    }
+    Ok(config)
 }
 
 /// Removes a backup's archive from where it lives.
@@ -291,11 +301,17 @@ pub(crate) async fn begin(
     }
     let (target_name, config_id, key, target) = match &config {
         Some(c) if c.kind == "s3" => {
+            s3::precheck(state, c).await?;
             let key = object_key(&c.prefix, &instance.id, &bid);
             let target = s3::target(state, c, &key)?;
             ("s3", Some(c.id.clone()), key, target)
         }
         _ => ("local", None, format!("{bid}.tar.zst"), Target::Local),
+    };
+    // Recorded with the backup: reads and deletes go where it was written.
+    let (s3_endpoint, s3_region, s3_bucket) = match &config {
+        Some(c) if c.kind == "s3" => (c.endpoint.clone(), c.region.clone(), c.bucket.clone()),
+        _ => Default::default(),
     };
     let row = Backup {
         id: bid.clone(),
@@ -313,6 +329,9 @@ pub(crate) async fn begin(
         error: None,
         created_at: now_ms(),
         completed_at: None,
+        s3_endpoint,
+        s3_region,
+        s3_bucket,
     };
     store::insert(&state.db.pool, &row).await?;
     let request = CreateBackup {
@@ -385,7 +404,8 @@ pub async fn download(
     let mut response = if backup.target == "s3" {
         use object_store::ObjectStore;
         let config = config_of(&state, &backup).await?;
-        let got = s3::store(&state, &config)?
+        let got = s3::store(&state, &config)
+            .await?
             .get(&object_store::path::Path::from(backup.object_key.as_str()))
             .await
             .map_err(|e| AppError::Unavailable(format!("S3 read failed: {e}")))?;

@@ -2,7 +2,8 @@
 //! through `object_store`, and listing/creating buckets. `object_store` has no bucket
 //! operations, so those two requests are signed here (AWS Signature V4, path-style)
 //! with `hmac` + `sha2`: a dozen lines no maintained crate offers without pulling in
-//! the whole AWS SDK.
+//! the whole AWS SDK. Every request goes through the outbound guard
+//! ([`shardlyn_net::outbound`]) and connects only to the addresses it checked.
 
 use hmac::{Hmac, Mac};
 use object_store::ObjectStore;
@@ -75,26 +76,39 @@ pub fn target(
     ))
 }
 
-/// An `object_store` client for the config's bucket.
+/// An `object_store` client for the config's bucket, connecting only to the endpoint's
+/// addresses the outbound guard checked.
 ///
 /// # Errors
-/// 400 for an unusable configuration.
-pub fn store(state: &AppState, c: &Config) -> AppResult<AmazonS3> {
+/// 422 `OUTBOUND_DENIED` (or `OUTBOUND_UNRESOLVABLE`) for a refused endpoint, 400 for
+/// an unusable configuration.
+pub async fn store(state: &AppState, c: &Config) -> AppResult<AmazonS3> {
     let creds = credentials(state, c)?;
-    let mut builder = AmazonS3Builder::new()
+    let endpoint = endpoint(c);
+    let checked = state.config.outbound.resolve_url(&endpoint).await?;
+    AmazonS3Builder::new()
         .with_bucket_name(&c.bucket)
         .with_region(region(c))
         .with_access_key_id(creds.access_key_id)
-        .with_secret_access_key(creds.secret_access_key);
-    if !c.endpoint.is_empty() {
-        builder = builder
-            .with_endpoint(&c.endpoint)
-            .with_allow_http(c.endpoint.starts_with("http://"))
-            .with_virtual_hosted_style_request(false);
-    }
-    builder
+        .with_secret_access_key(creds.secret_access_key)
+        .with_endpoint(&endpoint)
+        .with_allow_http(endpoint.starts_with("http://"))
+        .with_virtual_hosted_style_request(false)
+        .with_http_connector(shardlyn_net::outbound::PinnedConnector(checked))
         .build()
         .map_err(|e| AppError::BadRequest(format!("unusable S3 configuration: {e}")))
+}
+
+/// The check made when a config is saved or handed to an agent: refuses an endpoint on
+/// a refused address (the one connecting checks again, and pins it, when it connects).
+///
+/// # Errors
+/// 422 `OUTBOUND_DENIED` or `VALIDATION_ERROR`.
+pub async fn precheck(state: &AppState, c: &Config) -> AppResult<()> {
+    if c.kind != "s3" {
+        return Ok(());
+    }
+    Ok(state.config.outbound.precheck_url(&endpoint(c)).await?)
 }
 
 /// Deletes an object (a missing one is fine).
@@ -102,7 +116,7 @@ pub fn store(state: &AppState, c: &Config) -> AppResult<AmazonS3> {
 /// # Errors
 /// 503 when the store fails.
 pub async fn delete(state: &AppState, c: &Config, key: &str) -> AppResult<()> {
-    match store(state, c)?.delete(&ObjectPath::from(key)).await {
+    match store(state, c).await?.delete(&ObjectPath::from(key)).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(e) => Err(AppError::Unavailable(format!("S3 delete failed: {e}"))),
     }
@@ -119,6 +133,7 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// The endpoint requests go to: the configured one, or AWS's for the region.
 fn endpoint(c: &Config) -> String {
     if c.endpoint.is_empty() {
         format!("https://s3.{}.amazonaws.com", region(c))
@@ -136,8 +151,12 @@ async fn signed(
     body: Vec<u8>,
 ) -> AppResult<(reqwest::StatusCode, String)> {
     let creds = credentials(state, c)?;
-    let url = reqwest::Url::parse(&format!("{}{path}", endpoint(c)))
-        .map_err(|e| AppError::BadRequest(format!("invalid S3 endpoint: {e}")))?;
+    let checked = state
+        .config
+        .outbound
+        .resolve_url(&format!("{}{path}", endpoint(c)))
+        .await?;
+    let url = checked.url.clone();
     let host = match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_string(),
@@ -166,7 +185,11 @@ async fn signed(
         "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={signature}",
         creds.access_key_id
     );
-    let response = reqwest::Client::new()
+    let client = checked
+        .pin(reqwest::Client::builder())
+        .build()
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let response = client
         .request(method, url)
         .header("x-amz-date", amz_date)
         .header("x-amz-content-sha256", payload)

@@ -21,12 +21,19 @@ pub struct Backup {
     pub error: Option<String>,
     pub created_at: i64,
     pub completed_at: Option<i64>,
+    /// Where an S3 backup was written (endpoint as configured then, empty for AWS's
+    /// default; region; bucket): it is read and deleted there, whatever the config says
+    /// now. Empty for local backups.
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    pub s3_bucket: String,
 }
 
 macro_rules! backup_columns {
     () => {
         "id, instance_id, org_id, name, status, target, config_id, object_key, size_bytes, \
-         sha256, locked, ignored, error, created_at, completed_at"
+         sha256, locked, ignored, error, created_at, completed_at, s3_endpoint, s3_region, \
+         s3_bucket"
     };
 }
 
@@ -47,6 +54,9 @@ fn backup(row: &AnyRow) -> Result<Backup, sqlx::Error> {
         error: row.try_get("error")?,
         created_at: row.try_get("created_at")?,
         completed_at: row.try_get("completed_at")?,
+        s3_endpoint: row.try_get("s3_endpoint")?,
+        s3_region: row.try_get("s3_region")?,
+        s3_bucket: row.try_get("s3_bucket")?,
     })
 }
 
@@ -57,8 +67,9 @@ fn backup(row: &AnyRow) -> Result<Backup, sqlx::Error> {
 pub async fn insert(db: impl AnyExecutor<'_>, b: &Backup) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO backups (id, instance_id, org_id, name, status, target, config_id, \
-         object_key, size_bytes, sha256, locked, ignored, error, created_at, completed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         object_key, size_bytes, sha256, locked, ignored, error, created_at, completed_at, \
+         s3_endpoint, s3_region, s3_bucket) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&b.id)
     .bind(&b.instance_id)
@@ -75,6 +86,9 @@ pub async fn insert(db: impl AnyExecutor<'_>, b: &Backup) -> Result<(), sqlx::Er
     .bind(&b.error)
     .bind(b.created_at)
     .bind(b.completed_at)
+    .bind(&b.s3_endpoint)
+    .bind(&b.s3_region)
+    .bind(&b.s3_bucket)
     .execute(db)
     .await?;
     Ok(())

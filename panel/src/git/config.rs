@@ -3,7 +3,8 @@
 //! `PUT` creates or replaces them. The secrets follow "absent keeps, null or empty
 //! removes, a value replaces": `deploy_key` (an unencrypted OpenSSH private key, checked
 //! with `ssh-key`, for ssh URLs) and `token` (sent as HTTP basic auth, for https URLs) are
-//! sealed and never returned; the key's SHA-256 fingerprint is.
+//! sealed and never returned; the key's SHA-256 fingerprint is. The repository's host
+//! goes through the outbound guard ([`shardlyn_net::outbound`]) before it is saved.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -256,6 +257,16 @@ pub async fn put(
     let AppJson(body) =
         <AppJson<PutBody> as axum::extract::FromRequest<AppState>>::from_request(request, &state)
             .await?;
+    // The outbound guard, before anything is saved: a remote on a refused address
+    // (loopback, private, metadata...) is refused with 422 `OUTBOUND_DENIED`; the agent
+    // checks again, and pins the address, at each fetch.
+    if let Some(remote) = shardlyn_proto::git::remote(body.repository_url.trim()) {
+        state
+            .config
+            .outbound
+            .precheck(&remote.host, remote.port)
+            .await?;
+    }
     let existing = store::find(&state.db.pool, &instance.id).await?;
     let created = existing.is_none();
     let row = merge(&state, &instance, existing, body)?;

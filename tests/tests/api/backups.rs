@@ -605,3 +605,111 @@ async fn a_backup_interrupted_by_an_agent_kill_is_failed() {
         .expect(204);
     drop(agent);
 }
+
+/// A backup is read and deleted where it was written: after the config's endpoint moves
+/// to another S3 server, download, restore and delete still use the first one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_is_read_from_the_endpoint_it_was_written_to() {
+    let (first, second) = (Moto::start().await, Moto::start().await);
+    let app = spawn_app(Engine::Sqlite).await;
+    let admin = app.bootstrap_admin().await;
+    let a = admin.access.as_str();
+    let t = Some(a);
+    let r = app
+        .post(
+            "/v1/backup-config",
+            t,
+            json!({
+                "name": "moto", "kind": "s3", "endpoint": first.url, "bucket": "shardlyn-backups",
+                "access_key_id": "AKIDTEST", "secret_access_key": "not-a-real-secret",
+            }),
+        )
+        .await
+        .expect(201);
+    let cid = r.body["id"].as_str().expect("id").to_string();
+    app.post(
+        "/v1/backup-config/s3-buckets",
+        t,
+        json!({"name": "shardlyn-backups"}),
+    )
+    .await
+    .expect(201);
+    let (config, dir) = register_node(&app, a).await;
+    let agent = LocalAgent::start(config.clone(), dir.path());
+    wait_node(&app, a, &config.node_id, "online").await;
+    let workload = busybox_workload(&app, a).await;
+    let id = create_instance(&app, a, &config.node_id, &workload).await;
+    let vol = volume(dir.path(), &id);
+    write_files(&vol);
+    let want = expected(&vol);
+    let mut c = console(&app, a, &id).await;
+    let r = app
+        .post(
+            &format!("/v1/instances/{id}/backups"),
+            t,
+            json!({"ignored": ["*.tmp"]}),
+        )
+        .await
+        .expect(202);
+    let bid = r.body["id"].as_str().expect("id").to_string();
+    let sha = wait_backup(&app, a, &id, &bid, "completed").await["sha256"]
+        .as_str()
+        .expect("sha")
+        .to_string();
+
+    // The config now points at the second server, which has the bucket but not the
+    // archive.
+    app.put(
+        &format!("/v1/backup-config/{cid}"),
+        t,
+        json!({"endpoint": second.url}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        "/v1/backup-config/s3-buckets",
+        t,
+        json!({"name": "shardlyn-backups"}),
+    )
+    .await
+    .expect(201);
+    let listing = |moto: &Moto| {
+        let url = format!("{}/shardlyn-backups?list-type=2", moto.url);
+        async move {
+            reqwest::get(url)
+                .await
+                .expect("list")
+                .text()
+                .await
+                .expect("text")
+        }
+    };
+    assert!(!listing(&second).await.contains(&bid));
+    assert_eq!(download_tree(&app, a, &id, &bid, &sha).await, want);
+    std::fs::write(vol.join("server.properties"), "motd=after\n").expect("write");
+    app.post(
+        &format!("/v1/instances/{id}/backups/{bid}/restore"),
+        t,
+        json!({"truncate": true}),
+    )
+    .await
+    .expect(202);
+    c.wait_for(WAIT, "backup restore completed", |e| {
+        e.event == "backup restore completed"
+    })
+    .await;
+    assert_eq!(tree(&vol), want, "restored from the first server");
+    assert!(listing(&first).await.contains(&bid));
+    app.delete(&format!("/v1/instances/{id}/backups/{bid}"), t)
+        .await
+        .expect(204);
+    assert!(
+        !listing(&first).await.contains(&bid),
+        "deleted where it was written"
+    );
+    c.close().await;
+    app.delete(&format!("/v1/instances/{id}"), t)
+        .await
+        .expect(204);
+    agent.stop().await;
+}

@@ -207,8 +207,16 @@ both_engines! {
         assert!(!s.file("huge.dat").exists());
         assert_eq!(std::fs::read_dir(s.file("")).expect("vol").count(), usage_before, "no temp file left");
 
-        // Pull refuses loopback.
-        app.post(&s.url("/pull"), Some(t), json!({"url": format!("{}/v1/health", app.base), "path": "/"})).await.expect_error(400, "BAD_REQUEST");
+        // Pull goes through the outbound guard: what the agent's allow list does not name
+        // is refused (nothing fetched); the loopback panel (allow-listed for the test
+        // agents) is reachable.
+        for url in ["http://127.0.0.2:9/x", "http://169.254.169.254/latest/meta-data/", "http://[::ffff:10.0.0.1]/x", "http://[fe80::1]/x"] {
+            let r = app.post(&s.url("/pull"), Some(t), json!({"url": url, "path": "/"})).await.expect_error(422, "OUTBOUND_DENIED");
+            assert!(r.text.contains("refusing to connect"), "{url}: {}", r.text);
+        }
+        app.post(&s.url("/pull"), Some(t), json!({"url": "ftp://example.com/x", "path": "/"})).await.expect_error(422, "VALIDATION_ERROR");
+        app.post(&s.url("/pull"), Some(t), json!({"url": format!("{}/health", app.base), "path": "/", "name": "pulled.json"})).await.expect(201);
+        assert!(std::fs::read_to_string(s.file("pulled.json")).expect("pulled").contains("ok"));
 
         // Reads need instances.files.read: a stranger gets 404.
         let other = app.register("stranger@example.com").await;

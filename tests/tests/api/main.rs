@@ -15,6 +15,7 @@ mod mail;
 mod mfa;
 mod nodes;
 mod orgs;
+mod outbound;
 mod permissions;
 mod ratelimit;
 mod schedules;

@@ -2,7 +2,6 @@
 //! download, and pull from a URL.
 
 use std::io::{SeekFrom, Write};
-use std::net::IpAddr;
 
 use axum::Json;
 use axum::body::Body;
@@ -251,75 +250,24 @@ pub(super) struct PullBody {
     name: Option<String>,
 }
 
-/// Whether pulls may reach loopback/private/link-local addresses
-/// (`SHARDLYN_AGENT_PULL_ALLOW_PRIVATE=1`, for tests and private mirrors).
-fn allow_private() -> bool {
-    std::env::var("SHARDLYN_AGENT_PULL_ALLOW_PRIVATE").is_ok_and(|v| v == "1" || v == "true")
-}
-
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64) // CGNAT 100.64/10
-                || (o[0] == 198 && (o[1] & 0xfe) == 18)) // benchmarking 198.18/15
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80) // link local
-        }
-    }
-}
-
 pub(super) async fn pull(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     AgentJson(body): AgentJson<PullBody>,
 ) -> FileResult<Response> {
     let sb = sandbox(&state, &id)?;
-    let url = reqwest::Url::parse(&body.url)
-        .map_err(|e| FileError::BadRequest(format!("bad url: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(FileError::BadRequest("only http and https URLs".into()));
-    }
-    let host = url
-        .host_str()
-        .ok_or_else(|| FileError::BadRequest("url has no host".into()))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| FileError::BadRequest(format!("cannot resolve {host}: {e}")))?
-        .collect();
-    let Some(addr) = addrs.first().copied() else {
-        return Err(FileError::BadRequest(format!("cannot resolve {host}")));
-    };
-    if !allow_private() && addrs.iter().any(|a| !is_public(a.ip())) {
-        return Err(FileError::BadRequest(format!(
-            "{host} resolves to a loopback, private or link-local address"
-        )));
-    }
-    // Pin the checked address (no second lookup) and do not follow redirects.
-    let client = reqwest::Client::builder()
-        .resolve(&host, addr)
-        .redirect(reqwest::redirect::Policy::none())
+    // The shared guard: refuses non-public addresses unless `[outbound] allow`ed; the
+    // client connects to exactly the checked addresses and follows no redirect.
+    let checked = state
+        .instances
+        .0
+        .settings
+        .outbound
+        .resolve_url(&body.url)
+        .await?;
+    let url = checked.url.clone();
+    let client = checked
+        .pin(reqwest::Client::builder())
         .connect_timeout(std::time::Duration::from_secs(10))
         .build()
         .map_err(|e| FileError::Io(e.to_string()))?;
@@ -412,23 +360,5 @@ mod tests {
         assert!(err.to_string().contains("went away"), "{err}");
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 4, "nothing left behind");
-    }
-
-    #[test]
-    fn private_addresses_are_refused() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "169.254.169.254",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-            "0.0.0.0",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        assert!(is_public("1.1.1.1".parse().unwrap()));
     }
 }

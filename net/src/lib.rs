@@ -1,0 +1,9 @@
+//! Networking shared by the panel and the agent, below every domain module (it knows
+//! nothing of instances, backups or git).
+//!
+//! [`outbound`] owns the one guarded resolver every user-supplied outbound URL goes
+//! through: it resolves a host, refuses loopback, private, link-local, CGNAT, metadata
+//! and other non-public addresses unless the operator allow-lists them, and hands back
+//! the checked addresses so the caller connects to exactly those.
+
+pub mod outbound;
