@@ -24,6 +24,7 @@ mod settings;
 mod sftp;
 mod support;
 mod tokens;
+mod trust;
 mod uploads;
 mod users;
 mod webhooks;
