@@ -13,6 +13,7 @@ mod instances;
 mod invites;
 mod mail;
 mod mfa;
+mod node_scope;
 mod nodes;
 mod orgs;
 mod permissions;
