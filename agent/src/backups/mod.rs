@@ -10,6 +10,7 @@
 //! asks. S3 credentials come with each request and are never written here.
 
 pub mod archive;
+pub mod restore;
 pub mod s3;
 
 use std::collections::HashSet;
@@ -330,11 +331,13 @@ impl Backups {
             let truncate = req.truncate;
             let root = volume.clone();
             let result = read_with(&req.target, &archive, move |r| {
-                std::fs::create_dir_all(&root)?;
+                // Every write goes through the sandbox's handle on the volume.
+                let sandbox = crate::files::Sandbox::open(&root, &[], 0)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
                 if truncate {
-                    archive::truncate(&root)?;
+                    restore::truncate(sandbox.root())?;
                 }
-                archive::extract(r, &root)
+                restore::extract(r, sandbox.root())
             })
             .await;
             match result {
@@ -343,6 +346,15 @@ impl Backups {
                         tracing::warn!(backup.id = %backup, skipped, "unsafe entries skipped");
                     }
                     if let Ok(inst) = this.0.manager.get(&inst.id) {
+                        if skipped > 0 {
+                            Manager::message(
+                                &inst,
+                                &format!(
+                                    "{skipped} archive entries were not restored: links, device \
+                                     files, or paths leading out of the server directory"
+                                ),
+                            );
+                        }
                         Manager::message(&inst, "Completed server restoration from a backup");
                     }
                     this.emit(&inst.id, BACKUP_RESTORE_COMPLETED, &[&backup]);
