@@ -29,6 +29,13 @@ pub struct ContainerInfo {
     pub labels: HashMap<String, String>,
 }
 
+/// A container found by name or id: its full id and the instance its label names.
+#[derive(Debug, Clone)]
+pub struct ContainerRef {
+    pub id: String,
+    pub instance_id: Option<String>,
+}
+
 /// What can go wrong talking to the runtime.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -43,6 +50,8 @@ pub enum RuntimeError {
 /// The container operations the agent needs.
 pub trait Runtime: Send + Sync {
     fn list(&self) -> impl Future<Output = Result<Vec<ContainerInfo>, RuntimeError>> + Send;
+    /// Finds a container by name, id or id prefix.
+    fn inspect(&self, id: &str) -> impl Future<Output = Result<ContainerRef, RuntimeError>> + Send;
     fn start(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
     fn stop(
         &self,
@@ -131,6 +140,21 @@ impl Runtime for DockerRuntime {
                 }
             })
             .collect())
+    }
+
+    async fn inspect(&self, id: &str) -> Result<ContainerRef, RuntimeError> {
+        let found = self
+            .docker()?
+            .inspect_container(id, None)
+            .await
+            .map_err(map_err)?;
+        Ok(ContainerRef {
+            id: found.id.unwrap_or_default(),
+            instance_id: found
+                .config
+                .and_then(|c| c.labels)
+                .and_then(|mut l| l.remove(INSTANCE_LABEL)),
+        })
     }
 
     async fn start(&self, id: &str) -> Result<(), RuntimeError> {

@@ -1,4 +1,9 @@
 //! Containers on the node: list, logs, start, stop, restart, kill.
+//!
+//! Trust boundary: these routes reach only the containers this agent created (their
+//! `io.shardlyn.instance` label names one of its instances), unless the panel adds
+//! `?all=true`, which it does only for platform admins. Any other container is as
+//! missing as one that does not exist (404); the list leaves it out.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -9,7 +14,7 @@ use serde_json::json;
 use shardlyn_proto::ErrorBody;
 
 use super::AgentState;
-use crate::runtime::{Runtime, RuntimeError};
+use crate::runtime::{ContainerInfo, Runtime, RuntimeError};
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(ErrorBody::new(code, message))).into_response()
@@ -43,8 +48,47 @@ fn bad_id() -> Response {
     )
 }
 
-pub async fn list(State(state): State<AgentState>) -> Response {
-    match state.runtime.list().await {
+/// `?all=true`: the caller may reach every container of the node (platform admins).
+#[derive(Deserialize, Default)]
+pub struct ScopeQuery {
+    #[serde(default)]
+    pub(super) all: bool,
+}
+
+/// Whether `instance` (a container's label) is one of this agent's instances.
+fn is_ours(state: &AgentState, instance: Option<&str>) -> bool {
+    instance.is_some_and(|i| state.instances.get(i).is_ok())
+}
+
+/// The containers this agent created.
+///
+/// # Errors
+/// The runtime fails.
+pub(super) async fn managed(state: &AgentState) -> Result<Vec<ContainerInfo>, RuntimeError> {
+    let mut list = state.runtime.list().await?;
+    list.retain(|c| is_ours(state, c.instance_id.as_deref()));
+    Ok(list)
+}
+
+/// The full id of container `id` when the caller may act on it; a container out of the
+/// caller's reach is `NotFound`, like one that does not exist.
+async fn reachable(state: &AgentState, id: &str, all: bool) -> Result<String, RuntimeError> {
+    let found = state.runtime.inspect(id).await?;
+    if all || is_ours(state, found.instance_id.as_deref()) {
+        Ok(found.id)
+    } else {
+        tracing::info!(container = %id, "refusing a container this agent did not create");
+        Err(RuntimeError::NotFound)
+    }
+}
+
+pub async fn list(State(state): State<AgentState>, Query(scope): Query<ScopeQuery>) -> Response {
+    let list = if scope.all {
+        state.runtime.list().await
+    } else {
+        managed(&state).await
+    };
+    match list {
         Ok(list) => Json(list).into_response(),
         Err(e) => runtime_error(&e),
     }
@@ -53,6 +97,8 @@ pub async fn list(State(state): State<AgentState>) -> Response {
 #[derive(Deserialize)]
 pub struct LogsQuery {
     tail: Option<u32>,
+    #[serde(default)]
+    all: bool,
 }
 
 pub async fn logs(
@@ -63,6 +109,10 @@ pub async fn logs(
     if !valid_id(&id) {
         return bad_id();
     }
+    let id = match reachable(&state, &id, q.all).await {
+        Ok(id) => id,
+        Err(e) => return runtime_error(&e),
+    };
     match state
         .runtime
         .logs(&id, q.tail.unwrap_or(100).min(10_000))
@@ -79,6 +129,9 @@ pub struct PowerQuery {
     timeout: Option<u32>,
     /// Signal for kill (default SIGKILL).
     signal: Option<String>,
+    /// Every container of the node, not only Shardlyn's (platform admins).
+    #[serde(default)]
+    all: bool,
 }
 
 pub async fn power(
@@ -89,6 +142,17 @@ pub async fn power(
     if !valid_id(&id) {
         return bad_id();
     }
+    if !matches!(action.as_str(), "start" | "stop" | "restart" | "kill") {
+        return error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such container action",
+        );
+    }
+    let id = match reachable(&state, &id, q.all).await {
+        Ok(id) => id,
+        Err(e) => return runtime_error(&e),
+    };
     let timeout = q.timeout.unwrap_or(10).min(600);
     let result = match action.as_str() {
         "start" => state.runtime.start(&id).await,

@@ -1,13 +1,18 @@
 //! `POST /v1/processes/{pid}/kill`: signals a process of the node (from the inventory's
 //! process list). Refuses pid 1 and the agent itself. Uses the `kill` utility, since the
 //! workspace forbids `unsafe` and std has no signal API.
+//!
+//! Trust boundary: only processes inside the cgroup of a container this agent created
+//! can be signalled, unless the panel adds `?all=true` (platform admins only); any other
+//! process is as missing as one that does not exist (404).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AgentState;
+use super::containers::{ScopeQuery, managed};
 use super::instances::error;
 
 #[derive(Deserialize, Default)]
@@ -20,9 +25,25 @@ const SIGNALS: &[&str] = &[
     "HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "STOP", "CONT",
 ];
 
+/// Whether process `pid` runs in the cgroup of a container this agent created: its
+/// `/proc/PID/cgroup` names the container's full id (`/docker/ID` with the cgroupfs
+/// driver, `docker-ID.scope` with systemd, `libpod-ID.scope` with Podman).
+async fn in_managed_container(state: &AgentState, pid: u32) -> bool {
+    let Ok(cgroup) = tokio::fs::read_to_string(format!("/proc/{pid}/cgroup")).await else {
+        return false;
+    };
+    let Ok(containers) = managed(state).await else {
+        return false;
+    };
+    containers
+        .iter()
+        .any(|c| c.id.len() == 64 && cgroup.contains(&c.id))
+}
+
 pub async fn kill(
-    State(_): State<AgentState>,
+    State(state): State<AgentState>,
     Path(pid): Path<String>,
+    Query(scope): Query<ScopeQuery>,
     body: axum::body::Bytes,
 ) -> Response {
     let Ok(pid) = pid.parse::<u32>() else {
@@ -51,6 +72,10 @@ pub async fn kill(
             "CONFLICT",
             "refusing to signal init or the agent itself",
         );
+    }
+    if !scope.all && !in_managed_container(&state, pid).await {
+        tracing::info!(pid, "refusing a process outside Shardlyn's containers");
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such process");
     }
     let out = tokio::process::Command::new("kill")
         .arg("-s")

@@ -1,12 +1,12 @@
 //! The archive format: a tar of the server directory, compressed with multithreaded
-//! zstd, hashed (SHA-256) and counted as it is written; and its safe extraction.
+//! zstd, hashed (SHA-256) and counted as it is written (extraction: `restore.rs`).
 //!
 //! Ignore files in gitignore syntax are honoured anywhere in the tree: `.shardlynignore`
 //! and `.pteroignore` (servers migrated from Pterodactyl), plus the patterns given with
 //! the request (rooted at the server directory).
 
 use std::io::{self, Read, Write};
-use std::path::{Component, Path};
+use std::path::Path;
 
 use ignore::WalkBuilder;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
@@ -148,82 +148,6 @@ pub fn write_archive<W: Write>(root: &Path, ignored: &str, threads: u32, out: W)
     encoder.finish()
 }
 
-/// Whether a symlink at `entry` (relative) pointing to `target` stays inside the root.
-fn link_stays_inside(entry: &Path, target: &Path) -> bool {
-    if target.is_absolute() {
-        return false;
-    }
-    let mut depth: i64 = 0;
-    let parent = entry.parent().unwrap_or_else(|| Path::new(""));
-    for c in parent.components().chain(target.components()) {
-        match c {
-            Component::Normal(_) => depth += 1,
-            Component::ParentDir => {
-                depth -= 1;
-                if depth < 0 {
-                    return false;
-                }
-            }
-            Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => return false,
-        }
-    }
-    true
-}
-
-/// Empties `root` (keeps the directory itself).
-///
-/// # Errors
-/// A removal fails.
-pub fn truncate(root: &Path) -> io::Result<()> {
-    for entry in std::fs::read_dir(root)? {
-        let entry = entry?;
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            std::fs::remove_dir_all(&path)?;
-        } else {
-            std::fs::remove_file(&path)?;
-        }
-    }
-    Ok(())
-}
-
-/// Extracts an archive made by [`write_archive`] into `root`. Entries that would land
-/// outside `root` (`..`, absolute paths, through symlinks), symlinks pointing outside,
-/// hard links and device nodes are skipped. Returns the number of entries skipped.
-///
-/// # Errors
-/// The archive is unreadable or a write fails.
-pub fn extract(reader: impl Read, root: &Path) -> io::Result<u64> {
-    let decoder = zstd::stream::read::Decoder::new(reader)?;
-    let mut archive = tar::Archive::new(decoder);
-    archive.set_preserve_permissions(true);
-    archive.set_overwrite(true);
-    archive.set_unpack_xattrs(false);
-    let mut skipped = 0;
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let kind = entry.header().entry_type();
-        let allowed = match kind {
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Directory => {
-                true
-            }
-            tar::EntryType::Symlink => {
-                let path = entry.path()?.into_owned();
-                match entry.link_name()? {
-                    Some(target) => link_stays_inside(&path, &target),
-                    None => false,
-                }
-            }
-            _ => false,
-        };
-        if !allowed || !entry.unpack_in(root)? {
-            skipped += 1;
-        }
-    }
-    Ok(skipped)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,7 +171,12 @@ mod tests {
         assert_eq!(size, out.len() as u64);
         assert_eq!(hash_reader(&out[..]).expect("hash").0, sha);
         let dst = tempfile::tempdir().expect("tmp");
-        assert_eq!(extract(&out[..], dst.path()).expect("extract"), 0);
+        let dir = cap_std::fs::Dir::open_ambient_dir(dst.path(), cap_std::ambient_authority())
+            .expect("dir");
+        assert_eq!(
+            super::super::restore::extract(&out[..], &dir).expect("extract"),
+            0
+        );
         let d = dst.path();
         assert_eq!(
             std::fs::read(d.join("world/region/r.0.0.mca")).expect("r"),
@@ -257,30 +186,5 @@ mod tests {
         assert!(!d.join("logs").exists(), ".shardlynignore");
         assert!(!d.join("cache.tmp").exists(), "request patterns");
         assert!(!d.join("world/session.lock").exists(), ".pteroignore");
-    }
-
-    #[test]
-    fn symlinks_out_are_refused() {
-        assert!(link_stays_inside(Path::new("a/b"), Path::new("../c")));
-        assert!(!link_stays_inside(Path::new("a/b"), Path::new("../../c")));
-        assert!(!link_stays_inside(Path::new("a"), Path::new("/etc/passwd")));
-        let mut raw = Vec::new();
-        {
-            let enc = zstd::stream::write::Encoder::new(&mut raw, 1).expect("enc");
-            let mut tar = tar::Builder::new(enc);
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Symlink);
-            h.set_size(0);
-            tar.append_link(&mut h, "evil", "/etc").expect("link");
-            let mut h = tar::Header::new_gnu();
-            h.set_size(2);
-            h.set_mode(0o644);
-            tar.append_data(&mut h, "ok.txt", &b"ok"[..]).expect("data");
-            tar.into_inner().expect("tar").finish().expect("zstd");
-        }
-        let dst = tempfile::tempdir().expect("tmp");
-        assert_eq!(extract(&raw[..], dst.path()).expect("extract"), 1);
-        assert!(std::fs::symlink_metadata(dst.path().join("evil")).is_err());
-        assert_eq!(std::fs::read(dst.path().join("ok.txt")).expect("r"), b"ok");
     }
 }

@@ -11,6 +11,7 @@
 //! endpoints go through the node's outbound guard ([`shardlyn_net::outbound`]).
 
 pub mod archive;
+pub mod restore;
 pub mod s3;
 
 use std::collections::HashSet;
@@ -336,10 +337,13 @@ impl Backups {
             let root = volume.clone();
             let result = read_with(&req.target, &outbound, &archive, move |r| {
                 std::fs::create_dir_all(&root)?;
+                // Every write goes through the sandbox's handle on the volume.
+                let sandbox = crate::files::Sandbox::open(&root, &[], 0)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
                 if truncate {
-                    archive::truncate(&root)?;
+                    restore::truncate(sandbox.root())?;
                 }
-                archive::extract(r, &root)
+                restore::extract(r, sandbox.root())
             })
             .await;
             match result {
@@ -348,6 +352,15 @@ impl Backups {
                         tracing::warn!(backup.id = %backup, skipped, "unsafe entries skipped");
                     }
                     if let Ok(inst) = this.0.manager.get(&inst.id) {
+                        if skipped > 0 {
+                            Manager::message(
+                                &inst,
+                                &format!(
+                                    "{skipped} archive entries were not restored: links, device \
+                                     files, or paths leading out of the server directory"
+                                ),
+                            );
+                        }
                         Manager::message(&inst, "Completed server restoration from a backup");
                     }
                     this.emit(&inst.id, BACKUP_RESTORE_COMPLETED, &[&backup]);

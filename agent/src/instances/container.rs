@@ -73,7 +73,71 @@ pub(crate) fn environment(spec: &InstanceSpec, timezone: &str) -> Vec<String> {
 
 const MIB: i64 = 1024 * 1024;
 
-/// Limits, security and logging of the game server container.
+/// Capabilities the installer keeps although the game server drops them: it runs as root
+/// over files that belong to the game's user (a reinstall, or a volume owned by a
+/// non-root agent), so it needs to bypass their permission bits (`dac_override`) and to
+/// chmod/utime them (`fowner`). Both act only on what the container sees: its own image
+/// and the two bind mounts.
+const INSTALLER_KEEPS: &[&str] = &["dac_override", "fowner"];
+
+/// Which container of an instance a host configuration is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Server,
+    Installer,
+}
+
+impl Role {
+    fn cap_drop(self) -> Vec<String> {
+        CAP_DROP
+            .iter()
+            .filter(|c| self == Self::Server || !INSTALLER_KEEPS.contains(c))
+            .map(|c| (*c).to_string())
+            .collect()
+    }
+}
+
+/// Limits and hardening every container of an instance gets, game server and installer
+/// alike: the memory (and swap), CPU and pid limits of the spec, no-new-privileges,
+/// Wings' dropped capabilities (see [`INSTALLER_KEEPS`]), a small `/tmp` and bounded
+/// logs; `binds` are the mounts.
+pub(crate) fn hardened(spec: &InstanceSpec, binds: Vec<String>, role: Role) -> HostConfig {
+    let l = &spec.limits;
+    let memory = (l.memory_mb > 0).then(|| l.memory_mb.saturating_mul(MIB));
+    let memory_swap = memory.map(|m| {
+        if l.swap_mb < 0 {
+            -1
+        } else {
+            m.saturating_add(l.swap_mb.saturating_mul(MIB))
+        }
+    });
+    HostConfig {
+        binds: Some(binds),
+        memory,
+        memory_swap,
+        cpu_quota: (l.cpu_percent > 0).then(|| l.cpu_percent.saturating_mul(1000)),
+        cpu_period: (l.cpu_percent > 0).then_some(100_000),
+        pids_limit: Some(if l.pids > 0 { l.pids } else { 512 }),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        cap_drop: Some(role.cap_drop()),
+        tmpfs: Some(HashMap::from([(
+            "/tmp".to_string(),
+            "rw,exec,nosuid,size=100M".to_string(),
+        )])),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([
+                ("max-size".to_string(), "5m".to_string()),
+                ("max-file".to_string(), "1".to_string()),
+                ("compress".to_string(), "false".to_string()),
+            ])),
+        }),
+        ..HostConfig::default()
+    }
+}
+
+/// The game server container's host configuration: [`hardened`] plus its ports, memory
+/// reservation and IO weight.
 fn host_config(spec: &InstanceSpec, volume: &str, with_io_weight: bool) -> HostConfig {
     let l = &spec.limits;
     let mut ports: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
@@ -89,43 +153,20 @@ fn host_config(spec: &InstanceSpec, volume: &str, with_io_weight: bool) -> HostC
                 });
         }
     }
-    let memory = (l.memory_mb > 0).then(|| l.memory_mb.saturating_mul(MIB));
-    let memory_swap = memory.map(|m| {
-        if l.swap_mb < 0 {
-            -1
-        } else {
-            m.saturating_add(l.swap_mb.saturating_mul(MIB))
-        }
-    });
+    let base = hardened(
+        spec,
+        vec![format!("{volume}:{CONTAINER_ROOT}")],
+        Role::Server,
+    );
     HostConfig {
-        binds: Some(vec![format!("{volume}:{CONTAINER_ROOT}")]),
         port_bindings: Some(ports),
-        memory,
-        memory_reservation: memory,
-        memory_swap,
-        cpu_quota: (l.cpu_percent > 0).then(|| l.cpu_percent.saturating_mul(1000)),
-        cpu_period: (l.cpu_percent > 0).then_some(100_000),
-        pids_limit: Some(if l.pids > 0 { l.pids } else { 512 }),
+        memory_reservation: base.memory,
         blkio_weight: if with_io_weight && (10..=1000).contains(&l.io_weight) {
             u16::try_from(l.io_weight).ok()
         } else {
             None
         },
-        security_opt: Some(vec!["no-new-privileges".into()]),
-        cap_drop: Some(CAP_DROP.iter().map(|c| (*c).to_string()).collect()),
-        tmpfs: Some(HashMap::from([(
-            "/tmp".to_string(),
-            "rw,exec,nosuid,size=100M".to_string(),
-        )])),
-        log_config: Some(HostConfigLogConfig {
-            typ: Some("json-file".into()),
-            config: Some(HashMap::from([
-                ("max-size".to_string(), "5m".to_string()),
-                ("max-file".to_string(), "1".to_string()),
-                ("compress".to_string(), "false".to_string()),
-            ])),
-        }),
-        ..HostConfig::default()
+        ..base
     }
 }
 

@@ -1,12 +1,12 @@
 //! The install step: the egg's script in its install image, as root, with the server
 //! files at `/mnt/server` and the script at `/mnt/install`; its output goes to the
-//! install log and to the console as `install output`.
+//! install log and to the console as `install output`. The install container gets the
+//! game container's limits and hardening (`container::hardened`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bollard::container::{Config, CreateContainerOptions, LogOutput, StartContainerOptions};
-use bollard::models::HostConfig;
 use futures_util::StreamExt;
 use shardlyn_proto::instance::{
     DesiredState, Event, INSTALL_ROOT, INSTANCE_LABEL, InstanceState, InstanceStatus, ROLE_LABEL,
@@ -14,7 +14,7 @@ use shardlyn_proto::instance::{
 };
 
 use super::console::LineSplitter;
-use super::container::{environment, installer_name};
+use super::container::{Role, environment, hardened, installer_name};
 use super::{Instance, InstanceError, Manager, lock, store};
 
 impl Manager {
@@ -129,18 +129,14 @@ impl Manager {
             attach_stderr: Some(true),
             tty: Some(false),
             labels: Some(labels),
-            host_config: Some(HostConfig {
-                binds: Some(vec![
+            host_config: Some(hardened(
+                &spec,
+                vec![
                     format!("{}:{INSTALL_ROOT}", volume.to_string_lossy()),
                     format!("{}:/mnt/install", dir.to_string_lossy()),
-                ]),
-                memory: (spec.limits.memory_mb > 0).then(|| spec.limits.memory_mb * 1024 * 1024),
-                tmpfs: Some(HashMap::from([(
-                    "/tmp".to_string(),
-                    "rw,exec,nosuid,size=100M".to_string(),
-                )])),
-                ..HostConfig::default()
-            }),
+                ],
+                Role::Installer,
+            )),
             ..Config::default()
         };
         let created = docker

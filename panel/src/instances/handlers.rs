@@ -51,17 +51,20 @@ pub(super) async fn push_spec(state: &AppState, instance: &mut Instance, egg: &E
     match sync::push(state, &instance.node_id, &spec).await {
         Ok(None) => {}
         Ok(Some(status)) => {
-            if let Err(e) = store::set_state(
-                &state.db.pool,
+            match sync::record_state(
+                state,
+                &instance.node_id,
                 &instance.id,
                 status.state,
                 status.state_version,
             )
             .await
             {
-                tracing::warn!(instance.id = %instance.id, error = %e, "recording the agent's state");
-            } else {
-                instance.state = status.state;
+                Ok(true) => instance.state = status.state,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(instance.id = %instance.id, error = %e, "recording the agent's state");
+                }
             }
         }
         Err(e) => {

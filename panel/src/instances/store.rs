@@ -438,28 +438,56 @@ pub async fn update_settings<'e>(
     Ok(done.rows_affected() > 0)
 }
 
-/// Records the state the agent reported, unless a newer report (a higher `version`)
-/// is already recorded: events and power answers may arrive in either order.
+/// How far ahead of the panel's clock an agent's state version may be, in µs. Versions
+/// are the agent's wall clock in µs (strictly increasing), so a correct node is ahead
+/// only by its clock skew; 10 minutes tolerates a badly synchronised clock while a
+/// version from the far future (which would freeze the recorded state, since every
+/// later report would look older) is refused.
+pub const MAX_STATE_VERSION_AHEAD_US: u64 = 10 * 60 * 1_000_000;
+
+/// The newest state version the panel accepts now (see [`MAX_STATE_VERSION_AHEAD_US`]).
+#[must_use]
+pub fn max_state_version() -> u64 {
+    u64::try_from(now_ms())
+        .unwrap_or(0)
+        .saturating_mul(1000)
+        .saturating_add(MAX_STATE_VERSION_AHEAD_US)
+}
+
+/// Records the state that `node_id`'s agent reported for instance `id`, unless a newer
+/// report (a higher `version`) is already recorded: events and power answers may arrive
+/// in either order. Only the instance's own node counts; a version beyond
+/// [`max_state_version`] is refused, and one recorded before that bound existed never
+/// blocks a plausible report. Whether the report was recorded (false: older than the
+/// recorded one, refused, or not this node's instance).
 ///
 /// # Errors
 /// Database failures.
 pub async fn set_state(
     pool: &AnyPool,
     id: &str,
+    node_id: &str,
     state: InstanceState,
     version: u64,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
+    let bound = max_state_version();
+    if version > bound {
+        return Ok(false);
+    }
     let version = i64::try_from(version).unwrap_or(i64::MAX);
-    sqlx::query(
+    let bound = i64::try_from(bound).unwrap_or(i64::MAX);
+    let done = sqlx::query(
         "UPDATE instances SET state = $2, state_version = $3 \
-         WHERE id = $1 AND state_version <= $3",
+         WHERE id = $1 AND node_id = $4 AND (state_version <= $3 OR state_version > $5)",
     )
     .bind(id)
     .bind(state.as_str())
     .bind(version)
+    .bind(node_id)
+    .bind(bound)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
 /// Records the power state the panel wants.

@@ -144,6 +144,18 @@ async fn from_agent(
     ))
 }
 
+/// `path` on the agent, with `all=true` for platform admins: the agent then reaches
+/// every container and process of the node; everybody else reaches only the containers
+/// Shardlyn created there and the processes inside them.
+#[must_use]
+pub fn node_scoped(path: String, user: &CurrentUser) -> String {
+    if !user.user.is_admin {
+        return path;
+    }
+    let separator = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{separator}all=true")
+}
+
 /// Docker ids and names as the agent accepts them; checked here too so nothing odd is
 /// spliced into the agent path.
 fn container_id(id: &str) -> AppResult<&str> {
@@ -168,10 +180,13 @@ pub async fn container_logs(
     AppPath((id, container)): AppPath<(String, String)>,
     AppQuery(q): AppQuery<LogsQuery>,
 ) -> AppResult<AppJson<Value>> {
-    let path = format!(
-        "/v1/containers/{}/logs?tail={}",
-        container_id(&container)?,
-        q.tail.unwrap_or(100).min(10_000)
+    let path = node_scoped(
+        format!(
+            "/v1/containers/{}/logs?tail={}",
+            container_id(&container)?,
+            q.tail.unwrap_or(100).min(10_000)
+        ),
+        &user,
     );
     Ok(AppJson(
         agent_call(&state, &user, &id, "nodes.read", http::Method::GET, &path).await?,
@@ -192,10 +207,13 @@ async fn container_power(
     action: &str,
     q: &PowerQuery,
 ) -> AppResult<StatusCode> {
-    let mut path = format!(
-        "/v1/containers/{}/{action}?timeout={}",
-        container_id(container)?,
-        q.timeout.unwrap_or(10).min(600)
+    let mut path = node_scoped(
+        format!(
+            "/v1/containers/{}/{action}?timeout={}",
+            container_id(container)?,
+            q.timeout.unwrap_or(10).min(600)
+        ),
+        user,
     );
     if let Some(signal) = &q.signal {
         if signal.is_empty()
@@ -259,4 +277,14 @@ inventory_route!(inventory_network, "/v1/inventory/network");
 inventory_route!(inventory_disks, "/v1/inventory/disks");
 inventory_route!(inventory_users, "/v1/inventory/users");
 inventory_route!(inventory_processes, "/v1/inventory/processes");
-inventory_route!(inventory_containers, "/v1/containers");
+
+/// The node's Docker containers: those Shardlyn created, or all of them for platform
+/// admins.
+pub async fn inventory_containers(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<AppJson<Value>> {
+    let path = node_scoped("/v1/containers".into(), &user);
+    from_agent(&state, &user, &id, &path).await
+}

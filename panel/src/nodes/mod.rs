@@ -2,7 +2,7 @@
 //! the agent through the tunnel.
 
 mod handlers;
-pub use handlers::node_for;
+pub use handlers::{node_for, node_scoped};
 pub mod metrics;
 pub mod register;
 pub mod store;

@@ -66,9 +66,17 @@ async fn processes_are_killed_but_not_init_or_the_agent() {
         .spawn()
         .expect("sleep");
     let pid = child.id();
+    // A process outside Shardlyn's containers needs `all=true` (platform admins).
     agent
         .post(
             &format!("/v1/processes/{pid}/kill"),
+            json!({"signal": "SIGKILL"}),
+        )
+        .await
+        .expect_error(404, "NOT_FOUND");
+    agent
+        .post(
+            &format!("/v1/processes/{pid}/kill?all=true"),
             json!({"signal": "SIGKILL"}),
         )
         .await
@@ -82,7 +90,7 @@ async fn processes_are_killed_but_not_init_or_the_agent() {
     let pid = child.id();
     let r = agent
         .client
-        .post(format!("{}/v1/processes/{pid}/kill", agent.base))
+        .post(format!("{}/v1/processes/{pid}/kill?all=true", agent.base))
         .send()
         .await
         .expect("kill");

@@ -6,6 +6,7 @@ mod api;
 mod console;
 mod crash;
 mod lifecycle;
+mod trust;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

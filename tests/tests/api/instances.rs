@@ -506,9 +506,11 @@ both_engines! {
         // The state setters other areas use.
         // A report is recorded unless a newer one (higher version) already is.
         use shardlyn_proto::instance::InstanceState;
-        store::set_state(&app.state.db.pool, &instance.id, InstanceState::Stopping, 20).await.expect("state");
-        store::set_state(&app.state.db.pool, &instance.id, InstanceState::Running, 30).await.expect("state");
-        store::set_state(&app.state.db.pool, &instance.id, InstanceState::Stopping, 25).await.expect("late report");
+        // Only the instance's own node counts.
+        store::set_state(&app.state.db.pool, &instance.id, &f.node, InstanceState::Stopping, 20).await.expect("state");
+        store::set_state(&app.state.db.pool, &instance.id, &f.node, InstanceState::Running, 30).await.expect("state");
+        store::set_state(&app.state.db.pool, &instance.id, &f.node, InstanceState::Stopping, 25).await.expect("late report");
+        store::set_state(&app.state.db.pool, &instance.id, "another-node", InstanceState::Stopping, 40).await.expect("other node");
         store::set_desired(&app.state.db.pool, &instance.id, DesiredState::Running).await.expect("desired");
         store::mark_installed(&app.state.db.pool, &instance.id, 1_700_000_000_000).await.expect("installed");
         store::mark_installed(&app.state.db.pool, &instance.id, 1_800_000_000_000).await.expect("installed again");

@@ -41,7 +41,9 @@ fn int(v: &Value, key: &str) -> i64 {
 }
 
 /// Stores the per-instance figures of a node's heartbeat sample (`instances` array) and
-/// drops samples past retention. Ids the panel does not know are skipped.
+/// drops samples past retention. Only the node's own instances count: figures naming
+/// another node's instance are dropped and logged; ids the panel does not know are
+/// skipped.
 ///
 /// # Errors
 /// Database failures.
@@ -50,10 +52,29 @@ pub async fn record(pool: &AnyPool, node_id: &str, sample: &Value) -> Result<(),
         return Ok(());
     };
     let now = now_ms();
+    let own: std::collections::HashSet<String> =
+        sqlx::query("SELECT id FROM instances WHERE node_id = $1")
+            .bind(node_id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>("id"))
+            .collect::<Result<_, _>>()?;
     for item in list {
         let Some(id) = item["id"].as_str() else {
             continue;
         };
+        if !own.contains(id) {
+            if let Some(other) = store::find(pool, id).await? {
+                tracing::warn!(
+                    node.id = %node_id,
+                    instance.id = %id,
+                    instance.node_id = %other.node_id,
+                    "dropping metrics about another node's instance"
+                );
+            }
+            continue;
+        }
         sqlx::query(
             "INSERT INTO instance_metrics (instance_id, at, cpu_percent, memory_bytes, disk_bytes, \
              net_rx_bytes, net_tx_bytes) \

@@ -78,7 +78,7 @@ pub async fn kill_process(
     let conn = connected(&state, &node.id)?;
     conn.call_json(
         http::Method::POST,
-        &format!("/v1/processes/{pid}/kill"),
+        &crate::nodes::node_scoped(format!("/v1/processes/{pid}/kill"), &user),
         &json!({"signal": signal}),
     )
     .await?;

@@ -92,8 +92,9 @@ pub async fn act(
 async fn record(state: &AppState, instance: &Instance, answer: Value) -> AppResult<InstanceStatus> {
     let status: InstanceStatus = serde_json::from_value(answer)
         .map_err(|e| AppError::Unavailable(format!("node answered an unreadable status: {e}")))?;
-    store::set_state(
-        &state.db.pool,
+    sync::record_state(
+        state,
+        &instance.node_id,
         &instance.id,
         status.state,
         status.state_version,

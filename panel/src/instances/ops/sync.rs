@@ -1,11 +1,16 @@
 //! Keeps each agent's instance specs in step with the panel: specs are pushed on create,
 //! update and every tunnel connect; the agent's state changes come back on its
 //! `/v1/events` stream and are recorded.
+//!
+//! Trust boundary: an agent speaks only for its own node. Every state report (events,
+//! power and spec answers) goes through [`record_state`], which records it only for an
+//! instance placed on the reporting node and refuses versions from the far future
+//! ([`store::MAX_STATE_VERSION_AHEAD_US`]); anything else is dropped with a warning.
 
 use std::sync::Arc;
 
 use http_body_util::BodyExt;
-use shardlyn_proto::instance::{InstanceSpec, InstanceStatus, StateEvent};
+use shardlyn_proto::instance::{InstanceSpec, InstanceState, InstanceStatus, StateEvent};
 
 use super::power::agent_path;
 use crate::error::{AppError, AppResult};
@@ -41,7 +46,7 @@ pub async fn push(
 pub async fn push_instance(state: &AppState, instance: &Instance) -> AppResult<()> {
     let spec = spec::build_spec(state, instance).await?;
     if let Some(status) = push(state, &instance.node_id, &spec).await? {
-        record(state, &instance.id, &status).await?;
+        record(state, instance, &status).await?;
     }
     Ok(())
 }
@@ -64,12 +69,48 @@ pub async fn remove(state: &AppState, node_id: &str, instance_id: &str) -> AppRe
     }
 }
 
-async fn record(state: &AppState, id: &str, status: &InstanceStatus) -> AppResult<()> {
-    store::set_state(&state.db.pool, id, status.state, status.state_version).await?;
+async fn record(state: &AppState, instance: &Instance, status: &InstanceStatus) -> AppResult<()> {
+    record_state(
+        state,
+        &instance.node_id,
+        &instance.id,
+        status.state,
+        status.state_version,
+    )
+    .await?;
     if status.installed {
-        store::mark_installed(&state.db.pool, id, crate::db::now_ms()).await?;
+        store::mark_installed(&state.db.pool, &instance.id, crate::db::now_ms()).await?;
     }
     Ok(())
+}
+
+/// Records the state `node_id`'s agent reported for `instance_id` (unless a newer one is
+/// recorded). A version more than [`store::MAX_STATE_VERSION_AHEAD_US`] ahead of the
+/// panel's clock is refused and logged. Whether the report was accepted (an accepted
+/// report older than the recorded one changes nothing).
+///
+/// # Errors
+/// Database failures.
+pub async fn record_state(
+    state: &AppState,
+    node_id: &str,
+    instance_id: &str,
+    reported: InstanceState,
+    version: u64,
+) -> AppResult<bool> {
+    let bound = store::max_state_version();
+    if version > bound {
+        tracing::warn!(
+            node.id = %node_id,
+            instance.id = %instance_id,
+            state.version = version,
+            state.version_bound = bound,
+            "refusing a state report from the future: is the node's clock wrong?"
+        );
+        return Ok(false);
+    }
+    store::set_state(&state.db.pool, instance_id, node_id, reported, version).await?;
+    Ok(true)
 }
 
 /// Runs for the life of one tunnel connection: pushes every spec of the node, then
@@ -107,29 +148,40 @@ pub async fn on_connect(state: AppState, conn: Arc<AgentConn>) {
                 continue;
             }
             match serde_json::from_slice::<StateEvent>(&line) {
-                Ok(event) => apply(&state, &event).await,
+                Ok(event) => apply(&state, &node_id, &event).await,
                 Err(e) => tracing::debug!(error = %e, "skipping an unreadable agent event"),
             }
         }
     }
 }
 
-async fn apply(state: &AppState, event: &StateEvent) {
+/// Records one state event of `node_id`'s agent; an event about an instance of another
+/// node is dropped and logged.
+async fn apply(state: &AppState, node_id: &str, event: &StateEvent) {
     let pool = &state.db.pool;
     let result = async {
         let before = store::find(pool, &event.instance).await?;
         let Some(before) = before else {
             return Ok::<(), AppError>(());
         };
-        store::set_state(pool, &event.instance, event.state, event.version).await?;
+        if before.node_id != node_id {
+            tracing::warn!(
+                node.id = %node_id,
+                instance.id = %event.instance,
+                instance.node_id = %before.node_id,
+                "dropping a state report about another node's instance"
+            );
+            return Ok(());
+        }
+        if !record_state(state, node_id, &event.instance, event.state, event.version).await? {
+            return Ok(());
+        }
         if let Some(desired) = event.desired {
             store::set_desired(pool, &event.instance, desired).await?;
         }
         let installed = matches!(
             event.state,
-            shardlyn_proto::instance::InstanceState::Offline
-                | shardlyn_proto::instance::InstanceState::Starting
-                | shardlyn_proto::instance::InstanceState::Running
+            InstanceState::Offline | InstanceState::Starting | InstanceState::Running
         );
         if installed && before.installed_at.is_none() {
             store::mark_installed(pool, &event.instance, event.at).await?;
