@@ -183,6 +183,10 @@ pub async fn authenticate_token(state: &AppState, token: &str) -> Result<Current
     if current.user.suspended {
         return Err(AppError::unauthorized("account suspended"));
     }
+    if let Credential::ApiToken(id) = &current.credential {
+        // From now on its requests count in the token's own rate-limit bucket.
+        state.limiter.learn(token, format!("tok:{id}"));
+    }
     Ok(current)
 }
 

@@ -31,7 +31,10 @@ pub async fn accept(State(state): State<AppState>, mut req: Request) -> Response
         return AppError::unauthorized("missing agent token").into_response();
     };
     let node = match nodes::find_by_agent_token(&state.db.pool, token).await {
-        Ok(Some(node)) => node,
+        Ok(Some(node)) => {
+            state.limiter.learn(token, format!("node:{}", node.id));
+            node
+        }
         Ok(None) => return AppError::unauthorized("invalid agent token").into_response(),
         Err(e) => return AppError::from(e).into_response(),
     };
