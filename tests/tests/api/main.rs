@@ -26,5 +26,6 @@ mod support;
 mod tokens;
 mod uploads;
 mod users;
+mod verify_email;
 mod webhooks;
 mod workloads;
