@@ -71,7 +71,7 @@ impl Default for TlsConfig {
     }
 }
 
-/// Rate-limit classes; each is a fixed window per caller (token, else IP).
+/// Rate-limit classes; each is a fixed window per caller (verified credential, else IP).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
@@ -463,6 +463,12 @@ impl Config {
         );
         crate::mailer::smtp::validate(&self.smtp).map_err(|e| anyhow::anyhow!("smtp: {e}"))?;
         anyhow::ensure!(
+            self.auth.registration != Registration::Open || !self.smtp.host.is_empty(),
+            "auth.registration = \"open\" needs SMTP (smtp.host): a new account is verified \
+             by a link mailed to its address, and without SMTP nobody could receive it; \
+             configure [smtp], or use registration \"invite_only\" or \"closed\""
+        );
+        anyhow::ensure!(
             self.github.client_id.is_empty() == self.github.client_secret.expose().is_empty(),
             "github.client_id and github.client_secret must be set together"
         );
@@ -567,7 +573,7 @@ const DOCS: &[(&str, &str)] = &[
     ("auth", "Authentication policy."),
     (
         "auth.registration",
-        "\"open\", \"invite_only\" or \"closed\".",
+        "\"open\" (needs smtp: new accounts verify their address by a mailed link), \"invite_only\" or \"closed\".",
     ),
     (
         "auth.password_min_length",
@@ -837,7 +843,8 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
                 "shardlyn.toml",
-                "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"\n[auth]\nregistration = \"open\"\n",
+                "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"\n[auth]\nregistration = \"open\"\n\
+                 [smtp]\nhost = \"smtp.example.com\"\nfrom = \"panel@example.com\"\n",
             )?;
             jail.set_env("SHARDLYN_LOG_LEVEL", "warn");
             jail.set_env("SHARDLYN_AUTH__PASSWORD_MIN_LENGTH", "12");
@@ -864,6 +871,22 @@ mod tests {
             jail.set_env("SHARDLYN_OUTBOUND__ALLOW", r#"["10.0.0.0/33"]"#);
             let err = Config::load(None, &CliOverrides::default()).expect_err("bad entry");
             assert!(format!("{err:#}").contains("10.0.0.0/33"), "{err:#}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(clippy::result_large_err, reason = "figment::Jail's closure signature")]
+    fn open_registration_without_smtp_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SHARDLYN_AUTH__REGISTRATION", "open");
+            let err = Config::load(None, &CliOverrides::default())
+                .expect_err("open registration needs SMTP")
+                .to_string();
+            assert!(err.contains("smtp.host") && err.contains("open"), "{err}");
+            jail.set_env("SHARDLYN_SMTP__HOST", "smtp.example.com");
+            jail.set_env("SHARDLYN_SMTP__FROM", "panel@example.com");
+            Config::load(None, &CliOverrides::default()).map_err(|e| e.to_string())?;
             Ok(())
         });
     }

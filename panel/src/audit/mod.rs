@@ -1,6 +1,10 @@
 //! The audit log: every mutating request records actor, action, target, IP, result and
 //! time. A middleware writes the row after the handler answered; extractors and handlers
 //! fill in the actor and, where they know better, the action and target.
+//!
+//! The stored path never holds a secret taken from the URL: a route parameter that is a
+//! credential (`/v1/invites/{token}/accept`) is stored as its placeholder, and in a path
+//! no route matched, a segment that looks like a token is replaced by `{redacted}`.
 
 mod routes;
 pub mod store;
@@ -58,6 +62,42 @@ fn is_mutating(method: &Method) -> bool {
     )
 }
 
+/// Route parameters that carry a credential.
+const SECRET_PARAMS: &[&str] = &["{token}", "{code}", "{secret}"];
+
+/// A segment of an unmatched path that looks like a token: 32 or more hex digits, or a
+/// Shardlyn token prefix.
+fn looks_secret(segment: &str) -> bool {
+    (segment.len() >= 32 && segment.bytes().all(|b| b.is_ascii_hexdigit()))
+        || segment.starts_with("shardlyn_")
+}
+
+/// The request path as the audit log stores it: with the route's placeholder in place of
+/// every secret parameter (`route` is the matched route, if any).
+fn stored_path(route: Option<&str>, path: &str) -> String {
+    let Some(route) = route else {
+        return path
+            .split('/')
+            .map(|s| if looks_secret(s) { "{redacted}" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+    };
+    if !SECRET_PARAMS.iter().any(|p| route.contains(p)) {
+        return path.to_string();
+    }
+    let template: Vec<&str> = route.split('/').collect();
+    let actual: Vec<&str> = path.split('/').collect();
+    if template.len() != actual.len() {
+        return route.to_string();
+    }
+    template
+        .iter()
+        .zip(actual)
+        .map(|(t, a)| if SECRET_PARAMS.contains(t) { *t } else { a })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Records mutating requests once they have been answered.
 pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
@@ -66,11 +106,9 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     }
     let slot = AuditSlot::default();
     req.extensions_mut().insert(slot.clone());
-    let path = req.uri().path().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let matched = req.extensions().get::<MatchedPath>();
+    let path = stored_path(matched.map(MatchedPath::as_str), req.uri().path());
+    let route = matched.map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
     let ip = peer_ip(req.extensions());
     let response = next.run(req).await;
     let info = slot.take();
@@ -94,4 +132,36 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         tracing::error!(error = %err, "writing audit log entry");
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored_path;
+
+    #[test]
+    fn secret_route_parameters_are_stored_as_placeholders() {
+        let token = "ab".repeat(32);
+        assert_eq!(
+            stored_path(
+                Some("/v1/invites/{token}/accept"),
+                &format!("/v1/invites/{token}/accept")
+            ),
+            "/v1/invites/{token}/accept"
+        );
+        assert_eq!(
+            stored_path(
+                Some("/v1/organizations/{orgId}"),
+                "/v1/organizations/0193-x"
+            ),
+            "/v1/organizations/0193-x"
+        );
+        assert_eq!(
+            stored_path(None, &format!("/v1/invites/{token}/acept")),
+            "/v1/invites/{redacted}/acept"
+        );
+        assert_eq!(
+            stored_path(None, "/v1/nope/0193e0c4-6f1e-7b3a-9d8e-1a2b3c4d5e6f"),
+            "/v1/nope/0193e0c4-6f1e-7b3a-9d8e-1a2b3c4d5e6f"
+        );
+    }
 }

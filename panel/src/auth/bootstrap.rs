@@ -81,6 +81,7 @@ pub async fn create_first_admin(
             name,
             password,
             is_admin: true,
+            email_verified: true,
         },
     )
     .await?;

@@ -189,6 +189,10 @@ pub async fn authenticate_token(state: &AppState, token: &str) -> Result<Current
     if current.user.suspended {
         return Err(AppError::unauthorized("account suspended"));
     }
+    if let Credential::ApiToken(id) = &current.credential {
+        // From now on its requests count in the token's own rate-limit bucket.
+        state.limiter.learn(token, format!("tok:{id}"));
+    }
     Ok(current)
 }
 
@@ -285,6 +289,8 @@ impl FromRequestParts<AppState> for AgentNode {
         let node = nodes::find_by_agent_token(&state.db.pool, token)
             .await?
             .ok_or_else(|| AppError::unauthorized("invalid agent token"))?;
+        // Verified: the rate limiter may count this agent as its node from now on.
+        state.limiter.learn(token, format!("node:{}", node.id));
         let node = Self(node);
         keep(parts, &node);
         Ok(node)

@@ -10,6 +10,7 @@ use super::extract::{ClientMeta, SessionUser};
 use super::lockout;
 use super::mfa::{self, MfaRequired};
 use super::sessions::{self, TokenPair};
+use super::verify_email;
 use crate::audit::AuditSlot;
 use crate::error::{AppError, AppJson, AppResult};
 use crate::state::AppState;
@@ -30,7 +31,8 @@ pub enum LoginResponse {
 }
 
 /// Checks credentials and starts a session, or for a user with MFA issues a challenge
-/// that `/v1/auth/mfa/challenge` completes.
+/// that `/v1/auth/mfa/challenge` completes. The right password of an account whose
+/// address is not verified yet answers 403 `EMAIL_NOT_VERIFIED`.
 pub async fn login(
     State(state): State<AppState>,
     ClientMeta(client): ClientMeta,
@@ -66,6 +68,12 @@ pub async fn login(
     }
     if account.user.suspended {
         return Err(AppError::Forbidden("account suspended".into()));
+    }
+    if !account.email_verified {
+        return Err(verify_email::not_verified(
+            "verify your email address first: open the link mailed to it at registration, \
+             or ask for a new one with POST /v1/auth/verify-email/resend",
+        ));
     }
     lockout::clear(&state.db.pool, &account.user.id).await?;
     if account.user.mfa_enabled {

@@ -1,5 +1,5 @@
-//! Authentication: login, refresh, logout, registration, first-admin bootstrap and
-//! password reset, MFA (TOTP), GitHub login; plus the token primitives and caller extractors the rest use.
+//! Authentication: login, refresh, logout, registration (and email verification),
+//! first-admin bootstrap and password reset, MFA (TOTP), GitHub login; plus the token primitives and caller extractors the rest use.
 
 mod bootstrap;
 pub mod cache;
@@ -15,6 +15,7 @@ pub mod mfa;
 mod password_reset;
 mod register;
 pub mod sessions;
+pub mod verify_email;
 
 use crate::routes::{Access, Routes};
 
@@ -44,6 +45,18 @@ pub fn router() -> Routes {
             Access::Public,
             "Register new user",
             register::register,
+        )
+        .post(
+            "/v1/auth/verify-email",
+            Access::Public,
+            "Verify an email address with the mailed token",
+            verify_email::verify,
+        )
+        .post(
+            "/v1/auth/verify-email/resend",
+            Access::Public,
+            "Mail a new email verification link",
+            verify_email::resend,
         )
         .post(
             "/v1/auth/forgot-password",

@@ -109,6 +109,8 @@ pub async fn reset(
         return Err(invalid());
     }
     users::set_password(&mut *tx, &user_id, &hash).await?;
+    // The reset link went to the account's mailbox: that proves the address too.
+    users::mark_email_verified(&mut *tx, &user_id).await?;
     // Other outstanding reset links of this account die with this one.
     sqlx::query("UPDATE password_resets SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
         .bind(now)

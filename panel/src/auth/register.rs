@@ -1,17 +1,20 @@
 //! `POST /v1/auth/register`, governed by `auth.registration`. In `invite_only` mode an
 //! account is created only together with the acceptance of a pending invite sent to
-//! the same email (`invite_token`).
+//! the same email (`invite_token`). In `open` mode anyone may register; the address is
+//! then verified by a mailed link before the account can sign in (`verify_email`),
+//! unless a matching invite came along, which proves the mailbox as well.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+use super::verify_email;
 use crate::config::Registration;
 use crate::error::{AppError, AppJson, AppResult};
 use crate::orgs::invites;
 use crate::state::AppState;
 use crate::users::store::User;
-use crate::users::{NewUser, create_account, create_user};
+use crate::users::{NewUser, create_account};
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub struct RegisterRequest {
@@ -29,32 +32,41 @@ pub async fn register(
     State(state): State<AppState>,
     AppJson(body): AppJson<RegisterRequest>,
 ) -> AppResult<(StatusCode, AppJson<User>)> {
+    let registration = state.config.auth.registration;
+    if registration == Registration::Closed {
+        return Err(AppError::Forbidden("registration is closed".into()));
+    }
+    let invite = match body.invite_token.as_deref() {
+        Some(token) => invites::find_pending(&state, token)
+            .await?
+            .filter(|invite| invites::email_matches(invite, &body.email)),
+        None => None,
+    };
+    if registration == Registration::InviteOnly && invite.is_none() {
+        return Err(AppError::Forbidden(INVITE_ONLY.into()));
+    }
     let new = NewUser {
         email: &body.email,
         name: body.name.as_deref(),
         password: &body.password,
         is_admin: false,
+        email_verified: invite.is_some(),
     };
-    let user = match state.config.auth.registration {
-        Registration::Open => create_user(&state, new).await?,
-        Registration::Closed => {
-            return Err(AppError::Forbidden("registration is closed".into()));
-        }
-        Registration::InviteOnly => {
-            let token = body.invite_token.as_deref().unwrap_or_default();
-            let invite = match invites::find_pending(&state, token).await? {
-                Some(invite) if invites::email_matches(&invite, &body.email) => invite,
-                _ => return Err(AppError::Forbidden(INVITE_ONLY.into())),
-            };
-            // Account and membership in one transaction: neither exists without the other.
-            let mut tx = state.db.pool.begin().await?;
-            let user = create_account(&mut tx, &state.config.auth, new).await?;
-            if !invites::consume(&mut tx, &invite, &user.id).await? {
+    // Account, membership or verification link in one transaction.
+    let mut tx = state.db.pool.begin().await?;
+    let user = create_account(&mut tx, &state.config.auth, new).await?;
+    let link = match &invite {
+        Some(invite) => {
+            if !invites::consume(&mut tx, invite, &user.id).await? {
                 return Err(AppError::Forbidden(INVITE_ONLY.into()));
             }
-            tx.commit().await?;
-            user
+            None
         }
+        None => Some(verify_email::issue(&mut tx, &user.id).await?),
     };
+    tx.commit().await?;
+    if let Some(token) = link {
+        verify_email::mail_link(&state, &user.email, token);
+    }
     Ok((StatusCode::CREATED, AppJson(user)))
 }

@@ -66,13 +66,19 @@ pub fn from_config(config: &SmtpConfig) -> anyhow::Result<Arc<dyn Mailer>> {
     Ok(Arc::new(smtp::SmtpMailer::start(config)?))
 }
 
-/// Writes every message to the log.
+/// Notes every message in the log without sending it: the recipient and the subject
+/// only, never the body, whose links carry tokens (password reset, invitation, email
+/// verification) that anyone reading the log could otherwise use.
 #[derive(Debug, Default)]
 pub struct LogMailer;
 
 impl Mailer for LogMailer {
     fn send(&self, email: Email) {
-        tracing::info!(mail.to = %email.to, mail.subject = %email.subject, "mail (log transport; set smtp.host to send):\n{}", email.text);
+        tracing::info!(
+            mail.to = %email.to,
+            mail.subject = %email.subject,
+            "mail not sent: no SMTP configured (set smtp.host to deliver mail)"
+        );
     }
 }
 
@@ -94,6 +100,81 @@ impl Mailer for MemoryMailer {
     fn send(&self, email: Email) {
         if let Ok(mut sent) = self.sent.lock() {
             sent.push(email);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A tracing writer into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut out) = self.0.lock() {
+                out.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Self;
+        fn make_writer(&'a self) -> Self {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn logged_mail_names_recipient_and_subject_but_no_token() {
+        let token = "5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7";
+        let link = |path: &str| format!("https://panel.test/{path}{token}");
+        let messages = [
+            Template::PasswordReset {
+                link: link("reset-password?token="),
+                token: token.into(),
+                valid_minutes: 60,
+            },
+            Template::OrgInvite {
+                org_name: "Acme".into(),
+                inviter: "Ada (ada@example.com)".into(),
+                role: "viewer".into(),
+                link: link("invites/"),
+                token: token.into(),
+                expires_at: "2030-01-01T00:00:00Z".into(),
+            },
+            Template::VerifyEmail {
+                link: link("verify-email?token="),
+                token: token.into(),
+                valid_hours: 24,
+            },
+        ];
+        for template in messages {
+            let out = Captured::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(out.clone())
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                LogMailer.send_template("bob@example.com", &template);
+            });
+            let logged = String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf-8");
+            assert!(logged.contains("bob@example.com"), "{logged}");
+            assert!(logged.contains(&template.subject()), "{logged}");
+            assert!(!logged.contains(token), "{}: {logged}", template.name());
+            assert!(
+                !logged.contains("panel.test"),
+                "{}: {logged}",
+                template.name()
+            );
         }
     }
 }

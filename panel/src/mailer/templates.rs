@@ -25,6 +25,14 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../../templates/email/password_reset.txt.tera"),
     ),
     (
+        "verify_email.html.tera",
+        include_str!("../../../templates/email/verify_email.html.tera"),
+    ),
+    (
+        "verify_email.txt.tera",
+        include_str!("../../../templates/email/verify_email.txt.tera"),
+    ),
+    (
         "org_invite.html.tera",
         include_str!("../../../templates/email/org_invite.html.tera"),
     ),
@@ -112,6 +120,12 @@ pub enum Template {
         token: String,
         valid_minutes: i64,
     },
+    /// A link verifying the address of a newly registered account (and its token).
+    VerifyEmail {
+        link: String,
+        token: String,
+        valid_hours: i64,
+    },
     /// An invitation to an organization.
     OrgInvite {
         org_name: String,
@@ -154,6 +168,7 @@ impl Template {
     pub fn name(&self) -> &'static str {
         match self {
             Self::PasswordReset { .. } => "password_reset",
+            Self::VerifyEmail { .. } => "verify_email",
             Self::OrgInvite { .. } => "org_invite",
             Self::MfaEnabled { .. } => "mfa_enabled",
             Self::MfaDisabled { .. } => "mfa_disabled",
@@ -168,6 +183,7 @@ impl Template {
     pub fn subject(&self) -> String {
         let subject = match self {
             Self::PasswordReset { .. } => "Reset your Shardlyn password".to_string(),
+            Self::VerifyEmail { .. } => "Verify your email address for Shardlyn".to_string(),
             Self::OrgInvite { org_name, .. } => {
                 format!("You are invited to {org_name} on Shardlyn")
             }
@@ -251,6 +267,11 @@ mod tests {
                 from: "ada@example.com".into(),
                 subject: "Server won't\nstart".into(),
                 body: "It says <error>.".into(),
+            },
+            Template::VerifyEmail {
+                link: "https://panel.test/verify-email?token=ghi".into(),
+                token: "ghi".into(),
+                valid_hours: 24,
             },
         ]
     }

@@ -80,6 +80,9 @@ pub struct NewUser<'a> {
     pub name: Option<&'a str>,
     pub password: &'a str,
     pub is_admin: bool,
+    /// Whether the address counts as verified: everything but open registration, whose
+    /// accounts verify it through a mailed link (`auth::verify_email`).
+    pub email_verified: bool,
 }
 
 /// Validates and hashes, then creates a user and their personal organization (owner)
@@ -104,14 +107,22 @@ pub async fn create_account(
         None => String::new(),
     };
     let hash = hash_password(new.password.to_string()).await?;
-    let user = store::insert(&mut *conn, &new_id(), &email, &name, &hash, new.is_admin)
-        .await
-        .map_err(|e| match AppError::from(e) {
-            AppError::Conflict(_) => {
-                AppError::Conflict("an account with this email already exists".into())
-            }
-            other => other,
-        })?;
+    let user = store::insert(
+        &mut *conn,
+        &new_id(),
+        &email,
+        &name,
+        &hash,
+        new.is_admin,
+        new.email_verified,
+    )
+    .await
+    .map_err(|e| match AppError::from(e) {
+        AppError::Conflict(_) => {
+            AppError::Conflict("an account with this email already exists".into())
+        }
+        other => other,
+    })?;
     let label = if name.is_empty() {
         email.split('@').next().unwrap_or("personal").to_string()
     } else {
@@ -166,6 +177,7 @@ pub async fn create_admin(
             name,
             password,
             is_admin: true,
+            email_verified: true,
         },
     )
     .await

@@ -29,6 +29,8 @@ pub struct UserAuthRow {
     pub user: User,
     pub password_hash: String,
     pub locked_until: Option<i64>,
+    /// Whether the address is verified (see `auth::verify_email`).
+    pub email_verified: bool,
 }
 
 /// The user columns [`from_row`] reads, unqualified and qualified with `u.`.
@@ -56,7 +58,7 @@ pub(crate) fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
-/// Inserts a user.
+/// Inserts a user; `email_verified` records the address as verified now.
 pub async fn insert<'e>(
     db: impl AnyExecutor<'e>,
     id: &str,
@@ -64,11 +66,12 @@ pub async fn insert<'e>(
     name: &str,
     password_hash: &str,
     is_admin: bool,
+    email_verified: bool,
 ) -> Result<User, sqlx::Error> {
     let now = now_ms();
     let row = sqlx::query(concat!(
-        "INSERT INTO users (id, email, name, password_hash, is_admin, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+        "INSERT INTO users (id, email, name, password_hash, is_admin, created_at, updated_at, \
+         email_verified_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING ",
         user_columns!()
     ))
     .bind(id)
@@ -77,6 +80,7 @@ pub async fn insert<'e>(
     .bind(password_hash)
     .bind(i64::from(is_admin))
     .bind(now)
+    .bind(email_verified.then_some(now))
     .fetch_one(db)
     .await?;
     from_row(&row)
@@ -107,7 +111,7 @@ pub async fn find_auth_by_email<'e>(
         concat!(
             "SELECT ",
             user_columns!(),
-            ", password_hash, locked_until FROM users WHERE email = $1"
+            ", password_hash, locked_until, email_verified_at FROM users WHERE email = $1"
         ),
         email,
     )
@@ -124,7 +128,7 @@ pub async fn find_auth_by_id<'e>(
         concat!(
             "SELECT ",
             user_columns!(),
-            ", password_hash, locked_until FROM users WHERE id = $1"
+            ", password_hash, locked_until, email_verified_at FROM users WHERE id = $1"
         ),
         id,
     )
@@ -143,6 +147,9 @@ async fn find_auth<'e>(
         user: from_row(&row)?,
         password_hash: row.try_get("password_hash")?,
         locked_until: row.try_get("locked_until")?,
+        email_verified: row
+            .try_get::<Option<i64>, _>("email_verified_at")?
+            .is_some(),
     }))
 }
 
@@ -235,4 +242,19 @@ pub async fn set_suspended<'e>(
         .execute(db)
         .await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// Records the user's address as verified (once: a later call keeps the first time).
+pub async fn mark_email_verified<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET email_verified_at = $1 WHERE id = $2 AND email_verified_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -19,7 +19,7 @@ use crate::error::AppError;
 
 /// A form's failure shown on the form itself: a client error re-renders the form with
 /// its message; anything else is an error page.
-fn shown(result: WebResult<Value>) -> WebResult<Result<Value, WebError>> {
+pub(super) fn shown(result: WebResult<Value>) -> WebResult<Result<Value, WebError>> {
     match result {
         Ok(v) => Ok(Ok(v)),
         Err(e) if e.status.is_client_error() => Ok(Err(e)),
@@ -164,7 +164,7 @@ fn login_page(
 
 /// A page of the signed-out flows: `template` in the plain layout titled `title`,
 /// with a fresh CSRF token for its form.
-fn signed_out_page<P: Serialize>(
+pub(super) fn signed_out_page<P: Serialize>(
     web: &WebState,
     browser: &Browser,
     status: StatusCode,

@@ -38,6 +38,7 @@ mod org_pages;
 mod pages;
 pub mod session;
 pub mod templates;
+mod verify_pages;
 mod view;
 mod workload_pages;
 
@@ -98,6 +99,11 @@ pub fn router(app: AppState, api: Router) -> Router {
             "/reset-password",
             get(auth_pages::reset_form).post(auth_pages::reset),
         )
+        .route(
+            "/verify-email",
+            get(verify_pages::verify_form).post(verify_pages::verify),
+        )
+        .route("/verify-email/resend", post(verify_pages::resend))
         .route("/web/token", post(auth_pages::token))
         .route("/static/{file}", get(assets::serve))
         .route("/docs/api", get(api_docs::page))

@@ -38,6 +38,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../../templates/web/reset.html.tera"),
     ),
     (
+        "verify_email.html.tera",
+        include_str!("../../../templates/web/verify_email.html.tera"),
+    ),
+    (
         "node.html.tera",
         include_str!("../../../templates/web/node.html.tera"),
     ),
@@ -219,6 +223,8 @@ mod tests {
             "setup.html.tera" => json!({"email": "", "name": "", "error": null}),
             "forgot.html.tera" => json!({"email": "", "notice": "sent", "error": null}),
             "reset.html.tera" => json!({"token": "t", "error": {"code": "X", "message": "m"}}),
+            "verify_email.html.tera" => json!({"token": "t", "email": "a@b.c", "verified": false,
+                "notice": "n", "error": {"code": "X", "message": "m"}}),
             "dashboard.html.tera" => json!({
                 "nodes_online": 1, "nodes_offline": 2, "nodes_total": 3,
                 "instances_total": 1, "states": [{"state": "running", "count": 1}],

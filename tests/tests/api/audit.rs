@@ -90,3 +90,41 @@ both_engines! {
         assert_eq!(login("203.0.113.2").await.expect("login").status(), 401);
     }
 }
+
+both_engines! {
+    async fn tokens_in_request_paths_are_not_stored(engine) {
+        let app = spawn_app(engine).await;
+        let admin = app.bootstrap_admin().await;
+        let org = app.create_org(&admin.access, "Tokens").await;
+        app.post(&format!("/v1/organizations/{org}/members/invite"), Some(&admin.access), json!({"email": "tia@example.com", "role": "viewer"}))
+            .await
+            .expect(201);
+        let mail = app.mailer.sent().into_iter().find(|m| m.to == "tia@example.com").expect("invite mail");
+        let (_, rest) = mail.text.split_once("/invites/").expect("invite link");
+        let token: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+        assert_eq!(token.len(), 64);
+        let tia = app.register("tia@example.com").await;
+        // A wrong token, a wrong method on the route, a mistyped route, then the right one.
+        let wrong = "f".repeat(64);
+        app.post(&format!("/v1/invites/{wrong}/accept"), Some(&tia.access), json!({})).await.expect(404);
+        app.put(&format!("/v1/invites/{token}/accept"), Some(&tia.access), json!({})).await.expect(405);
+        app.post(&format!("/v1/invites/{token}/acept"), Some(&tia.access), json!({})).await.expect(404);
+        app.post(&format!("/v1/invites/{token}/accept"), Some(&tia.access), json!({})).await.expect(200);
+
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as("SELECT path, action, target FROM audit_logs")
+            .fetch_all(&app.state.db.pool)
+            .await
+            .expect("audit rows");
+        for (path, action, target) in &rows {
+            for secret in [&token, &wrong] {
+                assert!(!path.contains(secret.as_str()), "{path}");
+                assert!(!action.contains(secret.as_str()), "{action}");
+                assert!(!target.as_deref().unwrap_or_default().contains(secret.as_str()), "{target:?}");
+            }
+        }
+        // The matched route keeps its placeholder; an unmatched path loses the token-like part.
+        let accepts = rows.iter().filter(|(p, _, _)| p == "/v1/invites/{token}/accept").count();
+        assert!(accepts >= 2, "{rows:#?}");
+        assert!(rows.iter().any(|(p, _, _)| p == "/v1/invites/{redacted}/acept"), "{rows:#?}");
+    }
+}

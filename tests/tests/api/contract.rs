@@ -133,6 +133,16 @@ const EXTRAS: &[(&str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/v1/auth/verify-email",
+        "issue 12: open registration verifies the address by a mailed single-use token",
+    ),
+    (
+        "POST",
+        "/v1/auth/verify-email/resend",
+        "issue 12: mail a new verification link (answers alike for unknown addresses)",
+    ),
+    (
+        "POST",
         "/v1/agent/register",
         "agent trades a registration token (internal)",
     ),

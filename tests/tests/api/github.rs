@@ -499,6 +499,45 @@ both_engines! {
         assert_eq!(victim_links, 0);
     }
 
+    async fn github_does_not_link_an_account_whose_address_is_not_verified(engine) {
+        let fake = FakeGithub::start().await;
+        let app = spawn_with_github(engine, &fake).await;
+        // Someone registers the address first (open registration) and never verifies it.
+        app.post("/v1/auth/register", None, json!({"email": "dora@example.com", "password": PASSWORD}))
+            .await
+            .expect(201);
+        let before = written(&app).await;
+        let gh_dora = account(7, "dora", &[("dora@example.com", true, true)]);
+        fake.sign_in_as(gh_dora.clone());
+        let started = start(&app).await;
+        let callback = approve(&app, &started.authorize).await;
+        fetch(&app, &callback, Some(&started.cookie))
+            .await
+            .expect_error(403, "EMAIL_NOT_VERIFIED");
+        let after = written(&app).await;
+        assert_eq!(before[..4], after[..4], "users, identities, sessions, codes unchanged");
+        // Once the mailed link was followed, the GitHub login links the account.
+        let mail = app
+            .mailer
+            .sent()
+            .into_iter()
+            .find(|m| m.to == "dora@example.com" && m.subject.contains("Verify"))
+            .expect("the verification mail");
+        let token: String = mail
+            .text
+            .split_once("verify-email?token=")
+            .expect("link")
+            .1
+            .chars()
+            .take_while(char::is_ascii_hexdigit)
+            .collect();
+        app.post("/v1/auth/verify-email", None, json!({"token": token})).await.expect(200);
+        let r = github_login(&app, &fake, &gh_dora).await.expect(200);
+        let me = app.get("/v1/users/me", r.body["access_token"].as_str()).await.expect(200);
+        assert_eq!(me.body["email"], "dora@example.com");
+        assert_eq!(count(&app, IDENTITIES).await, 1);
+    }
+
     async fn github_callback_refuses_bad_states_and_writes_nothing(engine) {
         let fake = FakeGithub::start().await;
         let app = spawn_with_github(engine, &fake).await;

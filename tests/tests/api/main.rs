@@ -30,5 +30,6 @@ mod tokens;
 mod trust;
 mod uploads;
 mod users;
+mod verify_email;
 mod webhooks;
 mod workloads;

@@ -2,7 +2,8 @@
 //!
 //! 1. the user already linked to that GitHub account id;
 //! 2. else the user whose email is one GitHub marks `verified` (primary first), which
-//!    links the two: an unverified address is never trusted to prove ownership;
+//!    links the two: an unverified address is never trusted to prove ownership, on
+//!    either side (an account whose address is not verified yet is not linked);
 //! 3. else a new user (registration `open` only) with the primary verified address and
 //!    a personal organization, as `POST /v1/auth/register` makes. Its password is random
 //!    and unknown; "forgot password" sets one.
@@ -72,7 +73,8 @@ fn display_name(gh: &GithubUser) -> String {
 /// Finds, links or creates the user `gh` signs in as.
 ///
 /// # Errors
-/// 403 for a suspended account to link, or when no verified email is available for a new account or registration does not
+/// 403 for a suspended account to link, an account to link whose address is not
+/// verified (`EMAIL_NOT_VERIFIED`), or when no verified email is available for a new account or registration does not
 /// allow one; 409 when the matching account is linked to another GitHub account.
 pub async fn resolve(state: &AppState, gh: &GithubUser) -> AppResult<(User, Outcome)> {
     let pool = &state.db.pool;
@@ -90,6 +92,15 @@ pub async fn resolve(state: &AppState, gh: &GithubUser) -> AppResult<(User, Outc
         };
         if account.user.suspended {
             return Err(AppError::Forbidden("account suspended".into()));
+        }
+        if !account.email_verified {
+            // Whoever registered this address has not proven it is theirs: linking would
+            // hand the GitHub user an account someone else may hold the password of.
+            return Err(crate::auth::verify_email::not_verified(
+                "an account with this email exists but its address is not verified: open the \
+                 link mailed at registration (or reset the password), then sign in with \
+                 GitHub again",
+            ));
         }
         if store::user_has_identity(pool, &account.user.id).await? {
             return Err(AppError::Conflict(
@@ -128,6 +139,8 @@ pub async fn resolve(state: &AppState, gh: &GithubUser) -> AppResult<(User, Outc
             name: (!name.is_empty()).then_some(name.as_str()),
             password: &password,
             is_admin: false,
+            // GitHub marks this address verified.
+            email_verified: true,
         },
     )
     .await?;

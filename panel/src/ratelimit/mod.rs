@@ -1,17 +1,20 @@
 //! Rate limits: fixed windows per caller, in-process by default and shared through Redis
 //! when `redis_url` is set. Every limited response carries `X-RateLimit-Limit`,
 //! `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a refusal is a 429 with `Retry-After`.
+//!
+//! A caller is its client address until its credential is verified ([`caller`]); the
+//! in-process table is bounded ([`table`]).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+mod caller;
+mod table;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::crypto::sha256_hex;
-use crate::auth::extract::peer_ip;
+pub use table::MAX_KEYS;
+
 use crate::config::RateLimitConfig;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -27,7 +30,7 @@ pub struct Decision {
 }
 
 enum Store {
-    Local(Mutex<HashMap<String, (u64, u32)>>),
+    Local(table::Table),
     Redis(redis::aio::ConnectionManager),
 }
 
@@ -35,18 +38,18 @@ enum Store {
 pub struct RateLimiter {
     store: Store,
     config: RateLimitConfig,
+    /// Credentials verified by this process, and the bucket each counts in.
+    known: caller::Known,
 }
-
-/// Entries kept in memory before expired windows are swept.
-const SWEEP_AT: usize = 50_000;
 
 impl RateLimiter {
     /// An in-process limiter.
     #[must_use]
     pub fn local(config: RateLimitConfig) -> Self {
         Self {
-            store: Store::Local(Mutex::new(HashMap::new())),
+            store: Store::Local(table::Table::new(MAX_KEYS)),
             config,
+            known: caller::Known::default(),
         }
     }
 
@@ -56,6 +59,24 @@ impl RateLimiter {
         Self {
             store: Store::Redis(conn),
             config,
+            known: caller::Known::default(),
+        }
+    }
+
+    /// Records that `secret` (an API or agent token) was verified and names `bucket`
+    /// (`tok:{id}`, `node:{id}`): its later requests count there instead of at their
+    /// address. Called by whoever verified it.
+    pub fn learn(&self, secret: &str, bucket: String) {
+        self.known.learn(secret, bucket, unix_now());
+    }
+
+    /// How many keys the in-process table holds (`None` with Redis): for tests and
+    /// metrics; never more than [`MAX_KEYS`] plus one overflow key per class.
+    #[must_use]
+    pub fn local_keys(&self) -> Option<usize> {
+        match &self.store {
+            Store::Local(table) => Some(table.len()),
+            Store::Redis(_) => None,
         }
     }
 
@@ -66,25 +87,17 @@ impl RateLimiter {
         let start = now - now % window;
         let reset = start + window;
         let count = match &self.store {
-            Store::Local(map) => {
-                let Ok(mut map) = map.lock() else {
+            Store::Local(table) => match table.hit(key, reset, now) {
+                Some(count) => count,
+                None => {
                     return Decision {
                         allowed: true,
                         limit,
                         remaining: limit,
                         reset,
                     };
-                };
-                if map.len() > SWEEP_AT {
-                    map.retain(|_, (ends, _)| *ends > now);
                 }
-                let entry = map.entry(key.to_string()).or_insert((reset, 0));
-                if entry.0 != reset {
-                    *entry = (reset, 0);
-                }
-                entry.1 = entry.1.saturating_add(1);
-                entry.1
-            }
+            },
             Store::Redis(conn) => {
                 let redis_key = format!("shardlyn:rl:{key}:{start}");
                 let mut conn = conn.clone();
@@ -135,13 +148,15 @@ impl Class {
         if path.starts_with("/v1/auth/mfa/") {
             return Some(Self::Mfa);
         }
-        const LOGIN: [&str; 6] = [
+        const LOGIN: [&str; 8] = [
             "/v1/auth/login",
             "/v1/auth/register",
             "/v1/auth/refresh",
             "/v1/auth/forgot-password",
             "/v1/auth/reset-password",
             "/v1/auth/bootstrap",
+            "/v1/auth/verify-email",
+            "/v1/auth/verify-email/resend",
         ];
         if LOGIN.contains(&path) {
             return Some(Self::Login);
@@ -163,20 +178,16 @@ impl Class {
     }
 }
 
-fn caller_key(class: Class, req: &Request) -> String {
-    let ip = peer_ip(req.extensions()).unwrap_or_else(|| "unknown".into());
-    if class == Class::Login {
-        return format!("ip:{ip}");
+/// The bucket of a request: its address for the login class (those routes are how a
+/// credential is obtained), else its verified credential, else its address.
+fn caller_key(state: &AppState, class: Class, req: &Request) -> String {
+    if class != Class::Login
+        && let Some(bucket) =
+            caller::verified(&state.jwt, &state.limiter.known, req.headers(), unix_now())
+    {
+        return bucket;
     }
-    // A caller is its credential when it presents one (a user's bearer or an agent's
-    // token: many nodes may share one NAT address), else its address.
-    let credential = [header::AUTHORIZATION.as_str(), "x-agent-token"]
-        .into_iter()
-        .find_map(|name| req.headers().get(name).and_then(|v| v.to_str().ok()));
-    match credential {
-        Some(secret) => format!("tok:{}", &sha256_hex(secret)[..24]),
-        None => format!("ip:{ip}"),
-    }
+    caller::address(req)
 }
 
 fn set_headers(headers: &mut HeaderMap, d: Decision) {
@@ -201,7 +212,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         return next.run(req).await;
     };
     let (limit, window, name) = class.limits(config);
-    let key = format!("{name}:{}", caller_key(class, &req));
+    let key = format!("{name}:{}", caller_key(&state, class, &req));
     let decision = state.limiter.hit(&key, limit, window).await;
     let mut response = if decision.allowed {
         next.run(req).await
