@@ -49,7 +49,19 @@ fn up_runs_the_panel_with_a_local_node_and_reuses_it() {
 fn a_first_server_from_a_bundled_template_runs_with_the_default_data_dir() {
     shardlyn_tests::docker::ensure_test_image();
     let cwd = tempfile::tempdir().expect("tempdir");
-    let up = start_up_in(Some(cwd.path()), &[]);
+    // Game ports of its own: other tests run servers on the default range meanwhile.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let up = start_up_in(
+        Some(cwd.path()),
+        &[],
+        &[
+            ("SHARDLYN_INSTANCES__PORT_RANGE_START", port.to_string()),
+            ("SHARDLYN_INSTANCES__PORT_RANGE_END", port.to_string()),
+        ],
+    );
     assert!(
         cwd.path().join("data/initial-admin.txt").exists(),
         "the default data dir is ./data of the working directory"

@@ -38,7 +38,7 @@ pub enum AppError {
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
     /// A 400 `VALIDATION_ERROR` about one field of the input; the envelope gains
-    /// `"field"` (a JSON path such as `variables[3].env_variable`; absent for the
+    /// `"field"` (a JSON path such as `variables[3].env_variable`, or null for the
     /// document as a whole) so a form can show the message next to the field.
     #[error("{message}")]
     InvalidField {
@@ -189,7 +189,7 @@ impl IntoResponse for AppError {
         }
         let mut body = ErrorBody::new(self.code(), self.to_string());
         if let Self::InvalidField { field, .. } | Self::Unprocessable { field, .. } = &self {
-            body.field.clone_from(field);
+            body.field = Some(field.clone());
         }
         let mut response = (status, axum::Json(body)).into_response();
         if let Self::RateLimited { retry_after } | Self::AccountLocked { retry_after } = self

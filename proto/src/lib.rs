@@ -24,10 +24,11 @@ pub struct ErrorBody {
     pub error: String,
     /// Stable machine-readable code, e.g. `NOT_FOUND`.
     pub code: String,
-    /// The input field a `VALIDATION_ERROR` is about, as a JSON path such as
-    /// `variables[3].env_variable`, so a form can show the message next to it.
+    /// On a `VALIDATION_ERROR` about the input: the field it is about, as a JSON path
+    /// such as `variables[3].env_variable` (null for the document as a whole), so a form
+    /// can show the message next to it. Absent on other errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
+    pub field: Option<Option<String>>,
 }
 
 impl ErrorBody {

@@ -65,12 +65,13 @@ pub struct Up {
 
 /// `shardlyn up --data-dir DATA` on a free port, once it has printed its five lines.
 pub fn start_up(data: &str) -> Up {
-    start_up_in(None, &["--data-dir", data])
+    start_up_in(None, &["--data-dir", data], &[])
 }
 
-/// `shardlyn up ARGS --listen 127.0.0.1:0`, run in `cwd` when given.
-pub fn start_up_in(cwd: Option<&std::path::Path>, args: &[&str]) -> Up {
+/// `shardlyn up ARGS --listen 127.0.0.1:0` with `envs`, run in `cwd` when given.
+pub fn start_up_in(cwd: Option<&std::path::Path>, args: &[&str], envs: &[(&str, String)]) -> Up {
     let mut cmd = shardlyn();
+    cmd.envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
     cmd.arg("up")
         .args(args)
         .args(["--listen", "127.0.0.1:0"])

@@ -70,12 +70,12 @@ pub fn mail_link(state: &AppState, email: &str, token: String) {
 }
 
 /// The answer of both endpoints: a sentence for people.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Message {
     pub message: &'static str,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct VerifyRequest {
     token: String,
 }
@@ -134,7 +134,7 @@ pub async fn verify(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct ResendRequest {
     email: String,
 }

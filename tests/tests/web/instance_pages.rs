@@ -543,6 +543,8 @@ async fn a_first_server_from_a_bundled_template_in_the_browser() {
             fill(&c, "#ni-name", "first").await?;
             fill(&c, "#ni-memory", "128").await?;
             fill(&c, "#ni-disk", "256").await?;
+            // A port of its own: other tests run servers on the default range meanwhile.
+            fill(&c, "#ni-port", &free_port().to_string()).await?;
             click(&c, "#new-submit").await?;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
             let id = loop {
