@@ -66,14 +66,55 @@ pub async fn fresh_database(engine: Engine, dir: &std::path::Path) -> String {
                 .unwrap_or_else(|e| {
                     panic!("PostgreSQL at {admin} is not reachable ({e}); run scripts/dev-services")
                 });
-            let name = format!("shardlyn_test_{}", uuid::Uuid::new_v4().simple());
-            // The name is ours: a fixed prefix and a UUID in hex.
+            drop_stale_databases(&mut conn).await;
+            let now = unix_now();
+            let name = format!("shardlyn_test_{now}_{}", uuid::Uuid::new_v4().simple());
+            // The name is ours: a fixed prefix, a Unix time and a UUID in hex.
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut conn)
                 .await
                 .expect("create test database");
             let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
             format!("{base}/{name}")
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Test databases outlive their test (a test process may be killed at any point), so
+/// each new one first drops those made more than six hours ago, by the time in their
+/// name; names without one come from older harnesses and go too. Another test process
+/// may be dropping the same one: failures are ignored.
+async fn drop_stale_databases(conn: &mut sqlx::AnyConnection) {
+    use sqlx::Row;
+    let cutoff = unix_now() - 6 * 3600;
+    let Ok(rows) =
+        sqlx::query("SELECT datname::text FROM pg_database WHERE datname LIKE 'shardlyn_test_%'")
+            .fetch_all(&mut *conn)
+            .await
+    else {
+        return;
+    };
+    for row in rows {
+        let Ok(name) = row.try_get::<String, _>(0) else {
+            continue;
+        };
+        let made = name
+            .strip_prefix("shardlyn_test_")
+            .and_then(|rest| rest.split_once('_'))
+            .and_then(|(secs, _)| secs.parse::<i64>().ok());
+        let hex_only = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if hex_only && made.is_none_or(|t| t < cutoff) {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut *conn)
+            .await;
         }
     }
 }

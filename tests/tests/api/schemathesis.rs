@@ -65,7 +65,6 @@ both_engines! {
                     .args(["--exclude-path-regex", EXCLUDED])
                     .args(["--max-examples", "8", "--seed", "1", "--workers", "1"])
                     .arg("--generation-deterministic")
-                    .args(["--generation-database", "none"])
                     .args(["--baseline", BASELINE])
                     .args(update_baseline())
                     .args(["--phases", "examples,coverage,fuzzing"])
