@@ -70,6 +70,7 @@ pub async fn build_state(
         tunnels: crate::tunnel::Tunnels::default(),
         consoles: Arc::default(),
         github,
+        clock: crate::clock::Clock::default(),
     })))
 }
 

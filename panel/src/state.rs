@@ -39,6 +39,8 @@ pub struct App {
     pub consoles: Arc<crate::instances::ops::console::Consoles>,
     /// The GitHub login client, when `[github]` is configured.
     pub github: Option<crate::auth::github::client::GithubClient>,
+    /// The time jobs decide by (schedules); tests pin and advance it.
+    pub clock: crate::clock::Clock,
 }
 
 impl App {

@@ -71,7 +71,7 @@ pub async fn create(
             format!("an instance has at most {MAX_SCHEDULES} schedules"),
         ));
     }
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let enabled = body.enabled.unwrap_or(true);
     let schedule = Schedule {
         id: new_id(),
@@ -132,7 +132,7 @@ pub async fn update(
     if let Some(only) = body.only_when_online {
         schedule.only_when_online = only;
     }
-    let now = now_ms();
+    let now = state.clock.now_ms();
     if timing_changed {
         schedule.next_run_at = if schedule.enabled {
             when.next_after(now)

@@ -50,7 +50,7 @@ pub async fn run_until_stopped(state: AppState, poll: Duration, mut stop: watch:
         }
         if last_reap.is_none_or(|t| t.elapsed() >= REAP_EVERY) {
             last_reap = Some(tokio::time::Instant::now());
-            let now = now_ms();
+            let now = state.clock.now_ms();
             match store::fail_abandoned(&state.db.pool, now - ABANDONED_AFTER_MS, now).await {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(runs = n, "schedules: abandoned runs marked failed"),
@@ -81,7 +81,7 @@ pub async fn poll_once(
     stop: &watch::Receiver<bool>,
 ) -> Result<(), sqlx::Error> {
     let pool = &state.db.pool;
-    let now = now_ms();
+    let now = state.clock.now_ms();
     for (id, due_at) in store::due(pool, now, BATCH).await? {
         let Some(schedule) = store::find_by_id(pool, &id).await? else {
             continue;

@@ -16,13 +16,30 @@ use shardlyn_tests::{
 };
 
 const WAIT: Duration = Duration::from_secs(60);
-/// A `* * * * *` schedule fires within a minute; the run then takes a few seconds.
-const CRON_WAIT: Duration = Duration::from_secs(100);
 const GIB: i64 = 1024 * 1024 * 1024;
 
 /// A panel whose job runner looks for due schedules every 100 ms.
 async fn app(engine: Engine) -> TestApp {
     spawn_app_with(engine, |c| c.jobs.poll_interval_ms = 100).await
+}
+
+/// Pins the job clock of every panel half a second before the next minute, so a
+/// `* * * * *` schedule made now is due only once a test moves the clock on, never
+/// after a wall-clock minute. Returns the pinned time.
+fn pin_before_a_minute(apps: &[&TestApp]) -> i64 {
+    let now = shardlyn_panel::db::now_ms();
+    let pinned = now - now.rem_euclid(60_000) + 60_000 - 500;
+    for app in apps {
+        app.state.clock.set_ms(pinned);
+    }
+    pinned
+}
+
+/// Moves the job clock of every panel on by `by`.
+fn advance(apps: &[&TestApp], by: Duration) {
+    for app in apps {
+        app.state.clock.advance(by);
+    }
 }
 
 /// An instance on a node without an agent (registered and marked online, so placement
@@ -335,30 +352,28 @@ both_engines! {
         let owner = a.register("replicas@example.com").await;
         let t = Some(owner.access.as_str());
         let id = idle_instance(&a, &owner).await;
+        let pinned = pin_before_a_minute(&[&a, &b]);
         let r = a.post(&schedules(&id), t, json!({"name": "every minute", "cron": "* * * * *",
             "tasks": [{"action": "command", "payload": "say once"}]})).await.expect(201);
         let sid = sid_of(&r);
         // The second replica serves the same schedule.
         b.get(&format!("{}/{sid}", schedules(&id)), t).await.expect(200);
 
-        // The real minute boundary, then two more firings made due at once.
+        // Three minute boundaries crossed by moving the pinned clocks of both replicas;
+        // each firing runs once although both keep polling every 20 ms.
         let mut expected = 0;
-        for round in 0..3 {
-            if round > 0 {
-                sqlx::query("UPDATE schedules SET next_run_at = $1 WHERE id = $2")
-                    .bind(shardlyn_panel::db::now_ms() - 1)
-                    .bind(&sid)
-                    .execute(&a.state.db.pool)
-                    .await
-                    .expect("make due");
-            }
+        for _round in 0..3 {
+            advance(&[&a, &b], Duration::from_secs(60));
             expected += 1;
-            let wait = if round == 0 { CRON_WAIT } else { WAIT };
-            wait_runs(&a, &owner.access, &id, &sid, wait, "one more", |l| l.len() >= expected && l.iter().all(finished)).await;
-            // Both replicas keep polling well past the firing: still one run for it.
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            let runs = wait_runs(&a, &owner.access, &id, &sid, WAIT, "listed", |_| true).await;
-            assert_eq!(runs.len(), expected, "round {round}: {runs:?}");
+            wait_runs(&a, &owner.access, &id, &sid, WAIT, "one more", |l| l.len() >= expected && l.iter().all(finished)).await;
+            // Both replicas keep polling: a bounded look for a second run of this firing
+            // (some 75 polls of each replica) finds none.
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+            while tokio::time::Instant::now() < deadline {
+                let runs = wait_runs(&b, &owner.access, &id, &sid, WAIT, "listed", |_| true).await;
+                assert_eq!(runs.len(), expected, "{runs:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
         let runs = wait_runs(&b, &owner.access, &id, &sid, WAIT, "listed", |_| true).await;
         let mut times: Vec<&str> = runs.iter().map(|r| r["scheduled_for"].as_str().expect("cron run")).collect();
@@ -368,7 +383,7 @@ both_engines! {
         assert!(runs.iter().all(|r| r["source"] == "cron"));
         let s = a.get(&format!("{}/{sid}", schedules(&id)), t).await.expect(200);
         let next = chrono::DateTime::parse_from_rfc3339(s.body["next_run_at"].as_str().expect("next")).expect("rfc3339");
-        assert!(next.timestamp_millis() > chrono::Utc::now().timestamp_millis(), "moved to the next minute");
+        assert_eq!(next.timestamp_millis(), pinned + 500 + 3 * 60_000, "moved to the next minute");
         b.stop().await;
         a.stop().await;
     }
@@ -393,7 +408,9 @@ both_engines! {
         wait_instance(&app, a, &id, "running", WAIT).await;
         std::fs::write(dir.path().join("volumes").join(&id).join("world.dat"), "the world").expect("write");
 
-        // A cron schedule fires on its own: a console command, then a backup.
+        // A cron schedule fires on its own at the next minute (the pinned clock moves
+        // past it): a console command, then a backup.
+        pin_before_a_minute(&[&app]);
         let r = app.post(&schedules(&id), t, json!({"name": "every minute", "cron": "* * * * *",
             "timezone": "America/New_York", "only_when_online": true,
             "tasks": [
@@ -401,7 +418,8 @@ both_engines! {
                 {"action": "backup", "backup_name": "scheduled backup", "payload": "*.tmp", "time_offset": 1},
             ]})).await.expect(201);
         let sid = sid_of(&r);
-        let runs = wait_runs(&app, a, &id, &sid, CRON_WAIT, "a cron run", |l| l.iter().any(finished)).await;
+        advance(&[&app], Duration::from_secs(1));
+        let runs = wait_runs(&app, a, &id, &sid, WAIT, "a cron run", |l| l.iter().any(finished)).await;
         let run = runs.iter().find(|r| finished(r)).expect("run");
         assert_eq!(run["source"], "cron", "{run}");
         assert_eq!(run["status"], "completed", "{run}");

@@ -303,8 +303,7 @@ async fn a_crash_restarts_once_then_a_second_crash_within_a_minute_stays_down() 
         e.event == "status" && e.arg() == "offline"
     })
     .await;
-    // It stays down, and the panel learns it should.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The panel learns it should stay down, and it does.
     let body = wait_instance(&app, &admin.access, &id, "offline", WAIT).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut body = body;
@@ -318,6 +317,18 @@ async fn a_crash_restarts_once_then_a_second_crash_within_a_minute_stays_down() 
     }
     assert_eq!(body["desired_state"], "stopped", "{body}");
     assert_eq!(body["state"], "offline", "{body}");
+    // A bounded look (2 s, every 200 ms) sees no restart.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = app.get(&format!("/v1/instances/{id}"), t).await.expect(200);
+        assert_eq!(
+            r.body["state"], "offline",
+            "a crashed server restarted: {}",
+            r.text
+        );
+        assert!(!docker_running(&id), "the container runs again");
+    }
     c.close().await;
     app.delete(&format!("/v1/instances/{id}"), t)
         .await
@@ -355,8 +366,12 @@ async fn a_killed_agent_leaves_servers_running_and_readopts_them() {
     wait_instance(&app, &admin.access, &id, "running", WAIT).await;
 
     agent.kill9();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(docker_running(&id), "the server must outlive its agent");
+    // The server must outlive its agent: a bounded look (1 s, every 100 ms).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tokio::time::Instant::now() < deadline {
+        assert!(docker_running(&id), "the server must outlive its agent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let agent = AgentProcess::spawn(dir.path());
     // The new agent reconnects, re-adopts the container and the panel shows it running;
     // the console still reaches the same process.
