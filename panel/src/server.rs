@@ -67,7 +67,11 @@ pub async fn build_state(
         started_at: Instant::now(),
         trusted_proxies,
         bound: std::sync::OnceLock::new(),
-        tunnels: crate::tunnel::Tunnels::default(),
+        // The composition root: the tunnel announces connections to the areas.
+        tunnels: crate::tunnel::Tunnels::new(vec![
+            crate::nodes::presence::tunnel_listener(),
+            crate::instances::ops::presence::tunnel_listener(),
+        ]),
         consoles: Arc::default(),
         github,
         clock: crate::clock::Clock::default(),

@@ -4,6 +4,7 @@
 mod handlers;
 pub use handlers::{node_for, node_scoped};
 pub mod metrics;
+pub mod presence;
 pub mod register;
 pub mod store;
 

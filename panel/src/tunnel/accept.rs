@@ -14,12 +14,11 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use super::{AgentConn, HEARTBEAT};
+use super::{AgentConn, HEARTBEAT, TunnelEvent};
 use crate::auth::extract::AgentNode;
 use crate::auth::extract::peer_ip;
 use crate::db::now_ms;
 use crate::error::AppError;
-use crate::nodes::store as nodes;
 use crate::state::AppState;
 
 fn header_str<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
@@ -113,11 +112,9 @@ async fn run(
         close: tokio::sync::Notify::new(),
     });
     tracing::info!(node.id = %node_id, agent.version = %version, "agent connected");
-    // Specs go out and state changes come back for as long as this connection lives.
-    let sync = tokio::spawn(crate::instances::ops::sync::on_connect(
-        state.clone(),
-        conn.clone(),
-    ));
+    // The areas' work for this connection (specs go out, state changes come back) lives
+    // as long as it does.
+    let mut with_conn = state.tunnels.listeners.connected(&state, &conn);
     let mut ticker = tokio::time::interval(HEARTBEAT);
     loop {
         tokio::select! {
@@ -133,7 +130,7 @@ async fn run(
             break;
         }
         // The heartbeat is a metrics sample: one round trip proves the tunnel works end
-        // to end and records the node's usage.
+        // to end, and the areas record the node's and its servers' usage from it.
         let started = std::time::Instant::now();
         let sample = match conn.get_json("/v1/metrics").await {
             Ok(sample) => sample,
@@ -143,24 +140,21 @@ async fn run(
             }
         };
         state.metrics.observe_heartbeat(started.elapsed());
-        if let Err(e) = nodes::mark_seen(&state.db.pool, &node_id, &version, true).await {
-            tracing::warn!(error = %e, "recording heartbeat");
-        }
-        if let Err(e) = crate::nodes::metrics::record(&state.db.pool, &node_id, &sample).await {
-            tracing::warn!(error = %e, "recording node metrics");
-        }
-        if let Err(e) = crate::instances::ops::logs::record(&state.db.pool, &node_id, &sample).await
-        {
-            tracing::warn!(error = %e, "recording instance metrics");
-        }
+        let beat = TunnelEvent::Heartbeat {
+            node_id: node_id.clone(),
+            version: version.clone(),
+            sample: std::sync::Arc::new(sample),
+        };
+        state.tunnels.listeners.publish(&state, &beat).await;
     }
     state.tunnels.remove(&conn);
-    sync.abort();
+    with_conn.abort_all();
     driver.abort();
-    if state.tunnels.get(&node_id).is_none()
-        && let Err(e) = nodes::mark_seen(&state.db.pool, &node_id, &version, false).await
-    {
-        tracing::warn!(error = %e, "recording disconnect");
-    }
+    let gone = TunnelEvent::Disconnected {
+        node_id: node_id.clone(),
+        version,
+        last: state.tunnels.get(&node_id).is_none(),
+    };
+    state.tunnels.listeners.publish(&state, &gone).await;
     tracing::info!(node.id = %node_id, "agent disconnected");
 }

@@ -3,6 +3,7 @@
 //! heartbeat request every 10 seconds (a node is offline after missed heartbeats).
 
 mod accept;
+mod events;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,7 @@ use hyper::client::conn::http2::SendRequest;
 use serde_json::{Value, json};
 
 pub use accept::accept;
+pub use events::{Listener, Reaction, TunnelEvent};
 
 use crate::auth::extract::AdminUser;
 use crate::db::rfc3339;
@@ -191,9 +193,19 @@ pub struct Tunnels {
     agents: RwLock<HashMap<String, Arc<AgentConn>>>,
     next_conn: AtomicU64,
     accepted: AtomicU64,
+    listeners: events::Listeners,
 }
 
 impl Tunnels {
+    /// An empty registry whose connections are announced to `listeners`, in order.
+    #[must_use]
+    pub fn new(listeners: Vec<Listener>) -> Self {
+        Self {
+            listeners: events::Listeners::new(listeners),
+            ..Self::default()
+        }
+    }
+
     /// The live connection of `node_id`, if it is connected here.
     pub fn get(&self, node_id: &str) -> Option<Arc<AgentConn>> {
         self.agents.read().ok()?.get(node_id).cloned()
@@ -294,4 +306,23 @@ async fn agents(State(state): State<AppState>, _admin: AdminUser) -> AppResult<A
         .collect();
     list.sort_by(|a, b| a["node_id"].as_str().cmp(&b["node_id"].as_str()));
     Ok(AppJson(json!(list)))
+}
+
+#[cfg(test)]
+mod layering {
+    /// The tunnel publishes events; it never reaches into an area itself.
+    #[test]
+    fn the_tunnel_calls_no_area() {
+        let sources = [
+            ("mod.rs", include_str!("mod.rs")),
+            ("accept.rs", include_str!("accept.rs")),
+            ("events.rs", include_str!("events.rs")),
+        ];
+        for (file, text) in sources {
+            for area in ["instances", "nodes", "sftp"] {
+                let path = format!("crate::{area}");
+                assert!(!text.contains(&path), "tunnel/{file} calls {path}");
+            }
+        }
+    }
 }

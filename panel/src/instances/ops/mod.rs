@@ -5,6 +5,7 @@ pub mod console;
 pub mod logs;
 pub mod nodes;
 pub mod power;
+pub mod presence;
 pub mod sync;
 pub mod tickets;
 
