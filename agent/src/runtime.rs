@@ -1,7 +1,6 @@
 //! Containers through the Docker Engine API (bollard), behind the small [`Runtime`]
 //! trait the rest of the agent uses. Podman's Docker-compatible socket works the same.
 
-use std::collections::HashMap;
 use std::future::Future;
 
 use bollard::Docker;
@@ -10,24 +9,11 @@ use bollard::container::{
     StartContainerOptions, StopContainerOptions,
 };
 use futures_util::StreamExt;
-use serde::Serialize;
 
 /// Label every Shardlyn-managed container carries: the instance id.
 pub const INSTANCE_LABEL: &str = "io.shardlyn.instance";
 
-/// One container as the panel sees it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ContainerInfo {
-    pub id: String,
-    pub names: Vec<String>,
-    pub image: String,
-    pub state: String,
-    pub status: String,
-    pub created_unix: i64,
-    /// The Shardlyn instance it runs, if any.
-    pub instance_id: Option<String>,
-    pub labels: HashMap<String, String>,
-}
+pub use shardlyn_proto::inventory::ContainerInfo;
 
 /// A container found by name or id: its full id and the instance its label names.
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@ pub mod backup;
 pub mod egg;
 pub mod git;
 pub mod instance;
+pub mod inventory;
 pub mod rules;
 pub mod sftp;
 pub mod upload;

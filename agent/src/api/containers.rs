@@ -10,8 +10,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use shardlyn_proto::ErrorBody;
+use shardlyn_proto::inventory::ContainerLogs;
 
 use super::AgentState;
 use crate::runtime::{ContainerInfo, Runtime, RuntimeError};
@@ -118,7 +118,7 @@ pub async fn logs(
         .logs(&id, q.tail.unwrap_or(100).min(10_000))
         .await
     {
-        Ok(lines) => Json(json!({"lines": lines})).into_response(),
+        Ok(lines) => Json(ContainerLogs { lines }).into_response(),
         Err(e) => runtime_error(&e),
     }
 }

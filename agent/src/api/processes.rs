@@ -9,17 +9,11 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use shardlyn_proto::inventory::KillProcessRequest;
 
 use super::AgentState;
 use super::containers::{ScopeQuery, managed};
 use super::instances::error;
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct KillRequest {
-    signal: Option<String>,
-}
 
 const SIGNALS: &[&str] = &[
     "HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "STOP", "CONT",
@@ -49,8 +43,8 @@ pub async fn kill(
     let Ok(pid) = pid.parse::<u32>() else {
         return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "invalid pid");
     };
-    let req: KillRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        KillRequest::default()
+    let req: KillProcessRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        KillProcessRequest::default()
     } else {
         match serde_json::from_slice(&body) {
             Ok(r) => r,

@@ -9,12 +9,12 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use shardlyn_proto::backup::{BackupInfo, BackupStatus, CreateBackup, RestoreBackup, Target};
-use shardlyn_proto::instance::PowerAction;
+use shardlyn_proto::instance::{DesiredState, PowerAction};
 
+use super::s3;
 use super::store::{self, Backup};
-use super::{s3, view};
+use super::view::{BackupList, BackupView, RestoreStarted};
 use crate::auth::extract::CurrentUser;
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppJson, AppPath, AppResult};
@@ -22,6 +22,7 @@ use crate::instances::instance_for;
 use crate::instances::ops::power::{act, agent_path, connected};
 use crate::instances::ops::sync;
 use crate::instances::store::Instance;
+use crate::respond::Accepted;
 use crate::state::AppState;
 
 /// How often a running backup's record is read from the agent.
@@ -32,7 +33,7 @@ pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<BackupList>> {
     let instance = instance_for(&state, &user, &id, "instances.backups.read").await?;
     let mut rows = store::list(&state.db.pool, &instance.id).await?;
     for row in rows.iter_mut().filter(|b| b.status == "running") {
@@ -42,9 +43,9 @@ pub async fn list(
             *row = fresh;
         }
     }
-    Ok(AppJson(
-        json!({"data": rows.iter().map(view).collect::<Vec<_>>()}),
-    ))
+    Ok(AppJson(BackupList {
+        data: rows.iter().map(BackupView::from).collect(),
+    }))
 }
 
 /// Asks the agent once about a running backup and records its end. True when the row
@@ -258,11 +259,11 @@ pub async fn create(
     user: CurrentUser,
     AppPath(id): AppPath<String>,
     body: axum::body::Bytes,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+) -> AppResult<Accepted<BackupView>> {
     let body: CreateBody = super::optional_json(&body)?;
     let instance = instance_for(&state, &user, &id, "instances.backups.write").await?;
     let row = begin(&state, &instance, body).await?;
-    Ok((StatusCode::ACCEPTED, AppJson(view(&row))))
+    Ok(Accepted(BackupView::from(&row)))
 }
 
 /// Starts a backup of `instance` as `body` asks: checks the body, rotates under the
@@ -454,7 +455,7 @@ pub async fn restore(
     user: CurrentUser,
     AppPath((id, bid)): AppPath<(String, String)>,
     body: axum::body::Bytes,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+) -> AppResult<Accepted<RestoreStarted>> {
     let body: RestoreBody = super::optional_json(&body)?;
     let (instance, backup) =
         backup_for(&state, &user, &id, &bid, "instances.backups.restore").await?;
@@ -483,17 +484,14 @@ pub async fn restore(
             .await?
             .map_or(instance.state, |i| i.state),
     };
-    Ok((
-        StatusCode::ACCEPTED,
-        AppJson(json!({
-            "id": backup.id,
-            "instance_id": instance.id,
-            "restoring": true,
-            "truncate": body.truncate,
-            "state": state_now,
-            "desired_state": "stopped",
-        })),
-    ))
+    Ok(Accepted(RestoreStarted {
+        id: backup.id,
+        instance_id: instance.id,
+        restoring: true,
+        truncate: body.truncate,
+        state: state_now,
+        desired_state: DesiredState::Stopped,
+    }))
 }
 
 /// The lock body.
@@ -511,7 +509,7 @@ pub async fn lock(
     user: CurrentUser,
     AppPath((id, bid)): AppPath<(String, String)>,
     body: axum::body::Bytes,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<BackupView>> {
     let body: LockBody = super::optional_json(&body)?;
     let (instance, backup) =
         backup_for(&state, &user, &id, &bid, "instances.backups.write").await?;
@@ -520,7 +518,7 @@ pub async fn lock(
     let row = store::find(&state.db.pool, &instance.id, &backup.id)
         .await?
         .ok_or_else(|| AppError::not_found("backup"))?;
-    Ok(AppJson(view(&row)))
+    Ok(AppJson(BackupView::from(&row)))
 }
 
 /// `DELETE /v1/instances/{id}/backups/{bid}`: refused while locked or running.

@@ -7,14 +7,13 @@ mod configs;
 mod handlers;
 pub mod s3;
 pub mod store;
+mod view;
 
 /// Starting a backup without an HTTP caller (scheduled backup tasks).
 pub(crate) use handlers::{CreateBody, Ignored, begin, forget_remote};
 
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 
-use crate::db::rfc3339;
 use crate::error::{AppError, AppResult};
 use crate::routes::{Access, Routes};
 
@@ -123,23 +122,4 @@ pub(crate) fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> AppR
     }
     serde_json::from_slice(bytes)
         .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))
-}
-
-/// The JSON shape of a backup.
-pub(crate) fn view(b: &store::Backup) -> Value {
-    json!({
-        "id": b.id,
-        "instance_id": b.instance_id,
-        "name": b.name,
-        "status": b.status,
-        "target": b.target,
-        "size_bytes": b.size_bytes,
-        "sha256": b.sha256,
-        "checksum": if b.sha256.is_empty() { Value::Null } else { Value::from(format!("sha256:{}", b.sha256)) },
-        "locked": b.locked,
-        "ignored": b.ignored,
-        "error": b.error,
-        "created_at": rfc3339(b.created_at),
-        "completed_at": b.completed_at.map(rfc3339),
-    })
 }

@@ -9,11 +9,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer};
-use serde_json::Value;
 use shardlyn_proto::git::{UrlKind, check_branch, check_url, repo_key};
 
 use super::store::{self, GitConfig};
-use super::{PERMISSION, config_view};
+use super::{GitConfigView, PERMISSION, config_view};
 use crate::auth::extract::CurrentUser;
 use crate::db::now_ms;
 use crate::error::{AppError, AppJson, AppPath, AppResult};
@@ -239,7 +238,7 @@ pub async fn get(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<GitConfigView>> {
     let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     let config = configured(&state, &instance.id).await?;
     Ok(AppJson(config_view(&config)))
@@ -251,7 +250,7 @@ pub async fn put(
     user: CurrentUser,
     AppPath(id): AppPath<String>,
     request: axum::extract::Request,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+) -> AppResult<(StatusCode, AppJson<GitConfigView>)> {
     // Authorized before the body is read: a caller without the permission learns nothing.
     let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     let AppJson(body) =

@@ -11,13 +11,12 @@
 mod config;
 pub mod store;
 mod sync;
+pub mod view;
 
-use serde_json::{Value, json};
-
-use crate::db::rfc3339;
 use crate::routes::{Access, Routes};
 
 pub use sync::on_push;
+pub use view::{GitConfigView, GitStatus, GitSyncView};
 
 /// The permission every git deploy route needs.
 pub const PERMISSION: &str = "instances.git";
@@ -64,41 +63,12 @@ pub fn router() -> Routes {
         )
 }
 
-/// The JSON shape of an instance's git settings (no secret, ever).
-pub(crate) fn config_view(c: &store::GitConfig) -> Value {
-    json!({
-        "instance_id": c.instance_id,
-        "repository_url": c.repo_url,
-        "branch": c.branch,
-        "target_directory": c.target_dir,
-        "restart_after_sync": c.restart_after_sync,
-        "auth": if c.sealed_deploy_key.is_some() { "deploy_key" } else if c.sealed_token.is_some() { "token" } else { "none" },
-        "has_deploy_key": c.sealed_deploy_key.is_some(),
-        "deploy_key_fingerprint": c.deploy_key_fingerprint,
-        "has_token": c.sealed_token.is_some(),
-        "token_username": c.token_username,
-        "created_at": rfc3339(c.created_at),
-        "updated_at": rfc3339(c.updated_at),
-    })
+/// The API's view of an instance's git settings (no secret, ever).
+pub(crate) fn config_view(c: &store::GitConfig) -> GitConfigView {
+    GitConfigView::from(c)
 }
 
-/// The JSON shape of one sync.
-pub(crate) fn sync_view(s: &store::GitSync) -> Value {
-    json!({
-        "id": s.id,
-        "instance_id": s.instance_id,
-        "status": s.status,
-        "trigger": s.trigger,
-        "repository_url": s.repo_url,
-        "branch": s.branch,
-        "commit": s.commit_sha,
-        "message": s.commit_message,
-        "files": s.files,
-        "removed": s.removed,
-        "restarted": s.restarted,
-        "error": s.error,
-        "started_at": rfc3339(s.started_at),
-        "finished_at": s.finished_at.map(rfc3339),
-        "duration_ms": s.finished_at.map(|f| f - s.started_at),
-    })
+/// The API's view of one sync.
+pub(crate) fn sync_view(s: &store::GitSync) -> GitSyncView {
+    GitSyncView::from(s)
 }

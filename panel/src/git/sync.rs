@@ -12,13 +12,13 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use http_body_util::BodyExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use shardlyn_proto::git::{SyncRequest, SyncResult, repo_key};
 use shardlyn_proto::instance::{DesiredState, PowerAction};
 
 use super::config::configured;
 use super::store::{self, GitConfig, GitSync, Outcome};
-use super::{PERMISSION, config_view, sync_view};
+use super::{GitStatus, GitSyncView, PERMISSION, config_view, sync_view};
 use crate::auth::extract::CurrentUser;
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
@@ -26,6 +26,7 @@ use crate::instances::instance_for;
 use crate::instances::ops::power::{act, agent_path, connected};
 use crate::instances::store::Instance;
 use crate::pagination::{Page, PageInfo, PageParams};
+use crate::respond::Accepted;
 use crate::state::AppState;
 use crate::webhooks::push::PushEvent;
 
@@ -253,7 +254,7 @@ pub async fn trigger(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+) -> AppResult<Accepted<GitSyncView>> {
     let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     let config = configured(&state, &instance.id).await?;
     let row = start(
@@ -264,7 +265,7 @@ pub async fn trigger(
         Some(user.user.id.clone()),
     )
     .await?;
-    Ok((StatusCode::ACCEPTED, AppJson(sync_view(&row))))
+    Ok(Accepted(sync_view(&row)))
 }
 
 /// `GET /v1/instances/{id}/git/status`: whether a sync runs, the last one and the last
@@ -273,21 +274,21 @@ pub async fn status(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<GitStatus>> {
     let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     let config = store::find(&state.db.pool, &instance.id).await?;
     let current = running(&state, &instance.id).await?;
     let (last, ok) = store::latest(&state.db.pool, &instance.id).await?;
-    Ok(AppJson(json!({
-        "instance_id": instance.id,
-        "configured": config.is_some(),
-        "config": config.as_ref().map(config_view),
-        "running": current.is_some(),
-        "current": current.as_ref().map(sync_view),
-        "last_sync": last.as_ref().map(sync_view),
-        "deployed_commit": ok.as_ref().and_then(|s| s.commit_sha.clone()),
-        "last_success": ok.as_ref().map(sync_view),
-    })))
+    Ok(AppJson(GitStatus {
+        instance_id: instance.id,
+        configured: config.is_some(),
+        config: config.as_ref().map(config_view),
+        running: current.is_some(),
+        current: current.as_ref().map(sync_view),
+        last_sync: last.as_ref().map(sync_view),
+        deployed_commit: ok.as_ref().and_then(|s| s.commit_sha.clone()),
+        last_success: ok.as_ref().map(sync_view),
+    }))
 }
 
 /// `GET /v1/instances/{id}/git/history`: syncs, newest first, paged.
@@ -296,7 +297,7 @@ pub async fn history(
     user: CurrentUser,
     AppPath(id): AppPath<String>,
     AppQuery(page): AppQuery<PageParams>,
-) -> AppResult<AppJson<Page<Value>>> {
+) -> AppResult<AppJson<Page<GitSyncView>>> {
     let (limit, offset) = page.limit_offset()?;
     let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     let rows = store::history(&state.db.pool, &instance.id, limit, offset).await?;

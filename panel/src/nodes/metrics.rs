@@ -2,14 +2,15 @@
 //! for the last hour, 5-minute averages for a day, hourly averages for a week.
 
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sqlx::{AnyPool, Row};
 
 use crate::auth::extract::CurrentUser;
-use crate::db::{now_ms, rfc3339};
+use crate::db::now_ms;
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::state::AppState;
+use crate::types::Timestamp;
 
 /// How long samples are kept.
 const RETENTION_MS: i64 = 8 * 24 * 3600 * 1000;
@@ -56,6 +57,37 @@ pub struct HistoryQuery {
     range: Option<String>,
 }
 
+/// One point of a node's history: a raw sample, or the average of a bucket (counters and
+/// totals are the bucket's largest value).
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NodeMetricsPoint {
+    /// Start of the bucket (the sample's time for raw samples).
+    pub at: Timestamp,
+    pub cpu_percent: f64,
+    pub memory_used_bytes: i64,
+    pub memory_total_bytes: i64,
+    pub disk_used_bytes: i64,
+    pub disk_total_bytes: i64,
+    pub net_rx_bytes: i64,
+    pub net_tx_bytes: i64,
+}
+
+/// A node's metrics over a range, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NodeMetricsHistory {
+    /// `1h`, `24h` or `7d`.
+    pub range: String,
+    /// Width of one point: 10 (raw samples), 300 or 3600.
+    pub bucket_secs: i64,
+    pub points: Vec<NodeMetricsPoint>,
+}
+
+/// Seconds one point of a range stands for (`bucket` in ms, 0 for raw samples).
+#[must_use]
+pub(crate) fn bucket_secs(bucket: i64) -> i64 {
+    if bucket == 0 { 10 } else { bucket / 1000 }
+}
+
 /// `(span, bucket)` in ms for a range name; bucket 0 means raw samples.
 pub(crate) fn range(name: &str) -> AppResult<(i64, i64)> {
     match name {
@@ -72,7 +104,7 @@ pub async fn history(
     user: CurrentUser,
     AppPath(id): AppPath<String>,
     AppQuery(q): AppQuery<HistoryQuery>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<NodeMetricsHistory>> {
     let name = q.range.unwrap_or_else(|| "1h".into());
     let (span, bucket) = range(&name)?;
     super::handlers::node_for(&state, &user, &id, "nodes.read").await?;
@@ -94,21 +126,21 @@ pub async fn history(
     let points = rows
         .iter()
         .map(|r| {
-            Ok(json!({
-                "at": rfc3339(r.try_get("bucket")?),
-                "cpu_percent": r.try_get::<f64, _>("cpu")?,
-                "memory_used_bytes": r.try_get::<i64, _>("mem")?,
-                "memory_total_bytes": r.try_get::<i64, _>("mem_total")?,
-                "disk_used_bytes": r.try_get::<i64, _>("disk")?,
-                "disk_total_bytes": r.try_get::<i64, _>("disk_total")?,
-                "net_rx_bytes": r.try_get::<i64, _>("rx")?,
-                "net_tx_bytes": r.try_get::<i64, _>("tx")?,
-            }))
+            Ok(NodeMetricsPoint {
+                at: Timestamp(r.try_get("bucket")?),
+                cpu_percent: r.try_get("cpu")?,
+                memory_used_bytes: r.try_get("mem")?,
+                memory_total_bytes: r.try_get("mem_total")?,
+                disk_used_bytes: r.try_get("disk")?,
+                disk_total_bytes: r.try_get("disk_total")?,
+                net_rx_bytes: r.try_get("rx")?,
+                net_tx_bytes: r.try_get("tx")?,
+            })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(AppJson(json!({
-        "range": name,
-        "bucket_secs": if bucket == 0 { 10 } else { bucket / 1000 },
-        "points": points,
-    })))
+    Ok(AppJson(NodeMetricsHistory {
+        range: name,
+        bucket_secs: bucket_secs(bucket),
+        points,
+    }))
 }

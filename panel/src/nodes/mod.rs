@@ -1,7 +1,8 @@
 //! Nodes: registration tokens, agent registration, CRUD, cordon, and inventory read from
-//! the agent through the tunnel.
+//! the agent through the tunnel (`inventory`).
 
 mod handlers;
+pub mod inventory;
 pub use handlers::{node_for, node_scoped};
 pub mod metrics;
 pub mod presence;
@@ -9,6 +10,7 @@ pub mod register;
 pub mod store;
 
 use crate::routes::{Access, Routes};
+use crate::tunnel::AGENT_ERRORS;
 
 /// `/v1/nodes/*` and `/v1/agent/register`.
 pub fn router() -> Routes {
@@ -60,32 +62,37 @@ pub fn router() -> Routes {
             "/v1/nodes/{id}/inventory",
             Access::User,
             "Full inventory",
-            handlers::inventory_all,
+            inventory::inventory_all,
         )
+        .errors(AGENT_ERRORS)
         .get(
             "/v1/nodes/{id}/inventory/system",
             Access::User,
             "System info",
-            handlers::inventory_system,
+            inventory::inventory_system,
         )
+        .errors(AGENT_ERRORS)
         .get(
             "/v1/nodes/{id}/inventory/network",
             Access::User,
             "Network interfaces",
-            handlers::inventory_network,
+            inventory::inventory_network,
         )
+        .errors(AGENT_ERRORS)
         .get(
             "/v1/nodes/{id}/inventory/disks",
             Access::User,
             "Disk info",
-            handlers::inventory_disks,
+            inventory::inventory_disks,
         )
+        .errors(AGENT_ERRORS)
         .get(
             "/v1/nodes/{id}/inventory/users",
             Access::User,
             "System users",
-            handlers::inventory_users,
+            inventory::inventory_users,
         )
+        .errors(AGENT_ERRORS)
         .get(
             "/v1/nodes/{id}/metrics/history",
             Access::User,
@@ -96,42 +103,49 @@ pub fn router() -> Routes {
             "/v1/nodes/{id}/inventory/containers",
             Access::User,
             "Docker containers",
-            handlers::inventory_containers,
+            inventory::inventory_containers,
         )
+        .errors(AGENT_ERRORS)
         .get(
             "/v1/nodes/{id}/containers/{containerId}/logs",
             Access::User,
             "Stream logs",
-            handlers::container_logs,
+            inventory::container_logs,
         )
+        .errors(AGENT_ERRORS)
         .post(
             "/v1/nodes/{id}/containers/{containerId}/start",
             Access::User,
             "Start container",
-            handlers::container_start,
+            inventory::container_start,
         )
+        .errors(AGENT_ERRORS)
         .post(
             "/v1/nodes/{id}/containers/{containerId}/stop",
             Access::User,
             "Stop container",
-            handlers::container_stop,
+            inventory::container_stop,
         )
+        .errors(AGENT_ERRORS)
         .post(
             "/v1/nodes/{id}/containers/{containerId}/restart",
             Access::User,
             "Restart container",
-            handlers::container_restart,
+            inventory::container_restart,
         )
+        .errors(AGENT_ERRORS)
         .post(
             "/v1/nodes/{id}/containers/{containerId}/kill",
             Access::User,
             "Kill container",
-            handlers::container_kill,
+            inventory::container_kill,
         )
+        .errors(AGENT_ERRORS)
         .get(
             "/v1/nodes/{id}/inventory/processes",
             Access::User,
             "Running processes",
-            handlers::inventory_processes,
+            inventory::inventory_processes,
         )
+        .errors(AGENT_ERRORS)
 }

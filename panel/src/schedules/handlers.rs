@@ -5,16 +5,16 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::input::{self, ScheduleBody};
 use super::store::{self, Run, Schedule};
-use super::{run_view, view};
+use super::{RunList, RunView, ScheduleList, ScheduleView, run_view, view};
 use crate::auth::extract::CurrentUser;
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::instances::instance_for;
 use crate::instances::store::Instance;
+use crate::respond::{Accepted, Created};
 use crate::state::AppState;
 
 /// The permission every schedule route asks.
@@ -42,12 +42,12 @@ pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<ScheduleList>> {
     let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     let rows = store::list(&state.db.pool, &instance.id).await?;
-    Ok(AppJson(
-        json!({"data": rows.iter().map(view).collect::<Vec<_>>()}),
-    ))
+    Ok(AppJson(ScheduleList {
+        data: rows.iter().map(view).collect(),
+    }))
 }
 
 /// `POST /v1/instances/{id}/schedules`.
@@ -56,7 +56,7 @@ pub async fn create(
     user: CurrentUser,
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<ScheduleBody>,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+) -> AppResult<Created<ScheduleView>> {
     let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     let name = input::name(body.name.as_deref().unwrap_or_default())?;
     let cron = body
@@ -89,7 +89,7 @@ pub async fn create(
         tasks,
     };
     store::insert(&state.db.pool, &schedule).await?;
-    Ok((StatusCode::CREATED, AppJson(view(&schedule))))
+    Ok(Created(view(&schedule)))
 }
 
 /// `GET /v1/instances/{id}/schedules/{sid}`.
@@ -97,7 +97,7 @@ pub async fn get(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath((id, sid)): AppPath<(String, String)>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<ScheduleView>> {
     let (_, schedule) = schedule_for(&state, &user, &id, &sid).await?;
     Ok(AppJson(view(&schedule)))
 }
@@ -110,7 +110,7 @@ pub async fn update(
     user: CurrentUser,
     AppPath((id, sid)): AppPath<(String, String)>,
     AppJson(body): AppJson<ScheduleBody>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<ScheduleView>> {
     let (_, mut schedule) = schedule_for(&state, &user, &id, &sid).await?;
     if let Some(name) = &body.name {
         schedule.name = input::name(name)?;
@@ -167,7 +167,7 @@ pub async fn run_now(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath((id, sid)): AppPath<(String, String)>,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+) -> AppResult<Accepted<RunView>> {
     let (instance, schedule) = schedule_for(&state, &user, &id, &sid).await?;
     if store::has_active_run(&state.db.pool, &schedule.id).await? {
         return Err(AppError::coded(
@@ -190,7 +190,7 @@ pub async fn run_now(
         error: None,
     };
     store::insert_run(&state.db.pool, &run).await?;
-    Ok((StatusCode::ACCEPTED, AppJson(run_view(&run))))
+    Ok(Accepted(run_view(&run)))
 }
 
 /// Query of the run history.
@@ -207,7 +207,7 @@ pub async fn runs(
     user: CurrentUser,
     AppPath((id, sid)): AppPath<(String, String)>,
     AppQuery(q): AppQuery<RunsQuery>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<RunList>> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=MAX_RUNS_PAGE).contains(&limit) {
         return Err(AppError::invalid_field(
@@ -217,9 +217,9 @@ pub async fn runs(
     }
     let (_, schedule) = schedule_for(&state, &user, &id, &sid).await?;
     let rows = store::list_runs(&state.db.pool, &schedule.id, limit).await?;
-    Ok(AppJson(
-        json!({"data": rows.iter().map(run_view).collect::<Vec<_>>()}),
-    ))
+    Ok(AppJson(RunList {
+        data: rows.iter().map(run_view).collect(),
+    }))
 }
 
 /// `GET /v1/instances/{id}/schedules/{sid}/runs/{rid}`.
@@ -227,7 +227,7 @@ pub async fn run(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath((id, sid, rid)): AppPath<(String, String, String)>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<RunView>> {
     let (_, schedule) = schedule_for(&state, &user, &id, &sid).await?;
     let run = store::find_run(&state.db.pool, &schedule.id, &rid)
         .await?

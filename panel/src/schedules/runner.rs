@@ -5,19 +5,20 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use shardlyn_proto::instance::{InstanceState, PowerAction};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::cron::When;
 use super::store::{self, Action, Run, Schedule, Task};
+use super::view::TaskResult;
 use crate::backups::{CreateBody, Ignored};
-use crate::db::{new_id, now_ms, rfc3339};
+use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppResult};
 use crate::instances::ops::power::{self, send_command};
 use crate::instances::store::Instance;
 use crate::state::AppState;
+use crate::types::Timestamp;
 
 /// Due schedules and pending runs taken per poll.
 const BATCH: i64 = 100;
@@ -134,25 +135,51 @@ pub async fn poll_once(
 }
 
 /// The outcome of one task, as shown in the run history.
-fn result(i: usize, task: &Task, status: &str, started: Option<i64>, outcome: Value) -> Value {
-    let mut out = json!({
-        "position": i,
-        "action": task.action.as_str(),
-        "status": status,
-        "started_at": started.map(rfc3339),
-        "finished_at": started.map(|_| rfc3339(now_ms())),
-        "error": Value::Null,
-    });
-    if let (Value::Object(out), Value::Object(extra)) = (&mut out, outcome) {
-        out.extend(extra);
+fn result(
+    i: usize,
+    task: &Task,
+    status: &str,
+    started: Option<i64>,
+    outcome: TaskOutcome,
+) -> TaskResult {
+    TaskResult {
+        position: i,
+        action: task.action,
+        status: status.to_owned(),
+        started_at: started.map(Timestamp),
+        finished_at: started.map(|_| Timestamp(now_ms())),
+        error: outcome.error,
+        state: outcome.state,
+        backup_id: outcome.backup_id,
     }
-    out
+}
+
+/// What a task's result says beyond its status.
+#[derive(Debug, Default)]
+struct TaskOutcome {
+    error: Option<String>,
+    state: Option<InstanceState>,
+    backup_id: Option<String>,
+}
+
+impl TaskOutcome {
+    fn error(why: impl Into<String>) -> Self {
+        Self {
+            error: Some(why.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// The stored form of a run's results.
+fn encode(results: &[TaskResult]) -> String {
+    serde_json::to_string(results).unwrap_or_else(|_| "[]".into())
 }
 
 /// Runs the tasks of `schedule` in order and records the run's end.
 async fn execute(state: AppState, stop: watch::Receiver<bool>, run: Run, schedule: Schedule) {
     let (status, results, error) = perform(&state, stop, &run.id, &schedule).await;
-    let results = Value::Array(results).to_string();
+    let results = encode(&results);
     let pool = &state.db.pool;
     if let Err(e) =
         store::finish_run(pool, &run.id, status, &results, error.as_deref(), now_ms()).await
@@ -171,7 +198,7 @@ async fn perform(
     mut stop: watch::Receiver<bool>,
     run_id: &str,
     schedule: &Schedule,
-) -> (&'static str, Vec<Value>, Option<String>) {
+) -> (&'static str, Vec<TaskResult>, Option<String>) {
     let mut results = Vec::with_capacity(schedule.tasks.len());
     let Ok(Some(first)) =
         crate::instances::store::find(&state.db.pool, &schedule.instance_id).await
@@ -226,13 +253,13 @@ async fn perform(
                     task,
                     "failed",
                     Some(started),
-                    json!({"error": e.to_string()}),
+                    TaskOutcome::error(e.to_string()),
                 )
             }
         };
-        let task_failed = entry["status"] == "failed";
+        let task_failed = entry.status == "failed";
         results.push(entry);
-        let progress = Value::Array(results.clone()).to_string();
+        let progress = encode(&results);
         let _ = store::record_progress(&state.db.pool, run_id, &progress).await;
         if task_failed && !task.continue_on_failure {
             skip_rest(schedule, i + 1, &mut results, "an earlier task failed");
@@ -246,25 +273,28 @@ async fn perform(
     }
 }
 
-fn skip_rest(schedule: &Schedule, from: usize, results: &mut Vec<Value>, why: &str) {
+fn skip_rest(schedule: &Schedule, from: usize, results: &mut Vec<TaskResult>, why: &str) {
     for (i, task) in schedule.tasks.iter().enumerate().skip(from) {
-        results.push(result(i, task, "skipped", None, json!({"error": why})));
+        results.push(result(i, task, "skipped", None, TaskOutcome::error(why)));
     }
 }
 
 /// One task through the API's own code paths; extra fields for its result.
-async fn run_task(state: &AppState, instance: &Instance, task: &Task) -> AppResult<Value> {
+async fn run_task(state: &AppState, instance: &Instance, task: &Task) -> AppResult<TaskOutcome> {
     match task.action {
         Action::Command => {
             send_command(state, instance, &task.payload).await?;
-            Ok(json!({}))
+            Ok(TaskOutcome::default())
         }
         Action::Power => {
             let action = PowerAction::parse(&task.payload).ok_or_else(|| {
                 AppError::Validation(format!("unknown power action {:?}", task.payload))
             })?;
             let status = power::act(state, instance, action).await?;
-            Ok(json!({"state": status.state.as_str()}))
+            Ok(TaskOutcome {
+                state: Some(status.state),
+                ..TaskOutcome::default()
+            })
         }
         Action::Backup => {
             let body = CreateBody {
@@ -273,7 +303,10 @@ async fn run_task(state: &AppState, instance: &Instance, task: &Task) -> AppResu
                 locked: false,
             };
             let backup = crate::backups::begin(state, instance, body).await?;
-            Ok(json!({"backup_id": backup.id}))
+            Ok(TaskOutcome {
+                backup_id: Some(backup.id),
+                ..TaskOutcome::default()
+            })
         }
     }
 }

@@ -24,7 +24,11 @@ pub struct Schedule {
 }
 
 /// What a task does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+#[schemars(rename = "ScheduleAction")]
 pub enum Action {
     /// Write `payload` to the console.
     Command,

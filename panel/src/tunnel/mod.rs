@@ -30,6 +30,16 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// Longest a request through the tunnel may take before the panel gives up.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The statuses an endpoint that asks a node's agent adds to the defaults (GETs have no
+/// 409 by default).
+pub const AGENT_ERRORS: &[(u16, &str)] = &[
+    (
+        409,
+        "The node is offline (`NODE_OFFLINE`): its agent is not connected",
+    ),
+    (503, "The node is connected but did not answer in time"),
+];
+
 /// One connected agent.
 pub struct AgentConn {
     pub node_id: String,
@@ -60,6 +70,21 @@ impl AgentConn {
     pub async fn call(&self, method: http::Method, path: &str) -> AppResult<Value> {
         let response = self.send(method, path, None).await?;
         read_json(response).await
+    }
+
+    /// `method path` (no body) whose answer is read as `T`, the type the agent answers
+    /// with (shared through `shardlyn_proto`).
+    ///
+    /// # Errors
+    /// As [`Self::call`]; 503 when the answer is not a `T`.
+    pub async fn fetch<T: serde::de::DeserializeOwned>(
+        &self,
+        method: http::Method,
+        path: &str,
+    ) -> AppResult<T> {
+        let value = self.call(method, path).await?;
+        serde_json::from_value(value)
+            .map_err(|e| AppError::Unavailable(format!("node answered an unreadable {path}: {e}")))
     }
 
     /// `method path` with a JSON body; answered as [`Self::call`].
@@ -209,6 +234,22 @@ impl Tunnels {
     /// The live connection of `node_id`, if it is connected here.
     pub fn get(&self, node_id: &str) -> Option<Arc<AgentConn>> {
         self.agents.read().ok()?.get(node_id).cloned()
+    }
+
+    /// The route to `node_id`'s agent: its live connection, or 409 `NODE_OFFLINE` when
+    /// its agent is not connected here. Every request the panel sends a node goes
+    /// through this one seam.
+    ///
+    /// # Errors
+    /// 409 `NODE_OFFLINE`.
+    pub fn route(&self, node_id: &str) -> AppResult<Arc<AgentConn>> {
+        self.get(node_id).ok_or_else(|| {
+            AppError::coded(
+                http::StatusCode::CONFLICT,
+                "NODE_OFFLINE",
+                "the node is offline: its agent is not connected",
+            )
+        })
     }
 
     /// Every live connection.

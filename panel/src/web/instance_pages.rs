@@ -23,6 +23,7 @@ use super::error::WebResult;
 use super::session::{Browser, WebUser};
 use super::view::{csrf_of, html, layout, require_user};
 use crate::instances::view::InstanceView;
+use crate::schedules::ScheduleList;
 
 /// Workloads and nodes the create form offers (the API's largest page).
 const LIST_LIMIT: &str = "per_page=100";
@@ -368,7 +369,14 @@ pub async fn extras(
     };
     let schedules = can.schedules
         && is_plain_id(id)
-        && read(web, browser, user, &format!("/v1/instances/{id}/schedules"))
+        && web
+            .fetch::<ScheduleList, ()>(
+                browser,
+                Method::GET,
+                &format!("/v1/instances/{id}/schedules"),
+                Some(&user.access),
+                None,
+            )
             .await
             .is_ok();
     let node_id = instance.node_id.as_str();

@@ -9,14 +9,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use shardlyn_proto::inventory::{DiskInfo, SystemInfo};
 
 use super::WebState;
 use super::csrf::CsrfForm;
 use super::error::WebResult;
 use super::kit::{self, Done, Flash, page_user, plain, shown};
 use super::session::{Browser, WebUser};
+use crate::instances::ops::nodes::DrainReport;
+use crate::nodes::metrics::{NodeMetricsHistory, NodeMetricsPoint};
 
 /// Width and height of a chart's drawing (its `viewBox`; CSS scales it).
 const CHART_W: f64 = 600.0;
@@ -48,20 +52,33 @@ pub struct NodesPage {
     registration: Option<Registration>,
 }
 
-/// Percent of `used` in `total` (0 when the total is unknown), rounded.
-fn percent(used: &Value, total: &Value) -> f64 {
-    match (used.as_f64(), total.as_f64()) {
-        (Some(u), Some(t)) if t > 0.0 => (u / t * 100.0).clamp(0.0, 100.0),
-        _ => 0.0,
+/// Reads `path` from the API as `user`, as the API's response type `T`.
+async fn read_as<T: DeserializeOwned>(
+    web: &WebState,
+    browser: &Browser,
+    user: &WebUser,
+    path: &str,
+) -> WebResult<T> {
+    web.fetch(browser, Method::GET, path, Some(&user.access), None::<&()>)
+        .await
+}
+
+/// Percent of `used` in `total` (0 when the total is unknown).
+#[expect(clippy::cast_precision_loss, reason = "a rounded display value")]
+fn percent(used: i64, total: i64) -> f64 {
+    if total > 0 {
+        (used as f64 / total as f64 * 100.0).clamp(0.0, 100.0)
+    } else {
+        0.0
     }
 }
 
 /// CPU, memory and disk use of a metrics point, in percent.
-fn usage(point: &Value) -> Value {
+fn usage(point: &NodeMetricsPoint) -> Value {
     json!({
-        "cpu": point["cpu_percent"].as_f64().unwrap_or(0.0).clamp(0.0, 100.0).round(),
-        "memory": percent(&point["memory_used_bytes"], &point["memory_total_bytes"]).round(),
-        "disk": percent(&point["disk_used_bytes"], &point["disk_total_bytes"]).round(),
+        "cpu": point.cpu_percent.clamp(0.0, 100.0).round(),
+        "memory": percent(point.memory_used_bytes, point.memory_total_bytes).round(),
+        "disk": percent(point.disk_used_bytes, point.disk_total_bytes).round(),
     })
 }
 
@@ -79,8 +96,8 @@ async fn show_list(
         };
         let path = format!("/v1/nodes/{id}/metrics/history?range=1h");
         // A node without samples yet (or a failed read) has no bars.
-        if let Ok(history) = kit::get(web, browser, user, &path).await
-            && let Some(last) = history["points"].as_array().and_then(|p| p.last())
+        if let Ok(history) = read_as::<NodeMetricsHistory>(web, browser, user, &path).await
+            && let Some(last) = history.points.last()
         {
             node["usage"] = usage(last);
         }
@@ -196,24 +213,15 @@ fn chart(
 }
 
 /// The CPU, memory and disk charts of a metrics history over the last `span` ms.
-fn charts(history: &Value, span: i64, now: i64) -> Vec<Chart> {
+fn charts(points: &[NodeMetricsPoint], span: i64, now: i64) -> Vec<Chart> {
     let mut cpu = Vec::new();
     let mut memory = Vec::new();
     let mut disk = Vec::new();
-    for p in history["points"].as_array().into_iter().flatten() {
-        let Some(at) = p["at"]
-            .as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.timestamp_millis())
-        else {
-            continue;
-        };
-        cpu.push((at, p["cpu_percent"].as_f64().unwrap_or(0.0)));
-        memory.push((
-            at,
-            percent(&p["memory_used_bytes"], &p["memory_total_bytes"]),
-        ));
-        disk.push((at, percent(&p["disk_used_bytes"], &p["disk_total_bytes"])));
+    for p in points {
+        let at = p.at.millis();
+        cpu.push((at, p.cpu_percent));
+        memory.push((at, percent(p.memory_used_bytes, p.memory_total_bytes)));
+        disk.push((at, percent(p.disk_used_bytes, p.disk_total_bytes)));
     }
     let from = now - span;
     vec![
@@ -240,23 +248,40 @@ fn bytes(n: u64) -> String {
     }
 }
 
-/// Disks with their used and total sizes for display.
-fn with_used(mut disks: Vec<Value>) -> Vec<Value> {
-    for d in &mut disks {
-        let total = d["total_bytes"].as_u64().unwrap_or(0);
-        let available = d["available_bytes"].as_u64().unwrap_or(0);
-        d["used"] = json!(bytes(total.saturating_sub(available)));
-        d["total"] = json!(bytes(total));
+/// A disk with its used and total sizes for display.
+#[derive(Debug, Serialize)]
+struct DiskShown {
+    #[serde(flatten)]
+    disk: DiskInfo,
+    used: String,
+    total: String,
+}
+
+impl From<DiskInfo> for DiskShown {
+    fn from(disk: DiskInfo) -> Self {
+        Self {
+            used: bytes(disk.total_bytes.saturating_sub(disk.available_bytes)),
+            total: bytes(disk.total_bytes),
+            disk,
+        }
     }
-    disks
 }
 
 /// The system inventory with its memory size for display.
-fn with_memory(mut system: Value) -> Value {
-    if let Some(total) = system["memory_total_bytes"].as_u64() {
-        system["memory_total"] = json!(bytes(total));
+#[derive(Debug, Serialize)]
+struct SystemShown {
+    #[serde(flatten)]
+    system: SystemInfo,
+    memory_total: String,
+}
+
+impl From<SystemInfo> for SystemShown {
+    fn from(system: SystemInfo) -> Self {
+        Self {
+            memory_total: bytes(system.memory_total_bytes),
+            system,
+        }
     }
-    system
 }
 
 /// The history ranges the page offers, with their span in ms.
@@ -272,14 +297,14 @@ pub struct NodeQuery {
 struct NodePage {
     flash: Flash,
     node: Value,
-    system: Value,
-    disks: Vec<Value>,
+    system: Option<SystemShown>,
+    disks: Vec<DiskShown>,
     /// Why the inventory is missing (the node is offline...).
     inventory_error: Option<String>,
     range: &'static str,
     ranges: Vec<&'static str>,
     charts: Vec<Chart>,
-    drained: Option<Value>,
+    drained: Option<DrainReport>,
 }
 
 async fn show_node(
@@ -289,7 +314,7 @@ async fn show_node(
     id: &str,
     range: &str,
     flash: Flash,
-    drained: Option<Value>,
+    drained: Option<DrainReport>,
 ) -> WebResult<Response> {
     let node = kit::get(web, browser, user, &format!("/v1/nodes/{id}")).await?;
     let (range, span) = RANGES
@@ -297,21 +322,21 @@ async fn show_node(
         .copied()
         .find(|(r, _)| *r == range)
         .unwrap_or(RANGES[0]);
-    let history = kit::get(
+    let history: NodeMetricsHistory = read_as(
         web,
         browser,
         user,
         &format!("/v1/nodes/{id}/metrics/history?range={range}"),
     )
     .await?;
-    let system = kit::get(
+    let system = read_as::<SystemInfo>(
         web,
         browser,
         user,
         &format!("/v1/nodes/{id}/inventory/system"),
     )
     .await;
-    let disks = kit::get(
+    let disks = read_as::<Vec<DiskInfo>>(
         web,
         browser,
         user,
@@ -319,8 +344,12 @@ async fn show_node(
     )
     .await;
     let (system, disks, inventory_error) = match (system, disks) {
-        (Ok(system), Ok(disks)) => (with_memory(system), with_used(kit::items(disks)), None),
-        (Err(e), _) | (_, Err(e)) => (Value::Null, Vec::new(), Some(e.message)),
+        (Ok(system), Ok(disks)) => (
+            Some(SystemShown::from(system)),
+            disks.into_iter().map(DiskShown::from).collect(),
+            None,
+        ),
+        (Err(e), _) | (_, Err(e)) => (None, Vec::new(), Some(e.message)),
     };
     let title = node["name"].as_str().unwrap_or("Node").to_owned();
     let page = NodePage {
@@ -331,7 +360,7 @@ async fn show_node(
         inventory_error,
         range,
         ranges: RANGES.iter().map(|(r, _)| *r).collect(),
-        charts: charts(&history, span, crate::db::now_ms()),
+        charts: charts(&history.points, span, crate::db::now_ms()),
         drained,
     };
     kit::page(
@@ -367,23 +396,25 @@ pub struct NoFields {}
 async fn act(web: &WebState, browser: &Browser, id: &str, action: &str) -> WebResult<Response> {
     let id = plain(id)?;
     let user = page_user!(web, browser, &format!("/nodes/{id}"));
-    let answer = kit::send(
-        web,
-        browser,
-        &user,
-        Method::POST,
-        &format!("/v1/nodes/{id}/{action}"),
-        None,
-    )
-    .await;
+    let path = format!("/v1/nodes/{id}/{action}");
+    if action == "drain" {
+        let answer = web
+            .fetch::<DrainReport, ()>(browser, Method::POST, &path, Some(&user.access), None)
+            .await;
+        return match shown(answer)? {
+            Ok(report) => {
+                let flash = Flash {
+                    notice: Some("The node is cordoned and drained.".into()),
+                    error: None,
+                };
+                show_node(web, browser, &user, id, "", flash, Some(report)).await
+            }
+            Err(error) if error.status == StatusCode::NOT_FOUND => Err(error),
+            Err(error) => show_node(web, browser, &user, id, "", Flash::error(error), None).await,
+        };
+    }
+    let answer = kit::send(web, browser, &user, Method::POST, &path, None).await;
     match shown(answer)? {
-        Ok(v) if action == "drain" => {
-            let flash = Flash {
-                notice: Some("The node is cordoned and drained.".into()),
-                error: None,
-            };
-            show_node(web, browser, &user, id, "", flash, Some(v)).await
-        }
         Ok(_) => kit::done(&format!("/nodes/{id}"), &format!("{action}ed")),
         Err(error) if error.status == StatusCode::NOT_FOUND => Err(error),
         Err(error) => show_node(web, browser, &user, id, "", Flash::error(error), None).await,
@@ -420,40 +451,54 @@ pub async fn drain(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::Timestamp;
+
+    fn point(at: i64, cpu: f64, memory: i64, memory_total: i64) -> NodeMetricsPoint {
+        NodeMetricsPoint {
+            at: Timestamp(at),
+            cpu_percent: cpu,
+            memory_used_bytes: memory,
+            memory_total_bytes: memory_total,
+            disk_used_bytes: 1,
+            disk_total_bytes: 0,
+            net_rx_bytes: 0,
+            net_tx_bytes: 0,
+        }
+    }
 
     #[test]
     fn sizes_read_well() {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(8 * 1024 * 1024 * 1024), "8.0 GiB");
-        let d = with_used(vec![json!({"total_bytes": 2048, "available_bytes": 1024})]);
-        assert_eq!(
-            (d[0]["used"].as_str(), d[0]["total"].as_str()),
-            (Some("1.0 KiB"), Some("2.0 KiB"))
-        );
+        let d = DiskShown::from(DiskInfo {
+            name: "sda1".into(),
+            mount_point: "/".into(),
+            file_system: "ext4".into(),
+            total_bytes: 2048,
+            available_bytes: 1024,
+            removable: false,
+        });
+        assert_eq!((d.used.as_str(), d.total.as_str()), ("1.0 KiB", "2.0 KiB"));
     }
 
     #[test]
     fn usage_is_percent_of_totals() {
-        let u = usage(&json!({"cpu_percent": 12.4, "memory_used_bytes": 512,
-            "memory_total_bytes": 1024, "disk_used_bytes": 1, "disk_total_bytes": 0}));
+        let u = usage(&point(0, 12.4, 512, 1024));
         assert_eq!(u, json!({"cpu": 12.0, "memory": 50.0, "disk": 0.0}));
     }
 
     #[test]
     fn charts_place_points_in_time_and_percent() {
         let now = 1_000_000_000_000;
-        let history = json!({"points": [
-            {"at": crate::db::rfc3339(now - 3_600_000), "cpu_percent": 100.0,
-             "memory_used_bytes": 0, "memory_total_bytes": 10},
-            {"at": crate::db::rfc3339(now), "cpu_percent": 50.0,
-             "memory_used_bytes": 5, "memory_total_bytes": 10},
-            {"at": "not a time", "cpu_percent": 1.0},
-        ]});
+        let history = [
+            point(now - 3_600_000, 100.0, 0, 10),
+            point(now, 50.0, 5, 10),
+        ];
         let c = charts(&history, 3_600_000, now);
         assert_eq!(c[0].points, "0.0,0.0 600.0,80.0");
         assert_eq!((c[0].latest, c[0].peak), (Some(50.0), Some(100.0)));
         assert_eq!(c[1].points, "0.0,160.0 600.0,80.0");
-        assert!(charts(&json!({}), 1, now)[2].points.is_empty());
+        assert!(charts(&[], 1, now)[2].points.is_empty());
     }
 }

@@ -150,7 +150,36 @@ both_engines! {
         wait_node(&app, &admin.access, &config.node_id, "offline").await;
         app.get(&format!("/v1/nodes/{}/inventory/system", config.node_id), Some(&admin.access))
             .await
-            .expect_error(503, "SERVICE_UNAVAILABLE");
+            .expect_error(409, "NODE_OFFLINE");
+    }
+
+    async fn an_offline_nodes_agent_routes_answer_409_node_offline(engine) {
+        // A node whose agent never connected: every route that asks its agent answers
+        // 409 NODE_OFFLINE (a client-visible state, like an instance's power actions),
+        // never a 5xx.
+        let app = spawn_app(engine).await;
+        let admin = app.bootstrap_admin().await;
+        let id = app.register_node(&admin.access, None, "offline-node").await;
+        for part in ["", "/system", "/network", "/disks", "/users", "/processes", "/containers"] {
+            app.get(&format!("/v1/nodes/{id}/inventory{part}"), Some(&admin.access))
+                .await
+                .expect_error(409, "NODE_OFFLINE");
+        }
+        app.get(&format!("/v1/nodes/{id}/containers/abc123/logs"), Some(&admin.access))
+            .await
+            .expect_error(409, "NODE_OFFLINE");
+        for action in ["start", "stop", "restart", "kill"] {
+            app.post(&format!("/v1/nodes/{id}/containers/abc123/{action}"), Some(&admin.access), json!({}))
+                .await
+                .expect_error(409, "NODE_OFFLINE");
+        }
+        app.post(&format!("/v1/nodes/{id}/processes/4242/kill"), Some(&admin.access), json!({}))
+            .await
+            .expect_error(409, "NODE_OFFLINE");
+        // The document says so.
+        let doc = app.get("/v1/openapi.json", None).await.expect(200);
+        let inventory = &doc.body["paths"]["/v1/nodes/{id}/inventory"]["get"]["responses"];
+        assert!(inventory["409"].is_object() && inventory["503"].is_object(), "{inventory}");
     }
 
     async fn other_organizations_cannot_see_or_touch_nodes(engine) {
@@ -293,7 +322,8 @@ async fn agent_reconnects_after_a_panel_restart() {
         if r.status == 200 {
             break;
         }
-        assert_eq!(r.status, 503, "{}", r.text);
+        assert_eq!(r.status, 409, "{}", r.text);
+        assert_eq!(r.body["code"], "NODE_OFFLINE", "{}", r.text);
         assert!(
             tokio::time::Instant::now() < deadline,
             "agent did not reconnect"

@@ -4,16 +4,19 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shardlyn_proto::instance::{InstanceState, InstanceStats, LogLines};
 use sqlx::{AnyPool, Row};
 
 use super::power::{agent_path, connected};
 use crate::auth::extract::{AdminUser, CurrentUser};
-use crate::db::{now_ms, rfc3339};
+use crate::db::now_ms;
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::instances::{instance_for, store};
+use crate::nodes::metrics::bucket_secs;
 use crate::state::AppState;
+use crate::types::Timestamp;
 
 /// How long instance samples are kept.
 const RETENTION_MS: i64 = 8 * 24 * 3600 * 1000;
@@ -25,11 +28,12 @@ pub async fn stats(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<InstanceStats>> {
     let instance = instance_for(&state, &user, &id, "instances.read").await?;
     let conn = connected(&state, &instance.node_id)?;
     Ok(AppJson(
-        conn.get_json(&agent_path(&instance.id, "/stats")).await?,
+        conn.fetch(http::Method::GET, &agent_path(&instance.id, "/stats"))
+            .await?,
     ))
 }
 
@@ -109,6 +113,43 @@ pub struct HistoryQuery {
     range: Option<String>,
 }
 
+/// One point of an instance's history: a raw sample or a bucket's average (network
+/// counters are the bucket's largest value).
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct InstanceMetricsPoint {
+    pub at: Timestamp,
+    pub cpu_percent: f64,
+    pub memory_bytes: i64,
+    pub disk_bytes: i64,
+    pub net_rx_bytes: i64,
+    pub net_tx_bytes: i64,
+}
+
+/// An instance's metrics over a range, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct InstanceMetricsHistory {
+    /// `1h`, `24h` or `7d`.
+    pub range: String,
+    /// Width of one point: 10 (raw samples), 300 or 3600.
+    pub bucket_secs: i64,
+    pub points: Vec<InstanceMetricsPoint>,
+}
+
+/// The output of an instance's last install.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct InstallLogs {
+    pub id: String,
+    pub state: InstanceState,
+    pub lines: Vec<String>,
+}
+
+/// The last console lines of an instance, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LogHistory {
+    pub id: String,
+    pub lines: Vec<String>,
+}
+
 /// `GET /v1/instances/{id}/metrics/history?range=1h|24h|7d`: raw 10 s samples for an
 /// hour, 5-minute averages for a day, hourly averages for a week.
 pub async fn history(
@@ -116,7 +157,7 @@ pub async fn history(
     user: CurrentUser,
     AppPath(id): AppPath<String>,
     AppQuery(q): AppQuery<HistoryQuery>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<InstanceMetricsHistory>> {
     let name = q.range.unwrap_or_else(|| "1h".into());
     let (span, bucket) = crate::nodes::metrics::range(&name)?;
     let instance = instance_for(&state, &user, &id, "instances.read").await?;
@@ -136,21 +177,21 @@ pub async fn history(
     let points = rows
         .iter()
         .map(|r| {
-            Ok(json!({
-                "at": rfc3339(r.try_get("bucket")?),
-                "cpu_percent": r.try_get::<f64, _>("cpu")?,
-                "memory_bytes": r.try_get::<i64, _>("mem")?,
-                "disk_bytes": r.try_get::<i64, _>("disk")?,
-                "net_rx_bytes": r.try_get::<i64, _>("rx")?,
-                "net_tx_bytes": r.try_get::<i64, _>("tx")?,
-            }))
+            Ok(InstanceMetricsPoint {
+                at: Timestamp(r.try_get("bucket")?),
+                cpu_percent: r.try_get("cpu")?,
+                memory_bytes: r.try_get("mem")?,
+                disk_bytes: r.try_get("disk")?,
+                net_rx_bytes: r.try_get("rx")?,
+                net_tx_bytes: r.try_get("tx")?,
+            })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(AppJson(json!({
-        "range": name,
-        "bucket_secs": if bucket == 0 { 10 } else { bucket / 1000 },
-        "points": points,
-    })))
+    Ok(AppJson(InstanceMetricsHistory {
+        range: name,
+        bucket_secs: bucket_secs(bucket),
+        points,
+    }))
 }
 
 /// `GET /v1/instances/{id}/install-logs`: the output of the last install.
@@ -158,17 +199,20 @@ pub async fn install_logs(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<InstallLogs>> {
     let instance = instance_for(&state, &user, &id, "instances.logs").await?;
     let conn = connected(&state, &instance.node_id)?;
-    let lines = conn
-        .get_json(&agent_path(&instance.id, "/install-logs"))
+    let answer: LogLines = conn
+        .fetch(
+            http::Method::GET,
+            &agent_path(&instance.id, "/install-logs"),
+        )
         .await?;
-    Ok(AppJson(json!({
-        "id": instance.id,
-        "state": instance.state,
-        "lines": lines["lines"],
-    })))
+    Ok(AppJson(InstallLogs {
+        id: instance.id,
+        state: instance.state,
+        lines: answer.lines,
+    }))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -184,7 +228,7 @@ pub async fn history_lines(
     user: CurrentUser,
     AppPath(id): AppPath<String>,
     AppQuery(q): AppQuery<LinesQuery>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<LogHistory>> {
     let lines = q.lines.unwrap_or(100);
     if lines == 0 || lines > MAX_LINES {
         return Err(AppError::invalid_field(
@@ -194,12 +238,16 @@ pub async fn history_lines(
     }
     let instance = instance_for(&state, &user, &id, "instances.logs").await?;
     let conn = connected(&state, &instance.node_id)?;
-    let answer = conn
-        .get_json(&agent_path(&instance.id, &format!("/logs?lines={lines}")))
+    let answer: LogLines = conn
+        .fetch(
+            http::Method::GET,
+            &agent_path(&instance.id, &format!("/logs?lines={lines}")),
+        )
         .await?;
-    Ok(AppJson(
-        json!({"id": instance.id, "lines": answer["lines"]}),
-    ))
+    Ok(AppJson(LogHistory {
+        id: instance.id,
+        lines: answer.lines,
+    }))
 }
 
 /// `GET /v1/instances/{id}/logs/download`: the whole console log as a text file,

@@ -10,6 +10,7 @@ pub mod sync;
 pub mod tickets;
 
 use crate::routes::{Access, Routes};
+use crate::tunnel::AGENT_ERRORS;
 
 /// Power, stats, logs and console routes.
 pub fn router() -> Routes {
@@ -45,6 +46,7 @@ pub fn router() -> Routes {
             "Real-time stats",
             logs::stats,
         )
+        .errors(AGENT_ERRORS)
         .get(
             "/v1/instances/{id}/metrics/history",
             Access::User,
@@ -57,18 +59,21 @@ pub fn router() -> Routes {
             "Install/startup logs",
             logs::install_logs,
         )
+        .errors(AGENT_ERRORS)
         .get(
             "/v1/instances/{id}/logs/history",
             Access::User,
             "Log history",
             logs::history_lines,
         )
+        .errors(AGENT_ERRORS)
         .get(
             "/v1/instances/{id}/logs/download",
             Access::User,
             "Download logs",
             logs::download,
         )
+        .errors(AGENT_ERRORS)
         .delete(
             "/v1/instances/{id}/logs/clear",
             Access::Admin,
@@ -106,6 +111,7 @@ pub fn router() -> Routes {
                     Access::User,
                     "Kill process",
                     nodes::kill_process,
-                ),
+                )
+                .errors(AGENT_ERRORS),
         )
 }

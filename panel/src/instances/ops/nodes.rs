@@ -1,9 +1,9 @@
 //! Node-wide actions that involve instances: drain, and killing a process on the node.
 
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
-use shardlyn_proto::instance::PowerAction;
+use serde::Serialize;
+use shardlyn_proto::instance::{InstanceState, PowerAction};
+use shardlyn_proto::inventory::KillProcessRequest;
 
 use super::power::{act, connected};
 use crate::auth::extract::CurrentUser;
@@ -12,13 +12,46 @@ use crate::instances::store;
 use crate::nodes::node_for;
 use crate::state::AppState;
 
+/// An instance a drain stopped, with the state its node reported.
+#[derive(Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct DrainStopped {
+    pub id: String,
+    pub state: InstanceState,
+}
+
+/// An instance a drain could not stop, and why.
+#[derive(Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct DrainFailed {
+    pub id: String,
+    pub error: String,
+}
+
+/// The outcome of a drain.
+#[derive(Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct DrainReport {
+    pub node_id: String,
+    /// Always true: the node is cordoned first.
+    pub cordoned: bool,
+    /// How many instances the node had.
+    pub instances: usize,
+    pub stopped: Vec<DrainStopped>,
+    pub failed: Vec<DrainFailed>,
+}
+
+/// A signal sent to a process of the node.
+#[derive(Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct ProcessKilled {
+    pub pid: u32,
+    pub signal: String,
+}
+
 /// `POST /v1/nodes/{id}/drain`: cordons the node and stops every instance on it. The
 /// answer lists what was stopped and what could not be (migration comes later).
 pub async fn drain(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<DrainReport>> {
     let node = node_for(&state, &user, &id, "nodes.update").await?;
     crate::nodes::store::set_cordoned(&state.db.pool, &node.id, true).await?;
     let instances = store::list_for_node(&state.db.pool, &node.id).await?;
@@ -26,23 +59,23 @@ pub async fn drain(
     let mut failed = Vec::new();
     for instance in &instances {
         match act(&state, instance, PowerAction::Stop).await {
-            Ok(status) => stopped.push(json!({"id": instance.id, "state": status.state})),
-            Err(e) => failed.push(json!({"id": instance.id, "error": e.to_string()})),
+            Ok(status) => stopped.push(DrainStopped {
+                id: instance.id.clone(),
+                state: status.state,
+            }),
+            Err(e) => failed.push(DrainFailed {
+                id: instance.id.clone(),
+                error: e.to_string(),
+            }),
         }
     }
-    Ok(AppJson(json!({
-        "node_id": node.id,
-        "cordoned": true,
-        "instances": instances.len(),
-        "stopped": stopped,
-        "failed": failed,
-    })))
-}
-
-#[derive(Deserialize, Default, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct KillBody {
-    signal: Option<String>,
+    Ok(AppJson(DrainReport {
+        node_id: node.id,
+        cordoned: true,
+        instances: instances.len(),
+        stopped,
+        failed,
+    }))
 }
 
 /// `POST /v1/nodes/{id}/processes/{pid}/kill` with an optional `{"signal": "SIGKILL"}`.
@@ -51,7 +84,7 @@ pub async fn kill_process(
     user: CurrentUser,
     AppPath((id, pid)): AppPath<(String, String)>,
     body: axum::body::Bytes,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<ProcessKilled>> {
     let node = node_for(&state, &user, &id, "nodes.containers").await?;
     let pid: u32 = pid
         .parse()
@@ -59,8 +92,8 @@ pub async fn kill_process(
         .filter(|p| *p > 0)
         .ok_or_else(|| AppError::invalid_field("pid", "pid must be a positive integer"))?;
     // The body is optional: empty means SIGTERM.
-    let body: KillBody = if body.iter().all(u8::is_ascii_whitespace) {
-        KillBody::default()
+    let body: KillProcessRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        KillProcessRequest::default()
     } else {
         serde_json::from_slice(&body)
             .map_err(|e| AppError::BadRequest(format!("invalid request body: {e}")))?
@@ -79,8 +112,10 @@ pub async fn kill_process(
     conn.call_json(
         http::Method::POST,
         &crate::nodes::node_scoped(format!("/v1/processes/{pid}/kill"), &user),
-        &json!({"signal": signal}),
+        &KillProcessRequest {
+            signal: Some(signal.clone()),
+        },
     )
     .await?;
-    Ok(AppJson(json!({"pid": pid, "signal": signal})))
+    Ok(AppJson(ProcessKilled { pid, signal }))
 }

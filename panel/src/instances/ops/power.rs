@@ -17,18 +17,13 @@ use crate::instances::{Instance, instance_for, store};
 use crate::state::AppState;
 use crate::tunnel::AgentConn;
 
-/// The live tunnel of the instance's node, or 409 `NODE_OFFLINE`.
+/// The live tunnel of the instance's node, or 409 `NODE_OFFLINE`
+/// ([`crate::tunnel::Tunnels::route`]).
 ///
 /// # Errors
 /// 409 when the node's agent is not connected.
 pub fn connected(state: &AppState, node_id: &str) -> AppResult<Arc<AgentConn>> {
-    state.tunnels.get(node_id).ok_or_else(|| {
-        AppError::coded(
-            StatusCode::CONFLICT,
-            "NODE_OFFLINE",
-            "the instance's node is offline: its agent is not connected",
-        )
-    })
+    state.tunnels.route(node_id)
 }
 
 /// Path of an instance on the agent API.

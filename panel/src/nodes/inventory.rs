@@ -1,0 +1,175 @@
+//! A node's inventory and Docker containers, read live from its agent through the tunnel
+//! (`Tunnels::route`: 409 `NODE_OFFLINE` when the agent is not connected). The bodies are
+//! the agent's own `shardlyn_proto::inventory` types, passed on as they are.
+
+use axum::extract::State;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use shardlyn_proto::inventory::{
+    ContainerInfo, ContainerLogs, DiskInfo, Inventory, NetworkInterface, ProcessInfo, SystemInfo,
+    SystemUser,
+};
+
+use super::handlers::{node_for, node_scoped};
+use crate::auth::extract::CurrentUser;
+use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
+use crate::respond::NoContent;
+use crate::state::AppState;
+
+/// `method path` on the agent of node `id`, once the caller holds `permission` on it,
+/// read as `T`.
+async fn agent_call<T: DeserializeOwned>(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    permission: &str,
+    method: http::Method,
+    path: &str,
+) -> AppResult<T> {
+    node_for(state, user, id, permission).await?;
+    state.tunnels.route(id)?.fetch(method, path).await
+}
+
+/// Docker ids and names as the agent accepts them; checked here too so nothing odd is
+/// spliced into the agent path.
+fn container_id(id: &str) -> AppResult<&str> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    ok.then_some(id)
+        .ok_or_else(|| AppError::Validation("invalid container id".into()))
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct LogsQuery {
+    tail: Option<u32>,
+}
+
+/// The last lines of a container's output.
+pub async fn container_logs(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath((id, container)): AppPath<(String, String)>,
+    AppQuery(q): AppQuery<LogsQuery>,
+) -> AppResult<AppJson<ContainerLogs>> {
+    let path = node_scoped(
+        format!(
+            "/v1/containers/{}/logs?tail={}",
+            container_id(&container)?,
+            q.tail.unwrap_or(100).min(10_000)
+        ),
+        &user,
+    );
+    let logs = agent_call(&state, &user, &id, "nodes.read", http::Method::GET, &path).await?;
+    Ok(AppJson(logs))
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct PowerQuery {
+    timeout: Option<u32>,
+    signal: Option<String>,
+}
+
+async fn container_power(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    container: &str,
+    action: &str,
+    q: &PowerQuery,
+) -> AppResult<NoContent> {
+    let mut path = node_scoped(
+        format!(
+            "/v1/containers/{}/{action}?timeout={}",
+            container_id(container)?,
+            q.timeout.unwrap_or(10).min(600)
+        ),
+        user,
+    );
+    if let Some(signal) = &q.signal {
+        if signal.is_empty()
+            || signal.len() > 16
+            || !signal.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(AppError::Validation(
+                "signal must be a name like SIGTERM or a number".into(),
+            ));
+        }
+        path.push_str("&signal=");
+        path.push_str(signal);
+    }
+    // The agent answers 204: nothing to read.
+    agent_call::<serde::de::IgnoredAny>(
+        state,
+        user,
+        id,
+        "nodes.containers",
+        http::Method::POST,
+        &path,
+    )
+    .await?;
+    Ok(NoContent)
+}
+
+macro_rules! container_action {
+    ($name:ident, $action:literal) => {
+        /// A power action on a container of the node.
+        pub async fn $name(
+            State(state): State<AppState>,
+            user: CurrentUser,
+            AppPath((id, container)): AppPath<(String, String)>,
+            AppQuery(q): AppQuery<PowerQuery>,
+        ) -> AppResult<NoContent> {
+            container_power(&state, &user, &id, &container, $action, &q).await
+        }
+    };
+}
+
+container_action!(container_start, "start");
+container_action!(container_stop, "stop");
+container_action!(container_restart, "restart");
+container_action!(container_kill, "kill");
+
+macro_rules! inventory_route {
+    ($name:ident, $path:literal, $body:ty) => {
+        /// Inventory read live from the node's agent.
+        pub async fn $name(
+            State(state): State<AppState>,
+            user: CurrentUser,
+            AppPath(id): AppPath<String>,
+        ) -> AppResult<AppJson<$body>> {
+            let body =
+                agent_call(&state, &user, &id, "nodes.read", http::Method::GET, $path).await?;
+            Ok(AppJson(body))
+        }
+    };
+}
+
+inventory_route!(inventory_all, "/v1/inventory", Inventory);
+inventory_route!(inventory_system, "/v1/inventory/system", SystemInfo);
+inventory_route!(
+    inventory_network,
+    "/v1/inventory/network",
+    Vec<NetworkInterface>
+);
+inventory_route!(inventory_disks, "/v1/inventory/disks", Vec<DiskInfo>);
+inventory_route!(inventory_users, "/v1/inventory/users", Vec<SystemUser>);
+inventory_route!(
+    inventory_processes,
+    "/v1/inventory/processes",
+    Vec<ProcessInfo>
+);
+
+/// The node's Docker containers: those Shardlyn created, or all of them for platform
+/// admins.
+pub async fn inventory_containers(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<String>,
+) -> AppResult<AppJson<Vec<ContainerInfo>>> {
+    let path = node_scoped("/v1/containers".into(), &user);
+    let list = agent_call(&state, &user, &id, "nodes.read", http::Method::GET, &path).await?;
+    Ok(AppJson(list))
+}
