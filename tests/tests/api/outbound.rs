@@ -268,9 +268,25 @@ async fn git_fetches_follow_no_redirect_and_the_agent_checks_its_own_list() {
     );
 
     // An agent without the loopback entries refuses the remote the panel accepted.
+    let before = app.state.tunnels.get(&config.node_id).expect("tunnel");
     agent.stop().await;
     let agent = LocalAgent::start_allowing(config.clone(), dir.path(), Vec::new());
     wait_node(&app, a, &config.node_id, "online").await;
+    // The node row may still say online from the old tunnel: wait for the new one.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while app
+        .state
+        .tunnels
+        .get(&config.node_id)
+        .is_none_or(|now| std::sync::Arc::ptr_eq(&now, &before))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent never reconnected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(before);
     let port = free_port();
     app.put(
         &format!("/v1/instances/{id}/git"),
