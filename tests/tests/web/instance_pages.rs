@@ -30,6 +30,25 @@ async fn sign_in(c: &Client, base: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits (20 s at most) until the new-instance form sent the browser to the created
+/// instance's page; its id.
+async fn created_instance_id(c: &Client) -> anyhow::Result<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let url = c.current_url().await?;
+        if let Some(id) = url.path().strip_prefix("/instances/")
+            && id != "new"
+        {
+            return Ok(id.to_owned());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "never left the form: {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The text next to the control `css` (its field error), waiting for it.
 async fn field_error(c: &Client, css: &str, needle: &str) -> anyhow::Result<String> {
     wait_text(
@@ -246,20 +265,7 @@ async fn create_upload_edit_and_back_up_in_the_browser() {
             // Left stopped after the install, so the files and backups below see it idle.
             click(&c, "#ni-start").await?;
             click(&c, "#new-submit").await?;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-            let id = loop {
-                let url = c.current_url().await?;
-                if let Some(id) = url.path().strip_prefix("/instances/")
-                    && id != "new"
-                {
-                    break id.to_owned();
-                }
-                ensure!(
-                    tokio::time::Instant::now() < deadline,
-                    "never left the form: {url}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            };
+            let id = created_instance_id(&c).await?;
             let created = app_ref
                 .get(&format!("/v1/instances/{id}"), Some(&token))
                 .await
@@ -546,20 +552,7 @@ async fn a_first_server_from_a_bundled_template_in_the_browser() {
             // A port of its own: other tests run servers on the default range meanwhile.
             fill(&c, "#ni-port", &free_port().to_string()).await?;
             click(&c, "#new-submit").await?;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-            let id = loop {
-                let url = c.current_url().await?;
-                if let Some(id) = url.path().strip_prefix("/instances/")
-                    && id != "new"
-                {
-                    break id.to_owned();
-                }
-                ensure!(
-                    tokio::time::Instant::now() < deadline,
-                    "never left the form: {url}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            };
+            let id = created_instance_id(&c).await?;
             // The template became one workload of the organization, and the server runs.
             let workloads = app_ref
                 .get("/v1/workloads", Some(&token))
