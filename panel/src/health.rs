@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{AppError, AppJson, AppResult};
@@ -38,6 +39,10 @@ pub fn router() -> Routes {
             crate::metrics::handler,
         )
         .get("/v1/ca", Access::Public, "Self-signed CA for pinning", ca)
+        .errors(&[(
+            404,
+            "no self-signed CA: TLS is off or the certificate comes from a file",
+        )])
         .get(
             "/v1/openapi.json",
             Access::Public,
@@ -46,8 +51,17 @@ pub fn router() -> Routes {
         )
 }
 
-async fn live() -> AppJson<Value> {
-    AppJson(json!({"status": "ok"}))
+/// The liveness answer.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Live {
+    /// Always `ok` while the process serves requests.
+    pub status: String,
+}
+
+async fn live() -> AppJson<Live> {
+    AppJson(Live {
+        status: "ok".into(),
+    })
 }
 
 struct Check {
@@ -132,11 +146,23 @@ async fn detailed(State(state): State<AppState>) -> (StatusCode, AppJson<Value>)
     )
 }
 
-async fn ca(State(state): State<AppState>) -> AppResult<AppJson<Value>> {
+/// The panel's self-signed CA, for agents and clients that pin it.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CaView {
+    /// The CA certificate, PEM.
+    pub pem: String,
+    /// SHA-256 of the certificate (DER), hex.
+    pub sha256: String,
+}
+
+async fn ca(State(state): State<AppState>) -> AppResult<AppJson<CaView>> {
     let ca = state.ca.as_ref().ok_or_else(|| {
         AppError::NotFound("no self-signed CA (TLS off or a certificate from a file)".into())
     })?;
-    Ok(AppJson(json!({"pem": ca.pem, "sha256": ca.sha256})))
+    Ok(AppJson(CaView {
+        pem: ca.pem.clone(),
+        sha256: ca.sha256.clone(),
+    }))
 }
 
 /// The document, generated once per process from the route table (it cannot change

@@ -1,10 +1,26 @@
 //! Small value types of the API's request and response bodies, shared by every area:
-//! [`Timestamp`] (stored as unix milliseconds, shown as RFC 3339).
+//! [`Timestamp`] (stored as unix milliseconds, shown as RFC 3339) and [`Message`].
 
 use std::borrow::Cow;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An answer that is a sentence for people (`{"message": "..."}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Message {
+    pub message: Cow<'static, str>,
+}
+
+impl Message {
+    /// A fixed sentence.
+    #[must_use]
+    pub const fn new(message: &'static str) -> Self {
+        Self {
+            message: Cow::Borrowed(message),
+        }
+    }
+}
 
 /// A point in time: unix milliseconds in the database, an RFC 3339 string (UTC, whole
 /// seconds) on the wire.

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::auth::extract::AdminUser;
@@ -100,16 +99,31 @@ async fn prune(state: &AppState, days: u32) -> Result<u64, sqlx::Error> {
     Ok(done.rows_affected())
 }
 
-fn view(settings: &LogSettings, applied: bool) -> Value {
-    json!({
-        "level": settings.level,
-        "audit_retention_days": settings.audit_retention_days,
-        "runtime_reload": applied,
-    })
+/// The log settings as answered.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LogSettingsView {
+    #[serde(flatten)]
+    pub settings: LogSettings,
+    /// Whether this process can change its level while it runs.
+    pub runtime_reload: bool,
+    /// Audit-log entries deleted by the new retention (`PUT` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_logs_pruned: Option<u64>,
+}
+
+fn view(settings: &LogSettings, applied: bool) -> LogSettingsView {
+    LogSettingsView {
+        settings: settings.clone(),
+        runtime_reload: applied,
+        audit_logs_pruned: None,
+    }
 }
 
 /// The log settings; `runtime_reload` says whether this process can change its level.
-pub async fn get(State(state): State<AppState>, _admin: AdminUser) -> AppResult<AppJson<Value>> {
+pub async fn get(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> AppResult<AppJson<LogSettingsView>> {
     let settings = current(&state).await?;
     Ok(AppJson(view(&settings, RELOADER.get().is_some())))
 }
@@ -132,7 +146,7 @@ pub async fn put(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     AppJson(body): AppJson<Update>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<LogSettingsView>> {
     let mut settings = current(&state).await?;
     if let Some(level) = body.level {
         settings.level = check_level(&level)?;
@@ -164,7 +178,7 @@ pub async fn put(
         None => 0,
     };
     let mut doc = view(&settings, applied);
-    doc["audit_logs_pruned"] = json!(pruned);
+    doc.audit_logs_pruned = Some(pruned);
     Ok(AppJson(doc))
 }
 

@@ -5,13 +5,78 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use sqlx::{AnyPool, Row};
 
 use crate::auth::extract::AdminUser;
 use crate::db::now_ms;
 use crate::error::{AppJson, AppResult};
 use crate::state::AppState;
+
+/// Users by kind.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct UserCounts {
+    pub total: i64,
+    pub admins: i64,
+    pub suspended: i64,
+    pub mfa_enabled: i64,
+}
+
+/// Nodes by connection.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NodeCounts {
+    pub total: i64,
+    pub online: i64,
+    pub offline: i64,
+    pub cordoned: i64,
+}
+
+/// A total.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Total {
+    pub total: i64,
+}
+
+/// Instances by state.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct InstanceCounts {
+    pub total: i64,
+    pub by_state: BTreeMap<String, i64>,
+}
+
+/// Backups by status, and their stored size.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BackupCounts {
+    pub total: i64,
+    pub by_status: BTreeMap<String, i64>,
+    pub size_bytes: i64,
+}
+
+/// Sessions not revoked nor expired.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SessionCounts {
+    pub active: i64,
+}
+
+/// Agents connected to this replica.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TunnelCounts {
+    pub connected_here: usize,
+}
+
+/// The admin dashboard's figures.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PlatformMetrics {
+    pub users: UserCounts,
+    pub organizations: Total,
+    pub nodes: NodeCounts,
+    pub instances: InstanceCounts,
+    pub backups: BackupCounts,
+    pub sessions: SessionCounts,
+    pub tunnels: TunnelCounts,
+    /// When the figures were counted (RFC 3339).
+    pub generated_at: String,
+}
 
 /// One number.
 async fn count(pool: &AnyPool, sql: &'static str) -> Result<i64, sqlx::Error> {
@@ -26,7 +91,7 @@ async fn count_by(pool: &AnyPool, sql: &'static str) -> Result<BTreeMap<String, 
         .collect()
 }
 
-async fn users(pool: &AnyPool) -> Result<Value, sqlx::Error> {
+async fn users(pool: &AnyPool) -> Result<UserCounts, sqlx::Error> {
     let row = sqlx::query(
         "SELECT CAST(COUNT(*) AS BIGINT) AS total, \
          CAST(COALESCE(SUM(CASE WHEN is_admin = 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS admins, \
@@ -36,15 +101,15 @@ async fn users(pool: &AnyPool) -> Result<Value, sqlx::Error> {
     )
     .fetch_one(pool)
     .await?;
-    Ok(json!({
-        "total": row.try_get::<i64, _>("total")?,
-        "admins": row.try_get::<i64, _>("admins")?,
-        "suspended": row.try_get::<i64, _>("suspended")?,
-        "mfa_enabled": row.try_get::<i64, _>("mfa_enabled")?,
-    }))
+    Ok(UserCounts {
+        total: row.try_get("total")?,
+        admins: row.try_get("admins")?,
+        suspended: row.try_get("suspended")?,
+        mfa_enabled: row.try_get("mfa_enabled")?,
+    })
 }
 
-async fn nodes(pool: &AnyPool) -> Result<Value, sqlx::Error> {
+async fn nodes(pool: &AnyPool) -> Result<NodeCounts, sqlx::Error> {
     let row = sqlx::query(
         "SELECT CAST(COUNT(*) AS BIGINT) AS total, \
          CAST(COALESCE(SUM(CASE WHEN connected = 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS online, \
@@ -55,24 +120,27 @@ async fn nodes(pool: &AnyPool) -> Result<Value, sqlx::Error> {
     .await?;
     let total: i64 = row.try_get("total")?;
     let online: i64 = row.try_get("online")?;
-    Ok(json!({
-        "total": total,
-        "online": online,
-        "offline": total - online,
-        "cordoned": row.try_get::<i64, _>("cordoned")?,
-    }))
+    Ok(NodeCounts {
+        total,
+        online,
+        offline: total - online,
+        cordoned: row.try_get("cordoned")?,
+    })
 }
 
-async fn instances(pool: &AnyPool) -> Result<Value, sqlx::Error> {
+async fn instances(pool: &AnyPool) -> Result<InstanceCounts, sqlx::Error> {
     let by_state = count_by(
         pool,
         "SELECT state AS k, CAST(COUNT(*) AS BIGINT) AS n FROM instances GROUP BY state",
     )
     .await?;
-    Ok(json!({"total": by_state.values().sum::<i64>(), "by_state": by_state}))
+    Ok(InstanceCounts {
+        total: by_state.values().sum(),
+        by_state,
+    })
 }
 
-async fn backups(pool: &AnyPool) -> Result<Value, sqlx::Error> {
+async fn backups(pool: &AnyPool) -> Result<BackupCounts, sqlx::Error> {
     let by_status = count_by(
         pool,
         "SELECT status AS k, CAST(COUNT(*) AS BIGINT) AS n FROM backups GROUP BY status",
@@ -83,15 +151,18 @@ async fn backups(pool: &AnyPool) -> Result<Value, sqlx::Error> {
         "SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM backups",
     )
     .await?;
-    Ok(json!({
-        "total": by_status.values().sum::<i64>(),
-        "by_status": by_status,
-        "size_bytes": bytes,
-    }))
+    Ok(BackupCounts {
+        total: by_status.values().sum(),
+        by_status,
+        size_bytes: bytes,
+    })
 }
 
 /// The dashboard figures.
-pub async fn get(State(state): State<AppState>, _admin: AdminUser) -> AppResult<AppJson<Value>> {
+pub async fn get(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> AppResult<AppJson<PlatformMetrics>> {
     let pool = &state.db.pool;
     let sessions: i64 = sqlx::query_scalar(
         "SELECT CAST(COUNT(*) AS BIGINT) FROM sessions WHERE revoked_at IS NULL AND expires_at > $1",
@@ -99,16 +170,18 @@ pub async fn get(State(state): State<AppState>, _admin: AdminUser) -> AppResult<
     .bind(now_ms())
     .fetch_one(pool)
     .await?;
-    Ok(AppJson(json!({
-        "users": users(pool).await?,
-        "organizations": {
-            "total": count(pool, "SELECT CAST(COUNT(*) AS BIGINT) FROM organizations").await?,
+    Ok(AppJson(PlatformMetrics {
+        users: users(pool).await?,
+        organizations: Total {
+            total: count(pool, "SELECT CAST(COUNT(*) AS BIGINT) FROM organizations").await?,
         },
-        "nodes": nodes(pool).await?,
-        "instances": instances(pool).await?,
-        "backups": backups(pool).await?,
-        "sessions": {"active": sessions},
-        "tunnels": {"connected_here": state.tunnels.list().len()},
-        "generated_at": crate::db::rfc3339(now_ms()),
-    })))
+        nodes: nodes(pool).await?,
+        instances: instances(pool).await?,
+        backups: backups(pool).await?,
+        sessions: SessionCounts { active: sessions },
+        tunnels: TunnelCounts {
+            connected_here: state.tunnels.list().len(),
+        },
+        generated_at: crate::db::rfc3339(now_ms()),
+    }))
 }

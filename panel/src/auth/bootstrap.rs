@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::extract::ClientMeta;
 use super::sessions::{self, TokenPair};
@@ -15,9 +14,17 @@ use crate::users::store::{self as users, User};
 use crate::users::{NewUser, create_account};
 
 /// Whether the platform still needs its first admin.
-pub async fn status(State(state): State<AppState>) -> AppResult<AppJson<serde_json::Value>> {
+pub async fn status(State(state): State<AppState>) -> AppResult<AppJson<BootstrapStatus>> {
     let needed = users::count(&state.db.pool).await? == 0;
-    Ok(AppJson(json!({ "needs_bootstrap": needed })))
+    Ok(AppJson(BootstrapStatus {
+        needs_bootstrap: needed,
+    }))
+}
+
+/// Whether the first admin is still to be created.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BootstrapStatus {
+    pub needs_bootstrap: bool,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

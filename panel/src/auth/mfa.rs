@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use sqlx::Row;
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Secret, TOTP};
@@ -191,13 +190,31 @@ async fn accept_second_factor(state: &AppState, user_id: &str, code: &str) -> Ap
     }
 }
 
+/// Whether the caller has MFA on, and how many recovery codes are left.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MfaStatus {
+    pub enabled: bool,
+    /// Unused recovery codes (only when enabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_codes_remaining: Option<i64>,
+}
+
+/// The recovery codes, shown once when MFA is enabled.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
 /// `GET /v1/auth/mfa/status`.
 pub async fn status(
     State(state): State<AppState>,
     SessionUser(current): SessionUser,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<MfaStatus>> {
     if !mfa_enabled(&state, &current.user.id).await? {
-        return Ok(AppJson(json!({"enabled": false})));
+        return Ok(AppJson(MfaStatus {
+            enabled: false,
+            recovery_codes_remaining: None,
+        }));
     }
     let row = sqlx::query(
         "SELECT COUNT(*) AS n FROM mfa_recovery_codes WHERE user_id = $1 AND used_at IS NULL",
@@ -206,9 +223,10 @@ pub async fn status(
     .fetch_one(&state.db.pool)
     .await?;
     let remaining: i64 = row.try_get("n")?;
-    Ok(AppJson(
-        json!({"enabled": true, "recovery_codes_remaining": remaining}),
-    ))
+    Ok(AppJson(MfaStatus {
+        enabled: true,
+        recovery_codes_remaining: Some(remaining),
+    }))
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -266,9 +284,10 @@ pub async fn enroll(
     }))
 }
 
-#[derive(Deserialize, schemars::JsonSchema)]
+/// A TOTP code (or, to disable, a recovery code).
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CodeRequest {
-    code: String,
+    pub code: String,
 }
 
 /// `POST /v1/auth/mfa/verify`: confirms the pending seed, enables MFA and hands out
@@ -279,7 +298,7 @@ pub async fn verify(
     ClientMeta(client): ClientMeta,
     audit: Option<Extension<AuditSlot>>,
     AppJson(body): AppJson<CodeRequest>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<RecoveryCodes>> {
     let user_id = &current.user.id;
     if mfa_enabled(&state, user_id).await? {
         return Err(AppError::Conflict("MFA is already enabled".into()));
@@ -343,7 +362,9 @@ pub async fn verify(
             ip: client.ip,
         },
     );
-    Ok(AppJson(json!({"recovery_codes": codes})))
+    Ok(AppJson(RecoveryCodes {
+        recovery_codes: codes,
+    }))
 }
 
 /// `POST /v1/auth/mfa/disable`: needs a current TOTP code or an unused recovery code.

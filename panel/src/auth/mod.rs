@@ -1,7 +1,7 @@
 //! Authentication: login, refresh, logout, registration (and email verification),
 //! first-admin bootstrap and password reset, MFA (TOTP), GitHub login; plus the token primitives and caller extractors the rest use.
 
-mod bootstrap;
+pub mod bootstrap;
 pub mod cache;
 pub use bootstrap::create_first_admin;
 pub mod crypto;
@@ -12,7 +12,7 @@ pub mod jwt;
 pub mod lockout;
 mod login;
 pub mod mfa;
-mod password_reset;
+pub mod password_reset;
 mod register;
 pub mod sessions;
 pub mod verify_email;
@@ -28,6 +28,7 @@ pub fn router() -> Routes {
             "Authenticate user",
             login::login,
         )
+        .errors(&[(401, "Wrong email or password"), (403, "Account suspended")])
         .post(
             "/v1/auth/refresh",
             Access::Public,
@@ -88,18 +89,33 @@ pub fn router() -> Routes {
             "Redirect to GitHub OAuth",
             github::start,
         )
+        .errors(&[(404, "GitHub login is not configured")])
         .get(
             "/v1/auth/github/callback",
             Access::Public,
             "GitHub OAuth callback",
             github::callback,
         )
+        .errors(&[
+            (
+                403,
+                "Declined on GitHub, account suspended, or no account may be made",
+            ),
+            (404, "GitHub login is not configured"),
+            (409, "The GitHub account is linked to another user"),
+            (502, "GitHub could not be reached"),
+        ])
         .post(
             "/v1/auth/github/exchange",
             Access::Public,
             "Trade a GitHub login code for tokens",
             github::exchange,
         )
+        .errors(&[
+            (401, "Unknown, used or expired code"),
+            (403, "Account suspended"),
+            (404, "GitHub login is not configured"),
+        ])
         .get(
             "/v1/auth/mfa/status",
             Access::Session,
@@ -130,4 +146,5 @@ pub fn router() -> Routes {
             "Submit TOTP during login",
             mfa::challenge,
         )
+        .errors(&[(401, "Unknown or expired challenge, or a wrong code")])
 }

@@ -2,9 +2,7 @@
 //! request answers the same whether or not the email belongs to an account.
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::crypto::{
@@ -14,7 +12,9 @@ use super::sessions;
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppJson, AppResult};
 use crate::mailer::Template;
+use crate::respond::Accepted;
 use crate::state::AppState;
+use crate::types::Message;
 use crate::users::store as users;
 
 /// Lifetime of a reset token.
@@ -29,21 +29,20 @@ pub struct ForgotRequest {
 pub async fn forgot(
     State(state): State<AppState>,
     AppJson(body): AppJson<ForgotRequest>,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
-    let answer = (
-        StatusCode::ACCEPTED,
-        AppJson(
-            json!({"message": "if an account exists for this email, a reset link is on its way"}),
-        ),
-    );
+) -> AppResult<Accepted<Message>> {
+    let answer = || {
+        Accepted(Message::new(
+            "if an account exists for this email, a reset link is on its way",
+        ))
+    };
     let Ok(email) = normalize_email(&body.email) else {
-        return Ok(answer);
+        return Ok(answer());
     };
     let Some(account) = users::find_auth_by_email(&state.db.pool, &email).await? else {
-        return Ok(answer);
+        return Ok(answer());
     };
     if account.user.suspended {
-        return Ok(answer);
+        return Ok(answer());
     }
     let token = random_hex(32);
     let now = now_ms();
@@ -66,20 +65,21 @@ pub async fn forgot(
             valid_minutes: RESET_TTL_MS / 60_000,
         },
     );
-    Ok(answer)
+    Ok(answer())
 }
 
-#[derive(Deserialize, schemars::JsonSchema)]
+/// A reset token and the new password.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResetRequest {
-    token: String,
-    new_password: String,
+    pub token: String,
+    pub new_password: String,
 }
 
 /// Sets a new password with a reset token and ends every session of the account.
 pub async fn reset(
     State(state): State<AppState>,
     AppJson(body): AppJson<ResetRequest>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<Message>> {
     check_password_policy(&body.new_password, state.config.auth.password_min_length)?;
     let invalid = || AppError::InvalidToken("reset token is invalid, used or expired".into());
     let now = now_ms();
@@ -128,7 +128,7 @@ pub async fn reset(
         .await?;
     tx.commit().await?;
     state.auth_cache.invalidate_all();
-    Ok(AppJson(
-        json!({"message": "password updated; sign in with the new password"}),
-    ))
+    Ok(AppJson(Message::new(
+        "password updated; sign in with the new password",
+    )))
 }

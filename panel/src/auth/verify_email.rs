@@ -12,7 +12,7 @@
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::{AnyConnection, Row};
 
 use super::crypto::{normalize_email, random_hex, sha256_hex};
@@ -69,11 +69,7 @@ pub fn mail_link(state: &AppState, email: &str, token: String) {
     );
 }
 
-/// The answer of both endpoints: a sentence for people.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct Message {
-    pub message: &'static str,
-}
+pub use crate::types::Message;
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub struct VerifyRequest {
@@ -129,9 +125,9 @@ pub async fn verify(
     if let Some(Extension(slot)) = &audit {
         slot.set_action("auth.email.verify", Some(&user_id));
     }
-    Ok(AppJson(Message {
-        message: "email address verified; you can sign in now",
-    }))
+    Ok(AppJson(Message::new(
+        "email address verified; you can sign in now",
+    )))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -151,9 +147,9 @@ pub async fn resend(
 ) -> AppResult<(StatusCode, AppJson<Message>)> {
     let answer = (
         StatusCode::ACCEPTED,
-        AppJson(Message {
-            message: "if this address has an account waiting for verification, a new link is on its way",
-        }),
+        AppJson(Message::new(
+            "if this address has an account waiting for verification, a new link is on its way",
+        )),
     );
     let Ok(email) = normalize_email(&body.email) else {
         return Ok(answer);

@@ -6,8 +6,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::s3::{self, Credentials};
 use super::store::{self, Config};
@@ -16,6 +15,7 @@ use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::orgs::permissions::authorize;
 use crate::orgs::scope::{OrgQuery, scoped};
+use crate::respond::Created;
 use crate::state::AppState;
 
 const READ: &str = "backup_config.read";
@@ -24,22 +24,90 @@ const DEFAULT_PART: i64 = 8 * 1024 * 1024;
 const MIN_PART: i64 = 5 * 1024 * 1024;
 const MAX_PART: i64 = 512 * 1024 * 1024;
 
-fn view(c: &Config) -> Value {
-    json!({
-        "id": c.id,
-        "organization_id": c.org_id,
-        "name": c.name,
-        "kind": c.kind,
-        "endpoint": c.endpoint,
-        "region": c.region,
-        "bucket": c.bucket,
-        "prefix": c.prefix,
-        "part_size": c.part_size,
-        "max_backups": c.max_backups,
-        "active": c.active,
-        "has_credentials": !c.sealed_credentials.is_empty(),
-        "created_at": rfc3339(c.created_at),
-    })
+/// A backup target as answered (credentials never leave the panel). The built-in
+/// "Node disk" target, answered while none is active, has no `id` (null) and only the
+/// fields it has.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ConfigView {
+    pub id: Option<String>,
+    pub organization_id: String,
+    pub name: String,
+    /// `local` or `s3`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Multipart upload part size, bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_size: Option<i64>,
+    /// Backups kept per instance (0: no limit).
+    pub max_backups: i64,
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_credentials: Option<bool>,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+/// The configurations of an organization.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ConfigList {
+    pub data: Vec<ConfigView>,
+}
+
+/// A bucket by name.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Bucket {
+    pub name: String,
+}
+
+/// The buckets the target's credentials can see.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BucketList {
+    pub data: Vec<Bucket>,
+}
+
+fn view(c: &Config) -> ConfigView {
+    ConfigView {
+        id: Some(c.id.clone()),
+        organization_id: c.org_id.clone(),
+        name: c.name.clone(),
+        kind: c.kind.clone(),
+        endpoint: Some(c.endpoint.clone()),
+        region: Some(c.region.clone()),
+        bucket: Some(c.bucket.clone()),
+        prefix: Some(c.prefix.clone()),
+        part_size: Some(c.part_size),
+        max_backups: c.max_backups,
+        active: c.active,
+        has_credentials: Some(!c.sealed_credentials.is_empty()),
+        created_at: Some(rfc3339(c.created_at)),
+    }
+}
+
+/// The node's disk, the target while none is active.
+fn node_disk(org_id: String) -> ConfigView {
+    ConfigView {
+        id: None,
+        organization_id: org_id,
+        name: "Node disk".into(),
+        kind: "local".into(),
+        endpoint: None,
+        region: None,
+        bucket: None,
+        prefix: None,
+        part_size: None,
+        max_backups: 0,
+        active: true,
+        has_credentials: None,
+        created_at: None,
+    }
 }
 
 /// Create/update body; on update, omitted fields keep their value.
@@ -165,15 +233,12 @@ pub async fn active(
     State(state): State<AppState>,
     user: CurrentUser,
     AppQuery(q): AppQuery<OrgQuery>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<ConfigView>> {
     let m = scoped(&state, &user, q.organization_id.as_deref(), READ).await?;
     Ok(AppJson(
         match store::active_config(&state.db.pool, &m.org_id).await? {
             Some(c) => view(&c),
-            None => json!({
-                "id": null, "organization_id": m.org_id, "name": "Node disk", "kind": "local",
-                "active": true, "max_backups": 0,
-            }),
+            None => node_disk(m.org_id),
         },
     ))
 }
@@ -183,12 +248,12 @@ pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
     AppQuery(q): AppQuery<OrgQuery>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<ConfigList>> {
     let m = scoped(&state, &user, q.organization_id.as_deref(), READ).await?;
     let list = store::list_configs(&state.db.pool, &m.org_id).await?;
-    Ok(AppJson(
-        json!({"data": list.iter().map(view).collect::<Vec<_>>()}),
-    ))
+    Ok(AppJson(ConfigList {
+        data: list.iter().map(view).collect(),
+    }))
 }
 
 /// `POST /v1/backup-config`.
@@ -196,7 +261,7 @@ pub async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
     AppJson(body): AppJson<Body>,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+) -> AppResult<Created<ConfigView>> {
     let m = scoped(&state, &user, body.organization_id.as_deref(), WRITE).await?;
     let mut config = Config {
         id: new_id(),
@@ -224,7 +289,7 @@ pub async fn create(
         store::activate(&state.db.pool, &m.org_id, &config.id).await?;
     }
     let config = config_for(&state, &user, &config.id, READ).await?;
-    Ok((StatusCode::CREATED, AppJson(view(&config))))
+    Ok(Created(view(&config)))
 }
 
 /// `GET /v1/backup-config/{id}`.
@@ -232,7 +297,7 @@ pub async fn get(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<ConfigView>> {
     Ok(AppJson(view(&config_for(&state, &user, &id, READ).await?)))
 }
 
@@ -242,7 +307,7 @@ pub async fn update(
     user: CurrentUser,
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<Body>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<ConfigView>> {
     let mut config = config_for(&state, &user, &id, WRITE).await?;
     let activate = body.active;
     apply(&state, &mut config, body)?;
@@ -282,7 +347,7 @@ pub async fn activate(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<ConfigView>> {
     let config = config_for(&state, &user, &id, WRITE).await?;
     store::activate(&state.db.pool, &config.org_id, &config.id).await?;
     Ok(AppJson(view(&config_for(&state, &user, &id, WRITE).await?)))
@@ -324,7 +389,7 @@ pub async fn buckets(
     State(state): State<AppState>,
     user: CurrentUser,
     AppQuery(q): AppQuery<BucketQuery>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<BucketList>> {
     let config = s3_config(
         &state,
         &user,
@@ -334,9 +399,9 @@ pub async fn buckets(
     )
     .await?;
     let names = s3::list_buckets(&state, &config).await?;
-    Ok(AppJson(
-        json!({"data": names.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()}),
-    ))
+    Ok(AppJson(BucketList {
+        data: names.into_iter().map(|name| Bucket { name }).collect(),
+    }))
 }
 
 /// The create-bucket body.
@@ -355,7 +420,7 @@ pub async fn create_bucket(
     State(state): State<AppState>,
     user: CurrentUser,
     AppJson(body): AppJson<CreateBucket>,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+) -> AppResult<Created<Bucket>> {
     let config = s3_config(
         &state,
         &user,
@@ -369,5 +434,7 @@ pub async fn create_bucket(
         return Err(AppError::Validation("name is required".into()));
     }
     s3::create_bucket(&state, &config, name).await?;
-    Ok((StatusCode::CREATED, AppJson(json!({"name": name}))))
+    Ok(Created(Bucket {
+        name: name.to_string(),
+    }))
 }

@@ -28,6 +28,7 @@ pub fn router() -> Routes {
             "Agent exchanges a registration token",
             register::agent_register,
         )
+        .errors(&[(401, "Registration token invalid, used or expired")])
         .get(
             "/v1/nodes/{id}",
             Access::User,

@@ -2,8 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::permissions::{PERMISSIONS, Role, authorize};
 use super::{slug_for, store, validate_name};
@@ -123,21 +122,37 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A permission key and the roles holding it by default.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PermissionInfo {
+    pub key: String,
+    pub description: String,
+    pub roles: Vec<String>,
+}
+
+/// The roles, highest first, and every permission key.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PermissionCatalog {
+    pub roles: Vec<String>,
+    pub permissions: Vec<PermissionInfo>,
+}
+
 /// Every permission key, with the roles that hold it by default.
-pub async fn permission_list(_user: CurrentUser) -> AppJson<Value> {
-    let permissions: Vec<Value> = PERMISSIONS
+pub async fn permission_list(_user: CurrentUser) -> AppJson<PermissionCatalog> {
+    let permissions = PERMISSIONS
         .iter()
-        .map(|p| {
-            let roles: Vec<&str> = Role::ALL
+        .map(|p| PermissionInfo {
+            key: p.key.to_string(),
+            description: p.description.to_string(),
+            roles: Role::ALL
                 .into_iter()
                 .filter(|r| *r <= p.min_role)
-                .map(Role::as_str)
-                .collect();
-            json!({"key": p.key, "description": p.description, "roles": roles})
+                .map(|r| r.as_str().to_string())
+                .collect(),
         })
         .collect();
-    AppJson(json!({
-        "roles": Role::ALL.map(Role::as_str),
-        "permissions": permissions,
-    }))
+    AppJson(PermissionCatalog {
+        roles: Role::ALL.map(|r| r.as_str().to_string()).to_vec(),
+        permissions,
+    })
 }

@@ -3,8 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::permissions::{Membership, Role, authorize, find, load_membership};
 use super::store;
@@ -69,9 +68,35 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, schemars::JsonSchema)]
+/// A new role for a member.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoleUpdate {
-    role: String,
+    /// `owner`, `admin`, `member` or `viewer`.
+    pub role: String,
+}
+
+/// A member's role after a change.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MemberRole {
+    pub user_id: String,
+    pub role: String,
+}
+
+/// One permission granted or denied to a member over their role.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Override {
+    pub key: String,
+    pub allowed: bool,
+}
+
+/// A member's role, overrides and the keys they hold in effect.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MemberPermissions {
+    pub user_id: String,
+    pub role: String,
+    pub overrides: Vec<Override>,
+    /// Every permission key the member holds.
+    pub permissions: Vec<String>,
 }
 
 /// Changes a member's role.
@@ -80,7 +105,7 @@ pub async fn update_role(
     user: CurrentUser,
     AppPath((org_id, member_id)): AppPath<(String, String)>,
     AppJson(body): AppJson<RoleUpdate>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<MemberRole>> {
     let me = authorize(&state, &user, &org_id, "members.role").await?;
     let new_role = Role::parse(&body.role)?;
     let current = target_role(&state, &org_id, &member_id).await?;
@@ -93,9 +118,10 @@ pub async fn update_role(
         ensure_not_last_owner(&state, &org_id).await?;
     }
     store::upsert_member(&state.db.pool, &org_id, &member_id, new_role.as_str()).await?;
-    Ok(AppJson(
-        json!({"user_id": member_id, "role": new_role.as_str()}),
-    ))
+    Ok(AppJson(MemberRole {
+        user_id: member_id,
+        role: new_role.as_str().to_string(),
+    }))
 }
 
 /// A member's role, permission overrides and effective permission keys.
@@ -103,7 +129,7 @@ pub async fn permissions(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath((org_id, member_id)): AppPath<(String, String)>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<MemberPermissions>> {
     let own = member_id == user.user.id;
     authorize(
         &state,
@@ -118,28 +144,39 @@ pub async fn permissions(
 }
 
 /// The body of the permissions routes: role, overrides and effective keys.
-async fn permissions_view(state: &AppState, org_id: &str, member_id: &str) -> AppResult<Value> {
+async fn permissions_view(
+    state: &AppState,
+    org_id: &str,
+    member_id: &str,
+) -> AppResult<MemberPermissions> {
     let membership = load_membership(state, org_id, member_id)
         .await?
         .ok_or_else(|| AppError::not_found("member"))?;
-    let overrides: Vec<Value> = membership
-        .overrides()
-        .iter()
-        .map(|(key, allowed)| json!({"key": key, "allowed": allowed}))
-        .collect();
-    Ok(json!({
-        "user_id": member_id,
-        "role": membership.role.as_str(),
-        "overrides": overrides,
-        "permissions": membership.effective(),
-    }))
+    Ok(MemberPermissions {
+        user_id: member_id.to_string(),
+        role: membership.role.as_str().to_string(),
+        overrides: membership
+            .overrides()
+            .iter()
+            .map(|(key, allowed)| Override {
+                key: key.clone(),
+                allowed: *allowed,
+            })
+            .collect(),
+        permissions: membership
+            .effective()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+    })
 }
 
-#[derive(Deserialize, schemars::JsonSchema)]
+/// Grants (`allowed: true`) or denies one key.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PermissionOverride {
     // Optional at parse time so a caller outside the organization gets its 404 first.
-    key: Option<String>,
-    allowed: Option<bool>,
+    pub key: Option<String>,
+    pub allowed: Option<bool>,
 }
 
 /// Checks that `me` may change `member_id`'s overrides: the target must be a member and
@@ -171,7 +208,7 @@ pub async fn set_permission(
     user: CurrentUser,
     AppPath((org_id, member_id)): AppPath<(String, String)>,
     AppJson(body): AppJson<PermissionOverride>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<MemberPermissions>> {
     let me = authorize(&state, &user, &org_id, "members.permissions").await?;
     let (Some(key), Some(allowed)) = (body.key, body.allowed) else {
         return Err(AppError::Validation(

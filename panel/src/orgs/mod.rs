@@ -1,10 +1,10 @@
 //! Organizations: the tenancy of everything. CRUD, members, invitations, permission
 //! overrides and the permission list.
 
-mod handlers;
+pub mod handlers;
 pub mod invite_store;
 pub mod invites;
-mod members;
+pub mod members;
 pub mod permissions;
 pub mod scope;
 pub mod store;

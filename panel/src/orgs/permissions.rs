@@ -215,6 +215,10 @@ pub async fn authorize(
         find(permission).is_some(),
         "undeclared permission {permission}"
     );
+    // No id holds a NUL, and PostgreSQL refuses one in text: no such organization.
+    if org_id.contains('\0') {
+        return Err(AppError::not_found("organization"));
+    }
     let membership = load_membership(state, org_id, &user.user.id)
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;

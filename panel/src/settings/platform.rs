@@ -4,7 +4,6 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Value, json};
 
 use super::store;
 use crate::auth::crypto::normalize_email;
@@ -94,22 +93,43 @@ impl Update {
     }
 }
 
+/// The settings as answered; platform admins also get the provisioning SSH keys.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct SettingsView {
+    #[serde(flatten)]
+    pub settings: PlatformSettings,
+    /// The default key's name, null when none is (admins only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_ssh_key: Option<Option<String>>,
+    /// The provisioning keys, never their private halves (admins only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh_keys: Option<Vec<store::SshKey>>,
+}
+
 /// The document the API answers with; admins also get the SSH keys.
-async fn view(state: &AppState, settings: &PlatformSettings, admin: bool) -> AppResult<Value> {
-    let mut doc = json!({
-        "panel_name": settings.panel_name,
-        "support_email": settings.support_email,
-    });
+async fn view(
+    state: &AppState,
+    settings: &PlatformSettings,
+    admin: bool,
+) -> AppResult<SettingsView> {
+    let mut doc = SettingsView {
+        settings: settings.clone(),
+        default_ssh_key: None,
+        ssh_keys: None,
+    };
     if admin {
         let keys = store::list_keys(&state.db.pool).await?;
-        doc["default_ssh_key"] = json!(keys.iter().find(|k| k.is_default).map(|k| &k.name));
-        doc["ssh_keys"] = json!(keys);
+        doc.default_ssh_key = Some(keys.iter().find(|k| k.is_default).map(|k| k.name.clone()));
+        doc.ssh_keys = Some(keys);
     }
     Ok(doc)
 }
 
 /// The platform settings.
-pub async fn get(State(state): State<AppState>, user: CurrentUser) -> AppResult<AppJson<Value>> {
+pub async fn get(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> AppResult<AppJson<SettingsView>> {
     let settings = current(&state).await?;
     Ok(AppJson(view(&state, &settings, user.user.is_admin).await?))
 }
@@ -119,7 +139,7 @@ pub async fn put(
     State(state): State<AppState>,
     crate::auth::extract::SessionAdmin(user): crate::auth::extract::SessionAdmin,
     AppJson(body): AppJson<Update>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<SettingsView>> {
     let mut tx = state.db.pool.begin().await?;
     let mut settings: PlatformSettings = store::load(&state.db.pool, GROUP)
         .await?

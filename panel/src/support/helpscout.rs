@@ -5,7 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::auth::extract::CurrentUser;
@@ -21,11 +21,20 @@ fn sign(secret: &str, email: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// What HelpScout Beacon's secure mode needs to identify the caller.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BeaconIdentity {
+    pub email: String,
+    pub name: String,
+    /// Hex HMAC-SHA256 of `email` under the panel's HelpScout secret.
+    pub signature: String,
+}
+
 /// The caller's email and its signature.
 pub async fn signature(
     State(state): State<AppState>,
     user: CurrentUser,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<BeaconIdentity>> {
     let secret = state.config.support.helpscout_secret.expose();
     if secret.is_empty() {
         return Err(AppError::coded(
@@ -34,11 +43,11 @@ pub async fn signature(
             "HelpScout is not configured on this panel: set support.helpscout_secret",
         ));
     }
-    Ok(AppJson(json!({
-        "email": user.user.email,
-        "name": user.user.name,
-        "signature": sign(secret, &user.user.email),
-    })))
+    Ok(AppJson(BeaconIdentity {
+        signature: sign(secret, &user.user.email),
+        email: user.user.email.clone(),
+        name: user.user.name.clone(),
+    }))
 }
 
 #[cfg(test)]

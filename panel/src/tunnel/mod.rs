@@ -14,13 +14,12 @@ use axum::body::Body;
 use axum::extract::State;
 use http_body_util::BodyExt;
 use hyper::client::conn::http2::SendRequest;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub use accept::accept;
 pub use events::{Listener, Reaction, TunnelEvent};
 
 use crate::auth::extract::AdminUser;
-use crate::db::rfc3339;
 use crate::error::{AppError, AppJson, AppResult};
 use crate::routes::{Access, Routes};
 use crate::state::AppState;
@@ -316,37 +315,63 @@ pub fn router() -> Routes {
         )
 }
 
-async fn stats(State(state): State<AppState>, _admin: AdminUser) -> AppResult<AppJson<Value>> {
+/// The tunnels of this replica.
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct TunnelStats {
+    pub connected_agents: usize,
+    /// Tunnel connections accepted since start.
+    pub connections_accepted: u64,
+    /// Requests sent through the connected tunnels.
+    pub requests_total: u64,
+    pub heartbeat_secs: u64,
+}
+
+/// A connected agent.
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct AgentView {
+    pub node_id: String,
+    pub version: String,
+    pub remote_addr: Option<String>,
+    pub connected_at: crate::types::Timestamp,
+    /// Requests sent through this tunnel.
+    pub requests: u64,
+}
+
+async fn stats(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> AppResult<AppJson<TunnelStats>> {
     let agents = state.tunnels.list();
     let requests: u64 = agents
         .iter()
         .map(|a| a.requests.load(Ordering::Relaxed))
         .sum();
-    Ok(AppJson(json!({
-        "connected_agents": agents.len(),
-        "connections_accepted": state.tunnels.accepted.load(Ordering::Relaxed),
-        "requests_total": requests,
-        "heartbeat_secs": HEARTBEAT.as_secs(),
-    })))
+    Ok(AppJson(TunnelStats {
+        connected_agents: agents.len(),
+        connections_accepted: state.tunnels.accepted.load(Ordering::Relaxed),
+        requests_total: requests,
+        heartbeat_secs: HEARTBEAT.as_secs(),
+    }))
 }
 
-async fn agents(State(state): State<AppState>, _admin: AdminUser) -> AppResult<AppJson<Value>> {
-    let mut list: Vec<Value> = state
+async fn agents(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> AppResult<AppJson<Vec<AgentView>>> {
+    let mut list: Vec<AgentView> = state
         .tunnels
         .list()
         .iter()
-        .map(|a| {
-            json!({
-                "node_id": a.node_id,
-                "version": a.version,
-                "remote_addr": a.remote,
-                "connected_at": rfc3339(a.connected_at),
-                "requests": a.requests.load(Ordering::Relaxed),
-            })
+        .map(|a| AgentView {
+            node_id: a.node_id.clone(),
+            version: a.version.clone(),
+            remote_addr: a.remote.clone(),
+            connected_at: a.connected_at.into(),
+            requests: a.requests.load(Ordering::Relaxed),
         })
         .collect();
-    list.sort_by(|a, b| a["node_id"].as_str().cmp(&b["node_id"].as_str()));
-    Ok(AppJson(json!(list)))
+    list.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+    Ok(AppJson(list))
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use sqlx::Row;
 
 use super::store::{self, User};
@@ -182,15 +181,25 @@ pub async fn organizations(
     Ok(AppJson(Page::new(orgs, page, total)))
 }
 
+/// An organization with its members, as the admin sees it.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct OrgWithMembers {
+    pub organization: org_store::Org,
+    pub members: Vec<org_store::Member>,
+}
+
 /// One organization with its members.
 pub async fn organization(
     State(state): State<AppState>,
     _admin: AdminUser,
     AppPath(id): AppPath<String>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<OrgWithMembers>> {
     let org = org_store::find(&state.db.pool, &id)
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
     let members = org_store::members(&state.db.pool, &id).await?;
-    Ok(AppJson(json!({"organization": org, "members": members})))
+    Ok(AppJson(OrgWithMembers {
+        organization: org,
+        members,
+    }))
 }

@@ -20,6 +20,7 @@ use super::error::WebResult;
 use super::kit::{self, Done, Flash, page_user, plain, shown};
 use super::session::{Browser, WebUser};
 use super::{admin_pages, node_pages, org_pages, workload_pages};
+use crate::auth::mfa::{CodeRequest, MfaStatus, RecoveryCodes};
 
 /// The routes of these pages.
 pub fn router() -> Router<WebState> {
@@ -51,7 +52,7 @@ struct Enroll {
 struct AccountPage {
     flash: Flash,
     me: Value,
-    mfa: Value,
+    mfa: Option<MfaStatus>,
     tokens: Vec<Value>,
     sessions: Vec<Value>,
     /// Enrollment started: the QR code and the code form.
@@ -72,7 +73,7 @@ async fn show(
     mut extra: AccountPage,
 ) -> WebResult<Response> {
     extra.me = kit::get(web, browser, user, "/v1/users/me").await?;
-    extra.mfa = kit::get(web, browser, user, "/v1/auth/mfa/status").await?;
+    extra.mfa = Some(kit::read(web, browser, user, "/v1/auth/mfa/status").await?);
     extra.tokens = kit::items(kit::get(web, browser, user, "/v1/api-tokens").await?);
     extra.sessions = kit::items(kit::get(web, browser, user, "/v1/users/me/sessions").await?);
     kit::page(
@@ -227,8 +228,10 @@ pub async fn mfa_verify(
     CsrfForm { browser, form }: CsrfForm<CodeForm>,
 ) -> WebResult<Response> {
     let user = page_user!(web, browser, "/account");
-    let body = json!({"code": form.code.trim()});
-    let answer = kit::send(
+    let body = CodeRequest {
+        code: form.code.trim().to_string(),
+    };
+    let answer: WebResult<RecoveryCodes> = kit::write(
         &web,
         &browser,
         &user,
@@ -243,12 +246,7 @@ pub async fn mfa_verify(
                 notice: Some("Two-factor authentication is on.".into()),
                 error: None,
             },
-            recovery_codes: v["recovery_codes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c.as_str().map(str::to_owned))
-                .collect(),
+            recovery_codes: v.recovery_codes,
             ..AccountPage::default()
         },
         Err(error) => AccountPage {

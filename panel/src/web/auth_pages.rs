@@ -19,7 +19,7 @@ use crate::error::AppError;
 
 /// A form's failure shown on the form itself: a client error re-renders the form with
 /// its message; anything else is an error page.
-pub(super) fn shown(result: WebResult<Value>) -> WebResult<Result<Value, WebError>> {
+pub(super) fn shown<T>(result: WebResult<T>) -> WebResult<Result<T, WebError>> {
     match result {
         Ok(v) => Ok(Ok(v)),
         Err(e) if e.status.is_client_error() => Ok(Err(e)),
@@ -510,9 +510,12 @@ pub async fn reset(
     State(web): State<WebState>,
     CsrfForm { browser, form }: CsrfForm<ResetForm>,
 ) -> WebResult<Response> {
-    let body = json!({"token": form.token, "new_password": form.new_password});
+    let body = crate::auth::password_reset::ResetRequest {
+        token: form.token.clone(),
+        new_password: form.new_password,
+    };
     let answer = web
-        .call(
+        .fetch::<crate::types::Message, _>(
             &browser,
             Method::POST,
             "/v1/auth/reset-password",

@@ -5,6 +5,7 @@
 
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -35,6 +36,37 @@ pub async fn get(
     path: &str,
 ) -> WebResult<Value> {
     web.call(browser, Method::GET, path, Some(&user.access), None)
+        .await
+}
+
+/// Reads `path` from the API as `user`, as the API's response type `T`.
+///
+/// # Errors
+/// The API's error.
+pub async fn read<T: DeserializeOwned>(
+    web: &WebState,
+    browser: &Browser,
+    user: &WebUser,
+    path: &str,
+) -> WebResult<T> {
+    web.fetch(browser, Method::GET, path, Some(&user.access), None::<&()>)
+        .await
+}
+
+/// Sends `method path` with the typed `body` to the API as `user`; the answer as the
+/// API's response type `T`.
+///
+/// # Errors
+/// The API's error.
+pub async fn write<T: DeserializeOwned, B: Serialize>(
+    web: &WebState,
+    browser: &Browser,
+    user: &WebUser,
+    method: Method,
+    path: &str,
+    body: Option<&B>,
+) -> WebResult<T> {
+    web.fetch(browser, method, path, Some(&user.access), body)
         .await
 }
 

@@ -14,9 +14,12 @@ use serde_json::{Value, json};
 
 use super::WebState;
 use super::csrf::CsrfForm;
-use super::error::WebResult;
+use super::error::{WebError, WebResult};
 use super::kit::{self, Done, Flash, page_user, plain, shown};
 use super::session::{Browser, WebUser};
+use crate::error::AppError;
+use crate::orgs::handlers::PermissionCatalog;
+use crate::orgs::members::{MemberPermissions, PermissionOverride, RoleUpdate};
 
 /// Roles, most powerful first.
 const ROLES: &[&str] = &["owner", "admin", "operator", "viewer"];
@@ -296,7 +299,10 @@ pub async fn role(
         (
             Method::PUT,
             format!("/v1/organizations/{org_id}/members/{member_id}/role"),
-            Some(json!({"role": form.role})),
+            Some(
+                serde_json::to_value(RoleUpdate { role: form.role })
+                    .map_err(|e| WebError::from(AppError::Internal(e.into())))?,
+            ),
         ),
         (format!("/orgs/{org_id}"), "role"),
         String::new(),
@@ -348,37 +354,26 @@ struct MemberPage {
 }
 
 /// The permission keys with the member's effective permissions and overrides.
-fn key_rows(all: &Value, view: &Value) -> Vec<KeyRow> {
-    let effective: Vec<&str> = view["permissions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    let overrides: Vec<(&str, bool)> = view["overrides"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|o| Some((o["key"].as_str()?, o["allowed"].as_bool()?)))
-        .collect();
-    all["permissions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| {
-            let key = p["key"].as_str()?;
-            let overridden = overrides.iter().find(|(k, _)| *k == key).map(|(_, a)| *a);
-            Some(KeyRow {
-                key: key.to_owned(),
-                description: p["description"].as_str().unwrap_or("").to_owned(),
-                effective: effective.contains(&key),
+fn key_rows(all: &PermissionCatalog, view: &MemberPermissions) -> Vec<KeyRow> {
+    all.permissions
+        .iter()
+        .map(|p| {
+            let overridden = view
+                .overrides
+                .iter()
+                .find(|o| o.key == p.key)
+                .map(|o| o.allowed);
+            KeyRow {
+                key: p.key.clone(),
+                description: p.description.clone(),
+                effective: view.permissions.contains(&p.key),
                 overridden,
                 set: match overridden {
                     Some(true) => "granted",
                     Some(false) => "denied",
                     None => "default",
                 },
-            })
+            }
         })
         .collect()
 }
@@ -391,7 +386,7 @@ async fn show_member(
     flash: Flash,
 ) -> WebResult<Response> {
     let org = kit::get(web, browser, user, &format!("/v1/organizations/{org_id}")).await?;
-    let view = kit::get(
+    let view: MemberPermissions = kit::read(
         web,
         browser,
         user,
@@ -410,8 +405,8 @@ async fn show_member(
     let member = members
         .into_iter()
         .find(|m| m["user_id"] == member_id)
-        .unwrap_or_else(|| json!({"user_id": member_id, "role": view["role"]}));
-    let all = kit::get(web, browser, user, "/v1/permissions").await?;
+        .unwrap_or_else(|| json!({"user_id": member_id, "role": view.role}));
+    let all: PermissionCatalog = kit::read(web, browser, user, "/v1/permissions").await?;
     let page = MemberPage {
         flash,
         keys: key_rows(&all, &view),
@@ -471,20 +466,34 @@ pub async fn permission(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
     let answer = match (form.action.as_str(), valid_key) {
-        (_, false) => Err(super::error::WebError::new(
+        (_, false) => Err(WebError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "VALIDATION_ERROR",
             "unknown permission key",
         )),
         ("grant" | "deny", true) => {
-            let body = json!({"key": form.key, "allowed": form.action == "grant"});
-            kit::send(&web, &browser, &user, Method::POST, &base, Some(&body)).await
+            let body = PermissionOverride {
+                key: Some(form.key),
+                allowed: Some(form.action == "grant"),
+            };
+            kit::write::<MemberPermissions, _>(
+                &web,
+                &browser,
+                &user,
+                Method::POST,
+                &base,
+                Some(&body),
+            )
+            .await
+            .map(drop)
         }
         ("default", true) => {
             let path = format!("{base}/{}", form.key);
-            kit::send(&web, &browser, &user, Method::DELETE, &path, None).await
+            kit::send(&web, &browser, &user, Method::DELETE, &path, None)
+                .await
+                .map(drop)
         }
-        _ => Err(super::error::WebError::new(
+        _ => Err(WebError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "VALIDATION_ERROR",
             "action must be grant, deny or default",
@@ -576,14 +585,18 @@ mod tests {
 
     #[test]
     fn keys_show_effective_and_overridden() {
-        let all = json!({"permissions": [
-            {"key": "instances.read", "description": "See"},
-            {"key": "instances.sftp", "description": "SFTP"},
-            {"key": "nodes.update", "description": "Nodes"},
-        ]});
-        let view = json!({"permissions": ["instances.read", "instances.sftp"],
+        let all: PermissionCatalog = serde_json::from_value(json!({"roles": [], "permissions": [
+            {"key": "instances.read", "description": "See", "roles": []},
+            {"key": "instances.sftp", "description": "SFTP", "roles": []},
+            {"key": "nodes.update", "description": "Nodes", "roles": []},
+        ]}))
+        .expect("catalog");
+        let view: MemberPermissions = serde_json::from_value(json!({
+            "user_id": "u", "role": "admin",
+            "permissions": ["instances.read", "instances.sftp"],
             "overrides": [{"key": "instances.sftp", "allowed": true},
-                          {"key": "nodes.update", "allowed": false}]});
+                          {"key": "nodes.update", "allowed": false}]}))
+        .expect("view");
         let rows = key_rows(&all, &view);
         let got: Vec<(bool, Option<bool>)> =
             rows.iter().map(|r| (r.effective, r.overridden)).collect();

@@ -93,16 +93,16 @@ pub fn safe_next(next: &str) -> &str {
 /// # Errors
 /// As [`WebState::call`].
 pub async fn needs_bootstrap(web: &WebState, browser: &Browser) -> WebResult<bool> {
-    let answer = web
-        .call(
+    let answer: crate::auth::bootstrap::BootstrapStatus = web
+        .fetch(
             browser,
             axum::http::Method::GET,
             "/v1/auth/bootstrap/status",
             None,
-            None,
+            None::<&()>,
         )
         .await?;
-    Ok(answer["needs_bootstrap"].as_bool().unwrap_or(false))
+    Ok(answer.needs_bootstrap)
 }
 
 /// The signed-in user, or the redirect a page answers without one: to the first-run form

@@ -20,18 +20,24 @@ pub fn router() -> Routes {
             "GitHub push events",
             receive::github,
         )
+        .errors(&[(401, "Unsigned, forged or stale delivery")])
         .post(
             "/v1/webhooks/gitlab",
             Access::Public,
             "GitLab push events",
             receive::gitlab,
         )
+        .errors(&[(401, "Missing or wrong X-Gitlab-Token")])
         .post(
             "/v1/webhooks/stripe",
             Access::Public,
             "Stripe events",
             receive::stripe,
         )
+        .errors(&[
+            (401, "Unsigned, forged or stale delivery"),
+            (404, "Stripe webhooks are not configured on this panel"),
+        ])
         .get(
             "/v1/webhook-tokens",
             Access::User,

@@ -282,7 +282,8 @@ pub async fn gitlab(
 }
 
 /// `POST /v1/webhooks/stripe`: `Stripe-Signature` with `stripe.webhook_secret`; the event
-/// is recorded by its `id` for billing to act on (200 either way).
+/// is recorded by its `id` for billing to act on (200 either way). 404 while no secret
+/// is configured.
 pub async fn stripe(
     State(state): State<AppState>,
     audit: Option<Extension<AuditSlot>>,
@@ -294,7 +295,9 @@ pub async fn stripe(
     let config = &state.config.stripe;
     let secret = config.webhook_secret.expose();
     if secret.is_empty() {
-        return Err(AppError::Unavailable(
+        // Not enabled here, as GitHub login without its app: 404, not a 5xx. Stripe
+        // retries any non-2xx for days, so events sent before the secret is set arrive.
+        return Err(AppError::NotFound(
             "Stripe webhooks are not configured: set stripe.webhook_secret".into(),
         ));
     }

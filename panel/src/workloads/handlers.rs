@@ -3,18 +3,18 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 use shardlyn_proto::egg::export_egg_json;
 
 use super::input::{egg_from_shape, organization_field};
 use super::store::{self, NewWorkload, Source, Workload};
-use super::view::{WorkloadSummary, WorkloadView};
+use super::view::{SummaryBody, WorkloadBody, WorkloadInput};
 use crate::auth::extract::CurrentUser;
 use crate::db::new_id;
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::orgs::permissions::authorize;
 use crate::orgs::scope::{OrgQuery, scoped};
 use crate::pagination::{Page, PageParams};
+use crate::respond::Created;
 use crate::state::AppState;
 
 /// Loads a workload and checks `permission` in its organization. A workload of an
@@ -43,7 +43,7 @@ pub async fn list(
     user: CurrentUser,
     AppQuery(org): AppQuery<OrgQuery>,
     AppQuery(page): AppQuery<PageParams>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<Page<SummaryBody>>> {
     let (limit, offset) = page.limit_offset()?;
     let member = scoped(
         &state,
@@ -54,16 +54,8 @@ pub async fn list(
     .await?;
     let rows = store::list(&state.db.pool, &member.org_id, limit, offset).await?;
     let total = store::count(&state.db.pool, &member.org_id).await?;
-    let data: Vec<WorkloadSummary<'_>> = rows.iter().map(WorkloadSummary::from).collect();
-    let page = Page::new(data, page, total);
-    Ok(AppJson(
-        serde_json::to_value(page).map_err(|e| AppError::Internal(e.into()))?,
-    ))
-}
-
-/// Renders one workload.
-pub(super) fn render(w: &Workload) -> AppResult<Value> {
-    serde_json::to_value(WorkloadView::from(w)).map_err(|e| AppError::Internal(e.into()))
+    let data: Vec<SummaryBody> = rows.into_iter().map(SummaryBody).collect();
+    Ok(AppJson(Page::new(data, page, total)))
 }
 
 /// Creates a workload from the workload shape (`source: "api"`).
@@ -71,8 +63,8 @@ pub async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
     AppQuery(org): AppQuery<OrgQuery>,
-    AppJson(body): AppJson<Value>,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+    AppJson(WorkloadInput(body)): AppJson<WorkloadInput>,
+) -> AppResult<Created<WorkloadBody>> {
     let requested = pick_org(organization_field(&body)?, org.organization_id)?;
     let member = scoped(&state, &user, requested.as_deref(), "workloads.write").await?;
     let egg = egg_from_shape(&body)?;
@@ -88,7 +80,7 @@ pub async fn create(
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, AppJson(render(&workload)?)))
+    Ok(Created(WorkloadBody(workload)))
 }
 
 /// The organization named by the body or the query; both must agree when both are given.
@@ -108,9 +100,9 @@ pub async fn get(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
-) -> AppResult<AppJson<Value>> {
+) -> AppResult<AppJson<WorkloadBody>> {
     let workload = load(&state, &user, &id, "workloads.read").await?;
-    Ok(AppJson(render(&workload)?))
+    Ok(AppJson(WorkloadBody(workload)))
 }
 
 /// Replaces a workload's definition with the workload shape.
@@ -118,8 +110,8 @@ pub async fn update(
     State(state): State<AppState>,
     user: CurrentUser,
     AppPath(id): AppPath<String>,
-    AppJson(body): AppJson<Value>,
-) -> AppResult<AppJson<Value>> {
+    AppJson(WorkloadInput(body)): AppJson<WorkloadInput>,
+) -> AppResult<AppJson<WorkloadBody>> {
     let workload = load(&state, &user, &id, "workloads.write").await?;
     if let Some(org) = organization_field(&body)?
         && org != workload.org_id
@@ -133,7 +125,7 @@ pub async fn update(
     let updated = store::update_egg(&state.db.pool, &workload.id, &egg)
         .await?
         .ok_or_else(|| AppError::not_found("workload"))?;
-    Ok(AppJson(render(&updated)?))
+    Ok(AppJson(WorkloadBody(updated)))
 }
 
 /// Deletes a workload that no instance runs (409 otherwise).

@@ -11,17 +11,18 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
-use serde_json::Value;
 
-use super::handlers::{pick_org, render};
+use super::handlers::pick_org;
 use super::input::{check_name, parse_egg_text};
 use super::ordered::Doc;
 use super::store::{self, NewWorkload, Source};
 use super::templates::Template;
+use super::view::WorkloadBody;
 use crate::auth::extract::CurrentUser;
 use crate::db::new_id;
 use crate::error::{AppError, AppJson, AppQuery, AppResult};
 use crate::orgs::scope::{OrgQuery, scoped};
+use crate::respond::Created;
 use crate::state::AppState;
 
 /// Imports a Pterodactyl egg (PTDL_v1 or PTDL_v2) as a workload (`source: "egg"`).
@@ -31,7 +32,7 @@ pub async fn import_egg(
     AppQuery(org): AppQuery<OrgQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+) -> AppResult<Created<WorkloadBody>> {
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::PayloadTooLarge
@@ -62,7 +63,7 @@ pub async fn import_egg(
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, AppJson(render(&workload)?)))
+    Ok(Created(WorkloadBody(workload)))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -133,7 +134,7 @@ pub async fn from_template(
     user: CurrentUser,
     AppQuery(org): AppQuery<OrgQuery>,
     AppJson(body): AppJson<FromTemplate>,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+) -> AppResult<Created<WorkloadBody>> {
     let requested = pick_org(body.organization_id, org.organization_id)?;
     let member = scoped(&state, &user, requested.as_deref(), "workloads.write").await?;
     let template = Template::find(&body.template)
@@ -155,7 +156,7 @@ pub async fn from_template(
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, AppJson(render(&workload)?)))
+    Ok(Created(WorkloadBody(workload)))
 }
 
 #[cfg(test)]

@@ -4,11 +4,10 @@
 //! category, and the egg text. `GET /v1/templates` lists them, `/v1/templates/{category}`
 //! filters them, and `POST /v1/workloads/from-template` copies one into an organization.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shardlyn_proto::egg::{Egg, parse_egg};
 use shardlyn_proto::rules::rules_to_string;
 
-use super::view::ImageView;
 use crate::auth::extract::CurrentUser;
 use crate::error::{AppError, AppJson, AppPath, AppResult};
 
@@ -66,62 +65,67 @@ impl Template {
 }
 
 /// A template as listed.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct TemplateView<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
-    pub description: &'a str,
-    pub category: &'a str,
-    pub images: Vec<ImageView<'a>>,
-    pub variables: Vec<TemplateVariable<'a>>,
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TemplateView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub images: Vec<TemplateImage>,
+    pub variables: Vec<TemplateVariable>,
+}
+
+/// `{"label": "Java 17", "image": "ghcr.io/pterodactyl/yolks:java_17"}`.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TemplateImage {
+    pub label: String,
+    pub image: String,
 }
 
 /// A template variable as listed.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct TemplateVariable<'a> {
-    pub name: &'a str,
-    pub env_variable: &'a str,
-    pub default_value: &'a str,
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TemplateVariable {
+    pub name: String,
+    pub env_variable: String,
+    pub default_value: String,
     pub rules: String,
     pub user_editable: bool,
 }
 
-fn view<'a>(t: &'a Template, egg: &'a Egg) -> TemplateView<'a> {
+fn view(t: &Template, egg: Egg) -> TemplateView {
     TemplateView {
-        id: t.id,
-        name: &egg.name,
-        description: &egg.description,
-        category: t.category,
-        images: egg.images.iter().map(ImageView::from).collect(),
+        id: t.id.to_string(),
+        description: egg.description,
+        name: egg.name,
+        category: t.category.to_string(),
+        images: egg
+            .images
+            .into_iter()
+            .map(|i| TemplateImage {
+                label: i.label,
+                image: i.image,
+            })
+            .collect(),
         variables: egg
             .variables
-            .iter()
+            .into_iter()
             .map(|v| TemplateVariable {
-                name: &v.name,
-                env_variable: &v.env_variable,
-                default_value: &v.default_value,
                 rules: rules_to_string(&v.rules),
+                name: v.name,
+                env_variable: v.env_variable,
+                default_value: v.default_value,
                 user_editable: v.user_editable,
             })
             .collect(),
     }
 }
 
-fn render(templates: &[&Template]) -> AppResult<serde_json::Value> {
-    let eggs = templates
-        .iter()
-        .map(|t| t.egg())
-        .collect::<AppResult<Vec<_>>>()?;
-    let views: Vec<TemplateView<'_>> = templates
-        .iter()
-        .zip(&eggs)
-        .map(|(t, egg)| view(t, egg))
-        .collect();
-    serde_json::to_value(views).map_err(|e| AppError::Internal(e.into()))
+fn render(templates: &[&Template]) -> AppResult<Vec<TemplateView>> {
+    templates.iter().map(|t| Ok(view(t, t.egg()?))).collect()
 }
 
 /// `GET /v1/templates`: every bundled template.
-pub async fn list(_user: CurrentUser) -> AppResult<AppJson<serde_json::Value>> {
+pub async fn list(_user: CurrentUser) -> AppResult<AppJson<Vec<TemplateView>>> {
     let all: Vec<&Template> = TEMPLATES.iter().collect();
     render(&all).map(AppJson)
 }
@@ -131,7 +135,7 @@ pub async fn list(_user: CurrentUser) -> AppResult<AppJson<serde_json::Value>> {
 pub async fn by_category(
     _user: CurrentUser,
     AppPath(category): AppPath<String>,
-) -> AppResult<AppJson<serde_json::Value>> {
+) -> AppResult<AppJson<Vec<TemplateView>>> {
     let matching: Vec<&Template> = TEMPLATES
         .iter()
         .filter(|t| t.category == category)

@@ -245,3 +245,78 @@ impl<'a> From<&'a EggVariable> for VariableView<'a> {
         }
     }
 }
+
+/// A workload answered in its API shape ([`WorkloadView`]), owning the row it shows.
+#[derive(Debug)]
+pub struct WorkloadBody(pub Workload);
+
+impl Serialize for WorkloadBody {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        WorkloadView::from(&self.0).serialize(s)
+    }
+}
+
+impl schemars::JsonSchema for WorkloadBody {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        <WorkloadView<'static> as schemars::JsonSchema>::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <WorkloadView<'static> as schemars::JsonSchema>::json_schema(generator)
+    }
+}
+
+/// A workload in a list ([`WorkloadSummary`]), owning the row it shows.
+#[derive(Debug)]
+pub struct SummaryBody(pub Workload);
+
+impl Serialize for SummaryBody {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        WorkloadSummary::from(&self.0).serialize(s)
+    }
+}
+
+impl schemars::JsonSchema for SummaryBody {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        <WorkloadSummary<'static> as schemars::JsonSchema>::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <WorkloadSummary<'static> as schemars::JsonSchema>::json_schema(generator)
+    }
+}
+
+/// The body of `POST /v1/workloads` and `PUT /v1/workloads/{id}`: the workload shape
+/// as read (read-only fields may be sent back and are ignored) and an optional
+/// `organization_id`. Kept as the JSON document so `input::egg_from_shape` can name the
+/// exact field of an error (`config.files[0].parser`); its schema is the egg part of
+/// [`WorkloadView`].
+#[derive(Debug, serde::Deserialize)]
+#[serde(transparent)]
+pub struct WorkloadInput(pub Value);
+
+impl schemars::JsonSchema for WorkloadInput {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "WorkloadInput".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut schema = <EggView<'static> as schemars::JsonSchema>::json_schema(generator);
+        if let Some(props) = schema
+            .ensure_object()
+            .get_mut("properties")
+            .and_then(Value::as_object_mut)
+        {
+            props.insert(
+                "organization_id".into(),
+                serde_json::json!({
+                    "type": ["string", "null"],
+                    "description": "The organization (default: the caller's personal one)"
+                }),
+            );
+        }
+        // Every field but the name has a default (as in an egg file).
+        schema.insert("required".into(), serde_json::json!(["name"]));
+        schema
+    }
+}

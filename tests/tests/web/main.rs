@@ -7,3 +7,4 @@ mod browser;
 mod flows;
 mod instance_pages;
 mod security;
+mod typed_pages;
