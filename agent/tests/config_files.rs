@@ -10,8 +10,13 @@ use std::path::{Path, PathBuf};
 use shardlyn_agent::instances::config_files::{Placeholders, apply};
 use shardlyn_proto::instance::ConfigFileSpec;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/egg-corpus");
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/config_files");
+/// Read at run time: a test binary built from another clone sharing the target
+/// directory must read this clone's files.
+fn crate_path(relative: &str) -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
+        .join(relative)
+}
 
 /// An egg's `config.files` (a JSON string in PTDL_v2 exports, or an object).
 fn egg_files(egg: &Path) -> Vec<ConfigFileSpec> {
@@ -36,7 +41,7 @@ fn egg_files(egg: &Path) -> Vec<ConfigFileSpec> {
 }
 
 fn corpus_egg(relative: &str) -> Vec<ConfigFileSpec> {
-    egg_files(&Path::new(CORPUS).join(relative))
+    egg_files(&crate_path("../../shared/egg-corpus").join(relative))
 }
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -61,7 +66,11 @@ fn root_with(fixture: &str, dest: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let target = dir.path().join(dest);
     fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
-    fs::copy(Path::new(FIXTURES).join(fixture), &target).expect("copy fixture");
+    fs::copy(
+        crate_path("tests/fixtures/config_files").join(fixture),
+        &target,
+    )
+    .expect("copy fixture");
     dir
 }
 
@@ -80,11 +89,13 @@ fn properties_paper_server_properties() {
     let messages = apply(root.path(), &files, &placeholders(&[]));
     assert!(messages.is_empty(), "{messages:?}");
 
-    let expected = fs::read_to_string(Path::new(FIXTURES).join("paper/server.properties"))
-        .expect("fixture")
-        .replace("server-ip=\n", "server-ip=0.0.0.0\n")
-        .replace("server-port=25565", "server-port=27000")
-        .replace("query.port=25565", "query.port=27000");
+    let expected = fs::read_to_string(
+        crate_path("tests/fixtures/config_files").join("paper/server.properties"),
+    )
+    .expect("fixture")
+    .replace("server-ip=\n", "server-ip=0.0.0.0\n")
+    .replace("server-port=25565", "server-port=27000")
+    .replace("query.port=25565", "query.port=27000");
     assert_eq!(read(root.path(), "server.properties"), expected);
     let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode, 0o640, "permissions kept");
@@ -213,12 +224,13 @@ fn ini_openttd_sections_and_numeric_find_value() {
     let messages = apply(root.path(), &files, &placeholders(&env));
     assert!(messages.is_empty(), "{messages:?}");
 
-    let expected = fs::read_to_string(Path::new(FIXTURES).join("openttd/openttd.cfg"))
-        .expect("fixture")
-        .replace("server_port = 3979", "server_port = 27000")
-        .replace("server_name = Unnamed Server", "server_name = My OpenTTD")
-        .replace("lan_internet = 1", "lan_internet = 0")
-        .replace("server_advertise = false", "server_advertise = true");
+    let expected =
+        fs::read_to_string(crate_path("tests/fixtures/config_files").join("openttd/openttd.cfg"))
+            .expect("fixture")
+            .replace("server_port = 3979", "server_port = 27000")
+            .replace("server_name = Unnamed Server", "server_name = My OpenTTD")
+            .replace("lan_internet = 1", "lan_internet = 0")
+            .replace("server_advertise = false", "server_advertise = true");
     assert_eq!(read(root.path(), "openttd.cfg"), expected);
 }
 
@@ -339,17 +351,22 @@ fn file_postgres_line_prefixes() {
     let messages = apply(root.path(), &files, &placeholders(&[]));
     assert!(messages.is_empty(), "{messages:?}");
 
-    let expected = fs::read_to_string(Path::new(FIXTURES).join("postgres/postgresql.conf"))
-        .expect("fixture")
-        .replace("#port = 5432\t\t\t\t# (change requires restart)", "port = 27000")
-        .replace(
-            "#unix_socket_directories = '/var/run/postgresql'\t# comma-separated list of directories",
-            "unix_socket_directories = '/home/container/postgres_db/run/'",
-        )
-        .replace(
-            "#external_pid_file = ''\t\t\t# write an extra PID file",
-            "external_pid_file = '/home/container/postgres_db/run/postgres.pid'",
-        );
+    let expected = fs::read_to_string(
+        crate_path("tests/fixtures/config_files").join("postgres/postgresql.conf"),
+    )
+    .expect("fixture")
+    .replace(
+        "#port = 5432\t\t\t\t# (change requires restart)",
+        "port = 27000",
+    )
+    .replace(
+        "#unix_socket_directories = '/var/run/postgresql'\t# comma-separated list of directories",
+        "unix_socket_directories = '/home/container/postgres_db/run/'",
+    )
+    .replace(
+        "#external_pid_file = ''\t\t\t# write an extra PID file",
+        "external_pid_file = '/home/container/postgres_db/run/postgres.pid'",
+    );
     assert_eq!(read(root.path(), "postgres_db/postgresql.conf"), expected);
 }
 
@@ -455,7 +472,7 @@ fn malformed_files_give_a_message_and_stay_untouched() {
 #[test]
 fn every_corpus_egg_applies_cleanly_and_idempotently() {
     let mut eggs = Vec::new();
-    collect_json(Path::new(CORPUS), &mut eggs);
+    collect_json(&crate_path("../../shared/egg-corpus"), &mut eggs);
     let mut applied = 0;
     for egg in eggs {
         let files = egg_files(&egg);

@@ -13,7 +13,9 @@ const CORPUS_EGGS: usize = 278;
 const CORPUS_NON_EGGS: usize = 8;
 
 fn corpus_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/egg-corpus");
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
+        .join("../../shared/egg-corpus");
     assert!(
         dir.is_dir(),
         "egg corpus not found at {} (expected <workspace>/../shared/egg-corpus)",

@@ -13,7 +13,7 @@ pub const TEST_IMAGE: &str = "shardlyn-test/busybox:latest";
 /// When Docker or `/bin/busybox` (package busybox-static) is missing: run
 /// `scripts/dev-services`.
 pub fn ensure_test_image() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/test-image");
+    let script = crate::crate_path("../scripts/test-image");
     let out = Command::new(script)
         .output()
         .expect("scripts/test-image runs; run scripts/dev-services");

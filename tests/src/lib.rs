@@ -26,6 +26,17 @@ pub const LOOPBACK_ALLOW: &[&str] = &["127.0.0.1", "::1", "localhost"];
 
 /// [`LOOPBACK_ALLOW`] as an allow list.
 #[must_use]
+/// A path inside this crate's directory, read at run time: cargo and nextest set
+/// `CARGO_MANIFEST_DIR` for the test process, and a binary built from another clone
+/// that shares the target directory must not read (or write) that clone's files.
+pub fn crate_path(relative: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || env!("CARGO_MANIFEST_DIR").into(),
+        std::path::PathBuf::from,
+    );
+    dir.join(relative)
+}
+
 pub fn loopback_allow() -> Vec<String> {
     LOOPBACK_ALLOW.iter().map(ToString::to_string).collect()
 }

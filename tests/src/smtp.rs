@@ -94,22 +94,17 @@ impl SmtpSink {
 
     async fn spawn(port: u16, extra: Vec<String>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/smtp_sink.py");
+        let script = crate::crate_path("support/smtp_sink.py");
         let python = python();
         let mut cmd = Command::new(&python);
-        cmd.args([
-            "-W",
-            "ignore",
-            script,
-            "--port",
-            port.to_string().as_str(),
-            "--dir",
-        ])
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
+        cmd.args(["-W", "ignore"])
+            .arg(script)
+            .args(["--port", port.to_string().as_str(), "--dir"])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
         cmd.args(extra);
         let mut child = cmd.spawn().unwrap_or_else(|e| {
             panic!(

@@ -243,7 +243,7 @@ pub fn free_port() -> u16 {
 
 /// The bundled busybox egg.
 fn egg() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../eggs/busybox-test.json");
+    let path = shardlyn_tests::crate_path("../eggs/busybox-test.json");
     serde_json::from_slice(&std::fs::read(path).expect("egg")).expect("egg json")
 }
 

@@ -20,10 +20,9 @@ const EXCLUDED: &str = "^/v1/(auth/logout|users/me/password|users/me/sessions.*|
 /// The failures accepted for now, each to be fixed (the file only shrinks):
 /// schemathesis fails the run on any failure not recorded here. Rewrite it with
 /// `SHARDLYN_UPDATE_SCHEMATHESIS_BASELINE=1` after fixing some, and review the diff.
-const BASELINE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/support/schemathesis-baseline.json"
-);
+fn baseline() -> std::path::PathBuf {
+    shardlyn_tests::crate_path("support/schemathesis-baseline.json")
+}
 
 fn update_baseline() -> &'static [&'static str] {
     if std::env::var_os("SHARDLYN_UPDATE_SCHEMATHESIS_BASELINE").is_some() {
@@ -65,7 +64,8 @@ both_engines! {
                     .args(["--exclude-path-regex", EXCLUDED])
                     .args(["--max-examples", "8", "--seed", "1", "--workers", "1"])
                     .arg("--generation-deterministic")
-                    .args(["--baseline", BASELINE])
+                    .arg("--baseline")
+                    .arg(baseline())
                     .args(update_baseline())
                     .args(["--phases", "examples,coverage,fuzzing"])
                     .args(["--request-timeout", "20", "--no-color"])

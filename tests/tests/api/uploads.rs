@@ -505,7 +505,7 @@ async fn a_real_tus_client_uploads_a_file() {
     let data = pattern(5 << 20);
     let src = tempfile::NamedTempFile::new().expect("temp file");
     std::fs::write(src.path(), &data).expect("write source");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/tus_client.py");
+    let script = shardlyn_tests::crate_path("support/tus_client.py");
     let endpoint = format!("{}/v1/instances/{}/files/tus", app.base, server.id);
     let token = admin.access.clone();
     let path = src.path().to_path_buf();

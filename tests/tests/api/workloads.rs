@@ -10,10 +10,7 @@ use shardlyn_tests::{Resp, TestApp, both_engines, spawn_app};
 const CORPUS_EGGS: usize = 278;
 
 fn corpus_dir() -> PathBuf {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/egg-corpus"
-    ));
+    let dir = shardlyn_tests::crate_path("../../shared/egg-corpus");
     assert!(
         dir.is_dir(),
         "egg corpus not found at {} (expected <workspace>/../shared/egg-corpus)",
