@@ -9,6 +9,12 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod net;
+mod smtp;
+
+pub use net::Net;
+pub use smtp::{SmtpConfig, SmtpMode};
+
 /// A secret string whose `Debug` never shows the value.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -202,56 +208,6 @@ impl Default for GithubConfig {
     }
 }
 
-/// How the SMTP connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SmtpMode {
-    /// Plain connection upgraded with STARTTLS (refused if the server cannot); port 587.
-    Starttls,
-    /// TLS from the first byte (SMTPS); port 465.
-    Tls,
-    /// No encryption; only to a loopback host unless `allow_plain_remote`; port 25.
-    Plain,
-}
-
-/// Outgoing mail. Without `host` the panel writes each message to its log instead.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SmtpConfig {
-    /// SMTP server; empty disables SMTP (messages are logged).
-    pub host: String,
-    /// Server port; unset means the mode's usual port (587, 465 or 25).
-    pub port: Option<u16>,
-    pub mode: SmtpMode,
-    /// Login for SMTP AUTH; empty sends without authenticating.
-    pub username: String,
-    pub password: Secret,
-    /// Sender, e.g. `Shardlyn <noreply@example.com>`.
-    pub from: String,
-    /// Allow mode `plain` to a host that is not loopback (credentials and mail in clear).
-    pub allow_plain_remote: bool,
-    /// PEM CA certificate trusted for the server, besides the public roots (private CAs).
-    pub ca_cert_path: Option<PathBuf>,
-    /// Delivery attempts per message before it is logged as failed (backoff 1 s, 2 s, 4 s...).
-    pub max_attempts: u32,
-}
-
-impl Default for SmtpConfig {
-    fn default() -> Self {
-        Self {
-            host: String::new(),
-            port: None,
-            mode: SmtpMode::Starttls,
-            username: String::new(),
-            password: Secret::default(),
-            from: "Shardlyn <noreply@localhost>".into(),
-            allow_plain_remote: false,
-            ca_cert_path: None,
-            max_attempts: 5,
-        }
-    }
-}
-
 /// Stripe's webhook endpoint (`POST /v1/webhooks/stripe`). Deliveries are refused with
 /// 503 while `webhook_secret` is empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -434,8 +390,7 @@ impl Config {
             "max_body_bytes must be at least 1024"
         );
         for proxy in &self.trusted_proxies {
-            crate::client_ip::Net::parse(proxy)
-                .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
+            Net::parse(proxy).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
         }
         anyhow::ensure!(
             self.rate_limit.api_window_secs > 0,
@@ -461,7 +416,9 @@ impl Config {
             (1..=86_400).contains(&self.jobs.upload_sweep_secs),
             "jobs.upload_sweep_secs must be between 1 and 86400"
         );
-        crate::mailer::smtp::validate(&self.smtp).map_err(|e| anyhow::anyhow!("smtp: {e}"))?;
+        self.smtp
+            .validate()
+            .map_err(|e| anyhow::anyhow!("smtp: {e}"))?;
         anyhow::ensure!(
             self.auth.registration != Registration::Open || !self.smtp.host.is_empty(),
             "auth.registration = \"open\" needs SMTP (smtp.host): a new account is verified \
@@ -908,5 +865,25 @@ mod tests {
         assert!(config.serves_tls());
         config.tls.mode = TlsMode::Off;
         assert!(!config.serves_tls());
+    }
+}
+
+#[cfg(test)]
+mod layering {
+    /// The configuration is a leaf: every area reads it, it reads no area (only std and
+    /// external crates), so loading and checking it needs nothing else of the panel.
+    #[test]
+    fn the_configuration_uses_no_other_module_of_the_panel() {
+        let sources = [
+            ("config.rs", include_str!("config.rs")),
+            ("config/net.rs", include_str!("config/net.rs")),
+            ("config/smtp.rs", include_str!("config/smtp.rs")),
+        ];
+        for (file, text) in sources {
+            assert!(
+                !text.contains(concat!("crate", "::")),
+                "{file} reaches into another module of the panel"
+            );
+        }
     }
 }

@@ -58,7 +58,7 @@ pub trait Mailer: Send + Sync {
 /// SMTP delivery task, so call it inside the tokio runtime.
 ///
 /// # Errors
-/// An invalid SMTP configuration (see [`smtp::validate`]).
+/// An invalid SMTP configuration (see [`crate::config::SmtpConfig::validate`]).
 pub fn from_config(config: &SmtpConfig) -> anyhow::Result<Arc<dyn Mailer>> {
     if config.host.is_empty() {
         return Ok(Arc::new(LogMailer));

@@ -6,7 +6,6 @@
 //! logs it as failed. The queue lives in memory: messages still queued when the panel
 //! stops are lost (the log says which were sent).
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,42 +28,6 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// Connect and command timeout of one attempt.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Whether `host` names this machine (plain SMTP is allowed there by default).
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Checks an SMTP configuration (nothing to check when `host` is empty).
-///
-/// # Errors
-/// A sender that is not an address, `plain` to a remote host without
-/// `allow_plain_remote`, or zero attempts.
-pub fn validate(config: &SmtpConfig) -> Result<(), String> {
-    if config.host.is_empty() {
-        return Ok(());
-    }
-    config
-        .from
-        .parse::<Mailbox>()
-        .map_err(|e| format!("from {:?} is not an email address: {e}", config.from))?;
-    if config.mode == SmtpMode::Plain && !config.allow_plain_remote && !is_loopback(&config.host) {
-        return Err(format!(
-            "mode \"plain\" sends mail and password in clear: refused to {} (not loopback); \
-             use \"starttls\" or \"tls\", or set allow_plain_remote = true",
-            config.host
-        ));
-    }
-    if config.max_attempts == 0 {
-        return Err("max_attempts must be at least 1".into());
-    }
-    Ok(())
-}
-
 /// Sends mail over SMTP through a background queue.
 #[derive(Debug)]
 pub struct SmtpMailer {
@@ -78,7 +41,9 @@ impl SmtpMailer {
     /// # Errors
     /// An invalid configuration.
     pub fn start(config: &SmtpConfig) -> anyhow::Result<Self> {
-        validate(config).map_err(|e| anyhow::anyhow!("smtp: {e}"))?;
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("smtp: {e}"))?;
         let delivery = Delivery {
             transport: transport(config)?,
             from: config.from.parse()?,
@@ -229,41 +194,6 @@ mod tests {
             mode,
             ..SmtpConfig::default()
         }
-    }
-
-    #[test]
-    fn plain_is_refused_to_remote_hosts_unless_allowed() {
-        for host in ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.53"] {
-            assert!(validate(&config(host, SmtpMode::Plain)).is_ok(), "{host}");
-        }
-        let mut remote = config("smtp.example.com", SmtpMode::Plain);
-        assert!(
-            validate(&remote)
-                .unwrap_err()
-                .contains("allow_plain_remote")
-        );
-        remote.allow_plain_remote = true;
-        assert!(validate(&remote).is_ok());
-        assert!(validate(&config("smtp.example.com", SmtpMode::Starttls)).is_ok());
-        assert!(validate(&config("10.0.0.1", SmtpMode::Tls)).is_ok());
-    }
-
-    #[test]
-    fn sender_must_be_an_address_and_attempts_positive() {
-        let mut c = config("127.0.0.1", SmtpMode::Plain);
-        c.from = "not an address".into();
-        assert!(validate(&c).unwrap_err().contains("from"));
-        c.from = "Ops <ops@example.com>".into();
-        c.max_attempts = 0;
-        assert!(validate(&c).is_err());
-        // Nothing is checked while SMTP is off.
-        assert!(
-            validate(&SmtpConfig {
-                from: "x".into(),
-                ..SmtpConfig::default()
-            })
-            .is_ok()
-        );
     }
 
     #[tokio::test]
