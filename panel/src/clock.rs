@@ -1,6 +1,6 @@
 //! The time as the panel's jobs see it. Production reads the system clock; a test may
-//! pin it and move it on, so a schedule that fires "at the next minute" fires when the
-//! test says, not after a wall-clock minute. Only code that decides *when* something
+//! pin it and move it on, so a schedule that fires "at the next minute" fires, and an
+//! upload expires, when the test says, not after a wall-clock wait. Only code that decides *when* something
 //! happens reads this clock; timestamps of records keep using `db::now_ms`.
 
 use std::sync::Arc;

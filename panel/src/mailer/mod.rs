@@ -45,6 +45,12 @@ pub trait Mailer: Send + Sync {
     /// Queues `email` for delivery.
     fn send(&self, email: Email);
 
+    /// Messages queued and not yet delivered or given up (0 for mailers that deliver
+    /// at once).
+    fn outstanding(&self) -> usize {
+        0
+    }
+
     /// Renders `template` for `to` and queues it; a rendering failure is logged.
     fn send_template(&self, to: &str, template: &Template) {
         match Email::render(to, template) {

@@ -7,6 +7,7 @@
 //! stops are lost (the log says which were sent).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
@@ -32,6 +33,8 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct SmtpMailer {
     queue: mpsc::Sender<Email>,
+    /// Messages queued and not yet delivered or given up.
+    outstanding: Arc<AtomicUsize>,
 }
 
 impl SmtpMailer {
@@ -51,21 +54,32 @@ impl SmtpMailer {
             first_backoff: FIRST_BACKOFF,
         };
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run_until_stopped(rx, Arc::new(delivery)));
+        let outstanding = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(run_until_stopped(
+            rx,
+            Arc::new(delivery),
+            outstanding.clone(),
+        ));
         tracing::info!(smtp.host = %config.host, smtp.mode = ?config.mode, "sending mail over SMTP");
-        Ok(Self { queue })
+        Ok(Self { queue, outstanding })
     }
 }
 
 impl Mailer for SmtpMailer {
     fn send(&self, email: Email) {
+        self.outstanding.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = self.queue.try_send(email) {
+            self.outstanding.fetch_sub(1, Ordering::SeqCst);
             let (reason, email) = match e {
                 mpsc::error::TrySendError::Full(m) => ("the queue is full", m),
                 mpsc::error::TrySendError::Closed(m) => ("the delivery task stopped", m),
             };
             tracing::error!(mail.to = %email.to, mail.subject = %email.subject, "mail dropped: {reason}");
         }
+    }
+
+    fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::SeqCst)
     }
 }
 
@@ -101,8 +115,13 @@ fn transport(config: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Exe
 }
 
 /// Takes messages off the queue and delivers them, several at a time, until every
-/// sender is gone; then finishes the deliveries in flight.
-pub async fn run_until_stopped(mut queue: mpsc::Receiver<Email>, delivery: Arc<Delivery>) {
+/// sender is gone; then finishes the deliveries in flight. `outstanding` counts the
+/// messages queued and not yet delivered or given up.
+pub async fn run_until_stopped(
+    mut queue: mpsc::Receiver<Email>,
+    delivery: Arc<Delivery>,
+    outstanding: Arc<AtomicUsize>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut in_flight = JoinSet::new();
     while let Some(email) = queue.recv().await {
@@ -110,8 +129,10 @@ pub async fn run_until_stopped(mut queue: mpsc::Receiver<Email>, delivery: Arc<D
             break;
         };
         let delivery = delivery.clone();
+        let outstanding = outstanding.clone();
         in_flight.spawn(async move {
             delivery.deliver(&email).await;
+            outstanding.fetch_sub(1, Ordering::SeqCst);
             drop(slot);
         });
         while in_flight.try_join_next().is_some() {}

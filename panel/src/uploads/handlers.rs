@@ -129,7 +129,7 @@ async fn load(
         .await
         .map_err(|e| fail(e.into()))?
         .ok_or_else(|| fail(AppError::not_found("upload")))?;
-    if record.completed_at.is_none() && record.expires_at < now_ms() {
+    if record.completed_at.is_none() && record.expires_at < state.clock.now_ms() {
         return Err(fail(AppError::coded(
             StatusCode::GONE,
             "GONE",
@@ -231,7 +231,7 @@ async fn create_inner(
     let path = tus::target_path(&metadata).map_err(bad)?;
     let with_upload = tus::is_offset_stream(headers);
 
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let conn = connected(state, &instance.node_id).map_err(fail)?;
     let expiry_ms = i64::try_from(state.config.instances.upload_expiry_secs)
         .unwrap_or(i64::MAX / 2_000)

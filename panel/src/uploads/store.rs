@@ -129,7 +129,7 @@ pub async fn sweep_until_stopped(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        match delete_expired(&state.db.pool, crate::db::now_ms()).await {
+        match delete_expired(&state.db.pool, state.clock.now_ms()).await {
             Ok(n) if n > 0 => tracing::info!(uploads.expired = n, "expired uploads removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "removing expired uploads"),

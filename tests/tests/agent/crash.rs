@@ -65,12 +65,12 @@ async fn a_crash_restarts_once_then_a_second_crash_stops() {
     let mut spec = busybox_spec(&id);
     spec["install"] = json!(null);
     spec["desired"] = json!("running");
-    agent
+    // The agent reconciles before it answers: the answer is the decision.
+    let pushed = agent
         .put(&format!("/v1/instances/{id}"), spec)
         .await
         .expect(200);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    agent.wait_state(&id, "offline", 1).await;
+    assert_eq!(pushed.body["state"], "offline", "{}", pushed.text);
     // An explicit start does.
     agent.power(&id, "start").await.expect(202);
     agent.wait_state(&id, "running", 10).await;

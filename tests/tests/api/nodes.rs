@@ -432,11 +432,19 @@ async fn node_containers_are_listed_and_controlled_through_the_tunnel() {
     assert_eq!(found["instance_id"], instance.as_str());
     assert_eq!(found["state"], "running");
 
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let logs = app
-        .get(&format!("{base}/logs?tail=2"), Some(&admin.access))
-        .await
-        .expect(200);
+    // The container ticks every 0.2 s: poll until it has printed two lines.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let logs = loop {
+        let logs = app
+            .get(&format!("{base}/logs?tail=2"), Some(&admin.access))
+            .await
+            .expect(200);
+        if logs.body["lines"].as_array().is_some_and(|l| l.len() >= 2) {
+            break logs;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", logs.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let lines = logs.body["lines"].as_array().expect("lines");
     assert_eq!(lines.len(), 2, "{}", logs.text);
     assert!(
