@@ -324,3 +324,43 @@ impl schemars::JsonSchema for WorkloadInput {
         schema
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workloads::templates::Template;
+
+    fn workload() -> Workload {
+        let egg = Template::find("minecraft-paper")
+            .expect("bundled")
+            .egg()
+            .expect("parses");
+        Workload {
+            id: "w1".into(),
+            org_id: "o1".into(),
+            name: egg.name.clone(),
+            description: egg.description.clone(),
+            source: "template".into(),
+            template: Some("minecraft-paper".into()),
+            egg,
+            created_by: None,
+            created_at: 1_764_783_956_000,
+            updated_at: 1_764_783_956_000,
+        }
+    }
+
+    /// A page reads the answer back owned as the same type, and it says the same.
+    #[test]
+    fn views_read_back_what_they_answer() {
+        let w = workload();
+        let answer = serde_json::to_value(WorkloadBody(w.clone())).expect("serializes");
+        let read: WorkloadView<'static> = serde_json::from_value(answer.clone()).expect("reads");
+        assert_eq!(read.egg.variables.len(), w.egg.variables.len());
+        assert_eq!(read.created_at, w.created_at);
+        assert_eq!(serde_json::to_value(&read).expect("serializes"), answer);
+        let summary = serde_json::to_value(SummaryBody(w)).expect("serializes");
+        let read: WorkloadSummary<'static> =
+            serde_json::from_value(summary.clone()).expect("reads");
+        assert_eq!(serde_json::to_value(&read).expect("serializes"), summary);
+    }
+}
