@@ -30,7 +30,7 @@ pub fn router() -> Routes {
 }
 
 /// A token as listed (never its secret).
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenView {
     pub id: String,
     pub name: String,
@@ -74,24 +74,24 @@ async fn list(
     Ok(AppJson(tokens))
 }
 
-#[derive(Deserialize, schemars::JsonSchema)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateToken {
-    name: String,
+    pub name: String,
     /// Lifetime in seconds; absent or null for a token that does not expire.
-    expires_in: Option<i64>,
+    pub expires_in: Option<i64>,
 }
 
-#[derive(Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Created {
-    id: String,
-    name: String,
-    token: String,
+    pub id: String,
+    pub name: String,
+    pub token: String,
     #[serde(with = "ts::option")]
     #[schemars(with = "Option<crate::types::Timestamp>")]
-    expires_at: Option<i64>,
+    pub expires_at: Option<i64>,
     #[serde(with = "ts")]
     #[schemars(with = "crate::types::Timestamp")]
-    created_at: i64,
+    pub created_at: i64,
 }
 
 async fn create(

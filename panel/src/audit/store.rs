@@ -1,6 +1,6 @@
 //! SQL for `audit_logs`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -22,7 +22,7 @@ pub struct NewEntry {
 }
 
 /// A stored entry.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Entry {
     pub id: String,
     #[serde(with = "ts")]

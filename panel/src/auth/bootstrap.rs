@@ -34,11 +34,11 @@ pub struct BootstrapRequest {
     name: Option<String>,
 }
 
-#[derive(Serialize, schemars::JsonSchema)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BootstrapResponse {
-    user: User,
+    pub user: User,
     #[serde(flatten)]
-    tokens: TokenPair,
+    pub tokens: TokenPair,
 }
 
 /// Creates the first admin and logs them in.

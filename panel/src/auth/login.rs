@@ -23,7 +23,7 @@ pub struct LoginRequest {
 }
 
 /// The login answer: the token pair, or (MFA enabled) a challenge and no tokens.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum LoginResponse {
     Tokens(TokenPair),

@@ -229,11 +229,11 @@ pub async fn status(
     }))
 }
 
-#[derive(Serialize, schemars::JsonSchema)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EnrollResponse {
-    secret: String,
-    otpauth_uri: String,
-    qr_svg: String,
+    pub secret: String,
+    pub otpauth_uri: String,
+    pub qr_svg: String,
 }
 
 /// `POST /v1/auth/mfa/enroll`: a new pending seed (replacing a pending one).
@@ -411,7 +411,7 @@ pub async fn disable(
 }
 
 /// The login answer for a user with MFA: no tokens, a challenge instead.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MfaRequired {
     pub mfa_required: bool,
     pub challenge_token: String,

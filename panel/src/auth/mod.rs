@@ -10,7 +10,7 @@ pub mod github;
 pub mod guard;
 pub mod jwt;
 pub mod lockout;
-mod login;
+pub mod login;
 pub mod mfa;
 pub mod password_reset;
 mod register;

@@ -2,7 +2,9 @@
 //! refresh rotates the token; presenting a used token revokes the whole family. Starting
 //! a session from an address the user never signed in from mails them.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use sqlx::{AnyExecutor, AnyPool, Row};
 
 use super::crypto::{random_hex, sha256_hex};
@@ -13,16 +15,16 @@ use crate::mailer::Template;
 use crate::state::AppState;
 
 /// The token pair of the login response.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
     pub expires_in: i64,
-    pub token_type: &'static str,
+    pub token_type: Cow<'static, str>,
 }
 
 /// A session as listed to its user.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionView {
     pub id: String,
     pub ip: Option<String>,
@@ -107,7 +109,7 @@ fn pair(
         access_token: state.jwt.issue(user_id, session_id)?,
         refresh_token: refresh,
         expires_in: ACCESS_TTL_SECS,
-        token_type: "Bearer",
+        token_type: Cow::Borrowed("Bearer"),
     })
 }
 

@@ -130,7 +130,9 @@ pub fn rfc3339(ms: i64) -> String {
 
 /// Serde helpers rendering stored milliseconds as RFC 3339 strings.
 pub mod ts {
-    use serde::Serializer;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::types::Timestamp;
 
     /// Serializes milliseconds as RFC 3339.
     ///
@@ -140,9 +142,19 @@ pub mod ts {
         s.serialize_str(&super::rfc3339(*ms))
     }
 
+    /// Reads RFC 3339 back as milliseconds (a page reading the API's answer).
+    ///
+    /// # Errors
+    /// Anything but an RFC 3339 string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        Timestamp::deserialize(d).map(Timestamp::millis)
+    }
+
     /// Optional milliseconds as RFC 3339 or null.
     pub mod option {
-        use serde::Serializer;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        use crate::types::Timestamp;
 
         /// Serializes optional milliseconds.
         ///
@@ -153,6 +165,14 @@ pub mod ts {
                 Some(ms) => s.serialize_str(&super::super::rfc3339(*ms)),
                 None => s.serialize_none(),
             }
+        }
+
+        /// Reads RFC 3339 or null back as optional milliseconds.
+        ///
+        /// # Errors
+        /// Anything but an RFC 3339 string or null.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+            Ok(Option::<Timestamp>::deserialize(d)?.map(Timestamp::millis))
         }
     }
 }

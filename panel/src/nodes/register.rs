@@ -3,14 +3,14 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row;
 
 use super::store::{self, AGENT_TOKEN_PREFIX};
 use crate::auth::crypto::{random_hex, sha256_hex};
 use crate::auth::extract::CurrentUser;
-use crate::db::{new_id, now_ms, rfc3339};
+use crate::db::{new_id, now_ms, ts};
 use crate::error::{AppError, AppJson, AppResult};
 use crate::orgs::scope::scoped;
 use crate::orgs::validate_name;
@@ -19,10 +19,23 @@ use crate::state::AppState;
 const TOKEN_TTL_MS: i64 = 3600 * 1000;
 const REGISTRATION_PREFIX: &str = "shardlyn_reg_";
 
-#[derive(Deserialize, schemars::JsonSchema)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateToken {
-    name: Option<String>,
-    organization_id: Option<String>,
+    pub name: Option<String>,
+    pub organization_id: Option<String>,
+}
+
+/// A registration token just minted (shown once) and the command that uses it.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RegistrationToken {
+    /// `shardlyn_reg_...`, single use.
+    pub token: String,
+    pub organization_id: String,
+    #[serde(with = "ts")]
+    #[schemars(with = "crate::types::Timestamp")]
+    pub expires_at: i64,
+    /// Registers the agent with this panel and starts it.
+    pub command: String,
 }
 
 /// Mints a registration token and the command that uses it.
@@ -30,7 +43,7 @@ pub async fn create_token(
     State(state): State<AppState>,
     user: CurrentUser,
     AppJson(body): AppJson<CreateToken>,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+) -> AppResult<(StatusCode, AppJson<RegistrationToken>)> {
     let member = scoped(
         &state,
         &user,
@@ -55,12 +68,12 @@ pub async fn create_token(
     );
     Ok((
         StatusCode::CREATED,
-        AppJson(json!({
-            "token": token,
-            "organization_id": member.org_id,
-            "expires_at": rfc3339(expires_at),
-            "command": command,
-        })),
+        AppJson(RegistrationToken {
+            token,
+            organization_id: member.org_id,
+            expires_at,
+            command,
+        }),
     ))
 }
 

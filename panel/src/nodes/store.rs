@@ -1,6 +1,8 @@
 //! SQL for `nodes` and `node_registration_tokens`.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyExecutor, AnyPool, Row};
 
@@ -12,7 +14,7 @@ use crate::tunnel::HEARTBEAT;
 pub const AGENT_TOKEN_PREFIX: &str = "shardlyn_agent_";
 
 /// A node as the API shows it.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Node {
     pub id: String,
     pub organization_id: String,
@@ -20,7 +22,7 @@ pub struct Node {
     pub hostname: String,
     pub agent_version: String,
     /// `online` while heartbeats arrive, `offline` after three missed ones.
-    pub status: &'static str,
+    pub status: Cow<'static, str>,
     pub cordoned: bool,
     #[serde(with = "ts::option")]
     #[schemars(with = "Option<crate::types::Timestamp>")]
@@ -50,7 +52,7 @@ fn from_row(row: &AnyRow) -> Result<Node, sqlx::Error> {
         name: row.try_get("name")?,
         hostname: row.try_get("hostname")?,
         agent_version: row.try_get("agent_version")?,
-        status: if online { "online" } else { "offline" },
+        status: Cow::Borrowed(if online { "online" } else { "offline" }),
         cordoned: row.try_get::<i64, _>("cordoned")? != 0,
         last_seen_at,
         created_at: row.try_get("created_at")?,

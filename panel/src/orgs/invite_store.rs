@@ -1,14 +1,14 @@
 //! SQL for organization invitations (`org_invites`). Tokens are stored only as their
 //! SHA-256; a pending invite is one neither accepted nor expired.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyExecutor, Row};
 
 use crate::db::ts;
 
 /// An invitation as the API shows it (never with its token).
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Invite {
     pub id: String,
     #[serde(skip)]

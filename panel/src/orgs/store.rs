@@ -1,13 +1,13 @@
 //! SQL for organizations, their members and per-member permission overrides.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyExecutor, Row};
 
 use crate::db::{now_ms, ts};
 
 /// An organization.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Org {
     pub id: String,
     pub name: String,
@@ -24,7 +24,7 @@ pub struct Org {
 }
 
 /// An organization together with the caller's role in it.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrgWithRole {
     #[serde(flatten)]
     pub org: Org,
@@ -32,7 +32,7 @@ pub struct OrgWithRole {
 }
 
 /// A member as listed.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Member {
     pub user_id: String,
     pub email: String,

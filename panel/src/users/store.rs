@@ -1,13 +1,13 @@
 //! SQL for the `users` table; the only place a user row is mapped to a struct.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyExecutor, Row};
 
 use crate::db::{now_ms, ts};
 
 /// A user as the API shows it (never the password hash).
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct User {
     pub id: String,
     pub email: String,

@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::WebState;
 use super::csrf::CsrfForm;
@@ -20,7 +20,10 @@ use super::error::WebResult;
 use super::kit::{self, Done, Flash, page_user, plain, shown};
 use super::session::{Browser, WebUser};
 use super::{admin_pages, node_pages, org_pages, workload_pages};
-use crate::auth::mfa::{CodeRequest, MfaStatus, RecoveryCodes};
+use crate::api_tokens::{CreateToken, Created, TokenView};
+use crate::auth::mfa::{CodeRequest, EnrollResponse, MfaStatus, RecoveryCodes};
+use crate::auth::sessions::SessionView;
+use crate::users::store::User;
 
 /// The routes of these pages.
 pub fn router() -> Router<WebState> {
@@ -51,10 +54,10 @@ struct Enroll {
 #[derive(Debug, Default, Serialize)]
 struct AccountPage {
     flash: Flash,
-    me: Value,
+    me: Option<User>,
     mfa: Option<MfaStatus>,
-    tokens: Vec<Value>,
-    sessions: Vec<Value>,
+    tokens: Vec<TokenView>,
+    sessions: Vec<SessionView>,
     /// Enrollment started: the QR code and the code form.
     enroll: Option<Enroll>,
     /// A code was wrong: the code form again, without the QR code.
@@ -62,7 +65,7 @@ struct AccountPage {
     /// Shown once, right after enrollment.
     recovery_codes: Vec<String>,
     /// A new API token, its secret shown once.
-    new_token: Option<Value>,
+    new_token: Option<Created>,
 }
 
 /// Renders the account page with what the API says now, plus `extra`.
@@ -72,10 +75,10 @@ async fn show(
     user: &WebUser,
     mut extra: AccountPage,
 ) -> WebResult<Response> {
-    extra.me = kit::get(web, browser, user, "/v1/users/me").await?;
+    extra.me = Some(kit::read(web, browser, user, "/v1/users/me").await?);
     extra.mfa = Some(kit::read(web, browser, user, "/v1/auth/mfa/status").await?);
-    extra.tokens = kit::items(kit::get(web, browser, user, "/v1/api-tokens").await?);
-    extra.sessions = kit::items(kit::get(web, browser, user, "/v1/users/me/sessions").await?);
+    extra.tokens = kit::read(web, browser, user, "/v1/api-tokens").await?;
+    extra.sessions = kit::read(web, browser, user, "/v1/users/me/sessions").await?;
     kit::page(
         web,
         browser,
@@ -114,11 +117,11 @@ async fn after(
     web: &WebState,
     browser: &Browser,
     user: &WebUser,
-    answer: WebResult<Value>,
-    ok: impl FnOnce(Value) -> WebResult<Response>,
+    answer: WebResult<()>,
+    ok: impl FnOnce() -> WebResult<Response>,
 ) -> WebResult<Response> {
     match shown(answer)? {
-        Ok(v) => ok(v),
+        Ok(()) => ok(),
         Err(error) => {
             let page = AccountPage {
                 flash: Flash::error(error),
@@ -148,7 +151,7 @@ pub async fn password(
     let answer = if form.new_password == form.confirm_password {
         let body =
             json!({"current_password": form.current_password, "new_password": form.new_password});
-        kit::send(
+        kit::act(
             &web,
             &browser,
             &user,
@@ -164,7 +167,7 @@ pub async fn password(
             "the new password and its confirmation differ",
         ))
     };
-    after(&web, &browser, &user, answer, |_| {
+    after(&web, &browser, &user, answer, || {
         kit::done("/account", "password")
     })
     .await
@@ -179,25 +182,24 @@ pub async fn mfa_enroll(
     CsrfForm { browser, .. }: CsrfForm<NoFields>,
 ) -> WebResult<Response> {
     let user = page_user!(web, browser, "/account");
-    let answer = kit::send(
+    let answer: WebResult<EnrollResponse> = kit::write(
         &web,
         &browser,
         &user,
         Method::POST,
         "/v1/auth/mfa/enroll",
-        None,
+        None::<&()>,
     )
     .await;
     match shown(answer)? {
         Ok(v) => {
-            let svg = v["qr_svg"].as_str().unwrap_or_default();
             let enroll = Enroll {
                 qr: format!(
                     "data:image/svg+xml;base64,{}",
-                    base64::engine::general_purpose::STANDARD.encode(svg)
+                    base64::engine::general_purpose::STANDARD.encode(&v.qr_svg)
                 ),
-                secret: v["secret"].as_str().unwrap_or_default().to_owned(),
-                otpauth_uri: v["otpauth_uri"].as_str().unwrap_or_default().to_owned(),
+                secret: v.secret,
+                otpauth_uri: v.otpauth_uri,
             };
             let page = AccountPage {
                 enroll: Some(enroll),
@@ -264,8 +266,10 @@ pub async fn mfa_disable(
     CsrfForm { browser, form }: CsrfForm<CodeForm>,
 ) -> WebResult<Response> {
     let user = page_user!(web, browser, "/account");
-    let body = json!({"code": form.code.trim()});
-    let answer = kit::send(
+    let body = CodeRequest {
+        code: form.code.trim().to_owned(),
+    };
+    let answer = kit::act(
         &web,
         &browser,
         &user,
@@ -274,7 +278,7 @@ pub async fn mfa_disable(
         Some(&body),
     )
     .await;
-    after(&web, &browser, &user, answer, |_| {
+    after(&web, &browser, &user, answer, || {
         kit::done("/account", "mfa-disabled")
     })
     .await
@@ -316,8 +320,11 @@ pub async fn token_create(
     let user = page_user!(web, browser, "/account");
     let answer = match expires_in(&form.expires_days) {
         Ok(expires_in) => {
-            let body = json!({"name": form.name, "expires_in": expires_in});
-            kit::send(
+            let body = CreateToken {
+                name: form.name,
+                expires_in,
+            };
+            kit::write(
                 &web,
                 &browser,
                 &user,
@@ -370,8 +377,8 @@ async fn revoke(
     done: &'static str,
 ) -> WebResult<Response> {
     let user = page_user!(web, browser, "/account");
-    let answer = kit::send(web, browser, &user, Method::DELETE, path, None).await;
-    after(web, browser, &user, answer, |_| kit::done("/account", done)).await
+    let answer = kit::act(web, browser, &user, Method::DELETE, path, None::<&()>).await;
+    after(web, browser, &user, answer, || kit::done("/account", done)).await
 }
 
 #[cfg(test)]

@@ -9,13 +9,16 @@ use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::WebState;
 use super::csrf::CsrfForm;
 use super::error::WebResult;
 use super::kit::{self, Flash, page_user, plain, shown};
 use super::session::{Browser, WebUser};
+use crate::audit::store::Entry;
+use crate::orgs::store::Org;
+use crate::pagination::{Page, PageInfo};
+use crate::users::store::User;
 
 /// Rows per page of the admin lists.
 const PER_PAGE: i64 = 50;
@@ -40,12 +43,11 @@ struct Pager {
     next: Option<String>,
 }
 
-/// The pager of `answer`, its links keeping `filters`.
-fn pager(answer: &Value, base: &str, filters: &[(&str, &str)]) -> Pager {
-    let info = &answer["pagination"];
-    let page = info["page"].as_i64().unwrap_or(1).max(1);
-    let total = info["total"].as_i64().unwrap_or(0).max(0);
-    let per_page = info["per_page"].as_i64().unwrap_or(PER_PAGE).max(1);
+/// The pager of a paged answer, its links keeping `filters`.
+fn pager(info: &PageInfo, base: &str, filters: &[(&str, &str)]) -> Pager {
+    let page = info.page.max(1);
+    let total = info.total.max(0);
+    let per_page = info.per_page.max(1);
     let pages = ((total + per_page - 1) / per_page).max(1);
     let link = |p: i64| {
         let p = p.to_string();
@@ -80,7 +82,7 @@ pub struct UsersQuery {
 #[derive(Debug, Default, Serialize)]
 struct UsersPage {
     flash: Flash,
-    users: Vec<Value>,
+    users: Vec<User>,
     q: String,
     pager: Pager,
     me: String,
@@ -99,7 +101,7 @@ async fn show_users(
     let filters = [("q", search.as_str())];
     let mut pairs = filters.to_vec();
     pairs.extend([("page", page.as_str()), ("per_page", per_page.as_str())]);
-    let answer = kit::get(
+    let answer: Page<User> = kit::read(
         web,
         browser,
         user,
@@ -108,8 +110,8 @@ async fn show_users(
     .await?;
     let data = UsersPage {
         flash,
-        pager: pager(&answer, "/admin/users", &filters),
-        users: kit::items(answer),
+        pager: pager(&answer.pagination, "/admin/users", &filters),
+        users: answer.data,
         q: search,
         me: user.current.user.id.clone(),
     };
@@ -149,17 +151,17 @@ async fn set_suspended(
 ) -> WebResult<Response> {
     let id = plain(id)?;
     let user = page_user!(web, browser, "/admin/users");
-    let answer = kit::send(
+    let answer = kit::act(
         web,
         browser,
         &user,
         Method::POST,
         &format!("/v1/admin/users/{id}/{action}"),
-        None,
+        None::<&()>,
     )
     .await;
     match shown(answer)? {
-        Ok(_) => kit::done("/admin/users", &format!("{action}ed")),
+        Ok(()) => kit::done("/admin/users", &format!("{action}ed")),
         Err(error) => {
             show_users(
                 web,
@@ -198,7 +200,7 @@ pub struct PageQuery {
 
 #[derive(Debug, Serialize)]
 struct OrganizationsPage {
-    organizations: Vec<Value>,
+    organizations: Vec<Org>,
     pager: Pager,
 }
 
@@ -216,10 +218,10 @@ pub async fn organizations(
         "/v1/admin/organizations?{}",
         kit::query(&[("page", &page), ("per_page", &per_page)])
     );
-    let answer = kit::get(&web, &browser, &user, &path).await?;
+    let answer: Page<Org> = kit::read(&web, &browser, &user, &path).await?;
     let data = OrganizationsPage {
-        pager: pager(&answer, "/admin/organizations", &[]),
-        organizations: kit::items(answer),
+        pager: pager(&answer.pagination, "/admin/organizations", &[]),
+        organizations: answer.data,
     };
     kit::page(
         &web,
@@ -250,7 +252,7 @@ pub struct AuditQuery {
 struct AuditPage {
     flash: Flash,
     filters: AuditQuery,
-    entries: Vec<Value>,
+    entries: Vec<Entry>,
     pager: Pager,
 }
 
@@ -294,10 +296,11 @@ pub async fn audit(
             ("per_page", &per_page),
         ])
     );
-    let (flash, entries, pager) = match shown(kit::get(&web, &browser, &user, &path).await)? {
+    let answer = kit::read::<Page<Entry>>(&web, &browser, &user, &path).await;
+    let (flash, entries, pager) = match shown(answer)? {
         Ok(answer) => {
-            let pager = pager(&answer, "/admin/audit", &kept);
-            (Flash::default(), kit::items(answer), pager)
+            let pager = pager(&answer.pagination, "/admin/audit", &kept);
+            (Flash::default(), answer.data, pager)
         }
         Err(error) => (Flash::error(error), Vec::new(), Pager::default()),
     };
@@ -320,15 +323,17 @@ pub async fn audit(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
     fn pager_links_keep_the_filters() {
-        let answer = json!({"data": [], "pagination": {"page": 2, "per_page": 50, "total": 120}});
+        let info = PageInfo {
+            page: 2,
+            per_page: 50,
+            total: 120,
+        };
         let p = pager(
-            &answer,
+            &info,
             "/admin/audit",
             &[("action", "auth.login"), ("actor", "")],
         );

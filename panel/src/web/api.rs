@@ -9,7 +9,6 @@ use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use shardlyn_proto::ErrorBody;
 use tower::ServiceExt;
 
@@ -22,25 +21,10 @@ use crate::error::AppError;
 const MAX_ANSWER: usize = 16 * 1024 * 1024;
 
 impl WebState {
-    /// Calls the API: `method path` with `token` as bearer and `body` as JSON. The JSON
-    /// answer on success; the API's error (status, code, message) otherwise.
-    ///
-    /// # Errors
-    /// The API's error, or 500 if the call itself failed.
-    pub async fn call(
-        &self,
-        browser: &Browser,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> WebResult<Value> {
-        let bytes = self.send(browser, method, path, token, body).await?;
-        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-    }
-
-    /// [`Self::call`] whose answer is read as the API's own response type `T` (the
-    /// type the handler answers with), so a page never picks fields by name.
+    /// Calls the API: `method path` with `token` as bearer and `body` as JSON. The answer
+    /// is read as the API's own response type `T` (the type the handler answers with), so
+    /// a page never picks fields by name; `serde::de::IgnoredAny` for an answer the page
+    /// does not show. The API's error (status, code, message) otherwise.
     ///
     /// # Errors
     /// The API's error, or 500 if the call failed or answered another shape.

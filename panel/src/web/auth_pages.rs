@@ -7,15 +7,19 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::WebState;
 use super::csrf::{self, CsrfForm};
 use super::error::{WebError, WebResult};
 use super::session::{self, Browser};
 use super::view::{csrf_of, html, layout, needs_bootstrap, redirect, safe_next};
+use crate::auth::bootstrap::BootstrapResponse;
 use crate::auth::jwt::ACCESS_TTL_SECS;
+use crate::auth::login::LoginResponse;
+use crate::auth::sessions::TokenPair;
 use crate::error::AppError;
+use crate::types::Message;
 
 /// A form's failure shown on the form itself: a client error re-renders the form with
 /// its message; anything else is an error page.
@@ -29,21 +33,24 @@ pub(super) fn shown<T>(result: WebResult<T>) -> WebResult<Result<T, WebError>> {
 
 /// After the API answered a sign-in with tokens: the session cookie, a new CSRF token,
 /// and on to `next`. An answer asking for MFA shows the code form instead.
-fn signed_in(web: &WebState, browser: &Browser, answer: &Value, next: &str) -> WebResult<Response> {
-    if answer["mfa_required"].as_bool() == Some(true) {
-        let page = MfaPage {
-            challenge_token: answer["challenge_token"].as_str().unwrap_or("").to_owned(),
-            error: None,
-            next: safe_next(next).to_owned(),
-        };
-        return mfa_page(web, browser, StatusCode::OK, &page);
-    }
-    let access = answer["access_token"].as_str().ok_or_else(|| {
-        WebError::from(AppError::Internal(anyhow::anyhow!(
-            "the sign-in answer carries no access token"
-        )))
-    })?;
-    let session = session::start_cookie(&web.app, access)?;
+fn signed_in(
+    web: &WebState,
+    browser: &Browser,
+    answer: LoginResponse,
+    next: &str,
+) -> WebResult<Response> {
+    let tokens = match answer {
+        LoginResponse::Tokens(tokens) => tokens,
+        LoginResponse::Mfa(mfa) => {
+            let page = MfaPage {
+                challenge_token: mfa.challenge_token,
+                error: None,
+                next: safe_next(next).to_owned(),
+            };
+            return mfa_page(web, browser, StatusCode::OK, &page);
+        }
+    };
+    let session = session::start_cookie(&web.app, &tokens.access_token)?;
     let (_, csrf) = csrf::fresh(&web.app)?;
     redirect(safe_next(next), [session].into_iter().chain(csrf))
 }
@@ -103,7 +110,7 @@ pub async fn setup(
         "name": (!name.is_empty()).then_some(name),
     });
     let answer = web
-        .call(
+        .fetch::<BootstrapResponse, _>(
             &browser,
             Method::POST,
             "/v1/auth/bootstrap",
@@ -112,7 +119,7 @@ pub async fn setup(
         )
         .await;
     match shown(answer)? {
-        Ok(answer) => signed_in(&web, &browser, &answer, "/"),
+        Ok(answer) => signed_in(&web, &browser, LoginResponse::Tokens(answer.tokens), "/"),
         Err(error) => {
             let page = SetupPage {
                 email: form.email,
@@ -218,10 +225,10 @@ pub async fn login(
 ) -> WebResult<Response> {
     let body = json!({"email": form.email, "password": form.password});
     let answer = web
-        .call(&browser, Method::POST, "/v1/auth/login", None, Some(&body))
+        .fetch::<LoginResponse, _>(&browser, Method::POST, "/v1/auth/login", None, Some(&body))
         .await;
     match shown(answer)? {
-        Ok(answer) => signed_in(&web, &browser, &answer, &form.next),
+        Ok(answer) => signed_in(&web, &browser, answer, &form.next),
         Err(error) => {
             let status = error.status;
             let page = LoginPage {
@@ -277,7 +284,7 @@ pub async fn mfa(
 ) -> WebResult<Response> {
     let body = json!({"challenge_token": form.challenge_token, "code": form.code});
     let answer = web
-        .call(
+        .fetch::<TokenPair, _>(
             &browser,
             Method::POST,
             "/v1/auth/mfa/challenge",
@@ -286,7 +293,7 @@ pub async fn mfa(
         )
         .await;
     match shown(answer)? {
-        Ok(answer) => signed_in(&web, &browser, &answer, &form.next),
+        Ok(tokens) => signed_in(&web, &browser, LoginResponse::Tokens(tokens), &form.next),
         Err(error) => {
             let status = error.status;
             let page = MfaPage {
@@ -313,7 +320,7 @@ pub async fn github(
 ) -> WebResult<Response> {
     let body = json!({"code": form.code});
     let answer = web
-        .call(
+        .fetch::<LoginResponse, _>(
             &browser,
             Method::POST,
             "/v1/auth/github/exchange",
@@ -322,7 +329,7 @@ pub async fn github(
         )
         .await;
     match shown(answer)? {
-        Ok(answer) => signed_in(&web, &browser, &answer, "/"),
+        Ok(answer) => signed_in(&web, &browser, answer, "/"),
         Err(error) => {
             let status = error.status;
             let page = LoginPage {
@@ -346,7 +353,7 @@ pub async fn logout(
     CsrfForm { browser, .. }: CsrfForm<NoFields>,
 ) -> WebResult<Response> {
     if let Some(user) = session::current(&web.app, &browser).await? {
-        web.call(
+        web.fetch::<serde::de::IgnoredAny, ()>(
             &browser,
             Method::POST,
             "/v1/auth/logout",
@@ -356,6 +363,14 @@ pub async fn logout(
         .await?;
     }
     redirect("/login?signed_out=1", [session::clear_cookie(&web.app)?])
+}
+
+/// The answer of `POST /web/token`: the access part of the API's token pair.
+#[derive(Debug, Serialize)]
+struct AccessToken {
+    access_token: String,
+    expires_in: i64,
+    token_type: &'static str,
 }
 
 /// `POST /web/token` (header `X-CSRF-Token`): a 15-minute access token of the browser's
@@ -376,11 +391,11 @@ pub async fn token(State(web): State<WebState>, browser: Browser) -> Response {
     };
     (
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        axum::Json(json!({
-            "access_token": user.access,
-            "expires_in": ACCESS_TTL_SECS,
-            "token_type": "Bearer",
-        })),
+        axum::Json(AccessToken {
+            access_token: user.access,
+            expires_in: ACCESS_TTL_SECS,
+            token_type: "Bearer",
+        }),
     )
         .into_response()
 }
@@ -428,7 +443,7 @@ pub async fn forgot(
 ) -> WebResult<Response> {
     let body = json!({"email": form.email});
     let answer = web
-        .call(
+        .fetch::<Message, _>(
             &browser,
             Method::POST,
             "/v1/auth/forgot-password",
@@ -438,12 +453,7 @@ pub async fn forgot(
         .await;
     let page = match shown(answer)? {
         Ok(answer) => ForgotPage {
-            notice: Some(
-                answer["message"]
-                    .as_str()
-                    .unwrap_or("if an account exists for this email, a reset link is on its way")
-                    .to_owned(),
-            ),
+            notice: Some(answer.message.into_owned()),
             ..ForgotPage::default()
         },
         Err(error) => ForgotPage {
@@ -515,7 +525,7 @@ pub async fn reset(
         new_password: form.new_password,
     };
     let answer = web
-        .fetch::<crate::types::Message, _>(
+        .fetch::<Message, _>(
             &browser,
             Method::POST,
             "/v1/auth/reset-password",

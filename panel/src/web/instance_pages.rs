@@ -14,8 +14,8 @@ use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::WebState;
 use super::api::is_plain_id;
@@ -23,11 +23,16 @@ use super::error::WebResult;
 use super::session::{Browser, WebUser};
 use super::view::{csrf_of, html, layout, require_user};
 use crate::instances::view::InstanceView;
+use crate::nodes::store::Node;
+use crate::orgs::members::MemberPermissions;
+use crate::pagination::Page;
 use crate::schedules::ScheduleList;
+use crate::workloads::templates::{TemplateVariable, TemplateView};
+use crate::workloads::view::{ImageView, VariableView, WorkloadSummary, WorkloadView};
 
 /// Workloads and nodes the create form offers (the API's largest page).
 const LIST_LIMIT: &str = "per_page=100";
-/// The SFTP port of a node that does not say otherwise.
+/// The SFTP port of a node (the agent's default; nodes do not report another).
 pub const SFTP_PORT: u64 = 2022;
 
 /// The routes of these pages.
@@ -35,18 +40,15 @@ pub fn router() -> Router<WebState> {
     Router::new().route("/instances/new", get(new_instance))
 }
 
-/// Reads `path` from the API as `user`.
-async fn read(web: &WebState, browser: &Browser, user: &WebUser, path: &str) -> WebResult<Value> {
-    web.call(browser, Method::GET, path, Some(&user.access), None)
+/// Reads `path` from the API as `user`, as the API's response type `T`.
+async fn read<T: DeserializeOwned>(
+    web: &WebState,
+    browser: &Browser,
+    user: &WebUser,
+    path: &str,
+) -> WebResult<T> {
+    web.fetch(browser, Method::GET, path, Some(&user.access), None::<&()>)
         .await
-}
-
-fn array(value: &Value) -> Vec<Value> {
-    value.as_array().cloned().unwrap_or_default()
-}
-
-fn text(value: &Value) -> String {
-    value.as_str().unwrap_or_default().to_owned()
 }
 
 /// The signed-in user, or the answer that sends the browser to sign in first.
@@ -75,38 +77,73 @@ pub struct VariableField {
     pub hidden: bool,
 }
 
+/// What a form field needs of a variable, from a workload's ([`VariableView`]) or a
+/// bundled template's ([`TemplateVariable`]) answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Variable<'a> {
+    name: &'a str,
+    description: &'a str,
+    env: &'a str,
+    default_value: &'a str,
+    rules: &'a str,
+    user_editable: bool,
+}
+
+impl<'a> From<&'a VariableView<'_>> for Variable<'a> {
+    fn from(v: &'a VariableView<'_>) -> Self {
+        Self {
+            name: &v.name,
+            description: &v.description,
+            env: &v.env_variable,
+            default_value: &v.default_value,
+            rules: &v.rules,
+            user_editable: v.user_editable,
+        }
+    }
+}
+
+impl<'a> From<&'a TemplateVariable> for Variable<'a> {
+    fn from(v: &'a TemplateVariable) -> Self {
+        Self {
+            name: &v.name,
+            description: "",
+            env: &v.env_variable,
+            default_value: &v.default_value,
+            rules: &v.rules,
+            user_editable: v.user_editable,
+        }
+    }
+}
+
 /// The form fields of a workload's variables: `values` (the instance's, where known)
 /// over the egg defaults. Variables a user may not see are left out when `values` is
 /// given and holds `null` for them.
-#[must_use]
-pub fn variable_fields(
-    workload: &Value,
+pub fn variable_fields<'a>(
+    variables: impl IntoIterator<Item = Variable<'a>>,
     values: Option<&BTreeMap<String, Option<String>>>,
     may_edit_locked: bool,
 ) -> Vec<VariableField> {
-    array(&workload["variables"])
-        .iter()
-        .filter_map(|v| {
-            let env = v["env_variable"].as_str()?.to_owned();
-            let rules = v["rules"].as_str().unwrap_or("").to_owned();
+    variables
+        .into_iter()
+        .filter(|v| !v.env.is_empty())
+        .map(|v| {
             let (value, hidden) = match values {
-                Some(values) => match values.get(&env) {
+                Some(values) => match values.get(v.env) {
                     Some(Some(s)) => (s.clone(), false),
                     _ => (String::new(), true),
                 },
-                None => (v["default_value"].as_str().unwrap_or("").to_owned(), false),
+                None => (v.default_value.to_owned(), false),
             };
-            let user_editable = v["user_editable"].as_bool().unwrap_or(false);
-            Some(VariableField {
-                name: v["name"].as_str().unwrap_or(&env).to_owned(),
-                description: v["description"].as_str().unwrap_or("").to_owned(),
-                required: rules.split('|').any(|r| r == "required"),
-                editable: !hidden && (user_editable || may_edit_locked),
+            VariableField {
+                name: if v.name.is_empty() { v.env } else { v.name }.to_owned(),
+                description: v.description.to_owned(),
+                required: v.rules.split('|').any(|r| r == "required"),
+                editable: !hidden && (v.user_editable || may_edit_locked),
                 hidden,
-                env,
-                rules,
+                env: v.env.to_owned(),
+                rules: v.rules.to_owned(),
                 value,
-            })
+            }
         })
         .collect()
 }
@@ -150,8 +187,52 @@ struct NewPage {
     /// What the chosen workload or template is.
     description: String,
     node_id: String,
-    images: Vec<Value>,
+    images: Vec<ImageView<'static>>,
     variables: Vec<VariableField>,
+}
+
+/// What the create form is filled from: a bundled template or a workload.
+enum Chosen {
+    Template(TemplateView),
+    Workload(Box<WorkloadView<'static>>),
+    Nothing,
+}
+
+impl Chosen {
+    fn description(&self) -> String {
+        match self {
+            Self::Template(t) => t.description.clone(),
+            Self::Workload(w) => w.egg.description.clone().into_owned(),
+            Self::Nothing => String::new(),
+        }
+    }
+
+    fn images(&self) -> Vec<ImageView<'static>> {
+        match self {
+            Self::Template(t) => t
+                .images
+                .iter()
+                .map(|i| ImageView {
+                    label: i.label.clone().into(),
+                    image: i.image.clone().into(),
+                })
+                .collect(),
+            Self::Workload(w) => w.egg.images.clone(),
+            Self::Nothing => Vec::new(),
+        }
+    }
+
+    fn variables(&self) -> Vec<VariableField> {
+        match self {
+            Self::Template(t) => {
+                variable_fields(t.variables.iter().map(Variable::from), None, true)
+            }
+            Self::Workload(w) => {
+                variable_fields(w.egg.variables.iter().map(Variable::from), None, true)
+            }
+            Self::Nothing => Vec::new(),
+        }
+    }
 }
 
 /// `GET /instances/new`: the create form. `?workload=` picks the workload whose
@@ -163,74 +244,75 @@ pub async fn new_instance(
     Query(query): Query<NewQuery>,
 ) -> WebResult<Response> {
     let user = signed_in!(web, browser, "/instances/new");
-    let nodes = array(&read(&web, &browser, &user, "/v1/nodes").await?);
-    let workloads = read(
+    let nodes: Vec<Node> = read(&web, &browser, &user, "/v1/nodes").await?;
+    let workloads: Page<WorkloadSummary<'static>> = read(
         &web,
         &browser,
         &user,
         &format!("/v1/workloads?{LIST_LIMIT}"),
     )
     .await?;
-    let workloads = array(&workloads["data"]);
-    let templates = array(&read(&web, &browser, &user, "/v1/templates").await?);
+    let workloads = workloads.data;
+    let templates: Vec<TemplateView> = read(&web, &browser, &user, "/v1/templates").await?;
     let wanted = query.workload.unwrap_or_default();
-    let template_of = |id: &str| templates.iter().find(|t| t["id"] == id).cloned();
+    let template_of = |id: &str| templates.iter().find(|t| t.id == id).cloned();
     // A template asked for by `template:{id}`; else a workload of the organization; else
     // (a new organization) the first bundled template, so a first server needs no egg.
-    let (chosen, template, workload) =
+    let (value, template, chosen) =
         if let Some(t) = wanted.strip_prefix("template:").and_then(template_of) {
-            (wanted.clone(), text(&t["id"]), t)
+            (wanted.clone(), t.id.clone(), Chosen::Template(t))
         } else if let Some(id) = Some(wanted.as_str())
-            .filter(|w| is_plain_id(w) && workloads.iter().any(|x| x["id"] == *w))
-            .or_else(|| workloads.first().and_then(|w| w["id"].as_str()))
+            .filter(|w| is_plain_id(w) && workloads.iter().any(|x| x.id == *w))
+            .or_else(|| workloads.first().map(|w| &*w.id))
         {
-            let workload = read(&web, &browser, &user, &format!("/v1/workloads/{id}")).await?;
-            (id.to_owned(), String::new(), workload)
+            let workload: WorkloadView<'static> =
+                read(&web, &browser, &user, &format!("/v1/workloads/{id}")).await?;
+            (
+                id.to_owned(),
+                String::new(),
+                Chosen::Workload(Box::new(workload)),
+            )
         } else if let Some(t) = templates.first() {
             (
-                format!("template:{}", text(&t["id"])),
-                text(&t["id"]),
-                t.clone(),
+                format!("template:{}", t.id),
+                t.id.clone(),
+                Chosen::Template(t.clone()),
             )
         } else {
-            (String::new(), String::new(), Value::Null)
+            (String::new(), String::new(), Chosen::Nothing)
         };
     let page = NewPage {
         nodes: nodes
-            .iter()
-            .filter_map(|n| {
-                Some(Choice {
-                    id: n["id"].as_str()?.to_owned(),
-                    name: n["name"].as_str().unwrap_or("").to_owned(),
-                    detail: n["status"].as_str().unwrap_or("").to_owned(),
-                })
+            .into_iter()
+            .map(|n| Choice {
+                id: n.id,
+                name: n.name,
+                detail: n.status.into_owned(),
             })
             .collect(),
         workloads: workloads
-            .iter()
-            .filter_map(|w| {
-                Some(Choice {
-                    id: w["id"].as_str()?.to_owned(),
-                    name: w["name"].as_str().unwrap_or("").to_owned(),
-                    detail: w["description"].as_str().unwrap_or("").to_owned(),
-                })
+            .into_iter()
+            .map(|w| Choice {
+                id: w.id.into_owned(),
+                name: w.name.into_owned(),
+                detail: w.description.into_owned(),
             })
             .collect(),
         templates: templates
-            .iter()
+            .into_iter()
             .map(|t| TemplateChoice {
-                value: format!("template:{}", text(&t["id"])),
-                name: text(&t["name"]),
-                description: text(&t["description"]),
-                category: text(&t["category"]),
+                value: format!("template:{}", t.id),
+                name: t.name,
+                description: t.description,
+                category: t.category,
             })
             .collect(),
-        description: text(&workload["description"]),
-        workload_id: chosen,
+        description: chosen.description(),
+        workload_id: value,
         template,
         node_id: query.node.filter(|n| is_plain_id(n)).unwrap_or_default(),
-        images: array(&workload["images"]),
-        variables: variable_fields(&workload, None, true),
+        images: chosen.images(),
+        variables: chosen.variables(),
     };
     let (token, cookies) = csrf_of(&web, &browser)?;
     html(
@@ -261,13 +343,12 @@ impl Can {
     /// From a `…/members/{id}/permissions` answer; everything when unknown (the API
     /// still decides every call, this only hides controls that would be refused).
     #[must_use]
-    pub fn from_permissions(answer: Option<&Value>) -> Self {
+    pub fn from_permissions(answer: Option<&MemberPermissions>) -> Self {
         let Some(answer) = answer else {
             return Self::all();
         };
-        let keys = array(&answer["permissions"]);
-        let has = |key: &str| keys.iter().any(|k| k == key);
-        let role = answer["role"].as_str().unwrap_or("");
+        let has = |key: &str| answer.permissions.iter().any(|k| k == key);
+        let role = answer.role.as_str();
         Self {
             update: has("instances.update"),
             files_read: has("instances.files.read"),
@@ -304,19 +385,18 @@ pub struct Sftp {
     pub username: String,
 }
 
-/// SFTP details: the node's host and SFTP port (2022 unless the node says otherwise),
-/// and the username `<email>.<suffix>`, the suffix being the instance id's first 8
+/// SFTP details: the node's host (its hostname, else its name) and the SFTP port, and
+/// the username `<email>.<suffix>`, the suffix being the instance id's first 8
 /// characters or the longer prefix that tells it from the node's other instances.
 #[must_use]
-pub fn sftp(node: &Value, email: &str, suffix: &str) -> Sftp {
-    let host = ["fqdn", "hostname", "name"]
-        .iter()
-        .find_map(|k| node[*k].as_str().filter(|s| !s.is_empty()))
-        .unwrap_or("")
-        .to_owned();
+pub fn sftp(node: Option<&Node>, email: &str, suffix: &str) -> Sftp {
+    let host = node
+        .and_then(|n| [&n.hostname, &n.name].into_iter().find(|s| !s.is_empty()))
+        .cloned()
+        .unwrap_or_default();
     Sftp {
         host,
-        port: node["sftp_port"].as_u64().unwrap_or(SFTP_PORT),
+        port: SFTP_PORT,
         username: format!("{email}.{suffix}"),
     }
 }
@@ -326,7 +406,7 @@ pub fn sftp(node: &Value, email: &str, suffix: &str) -> Sftp {
 pub struct Extras {
     pub can: Can,
     pub sftp: Sftp,
-    pub images: Vec<Value>,
+    pub images: Vec<ImageView<'static>>,
     pub variables: Vec<VariableField>,
     /// Whether `/v1/instances/{id}/schedules` answers (the schedules section).
     pub schedules: bool,
@@ -341,7 +421,7 @@ pub async fn extras(
     browser: &Browser,
     user: &WebUser,
     instance: &InstanceView,
-    node: Option<&Value>,
+    node: Option<&Node>,
 ) -> Extras {
     let id = instance.id.as_str();
     let org = instance.organization_id.as_str();
@@ -360,12 +440,12 @@ pub async fn extras(
     };
     let can = Can::from_permissions(permissions.as_ref());
     let workload_id = instance.workload_id.as_str();
-    let workload = if is_plain_id(workload_id) {
+    let workload: Option<WorkloadView<'static>> = if is_plain_id(workload_id) {
         read(web, browser, user, &format!("/v1/workloads/{workload_id}"))
             .await
-            .unwrap_or(Value::Null)
+            .ok()
     } else {
-        Value::Null
+        None
     };
     let schedules = can.schedules
         && is_plain_id(id)
@@ -384,13 +464,15 @@ pub async fn extras(
         .await
         .unwrap_or_else(|_| id.chars().take(8).collect());
     Extras {
-        sftp: sftp(
-            node.unwrap_or(&Value::Null),
-            &user.current.user.email,
-            &suffix,
+        sftp: sftp(node, &user.current.user.email, &suffix),
+        variables: variable_fields(
+            workload
+                .iter()
+                .flat_map(|w| w.egg.variables.iter().map(Variable::from)),
+            Some(&instance.variables),
+            can.locked_variables,
         ),
-        images: array(&workload["images"]),
-        variables: variable_fields(&workload, Some(&instance.variables), can.locked_variables),
+        images: workload.map(|w| w.egg.images).unwrap_or_default(),
         schedules,
         can,
     }
@@ -398,48 +480,95 @@ pub async fn extras(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
-    fn workload() -> Value {
-        json!({"variables": [
-            {"name": "Greeting", "env_variable": "GREETING", "default_value": "hi",
-             "description": "d", "user_editable": true, "rules": "required|string|max:64"},
-            {"name": "Key", "env_variable": "KEY", "default_value": "k",
-             "user_editable": false, "rules": "nullable|string"},
-            {"name": "no env"}
-        ]})
+    fn variable(
+        name: &str,
+        env: &str,
+        default: &str,
+        editable: bool,
+        rules: &str,
+    ) -> VariableView<'static> {
+        VariableView {
+            name: name.to_owned().into(),
+            description: "d".into(),
+            env_variable: env.to_owned().into(),
+            default_value: default.to_owned().into(),
+            user_viewable: true,
+            user_editable: editable,
+            rules: rules.to_owned(),
+            field_type: "text".into(),
+            sort: None,
+        }
+    }
+
+    fn workload() -> Vec<VariableView<'static>> {
+        vec![
+            variable("Greeting", "GREETING", "hi", true, "required|string|max:64"),
+            variable("Key", "KEY", "k", false, "nullable|string"),
+            variable("no env", "", "", false, ""),
+        ]
+    }
+
+    fn fields(
+        values: Option<&BTreeMap<String, Option<String>>>,
+        may_edit_locked: bool,
+    ) -> Vec<VariableField> {
+        variable_fields(
+            workload().iter().map(Variable::from),
+            values,
+            may_edit_locked,
+        )
+    }
+
+    fn permissions(role: &str, keys: &[&str]) -> MemberPermissions {
+        MemberPermissions {
+            user_id: "u1".into(),
+            role: role.into(),
+            overrides: Vec::new(),
+            permissions: keys.iter().map(|k| (*k).to_owned()).collect(),
+        }
+    }
+
+    fn node(hostname: &str, name: &str) -> Node {
+        serde_json::from_value(json!({
+            "id": "n1", "organization_id": "o1", "name": name, "hostname": hostname,
+            "agent_version": "0.1.0", "status": "online", "cordoned": false,
+            "last_seen_at": null, "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+        }))
+        .expect("a node as the API answers it")
     }
 
     #[test]
     fn variable_fields_follow_the_egg_and_the_caller() {
-        let fields = variable_fields(&workload(), None, false);
-        assert_eq!(fields.len(), 2, "a variable without env is skipped");
-        assert_eq!(fields[0].value, "hi");
-        assert!(fields[0].required && fields[0].editable);
-        assert!(!fields[1].required && !fields[1].editable);
+        let defaults = fields(None, false);
+        assert_eq!(defaults.len(), 2, "a variable without env is skipped");
+        assert_eq!(defaults[0].value, "hi");
+        assert!(defaults[0].required && defaults[0].editable);
+        assert!(!defaults[1].required && !defaults[1].editable);
         let mut values = BTreeMap::from([
             ("GREETING".to_owned(), Some("hello".to_owned())),
             ("KEY".to_owned(), None),
         ]);
-        let fields = variable_fields(&workload(), Some(&values), true);
-        assert_eq!(fields[0].value, "hello");
+        let shown = fields(Some(&values), true);
+        assert_eq!(shown[0].value, "hello");
         assert!(
-            fields[1].hidden && !fields[1].editable,
+            shown[1].hidden && !shown[1].editable,
             "hidden is never editable"
         );
         values.insert("KEY".to_owned(), Some("k2".to_owned()));
-        assert!(variable_fields(&workload(), Some(&values), true)[1].editable);
+        assert!(fields(Some(&values), true)[1].editable);
     }
 
     #[test]
     fn permissions_decide_the_controls() {
-        let viewer = json!({"role": "viewer", "permissions": ["instances.read"]});
+        let viewer = permissions("viewer", &["instances.read"]);
         let can = Can::from_permissions(Some(&viewer));
         assert!(!can.files_read && !can.update && !can.locked_variables);
-        let admin =
-            json!({"role": "admin", "permissions": ["instances.update", "instances.files.read"]});
+        let admin = permissions("admin", &["instances.update", "instances.files.read"]);
         let can = Can::from_permissions(Some(&admin));
         assert!(can.update && can.files_read && can.locked_variables && !can.files_write);
         assert!(Can::from_permissions(None).backups_restore);
@@ -467,7 +596,7 @@ mod tests {
 
     #[test]
     fn the_create_form_renders_its_workload() {
-        let variables = variable_fields(&workload(), None, true);
+        let variables = fields(None, true);
         let page = json!({
             "nodes": [{"id": "n1", "name": "<b>x</b>", "detail": "online"}],
             "workloads": [{"id": "w1", "name": "Busybox", "detail": ""}],
@@ -502,10 +631,9 @@ mod tests {
         let mut page = json!({
             "instance": instance, "node_name": "n", "primary": "0.0.0.0:25565",
             "can": Can::from_permissions(None),
-            "sftp": sftp(&json!({"hostname": "h"}), "a@b.c", "i1"),
+            "sftp": sftp(Some(&node("h", "n")), "a@b.c", "i1"),
             "images": [{"label": "A", "image": "a"}],
-            "variables": variable_fields(
-                &workload(),
+            "variables": fields(
                 Some(&BTreeMap::from([
                     ("GREETING".to_owned(), Some("<b>x</b>".to_owned())),
                     ("KEY".to_owned(), None),
@@ -526,7 +654,7 @@ mod tests {
             assert!(html.contains(needle), "missing {needle}");
         }
         assert!(!html.contains("panel-schedules"));
-        let viewer = json!({"role": "viewer", "permissions": ["instances.read"]});
+        let viewer = permissions("viewer", &["instances.read"]);
         page["can"] = serde_json::to_value(Can::from_permissions(Some(&viewer))).expect("json");
         page["schedules"] = json!(true);
         let html = render_checked("instance.html.tera", &page);
@@ -540,8 +668,11 @@ mod tests {
 
     #[test]
     fn sftp_details() {
-        let node = json!({"hostname": "node1.example.com"});
-        let s = sftp(&node, "ada@example.com", "0193e0c4");
+        let s = sftp(
+            Some(&node("node1.example.com", "one")),
+            "ada@example.com",
+            "0193e0c4",
+        );
         assert_eq!(
             s,
             Sftp {
@@ -550,10 +681,8 @@ mod tests {
                 username: "ada@example.com.0193e0c4".into(),
             }
         );
-        let s = sftp(&json!({"fqdn": "f", "sftp_port": 2200}), "a@b", "x");
-        assert_eq!(
-            (s.host.as_str(), s.port, s.username.as_str()),
-            ("f", 2200, "a@b.x")
-        );
+        let s = sftp(Some(&node("", "named")), "a@b", "x");
+        assert_eq!((s.host.as_str(), s.username.as_str()), ("named", "a@b.x"));
+        assert_eq!(sftp(None, "a@b", "x").host, "");
     }
 }

@@ -5,14 +5,14 @@
 
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::WebState;
 use super::error::{WebError, WebResult};
 use super::session::{Browser, WebUser};
 use super::view::{csrf_of, html, layout, redirect};
+use crate::orgs::store::OrgWithRole;
 
 /// The signed-in user of a page, or the redirect to sign in (returned from the handler).
 macro_rules! page_user {
@@ -24,20 +24,6 @@ macro_rules! page_user {
     };
 }
 pub(crate) use page_user;
-
-/// Reads `path` from the API as `user`.
-///
-/// # Errors
-/// The API's error.
-pub async fn get(
-    web: &WebState,
-    browser: &Browser,
-    user: &WebUser,
-    path: &str,
-) -> WebResult<Value> {
-    web.call(browser, Method::GET, path, Some(&user.access), None)
-        .await
-}
 
 /// Reads `path` from the API as `user`, as the API's response type `T`.
 ///
@@ -70,20 +56,22 @@ pub async fn write<T: DeserializeOwned, B: Serialize>(
         .await
 }
 
-/// Sends `method path` with `body` to the API as `user`.
+/// Sends `method path` with `body` to the API as `user`, for an action whose answer the
+/// page does not show (it redirects or shows a fixed notice).
 ///
 /// # Errors
 /// The API's error.
-pub async fn send(
+pub async fn act<B: Serialize>(
     web: &WebState,
     browser: &Browser,
     user: &WebUser,
     method: Method,
     path: &str,
-    body: Option<&Value>,
-) -> WebResult<Value> {
-    web.call(browser, method, path, Some(&user.access), body)
+    body: Option<&B>,
+) -> WebResult<()> {
+    web.fetch::<IgnoredAny, B>(browser, method, path, Some(&user.access), body)
         .await
+        .map(|_| ())
 }
 
 /// A form's failure shown on its page: a client error is kept to be shown; anything
@@ -96,19 +84,6 @@ pub fn shown<T>(result: WebResult<T>) -> WebResult<Result<T, WebError>> {
         Ok(v) => Ok(Ok(v)),
         Err(e) if e.status.is_client_error() => Ok(Err(e)),
         Err(e) => Err(e),
-    }
-}
-
-/// The items of a JSON array (or of a page's `data`); nothing for anything else.
-#[must_use]
-pub fn items(value: Value) -> Vec<Value> {
-    match value {
-        Value::Array(items) => items,
-        Value::Object(mut page) => match page.remove("data") {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
     }
 }
 
@@ -242,13 +217,13 @@ pub async fn organizations(
     web: &WebState,
     browser: &Browser,
     user: &WebUser,
-) -> WebResult<Vec<Value>> {
-    Ok(items(get(web, browser, user, "/v1/organizations").await?))
+) -> WebResult<Vec<OrgWithRole>> {
+    read(web, browser, user, "/v1/organizations").await
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -260,13 +235,6 @@ mod tests {
         assert!(done("invited").notice().is_some());
         assert!(done("<script>").notice().is_none());
         assert!(Done::default().notice().is_none());
-    }
-
-    #[test]
-    fn items_read_arrays_and_pages() {
-        assert_eq!(items(json!([1, 2])).len(), 2);
-        assert_eq!(items(json!({"data": [1], "pagination": {}})).len(), 1);
-        assert!(items(json!("x")).is_empty());
     }
 
     fn layout() -> super::super::templates::Layout {

@@ -38,6 +38,8 @@ mod org_pages;
 mod pages;
 pub mod session;
 pub mod templates;
+#[cfg(test)]
+mod typed_answers;
 mod verify_pages;
 mod view;
 mod workload_pages;

@@ -11,7 +11,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use shardlyn_proto::inventory::{DiskInfo, SystemInfo};
 
 use super::WebState;
@@ -21,6 +20,9 @@ use super::kit::{self, Done, Flash, page_user, plain, shown};
 use super::session::{Browser, WebUser};
 use crate::instances::ops::nodes::DrainReport;
 use crate::nodes::metrics::{NodeMetricsHistory, NodeMetricsPoint};
+use crate::nodes::register::{CreateToken, RegistrationToken};
+use crate::nodes::store::Node;
+use crate::orgs::store::OrgWithRole;
 
 /// Width and height of a chart's drawing (its `viewBox`; CSS scales it).
 const CHART_W: f64 = 600.0;
@@ -36,20 +38,29 @@ pub fn router() -> Router<WebState> {
         .route("/nodes/{id}/drain", post(drain))
 }
 
-/// A registration token just minted, shown once.
+/// A node of the list with its latest usage (none before its first sample).
 #[derive(Debug, Serialize)]
-struct Registration {
-    token: String,
-    command: String,
-    expires_at: String,
+struct NodeRow {
+    #[serde(flatten)]
+    node: Node,
+    usage: Option<Usage>,
+}
+
+/// CPU, memory and disk use in percent.
+#[derive(Debug, PartialEq, Serialize)]
+struct Usage {
+    cpu: f64,
+    memory: f64,
+    disk: f64,
 }
 
 #[derive(Debug, Default, Serialize)]
 pub struct NodesPage {
     flash: Flash,
-    nodes: Vec<Value>,
-    organizations: Vec<Value>,
-    registration: Option<Registration>,
+    nodes: Vec<NodeRow>,
+    organizations: Vec<OrgWithRole>,
+    /// A registration token just minted, shown once.
+    registration: Option<RegistrationToken>,
 }
 
 /// Reads `path` from the API as `user`, as the API's response type `T`.
@@ -74,12 +85,12 @@ fn percent(used: i64, total: i64) -> f64 {
 }
 
 /// CPU, memory and disk use of a metrics point, in percent.
-fn usage(point: &NodeMetricsPoint) -> Value {
-    json!({
-        "cpu": point.cpu_percent.clamp(0.0, 100.0).round(),
-        "memory": percent(point.memory_used_bytes, point.memory_total_bytes).round(),
-        "disk": percent(point.disk_used_bytes, point.disk_total_bytes).round(),
-    })
+fn usage(point: &NodeMetricsPoint) -> Usage {
+    Usage {
+        cpu: point.cpu_percent.clamp(0.0, 100.0).round(),
+        memory: percent(point.memory_used_bytes, point.memory_total_bytes).round(),
+        disk: percent(point.disk_used_bytes, point.disk_total_bytes).round(),
+    }
 }
 
 /// The nodes page with each node's latest usage.
@@ -89,20 +100,19 @@ async fn show_list(
     user: &WebUser,
     mut page: NodesPage,
 ) -> WebResult<Response> {
-    let mut nodes = kit::items(kit::get(web, browser, user, "/v1/nodes").await?);
-    for node in &mut nodes {
-        let Some(id) = node["id"].as_str().filter(|id| super::api::is_plain_id(id)) else {
-            continue;
-        };
+    let nodes: Vec<Node> = read_as(web, browser, user, "/v1/nodes").await?;
+    for node in nodes {
+        let mut row = NodeRow { node, usage: None };
+        let id = row.node.id.as_str();
         let path = format!("/v1/nodes/{id}/metrics/history?range=1h");
         // A node without samples yet (or a failed read) has no bars.
-        if let Ok(history) = read_as::<NodeMetricsHistory>(web, browser, user, &path).await
-            && let Some(last) = history.points.last()
+        if super::api::is_plain_id(id)
+            && let Ok(history) = read_as::<NodeMetricsHistory>(web, browser, user, &path).await
         {
-            node["usage"] = usage(last);
+            row.usage = history.points.last().map(usage);
         }
+        page.nodes.push(row);
     }
-    page.nodes = nodes;
     page.organizations = kit::organizations(web, browser, user).await?;
     kit::page(
         web,
@@ -144,11 +154,11 @@ pub async fn add(
     let user = page_user!(web, browser, "/nodes");
     let name = form.name.trim();
     let org = form.organization_id.trim();
-    let body = json!({
-        "name": (!name.is_empty()).then_some(name),
-        "organization_id": (!org.is_empty()).then_some(org),
-    });
-    let answer = kit::send(
+    let body = CreateToken {
+        name: (!name.is_empty()).then(|| name.to_owned()),
+        organization_id: (!org.is_empty()).then(|| org.to_owned()),
+    };
+    let answer = kit::write(
         &web,
         &browser,
         &user,
@@ -158,12 +168,8 @@ pub async fn add(
     )
     .await;
     let page = match shown(answer)? {
-        Ok(v) => NodesPage {
-            registration: Some(Registration {
-                token: v["token"].as_str().unwrap_or_default().to_owned(),
-                command: v["command"].as_str().unwrap_or_default().to_owned(),
-                expires_at: v["expires_at"].as_str().unwrap_or_default().to_owned(),
-            }),
+        Ok(registration) => NodesPage {
+            registration: Some(registration),
             ..NodesPage::default()
         },
         Err(error) => NodesPage {
@@ -296,7 +302,7 @@ pub struct NodeQuery {
 #[derive(Debug, Serialize)]
 struct NodePage {
     flash: Flash,
-    node: Value,
+    node: Node,
     system: Option<SystemShown>,
     disks: Vec<DiskShown>,
     /// Why the inventory is missing (the node is offline...).
@@ -316,7 +322,7 @@ async fn show_node(
     flash: Flash,
     drained: Option<DrainReport>,
 ) -> WebResult<Response> {
-    let node = kit::get(web, browser, user, &format!("/v1/nodes/{id}")).await?;
+    let node: Node = read_as(web, browser, user, &format!("/v1/nodes/{id}")).await?;
     let (range, span) = RANGES
         .iter()
         .copied()
@@ -351,7 +357,11 @@ async fn show_node(
         ),
         (Err(e), _) | (_, Err(e)) => (None, Vec::new(), Some(e.message)),
     };
-    let title = node["name"].as_str().unwrap_or("Node").to_owned();
+    let title = if node.name.is_empty() {
+        "Node".to_owned()
+    } else {
+        node.name.clone()
+    };
     let page = NodePage {
         flash,
         node,
@@ -413,7 +423,7 @@ async fn act(web: &WebState, browser: &Browser, id: &str, action: &str) -> WebRe
             Err(error) => show_node(web, browser, &user, id, "", Flash::error(error), None).await,
         };
     }
-    let answer = kit::send(web, browser, &user, Method::POST, &path, None).await;
+    let answer = kit::act(web, browser, &user, Method::POST, &path, None::<&()>).await;
     match shown(answer)? {
         Ok(_) => kit::done(&format!("/nodes/{id}"), &format!("{action}ed")),
         Err(error) if error.status == StatusCode::NOT_FOUND => Err(error),
@@ -485,7 +495,14 @@ mod tests {
     #[test]
     fn usage_is_percent_of_totals() {
         let u = usage(&point(0, 12.4, 512, 1024));
-        assert_eq!(u, json!({"cpu": 12.0, "memory": 50.0, "disk": 0.0}));
+        assert_eq!(
+            u,
+            Usage {
+                cpu: 12.0,
+                memory: 50.0,
+                disk: 0.0
+            }
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ use super::kit::{self, Done, Flash, page_user, plain, shown};
 use super::session::{Browser, WebUser};
 use crate::error::AppError;
 use crate::orgs::handlers::PermissionCatalog;
+use crate::orgs::invite_store::Invite;
 use crate::orgs::members::{MemberPermissions, PermissionOverride, RoleUpdate};
+use crate::orgs::store::{Member, OrgWithRole};
 
 /// Roles, most powerful first.
 const ROLES: &[&str] = &["owner", "admin", "operator", "viewer"];
@@ -41,7 +43,7 @@ pub fn router() -> Router<WebState> {
 #[derive(Debug, Default, Serialize)]
 struct OrgsPage {
     flash: Flash,
-    organizations: Vec<Value>,
+    organizations: Vec<OrgWithRole>,
     name: String,
 }
 
@@ -98,7 +100,7 @@ pub async fn create(
 ) -> WebResult<Response> {
     let user = page_user!(web, browser, "/orgs");
     let body = json!({"name": form.name});
-    let answer = kit::send(
+    let answer: WebResult<OrgWithRole> = kit::write(
         &web,
         &browser,
         &user,
@@ -108,10 +110,7 @@ pub async fn create(
     )
     .await;
     match shown(answer)? {
-        Ok(org) => match org["id"].as_str().filter(|id| super::api::is_plain_id(id)) {
-            Some(id) => kit::done(&format!("/orgs/{id}"), "org-created"),
-            None => kit::done("/orgs", "org-created"),
-        },
+        Ok(created) => back_to_org(&created, "org-created"),
         Err(error) => {
             let page = OrgsPage {
                 flash: Flash::error(error),
@@ -123,13 +122,24 @@ pub async fn create(
     }
 }
 
+/// To the page of organization `org` (the list for an id not fit for an address) with
+/// the notice `key`.
+fn back_to_org(org: &OrgWithRole, key: &str) -> WebResult<Response> {
+    let id = org.org.id.as_str();
+    if super::api::is_plain_id(id) {
+        kit::done(&format!("/orgs/{id}"), key)
+    } else {
+        kit::done("/orgs", key)
+    }
+}
+
 #[derive(Debug, Default, Serialize)]
 struct OrgPage {
     flash: Flash,
-    org: Value,
-    members: Vec<Value>,
+    org: Option<OrgWithRole>,
+    members: Vec<Member>,
     /// `None` when the caller may not see invitations.
-    invites: Option<Vec<Value>>,
+    invites: Option<Vec<Invite>>,
     roles: &'static [&'static str],
     me: String,
     email: String,
@@ -142,32 +152,28 @@ async fn show_org(
     org_id: &str,
     mut page: OrgPage,
 ) -> WebResult<Response> {
-    page.org = kit::get(web, browser, user, &format!("/v1/organizations/{org_id}")).await?;
-    page.members = kit::items(
-        kit::get(
-            web,
-            browser,
-            user,
-            &format!("/v1/organizations/{org_id}/members"),
-        )
-        .await?,
-    );
+    let org: OrgWithRole =
+        kit::read(web, browser, user, &format!("/v1/organizations/{org_id}")).await?;
+    page.members = kit::read(
+        web,
+        browser,
+        user,
+        &format!("/v1/organizations/{org_id}/members"),
+    )
+    .await?;
     // Only members who may invite see the invitations.
-    page.invites = kit::get(
+    page.invites = kit::read(
         web,
         browser,
         user,
         &format!("/v1/organizations/{org_id}/invites"),
     )
     .await
-    .ok()
-    .map(kit::items);
+    .ok();
     page.roles = ROLES;
     page.me = user.current.user.id.clone();
-    let title = page.org["name"]
-        .as_str()
-        .unwrap_or("Organization")
-        .to_owned();
+    let title = org.org.name.clone();
+    page.org = Some(org);
     kit::page(
         web,
         browser,
@@ -209,9 +215,9 @@ async fn change(
     email: String,
 ) -> WebResult<Response> {
     let user = page_user!(web, browser, &back);
-    let answer = kit::send(web, browser, &user, method, &path, body.as_ref()).await;
+    let answer = kit::act(web, browser, &user, method, &path, body.as_ref()).await;
     match shown(answer)? {
-        Ok(_) => kit::done(&back, key),
+        Ok(()) => kit::done(&back, key),
         Err(error) => {
             let page = OrgPage {
                 flash: Flash::error(error),
@@ -345,11 +351,11 @@ struct KeyRow {
     set: &'static str,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 struct MemberPage {
     flash: Flash,
-    org: Value,
-    member: Value,
+    org: OrgWithRole,
+    member: Member,
     keys: Vec<KeyRow>,
 }
 
@@ -385,7 +391,8 @@ async fn show_member(
     (org_id, member_id): (&str, &str),
     flash: Flash,
 ) -> WebResult<Response> {
-    let org = kit::get(web, browser, user, &format!("/v1/organizations/{org_id}")).await?;
+    let org: OrgWithRole =
+        kit::read(web, browser, user, &format!("/v1/organizations/{org_id}")).await?;
     let view: MemberPermissions = kit::read(
         web,
         browser,
@@ -393,19 +400,23 @@ async fn show_member(
         &format!("/v1/organizations/{org_id}/members/{member_id}/permissions"),
     )
     .await?;
-    let members = kit::items(
-        kit::get(
-            web,
-            browser,
-            user,
-            &format!("/v1/organizations/{org_id}/members"),
-        )
-        .await?,
-    );
+    let members: Vec<Member> = kit::read(
+        web,
+        browser,
+        user,
+        &format!("/v1/organizations/{org_id}/members"),
+    )
+    .await?;
     let member = members
         .into_iter()
-        .find(|m| m["user_id"] == member_id)
-        .unwrap_or_else(|| json!({"user_id": member_id, "role": view.role}));
+        .find(|m| m.user_id == member_id)
+        .unwrap_or_else(|| Member {
+            user_id: member_id.to_owned(),
+            email: String::new(),
+            name: String::new(),
+            role: view.role.clone(),
+            joined_at: 0,
+        });
     let all: PermissionCatalog = kit::read(web, browser, user, "/v1/permissions").await?;
     let page = MemberPage {
         flash,
@@ -489,9 +500,7 @@ pub async fn permission(
         }
         ("default", true) => {
             let path = format!("{base}/{}", form.key);
-            kit::send(&web, &browser, &user, Method::DELETE, &path, None)
-                .await
-                .map(drop)
+            kit::act(&web, &browser, &user, Method::DELETE, &path, None::<&()>).await
         }
         _ => Err(WebError::new(
             axum::http::StatusCode::BAD_REQUEST,
@@ -561,20 +570,17 @@ pub async fn accept(
 ) -> WebResult<Response> {
     let token = plain(&token)?;
     let user = page_user!(web, browser, &format!("/invites/{token}"));
-    let answer = kit::send(
+    let answer: WebResult<OrgWithRole> = kit::write(
         &web,
         &browser,
         &user,
         Method::POST,
         &format!("/v1/invites/{token}/accept"),
-        None,
+        None::<&()>,
     )
     .await;
     match shown(answer)? {
-        Ok(org) => match org["id"].as_str().filter(|id| super::api::is_plain_id(id)) {
-            Some(id) => kit::done(&format!("/orgs/{id}"), "joined"),
-            None => kit::done("/orgs", "joined"),
-        },
+        Ok(joined) => back_to_org(&joined, "joined"),
         Err(error) => show_invitation(&web, &browser, &user, token, Flash::error(error)),
     }
 }

@@ -8,26 +8,22 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::WebState;
 use super::api::is_plain_id;
 use super::error::{WebError, WebResult};
 use super::session::{Browser, WebUser};
 use super::view::{csrf_of, html, layout, require_user};
+use crate::audit::store::Entry;
 use crate::instances::view::InstanceView;
+use crate::nodes::store::Node;
 use crate::pagination::Page;
+use crate::workloads::view::WorkloadSummary;
 
 /// Instances a list page reads (the API's largest page).
 const LIST_LIMIT: &str = "per_page=100";
 /// Audit entries the dashboard shows.
 const AUDIT_ENTRIES: &str = "per_page=8";
-
-/// Reads `path` from the API as `user`.
-async fn read(web: &WebState, browser: &Browser, user: &WebUser, path: &str) -> WebResult<Value> {
-    web.call(browser, Method::GET, path, Some(&user.access), None)
-        .await
-}
 
 /// Reads `path` from the API as `user`, as the API's response type `T`.
 async fn read_as<T: serde::de::DeserializeOwned>(
@@ -40,19 +36,9 @@ async fn read_as<T: serde::de::DeserializeOwned>(
         .await
 }
 
-fn array(value: Value) -> Vec<Value> {
-    match value {
-        Value::Array(items) => items,
-        _ => Vec::new(),
-    }
-}
-
 /// Node names by id, for lists that show where instances run.
-fn node_names(nodes: &[Value]) -> BTreeMap<String, String> {
-    nodes
-        .iter()
-        .filter_map(|n| Some((n["id"].as_str()?.to_owned(), n["name"].as_str()?.to_owned())))
-        .collect()
+fn node_names(nodes: Vec<Node>) -> BTreeMap<String, String> {
+    nodes.into_iter().map(|n| (n.id, n.name)).collect()
 }
 
 macro_rules! signed_in {
@@ -76,19 +62,19 @@ struct DashboardPage {
     nodes_offline: usize,
     nodes_total: usize,
     nodes_cordoned: usize,
-    /// Offline nodes (id, name), so the dashboard links to them.
-    offline: Vec<Value>,
+    /// Offline nodes, so the dashboard links to them.
+    offline: Vec<Node>,
     instances_total: u64,
     workloads_total: u64,
     states: Vec<StateCount>,
     show_audit: bool,
-    audit: Vec<Value>,
+    audit: Vec<Entry>,
 }
 
 /// `GET /`: nodes online and offline, instances by state, recent audit entries (admins).
 pub async fn dashboard(State(web): State<WebState>, browser: Browser) -> WebResult<Response> {
     let user = signed_in!(web, browser, "/");
-    let nodes = array(read(&web, &browser, &user, "/v1/nodes").await?);
+    let nodes: Vec<Node> = read_as(&web, &browser, &user, "/v1/nodes").await?;
     let instances: Page<InstanceView> = read_as(
         &web,
         &browser,
@@ -102,33 +88,33 @@ pub async fn dashboard(State(web): State<WebState>, browser: Browser) -> WebResu
     }
     let show_audit = user.current.user.is_admin;
     let audit = if show_audit {
-        let page = read(
+        let page: Page<Entry> = read_as(
             &web,
             &browser,
             &user,
             &format!("/v1/admin/audit-logs?{AUDIT_ENTRIES}"),
         )
         .await?;
-        array(page["data"].clone())
+        page.data
     } else {
         Vec::new()
     };
-    let online = nodes.iter().filter(|n| n["status"] == "online").count();
+    let total = nodes.len();
+    let cordoned = nodes.iter().filter(|n| n.cordoned).count();
+    let (online, offline): (Vec<Node>, Vec<Node>) =
+        nodes.into_iter().partition(|n| n.status == "online");
     // Members who may not read workloads still get their dashboard.
-    let workloads = read(&web, &browser, &user, "/v1/workloads?per_page=1")
-        .await
-        .unwrap_or_default();
+    let workloads: Option<Page<WorkloadSummary<'static>>> =
+        read_as(&web, &browser, &user, "/v1/workloads?per_page=1")
+            .await
+            .ok();
     let page = DashboardPage {
-        nodes_online: online,
-        nodes_offline: nodes.len() - online,
-        nodes_total: nodes.len(),
-        nodes_cordoned: nodes.iter().filter(|n| n["cordoned"] == true).count(),
-        offline: nodes
-            .iter()
-            .filter(|n| n["status"] != "online")
-            .map(|n| serde_json::json!({"id": n["id"], "name": n["name"]}))
-            .collect(),
-        workloads_total: workloads["pagination"]["total"].as_u64().unwrap_or(0),
+        nodes_online: online.len(),
+        nodes_offline: offline.len(),
+        nodes_total: total,
+        nodes_cordoned: cordoned,
+        offline,
+        workloads_total: workloads.map_or(0, |w| u64::try_from(w.pagination.total).unwrap_or(0)),
         instances_total: u64::try_from(instances.pagination.total).unwrap_or(0),
         states: by_state
             .into_iter()
@@ -173,10 +159,10 @@ pub async fn instances(State(web): State<WebState>, browser: Browser) -> WebResu
         &format!("/v1/instances?{LIST_LIMIT}"),
     )
     .await?;
-    let nodes = array(read(&web, &browser, &user, "/v1/nodes").await?);
+    let nodes: Vec<Node> = read_as(&web, &browser, &user, "/v1/nodes").await?;
     let page = InstancesPage {
         instances: page.data,
-        nodes: node_names(&nodes),
+        nodes: node_names(nodes),
     };
     let (token, cookies) = csrf_of(&web, &browser)?;
     html(
@@ -211,17 +197,14 @@ pub async fn instance(
     let instance: InstanceView =
         read_as(&web, &browser, &user, &format!("/v1/instances/{id}")).await?;
     let node_id = instance.node_id.clone();
-    let node = if is_plain_id(&node_id) {
-        read(&web, &browser, &user, &format!("/v1/nodes/{node_id}"))
+    let node: Option<Node> = if is_plain_id(&node_id) {
+        read_as(&web, &browser, &user, &format!("/v1/nodes/{node_id}"))
             .await
             .ok()
     } else {
         None
     };
-    let node_name = node
-        .as_ref()
-        .and_then(|n| n["name"].as_str().map(str::to_owned))
-        .unwrap_or(node_id);
+    let node_name = node.as_ref().map(|n| n.name.clone()).unwrap_or(node_id);
     let primary = instance
         .allocations
         .iter()
@@ -244,22 +227,4 @@ pub async fn instance(
         &page,
         cookies,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn node_names_skip_malformed_rows() {
-        let names = node_names(&[
-            json!({"id": "n1", "name": "one"}),
-            json!({"id": "n2"}),
-            json!("junk"),
-        ]);
-        assert_eq!(names.len(), 1);
-        assert_eq!(names["n1"], "one");
-    }
 }

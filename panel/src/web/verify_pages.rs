@@ -16,6 +16,7 @@ use super::auth_pages::{shown, signed_out_page};
 use super::csrf::CsrfForm;
 use super::error::{WebError, WebResult};
 use super::session::Browser;
+use crate::types::Message;
 
 #[derive(Debug, Default, Serialize)]
 struct VerifyPage {
@@ -82,7 +83,7 @@ pub async fn verify(
 ) -> WebResult<Response> {
     let body = json!({"token": form.token});
     let answer = web
-        .call(
+        .fetch::<Message, _>(
             &browser,
             Method::POST,
             "/v1/auth/verify-email",
@@ -111,7 +112,7 @@ pub async fn resend(
 ) -> WebResult<Response> {
     let body = json!({"email": form.email});
     let answer = web
-        .call(
+        .fetch::<Message, _>(
             &browser,
             Method::POST,
             "/v1/auth/verify-email/resend",
@@ -121,7 +122,7 @@ pub async fn resend(
         .await;
     let page = match shown(answer)? {
         Ok(answer) => VerifyPage {
-            notice: answer["message"].as_str().map(str::to_owned),
+            notice: Some(answer.message.into_owned()),
             ..VerifyPage::default()
         },
         Err(error) => VerifyPage {

@@ -19,6 +19,9 @@ use super::error::{WebError, WebResult};
 use super::kit::{self, Flash, page_user, shown};
 use super::session::{Browser, WebUser};
 use crate::error::AppError;
+use crate::orgs::store::OrgWithRole;
+use crate::pagination::Page;
+use crate::workloads::view::WorkloadSummary;
 
 /// Workloads the list shows (the API's largest page).
 const LIST_LIMIT: &str = "per_page=100";
@@ -59,8 +62,8 @@ struct Row {
 #[derive(Debug, Default, Serialize)]
 struct WorkloadsPage {
     flash: Flash,
-    workloads: Vec<Value>,
-    organizations: Vec<Value>,
+    workloads: Vec<WorkloadSummary<'static>>,
+    organizations: Vec<OrgWithRole>,
     organization_id: String,
     /// The pasted egg, kept after a failed import.
     egg: String,
@@ -91,7 +94,8 @@ async fn show(
             kit::query(&[("organization_id", &org)])
         )
     };
-    page.workloads = kit::items(kit::get(web, browser, user, &path).await?);
+    let workloads: Page<WorkloadSummary<'static>> = kit::read(web, browser, user, &path).await?;
+    page.workloads = workloads.data;
     page.organizations = kit::organizations(web, browser, user).await?;
     kit::page(
         web,
@@ -149,7 +153,7 @@ pub async fn import(
         return show_failure(&web, &browser, &user, &form, &e).await;
     }
     let body = json!({"egg": text, "organization_id": (!org.is_empty()).then_some(&org)});
-    let answer = kit::send(
+    let answer = kit::act(
         &web,
         &browser,
         &user,
@@ -159,8 +163,8 @@ pub async fn import(
     )
     .await;
     match shown(answer)? {
-        Ok(_) if org.is_empty() => kit::done("/workloads", "imported"),
-        Ok(_) => super::view::redirect(
+        Ok(()) if org.is_empty() => kit::done("/workloads", "imported"),
+        Ok(()) => super::view::redirect(
             &format!(
                 "/workloads?{}",
                 kit::query(&[("organization_id", &org), ("done", "imported")])

@@ -3,10 +3,14 @@
 //! `GET /v1/workloads/{id}` answers this shape and `POST`/`PUT` accept it back (see
 //! `input.rs`), so a client can edit what it read. Rules are shown in canonical Laravel
 //! syntax (`required|string|max:20`), as eggs write them.
+//!
+//! The views borrow the row they show (`Cow::Borrowed`, no copy when answering); the
+//! web pages read the same types back owned (`WorkloadView<'static>`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shardlyn_proto::egg::{ConfigFile, DockerImage, Egg, EggVariable};
 use shardlyn_proto::rules::rules_to_string;
@@ -15,17 +19,17 @@ use super::store::Workload;
 use crate::db::ts;
 
 /// A workload as the API shows it.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WorkloadView<'a> {
-    pub id: &'a str,
-    pub organization_id: &'a str,
+    pub id: Cow<'a, str>,
+    pub organization_id: Cow<'a, str>,
     /// `egg`, `template` or `api`.
-    pub source: &'a str,
+    pub source: Cow<'a, str>,
     /// The template a `template` workload was copied from.
-    pub template: Option<&'a str>,
+    pub template: Option<Cow<'a, str>>,
     #[serde(flatten)]
     pub egg: EggView<'a>,
-    pub created_by: Option<&'a str>,
+    pub created_by: Option<Cow<'a, str>>,
     #[serde(with = "ts")]
     #[schemars(with = "crate::types::Timestamp")]
     pub created_at: i64,
@@ -37,12 +41,12 @@ pub struct WorkloadView<'a> {
 impl<'a> From<&'a Workload> for WorkloadView<'a> {
     fn from(w: &'a Workload) -> Self {
         Self {
-            id: &w.id,
-            organization_id: &w.org_id,
-            source: &w.source,
-            template: w.template.as_deref(),
+            id: Cow::Borrowed(&w.id),
+            organization_id: Cow::Borrowed(&w.org_id),
+            source: Cow::Borrowed(&w.source),
+            template: w.template.as_deref().map(Cow::Borrowed),
             egg: EggView::from(&w.egg),
-            created_by: w.created_by.as_deref(),
+            created_by: w.created_by.as_deref().map(Cow::Borrowed),
             created_at: w.created_at,
             updated_at: w.updated_at,
         }
@@ -50,15 +54,15 @@ impl<'a> From<&'a Workload> for WorkloadView<'a> {
 }
 
 /// A workload in a list: what tells workloads apart, without scripts and variables.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WorkloadSummary<'a> {
-    pub id: &'a str,
-    pub organization_id: &'a str,
-    pub name: &'a str,
-    pub description: &'a str,
-    pub author: &'a str,
-    pub source: &'a str,
-    pub template: Option<&'a str>,
+    pub id: Cow<'a, str>,
+    pub organization_id: Cow<'a, str>,
+    pub name: Cow<'a, str>,
+    pub description: Cow<'a, str>,
+    pub author: Cow<'a, str>,
+    pub source: Cow<'a, str>,
+    pub template: Option<Cow<'a, str>>,
     pub images: Vec<ImageView<'a>>,
     pub variable_count: usize,
     #[serde(with = "ts")]
@@ -72,13 +76,13 @@ pub struct WorkloadSummary<'a> {
 impl<'a> From<&'a Workload> for WorkloadSummary<'a> {
     fn from(w: &'a Workload) -> Self {
         Self {
-            id: &w.id,
-            organization_id: &w.org_id,
-            name: &w.egg.name,
-            description: &w.egg.description,
-            author: &w.egg.author,
-            source: &w.source,
-            template: w.template.as_deref(),
+            id: Cow::Borrowed(&w.id),
+            organization_id: Cow::Borrowed(&w.org_id),
+            name: Cow::Borrowed(&w.egg.name),
+            description: Cow::Borrowed(&w.egg.description),
+            author: Cow::Borrowed(&w.egg.author),
+            source: Cow::Borrowed(&w.source),
+            template: w.template.as_deref().map(Cow::Borrowed),
             images: w.egg.images.iter().map(ImageView::from).collect(),
             variable_count: w.egg.variables.len(),
             created_at: w.created_at,
@@ -88,159 +92,159 @@ impl<'a> From<&'a Workload> for WorkloadSummary<'a> {
 }
 
 /// The egg part of the shape, in the egg's vocabulary.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EggView<'a> {
-    pub name: &'a str,
-    pub description: &'a str,
-    pub author: &'a str,
+    pub name: Cow<'a, str>,
+    pub description: Cow<'a, str>,
+    pub author: Cow<'a, str>,
     /// Panel features such as `eula`.
-    pub features: &'a [String],
+    pub features: Cow<'a, [String]>,
     /// In order; the first is the default.
     pub images: Vec<ImageView<'a>>,
-    pub file_denylist: &'a [String],
+    pub file_denylist: Cow<'a, [String]>,
     /// Startup command template with `{{VARIABLE}}` placeholders.
-    pub startup: &'a str,
+    pub startup: Cow<'a, str>,
     pub config: ConfigView<'a>,
     pub install: InstallView<'a>,
     pub variables: Vec<VariableView<'a>>,
     /// The egg's `_comment`, `meta.update_url` and `exported_at`, kept for export.
-    pub comment: Option<&'a str>,
-    pub update_url: Option<&'a str>,
-    pub exported_at: Option<&'a str>,
+    pub comment: Option<Cow<'a, str>>,
+    pub update_url: Option<Cow<'a, str>>,
+    pub exported_at: Option<Cow<'a, str>>,
 }
 
 impl<'a> From<&'a Egg> for EggView<'a> {
     fn from(egg: &'a Egg) -> Self {
         let c = &egg.config;
         Self {
-            name: &egg.name,
-            description: &egg.description,
-            author: &egg.author,
-            features: &egg.features,
+            name: Cow::Borrowed(&egg.name),
+            description: Cow::Borrowed(&egg.description),
+            author: Cow::Borrowed(&egg.author),
+            features: Cow::Borrowed(&egg.features),
             images: egg.images.iter().map(ImageView::from).collect(),
-            file_denylist: &egg.file_denylist,
-            startup: &egg.startup,
+            file_denylist: Cow::Borrowed(&egg.file_denylist),
+            startup: Cow::Borrowed(&egg.startup),
             config: ConfigView {
                 files: c.files.iter().map(FileView::from).collect(),
                 startup: StartupView {
-                    done: &c.startup.done,
-                    user_interaction: &c.startup.user_interaction,
+                    done: Cow::Borrowed(&c.startup.done),
+                    user_interaction: Cow::Borrowed(&c.startup.user_interaction),
                     strip_ansi: c.startup.strip_ansi,
                 },
                 logs: LogsView {
                     custom: c.logs.custom,
-                    location: c.logs.location.as_deref(),
+                    location: c.logs.location.as_deref().map(Cow::Borrowed),
                 },
-                stop: c.stop.as_ref().map(|s| s.as_str()),
-                extends: c.extends.as_deref(),
+                stop: c.stop.as_ref().map(|s| Cow::Borrowed(s.as_str())),
+                extends: c.extends.as_deref().map(Cow::Borrowed),
             },
             install: InstallView {
-                script: &egg.install.script,
-                container: &egg.install.container,
-                entrypoint: &egg.install.entrypoint,
+                script: Cow::Borrowed(&egg.install.script),
+                container: Cow::Borrowed(&egg.install.container),
+                entrypoint: Cow::Borrowed(&egg.install.entrypoint),
             },
             variables: egg.variables.iter().map(VariableView::from).collect(),
-            comment: egg.comment.as_deref(),
-            update_url: egg.update_url.as_deref(),
-            exported_at: egg.exported_at.as_deref(),
+            comment: egg.comment.as_deref().map(Cow::Borrowed),
+            update_url: egg.update_url.as_deref().map(Cow::Borrowed),
+            exported_at: egg.exported_at.as_deref().map(Cow::Borrowed),
         }
     }
 }
 
 /// `{"label": "Java 17", "image": "ghcr.io/pterodactyl/yolks:java_17"}`.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImageView<'a> {
-    pub label: &'a str,
-    pub image: &'a str,
+    pub label: Cow<'a, str>,
+    pub image: Cow<'a, str>,
 }
 
 impl<'a> From<&'a DockerImage> for ImageView<'a> {
     fn from(i: &'a DockerImage) -> Self {
         Self {
-            label: &i.label,
-            image: &i.image,
+            label: Cow::Borrowed(&i.label),
+            image: Cow::Borrowed(&i.image),
         }
     }
 }
 
 /// The egg's `config` block, decoded.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConfigView<'a> {
     /// Config files edited before each start, in order.
     pub files: Vec<FileView<'a>>,
     pub startup: StartupView<'a>,
     pub logs: LogsView<'a>,
     /// `^C`-style signal or console command; null when inherited through `extends`.
-    pub stop: Option<&'a str>,
-    pub extends: Option<&'a str>,
+    pub stop: Option<Cow<'a, str>>,
+    pub extends: Option<Cow<'a, str>>,
 }
 
 /// One config file: `{"path", "parser", "find": {key: value}}`.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileView<'a> {
-    pub path: &'a str,
-    pub parser: &'a str,
-    pub find: &'a BTreeMap<String, Value>,
+    pub path: Cow<'a, str>,
+    pub parser: Cow<'a, str>,
+    pub find: Cow<'a, BTreeMap<String, Value>>,
 }
 
 impl<'a> From<&'a ConfigFile> for FileView<'a> {
     fn from(f: &'a ConfigFile) -> Self {
         Self {
-            path: &f.path,
-            parser: f.parser.as_str(),
-            find: &f.find,
+            path: Cow::Borrowed(&f.path),
+            parser: Cow::Borrowed(f.parser.as_str()),
+            find: Cow::Borrowed(&f.find),
         }
     }
 }
 
 /// Startup detection.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StartupView<'a> {
-    pub done: &'a [String],
-    pub user_interaction: &'a [String],
+    pub done: Cow<'a, [String]>,
+    pub user_interaction: Cow<'a, [String]>,
     pub strip_ansi: Option<bool>,
 }
 
 /// Legacy log settings.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogsView<'a> {
     pub custom: Option<bool>,
-    pub location: Option<&'a str>,
+    pub location: Option<Cow<'a, str>>,
 }
 
 /// The install script.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstallView<'a> {
-    pub script: &'a str,
-    pub container: &'a str,
-    pub entrypoint: &'a str,
+    pub script: Cow<'a, str>,
+    pub container: Cow<'a, str>,
+    pub entrypoint: Cow<'a, str>,
 }
 
 /// A variable; `rules` in canonical Laravel syntax.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VariableView<'a> {
-    pub name: &'a str,
-    pub description: &'a str,
-    pub env_variable: &'a str,
-    pub default_value: &'a str,
+    pub name: Cow<'a, str>,
+    pub description: Cow<'a, str>,
+    pub env_variable: Cow<'a, str>,
+    pub default_value: Cow<'a, str>,
     pub user_viewable: bool,
     pub user_editable: bool,
     pub rules: String,
-    pub field_type: &'a str,
+    pub field_type: Cow<'a, str>,
     pub sort: Option<i64>,
 }
 
 impl<'a> From<&'a EggVariable> for VariableView<'a> {
     fn from(v: &'a EggVariable) -> Self {
         Self {
-            name: &v.name,
-            description: &v.description,
-            env_variable: &v.env_variable,
-            default_value: &v.default_value,
+            name: Cow::Borrowed(&v.name),
+            description: Cow::Borrowed(&v.description),
+            env_variable: Cow::Borrowed(&v.env_variable),
+            default_value: Cow::Borrowed(&v.default_value),
             user_viewable: v.user_viewable,
             user_editable: v.user_editable,
             rules: rules_to_string(&v.rules),
-            field_type: &v.field_type,
+            field_type: Cow::Borrowed(&v.field_type),
             sort: v.sort,
         }
     }
@@ -318,5 +322,45 @@ impl schemars::JsonSchema for WorkloadInput {
         // Every field but the name has a default (as in an egg file).
         schema.insert("required".into(), serde_json::json!(["name"]));
         schema
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workloads::templates::Template;
+
+    fn workload() -> Workload {
+        let egg = Template::find("minecraft-paper")
+            .expect("bundled")
+            .egg()
+            .expect("parses");
+        Workload {
+            id: "w1".into(),
+            org_id: "o1".into(),
+            name: egg.name.clone(),
+            description: egg.description.clone(),
+            source: "template".into(),
+            template: Some("minecraft-paper".into()),
+            egg,
+            created_by: None,
+            created_at: 1_764_783_956_000,
+            updated_at: 1_764_783_956_000,
+        }
+    }
+
+    /// A page reads the answer back owned as the same type, and it says the same.
+    #[test]
+    fn views_read_back_what_they_answer() {
+        let w = workload();
+        let answer = serde_json::to_value(WorkloadBody(w.clone())).expect("serializes");
+        let read: WorkloadView<'static> = serde_json::from_value(answer.clone()).expect("reads");
+        assert_eq!(read.egg.variables.len(), w.egg.variables.len());
+        assert_eq!(read.created_at, w.created_at);
+        assert_eq!(serde_json::to_value(&read).expect("serializes"), answer);
+        let summary = serde_json::to_value(SummaryBody(w)).expect("serializes");
+        let read: WorkloadSummary<'static> =
+            serde_json::from_value(summary.clone()).expect("reads");
+        assert_eq!(serde_json::to_value(&read).expect("serializes"), summary);
     }
 }
