@@ -5,16 +5,11 @@ use std::path::Path;
 
 use anyhow::Context;
 use serde::Deserialize;
-use serde_json::json;
+use shardlyn_proto::ErrorBody;
+use shardlyn_proto::register::{AgentRegistration, Registered};
 
 use crate::config::AgentConfig;
 use crate::tls;
-
-#[derive(Deserialize)]
-struct Registered {
-    node_id: String,
-    agent_token: String,
-}
 
 #[derive(Deserialize)]
 struct CaResponse {
@@ -66,22 +61,22 @@ pub async fn register(
     let hostname = sysinfo::System::host_name().unwrap_or_else(|| "node".into());
     let response = client
         .post(format!("{panel}/v1/agent/register"))
-        .json(&json!({
-            "token": token,
-            "hostname": hostname,
-            "version": crate::VERSION,
-            "protocol": shardlyn_proto::PROTOCOL_VERSION,
-        }))
+        .json(&AgentRegistration {
+            token: token.to_owned(),
+            hostname: Some(hostname),
+            version: Some(crate::VERSION.to_owned()),
+            protocol: Some(shardlyn_proto::PROTOCOL_VERSION),
+        })
         .send()
         .await
         .with_context(|| format!("reaching the panel at {panel}"))?;
     let status = response.status();
     if !status.is_success() {
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        anyhow::bail!(
-            "the panel refused the registration ({status}): {}",
-            body["error"].as_str().unwrap_or("no detail")
-        );
+        let detail = response
+            .json::<ErrorBody>()
+            .await
+            .map_or_else(|_| "no detail".to_owned(), |e| e.error);
+        anyhow::bail!("the panel refused the registration ({status}): {detail}");
     }
     let registered: Registered = response.json().await?;
     let config = AgentConfig {

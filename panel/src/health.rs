@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::error::{AppError, AppJson, AppResult};
 use crate::routes::{Access, Routes};
@@ -91,22 +90,32 @@ async fn check_redis(state: &AppState) -> Option<Check> {
     })
 }
 
-fn check_json(c: &Check) -> Value {
-    json!({
-        "status": if c.ok { "up" } else { "down" },
-        "latency_ms": (c.latency_ms * 100.0).round() / 100.0,
-        "error": c.error,
-    })
+/// `up` or `down`.
+fn up(ok: bool) -> &'static str {
+    if ok { "up" } else { "down" }
 }
 
-async fn ready(State(state): State<AppState>) -> (StatusCode, AppJson<Value>) {
+/// The readiness answer: 200 when every dependency answers, 503 otherwise.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Ready {
+    /// `ready` or `not_ready`.
+    pub status: String,
+    pub checks: ReadyChecks,
+}
+
+/// Each dependency, `up` or `down`.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReadyChecks {
+    pub database: String,
+    /// Absent when the panel runs without Redis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<String>,
+}
+
+async fn ready(State(state): State<AppState>) -> (StatusCode, AppJson<Ready>) {
     let db = check_db(&state).await;
     let redis = check_redis(&state).await;
     let ok = db.ok && redis.as_ref().is_none_or(|r| r.ok);
-    let mut checks = json!({"database": if db.ok { "up" } else { "down" }});
-    if let Some(r) = &redis {
-        checks["redis"] = json!(if r.ok { "up" } else { "down" });
-    }
     let status = if ok {
         StatusCode::OK
     } else {
@@ -114,35 +123,101 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, AppJson<Value>) {
     };
     (
         status,
-        AppJson(json!({"status": if ok { "ready" } else { "not_ready" }, "checks": checks})),
+        AppJson(Ready {
+            status: if ok { "ready" } else { "not_ready" }.into(),
+            checks: ReadyChecks {
+                database: up(db.ok).into(),
+                redis: redis.map(|r| up(r.ok).into()),
+            },
+        }),
     )
 }
 
-async fn detailed(State(state): State<AppState>) -> (StatusCode, AppJson<Value>) {
+/// The detailed health report: 200 when healthy, 503 when degraded.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Detailed {
+    /// `healthy` or `degraded`.
+    pub status: String,
+    pub version: String,
+    pub uptime_secs: u64,
+    /// Whether the panel serves HTTPS itself.
+    pub tls: bool,
+    pub checks: DetailedChecks,
+}
+
+/// The database and Redis, each with its latency.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DetailedChecks {
+    pub database: DatabaseCheck,
+    pub redis: DependencyCheck,
+}
+
+/// One dependency: `up`, `down` or `disabled` (Redis not configured).
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DependencyCheck {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// The failure, when down.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// The database check, with its engine and connection pool.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DatabaseCheck {
+    #[serde(flatten)]
+    pub check: DependencyCheck,
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    pub pool_size: u32,
+    pub pool_idle: usize,
+}
+
+impl From<Check> for DependencyCheck {
+    fn from(c: Check) -> Self {
+        Self {
+            status: up(c.ok).into(),
+            latency_ms: Some((c.latency_ms * 100.0).round() / 100.0),
+            error: c.error,
+        }
+    }
+}
+
+async fn detailed(State(state): State<AppState>) -> (StatusCode, AppJson<Detailed>) {
     let db = check_db(&state).await;
     let redis = check_redis(&state).await;
     let ok = db.ok && redis.as_ref().is_none_or(|r| r.ok);
-    let mut database = check_json(&db);
-    database["backend"] = json!(state.db.backend.name());
-    database["pool_size"] = json!(state.db.pool.size());
-    database["pool_idle"] = json!(state.db.pool.num_idle());
     let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let redis = redis.map_or(
+        DependencyCheck {
+            status: "disabled".into(),
+            latency_ms: None,
+            error: None,
+        },
+        DependencyCheck::from,
+    );
     (
         status,
-        AppJson(json!({
-            "status": if ok { "healthy" } else { "degraded" },
-            "version": env!("CARGO_PKG_VERSION"),
-            "uptime_secs": state.started_at.elapsed().as_secs(),
-            "tls": state.config.serves_tls(),
-            "checks": {
-                "database": database,
-                "redis": redis.as_ref().map_or(json!({"status": "disabled"}), check_json),
-            }
-        })),
+        AppJson(Detailed {
+            status: if ok { "healthy" } else { "degraded" }.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            uptime_secs: state.started_at.elapsed().as_secs(),
+            tls: state.config.serves_tls(),
+            checks: DetailedChecks {
+                database: DatabaseCheck {
+                    check: db.into(),
+                    backend: state.db.backend.name().into(),
+                    pool_size: state.db.pool.size(),
+                    pool_idle: state.db.pool.num_idle(),
+                },
+                redis,
+            },
+        }),
     )
 }
 

@@ -10,6 +10,7 @@ pub mod egg;
 pub mod git;
 pub mod instance;
 pub mod inventory;
+pub mod register;
 pub mod rules;
 pub mod sftp;
 pub mod upload;

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use shardlyn_proto::register::{AgentRegistration, Registered};
 use sqlx::Row;
 
 use super::store::{self, AGENT_TOKEN_PREFIX};
@@ -105,19 +105,11 @@ pub async fn mint(
     Ok((token, now + TOKEN_TTL_MS))
 }
 
-#[derive(Deserialize, schemars::JsonSchema)]
-pub struct AgentRegister {
-    token: String,
-    hostname: Option<String>,
-    version: Option<String>,
-    protocol: Option<u32>,
-}
-
 /// Trades a registration token for a node identity (once).
 pub async fn agent_register(
     State(state): State<AppState>,
-    AppJson(body): AppJson<AgentRegister>,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+    AppJson(body): AppJson<AgentRegistration>,
+) -> AppResult<(StatusCode, AppJson<Registered>)> {
     if body
         .protocol
         .is_some_and(|p| p != shardlyn_proto::PROTOCOL_VERSION)
@@ -178,6 +170,10 @@ pub async fn agent_register(
     tracing::info!(node.id = %node_id, agent.version = ?body.version, "node registered");
     Ok((
         StatusCode::CREATED,
-        AppJson(json!({"node_id": node_id, "agent_token": agent_token, "organization_id": org_id})),
+        AppJson(Registered {
+            node_id,
+            agent_token,
+            organization_id: org_id,
+        }),
     ))
 }

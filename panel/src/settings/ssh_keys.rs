@@ -6,8 +6,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use rand::RngCore;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use ssh_key::private::{Ed25519Keypair, Ed25519PrivateKey, KeypairData};
 use ssh_key::public::Ed25519PublicKey;
 use ssh_key::{HashAlg, LineEnding, PrivateKey};
@@ -122,7 +121,7 @@ pub async fn add(
     State(state): State<AppState>,
     crate::auth::extract::SessionAdmin(user): crate::auth::extract::SessionAdmin,
     AppJson(body): AppJson<AddKey>,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+) -> AppResult<(StatusCode, AppJson<StoredKey>)> {
     check_name(&body.name)?;
     let generated = body.private_key.is_none();
     let mut key = match body.private_key.as_deref() {
@@ -177,9 +176,22 @@ pub async fn add(
         is_default,
         created_at,
     };
-    let mut doc = json!(view);
-    doc["generated"] = json!(generated);
-    Ok((StatusCode::CREATED, AppJson(doc)))
+    Ok((
+        StatusCode::CREATED,
+        AppJson(StoredKey {
+            key: view,
+            generated,
+        }),
+    ))
+}
+
+/// A key just stored: the key, and whether the panel generated it (no private key was
+/// given).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct StoredKey {
+    #[serde(flatten)]
+    pub key: SshKey,
+    pub generated: bool,
 }
 
 /// Removes a key (platform admins). Removing the default leaves no default.

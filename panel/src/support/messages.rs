@@ -5,8 +5,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::auth::extract::CurrentUser;
 use crate::error::{AppError, AppJson, AppResult};
@@ -77,12 +76,18 @@ async fn check_rate(state: &AppState, user_id: &str) -> AppResult<()> {
     })
 }
 
+/// The message was handed to the mailer.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Queued {
+    pub queued: bool,
+}
+
 /// Queues a message to the support address: 202.
 pub async fn send(
     State(state): State<AppState>,
     user: CurrentUser,
     AppJson(body): AppJson<NewMessage>,
-) -> AppResult<(StatusCode, AppJson<Value>)> {
+) -> AppResult<(StatusCode, AppJson<Queued>)> {
     let (subject, message) = body.validated()?;
     let Some(to) = crate::settings::platform::current(&state)
         .await?
@@ -108,7 +113,7 @@ pub async fn send(
             body: message.to_string(),
         },
     );
-    Ok((StatusCode::ACCEPTED, AppJson(json!({"queued": true}))))
+    Ok((StatusCode::ACCEPTED, AppJson(Queued { queued: true })))
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::push::{self, PushEvent, PushRef};
 use super::store::{self, NewDelivery, PLATFORM_SCOPE, WebhookToken};
@@ -35,7 +35,21 @@ pub struct TokenQuery {
     token: Option<String>,
 }
 
-type Answer = AppResult<(StatusCode, AppJson<Value>)>;
+type Answer = AppResult<(StatusCode, AppJson<Receipt>)>;
+
+/// A delivery's receipt: 202 when new (200 for a redelivery or a ping).
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Receipt {
+    pub received: bool,
+    /// A delivery id seen before: recorded once, acted on once.
+    pub duplicate: bool,
+    pub provider: String,
+    pub delivery_id: String,
+    pub event: String,
+    /// `true` on GitHub's `ping` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pong: Option<bool>,
+}
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -98,13 +112,14 @@ fn answer(
     let status = if fresh { status } else { StatusCode::OK };
     Ok((
         status,
-        AppJson(json!({
-            "received": true,
-            "duplicate": !fresh,
-            "provider": provider,
-            "delivery_id": delivery_id,
-            "event": event,
-        })),
+        AppJson(Receipt {
+            received: true,
+            duplicate: !fresh,
+            provider: provider.to_owned(),
+            delivery_id: delivery_id.to_owned(),
+            event: event.to_owned(),
+            pong: None,
+        }),
     ))
 }
 
@@ -219,9 +234,9 @@ pub async fn github(
     )
     .await?;
     if event == "ping" {
-        let (status, AppJson(mut value)) = result;
-        value["pong"] = json!(true);
-        return Ok((status, AppJson(value)));
+        let (status, AppJson(mut receipt)) = result;
+        receipt.pong = Some(true);
+        return Ok((status, AppJson(receipt)));
     }
     Ok(result)
 }
