@@ -1,51 +1,12 @@
 //! TLS toward the panel: either the panel's self-signed CA pinned at registration, or the
-//! public web PKI. Also the fingerprint format of `GET /v1/ca` (`ab:cd:...`).
+//! public web PKI. The fingerprint format of `GET /v1/ca` (`ab:cd:...`) lives in
+//! `shardlyn_net::tls`, shared with the panel.
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use base64::Engine;
-use sha2::{Digest, Sha256};
 
-/// DER bytes of the first certificate in a PEM text.
-///
-/// # Errors
-/// Text that holds no certificate.
-pub fn pem_to_der(pem: &str) -> anyhow::Result<Vec<u8>> {
-    let body: String = pem
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    anyhow::ensure!(!body.is_empty(), "no certificate in PEM");
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .context("decoding PEM")
-}
-
-/// `ab:cd:...` SHA-256 of DER bytes.
-#[must_use]
-pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// Whether two fingerprints name the same certificate (case and separators ignored).
-#[must_use]
-pub fn same_fingerprint(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.chars()
-            .filter(char::is_ascii_hexdigit)
-            .map(|c| c.to_ascii_lowercase())
-            .collect::<String>()
-    };
-    let (a, b) = (norm(a), norm(b));
-    a.len() == 64 && a == b
-}
+pub use shardlyn_net::tls::{fingerprint, pem_to_der, same_fingerprint};
 
 /// A rustls client configuration trusting `ca_pem` only, or the web PKI without it.
 ///
@@ -82,18 +43,4 @@ pub fn http_client(ca_pem: Option<&str>) -> anyhow::Result<reqwest::Client> {
             .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes())?);
     }
     Ok(builder.build()?)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fingerprints_compare_loosely_but_completely() {
-        let fp = super::fingerprint(b"x");
-        assert!(super::same_fingerprint(
-            &fp,
-            &fp.to_uppercase().replace(':', "")
-        ));
-        assert!(!super::same_fingerprint(&fp, &fp[..60]));
-        assert!(!super::same_fingerprint("", ""));
-    }
 }

@@ -183,4 +183,4 @@ pub async fn start(state: AppState, tls: Option<TlsSetup>) -> anyhow::Result<Run
 }
 
 /// SIGINT/SIGTERM as a future, shared with the agent (see its docs).
-pub use shardlyn_agent::shutdown_signal;
+pub use shardlyn_net::shutdown::shutdown_signal;

@@ -10,7 +10,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
     SanType,
 };
-use shardlyn_agent::tls::{fingerprint, pem_to_der};
+use shardlyn_net::tls::{fingerprint, pem_to_der};
 
 use crate::config::{Config, TlsMode};
 use crate::secrets::write_private;

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod agent_api;
 pub mod backup;
 pub mod egg;
 pub mod git;

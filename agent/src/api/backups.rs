@@ -6,20 +6,22 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use shardlyn_proto::agent_api as api;
 use shardlyn_proto::backup::{CreateBackup, RestoreBackup};
 
-use super::AgentState;
 use super::instances::instance_error;
 use super::json::AgentJson;
+use super::{AgentState, Declared};
 
 /// The backups routes.
 pub fn router() -> Router<AgentState> {
     Router::new()
-        .route("/v1/instances/{id}/backups", get(list).post(create))
-        .route("/v1/instances/{id}/backups/{bid}", get(info).delete(delete))
-        .route("/v1/instances/{id}/backups/{bid}/download", get(download))
-        .route("/v1/instances/{id}/backups/{bid}/restore", post(restore))
+        .at::<api::BackupList, _, _>(list)
+        .at::<api::BackupCreate, _, _>(create)
+        .at::<api::BackupGet, _, _>(info)
+        .at::<api::BackupDelete, _, _>(delete)
+        .at::<api::BackupDownload, _, _>(download)
+        .at::<api::BackupRestore, _, _>(restore)
 }
 
 async fn list(State(state): State<AgentState>, Path(id): Path<String>) -> Response {

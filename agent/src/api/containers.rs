@@ -9,8 +9,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use shardlyn_proto::ErrorBody;
+use shardlyn_proto::agent_api::{ContainerLogsQuery, ContainerPowerQuery, Scope};
 use shardlyn_proto::inventory::ContainerLogs;
 
 use super::AgentState;
@@ -48,13 +48,6 @@ fn bad_id() -> Response {
     )
 }
 
-/// `?all=true`: the caller may reach every container of the node (platform admins).
-#[derive(Deserialize, Default)]
-pub struct ScopeQuery {
-    #[serde(default)]
-    pub(super) all: bool,
-}
-
 /// Whether `instance` (a container's label) is one of this agent's instances.
 fn is_ours(state: &AgentState, instance: Option<&str>) -> bool {
     instance.is_some_and(|i| state.instances.get(i).is_ok())
@@ -82,7 +75,7 @@ async fn reachable(state: &AgentState, id: &str, all: bool) -> Result<String, Ru
     }
 }
 
-pub async fn list(State(state): State<AgentState>, Query(scope): Query<ScopeQuery>) -> Response {
+pub async fn list(State(state): State<AgentState>, Query(scope): Query<Scope>) -> Response {
     let list = if scope.all {
         state.runtime.list().await
     } else {
@@ -94,17 +87,10 @@ pub async fn list(State(state): State<AgentState>, Query(scope): Query<ScopeQuer
     }
 }
 
-#[derive(Deserialize)]
-pub struct LogsQuery {
-    tail: Option<u32>,
-    #[serde(default)]
-    all: bool,
-}
-
 pub async fn logs(
     State(state): State<AgentState>,
     Path(id): Path<String>,
-    Query(q): Query<LogsQuery>,
+    Query(q): Query<ContainerLogsQuery>,
 ) -> Response {
     if !valid_id(&id) {
         return bad_id();
@@ -123,21 +109,10 @@ pub async fn logs(
     }
 }
 
-#[derive(Deserialize, Default)]
-pub struct PowerQuery {
-    /// Seconds to wait before SIGKILL on stop/restart.
-    timeout: Option<u32>,
-    /// Signal for kill (default SIGKILL).
-    signal: Option<String>,
-    /// Every container of the node, not only Shardlyn's (platform admins).
-    #[serde(default)]
-    all: bool,
-}
-
 pub async fn power(
     State(state): State<AgentState>,
     Path((id, action)): Path<(String, String)>,
-    Query(q): Query<PowerQuery>,
+    Query(q): Query<ContainerPowerQuery>,
 ) -> Response {
     if !valid_id(&id) {
         return bad_id();

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use serde::Deserialize;
+use shardlyn_proto::agent_api::ReplayQuery;
 use shardlyn_proto::instance::{Event, events};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
@@ -40,11 +40,6 @@ fn event_line(event: &Event) -> Bytes {
     let mut v = serde_json::to_vec(event).unwrap_or_default();
     v.push(b'\n');
     v.into()
-}
-
-#[derive(Deserialize)]
-pub struct ReplayQuery {
-    replay: Option<usize>,
 }
 
 pub async fn instance(

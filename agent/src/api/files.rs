@@ -10,15 +10,16 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use futures_util::StreamExt;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use super::AgentState;
+use shardlyn_proto::agent_api as api;
+
 use super::json::AgentJson;
+use super::{AgentState, Declared};
 use crate::files::{ArchiveFormat, FileError, ListOptions, Sandbox};
 
 /// Largest file the content routes read or write (the editor's cap).
@@ -27,23 +28,22 @@ pub const CONTENT_MAX_BYTES: u64 = crate::files::list::EDITABLE_MAX_BYTES;
 /// The files routes.
 pub fn router() -> Router<AgentState> {
     Router::new()
-        .route("/v1/instances/{id}/files", get(list).delete(delete))
-        .route("/v1/instances/{id}/files/stat", get(stat))
-        .route("/v1/instances/{id}/files/content", get(read).put(write))
-        .route("/v1/instances/{id}/files/mkdir", post(mkdir))
-        .route("/v1/instances/{id}/files/move", post(rename))
-        .route("/v1/instances/{id}/files/copy", post(copy))
-        .route("/v1/instances/{id}/files/chmod", post(chmod))
-        .route("/v1/instances/{id}/files/compress", post(compress))
-        .route("/v1/instances/{id}/files/decompress", post(decompress))
-        .route("/v1/instances/{id}/files/search", get(search))
-        .route("/v1/instances/{id}/files/download", get(transfer::download))
-        .route("/v1/instances/{id}/files/upload", post(transfer::upload))
-        .route(
-            "/v1/instances/{id}/files/download-zip",
-            get(transfer::download_zip),
-        )
-        .route("/v1/instances/{id}/files/pull", post(transfer::pull))
+        .at::<api::FilesList, _, _>(list)
+        .at::<api::FilesDelete, _, _>(delete)
+        .at::<api::FilesStat, _, _>(stat)
+        .at::<api::FilesRead, _, _>(read)
+        .at::<api::FilesWrite, _, _>(write)
+        .at::<api::FilesMkdir, _, _>(mkdir)
+        .at::<api::FilesMove, _, _>(rename)
+        .at::<api::FilesCopy, _, _>(copy)
+        .at::<api::FilesChmod, _, _>(chmod)
+        .at::<api::FilesCompress, _, _>(compress)
+        .at::<api::FilesDecompress, _, _>(decompress)
+        .at::<api::FilesSearch, _, _>(search)
+        .at::<api::FilesDownload, _, _>(transfer::download)
+        .at::<api::FilesUpload, _, _>(transfer::upload)
+        .at::<api::FilesDownloadZip, _, _>(transfer::download_zip)
+        .at::<api::FilesPull, _, _>(transfer::pull)
 }
 
 pub(crate) type FileResult<T> = Result<T, FileError>;

@@ -5,8 +5,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use shardlyn_proto::ErrorBody;
+use shardlyn_proto::agent_api::LinesQuery;
 use shardlyn_proto::instance::{CommandRequest, InstanceSpec, LogLines, PowerRequest};
 
 use super::AgentState;
@@ -148,11 +148,6 @@ pub async fn stats(State(state): State<AgentState>, Path(id): Path<String>) -> R
         return r;
     }
     result(StatusCode::OK, state.instances.stats(&id).await)
-}
-
-#[derive(Deserialize)]
-pub struct LinesQuery {
-    lines: Option<usize>,
 }
 
 pub async fn logs(

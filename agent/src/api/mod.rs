@@ -1,5 +1,7 @@
 //! The agent API: an axum router the panel calls over the tunnel (HTTP/2). It is a plain
-//! router, so it is tested without a panel.
+//! router, so it is tested without a panel. Every route is registered from its
+//! declaration in `shardlyn_proto::agent_api` ([`Declared::at`]); `routes_test.rs`
+//! checks that each declared route is served.
 
 mod backups;
 mod containers;
@@ -12,9 +14,14 @@ pub mod metrics;
 mod processes;
 pub(crate) mod uploads;
 
+#[cfg(test)]
+mod routes_test;
+
 use axum::Router;
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::routing::{MethodFilter, on};
 use serde_json::{Value, json};
+use shardlyn_proto::agent_api::{self as api, Endpoint, Method};
 
 /// State of the agent API.
 #[derive(Clone)]
@@ -51,54 +58,66 @@ impl AgentState {
     }
 }
 
+/// Registers a handler for a route declared in `shardlyn_proto::agent_api`: the method
+/// and path come from the declaration, so the panel's client and this router agree.
+pub(crate) trait Declared {
+    #[must_use]
+    fn at<E: Endpoint, H, T>(self, handler: H) -> Self
+    where
+        H: Handler<T, AgentState>,
+        T: 'static;
+}
+
+impl Declared for Router<AgentState> {
+    fn at<E: Endpoint, H, T>(self, handler: H) -> Self
+    where
+        H: Handler<T, AgentState>,
+        T: 'static,
+    {
+        let filter = match E::METHOD {
+            Method::Get => MethodFilter::GET,
+            Method::Post => MethodFilter::POST,
+            Method::Put => MethodFilter::PUT,
+            Method::Delete => MethodFilter::DELETE,
+        };
+        self.route(E::PATH, on(filter, handler))
+    }
+}
+
 /// Every route of the agent API.
 pub fn router(state: AgentState) -> Router {
     Router::new()
-        .route("/v1/health", get(health))
-        .route("/v1/inventory", get(inventory::all))
-        .route("/v1/inventory/system", get(inventory::system))
-        .route("/v1/inventory/network", get(inventory::network))
-        .route("/v1/inventory/disks", get(inventory::disks))
-        .route("/v1/inventory/users", get(inventory::users))
-        .route("/v1/inventory/processes", get(inventory::processes))
-        .route("/v1/metrics", get(metrics::sample))
-        .route("/v1/containers", get(containers::list))
-        .route("/v1/containers/{id}/logs", get(containers::logs))
-        .route(
-            "/v1/containers/{id}/{action}",
-            axum::routing::post(containers::power),
-        )
-        .route("/v1/processes/{pid}/kill", post(processes::kill))
+        .at::<api::Health, _, _>(health)
+        .at::<api::InventoryAll, _, _>(inventory::all)
+        .at::<api::InventorySystem, _, _>(inventory::system)
+        .at::<api::InventoryNetwork, _, _>(inventory::network)
+        .at::<api::InventoryDisks, _, _>(inventory::disks)
+        .at::<api::InventoryUsers, _, _>(inventory::users)
+        .at::<api::InventoryProcesses, _, _>(inventory::processes)
+        .at::<api::Metrics, _, _>(metrics::sample)
+        .at::<api::Containers, _, _>(containers::list)
+        .at::<api::ContainerLogsRoute, _, _>(containers::logs)
+        .at::<api::ContainerPower, _, _>(containers::power)
+        .at::<api::ProcessKill, _, _>(processes::kill)
         .merge(files::router())
         .merge(uploads::router())
         .merge(backups::router())
         .merge(crate::git::api::router())
-        .route("/v1/events", get(events::states))
-        .route("/v1/sftp/auth/{id}", post(crate::sftp::answer))
-        .route("/v1/instances", get(instances::list))
-        .route(
-            "/v1/instances/{id}",
-            get(instances::get)
-                .put(instances::put)
-                .delete(instances::delete),
-        )
-        .route("/v1/instances/{id}/install", post(instances::install))
-        .route("/v1/instances/{id}/power", post(instances::power))
-        .route("/v1/instances/{id}/command", post(instances::command))
-        .route("/v1/instances/{id}/stats", get(instances::stats))
-        .route(
-            "/v1/instances/{id}/logs",
-            get(instances::logs).delete(instances::clear_logs),
-        )
-        .route(
-            "/v1/instances/{id}/logs/download",
-            get(instances::download_logs),
-        )
-        .route(
-            "/v1/instances/{id}/install-logs",
-            get(instances::install_logs),
-        )
-        .route("/v1/instances/{id}/events", get(events::instance))
+        .at::<api::Events, _, _>(events::states)
+        .at::<api::SftpAnswer, _, _>(crate::sftp::answer)
+        .at::<api::Instances, _, _>(instances::list)
+        .at::<api::InstanceGet, _, _>(instances::get)
+        .at::<api::InstancePut, _, _>(instances::put)
+        .at::<api::InstanceDelete, _, _>(instances::delete)
+        .at::<api::InstanceInstall, _, _>(instances::install)
+        .at::<api::InstancePower, _, _>(instances::power)
+        .at::<api::InstanceCommand, _, _>(instances::command)
+        .at::<api::InstanceStatsRoute, _, _>(instances::stats)
+        .at::<api::InstanceLogs, _, _>(instances::logs)
+        .at::<api::InstanceLogsClear, _, _>(instances::clear_logs)
+        .at::<api::InstanceLogsDownload, _, _>(instances::download_logs)
+        .at::<api::InstanceInstallLogs, _, _>(instances::install_logs)
+        .at::<api::InstanceEvents, _, _>(events::instance)
         .fallback(|| async {
             (
                 http::StatusCode::NOT_FOUND,

@@ -9,10 +9,11 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use shardlyn_proto::agent_api::Scope;
 use shardlyn_proto::inventory::KillProcessRequest;
 
 use super::AgentState;
-use super::containers::{ScopeQuery, managed};
+use super::containers::managed;
 use super::instances::error;
 
 const SIGNALS: &[&str] = &[
@@ -37,7 +38,7 @@ async fn in_managed_container(state: &AgentState, pid: u32) -> bool {
 pub async fn kill(
     State(state): State<AgentState>,
     Path(pid): Path<String>,
-    Query(scope): Query<ScopeQuery>,
+    Query(scope): Query<Scope>,
     body: axum::body::Bytes,
 ) -> Response {
     let Ok(pid) = pid.parse::<u32>() else {

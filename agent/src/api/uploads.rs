@@ -26,13 +26,12 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde::Deserialize;
+use shardlyn_proto::agent_api::{self as api, UploadOffset};
 use shardlyn_proto::upload::{CHECKSUM_HEADER, CHECKSUM_MISMATCH, CreateUpload};
 
-use super::AgentState;
 use super::instances::{error, instance_error};
 use super::json::AgentJson;
+use super::{AgentState, Declared};
 use crate::files::{FileError, Sandbox};
 use crate::instances::{Manager, lock, now_ms, valid_id};
 use append::{Checksum, Outcome};
@@ -57,11 +56,10 @@ impl Uploads {
 /// The uploads routes.
 pub fn router() -> Router<AgentState> {
     Router::new()
-        .route("/v1/instances/{id}/uploads", post(create))
-        .route(
-            "/v1/instances/{id}/uploads/{upload}",
-            get(status).post(write).delete(remove),
-        )
+        .at::<api::UploadCreate, _, _>(create)
+        .at::<api::UploadGet, _, _>(status)
+        .at::<api::UploadWrite, _, _>(write)
+        .at::<api::UploadDelete, _, _>(remove)
 }
 
 fn dir(m: &Manager) -> Dir {
@@ -257,15 +255,10 @@ async fn status(
     }
 }
 
-#[derive(Deserialize)]
-struct At {
-    offset: u64,
-}
-
 async fn write(
     State(state): State<AgentState>,
     Path((id, upload)): Path<(String, String)>,
-    Query(at): Query<At>,
+    Query(at): Query<UploadOffset>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {

@@ -7,20 +7,20 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
 use http::StatusCode;
+use shardlyn_proto::agent_api as api;
 use shardlyn_proto::git::SyncRequest;
 
 use super::{GitError, sync};
-use crate::api::AgentState;
 use crate::api::json::AgentJson;
+use crate::api::{AgentState, Declared};
 use crate::files::FileError;
 
 /// The git routes of the agent API.
 pub fn router() -> Router<AgentState> {
     Router::new()
-        .route("/v1/instances/{id}/git/sync", post(run))
-        .route("/v1/instances/{id}/git", delete(forget))
+        .at::<api::GitSync, _, _>(run)
+        .at::<api::GitForget, _, _>(forget)
 }
 
 fn known(state: &AgentState, id: &str) -> Result<(), GitError> {

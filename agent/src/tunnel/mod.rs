@@ -2,7 +2,8 @@
 //! over HTTP/2 on that WebSocket. It reconnects with exponential backoff and jitter and
 //! never touches running servers while the panel is away.
 
-pub mod io;
+pub use shardlyn_net::tunnel::io;
+pub use shardlyn_net::tunnel::{PROTOCOL_HEADER, TOKEN_HEADER, VERSION_HEADER};
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -20,13 +21,6 @@ use crate::config::{AgentConfig, Settings};
 use crate::instances::Manager;
 use crate::tls;
 use io::WsIo;
-
-/// Header carrying the agent token on the upgrade request.
-pub const TOKEN_HEADER: &str = "x-agent-token";
-/// Header carrying the agent's protocol version.
-pub const PROTOCOL_HEADER: &str = "x-agent-protocol";
-/// Header carrying the agent's version.
-pub const VERSION_HEADER: &str = "x-agent-version";
 
 /// Delay before reconnect attempt `n` (0-based): 1 s doubling to 60 s, with ±25 % jitter.
 #[must_use]

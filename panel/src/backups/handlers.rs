@@ -19,11 +19,12 @@ use crate::auth::extract::CurrentUser;
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppJson, AppPath, AppResult};
 use crate::instances::instance_for;
-use crate::instances::ops::power::{act, agent_path, connected};
+use crate::instances::ops::power::{act, connected};
 use crate::instances::ops::sync;
 use crate::instances::store::Instance;
 use crate::respond::Accepted;
 use crate::state::AppState;
+use shardlyn_proto::agent_api as api;
 
 /// How often a running backup's record is read from the agent.
 const POLL: Duration = Duration::from_millis(300);
@@ -55,13 +56,10 @@ async fn check(state: &AppState, instance: &Instance, bid: &str) -> bool {
         return false;
     };
     let answer = conn
-        .get_json(&agent_path(&instance.id, &format!("/backups/{bid}")))
+        .request::<api::BackupGet>(&(instance.id.as_str(), bid), &(), &())
         .await;
     let info = match answer {
-        Ok(v) => match serde_json::from_value::<BackupInfo>(v) {
-            Ok(info) => info,
-            Err(_) => return false,
-        },
+        Ok(info) => info,
         Err(AppError::NotFound(_)) => BackupInfo {
             id: bid.to_string(),
             instance: instance.id.clone(),
@@ -180,20 +178,14 @@ async fn remove_archive(state: &AppState, instance: &Instance, b: &Backup) -> Ap
         // The agent may hold a record of it too.
         if let Some(conn) = state.tunnels.get(&instance.node_id) {
             let _ = conn
-                .call(
-                    http::Method::DELETE,
-                    &agent_path(&instance.id, &format!("/backups/{}", b.id)),
-                )
+                .request::<api::BackupDelete>(&(instance.id.as_str(), b.id.as_str()), &(), &())
                 .await;
         }
         return Ok(());
     }
     let conn = connected(state, &instance.node_id)?;
     match conn
-        .call(
-            http::Method::DELETE,
-            &agent_path(&instance.id, &format!("/backups/{}", b.id)),
-        )
+        .request::<api::BackupDelete>(&(instance.id.as_str(), b.id.as_str()), &(), &())
         .await
     {
         Ok(_) | Err(AppError::NotFound(_)) => Ok(()),
@@ -340,10 +332,10 @@ pub(crate) async fn begin(
         ignored,
         target,
     };
-    let path = agent_path(&instance.id, "/backups");
-    let sent = match conn.call_json(http::Method::POST, &path, &request).await {
+    let id = instance.id.as_str();
+    let sent = match conn.request::<api::BackupCreate>(&id, &(), &request).await {
         Err(AppError::NotFound(_)) => match sync::push_instance(state, instance).await {
-            Ok(()) => conn.call_json(http::Method::POST, &path, &request).await,
+            Ok(()) => conn.request::<api::BackupCreate>(&id, &(), &request).await,
             Err(e) => Err(e),
         },
         other => other,
@@ -414,10 +406,7 @@ pub async fn download(
     } else {
         let conn = connected(&state, &instance.node_id)?;
         let upstream = conn
-            .stream(&agent_path(
-                &instance.id,
-                &format!("/backups/{}/download", backup.id),
-            ))
+            .stream::<api::BackupDownload>(&(instance.id.as_str(), backup.id.as_str()), &())
             .await?;
         Body::new(upstream.into_body()).into_response()
     };
@@ -472,12 +461,8 @@ pub async fn restore(
         truncate: body.truncate,
         target,
     };
-    conn.call_json(
-        http::Method::POST,
-        &agent_path(&instance.id, &format!("/backups/{}/restore", backup.id)),
-        &request,
-    )
-    .await?;
+    conn.request::<api::BackupRestore>(&(instance.id.as_str(), backup.id.as_str()), &(), &request)
+        .await?;
     let state_now = match status {
         Some(s) => s,
         None => crate::instances::store::find(&state.db.pool, &instance.id)

@@ -11,9 +11,10 @@ mod upload;
 use axum::body::Body;
 use axum::extract::State;
 use axum::handler::Handler;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde_json::Value;
+use shardlyn_proto::agent_api::{self as api, Endpoint, Relayed};
 
 use crate::auth::extract::CurrentUser;
 use crate::error::{AppJson, AppPath, AppResult};
@@ -118,26 +119,17 @@ pub fn router() -> Routes {
 }
 
 /// `GET`s relayed as they are (query string included).
-async fn get_as(
+async fn get_as<E>(
     state: &AppState,
     user: &CurrentUser,
     id: &str,
-    rest: &str,
     uri: &Uri,
     headers: HeaderMap,
-) -> AppResult<Response> {
-    proxy::relay(
-        state,
-        user,
-        id,
-        READ,
-        Method::GET,
-        rest,
-        uri.query(),
-        headers,
-        Body::empty(),
-    )
-    .await
+) -> AppResult<Response>
+where
+    E: for<'a> Endpoint<Params<'a> = &'a str, Query = Relayed>,
+{
+    proxy::relay::<E>(state, user, id, READ, uri.query(), headers, Body::empty()).await
 }
 
 async fn list(
@@ -146,7 +138,7 @@ async fn list(
     AppPath(id): AppPath<String>,
     uri: Uri,
 ) -> AppResult<Response> {
-    get_as(&state, &user, &id, "/files", &uri, HeaderMap::new()).await
+    get_as::<api::FilesList>(&state, &user, &id, &uri, HeaderMap::new()).await
 }
 
 async fn stat(
@@ -155,7 +147,7 @@ async fn stat(
     AppPath(id): AppPath<String>,
     uri: Uri,
 ) -> AppResult<Response> {
-    get_as(&state, &user, &id, "/files/stat", &uri, HeaderMap::new()).await
+    get_as::<api::FilesStat>(&state, &user, &id, &uri, HeaderMap::new()).await
 }
 
 async fn search(
@@ -164,7 +156,7 @@ async fn search(
     AppPath(id): AppPath<String>,
     uri: Uri,
 ) -> AppResult<Response> {
-    get_as(&state, &user, &id, "/files/search", &uri, HeaderMap::new()).await
+    get_as::<api::FilesSearch>(&state, &user, &id, &uri, HeaderMap::new()).await
 }
 
 async fn read(
@@ -173,7 +165,7 @@ async fn read(
     AppPath(id): AppPath<String>,
     uri: Uri,
 ) -> AppResult<Response> {
-    get_as(&state, &user, &id, "/files/content", &uri, HeaderMap::new()).await
+    get_as::<api::FilesRead>(&state, &user, &id, &uri, HeaderMap::new()).await
 }
 
 async fn download(
@@ -187,7 +179,7 @@ async fn download(
     if let Some(r) = headers.get(http::header::RANGE) {
         fwd.insert(http::header::RANGE, r.clone());
     }
-    get_as(&state, &user, &id, "/files/download", &uri, fwd).await
+    get_as::<api::FilesDownload>(&state, &user, &id, &uri, fwd).await
 }
 
 async fn download_zip(
@@ -196,15 +188,7 @@ async fn download_zip(
     AppPath(id): AppPath<String>,
     uri: Uri,
 ) -> AppResult<Response> {
-    get_as(
-        &state,
-        &user,
-        &id,
-        "/files/download-zip",
-        &uri,
-        HeaderMap::new(),
-    )
-    .await
+    get_as::<api::FilesDownloadZip>(&state, &user, &id, &uri, HeaderMap::new()).await
 }
 
 /// `PUT /files/content?path=`: the raw body (streamed; the node caps it at 10 MiB).
@@ -215,13 +199,11 @@ async fn write(
     uri: Uri,
     body: Body,
 ) -> AppResult<Response> {
-    proxy::relay(
+    proxy::relay::<api::FilesWrite>(
         &state,
         &user,
         &id,
         WRITE,
-        Method::PUT,
-        "/files/content",
         uri.query(),
         HeaderMap::new(),
         body,
@@ -230,36 +212,26 @@ async fn write(
 }
 
 /// JSON-bodied writes: the body is checked as JSON here, then relayed.
-async fn json_write(
+async fn json_write<E>(
     state: &AppState,
     user: &CurrentUser,
     id: &str,
-    method: Method,
-    rest: &str,
     body: &Value,
-) -> AppResult<Response> {
+) -> AppResult<Response>
+where
+    E: for<'a> Endpoint<Params<'a> = &'a str, Query = Relayed>,
+{
     let bytes = serde_json::to_vec(body).map_err(|e| crate::error::AppError::Internal(e.into()))?;
     let mut headers = HeaderMap::new();
     headers.insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
     );
-    proxy::relay(
-        state,
-        user,
-        id,
-        WRITE,
-        method,
-        rest,
-        None,
-        headers,
-        Body::from(bytes),
-    )
-    .await
+    proxy::relay::<E>(state, user, id, WRITE, None, headers, Body::from(bytes)).await
 }
 
 macro_rules! json_route {
-    ($name:ident, $method:expr, $rest:literal) => {
+    ($name:ident, $endpoint:ty) => {
         async fn $name(
             State(state): State<AppState>,
             user: CurrentUser,
@@ -274,16 +246,16 @@ macro_rules! json_route {
                     request, &state,
                 )
                 .await?;
-            json_write(&state, &user, &id, $method, $rest, &body).await
+            json_write::<$endpoint>(&state, &user, &id, &body).await
         }
     };
 }
 
-json_route!(delete, Method::DELETE, "/files");
-json_route!(mkdir, Method::POST, "/files/mkdir");
-json_route!(rename, Method::POST, "/files/move");
-json_route!(copy, Method::POST, "/files/copy");
-json_route!(chmod, Method::POST, "/files/chmod");
-json_route!(compress, Method::POST, "/files/compress");
-json_route!(decompress, Method::POST, "/files/decompress");
-json_route!(pull, Method::POST, "/files/pull");
+json_route!(delete, api::FilesDelete);
+json_route!(mkdir, api::FilesMkdir);
+json_route!(rename, api::FilesMove);
+json_route!(copy, api::FilesCopy);
+json_route!(chmod, api::FilesChmod);
+json_route!(compress, api::FilesCompress);
+json_route!(decompress, api::FilesDecompress);
+json_route!(pull, api::FilesPull);

@@ -1,14 +1,15 @@
 //! Relaying a files request to the agent and its answer back, streamed.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
+use shardlyn_proto::agent_api::{Endpoint, Relayed};
 
 use crate::auth::extract::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::instances::instance_for;
-use crate::instances::ops::power::{agent_path, connected};
+use crate::instances::ops::power::connected;
 use crate::state::AppState;
 
 /// Headers of the agent's answer handed on to the caller.
@@ -20,32 +21,29 @@ const PASSED: [header::HeaderName; 5] = [
     header::ACCEPT_RANGES,
 ];
 
-/// Authorizes `permission` on instance `id`, sends `method /v1/instances/{id}{rest}?query`
-/// with `body` to its agent, and streams the answer back. The agent's 4xx (error
+/// Authorizes `permission` on instance `id`, sends the files route `E` with the caller's
+/// `query` and `body` to its agent, and streams the answer back. The agent's 4xx (error
 /// envelope with its code) pass unchanged; a 5xx or a failed tunnel is a 503.
 ///
 /// # Errors
 /// 404/403 from authorization, 409 `NODE_OFFLINE`, 503.
-#[expect(clippy::too_many_arguments, reason = "a relay takes the whole request")]
-pub(crate) async fn relay(
+pub(crate) async fn relay<E>(
     state: &AppState,
     user: &CurrentUser,
     id: &str,
     permission: &str,
-    method: Method,
-    rest: &str,
     query: Option<&str>,
     headers: HeaderMap,
     body: Body,
-) -> AppResult<Response> {
+) -> AppResult<Response>
+where
+    E: for<'a> Endpoint<Params<'a> = &'a str, Query = Relayed>,
+{
     let instance = instance_for(state, user, id, permission).await?;
     let conn = connected(state, &instance.node_id)?;
-    let mut path = agent_path(&instance.id, rest);
-    if let Some(q) = query.filter(|q| !q.is_empty()) {
-        path.push('?');
-        path.push_str(q);
-    }
-    let upstream = conn.send_body(method, &path, headers, body).await?;
+    let upstream = conn
+        .relay::<E>(&instance.id.as_str(), query, headers, body)
+        .await?;
     answer(upstream).await
 }
 

@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::extract::{Multipart, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -15,8 +15,9 @@ use super::{WRITE, proxy};
 use crate::auth::extract::CurrentUser;
 use crate::error::{AppError, AppPath, AppQuery, AppResult};
 use crate::instances::instance_for;
-use crate::instances::ops::power::{agent_path, connected};
+use crate::instances::ops::power::connected;
 use crate::state::AppState;
+use shardlyn_proto::agent_api as api;
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct UploadQuery {
@@ -29,18 +30,6 @@ pub(super) struct UploadQuery {
 fn base_name(name: &str) -> Option<&str> {
     let n = name.rsplit(['/', '\\']).next()?.trim();
     (!n.is_empty() && n != "." && n != "..").then_some(n)
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// At most this much of a refused upload is read and discarded, so a client still
@@ -119,11 +108,7 @@ async fn send_parts(multipart: &mut Multipart, to: &Target<'_>) -> AppResult<Sen
             continue; // not a file part
         };
         let target = format!("{}/{name}", to.dir);
-        let path = format!(
-            "{}?path={}",
-            agent_path(to.instance, "/files/upload"),
-            encode(&target)
-        );
+        let query = api::FilePath { path: target };
         // Pump the part into a channel the tunnel request reads from, in this task
         // (the field borrows the multipart stream).
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
@@ -132,7 +117,7 @@ async fn send_parts(multipart: &mut Multipart, to: &Target<'_>) -> AppResult<Sen
         }));
         let send = to
             .conn
-            .send_body(Method::POST, &path, HeaderMap::new(), body);
+            .open::<api::FilesUpload>(&to.instance, &query, HeaderMap::new(), body);
         let max = to.max;
         let pump = async move {
             let mut total = 0u64;

@@ -17,8 +17,8 @@ use crate::auth::extract::CurrentUser;
 use crate::db::now_ms;
 use crate::error::{AppError, AppJson, AppPath, AppResult};
 use crate::instances::instance_for;
-use crate::instances::ops::power::agent_path;
 use crate::state::AppState;
+use shardlyn_proto::agent_api as api;
 
 /// Largest deploy key accepted (an RSA-4096 key is about 3.4 KiB).
 const MAX_KEY_BYTES: usize = 16 * 1024;
@@ -299,7 +299,7 @@ pub async fn delete(
     tx.commit().await?;
     if let Some(conn) = state.tunnels.get(&instance.node_id) {
         let _ = conn
-            .call(http::Method::DELETE, &agent_path(&instance.id, "/git"))
+            .request::<api::GitForget>(&instance.id.as_str(), &(), &())
             .await;
     }
     Ok(StatusCode::NO_CONTENT)

@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use http_body_util::BodyExt;
@@ -23,12 +22,14 @@ use crate::auth::extract::CurrentUser;
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::instances::instance_for;
-use crate::instances::ops::power::{act, agent_path, connected};
+use crate::instances::ops::power::{act, connected};
 use crate::instances::store::Instance;
 use crate::pagination::{Page, PageInfo, PageParams};
 use crate::respond::Accepted;
 use crate::state::AppState;
+use crate::tunnel::AgentConn;
 use crate::webhooks::push::PushEvent;
+use shardlyn_proto::agent_api as api;
 
 /// Longest the panel waits for the agent's answer (the agent bounds each git command
 /// to 10 minutes; the copy follows).
@@ -208,20 +209,10 @@ async fn ask_agent(
 
 async fn send(state: &AppState, instance: &Instance, body: &SyncRequest) -> AppResult<SyncResult> {
     let conn = connected(state, &instance.node_id)?;
-    let bytes = serde_json::to_vec(body).map_err(|e| AppError::Internal(e.into()))?;
-    let mut headers = http::HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
+    let (headers, body) = AgentConn::json_body::<api::GitSync>(body)?;
     let exchange = async {
         let response = conn
-            .send_body(
-                http::Method::POST,
-                &agent_path(&instance.id, "/git/sync"),
-                headers,
-                Body::from(bytes),
-            )
+            .open::<api::GitSync>(&instance.id.as_str(), &(), headers, body)
             .await?;
         let status = response.status();
         let bytes = response

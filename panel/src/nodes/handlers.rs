@@ -116,14 +116,12 @@ pub async fn uncordon(
     set_cordon(&state, &user, &id, false).await
 }
 
-/// `path` on the agent, with `all=true` for platform admins: the agent then reaches
+/// The caller's reach on a node's agent: `all` for platform admins, so the agent reaches
 /// every container and process of the node; everybody else reaches only the containers
 /// Shardlyn created there and the processes inside them.
 #[must_use]
-pub fn node_scoped(path: String, user: &CurrentUser) -> String {
-    if !user.user.is_admin {
-        return path;
+pub fn node_scope(user: &CurrentUser) -> shardlyn_proto::agent_api::Scope {
+    shardlyn_proto::agent_api::Scope {
+        all: user.user.is_admin,
     }
-    let separator = if path.contains('?') { '&' } else { '?' };
-    format!("{path}{separator}all=true")
 }

@@ -4,30 +4,39 @@
 
 use axum::extract::State;
 use serde::Deserialize;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use shardlyn_proto::agent_api::{self as api, Endpoint};
 use shardlyn_proto::inventory::{
     ContainerInfo, ContainerLogs, DiskInfo, Inventory, NetworkInterface, ProcessInfo, SystemInfo,
     SystemUser,
 };
 
-use super::handlers::{node_for, node_scoped};
+use super::handlers::{node_for, node_scope};
 use crate::auth::extract::CurrentUser;
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::respond::NoContent;
 use crate::state::AppState;
 
-/// `method path` on the agent of node `id`, once the caller holds `permission` on it,
-/// read as `T`.
-async fn agent_call<T: DeserializeOwned>(
+/// `E` on the agent of node `id`, once the caller holds `permission` on it.
+async fn agent_call<E: Endpoint<Request = ()>>(
     state: &AppState,
     user: &CurrentUser,
     id: &str,
     permission: &str,
-    method: http::Method,
-    path: &str,
-) -> AppResult<T> {
+    params: &E::Params<'_>,
+    query: &E::Query,
+) -> AppResult<E::Response>
+where
+    E::Query: Serialize,
+    E::Response: DeserializeOwned,
+{
     node_for(state, user, id, permission).await?;
-    state.tunnels.route(id)?.fetch(method, path).await
+    state
+        .tunnels
+        .route(id)?
+        .request::<E>(params, query, &())
+        .await
 }
 
 /// Docker ids and names as the agent accepts them; checked here too so nothing odd is
@@ -54,15 +63,14 @@ pub async fn container_logs(
     AppPath((id, container)): AppPath<(String, String)>,
     AppQuery(q): AppQuery<LogsQuery>,
 ) -> AppResult<AppJson<ContainerLogs>> {
-    let path = node_scoped(
-        format!(
-            "/v1/containers/{}/logs?tail={}",
-            container_id(&container)?,
-            q.tail.unwrap_or(100).min(10_000)
-        ),
-        &user,
-    );
-    let logs = agent_call(&state, &user, &id, "nodes.read", http::Method::GET, &path).await?;
+    let query = api::ContainerLogsQuery {
+        tail: Some(q.tail.unwrap_or(100).min(10_000)),
+        all: node_scope(&user).all,
+    };
+    let container = container_id(&container)?;
+    let logs =
+        agent_call::<api::ContainerLogsRoute>(&state, &user, &id, "nodes.read", &container, &query)
+            .await?;
     Ok(AppJson(logs))
 }
 
@@ -80,34 +88,28 @@ async fn container_power(
     action: &str,
     q: &PowerQuery,
 ) -> AppResult<NoContent> {
-    let mut path = node_scoped(
-        format!(
-            "/v1/containers/{}/{action}?timeout={}",
-            container_id(container)?,
-            q.timeout.unwrap_or(10).min(600)
-        ),
-        user,
-    );
-    if let Some(signal) = &q.signal {
-        if signal.is_empty()
+    let container = container_id(container)?;
+    if let Some(signal) = &q.signal
+        && (signal.is_empty()
             || signal.len() > 16
-            || !signal.chars().all(|c| c.is_ascii_alphanumeric())
-        {
-            return Err(AppError::Validation(
-                "signal must be a name like SIGTERM or a number".into(),
-            ));
-        }
-        path.push_str("&signal=");
-        path.push_str(signal);
+            || !signal.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        return Err(AppError::Validation(
+            "signal must be a name like SIGTERM or a number".into(),
+        ));
     }
-    // The agent answers 204: nothing to read.
-    agent_call::<serde::de::IgnoredAny>(
+    let query = api::ContainerPowerQuery {
+        timeout: Some(q.timeout.unwrap_or(10).min(600)),
+        signal: q.signal.clone(),
+        all: node_scope(user).all,
+    };
+    agent_call::<api::ContainerPower>(
         state,
         user,
         id,
         "nodes.containers",
-        http::Method::POST,
-        &path,
+        &(container, action),
+        &query,
     )
     .await?;
     Ok(NoContent)
@@ -133,32 +135,32 @@ container_action!(container_restart, "restart");
 container_action!(container_kill, "kill");
 
 macro_rules! inventory_route {
-    ($name:ident, $path:literal, $body:ty) => {
+    ($name:ident, $endpoint:ty, $body:ty) => {
         /// Inventory read live from the node's agent.
         pub async fn $name(
             State(state): State<AppState>,
             user: CurrentUser,
             AppPath(id): AppPath<String>,
         ) -> AppResult<AppJson<$body>> {
-            let body =
-                agent_call(&state, &user, &id, "nodes.read", http::Method::GET, $path).await?;
+            let body: $body =
+                agent_call::<$endpoint>(&state, &user, &id, "nodes.read", &(), &()).await?;
             Ok(AppJson(body))
         }
     };
 }
 
-inventory_route!(inventory_all, "/v1/inventory", Inventory);
-inventory_route!(inventory_system, "/v1/inventory/system", SystemInfo);
+inventory_route!(inventory_all, api::InventoryAll, Inventory);
+inventory_route!(inventory_system, api::InventorySystem, SystemInfo);
 inventory_route!(
     inventory_network,
-    "/v1/inventory/network",
+    api::InventoryNetwork,
     Vec<NetworkInterface>
 );
-inventory_route!(inventory_disks, "/v1/inventory/disks", Vec<DiskInfo>);
-inventory_route!(inventory_users, "/v1/inventory/users", Vec<SystemUser>);
+inventory_route!(inventory_disks, api::InventoryDisks, Vec<DiskInfo>);
+inventory_route!(inventory_users, api::InventoryUsers, Vec<SystemUser>);
 inventory_route!(
     inventory_processes,
-    "/v1/inventory/processes",
+    api::InventoryProcesses,
     Vec<ProcessInfo>
 );
 
@@ -169,7 +171,7 @@ pub async fn inventory_containers(
     user: CurrentUser,
     AppPath(id): AppPath<String>,
 ) -> AppResult<AppJson<Vec<ContainerInfo>>> {
-    let path = node_scoped("/v1/containers".into(), &user);
-    let list = agent_call(&state, &user, &id, "nodes.read", http::Method::GET, &path).await?;
+    let scope = node_scope(&user);
+    let list = agent_call::<api::Containers>(&state, &user, &id, "nodes.read", &(), &scope).await?;
     Ok(AppJson(list))
 }

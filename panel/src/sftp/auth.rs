@@ -65,8 +65,10 @@ pub fn dispatch(state: &AppState, conn: &Arc<AgentConn>, line: &[u8]) -> bool {
             reason = answer.reason.as_deref().unwrap_or(""),
             "SFTP login checked"
         );
-        let path = format!("/v1/sftp/auth/{}", request.id);
-        if let Err(e) = conn.call_json(http::Method::POST, &path, &answer).await {
+        let sent = conn
+            .request::<shardlyn_proto::agent_api::SftpAnswer>(&request.id.as_str(), &(), &answer)
+            .await;
+        if let Err(e) = sent {
             tracing::debug!(node.id = %conn.node_id, error = %e, "answering an SFTP login");
         }
     });

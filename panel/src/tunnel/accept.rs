@@ -8,8 +8,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use shardlyn_agent::tunnel::io::WsIo;
-use shardlyn_agent::tunnel::{PROTOCOL_HEADER, VERSION_HEADER};
+use shardlyn_net::tunnel::io::WsIo;
+use shardlyn_net::tunnel::{PROTOCOL_HEADER, VERSION_HEADER};
+use shardlyn_proto::agent_api::Metrics;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -81,14 +82,14 @@ async fn run(
     let ws = WebSocketStream::from_raw_socket(
         TokioIo::new(upgraded),
         Role::Server,
-        Some(shardlyn_agent::tunnel::io::config()),
+        Some(shardlyn_net::tunnel::io::config()),
     )
     .await;
     let handshake = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
-        .max_frame_size(shardlyn_agent::tunnel::io::H2_MAX_FRAME_BYTES)
-        .initial_stream_window_size(shardlyn_agent::tunnel::io::H2_STREAM_WINDOW_BYTES)
-        .initial_connection_window_size(shardlyn_agent::tunnel::io::H2_CONN_WINDOW_BYTES)
+        .max_frame_size(shardlyn_net::tunnel::io::H2_MAX_FRAME_BYTES)
+        .initial_stream_window_size(shardlyn_net::tunnel::io::H2_STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(shardlyn_net::tunnel::io::H2_CONN_WINDOW_BYTES)
         .keep_alive_interval(Some(Duration::from_secs(15)))
         .keep_alive_timeout(Duration::from_secs(20))
         .handshake::<_, Body>(TokioIo::new(WsIo::new(ws)))
@@ -132,7 +133,7 @@ async fn run(
         // The heartbeat is a metrics sample: one round trip proves the tunnel works end
         // to end, and the areas record the node's and its servers' usage from it.
         let started = std::time::Instant::now();
-        let sample = match conn.get_json("/v1/metrics").await {
+        let sample = match conn.request::<Metrics>(&(), &(), &()).await {
             Ok(sample) => sample,
             Err(e) => {
                 tracing::warn!(node.id = %node_id, error = %e, "heartbeat failed: closing tunnel");

@@ -1,6 +1,9 @@
 //! The panel end of the agent tunnel: accepts the agent's WebSocket, runs an HTTP/2
 //! client over it, keeps a registry of connected agents and checks each one with a
 //! heartbeat request every 10 seconds (a node is offline after missed heartbeats).
+//! Requests to an agent are typed by `shardlyn_proto::agent_api`: [`AgentConn::request`]
+//! for JSON, [`AgentConn::stream`] / [`AgentConn::open`] / [`AgentConn::relay`] for
+//! streamed bodies; no caller writes an agent path by hand.
 
 mod accept;
 mod events;
@@ -14,7 +17,10 @@ use axum::body::Body;
 use axum::extract::State;
 use http_body_util::BodyExt;
 use hyper::client::conn::http2::SendRequest;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use shardlyn_proto::agent_api::{Endpoint, Method, Relayed, Streamed};
 
 pub use accept::accept;
 pub use events::{Listener, Reaction, TunnelEvent};
@@ -53,61 +59,53 @@ pub struct AgentConn {
 }
 
 impl AgentConn {
-    /// `GET path` on the agent API, decoded as JSON.
+    /// `E` on the agent API (`shardlyn_proto::agent_api`), its JSON answer read as
+    /// `E::Response` (`()` for an empty one). The agent's 400/404/409/413 come back as
+    /// the same errors; anything else is a 503.
     ///
     /// # Errors
-    /// As [`Self::call`].
-    pub async fn get_json(&self, path: &str) -> AppResult<Value> {
-        self.call(http::Method::GET, path).await
-    }
-
-    /// `method path` on the agent API (no body); the JSON answer, or null for 204. The
-    /// agent's 400/404/409 come back as the same errors; anything else is a 503.
-    ///
-    /// # Errors
-    /// 503 when the tunnel fails or times out; the agent's own client errors otherwise.
-    pub async fn call(&self, method: http::Method, path: &str) -> AppResult<Value> {
-        let response = self.send(method, path, None).await?;
-        read_json(response).await
-    }
-
-    /// `method path` (no body) whose answer is read as `T`, the type the agent answers
-    /// with (shared through `shardlyn_proto`).
-    ///
-    /// # Errors
-    /// As [`Self::call`]; 503 when the answer is not a `T`.
-    pub async fn fetch<T: serde::de::DeserializeOwned>(
+    /// 503 when the tunnel fails or times out, or the answer is not an `E::Response`;
+    /// the agent's own client errors otherwise.
+    pub async fn request<E: Endpoint>(
         &self,
-        method: http::Method,
-        path: &str,
-    ) -> AppResult<T> {
-        let value = self.call(method, path).await?;
-        serde_json::from_value(value)
-            .map_err(|e| AppError::Unavailable(format!("node answered an unreadable {path}: {e}")))
+        params: &E::Params<'_>,
+        query: &E::Query,
+        body: &E::Request,
+    ) -> AppResult<E::Response>
+    where
+        E::Query: Serialize,
+        E::Request: Serialize,
+        E::Response: DeserializeOwned,
+    {
+        let uri = E::uri(params, query).map_err(|e| AppError::Internal(e.into()))?;
+        let body = serde_json::to_value(body).map_err(|e| AppError::Internal(e.into()))?;
+        let body = if body.is_null() {
+            None
+        } else {
+            Some(serde_json::to_vec(&body).map_err(|e| AppError::Internal(e.into()))?)
+        };
+        let response = self.send(method(E::METHOD), &uri, body).await?;
+        let value = read_json(response).await?;
+        serde_json::from_value(value).map_err(|e| {
+            AppError::Unavailable(format!("node answered an unreadable {}: {e}", E::PATH))
+        })
     }
 
-    /// `method path` with a JSON body; answered as [`Self::call`].
+    /// `E` whose answer is streamed (console events, downloads): the response once its
+    /// head arrived. A non-2xx answer is turned into the matching error.
     ///
     /// # Errors
-    /// As [`Self::call`].
-    pub async fn call_json(
+    /// As [`Self::request`].
+    pub async fn stream<E: Endpoint<Response = Streamed, Request = ()>>(
         &self,
-        method: http::Method,
-        path: &str,
-        body: &impl serde::Serialize,
-    ) -> AppResult<Value> {
-        let bytes = serde_json::to_vec(body).map_err(|e| AppError::Internal(e.into()))?;
-        let response = self.send(method, path, Some(bytes)).await?;
-        read_json(response).await
-    }
-
-    /// `GET path` whose answer is streamed (console events, downloads): the response
-    /// once its head arrived. A non-2xx answer is turned into the matching error.
-    ///
-    /// # Errors
-    /// As [`Self::call`].
-    pub async fn stream(&self, path: &str) -> AppResult<http::Response<hyper::body::Incoming>> {
-        let response = self.send(http::Method::GET, path, None).await?;
+        params: &E::Params<'_>,
+        query: &E::Query,
+    ) -> AppResult<http::Response<hyper::body::Incoming>>
+    where
+        E::Query: Serialize,
+    {
+        let uri = E::uri(params, query).map_err(|e| AppError::Internal(e.into()))?;
+        let response = self.send(method(E::METHOD), &uri, None).await?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -117,23 +115,70 @@ impl AgentConn {
             .unwrap_or_else(|| AppError::Unavailable("node answered an unexpected status".into())))
     }
 
-    /// `method path` with a streamed request body (uploads) and extra `headers`: the raw
-    /// answer, whatever its status. No overall time limit, as the body may take long:
-    /// the caller bounds it (the tunnel's keep-alive catches a dead agent).
+    /// `E` with a streamed request `body` (uploads, relayed writes) and extra `headers`:
+    /// the raw answer, whatever its status. No overall time limit, as the body may take
+    /// long: the caller bounds it (the tunnel's keep-alive catches a dead agent).
     ///
     /// # Errors
     /// 503 when the tunnel fails.
-    pub async fn send_body(
+    pub async fn open<E: Endpoint>(
+        &self,
+        params: &E::Params<'_>,
+        query: &E::Query,
+        headers: http::HeaderMap,
+        body: Body,
+    ) -> AppResult<http::Response<hyper::body::Incoming>>
+    where
+        E::Query: Serialize,
+    {
+        let uri = E::uri(params, query).map_err(|e| AppError::Internal(e.into()))?;
+        self.send_body(method(E::METHOD), &uri, headers, body).await
+    }
+
+    /// [`Self::open`] for the routes whose query string is relayed from the panel's
+    /// caller as it came (the files routes).
+    ///
+    /// # Errors
+    /// 503 when the tunnel fails.
+    pub async fn relay<E: Endpoint<Query = Relayed>>(
+        &self,
+        params: &E::Params<'_>,
+        query: Option<&str>,
+        headers: http::HeaderMap,
+        body: Body,
+    ) -> AppResult<http::Response<hyper::body::Incoming>> {
+        let uri = E::relayed_uri(params, query);
+        self.send_body(method(E::METHOD), &uri, headers, body).await
+    }
+
+    /// The JSON body of `E`, for [`Self::open`] (with a `content-type` header).
+    ///
+    /// # Errors
+    /// The body does not serialize (a bug).
+    pub fn json_body<E: Endpoint>(body: &E::Request) -> AppResult<(http::HeaderMap, Body)>
+    where
+        E::Request: Serialize,
+    {
+        let bytes = serde_json::to_vec(body).map_err(|e| AppError::Internal(e.into()))?;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Ok((headers, Body::from(bytes)))
+    }
+
+    async fn send_body(
         &self,
         method: http::Method,
-        path: &str,
+        uri: &str,
         headers: http::HeaderMap,
         body: Body,
     ) -> AppResult<http::Response<hyper::body::Incoming>> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = http::Request::builder()
             .method(method)
-            .uri(path)
+            .uri(uri)
             .header(http::header::HOST, "agent")
             .body(body)
             .map_err(|e| AppError::Internal(e.into()))?;
@@ -145,13 +190,13 @@ impl AgentConn {
     async fn send(
         &self,
         method: http::Method,
-        path: &str,
+        uri: &str,
         body: Option<Vec<u8>>,
     ) -> AppResult<http::Response<hyper::body::Incoming>> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut builder = http::Request::builder()
             .method(method)
-            .uri(path)
+            .uri(uri)
             .header(http::header::HOST, "agent");
         if body.is_some() {
             builder = builder.header(http::header::CONTENT_TYPE, "application/json");
@@ -164,6 +209,15 @@ impl AgentConn {
             .await
             .map_err(|e| offline(&e))?
             .map_err(|e| offline(&e))
+    }
+}
+
+fn method(m: Method) -> http::Method {
+    match m {
+        Method::Get => http::Method::GET,
+        Method::Post => http::Method::POST,
+        Method::Put => http::Method::PUT,
+        Method::Delete => http::Method::DELETE,
     }
 }
 

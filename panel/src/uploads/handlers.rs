@@ -3,11 +3,6 @@
 //! streamed to the agent as they arrive, never buffered here; the agent's offset is the
 //! one reported.
 
-#![expect(
-    clippy::result_large_err,
-    reason = "the error side is the tus response itself, built once per request"
-)]
-
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -23,11 +18,12 @@ use super::tus;
 use crate::auth::extract::CurrentUser;
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppPath};
-use crate::instances::ops::power::{agent_path, connected};
+use crate::instances::ops::power::connected;
 use crate::instances::ops::sync::push_instance;
 use crate::instances::{instance_for, store::Instance};
 use crate::state::AppState;
 use crate::tunnel::AgentConn;
+use shardlyn_proto::agent_api::{self as api, Endpoint};
 
 const PERMISSION: &str = "instances.files.write";
 /// Longest wait for an agent's answer once it has the whole body.
@@ -92,22 +88,25 @@ async fn agent_answer(response: http::Response<hyper::body::Incoming>) -> Result
     ))))
 }
 
-async fn agent_call(
+/// `E` on the agent with a streamed body: its answer read as `E::Response`, or the
+/// error response to hand on ([`agent_answer`]).
+async fn agent_call<E: Endpoint>(
     conn: &AgentConn,
-    method: http::Method,
-    path: &str,
+    params: &E::Params<'_>,
+    query: &E::Query,
     headers: HeaderMap,
     body: Body,
-) -> Result<Value, Response> {
+) -> Result<E::Response, Response>
+where
+    E::Query: serde::Serialize,
+    E::Response: serde::de::DeserializeOwned,
+{
     let response = conn
-        .send_body(method, path, headers, body)
+        .open::<E>(params, query, headers, body)
         .await
         .map_err(fail)?;
-    agent_answer(response).await
-}
-
-fn status_of(v: Value) -> Result<UploadStatus, Response> {
-    serde_json::from_value(v).map_err(|e| {
+    let value = agent_answer(response).await?;
+    serde_json::from_value(value).map_err(|e| {
         fail(AppError::Unavailable(format!(
             "node answered an unreadable upload status: {e}"
         )))
@@ -156,12 +155,14 @@ async fn append(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    let path = agent_path(
-        &record.instance_id,
-        &format!("/uploads/{}?offset={offset}", record.id),
-    );
-    let value = agent_call(conn, http::Method::POST, &path, forward, body).await?;
-    let status = status_of(value)?;
+    let status = agent_call::<api::UploadWrite>(
+        conn,
+        &(record.instance_id.as_str(), record.id.as_str()),
+        &api::UploadOffset { offset },
+        forward,
+        body,
+    )
+    .await?;
     record_status(state, &status).await?;
     Ok(status)
 }
@@ -292,29 +293,17 @@ async fn open_on_agent(
         length,
         expires_at: record.expires_at,
     };
-    let bytes = serde_json::to_vec(&body).map_err(|e| fail(AppError::Internal(e.into())))?;
-    let path = agent_path(&instance.id, "/uploads");
-    let mut json = HeaderMap::new();
-    json.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let first = agent_call(
-        conn,
-        http::Method::POST,
-        &path,
-        json.clone(),
-        Body::from(bytes.clone()),
-    )
-    .await;
-    let value = match first {
+    let id = instance.id.as_str();
+    let (json, bytes) = AgentConn::json_body::<api::UploadCreate>(&body).map_err(fail)?;
+    let first = agent_call::<api::UploadCreate>(conn, &id, &(), json, bytes).await;
+    match first {
         Err(r) if r.status() == StatusCode::NOT_FOUND => {
             push_instance(state, instance).await.map_err(fail)?;
-            agent_call(conn, http::Method::POST, &path, json, Body::from(bytes)).await?
+            let (json, bytes) = AgentConn::json_body::<api::UploadCreate>(&body).map_err(fail)?;
+            agent_call::<api::UploadCreate>(conn, &id, &(), json, bytes).await
         }
-        other => other?,
-    };
-    status_of(value)
+        other => other,
+    }
 }
 
 /// The agent's view of an upload.
@@ -323,16 +312,14 @@ async fn current(
     conn: &AgentConn,
     record: &Upload,
 ) -> Result<UploadStatus, Response> {
-    let path = agent_path(&record.instance_id, &format!("/uploads/{}", record.id));
-    let value = agent_call(
+    let status = agent_call::<api::UploadGet>(
         conn,
-        http::Method::GET,
-        &path,
+        &(record.instance_id.as_str(), record.id.as_str()),
+        &(),
         HeaderMap::new(),
         Body::empty(),
     )
     .await?;
-    let status = status_of(value)?;
     record_status(state, &status).await?;
     Ok(status)
 }
@@ -458,11 +445,10 @@ async fn terminate_inner(
         .map_err(|e| fail(e.into()))?
         .ok_or_else(|| fail(AppError::not_found("upload")))?;
     let conn = connected(state, &instance.node_id).map_err(fail)?;
-    let path = agent_path(&instance.id, &format!("/uploads/{}", record.id));
-    match agent_call(
+    match agent_call::<api::UploadDelete>(
         &conn,
-        http::Method::DELETE,
-        &path,
+        &(instance.id.as_str(), record.id.as_str()),
+        &(),
         HeaderMap::new(),
         Body::empty(),
     )

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shardlyn_proto::instance::{Event, PowerAction, REPLAY_LINES, events};
 
-use super::power::{act, agent_path, connected, send_command};
+use super::power::{act, connected, send_command};
 use super::tickets;
 use crate::auth::extract::{CurrentUser, authenticate_token};
 use crate::db::now_ms;
@@ -31,6 +31,7 @@ use crate::error::{AppError, AppPath, AppQuery, AppResult};
 use crate::instances::{Instance, instance_for};
 use crate::orgs::permissions::Membership;
 use crate::state::AppState;
+use shardlyn_proto::agent_api as api;
 
 /// Sockets one instance may have open at once.
 pub const MAX_SOCKETS_PER_INSTANCE: usize = 30;
@@ -349,13 +350,17 @@ async fn session(
     });
     // The agent stream is opened inside the task, so the socket notices its client
     // leaving (and frees its place) even while a busy node is slow to answer.
-    let path = agent_path(&instance.id, "/events?replay=0");
+    let id = instance.id.clone();
     let (opened_tx, mut opened) = tokio::sync::oneshot::channel::<()>();
     let mut pump = {
         let outbox = outbox.clone();
         let membership = membership.clone();
         tokio::spawn(async move {
-            match conn.stream(&path).await {
+            let replay = api::ReplayQuery { replay: Some(0) };
+            match conn
+                .stream::<api::InstanceEvents>(&id.as_str(), &replay)
+                .await
+            {
                 Ok(response) => {
                     // The agent subscribed before it answered: from here on no output
                     // is missed, so the client's commands may go through.
@@ -552,26 +557,28 @@ async fn handle(
         }
         events::SEND_LOGS => {
             let conn = connected(state, &instance.node_id)?;
-            let path = agent_path(&instance.id, &format!("/logs?lines={REPLAY_LINES}"));
-            let answer = conn.get_json(&path).await?;
-            Ok(answer["lines"]
-                .as_array()
-                .map(|lines| {
-                    lines
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(|l| say(events::CONSOLE_OUTPUT, l))
-                        .collect()
-                })
-                .unwrap_or_default())
+            let query = api::LinesQuery {
+                lines: Some(REPLAY_LINES),
+            };
+            let answer = conn
+                .request::<api::InstanceLogs>(&instance.id.as_str(), &query, &())
+                .await?;
+            Ok(answer
+                .lines
+                .iter()
+                .map(|l| say(events::CONSOLE_OUTPUT, l))
+                .collect())
         }
         events::SEND_STATS => {
             if !membership.can("instances.read") {
                 return Err(deny("stats"));
             }
             let conn = connected(state, &instance.node_id)?;
-            let stats = conn.get_json(&agent_path(&instance.id, "/stats")).await?;
-            Ok(vec![say(events::STATS, &stats.to_string())])
+            let stats = conn
+                .request::<api::InstanceStatsRoute>(&instance.id.as_str(), &(), &())
+                .await?;
+            let stats = serde_json::to_string(&stats).map_err(|e| AppError::Internal(e.into()))?;
+            Ok(vec![say(events::STATS, &stats)])
         }
         events::SEND_COMMAND if mode == Mode::Console => {
             if !membership.can("instances.console") {

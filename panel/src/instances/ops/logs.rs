@@ -9,7 +9,7 @@ use serde_json::Value;
 use shardlyn_proto::instance::{InstanceState, InstanceStats, LogLines};
 use sqlx::{AnyPool, Row};
 
-use super::power::{agent_path, connected};
+use super::power::connected;
 use crate::auth::extract::{AdminUser, CurrentUser};
 use crate::db::now_ms;
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
@@ -17,6 +17,7 @@ use crate::instances::{instance_for, store};
 use crate::nodes::metrics::bucket_secs;
 use crate::state::AppState;
 use crate::types::Timestamp;
+use shardlyn_proto::agent_api as api;
 
 /// How long instance samples are kept.
 const RETENTION_MS: i64 = 8 * 24 * 3600 * 1000;
@@ -32,7 +33,7 @@ pub async fn stats(
     let instance = instance_for(&state, &user, &id, "instances.read").await?;
     let conn = connected(&state, &instance.node_id)?;
     Ok(AppJson(
-        conn.fetch(http::Method::GET, &agent_path(&instance.id, "/stats"))
+        conn.request::<api::InstanceStatsRoute>(&instance.id.as_str(), &(), &())
             .await?,
     ))
 }
@@ -203,9 +204,10 @@ pub async fn install_logs(
     let instance = instance_for(&state, &user, &id, "instances.logs").await?;
     let conn = connected(&state, &instance.node_id)?;
     let answer: LogLines = conn
-        .fetch(
-            http::Method::GET,
-            &agent_path(&instance.id, "/install-logs"),
+        .request::<api::InstanceInstallLogs>(
+            &instance.id.as_str(),
+            &api::LinesQuery::default(),
+            &(),
         )
         .await?;
     Ok(AppJson(InstallLogs {
@@ -238,11 +240,11 @@ pub async fn history_lines(
     }
     let instance = instance_for(&state, &user, &id, "instances.logs").await?;
     let conn = connected(&state, &instance.node_id)?;
+    let query = api::LinesQuery {
+        lines: Some(lines as usize),
+    };
     let answer: LogLines = conn
-        .fetch(
-            http::Method::GET,
-            &agent_path(&instance.id, &format!("/logs?lines={lines}")),
-        )
+        .request::<api::InstanceLogs>(&instance.id.as_str(), &query, &())
         .await?;
     Ok(AppJson(LogHistory {
         id: instance.id,
@@ -260,7 +262,7 @@ pub async fn download(
     let instance = instance_for(&state, &user, &id, "instances.logs").await?;
     let conn = connected(&state, &instance.node_id)?;
     let upstream = conn
-        .stream(&agent_path(&instance.id, "/logs/download"))
+        .stream::<api::InstanceLogsDownload>(&instance.id.as_str(), &())
         .await?;
     let mut response = Body::new(upstream.into_body()).into_response();
     let headers = response.headers_mut();
@@ -295,7 +297,7 @@ pub async fn clear(
         .await?
         .ok_or_else(|| AppError::not_found("instance"))?;
     let conn = connected(&state, &instance.node_id)?;
-    conn.call(http::Method::DELETE, &agent_path(&instance.id, "/logs"))
+    conn.request::<api::InstanceLogsClear>(&instance.id.as_str(), &(), &())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

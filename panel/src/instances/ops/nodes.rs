@@ -109,9 +109,10 @@ pub async fn kill_process(
         ));
     }
     let conn = connected(&state, &node.id)?;
-    conn.call_json(
-        http::Method::POST,
-        &crate::nodes::node_scoped(format!("/v1/processes/{pid}/kill"), &user),
+    let pid_param = pid.to_string();
+    conn.request::<shardlyn_proto::agent_api::ProcessKill>(
+        &pid_param.as_str(),
+        &crate::nodes::node_scope(&user),
         &KillProcessRequest {
             signal: Some(signal.clone()),
         },

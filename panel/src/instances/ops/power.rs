@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use shardlyn_proto::agent_api as api;
 use shardlyn_proto::instance::{
     CommandRequest, DesiredState, InstanceStatus, PowerAction, PowerRequest,
 };
@@ -26,11 +27,6 @@ pub fn connected(state: &AppState, node_id: &str) -> AppResult<Arc<AgentConn>> {
     state.tunnels.route(node_id)
 }
 
-/// Path of an instance on the agent API.
-pub fn agent_path(id: &str, rest: &str) -> String {
-    format!("/v1/instances/{id}{rest}")
-}
-
 /// Longest console command, in bytes (the console socket and schedules alike).
 pub const MAX_COMMAND: usize = 4096;
 
@@ -46,11 +42,7 @@ pub async fn send_command(state: &AppState, instance: &Instance, command: &str) 
         command: command.to_owned(),
     };
     connected(state, &instance.node_id)?
-        .call_json(
-            http::Method::POST,
-            &agent_path(&instance.id, "/command"),
-            &body,
-        )
+        .request::<api::InstanceCommand>(&instance.id.as_str(), &(), &body)
         .await?;
     Ok(())
 }
@@ -71,22 +63,24 @@ pub async fn act(
         PowerAction::Stop | PowerAction::Kill => DesiredState::Stopped,
     };
     store::set_desired(&state.db.pool, &instance.id, desired).await?;
-    let path = agent_path(&instance.id, "/power");
+    let id = instance.id.as_str();
     let body = PowerRequest { action };
-    let answer = match conn.call_json(http::Method::POST, &path, &body).await {
+    let answer = match conn.request::<api::InstancePower>(&id, &(), &body).await {
         Err(AppError::NotFound(_)) => {
             sync::push_instance(state, instance).await?;
-            conn.call_json(http::Method::POST, &path, &body).await?
+            conn.request::<api::InstancePower>(&id, &(), &body).await?
         }
         other => other?,
     };
     record(state, instance, answer).await
 }
 
-/// Reads the status a node answered with and records its state (unless newer is known).
-async fn record(state: &AppState, instance: &Instance, answer: Value) -> AppResult<InstanceStatus> {
-    let status: InstanceStatus = serde_json::from_value(answer)
-        .map_err(|e| AppError::Unavailable(format!("node answered an unreadable status: {e}")))?;
+/// Records the state a node answered with (unless newer is known).
+async fn record(
+    state: &AppState,
+    instance: &Instance,
+    status: InstanceStatus,
+) -> AppResult<InstanceStatus> {
     sync::record_state(
         state,
         &instance.node_id,
@@ -162,11 +156,11 @@ pub async fn reinstall(
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
     let instance = instance_for(&state, &user, &id, "instances.update").await?;
     let conn = connected(&state, &instance.node_id)?;
-    let path = agent_path(&instance.id, "/install");
-    let answer = match conn.call(http::Method::POST, &path).await {
+    let id = instance.id.as_str();
+    let answer = match conn.request::<api::InstanceInstall>(&id, &(), &()).await {
         Err(AppError::NotFound(_)) => {
             sync::push_instance(&state, &instance).await?;
-            conn.call(http::Method::POST, &path).await?
+            conn.request::<api::InstanceInstall>(&id, &(), &()).await?
         }
         other => other?,
     };

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use http_body_util::BodyExt;
 use shardlyn_proto::instance::{InstanceSpec, InstanceState, InstanceStatus, StateEvent};
 
-use super::power::agent_path;
 use crate::error::{AppError, AppResult};
 use crate::instances::{Instance, spec, store};
 use crate::state::AppState;
 use crate::tunnel::AgentConn;
+use shardlyn_proto::agent_api as api;
 
 /// Sends `spec` to its node. `Ok(None)` when the node is not connected: the spec is
 /// pushed again when its agent connects.
@@ -31,11 +31,9 @@ pub async fn push(
     let Some(conn) = state.tunnels.get(node_id) else {
         return Ok(None);
     };
-    let answer = conn
-        .call_json(http::Method::PUT, &agent_path(&spec.id, ""), spec)
+    let status = conn
+        .request::<api::InstancePut>(&spec.id.as_str(), &(), spec)
         .await?;
-    let status: InstanceStatus = serde_json::from_value(answer)
-        .map_err(|e| AppError::Unavailable(format!("node answered an unreadable status: {e}")))?;
     Ok(Some(status))
 }
 
@@ -61,7 +59,7 @@ pub async fn remove(state: &AppState, node_id: &str, instance_id: &str) -> AppRe
         return Ok(false);
     };
     match conn
-        .call(http::Method::DELETE, &agent_path(instance_id, ""))
+        .request::<api::InstanceDelete>(&instance_id, &(), &())
         .await
     {
         Ok(_) | Err(AppError::NotFound(_)) => Ok(true),
@@ -127,7 +125,7 @@ pub async fn on_connect(state: AppState, conn: Arc<AgentConn>) {
         }
         Err(e) => tracing::warn!(node.id = %node_id, error = %e, "listing the node's instances"),
     }
-    let response = match conn.stream("/v1/events").await {
+    let response = match conn.stream::<api::Events>(&(), &()).await {
         Ok(response) => response,
         Err(e) => {
             tracing::warn!(node.id = %node_id, error = %e, "agent event stream unavailable");
