@@ -16,7 +16,7 @@ fn corpus_dir() -> PathBuf {
         "egg corpus not found at {} (expected <workspace>/../shared/egg-corpus)",
         dir.display()
     );
-    dir.to_path_buf()
+    dir
 }
 
 /// One corpus file's text; fails clearly when it is missing.
