@@ -371,3 +371,18 @@ pub async fn delete_config(db: impl AnyExecutor<'_>, id: &str) -> Result<(), sql
         .await?;
     Ok(())
 }
+
+impl crate::authz::OrgScoped for Config {
+    const NAME: &'static str = "backup config";
+
+    async fn find(
+        state: &crate::state::AppState,
+        id: &str,
+    ) -> crate::error::AppResult<Option<Self>> {
+        Ok(find_config(&state.db.pool, id).await?)
+    }
+
+    fn org_id(&self) -> &str {
+        &self.org_id
+    }
+}

@@ -15,13 +15,11 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use serde_json::Value;
 
-use crate::auth::extract::CurrentUser;
-use crate::error::{AppJson, AppPath, AppResult};
+use crate::authz::{Authorized, perm};
+use crate::error::{AppJson, AppResult};
+use crate::instances::store::Instance;
 use crate::routes::{Access, Routes};
 use crate::state::AppState;
-
-pub(crate) const READ: &str = "instances.files.read";
-pub(crate) const WRITE: &str = "instances.files.write";
 
 /// The files routes.
 pub fn router() -> Routes {
@@ -120,17 +118,14 @@ pub fn router() -> Routes {
 /// `GET`s relayed as they are (query string included).
 async fn get_as(
     state: &AppState,
-    user: &CurrentUser,
-    id: &str,
+    instance: &Instance,
     rest: &str,
     uri: &Uri,
     headers: HeaderMap,
 ) -> AppResult<Response> {
     proxy::relay(
         state,
-        user,
-        id,
-        READ,
+        instance,
         Method::GET,
         rest,
         uri.query(),
@@ -142,44 +137,49 @@ async fn get_as(
 
 async fn list(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesRead>,
     uri: Uri,
 ) -> AppResult<Response> {
-    get_as(&state, &user, &id, "/files", &uri, HeaderMap::new()).await
+    get_as(&state, &instance, "/files", &uri, HeaderMap::new()).await
 }
 
 async fn stat(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesRead>,
     uri: Uri,
 ) -> AppResult<Response> {
-    get_as(&state, &user, &id, "/files/stat", &uri, HeaderMap::new()).await
+    get_as(&state, &instance, "/files/stat", &uri, HeaderMap::new()).await
 }
 
 async fn search(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesRead>,
     uri: Uri,
 ) -> AppResult<Response> {
-    get_as(&state, &user, &id, "/files/search", &uri, HeaderMap::new()).await
+    get_as(&state, &instance, "/files/search", &uri, HeaderMap::new()).await
 }
 
 async fn read(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesRead>,
     uri: Uri,
 ) -> AppResult<Response> {
-    get_as(&state, &user, &id, "/files/content", &uri, HeaderMap::new()).await
+    get_as(&state, &instance, "/files/content", &uri, HeaderMap::new()).await
 }
 
 async fn download(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesRead>,
     uri: Uri,
     headers: HeaderMap,
 ) -> AppResult<Response> {
@@ -187,19 +187,19 @@ async fn download(
     if let Some(r) = headers.get(http::header::RANGE) {
         fwd.insert(http::header::RANGE, r.clone());
     }
-    get_as(&state, &user, &id, "/files/download", &uri, fwd).await
+    get_as(&state, &instance, "/files/download", &uri, fwd).await
 }
 
 async fn download_zip(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesRead>,
     uri: Uri,
 ) -> AppResult<Response> {
     get_as(
         &state,
-        &user,
-        &id,
+        &instance,
         "/files/download-zip",
         &uri,
         HeaderMap::new(),
@@ -210,16 +210,15 @@ async fn download_zip(
 /// `PUT /files/content?path=`: the raw body (streamed; the node caps it at 10 MiB).
 async fn write(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesWrite>,
     uri: Uri,
     body: Body,
 ) -> AppResult<Response> {
     proxy::relay(
         &state,
-        &user,
-        &id,
-        WRITE,
+        &instance,
         Method::PUT,
         "/files/content",
         uri.query(),
@@ -232,8 +231,7 @@ async fn write(
 /// JSON-bodied writes: the body is checked as JSON here, then relayed.
 async fn json_write(
     state: &AppState,
-    user: &CurrentUser,
-    id: &str,
+    instance: &Instance,
     method: Method,
     rest: &str,
     body: &Value,
@@ -246,9 +244,7 @@ async fn json_write(
     );
     proxy::relay(
         state,
-        user,
-        id,
-        WRITE,
+        instance,
         method,
         rest,
         None,
@@ -262,19 +258,19 @@ macro_rules! json_route {
     ($name:ident, $method:expr, $rest:literal) => {
         async fn $name(
             State(state): State<AppState>,
-            user: CurrentUser,
-            AppPath(id): AppPath<String>,
+            // Authorized before the body is read: a caller without the permission
+            // gets 403 (or 404 outside the organization), whatever they sent.
+            Authorized {
+                resource: instance, ..
+            }: Authorized<Instance, perm::InstancesFilesWrite>,
             request: axum::extract::Request,
         ) -> AppResult<Response> {
-            // Authorize before reading the body: a caller without the permission gets
-            // 403 (or 404 outside the organization), whatever they sent.
-            crate::instances::instance_for(&state, &user, &id, WRITE).await?;
             let AppJson(body) =
                 <AppJson<Value> as axum::extract::FromRequest<AppState>>::from_request(
                     request, &state,
                 )
                 .await?;
-            json_write(&state, &user, &id, $method, $rest, &body).await
+            json_write(&state, &instance, $method, $rest, &body).await
         }
     };
 }

@@ -5,10 +5,9 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 
-use crate::auth::extract::CurrentUser;
 use crate::error::{AppError, AppResult};
-use crate::instances::instance_for;
 use crate::instances::ops::power::{agent_path, connected};
+use crate::instances::store::Instance;
 use crate::state::AppState;
 
 /// Headers of the agent's answer handed on to the caller.
@@ -20,25 +19,21 @@ const PASSED: [header::HeaderName; 5] = [
     header::ACCEPT_RANGES,
 ];
 
-/// Authorizes `permission` on instance `id`, sends `method /v1/instances/{id}{rest}?query`
-/// with `body` to its agent, and streams the answer back. The agent's 4xx (error
+/// Sends `method /v1/instances/{id}{rest}?query` with `body` to the agent of `instance`
+/// (which the handler's [`crate::authz::Authorized`] loaded), and streams the answer back. The agent's 4xx (error
 /// envelope with its code) pass unchanged; a 5xx or a failed tunnel is a 503.
 ///
 /// # Errors
-/// 404/403 from authorization, 409 `NODE_OFFLINE`, 503.
-#[expect(clippy::too_many_arguments, reason = "a relay takes the whole request")]
+/// 409 `NODE_OFFLINE`, 503.
 pub(crate) async fn relay(
     state: &AppState,
-    user: &CurrentUser,
-    id: &str,
-    permission: &str,
+    instance: &Instance,
     method: Method,
     rest: &str,
     query: Option<&str>,
     headers: HeaderMap,
     body: Body,
 ) -> AppResult<Response> {
-    let instance = instance_for(state, user, id, permission).await?;
     let conn = connected(state, &instance.node_id)?;
     let mut path = agent_path(&instance.id, rest);
     if let Some(q) = query.filter(|q| !q.is_empty()) {

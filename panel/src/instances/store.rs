@@ -532,3 +532,18 @@ pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<bool, sqlx
         .await?;
     Ok(done.rows_affected() > 0)
 }
+
+impl crate::authz::OrgScoped for Instance {
+    const NAME: &'static str = "instance";
+
+    async fn find(
+        state: &crate::state::AppState,
+        id: &str,
+    ) -> crate::error::AppResult<Option<Self>> {
+        Ok(find(&state.db.pool, id).await?)
+    }
+
+    fn org_id(&self) -> &str {
+        &self.org_id
+    }
+}

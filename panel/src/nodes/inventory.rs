@@ -10,23 +10,22 @@ use shardlyn_proto::inventory::{
     SystemUser,
 };
 
-use super::handlers::{node_for, node_scoped};
-use crate::auth::extract::CurrentUser;
+use super::handlers::node_scoped;
+use super::store::Node;
+use crate::authz::{Authorized, perm};
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::respond::NoContent;
 use crate::state::AppState;
 
-/// `method path` on the agent of node `id`, once the caller holds `permission` on it,
-/// read as `T`.
+/// `method path` on the agent of `node` (which the handler's
+/// [`crate::authz::Authorized`] loaded), read as `T`.
 async fn agent_call<T: DeserializeOwned>(
     state: &AppState,
-    user: &CurrentUser,
-    id: &str,
-    permission: &str,
+    node: &Node,
     method: http::Method,
     path: &str,
 ) -> AppResult<T> {
-    node_for(state, user, id, permission).await?;
+    let id = &node.id;
     state.tunnels.route(id)?.fetch(method, path).await
 }
 
@@ -50,8 +49,12 @@ pub struct LogsQuery {
 /// The last lines of a container's output.
 pub async fn container_logs(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, container)): AppPath<(String, String)>,
+    Authorized {
+        resource: node,
+        user,
+        ..
+    }: Authorized<Node, perm::NodesRead>,
+    AppPath((_, container)): AppPath<(String, String)>,
     AppQuery(q): AppQuery<LogsQuery>,
 ) -> AppResult<AppJson<ContainerLogs>> {
     let path = node_scoped(
@@ -62,7 +65,7 @@ pub async fn container_logs(
         ),
         &user,
     );
-    let logs = agent_call(&state, &user, &id, "nodes.read", http::Method::GET, &path).await?;
+    let logs = agent_call(&state, &node, http::Method::GET, &path).await?;
     Ok(AppJson(logs))
 }
 
@@ -74,8 +77,11 @@ pub struct PowerQuery {
 
 async fn container_power(
     state: &AppState,
-    user: &CurrentUser,
-    id: &str,
+    Authorized {
+        resource: node,
+        user,
+        ..
+    }: Authorized<Node, perm::NodesContainers>,
     container: &str,
     action: &str,
     q: &PowerQuery,
@@ -86,7 +92,7 @@ async fn container_power(
             container_id(container)?,
             q.timeout.unwrap_or(10).min(600)
         ),
-        user,
+        &user,
     );
     if let Some(signal) = &q.signal {
         if signal.is_empty()
@@ -101,15 +107,7 @@ async fn container_power(
         path.push_str(signal);
     }
     // The agent answers 204: nothing to read.
-    agent_call::<serde::de::IgnoredAny>(
-        state,
-        user,
-        id,
-        "nodes.containers",
-        http::Method::POST,
-        &path,
-    )
-    .await?;
+    agent_call::<serde::de::IgnoredAny>(state, &node, http::Method::POST, &path).await?;
     Ok(NoContent)
 }
 
@@ -118,11 +116,11 @@ macro_rules! container_action {
         /// A power action on a container of the node.
         pub async fn $name(
             State(state): State<AppState>,
-            user: CurrentUser,
-            AppPath((id, container)): AppPath<(String, String)>,
+            auth: Authorized<Node, perm::NodesContainers>,
+            AppPath((_, container)): AppPath<(String, String)>,
             AppQuery(q): AppQuery<PowerQuery>,
         ) -> AppResult<NoContent> {
-            container_power(&state, &user, &id, &container, $action, &q).await
+            container_power(&state, auth, &container, $action, &q).await
         }
     };
 }
@@ -137,11 +135,9 @@ macro_rules! inventory_route {
         /// Inventory read live from the node's agent.
         pub async fn $name(
             State(state): State<AppState>,
-            user: CurrentUser,
-            AppPath(id): AppPath<String>,
+            Authorized { resource: node, .. }: Authorized<Node, perm::NodesRead>,
         ) -> AppResult<AppJson<$body>> {
-            let body =
-                agent_call(&state, &user, &id, "nodes.read", http::Method::GET, $path).await?;
+            let body = agent_call(&state, &node, http::Method::GET, $path).await?;
             Ok(AppJson(body))
         }
     };
@@ -166,10 +162,13 @@ inventory_route!(
 /// admins.
 pub async fn inventory_containers(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: node,
+        user,
+        ..
+    }: Authorized<Node, perm::NodesRead>,
 ) -> AppResult<AppJson<Vec<ContainerInfo>>> {
     let path = node_scoped("/v1/containers".into(), &user);
-    let list = agent_call(&state, &user, &id, "nodes.read", http::Method::GET, &path).await?;
+    let list = agent_call(&state, &node, http::Method::GET, &path).await?;
     Ok(AppJson(list))
 }

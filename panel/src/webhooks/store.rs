@@ -248,3 +248,18 @@ pub async fn recent(pool: &AnyPool, provider: &str, limit: i64) -> sqlx::Result<
     })
     .collect()
 }
+
+impl crate::authz::OrgScoped for WebhookToken {
+    const NAME: &'static str = "webhook token";
+
+    async fn find(
+        state: &crate::state::AppState,
+        id: &str,
+    ) -> crate::error::AppResult<Option<Self>> {
+        Ok(find(&state.db.pool, id).await?)
+    }
+
+    fn org_id(&self) -> &str {
+        &self.org_id
+    }
+}
