@@ -300,11 +300,12 @@ pub async fn list_configs(
     .collect()
 }
 
-/// One config by id (any organization: callers check the org).
+/// One config by id, unchecked: for a backup's own config and re-reads after a write;
+/// routes reach configs through [`crate::authz`].
 ///
 /// # Errors
 /// Database failure.
-pub async fn find_config(
+pub(super) async fn find_config(
     db: impl AnyExecutor<'_>,
     id: &str,
 ) -> Result<Option<Config>, sqlx::Error> {

@@ -246,7 +246,8 @@ pub async fn ports_in_range<'e>(
         .collect())
 }
 
-/// An instance by id, in any organization (the caller authorizes against its `org_id`).
+/// An instance by id, unchecked: for background work (schedules, syncs, agents' events)
+/// and re-reads after a write. Routes reach an instance through [`crate::authz`].
 ///
 /// # Errors
 /// Database failures or an undecodable row.

@@ -94,11 +94,12 @@ pub async fn count(pool: &AnyPool, org_id: &str) -> sqlx::Result<i64> {
         .await
 }
 
-/// A token by id.
+/// A token by id, unchecked: for the delivery route, which proves the token by its
+/// signature; management routes reach tokens through [`crate::authz`].
 ///
 /// # Errors
 /// Database failures.
-pub async fn find(pool: &AnyPool, id: &str) -> sqlx::Result<Option<WebhookToken>> {
+pub(super) async fn find(pool: &AnyPool, id: &str) -> sqlx::Result<Option<WebhookToken>> {
     sqlx::query(concat!(
         "SELECT ",
         columns!(),
