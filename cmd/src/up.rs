@@ -34,9 +34,7 @@ async fn ensure_admin(state: &AppState) -> anyhow::Result<Option<String>> {
 /// registration against this panel.
 async fn local_agent(state: &AppState, dir: &Path) -> anyhow::Result<AgentConfig> {
     if let Ok(mut saved) = AgentConfig::load(dir)
-        && shardlyn_panel::nodes::store::find(&state.db.pool, &saved.node_id)
-            .await?
-            .is_some()
+        && shardlyn_panel::nodes::store::exists(&state.db.pool, &saved.node_id).await?
     {
         // The local agent follows its panel: the address (port 0 picks a new one) and
         // the CA may differ from the last start.

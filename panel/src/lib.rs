@@ -8,6 +8,7 @@ pub mod api_tokens;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod backups;
 pub mod client_ip;
 pub mod clock;

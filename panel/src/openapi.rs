@@ -216,6 +216,8 @@ fn operation(ctx: &mut GenContext, e: &Endpoint) -> Operation {
         ..Operation::default()
     };
     (e.describe)(ctx, &mut op);
+    // The permission mark is for the route-table tests, not for API clients.
+    op.extensions.shift_remove(crate::authz::PERMISSION_MARK);
     // Path segments the handler takes as a plain value (`AppPath<String>`) have no
     // name in its type: the table's path names them.
     let names = crate::routes::path_params(e.path);

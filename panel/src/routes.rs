@@ -80,6 +80,15 @@ impl Endpoint {
         aide::generate::in_context(|ctx| (self.describe)(ctx, &mut op));
         crate::openapi::credential_of(&op).map(str::to_owned)
     }
+
+    /// The permission the handler's [`crate::authz::Authorized`] extractor checks, from
+    /// its types.
+    #[must_use]
+    pub fn handler_permission(&self) -> Option<String> {
+        let mut op = Operation::default();
+        aide::generate::in_context(|ctx| (self.describe)(ctx, &mut op));
+        crate::authz::permission_of(&op).map(str::to_owned)
+    }
 }
 
 /// An area's endpoints.

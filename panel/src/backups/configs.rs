@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::s3::{self, Credentials};
 use super::store::{self, Config};
 use crate::auth::extract::CurrentUser;
+use crate::authz::{self, Authorized, Permission, perm};
 use crate::db::{new_id, now_ms, rfc3339};
-use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
-use crate::orgs::permissions::authorize;
+use crate::error::{AppError, AppJson, AppQuery, AppResult};
 use crate::orgs::scope::{OrgQuery, scoped};
 use crate::respond::Created;
 use crate::state::AppState;
@@ -210,22 +210,11 @@ fn apply(state: &AppState, c: &mut Config, b: Body) -> AppResult<()> {
     Ok(())
 }
 
-async fn config_for(
-    state: &AppState,
-    user: &CurrentUser,
-    id: &str,
-    permission: &str,
-) -> AppResult<Config> {
-    let config = store::find_config(&state.db.pool, id)
+/// A config again after it was written.
+async fn reload(state: &AppState, id: &str) -> AppResult<Config> {
+    store::find_config(&state.db.pool, id)
         .await?
-        .ok_or_else(|| AppError::not_found("backup config"))?;
-    authorize(state, user, &config.org_id, permission)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => AppError::not_found("backup config"),
-            e => e,
-        })?;
-    Ok(config)
+        .ok_or_else(|| AppError::not_found("backup config"))
 }
 
 /// `GET /v1/backup-config`: the active target (the node's disk when none is set).
@@ -288,27 +277,28 @@ pub async fn create(
     if activate.unwrap_or(none_active) {
         store::activate(&state.db.pool, &m.org_id, &config.id).await?;
     }
-    let config = config_for(&state, &user, &config.id, READ).await?;
+    let config = reload(&state, &config.id).await?;
     Ok(Created(view(&config)))
 }
 
 /// `GET /v1/backup-config/{id}`.
 pub async fn get(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: config, ..
+    }: Authorized<Config, perm::BackupConfigRead>,
 ) -> AppResult<AppJson<ConfigView>> {
-    Ok(AppJson(view(&config_for(&state, &user, &id, READ).await?)))
+    Ok(AppJson(view(&config)))
 }
 
 /// `PUT /v1/backup-config/{id}`.
 pub async fn update(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: mut config,
+        ..
+    }: Authorized<Config, perm::BackupConfigWrite>,
     AppJson(body): AppJson<Body>,
 ) -> AppResult<AppJson<ConfigView>> {
-    let mut config = config_for(&state, &user, &id, WRITE).await?;
     let activate = body.active;
     apply(&state, &mut config, body)?;
     s3::precheck(&state, &config).await?;
@@ -316,16 +306,16 @@ pub async fn update(
     if activate == Some(true) {
         store::activate(&state.db.pool, &config.org_id, &config.id).await?;
     }
-    Ok(AppJson(view(&config_for(&state, &user, &id, WRITE).await?)))
+    Ok(AppJson(view(&reload(&state, &config.id).await?)))
 }
 
 /// `DELETE /v1/backup-config/{id}`: refused while backups are stored through it.
 pub async fn delete(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: config, ..
+    }: Authorized<Config, perm::BackupConfigWrite>,
 ) -> AppResult<StatusCode> {
-    let config = config_for(&state, &user, &id, WRITE).await?;
     let used: i64 = sqlx::query_scalar(
         "SELECT CAST(COUNT(*) AS BIGINT) FROM backups WHERE config_id = $1 \
          AND status <> 'failed'",
@@ -345,12 +335,12 @@ pub async fn delete(
 /// `POST /v1/backup-config/{id}/activate`.
 pub async fn activate(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: config, ..
+    }: Authorized<Config, perm::BackupConfigWrite>,
 ) -> AppResult<AppJson<ConfigView>> {
-    let config = config_for(&state, &user, &id, WRITE).await?;
     store::activate(&state.db.pool, &config.org_id, &config.id).await?;
-    Ok(AppJson(view(&config_for(&state, &user, &id, WRITE).await?)))
+    Ok(AppJson(view(&reload(&state, &config.id).await?)))
 }
 
 /// `?config_id=` (default: the active config) for the bucket routes.
@@ -360,17 +350,18 @@ pub struct BucketQuery {
     pub config_id: Option<String>,
 }
 
-async fn s3_config(
+/// The S3 config named in the request (checked for `P`), else the organization's active
+/// one.
+async fn s3_config<P: Permission>(
     state: &AppState,
     user: &CurrentUser,
     org: Option<&str>,
     config_id: Option<&str>,
-    permission: &str,
 ) -> AppResult<Config> {
     let config = match config_id {
-        Some(id) => config_for(state, user, id, permission).await?,
+        Some(id) => authz::load::<Config, P>(state, &user.user, id).await?.0,
         None => {
-            let m = scoped(state, user, org, permission).await?;
+            let m = scoped(state, user, org, P::KEY).await?;
             store::active_config(&state.db.pool, &m.org_id)
                 .await?
                 .ok_or_else(|| AppError::not_found("active backup config"))?
@@ -390,12 +381,11 @@ pub async fn buckets(
     user: CurrentUser,
     AppQuery(q): AppQuery<BucketQuery>,
 ) -> AppResult<AppJson<BucketList>> {
-    let config = s3_config(
+    let config = s3_config::<perm::BackupConfigRead>(
         &state,
         &user,
         q.organization_id.as_deref(),
         q.config_id.as_deref(),
-        READ,
     )
     .await?;
     let names = s3::list_buckets(&state, &config).await?;
@@ -421,12 +411,11 @@ pub async fn create_bucket(
     user: CurrentUser,
     AppJson(body): AppJson<CreateBucket>,
 ) -> AppResult<Created<Bucket>> {
-    let config = s3_config(
+    let config = s3_config::<perm::BackupConfigWrite>(
         &state,
         &user,
         body.organization_id.as_deref(),
         body.config_id.as_deref(),
-        WRITE,
     )
     .await?;
     let name = body.name.as_deref().map(str::trim).unwrap_or_default();

@@ -15,10 +15,9 @@ use shardlyn_proto::instance::{DesiredState, PowerAction};
 use super::s3;
 use super::store::{self, Backup};
 use super::view::{BackupList, BackupView, RestoreStarted};
-use crate::auth::extract::CurrentUser;
+use crate::authz::{Authorized, perm};
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppJson, AppPath, AppResult};
-use crate::instances::instance_for;
 use crate::instances::ops::power::{act, connected};
 use crate::instances::ops::sync;
 use crate::instances::store::Instance;
@@ -32,10 +31,10 @@ const POLL: Duration = Duration::from_millis(300);
 /// `GET /v1/instances/{id}/backups`.
 pub async fn list(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesBackupsRead>,
 ) -> AppResult<AppJson<BackupList>> {
-    let instance = instance_for(&state, &user, &id, "instances.backups.read").await?;
     let mut rows = store::list(&state.db.pool, &instance.id).await?;
     for row in rows.iter_mut().filter(|b| b.status == "running") {
         if check(&state, &instance, &row.id).await
@@ -248,12 +247,12 @@ async fn rotate(state: &AppState, instance: &Instance, limit: i64) -> AppResult<
 /// `POST /v1/instances/{id}/backups`.
 pub async fn create(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesBackupsWrite>,
     body: axum::body::Bytes,
 ) -> AppResult<Accepted<BackupView>> {
     let body: CreateBody = super::optional_json(&body)?;
-    let instance = instance_for(&state, &user, &id, "instances.backups.write").await?;
     let row = begin(&state, &instance, body).await?;
     Ok(Accepted(BackupView::from(&row)))
 }
@@ -360,14 +359,12 @@ pub(crate) async fn begin(
         .ok_or_else(|| AppError::not_found("backup"))
 }
 
+/// Backup `bid` of an instance the caller was authorized on.
 async fn backup_for(
     state: &AppState,
-    user: &CurrentUser,
-    id: &str,
+    instance: Instance,
     bid: &str,
-    permission: &str,
 ) -> AppResult<(Instance, Backup)> {
-    let instance = instance_for(state, user, id, permission).await?;
     let backup = store::find(&state.db.pool, &instance.id, bid)
         .await?
         .ok_or_else(|| AppError::not_found("backup"))?;
@@ -389,10 +386,12 @@ fn completed(b: &Backup) -> AppResult<()> {
 /// `GET /v1/instances/{id}/backups/{bid}/download`: the archive, streamed.
 pub async fn download(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, bid)): AppPath<(String, String)>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesBackupsRead>,
+    AppPath((_, bid)): AppPath<(String, String)>,
 ) -> AppResult<Response> {
-    let (instance, backup) = backup_for(&state, &user, &id, &bid, "instances.backups.read").await?;
+    let (instance, backup) = backup_for(&state, instance, &bid).await?;
     completed(&backup)?;
     let mut response = if backup.target == "s3" {
         use object_store::ObjectStore;
@@ -441,13 +440,14 @@ pub struct RestoreBody {
 /// `backup restore completed` reaches the console when done.
 pub async fn restore(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, bid)): AppPath<(String, String)>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesBackupsRestore>,
+    AppPath((_, bid)): AppPath<(String, String)>,
     body: axum::body::Bytes,
 ) -> AppResult<Accepted<RestoreStarted>> {
     let body: RestoreBody = super::optional_json(&body)?;
-    let (instance, backup) =
-        backup_for(&state, &user, &id, &bid, "instances.backups.restore").await?;
+    let (instance, backup) = backup_for(&state, instance, &bid).await?;
     completed(&backup)?;
     let conn = connected(&state, &instance.node_id)?;
     let target = target_of(&state, &backup).await?;
@@ -491,13 +491,14 @@ pub struct LockBody {
 /// `POST /v1/instances/{id}/backups/{bid}/lock`: locks (or unlocks) a backup.
 pub async fn lock(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, bid)): AppPath<(String, String)>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesBackupsWrite>,
+    AppPath((_, bid)): AppPath<(String, String)>,
     body: axum::body::Bytes,
 ) -> AppResult<AppJson<BackupView>> {
     let body: LockBody = super::optional_json(&body)?;
-    let (instance, backup) =
-        backup_for(&state, &user, &id, &bid, "instances.backups.write").await?;
+    let (instance, backup) = backup_for(&state, instance, &bid).await?;
     let locked = body.locked.unwrap_or(!backup.locked);
     store::set_locked(&state.db.pool, &backup.id, locked).await?;
     let row = store::find(&state.db.pool, &instance.id, &backup.id)
@@ -509,11 +510,12 @@ pub async fn lock(
 /// `DELETE /v1/instances/{id}/backups/{bid}`: refused while locked or running.
 pub async fn delete(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, bid)): AppPath<(String, String)>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesBackupsWrite>,
+    AppPath((_, bid)): AppPath<(String, String)>,
 ) -> AppResult<StatusCode> {
-    let (instance, backup) =
-        backup_for(&state, &user, &id, &bid, "instances.backups.write").await?;
+    let (instance, backup) = backup_for(&state, instance, &bid).await?;
     if backup.locked {
         return Err(AppError::coded(
             StatusCode::CONFLICT,

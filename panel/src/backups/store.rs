@@ -300,11 +300,12 @@ pub async fn list_configs(
     .collect()
 }
 
-/// One config by id (any organization: callers check the org).
+/// One config by id, unchecked: for a backup's own config and re-reads after a write;
+/// routes reach configs through [`crate::authz`].
 ///
 /// # Errors
 /// Database failure.
-pub async fn find_config(
+pub(super) async fn find_config(
     db: impl AnyExecutor<'_>,
     id: &str,
 ) -> Result<Option<Config>, sqlx::Error> {
@@ -370,4 +371,19 @@ pub async fn delete_config(db: impl AnyExecutor<'_>, id: &str) -> Result<(), sql
         .execute(db)
         .await?;
     Ok(())
+}
+
+impl crate::authz::OrgScoped for Config {
+    const NAME: &'static str = "backup config";
+
+    async fn find(
+        state: &crate::state::AppState,
+        id: &str,
+    ) -> crate::error::AppResult<Option<Self>> {
+        Ok(find_config(&state.db.pool, id).await?)
+    }
+
+    fn org_id(&self) -> &str {
+        &self.org_id
+    }
 }

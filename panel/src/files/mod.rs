@@ -16,13 +16,11 @@ use axum::response::Response;
 use serde_json::Value;
 use shardlyn_proto::agent_api::{self as api, Endpoint, Relayed};
 
-use crate::auth::extract::CurrentUser;
-use crate::error::{AppJson, AppPath, AppResult};
+use crate::authz::{Authorized, perm};
+use crate::error::{AppJson, AppResult};
+use crate::instances::store::Instance;
 use crate::routes::{Access, Routes};
 use crate::state::AppState;
-
-pub(crate) const READ: &str = "instances.files.read";
-pub(crate) const WRITE: &str = "instances.files.write";
 
 /// The files routes.
 pub fn router() -> Routes {
@@ -121,57 +119,61 @@ pub fn router() -> Routes {
 /// `GET`s relayed as they are (query string included).
 async fn get_as<E>(
     state: &AppState,
-    user: &CurrentUser,
-    id: &str,
+    instance: &Instance,
     uri: &Uri,
     headers: HeaderMap,
 ) -> AppResult<Response>
 where
     E: for<'a> Endpoint<Params<'a> = &'a str, Query = Relayed>,
 {
-    proxy::relay::<E>(state, user, id, READ, uri.query(), headers, Body::empty()).await
+    proxy::relay::<E>(state, instance, uri.query(), headers, Body::empty()).await
 }
 
 async fn list(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesRead>,
     uri: Uri,
 ) -> AppResult<Response> {
-    get_as::<api::FilesList>(&state, &user, &id, &uri, HeaderMap::new()).await
+    get_as::<api::FilesList>(&state, &instance, &uri, HeaderMap::new()).await
 }
 
 async fn stat(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesRead>,
     uri: Uri,
 ) -> AppResult<Response> {
-    get_as::<api::FilesStat>(&state, &user, &id, &uri, HeaderMap::new()).await
+    get_as::<api::FilesStat>(&state, &instance, &uri, HeaderMap::new()).await
 }
 
 async fn search(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesRead>,
     uri: Uri,
 ) -> AppResult<Response> {
-    get_as::<api::FilesSearch>(&state, &user, &id, &uri, HeaderMap::new()).await
+    get_as::<api::FilesSearch>(&state, &instance, &uri, HeaderMap::new()).await
 }
 
 async fn read(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesRead>,
     uri: Uri,
 ) -> AppResult<Response> {
-    get_as::<api::FilesRead>(&state, &user, &id, &uri, HeaderMap::new()).await
+    get_as::<api::FilesRead>(&state, &instance, &uri, HeaderMap::new()).await
 }
 
 async fn download(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesRead>,
     uri: Uri,
     headers: HeaderMap,
 ) -> AppResult<Response> {
@@ -179,45 +181,33 @@ async fn download(
     if let Some(r) = headers.get(http::header::RANGE) {
         fwd.insert(http::header::RANGE, r.clone());
     }
-    get_as::<api::FilesDownload>(&state, &user, &id, &uri, fwd).await
+    get_as::<api::FilesDownload>(&state, &instance, &uri, fwd).await
 }
 
 async fn download_zip(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesRead>,
     uri: Uri,
 ) -> AppResult<Response> {
-    get_as::<api::FilesDownloadZip>(&state, &user, &id, &uri, HeaderMap::new()).await
+    get_as::<api::FilesDownloadZip>(&state, &instance, &uri, HeaderMap::new()).await
 }
 
 /// `PUT /files/content?path=`: the raw body (streamed; the node caps it at 10 MiB).
 async fn write(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesWrite>,
     uri: Uri,
     body: Body,
 ) -> AppResult<Response> {
-    proxy::relay::<api::FilesWrite>(
-        &state,
-        &user,
-        &id,
-        WRITE,
-        uri.query(),
-        HeaderMap::new(),
-        body,
-    )
-    .await
+    proxy::relay::<api::FilesWrite>(&state, &instance, uri.query(), HeaderMap::new(), body).await
 }
 
 /// JSON-bodied writes: the body is checked as JSON here, then relayed.
-async fn json_write<E>(
-    state: &AppState,
-    user: &CurrentUser,
-    id: &str,
-    body: &Value,
-) -> AppResult<Response>
+async fn json_write<E>(state: &AppState, instance: &Instance, body: &Value) -> AppResult<Response>
 where
     E: for<'a> Endpoint<Params<'a> = &'a str, Query = Relayed>,
 {
@@ -227,26 +217,26 @@ where
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
     );
-    proxy::relay::<E>(state, user, id, WRITE, None, headers, Body::from(bytes)).await
+    proxy::relay::<E>(state, instance, None, headers, Body::from(bytes)).await
 }
 
 macro_rules! json_route {
     ($name:ident, $endpoint:ty) => {
         async fn $name(
             State(state): State<AppState>,
-            user: CurrentUser,
-            AppPath(id): AppPath<String>,
+            // Authorized before the body is read: a caller without the permission
+            // gets 403 (or 404 outside the organization), whatever they sent.
+            Authorized {
+                resource: instance, ..
+            }: Authorized<Instance, perm::InstancesFilesWrite>,
             request: axum::extract::Request,
         ) -> AppResult<Response> {
-            // Authorize before reading the body: a caller without the permission gets
-            // 403 (or 404 outside the organization), whatever they sent.
-            crate::instances::instance_for(&state, &user, &id, WRITE).await?;
             let AppJson(body) =
                 <AppJson<Value> as axum::extract::FromRequest<AppState>>::from_request(
                     request, &state,
                 )
                 .await?;
-            json_write::<$endpoint>(&state, &user, &id, &body).await
+            json_write::<$endpoint>(&state, &instance, &body).await
         }
     };
 }

@@ -6,10 +6,9 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use shardlyn_proto::agent_api::{Endpoint, Relayed};
 
-use crate::auth::extract::CurrentUser;
 use crate::error::{AppError, AppResult};
-use crate::instances::instance_for;
 use crate::instances::ops::power::connected;
+use crate::instances::store::Instance;
 use crate::state::AppState;
 
 /// Headers of the agent's answer handed on to the caller.
@@ -21,17 +20,16 @@ const PASSED: [header::HeaderName; 5] = [
     header::ACCEPT_RANGES,
 ];
 
-/// Authorizes `permission` on instance `id`, sends the files route `E` with the caller's
-/// `query` and `body` to its agent, and streams the answer back. The agent's 4xx (error
-/// envelope with its code) pass unchanged; a 5xx or a failed tunnel is a 503.
+/// Sends the files route `E` with the caller's `query` and `body` to the agent of
+/// `instance` (which the handler's [`crate::authz::Authorized`] loaded), and streams the
+/// answer back. The agent's 4xx (error envelope with its code) pass unchanged; a 5xx or a
+/// failed tunnel is a 503.
 ///
 /// # Errors
-/// 404/403 from authorization, 409 `NODE_OFFLINE`, 503.
+/// 409 `NODE_OFFLINE`, 503.
 pub(crate) async fn relay<E>(
     state: &AppState,
-    user: &CurrentUser,
-    id: &str,
-    permission: &str,
+    instance: &Instance,
     query: Option<&str>,
     headers: HeaderMap,
     body: Body,
@@ -39,7 +37,6 @@ pub(crate) async fn relay<E>(
 where
     E: for<'a> Endpoint<Params<'a> = &'a str, Query = Relayed>,
 {
-    let instance = instance_for(state, user, id, permission).await?;
     let conn = connected(state, &instance.node_id)?;
     let upstream = conn
         .relay::<E>(&instance.id.as_str(), query, headers, body)

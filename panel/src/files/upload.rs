@@ -11,10 +11,10 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{WRITE, proxy};
-use crate::auth::extract::CurrentUser;
-use crate::error::{AppError, AppPath, AppQuery, AppResult};
-use crate::instances::instance_for;
+use super::proxy;
+use crate::authz::{Authorized, perm};
+use crate::error::{AppError, AppQuery, AppResult};
+use crate::instances::Instance;
 use crate::instances::ops::power::connected;
 use crate::state::AppState;
 use shardlyn_proto::agent_api as api;
@@ -40,13 +40,13 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(super) async fn upload(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesFilesWrite>,
     AppQuery(q): AppQuery<UploadQuery>,
     request: axum::extract::Request,
 ) -> AppResult<Response> {
     // Authorized before the body is looked at.
-    let instance = instance_for(&state, &user, &id, WRITE).await?;
     let mut multipart =
         <Multipart as axum::extract::FromRequest<AppState>>::from_request(request, &state)
             .await

@@ -12,11 +12,11 @@ use serde::{Deserialize, Deserializer};
 use shardlyn_proto::git::{UrlKind, check_branch, check_url, repo_key};
 
 use super::store::{self, GitConfig};
-use super::{GitConfigView, PERMISSION, config_view};
-use crate::auth::extract::CurrentUser;
+use super::{GitConfigView, config_view};
+use crate::authz::{Authorized, perm};
 use crate::db::now_ms;
-use crate::error::{AppError, AppJson, AppPath, AppResult};
-use crate::instances::instance_for;
+use crate::error::{AppError, AppJson, AppResult};
+use crate::instances::Instance;
 use crate::state::AppState;
 use shardlyn_proto::agent_api as api;
 
@@ -236,10 +236,10 @@ pub(crate) async fn configured(state: &AppState, instance_id: &str) -> AppResult
 /// `GET /v1/instances/{id}/git`.
 pub async fn get(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesGit>,
 ) -> AppResult<AppJson<GitConfigView>> {
-    let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     let config = configured(&state, &instance.id).await?;
     Ok(AppJson(config_view(&config)))
 }
@@ -247,12 +247,12 @@ pub async fn get(
 /// `PUT /v1/instances/{id}/git`: 201 when created, 200 when replaced.
 pub async fn put(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesGit>,
     request: axum::extract::Request,
 ) -> AppResult<(StatusCode, AppJson<GitConfigView>)> {
     // Authorized before the body is read: a caller without the permission learns nothing.
-    let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     let AppJson(body) =
         <AppJson<PutBody> as axum::extract::FromRequest<AppState>>::from_request(request, &state)
             .await?;
@@ -282,10 +282,10 @@ pub async fn put(
 /// sync runs); the node drops its staging copy.
 pub async fn delete(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesGit>,
 ) -> AppResult<StatusCode> {
-    let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     configured(&state, &instance.id).await?;
     if super::sync::running(&state, &instance.id).await?.is_some() {
         return Err(super::sync::busy());

@@ -18,9 +18,6 @@ use crate::routes::{Access, Routes};
 pub use sync::on_push;
 pub use view::{GitConfigView, GitStatus, GitSyncView};
 
-/// The permission every git deploy route needs.
-pub const PERMISSION: &str = "instances.git";
-
 /// The routes of this area.
 #[must_use]
 pub fn router() -> Routes {

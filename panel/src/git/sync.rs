@@ -17,11 +17,10 @@ use shardlyn_proto::instance::{DesiredState, PowerAction};
 
 use super::config::configured;
 use super::store::{self, GitConfig, GitSync, Outcome};
-use super::{GitStatus, GitSyncView, PERMISSION, config_view, sync_view};
-use crate::auth::extract::CurrentUser;
+use super::{GitStatus, GitSyncView, config_view, sync_view};
+use crate::authz::{Authorized, perm};
 use crate::db::{new_id, now_ms};
-use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
-use crate::instances::instance_for;
+use crate::error::{AppError, AppJson, AppQuery, AppResult};
 use crate::instances::ops::power::{act, connected};
 use crate::instances::store::Instance;
 use crate::pagination::{Page, PageInfo, PageParams};
@@ -243,10 +242,12 @@ async fn send(state: &AppState, instance: &Instance, body: &SyncRequest) -> AppR
 /// `POST /v1/instances/{id}/git/sync`: 202 with the `running` sync.
 pub async fn trigger(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance,
+        user,
+        ..
+    }: Authorized<Instance, perm::InstancesGit>,
 ) -> AppResult<Accepted<GitSyncView>> {
-    let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     let config = configured(&state, &instance.id).await?;
     let row = start(
         &state,
@@ -263,10 +264,10 @@ pub async fn trigger(
 /// successful one (the deployed commit).
 pub async fn status(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesGit>,
 ) -> AppResult<AppJson<GitStatus>> {
-    let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     let config = store::find(&state.db.pool, &instance.id).await?;
     let current = running(&state, &instance.id).await?;
     let (last, ok) = store::latest(&state.db.pool, &instance.id).await?;
@@ -285,12 +286,12 @@ pub async fn status(
 /// `GET /v1/instances/{id}/git/history`: syncs, newest first, paged.
 pub async fn history(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesGit>,
     AppQuery(page): AppQuery<PageParams>,
 ) -> AppResult<AppJson<Page<GitSyncView>>> {
     let (limit, offset) = page.limit_offset()?;
-    let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     let rows = store::history(&state.db.pool, &instance.id, limit, offset).await?;
     let total = store::count(&state.db.pool, &instance.id).await?;
     Ok(AppJson(Page {

@@ -14,12 +14,13 @@ use super::store::{self, NewInstance};
 use super::view::InstanceView;
 use crate::audit::AuditSlot;
 use crate::auth::extract::CurrentUser;
+use crate::authz::{self, perm};
 use crate::db::new_id;
 use crate::error::{AppError, AppJson, AppResult};
-use crate::orgs::permissions::{Role, authorize};
+use crate::orgs::permissions::Role;
 use crate::respond::Created;
 use crate::state::AppState;
-use crate::workloads::store as workloads;
+use crate::workloads::store::Workload;
 
 /// How often automatic ports are chosen again after losing a race for them.
 const AUTO_PORT_ATTEMPTS: usize = 5;
@@ -36,15 +37,9 @@ pub async fn create(
     audit: Option<Extension<AuditSlot>>,
     AppJson(body): AppJson<CreateInstance>,
 ) -> AppResult<Created<InstanceView>> {
-    let workload = workloads::find(&state.db.pool, &body.workload_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("workload"))?;
-    let member = authorize(&state, &user, &workload.org_id, "instances.create")
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => AppError::not_found("workload"),
-            other => other,
-        })?;
+    let (workload, member) =
+        authz::load::<Workload, perm::InstancesCreate>(&state, &user.user, &body.workload_id)
+            .await?;
     let egg = &workload.egg;
     let name = input::check_name(&body.name)?;
     let description = input::check_description(body.description.as_deref().unwrap_or(""))?;

@@ -15,9 +15,9 @@ use super::ops::sync;
 use super::spec::spec_from;
 use super::store::{self, Instance, Settings};
 use super::view::InstanceView;
-use super::{instance_for, load};
 use crate::audit::AuditSlot;
 use crate::auth::extract::CurrentUser;
+use crate::authz::{Authorized, perm};
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::orgs::scope::{OrgQuery, scoped};
 use crate::pagination::{Page, PageParams};
@@ -32,7 +32,7 @@ pub(super) fn render(instance: &Instance, egg: &Egg, secrets: bool) -> InstanceV
 
 /// The workload an instance runs (a database invariant: workloads in use stay).
 async fn workload_of(state: &AppState, instance: &Instance) -> AppResult<Workload> {
-    workloads::find(&state.db.pool, &instance.workload_id)
+    workloads::of_instance(&state.db.pool, instance)
         .await?
         .ok_or_else(|| {
             AppError::Internal(anyhow::anyhow!(
@@ -122,10 +122,12 @@ pub async fn list(
 /// One instance.
 pub async fn get(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance,
+        membership: member,
+        ..
+    }: Authorized<Instance, perm::InstancesRead>,
 ) -> AppResult<AppJson<InstanceView>> {
-    let (instance, member) = load(&state, &user, &id, "instances.read").await?;
     let workload = workload_of(&state, &instance).await?;
     Ok(AppJson(render(
         &instance,
@@ -138,12 +140,15 @@ pub async fn get(
 /// which takes effect at the next start.
 pub async fn update(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Authorized {
+        resource: instance,
+        membership: member,
+        ..
+    }: Authorized<Instance, perm::InstancesUpdate>,
     audit: Option<Extension<AuditSlot>>,
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<UpdateInstance>,
 ) -> AppResult<AppJson<InstanceView>> {
-    let (instance, member) = load(&state, &user, &id, "instances.update").await?;
     let workload = workload_of(&state, &instance).await?;
     let egg = &workload.egg;
     let name = match &body.name {
@@ -202,12 +207,13 @@ pub struct DeleteQuery {
 /// unless `?force=true`, which leaves whatever is on the node behind.
 pub async fn delete(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesDelete>,
     audit: Option<Extension<AuditSlot>>,
     AppPath(id): AppPath<String>,
     AppQuery(q): AppQuery<DeleteQuery>,
 ) -> AppResult<NoContent> {
-    let instance = instance_for(&state, &user, &id, "instances.delete").await?;
     match sync::remove(&state, &instance.node_id, &instance.id).await {
         Ok(true) => {}
         Ok(false) if q.force => {

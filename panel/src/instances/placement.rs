@@ -83,9 +83,8 @@ pub fn best_fit<'a>(candidates: &'a [Room], limits: &Limits) -> Option<&'a Room>
 /// # Errors
 /// 404 `node` for an unknown node or one of another organization; 409 `NODE_CORDONED`.
 pub async fn named(pool: &AnyPool, org_id: &str, node_id: &str) -> AppResult<Node> {
-    let node = nodes::find(pool, node_id)
+    let node = nodes::find_in_org(pool, org_id, node_id)
         .await?
-        .filter(|n| n.organization_id == org_id)
         .ok_or_else(|| AppError::not_found("node"))?;
     if node.cordoned {
         return Err(AppError::coded(

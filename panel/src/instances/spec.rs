@@ -37,7 +37,7 @@ const SIGNALS: &[&str] = &[
 /// The workload is gone (a 500: the database refuses to delete a workload in use) or a
 /// database failure.
 pub async fn build_spec(state: &AppState, instance: &Instance) -> AppResult<InstanceSpec> {
-    let workload = workloads::find(&state.db.pool, &instance.workload_id)
+    let workload = workloads::of_instance(&state.db.pool, instance)
         .await?
         .ok_or_else(|| {
             AppError::Internal(anyhow::anyhow!(

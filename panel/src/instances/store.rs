@@ -246,7 +246,8 @@ pub async fn ports_in_range<'e>(
         .collect())
 }
 
-/// An instance by id, in any organization (the caller authorizes against its `org_id`).
+/// An instance by id, unchecked: for background work (schedules, syncs, agents' events)
+/// and re-reads after a write. Routes reach an instance through [`crate::authz`].
 ///
 /// # Errors
 /// Database failures or an undecodable row.
@@ -531,4 +532,19 @@ pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<bool, sqlx
         .execute(db)
         .await?;
     Ok(done.rows_affected() > 0)
+}
+
+impl crate::authz::OrgScoped for Instance {
+    const NAME: &'static str = "instance";
+
+    async fn find(
+        state: &crate::state::AppState,
+        id: &str,
+    ) -> crate::error::AppResult<Option<Self>> {
+        Ok(find(&state.db.pool, id).await?)
+    }
+
+    fn org_id(&self) -> &str {
+        &self.org_id
+    }
 }

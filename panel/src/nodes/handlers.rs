@@ -6,31 +6,11 @@ use serde::Deserialize;
 
 use super::store::{self, Node};
 use crate::auth::extract::CurrentUser;
-use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
-use crate::orgs::permissions::authorize;
+use crate::authz::{Authorized, perm};
+use crate::error::{AppError, AppJson, AppQuery, AppResult};
 use crate::orgs::scope::{OrgQuery, scoped};
 use crate::orgs::validate_name;
 use crate::state::AppState;
-
-/// Loads a node the caller may act on with `permission`; another organization's node
-/// is as missing as a node that does not exist.
-pub async fn node_for(
-    state: &AppState,
-    user: &CurrentUser,
-    id: &str,
-    permission: &str,
-) -> AppResult<Node> {
-    let node = store::find(&state.db.pool, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("node"))?;
-    authorize(state, user, &node.organization_id, permission)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => AppError::not_found("node"),
-            other => other,
-        })?;
-    Ok(node)
-}
 
 /// The nodes of the scoped organization.
 pub async fn list(
@@ -44,11 +24,9 @@ pub async fn list(
 
 /// One node.
 pub async fn get(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized { resource: node, .. }: Authorized<Node, perm::NodesRead>,
 ) -> AppResult<AppJson<Node>> {
-    Ok(AppJson(node_for(&state, &user, &id, "nodes.read").await?))
+    Ok(AppJson(node))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -59,23 +37,27 @@ pub struct UpdateNode {
 /// Renames a node.
 pub async fn update(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized { resource: node, .. }: Authorized<Node, perm::NodesUpdate>,
     AppJson(body): AppJson<UpdateNode>,
 ) -> AppResult<AppJson<Node>> {
-    node_for(&state, &user, &id, "nodes.update").await?;
-    store::rename(&state.db.pool, &id, &validate_name(&body.name)?).await?;
-    Ok(AppJson(node_for(&state, &user, &id, "nodes.read").await?))
+    let name = validate_name(&body.name)?;
+    Ok(AppJson(reloaded(
+        store::rename(&state.db.pool, &node.id, &name).await?,
+    )?))
+}
+
+/// The node after an update of its row (gone meanwhile: 404).
+fn reloaded(node: Option<Node>) -> AppResult<Node> {
+    node.ok_or_else(|| AppError::not_found("node"))
 }
 
 /// Deletes a node and cuts its tunnel; its agent token stops working. A node that
 /// still has instances is kept (409).
 pub async fn delete(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized { resource: node, .. }: Authorized<Node, perm::NodesDelete>,
 ) -> AppResult<StatusCode> {
-    node_for(&state, &user, &id, "nodes.delete").await?;
+    let id = node.id;
     let instances = crate::instances::store::count_on_node(&state.db.pool, &id).await?;
     if instances > 0 {
         return Err(AppError::Conflict(format!(
@@ -87,33 +69,26 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn set_cordon(
-    state: &AppState,
-    user: &CurrentUser,
-    id: &str,
-    on: bool,
-) -> AppResult<AppJson<Node>> {
-    node_for(state, user, id, "nodes.update").await?;
-    store::set_cordoned(&state.db.pool, id, on).await?;
-    Ok(AppJson(node_for(state, user, id, "nodes.read").await?))
+async fn set_cordon(state: &AppState, node: &Node, on: bool) -> AppResult<AppJson<Node>> {
+    Ok(AppJson(reloaded(
+        store::set_cordoned(&state.db.pool, &node.id, on).await?,
+    )?))
 }
 
 /// Stops placing new instances on a node.
 pub async fn cordon(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized { resource: node, .. }: Authorized<Node, perm::NodesUpdate>,
 ) -> AppResult<AppJson<Node>> {
-    set_cordon(&state, &user, &id, true).await
+    set_cordon(&state, &node, true).await
 }
 
 /// Allows placement again.
 pub async fn uncordon(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized { resource: node, .. }: Authorized<Node, perm::NodesUpdate>,
 ) -> AppResult<AppJson<Node>> {
-    set_cordon(&state, &user, &id, false).await
+    set_cordon(&state, &node, false).await
 }
 
 /// The caller's reach on a node's agent: `all` for platform admins, so the agent reaches

@@ -12,18 +12,17 @@ use shardlyn_proto::inventory::{
     SystemUser,
 };
 
-use super::handlers::{node_for, node_scope};
-use crate::auth::extract::CurrentUser;
+use super::handlers::node_scope;
+use super::store::Node;
+use crate::authz::{Authorized, perm};
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::respond::NoContent;
 use crate::state::AppState;
 
-/// `E` on the agent of node `id`, once the caller holds `permission` on it.
+/// `E` on the agent of `node` (which the handler's [`crate::authz::Authorized`] loaded).
 async fn agent_call<E: Endpoint<Request = ()>>(
     state: &AppState,
-    user: &CurrentUser,
-    id: &str,
-    permission: &str,
+    node: &Node,
     params: &E::Params<'_>,
     query: &E::Query,
 ) -> AppResult<E::Response>
@@ -31,10 +30,9 @@ where
     E::Query: Serialize,
     E::Response: DeserializeOwned,
 {
-    node_for(state, user, id, permission).await?;
     state
         .tunnels
-        .route(id)?
+        .route(&node.id)?
         .request::<E>(params, query, &())
         .await
 }
@@ -59,8 +57,12 @@ pub struct LogsQuery {
 /// The last lines of a container's output.
 pub async fn container_logs(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, container)): AppPath<(String, String)>,
+    Authorized {
+        resource: node,
+        user,
+        ..
+    }: Authorized<Node, perm::NodesRead>,
+    AppPath((_, container)): AppPath<(String, String)>,
     AppQuery(q): AppQuery<LogsQuery>,
 ) -> AppResult<AppJson<ContainerLogs>> {
     let query = api::ContainerLogsQuery {
@@ -68,9 +70,7 @@ pub async fn container_logs(
         all: node_scope(&user).all,
     };
     let container = container_id(&container)?;
-    let logs =
-        agent_call::<api::ContainerLogsRoute>(&state, &user, &id, "nodes.read", &container, &query)
-            .await?;
+    let logs = agent_call::<api::ContainerLogsRoute>(&state, &node, &container, &query).await?;
     Ok(AppJson(logs))
 }
 
@@ -82,8 +82,11 @@ pub struct PowerQuery {
 
 async fn container_power(
     state: &AppState,
-    user: &CurrentUser,
-    id: &str,
+    Authorized {
+        resource: node,
+        user,
+        ..
+    }: Authorized<Node, perm::NodesContainers>,
     container: &str,
     action: &str,
     q: &PowerQuery,
@@ -101,17 +104,9 @@ async fn container_power(
     let query = api::ContainerPowerQuery {
         timeout: Some(q.timeout.unwrap_or(10).min(600)),
         signal: q.signal.clone(),
-        all: node_scope(user).all,
+        all: node_scope(&user).all,
     };
-    agent_call::<api::ContainerPower>(
-        state,
-        user,
-        id,
-        "nodes.containers",
-        &(container, action),
-        &query,
-    )
-    .await?;
+    agent_call::<api::ContainerPower>(state, &node, &(container, action), &query).await?;
     Ok(NoContent)
 }
 
@@ -120,11 +115,11 @@ macro_rules! container_action {
         /// A power action on a container of the node.
         pub async fn $name(
             State(state): State<AppState>,
-            user: CurrentUser,
-            AppPath((id, container)): AppPath<(String, String)>,
+            auth: Authorized<Node, perm::NodesContainers>,
+            AppPath((_, container)): AppPath<(String, String)>,
             AppQuery(q): AppQuery<PowerQuery>,
         ) -> AppResult<NoContent> {
-            container_power(&state, &user, &id, &container, $action, &q).await
+            container_power(&state, auth, &container, $action, &q).await
         }
     };
 }
@@ -139,11 +134,9 @@ macro_rules! inventory_route {
         /// Inventory read live from the node's agent.
         pub async fn $name(
             State(state): State<AppState>,
-            user: CurrentUser,
-            AppPath(id): AppPath<String>,
+            Authorized { resource: node, .. }: Authorized<Node, perm::NodesRead>,
         ) -> AppResult<AppJson<$body>> {
-            let body: $body =
-                agent_call::<$endpoint>(&state, &user, &id, "nodes.read", &(), &()).await?;
+            let body: $body = agent_call::<$endpoint>(&state, &node, &(), &()).await?;
             Ok(AppJson(body))
         }
     };
@@ -168,10 +161,13 @@ inventory_route!(
 /// admins.
 pub async fn inventory_containers(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: node,
+        user,
+        ..
+    }: Authorized<Node, perm::NodesRead>,
 ) -> AppResult<AppJson<Vec<ContainerInfo>>> {
     let scope = node_scope(&user);
-    let list = agent_call::<api::Containers>(&state, &user, &id, "nodes.read", &(), &scope).await?;
+    let list = agent_call::<api::Containers>(&state, &node, &(), &scope).await?;
     Ok(AppJson(list))
 }

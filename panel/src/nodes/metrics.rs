@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{AnyPool, Row};
 
-use crate::auth::extract::CurrentUser;
+use super::store::Node;
+use crate::authz::{Authorized, perm};
 use crate::db::now_ms;
-use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
+use crate::error::{AppError, AppJson, AppQuery, AppResult};
 use crate::state::AppState;
 use crate::types::Timestamp;
 
@@ -101,13 +102,12 @@ pub(crate) fn range(name: &str) -> AppResult<(i64, i64)> {
 /// `GET /v1/nodes/{id}/metrics/history?range=1h|24h|7d`.
 pub async fn history(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized { resource: node, .. }: Authorized<Node, perm::NodesRead>,
     AppQuery(q): AppQuery<HistoryQuery>,
 ) -> AppResult<AppJson<NodeMetricsHistory>> {
     let name = q.range.unwrap_or_else(|| "1h".into());
     let (span, bucket) = range(&name)?;
-    super::handlers::node_for(&state, &user, &id, "nodes.read").await?;
+    let id = node.id;
     // Raw samples are buckets of one millisecond: the same query serves every range.
     let width = bucket.max(1);
     let rows = sqlx::query(

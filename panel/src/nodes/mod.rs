@@ -3,7 +3,7 @@
 
 mod handlers;
 pub mod inventory;
-pub use handlers::{node_for, node_scope};
+pub use handlers::node_scope;
 pub mod metrics;
 pub mod presence;
 pub mod register;

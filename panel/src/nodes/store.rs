@@ -87,8 +87,22 @@ pub async fn insert<'e>(
     Ok(())
 }
 
-/// A node by id.
-pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<Node>, sqlx::Error> {
+/// Node `id` if it belongs to organization `org_id` (one the caller was authorized in).
+///
+/// # Errors
+/// Database failures.
+pub async fn find_in_org(
+    pool: &AnyPool,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<Node>, sqlx::Error> {
+    Ok(find(pool, id)
+        .await?
+        .filter(|n| n.organization_id == org_id))
+}
+
+/// A node by id, unchecked: requests reach a node through [`crate::authz`].
+async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<Node>, sqlx::Error> {
     sqlx::query(concat!(
         "SELECT ",
         node_columns!(),
@@ -100,6 +114,15 @@ pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<Node>
     .as_ref()
     .map(from_row)
     .transpose()
+}
+
+/// Whether node `id` exists (for `shardlyn up`, which keeps its local agent's node;
+/// reveals nothing of the node).
+///
+/// # Errors
+/// Database failures.
+pub async fn exists(pool: &AnyPool, id: &str) -> Result<bool, sqlx::Error> {
+    Ok(find(pool, id).await?.is_some())
 }
 
 /// The nodes of an organization, by name.
@@ -162,30 +185,30 @@ pub async fn mark_seen(
     Ok(())
 }
 
-/// Renames a node.
-pub async fn rename<'e>(db: impl AnyExecutor<'e>, id: &str, name: &str) -> Result<(), sqlx::Error> {
+/// Renames a node; the row as it is now.
+pub async fn rename(pool: &AnyPool, id: &str, name: &str) -> Result<Option<Node>, sqlx::Error> {
     sqlx::query("UPDATE nodes SET name = $1, updated_at = $2 WHERE id = $3")
         .bind(name)
         .bind(now_ms())
         .bind(id)
-        .execute(db)
+        .execute(pool)
         .await?;
-    Ok(())
+    find(pool, id).await
 }
 
-/// Sets whether new instances may be placed on a node.
-pub async fn set_cordoned<'e>(
-    db: impl AnyExecutor<'e>,
+/// Sets whether new instances may be placed on a node; the row as it is now.
+pub async fn set_cordoned(
+    pool: &AnyPool,
     id: &str,
     cordoned: bool,
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<Node>, sqlx::Error> {
     sqlx::query("UPDATE nodes SET cordoned = $1, updated_at = $2 WHERE id = $3")
         .bind(i64::from(cordoned))
         .bind(now_ms())
         .bind(id)
-        .execute(db)
+        .execute(pool)
         .await?;
-    Ok(())
+    find(pool, id).await
 }
 
 /// Deletes a node.
@@ -195,4 +218,19 @@ pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<(), sqlx::
         .execute(db)
         .await?;
     Ok(())
+}
+
+impl crate::authz::OrgScoped for Node {
+    const NAME: &'static str = "node";
+
+    async fn find(
+        state: &crate::state::AppState,
+        id: &str,
+    ) -> crate::error::AppResult<Option<Self>> {
+        Ok(find(&state.db.pool, id).await?)
+    }
+
+    fn org_id(&self) -> &str {
+        &self.organization_id
+    }
 }

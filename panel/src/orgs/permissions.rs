@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::auth::extract::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use crate::users::store::User;
 
 use super::store;
 
@@ -57,66 +58,87 @@ pub struct PermissionDef {
     pub min_role: Role,
 }
 
+/// Declares every permission key once: its entry in [`PERMISSIONS`] and its type in
+/// [`perm`] (the key in `CamelCase`), which handlers name in
+/// [`Authorized`](crate::authz::Authorized). A key cannot exist without its type.
 macro_rules! perms {
-    ($( $key:literal, $role:ident, $desc:literal; )*) => {
+    ($( $ty:ident, $key:literal, $role:ident, $desc:literal; )*) => {
         /// Every permission key of the API.
         pub const PERMISSIONS: &[PermissionDef] = &[
             $( PermissionDef { key: $key, description: $desc, min_role: Role::$role }, )*
         ];
+
+        /// One zero-sized type per permission key, for
+        /// [`Authorized`](crate::authz::Authorized).
+        pub mod perm {
+            $(
+                #[doc = $desc]
+                #[derive(Debug, Clone, Copy)]
+                pub struct $ty;
+
+                impl crate::authz::Permission for $ty {
+                    const KEY: &'static str = $key;
+                }
+            )*
+
+            /// Each type's name and key, for the tests.
+            #[cfg(test)]
+            pub(crate) const NAMED: &[(&str, &str)] = &[$( (stringify!($ty), $key), )*];
+        }
     };
 }
 
 perms! {
-    "org.read", Viewer, "See the organization";
-    "org.update", Admin, "Rename the organization and change its settings";
-    "org.delete", Owner, "Delete the organization";
-    "members.read", Viewer, "List members and their roles";
-    "members.invite", Admin, "Invite members and manage invitations";
-    "members.remove", Admin, "Remove members";
-    "members.role", Admin, "Change members' roles";
-    "members.permissions", Admin, "Grant and revoke members' permission keys";
-    "nodes.read", Viewer, "See nodes, their inventory and metrics";
-    "nodes.create", Admin, "Register nodes";
-    "nodes.update", Admin, "Edit, cordon, drain and migrate nodes";
-    "nodes.delete", Admin, "Delete nodes";
-    "nodes.power", Admin, "Power and resize provisioned nodes";
-    "nodes.terminal", Admin, "Open a node terminal or SSH session";
-    "nodes.containers", Operator, "Manage containers and processes on nodes";
-    "workloads.read", Viewer, "See workloads and templates";
-    "workloads.write", Admin, "Create, import, edit and delete workloads";
-    "instances.read", Viewer, "See instances and their stats";
-    "instances.create", Admin, "Create instances";
-    "instances.update", Operator, "Change instance settings, variables, image and limits";
-    "instances.delete", Admin, "Delete instances";
-    "instances.power", Operator, "Start, stop, restart and kill instances";
-    "instances.console", Operator, "Read and write the console";
-    "instances.logs", Viewer, "Read instance logs";
-    "instances.files.read", Operator, "List, read and download files";
-    "instances.files.write", Operator, "Upload, edit, move and delete files";
-    "instances.sftp", Operator, "Connect over SFTP";
-    "instances.backups.read", Operator, "List and download backups";
-    "instances.backups.write", Operator, "Create and delete backups";
-    "instances.backups.restore", Admin, "Restore backups";
-    "instances.schedules", Operator, "Manage schedules";
-    "instances.git", Operator, "Configure and run git deploys";
-    "instances.secrets", Admin, "See environment values and secrets unredacted";
-    "backup_config.read", Admin, "See backup storage targets";
-    "backup_config.write", Admin, "Manage backup storage targets";
-    "dns.read", Viewer, "See DNS zones and records";
-    "dns.write", Admin, "Manage DNS records";
-    "alerts.read", Viewer, "See alerts and alert rules";
-    "alerts.write", Operator, "Acknowledge alerts and manage rules";
-    "integrations.read", Admin, "See integrations";
-    "integrations.write", Admin, "Manage integrations";
-    "credentials.read", Admin, "See cloud credentials (never their secrets)";
-    "credentials.write", Admin, "Manage cloud credentials";
-    "provision.read", Viewer, "See provisioning requests";
-    "provision.write", Admin, "Plan, apply and destroy provisioning";
-    "billing.read", Admin, "See the subscription, usage and costs";
-    "billing.manage", Owner, "Subscribe, cancel and open the billing portal";
-    "deploy.write", Admin, "Run one-click deployments";
-    "ssh.certificates", Operator, "Request SSH certificates";
-    "webhooks.manage", Admin, "Manage webhook tokens";
+    OrgRead, "org.read", Viewer, "See the organization";
+    OrgUpdate, "org.update", Admin, "Rename the organization and change its settings";
+    OrgDelete, "org.delete", Owner, "Delete the organization";
+    MembersRead, "members.read", Viewer, "List members and their roles";
+    MembersInvite, "members.invite", Admin, "Invite members and manage invitations";
+    MembersRemove, "members.remove", Admin, "Remove members";
+    MembersRole, "members.role", Admin, "Change members' roles";
+    MembersPermissions, "members.permissions", Admin, "Grant and revoke members' permission keys";
+    NodesRead, "nodes.read", Viewer, "See nodes, their inventory and metrics";
+    NodesCreate, "nodes.create", Admin, "Register nodes";
+    NodesUpdate, "nodes.update", Admin, "Edit, cordon, drain and migrate nodes";
+    NodesDelete, "nodes.delete", Admin, "Delete nodes";
+    NodesPower, "nodes.power", Admin, "Power and resize provisioned nodes";
+    NodesTerminal, "nodes.terminal", Admin, "Open a node terminal or SSH session";
+    NodesContainers, "nodes.containers", Operator, "Manage containers and processes on nodes";
+    WorkloadsRead, "workloads.read", Viewer, "See workloads and templates";
+    WorkloadsWrite, "workloads.write", Admin, "Create, import, edit and delete workloads";
+    InstancesRead, "instances.read", Viewer, "See instances and their stats";
+    InstancesCreate, "instances.create", Admin, "Create instances";
+    InstancesUpdate, "instances.update", Operator, "Change instance settings, variables, image and limits";
+    InstancesDelete, "instances.delete", Admin, "Delete instances";
+    InstancesPower, "instances.power", Operator, "Start, stop, restart and kill instances";
+    InstancesConsole, "instances.console", Operator, "Read and write the console";
+    InstancesLogs, "instances.logs", Viewer, "Read instance logs";
+    InstancesFilesRead, "instances.files.read", Operator, "List, read and download files";
+    InstancesFilesWrite, "instances.files.write", Operator, "Upload, edit, move and delete files";
+    InstancesSftp, "instances.sftp", Operator, "Connect over SFTP";
+    InstancesBackupsRead, "instances.backups.read", Operator, "List and download backups";
+    InstancesBackupsWrite, "instances.backups.write", Operator, "Create and delete backups";
+    InstancesBackupsRestore, "instances.backups.restore", Admin, "Restore backups";
+    InstancesSchedules, "instances.schedules", Operator, "Manage schedules";
+    InstancesGit, "instances.git", Operator, "Configure and run git deploys";
+    InstancesSecrets, "instances.secrets", Admin, "See environment values and secrets unredacted";
+    BackupConfigRead, "backup_config.read", Admin, "See backup storage targets";
+    BackupConfigWrite, "backup_config.write", Admin, "Manage backup storage targets";
+    DnsRead, "dns.read", Viewer, "See DNS zones and records";
+    DnsWrite, "dns.write", Admin, "Manage DNS records";
+    AlertsRead, "alerts.read", Viewer, "See alerts and alert rules";
+    AlertsWrite, "alerts.write", Operator, "Acknowledge alerts and manage rules";
+    IntegrationsRead, "integrations.read", Admin, "See integrations";
+    IntegrationsWrite, "integrations.write", Admin, "Manage integrations";
+    CredentialsRead, "credentials.read", Admin, "See cloud credentials (never their secrets)";
+    CredentialsWrite, "credentials.write", Admin, "Manage cloud credentials";
+    ProvisionRead, "provision.read", Viewer, "See provisioning requests";
+    ProvisionWrite, "provision.write", Admin, "Plan, apply and destroy provisioning";
+    BillingRead, "billing.read", Admin, "See the subscription, usage and costs";
+    BillingManage, "billing.manage", Owner, "Subscribe, cancel and open the billing portal";
+    DeployWrite, "deploy.write", Admin, "Run one-click deployments";
+    SshCertificates, "ssh.certificates", Operator, "Request SSH certificates";
+    WebhooksManage, "webhooks.manage", Admin, "Manage webhook tokens";
 }
 
 /// Looks up a permission key.
@@ -211,6 +233,22 @@ pub async fn authorize(
     org_id: &str,
     permission: &str,
 ) -> AppResult<Membership> {
+    authorize_user(state, &user.user, org_id, permission).await
+}
+
+/// [`authorize`] for a user proven some other way (an SFTP login's password or key).
+///
+/// # Errors
+/// As [`authorize`].
+///
+/// # Panics
+/// As [`authorize`].
+pub async fn authorize_user(
+    state: &AppState,
+    user: &User,
+    org_id: &str,
+    permission: &str,
+) -> AppResult<Membership> {
     debug_assert!(
         find(permission).is_some(),
         "undeclared permission {permission}"
@@ -219,12 +257,12 @@ pub async fn authorize(
     if org_id.contains('\0') {
         return Err(AppError::not_found("organization"));
     }
-    let membership = load_membership(state, org_id, &user.user.id)
+    let membership = load_membership(state, org_id, &user.id)
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
     // An organization that requires MFA shows itself to members without it, so they can
     // learn why, but lets them do nothing else.
-    if membership.require_mfa && !user.user.mfa_enabled && permission != "org.read" {
+    if membership.require_mfa && !user.mfa_enabled && permission != "org.read" {
         return Err(AppError::Forbidden(
             "this organization requires multi-factor authentication: enable it at /v1/auth/mfa/enroll".into(),
         ));
@@ -266,6 +304,27 @@ mod tests {
                 .iter()
                 .all(|p| p.key.contains('.') && !p.description.is_empty())
         );
+    }
+
+    #[test]
+    fn every_key_has_its_type_named_after_it() {
+        let camel = |key: &str| -> String {
+            key.split(['.', '_'])
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next()
+                        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                        .unwrap_or_default()
+                })
+                .collect()
+        };
+        assert_eq!(perm::NAMED.len(), PERMISSIONS.len());
+        for (def, (name, key)) in PERMISSIONS.iter().zip(perm::NAMED) {
+            assert_eq!(def.key, *key);
+            assert_eq!(camel(key), *name, "type of {key}");
+        }
+        use crate::authz::Permission;
+        assert!(find(perm::InstancesPower::KEY).is_some());
     }
 
     #[test]

@@ -9,28 +9,24 @@ use serde::Deserialize;
 use super::input::{self, ScheduleBody};
 use super::store::{self, Run, Schedule};
 use super::{RunList, RunView, ScheduleList, ScheduleView, run_view, view};
-use crate::auth::extract::CurrentUser;
+use crate::authz::{Authorized, perm};
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
-use crate::instances::instance_for;
 use crate::instances::store::Instance;
 use crate::respond::{Accepted, Created};
 use crate::state::AppState;
 
-/// The permission every schedule route asks.
-pub const PERMISSION: &str = "instances.schedules";
 /// Most schedules per instance.
 pub const MAX_SCHEDULES: i64 = 50;
 /// Most runs one history page shows.
 const MAX_RUNS_PAGE: i64 = 100;
 
+/// Schedule `sid` of an instance the caller was authorized on.
 async fn schedule_for(
     state: &AppState,
-    user: &CurrentUser,
-    id: &str,
+    instance: Instance,
     sid: &str,
 ) -> AppResult<(Instance, Schedule)> {
-    let instance = instance_for(state, user, id, PERMISSION).await?;
     let schedule = store::find(&state.db.pool, &instance.id, sid)
         .await?
         .ok_or_else(|| AppError::not_found("schedule"))?;
@@ -40,10 +36,10 @@ async fn schedule_for(
 /// `GET /v1/instances/{id}/schedules`.
 pub async fn list(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesSchedules>,
 ) -> AppResult<AppJson<ScheduleList>> {
-    let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     let rows = store::list(&state.db.pool, &instance.id).await?;
     Ok(AppJson(ScheduleList {
         data: rows.iter().map(view).collect(),
@@ -53,11 +49,11 @@ pub async fn list(
 /// `POST /v1/instances/{id}/schedules`.
 pub async fn create(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesSchedules>,
     AppJson(body): AppJson<ScheduleBody>,
 ) -> AppResult<Created<ScheduleView>> {
-    let instance = instance_for(&state, &user, &id, PERMISSION).await?;
     let name = input::name(body.name.as_deref().unwrap_or_default())?;
     let cron = body
         .cron
@@ -95,10 +91,12 @@ pub async fn create(
 /// `GET /v1/instances/{id}/schedules/{sid}`.
 pub async fn get(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, sid)): AppPath<(String, String)>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesSchedules>,
+    AppPath((_, sid)): AppPath<(String, String)>,
 ) -> AppResult<AppJson<ScheduleView>> {
-    let (_, schedule) = schedule_for(&state, &user, &id, &sid).await?;
+    let (_, schedule) = schedule_for(&state, instance, &sid).await?;
     Ok(AppJson(view(&schedule)))
 }
 
@@ -107,11 +105,13 @@ pub async fn get(
 /// is computed again from now when the expression, the zone or `enabled` change.
 pub async fn update(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, sid)): AppPath<(String, String)>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesSchedules>,
+    AppPath((_, sid)): AppPath<(String, String)>,
     AppJson(body): AppJson<ScheduleBody>,
 ) -> AppResult<AppJson<ScheduleView>> {
-    let (_, mut schedule) = schedule_for(&state, &user, &id, &sid).await?;
+    let (_, mut schedule) = schedule_for(&state, instance, &sid).await?;
     if let Some(name) = &body.name {
         schedule.name = input::name(name)?;
     }
@@ -150,10 +150,12 @@ pub async fn update(
 /// `DELETE /v1/instances/{id}/schedules/{sid}`: the schedule, its tasks and its runs.
 pub async fn delete(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, sid)): AppPath<(String, String)>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesSchedules>,
+    AppPath((_, sid)): AppPath<(String, String)>,
 ) -> AppResult<StatusCode> {
-    let (_, schedule) = schedule_for(&state, &user, &id, &sid).await?;
+    let (_, schedule) = schedule_for(&state, instance, &sid).await?;
     if !store::delete(&state.db.pool, &schedule.id).await? {
         return Err(AppError::not_found("schedule"));
     }
@@ -165,10 +167,12 @@ pub async fn delete(
 /// `SCHEDULE_RUNNING` while a run of it is queued or executing.
 pub async fn run_now(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, sid)): AppPath<(String, String)>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesSchedules>,
+    AppPath((_, sid)): AppPath<(String, String)>,
 ) -> AppResult<Accepted<RunView>> {
-    let (instance, schedule) = schedule_for(&state, &user, &id, &sid).await?;
+    let (instance, schedule) = schedule_for(&state, instance, &sid).await?;
     if store::has_active_run(&state.db.pool, &schedule.id).await? {
         return Err(AppError::coded(
             StatusCode::CONFLICT,
@@ -204,8 +208,10 @@ pub struct RunsQuery {
 /// most 100; the last 100 runs are kept).
 pub async fn runs(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, sid)): AppPath<(String, String)>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesSchedules>,
+    AppPath((_, sid)): AppPath<(String, String)>,
     AppQuery(q): AppQuery<RunsQuery>,
 ) -> AppResult<AppJson<RunList>> {
     let limit = q.limit.unwrap_or(20);
@@ -215,7 +221,7 @@ pub async fn runs(
             format!("limit must be between 1 and {MAX_RUNS_PAGE}"),
         ));
     }
-    let (_, schedule) = schedule_for(&state, &user, &id, &sid).await?;
+    let (_, schedule) = schedule_for(&state, instance, &sid).await?;
     let rows = store::list_runs(&state.db.pool, &schedule.id, limit).await?;
     Ok(AppJson(RunList {
         data: rows.iter().map(run_view).collect(),
@@ -225,10 +231,12 @@ pub async fn runs(
 /// `GET /v1/instances/{id}/schedules/{sid}/runs/{rid}`.
 pub async fn run(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, sid, rid)): AppPath<(String, String, String)>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesSchedules>,
+    AppPath((_, sid, rid)): AppPath<(String, String, String)>,
 ) -> AppResult<AppJson<RunView>> {
-    let (_, schedule) = schedule_for(&state, &user, &id, &sid).await?;
+    let (_, schedule) = schedule_for(&state, instance, &sid).await?;
     let run = store::find_run(&state.db.pool, &schedule.id, &rid)
         .await?
         .ok_or_else(|| AppError::not_found("run"))?;

@@ -15,7 +15,7 @@ pub mod view;
 
 use crate::routes::{Access, Routes};
 
-pub use handlers::{MAX_SCHEDULES, PERMISSION};
+pub use handlers::MAX_SCHEDULES;
 pub use view::{RunList, RunView, ScheduleList, ScheduleView, TaskResult};
 
 /// The schedules routes.

@@ -1,7 +1,8 @@
 //! Checking an SFTP login an agent asks about: the account's password or one of its
-//! SSH keys, then `instances.sftp` on the instance named by the username (read and
-//! write rights from `instances.files.read` / `instances.files.write`). The answer goes
-//! back to the agent with `POST /v1/sftp/auth/{id}`.
+//! SSH keys, then `instances.sftp` on the instance named by the username, checked by
+//! [`crate::authz::load`] like every API request (read and write rights from
+//! `instances.files.read` / `instances.files.write`). The answer goes back to the agent
+//! with `POST /v1/sftp/auth/{id}`.
 //!
 //! Password logins share the login's account lockout. An account with MFA enabled can
 //! only log in with a key: a password alone would bypass its second factor.
@@ -10,13 +11,13 @@ use std::sync::Arc;
 
 use shardlyn_proto::instance::Event;
 use shardlyn_proto::sftp::{AuthAnswer, AuthRequest, SFTP_AUTH, split_username};
-use sqlx::Row;
 
 use super::keys;
 use crate::auth::crypto::{normalize_email, verify_password};
 use crate::auth::lockout;
-use crate::error::AppResult;
-use crate::orgs::permissions::load_membership;
+use crate::authz::{self, perm};
+use crate::error::{AppError, AppResult};
+use crate::instances::Instance;
 use crate::state::AppState;
 use crate::tunnel::AgentConn;
 use crate::users::store::{self as users, UserAuthRow};
@@ -197,33 +198,30 @@ async fn check_key(
     }
 }
 
-/// The one instance of this node matching `prefix` that the user may reach over SFTP.
+/// The one instance of this node matching `prefix` that the user may reach over SFTP:
+/// `instances.sftp` is checked by [`authz::load`], as for every API request.
 async fn grant(
     state: &AppState,
     node_id: &str,
     account: &UserAuthRow,
     prefix: &str,
 ) -> AppResult<AuthAnswer> {
-    let rows = sqlx::query("SELECT id, org_id FROM instances WHERE node_id = $1 AND id LIKE $2")
-        .bind(node_id)
-        .bind(format!("{prefix}%"))
-        .fetch_all(&state.db.pool)
-        .await?;
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM instances WHERE node_id = $1 AND id LIKE $2")
+            .bind(node_id)
+            .bind(format!("{prefix}%"))
+            .fetch_all(&state.db.pool)
+            .await?;
     let mut allowed = Vec::new();
-    for row in &rows {
-        let (id, org_id): (String, String) = (row.try_get("id")?, row.try_get("org_id")?);
-        let Some(member) = load_membership(state, &org_id, &account.user.id).await? else {
-            continue;
-        };
-        if member.require_mfa && !account.user.mfa_enabled {
-            continue;
-        }
-        if member.can("instances.sftp") {
-            allowed.push((
+    for id in ids {
+        match authz::load::<Instance, perm::InstancesSftp>(state, &account.user, &id).await {
+            Ok((_, member)) => allowed.push((
                 id,
                 member.can("instances.files.read"),
                 member.can("instances.files.write"),
-            ));
+            )),
+            Err(AppError::NotFound(_) | AppError::Forbidden(_)) => {}
+            Err(e) => return Err(e),
         }
     }
     match allowed.as_slice() {

@@ -15,17 +15,19 @@ use shardlyn_proto::upload::{CHECKSUM_HEADER, CreateUpload, UploadStatus};
 
 use super::store::{self, Upload};
 use super::tus;
-use crate::auth::extract::CurrentUser;
+use crate::authz::{Authorized, perm};
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppPath};
 use crate::instances::ops::power::connected;
 use crate::instances::ops::sync::push_instance;
-use crate::instances::{instance_for, store::Instance};
+use crate::instances::store::Instance;
 use crate::state::AppState;
 use crate::tunnel::AgentConn;
 use shardlyn_proto::agent_api::{self as api, Endpoint};
 
-const PERMISSION: &str = "instances.files.write";
+/// The instance of the route, authorized for writing files; a refusal is answered with
+/// the tus headers like every other error of the protocol.
+type Auth = Result<Authorized<Instance, perm::InstancesFilesWrite>, AppError>;
 /// Longest wait for an agent's answer once it has the whole body.
 const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -115,15 +117,8 @@ where
 
 /// The instance (authorized) and its upload record, live: 404 when unknown, 410 once
 /// expired unfinished.
-async fn load(
-    state: &AppState,
-    user: &CurrentUser,
-    id: &str,
-    upload: &str,
-) -> Result<(Instance, Upload), Response> {
-    let instance = instance_for(state, user, id, PERMISSION)
-        .await
-        .map_err(fail)?;
+async fn load(state: &AppState, auth: Auth, upload: &str) -> Result<(Instance, Upload), Response> {
+    let instance = auth.map_err(fail)?.resource;
     let record = store::find(&state.db.pool, &instance.id, upload)
         .await
         .map_err(|e| fail(e.into()))?
@@ -191,24 +186,19 @@ fn offset_headers(r: &mut Response, status: &UploadStatus) {
 /// `application/offset+octet-stream`.
 pub async fn create(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    auth: Auth,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    done(create_inner(&state, &user, &id, &headers, body).await)
+    done(create_inner(&state, auth, &headers, body).await)
 }
 
-async fn create_inner(
-    state: &AppState,
-    user: &CurrentUser,
-    id: &str,
-    headers: &HeaderMap,
-    body: Body,
-) -> TusResult {
-    let instance = instance_for(state, user, id, PERMISSION)
-        .await
-        .map_err(fail)?;
+async fn create_inner(state: &AppState, auth: Auth, headers: &HeaderMap, body: Body) -> TusResult {
+    let Authorized {
+        resource: instance,
+        user,
+        ..
+    } = auth.map_err(fail)?;
     if let Some(r) = tus::check_version(headers) {
         return Err(r);
     }
@@ -327,21 +317,15 @@ async fn current(
 /// `HEAD /v1/instances/{id}/files/tus/{upload}`: where the upload stands.
 pub async fn head(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, upload)): AppPath<(String, String)>,
+    auth: Auth,
+    AppPath((_, upload)): AppPath<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    done(head_inner(&state, &user, &id, &upload, &headers).await)
+    done(head_inner(&state, auth, &upload, &headers).await)
 }
 
-async fn head_inner(
-    state: &AppState,
-    user: &CurrentUser,
-    id: &str,
-    upload: &str,
-    headers: &HeaderMap,
-) -> TusResult {
-    let (instance, record) = load(state, user, id, upload).await?;
+async fn head_inner(state: &AppState, auth: Auth, upload: &str, headers: &HeaderMap) -> TusResult {
+    let (instance, record) = load(state, auth, upload).await?;
     if let Some(r) = tus::check_version(headers) {
         return Err(r);
     }
@@ -379,23 +363,22 @@ async fn head_inner(
 /// `PATCH /v1/instances/{id}/files/tus/{upload}`: appends the body at `Upload-Offset`.
 pub async fn patch(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, upload)): AppPath<(String, String)>,
+    auth: Auth,
+    AppPath((_, upload)): AppPath<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    done(patch_inner(&state, &user, &id, &upload, &headers, body).await)
+    done(patch_inner(&state, auth, &upload, &headers, body).await)
 }
 
 async fn patch_inner(
     state: &AppState,
-    user: &CurrentUser,
-    id: &str,
+    auth: Auth,
     upload: &str,
     headers: &HeaderMap,
     body: Body,
 ) -> TusResult {
-    let (instance, record) = load(state, user, id, upload).await?;
+    let (instance, record) = load(state, auth, upload).await?;
     if let Some(r) = tus::check_version(headers) {
         return Err(r);
     }
@@ -420,23 +403,20 @@ async fn patch_inner(
 /// (a finished file stays where it landed).
 pub async fn terminate(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, upload)): AppPath<(String, String)>,
+    auth: Auth,
+    AppPath((_, upload)): AppPath<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    done(terminate_inner(&state, &user, &id, &upload, &headers).await)
+    done(terminate_inner(&state, auth, &upload, &headers).await)
 }
 
 async fn terminate_inner(
     state: &AppState,
-    user: &CurrentUser,
-    id: &str,
+    auth: Auth,
     upload: &str,
     headers: &HeaderMap,
 ) -> TusResult {
-    let instance = instance_for(state, user, id, PERMISSION)
-        .await
-        .map_err(fail)?;
+    let instance = auth.map_err(fail)?.resource;
     if let Some(r) = tus::check_version(headers) {
         return Err(r);
     }

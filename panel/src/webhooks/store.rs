@@ -94,11 +94,12 @@ pub async fn count(pool: &AnyPool, org_id: &str) -> sqlx::Result<i64> {
         .await
 }
 
-/// A token by id.
+/// A token by id, unchecked: for the delivery route, which proves the token by its
+/// signature; management routes reach tokens through [`crate::authz`].
 ///
 /// # Errors
 /// Database failures.
-pub async fn find(pool: &AnyPool, id: &str) -> sqlx::Result<Option<WebhookToken>> {
+pub(super) async fn find(pool: &AnyPool, id: &str) -> sqlx::Result<Option<WebhookToken>> {
     sqlx::query(concat!(
         "SELECT ",
         columns!(),
@@ -247,4 +248,19 @@ pub async fn recent(pool: &AnyPool, provider: &str, limit: i64) -> sqlx::Result<
         })
     })
     .collect()
+}
+
+impl crate::authz::OrgScoped for WebhookToken {
+    const NAME: &'static str = "webhook token";
+
+    async fn find(
+        state: &crate::state::AppState,
+        id: &str,
+    ) -> crate::error::AppResult<Option<Self>> {
+        Ok(find(&state.db.pool, id).await?)
+    }
+
+    fn org_id(&self) -> &str {
+        &self.org_id
+    }
 }

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::store::{self, WebhookToken};
 use crate::auth::crypto::random_hex;
 use crate::auth::extract::CurrentUser;
+use crate::authz::{Authorized, perm};
 use crate::db::{new_id, now_ms, ts};
-use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
-use crate::orgs::permissions::authorize;
+use crate::error::{AppError, AppJson, AppQuery, AppResult};
 use crate::orgs::scope::{OrgQuery, scoped};
 use crate::pagination::{Page, PageParams};
 use crate::sealed;
@@ -161,18 +161,10 @@ pub async fn create(
 /// Deletes a token; deliveries signed with it are refused from then on.
 pub async fn delete(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: token, ..
+    }: Authorized<WebhookToken, perm::WebhooksManage>,
 ) -> AppResult<StatusCode> {
-    let token = store::find(&state.db.pool, &id)
-        .await?
-        .ok_or_else(|| AppError::not_found("webhook token"))?;
-    authorize(&state, &user, &token.org_id, PERMISSION)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => AppError::not_found("webhook token"),
-            other => other,
-        })?;
     if !store::delete(&state.db.pool, &token.id).await? {
         return Err(AppError::not_found("webhook token"));
     }

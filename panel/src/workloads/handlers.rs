@@ -9,33 +9,13 @@ use super::input::{egg_from_shape, organization_field};
 use super::store::{self, NewWorkload, Source, Workload};
 use super::view::{SummaryBody, WorkloadBody, WorkloadInput};
 use crate::auth::extract::CurrentUser;
+use crate::authz::{Authorized, perm};
 use crate::db::new_id;
-use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
-use crate::orgs::permissions::authorize;
+use crate::error::{AppError, AppJson, AppQuery, AppResult};
 use crate::orgs::scope::{OrgQuery, scoped};
 use crate::pagination::{Page, PageParams};
 use crate::respond::Created;
 use crate::state::AppState;
-
-/// Loads a workload and checks `permission` in its organization. A workload of an
-/// organization the caller is not a member of answers 404 like a missing one.
-pub(super) async fn load(
-    state: &AppState,
-    user: &CurrentUser,
-    id: &str,
-    permission: &str,
-) -> AppResult<Workload> {
-    let workload = store::find(&state.db.pool, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("workload"))?;
-    authorize(state, user, &workload.org_id, permission)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => AppError::not_found("workload"),
-            other => other,
-        })?;
-    Ok(workload)
-}
 
 /// `{"data": [summary...], "pagination": {...}}` for one organization.
 pub async fn list(
@@ -97,22 +77,21 @@ pub(super) fn pick_org(body: Option<String>, query: Option<String>) -> AppResult
 
 /// One workload.
 pub async fn get(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: workload, ..
+    }: Authorized<Workload, perm::WorkloadsRead>,
 ) -> AppResult<AppJson<WorkloadBody>> {
-    let workload = load(&state, &user, &id, "workloads.read").await?;
     Ok(AppJson(WorkloadBody(workload)))
 }
 
 /// Replaces a workload's definition with the workload shape.
 pub async fn update(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: workload, ..
+    }: Authorized<Workload, perm::WorkloadsWrite>,
     AppJson(WorkloadInput(body)): AppJson<WorkloadInput>,
 ) -> AppResult<AppJson<WorkloadBody>> {
-    let workload = load(&state, &user, &id, "workloads.write").await?;
     if let Some(org) = organization_field(&body)?
         && org != workload.org_id
     {
@@ -131,10 +110,10 @@ pub async fn update(
 /// Deletes a workload that no instance runs (409 otherwise).
 pub async fn delete(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: workload, ..
+    }: Authorized<Workload, perm::WorkloadsWrite>,
 ) -> AppResult<StatusCode> {
-    let workload = load(&state, &user, &id, "workloads.write").await?;
     let instances =
         crate::instances::store::count_for_workload(&state.db.pool, &workload.id).await?;
     if instances > 0 {
@@ -150,11 +129,10 @@ pub async fn delete(
 
 /// The workload as a PTDL_v2 egg file, `exported_at` set to now as Pterodactyl does.
 pub async fn export(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: workload, ..
+    }: Authorized<Workload, perm::WorkloadsRead>,
 ) -> AppResult<Response> {
-    let workload = load(&state, &user, &id, "workloads.read").await?;
     let mut egg = workload.egg;
     egg.exported_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
     let disposition = format!(

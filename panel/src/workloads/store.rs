@@ -108,8 +108,9 @@ pub async fn insert<'e>(
     from_row(&row)
 }
 
-/// A workload by id, in any organization (the caller authorizes against its `org_id`).
-pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<Workload>, sqlx::Error> {
+/// A workload by id, unchecked: requests reach a workload through [`crate::authz`], and
+/// an instance's own workload through [`of_instance`].
+async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<Workload>, sqlx::Error> {
     sqlx::query(concat!(
         "SELECT ",
         columns!(),
@@ -183,4 +184,30 @@ pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<bool, sqlx
         .execute(db)
         .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// The workload `instance` runs (`None` only if the database lost it).
+///
+/// # Errors
+/// Database failures.
+pub async fn of_instance<'e>(
+    db: impl AnyExecutor<'e>,
+    instance: &crate::instances::store::Instance,
+) -> Result<Option<Workload>, sqlx::Error> {
+    find(db, &instance.workload_id).await
+}
+
+impl crate::authz::OrgScoped for Workload {
+    const NAME: &'static str = "workload";
+
+    async fn find(
+        state: &crate::state::AppState,
+        id: &str,
+    ) -> crate::error::AppResult<Option<Self>> {
+        Ok(find(&state.db.pool, id).await?)
+    }
+
+    fn org_id(&self) -> &str {
+        &self.org_id
+    }
 }

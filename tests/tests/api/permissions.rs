@@ -943,3 +943,70 @@ impl Row {
         matches!(self.rule, AnyUser)
     }
 }
+
+/// The paths of one organization-owned resource: every route under them must take the
+/// resource through `authz::Authorized<R, P>`, the extractor that loads it and checks `P`.
+const RESOURCE_PREFIXES: &[&str] = &[
+    "/v1/instances/{id}",
+    "/v1/nodes/{id}",
+    "/v1/workloads/{id}",
+    "/v1/backup-config/{id}",
+    "/v1/webhook-tokens/{id}",
+];
+
+/// Socket routes authorize after the upgrade (the token may come in the first message),
+/// through `authz::load`, the function behind the extractor.
+const SOCKETS: &[&str] = &["/v1/instances/{id}/console", "/v1/instances/{id}/logs"];
+
+/// Authorization by construction, checked on the route table: a user route under a
+/// resource's path whose handler took a bare `AppPath` id (and loaded the row itself)
+/// declares no permission and fails here; one that checks another key than this file's
+/// table says fails too.
+#[test]
+fn resource_routes_take_the_resource_through_authorized() {
+    let routes = shardlyn_panel::app::routes();
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for e in routes.endpoints() {
+        if !RESOURCE_PREFIXES.iter().any(|p| e.path.starts_with(p)) {
+            continue;
+        }
+        let found = e.handler_permission();
+        match e.access {
+            Access::User => {
+                checked += 1;
+                let listed = TABLE
+                    .iter()
+                    .find(|r| r.method == e.method.as_str() && r.path == e.path)
+                    .map(|r| r.rule);
+                match (found.as_deref(), listed) {
+                    (Some(k), Some(Key(want))) if k == want => {}
+                    (found, listed) => wrong.push(format!(
+                        "{} {}: handler checks {found:?}, the table says {listed:?}",
+                        e.method, e.path
+                    )),
+                }
+            }
+            Access::Socket => assert!(
+                SOCKETS.contains(&e.path),
+                "{} {}: a socket route not known here",
+                e.method,
+                e.path
+            ),
+            // tus capability discovery: answers what the server supports, reads nothing.
+            Access::Public if e.method == Method::OPTIONS => assert!(found.is_none()),
+            // Platform routes (e.g. clearing logs) are not the organization's to grant.
+            Access::Admin | Access::SessionAdmin => assert!(found.is_none()),
+            other => wrong.push(format!(
+                "{} {}: unexpected access {other:?}",
+                e.method, e.path
+            )),
+        }
+    }
+    assert!(checked > 60, "only {checked} resource routes found");
+    assert!(
+        wrong.is_empty(),
+        "resource routes not behind Authorized:\n{}",
+        wrong.join("\n")
+    );
+}

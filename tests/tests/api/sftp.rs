@@ -289,6 +289,13 @@ both_engines! {
         assert!(!s.volume().join("from-reader.txt").exists());
         assert!(!s.volume().join("reader-dir").exists());
         assert!(s.volume().join("readme.txt").exists());
+        // The same member with instances.sftp revoked by an override is refused: logins
+        // go through the API's authorization (`authz::load`), overrides included.
+        shardlyn_panel::orgs::store::set_override(&app.state.db.pool, &s.org, &reader.user_id, "instances.sftp", false)
+            .await
+            .expect("deny sftp");
+        let (ok, out) = sftp(s.port, &ruser, &pw, "ls /\n").await;
+        assert!(!ok, "a member without instances.sftp got in: {out}");
         // Someone outside the organization cannot log in to it either.
         app.register("stranger@example.com").await;
         let (ok, _) = sftp(s.port, &s.user("stranger@example.com"), &pw, "ls /\n").await;

@@ -26,9 +26,10 @@ use shardlyn_proto::instance::{Event, PowerAction, REPLAY_LINES, events};
 use super::power::{act, connected, send_command};
 use super::tickets;
 use crate::auth::extract::{CurrentUser, authenticate_token};
+use crate::authz::{self, perm};
 use crate::db::now_ms;
 use crate::error::{AppError, AppPath, AppQuery, AppResult};
-use crate::instances::{Instance, instance_for};
+use crate::instances::Instance;
 use crate::orgs::permissions::Membership;
 use crate::state::AppState;
 use shardlyn_proto::agent_api as api;
@@ -187,16 +188,13 @@ async fn open(
         }))
 }
 
+/// The socket's instance, through the same check as every routed request.
 async fn authorize(
     state: &AppState,
     user: &CurrentUser,
     id: &str,
 ) -> AppResult<(Instance, Membership)> {
-    let instance = instance_for(state, user, id, "instances.logs").await?;
-    let membership =
-        crate::orgs::permissions::authorize(state, user, &instance.org_id, "instances.logs")
-            .await?;
-    Ok((instance, membership))
+    authz::load::<Instance, perm::InstancesLogs>(state, &user.user, id).await
 }
 
 fn text(event: &Event) -> Message {

@@ -10,10 +10,11 @@ use shardlyn_proto::instance::{InstanceState, InstanceStats, LogLines};
 use sqlx::{AnyPool, Row};
 
 use super::power::connected;
-use crate::auth::extract::{AdminUser, CurrentUser};
+use crate::auth::extract::AdminUser;
+use crate::authz::{Authorized, perm};
 use crate::db::now_ms;
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
-use crate::instances::{instance_for, store};
+use crate::instances::{Instance, store};
 use crate::nodes::metrics::bucket_secs;
 use crate::state::AppState;
 use crate::types::Timestamp;
@@ -27,10 +28,10 @@ const MAX_LINES: u32 = 5000;
 /// `GET /v1/instances/{id}/stats`: live figures from the agent.
 pub async fn stats(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesRead>,
 ) -> AppResult<AppJson<InstanceStats>> {
-    let instance = instance_for(&state, &user, &id, "instances.read").await?;
     let conn = connected(&state, &instance.node_id)?;
     Ok(AppJson(
         conn.request::<api::InstanceStatsRoute>(&instance.id.as_str(), &(), &())
@@ -155,13 +156,13 @@ pub struct LogHistory {
 /// hour, 5-minute averages for a day, hourly averages for a week.
 pub async fn history(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesRead>,
     AppQuery(q): AppQuery<HistoryQuery>,
 ) -> AppResult<AppJson<InstanceMetricsHistory>> {
     let name = q.range.unwrap_or_else(|| "1h".into());
     let (span, bucket) = crate::nodes::metrics::range(&name)?;
-    let instance = instance_for(&state, &user, &id, "instances.read").await?;
     let width = bucket.max(1);
     let rows = sqlx::query(
         "SELECT CAST((at / $3) * $3 AS BIGINT) AS bucket, \
@@ -198,10 +199,10 @@ pub async fn history(
 /// `GET /v1/instances/{id}/install-logs`: the output of the last install.
 pub async fn install_logs(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesLogs>,
 ) -> AppResult<AppJson<InstallLogs>> {
-    let instance = instance_for(&state, &user, &id, "instances.logs").await?;
     let conn = connected(&state, &instance.node_id)?;
     let answer: LogLines = conn
         .request::<api::InstanceInstallLogs>(
@@ -227,8 +228,9 @@ pub struct LinesQuery {
 /// 100, at most 5000), oldest first.
 pub async fn history_lines(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesLogs>,
     AppQuery(q): AppQuery<LinesQuery>,
 ) -> AppResult<AppJson<LogHistory>> {
     let lines = q.lines.unwrap_or(100);
@@ -238,7 +240,6 @@ pub async fn history_lines(
             format!("lines must be between 1 and {MAX_LINES}"),
         ));
     }
-    let instance = instance_for(&state, &user, &id, "instances.logs").await?;
     let conn = connected(&state, &instance.node_id)?;
     let query = api::LinesQuery {
         lines: Some(lines as usize),
@@ -256,10 +257,10 @@ pub async fn history_lines(
 /// streamed from the node.
 pub async fn download(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesLogs>,
 ) -> AppResult<Response> {
-    let instance = instance_for(&state, &user, &id, "instances.logs").await?;
     let conn = connected(&state, &instance.node_id)?;
     let upstream = conn
         .stream::<api::InstanceLogsDownload>(&instance.id.as_str(), &())

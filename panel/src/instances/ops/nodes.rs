@@ -6,10 +6,10 @@ use shardlyn_proto::instance::{InstanceState, PowerAction};
 use shardlyn_proto::inventory::KillProcessRequest;
 
 use super::power::{act, connected};
-use crate::auth::extract::CurrentUser;
+use crate::authz::{Authorized, perm};
 use crate::error::{AppError, AppJson, AppPath, AppResult};
 use crate::instances::store;
-use crate::nodes::node_for;
+use crate::nodes::store::Node;
 use crate::state::AppState;
 
 /// An instance a drain stopped, with the state its node reported.
@@ -49,10 +49,8 @@ pub struct ProcessKilled {
 /// answer lists what was stopped and what could not be (migration comes later).
 pub async fn drain(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized { resource: node, .. }: Authorized<Node, perm::NodesUpdate>,
 ) -> AppResult<AppJson<DrainReport>> {
-    let node = node_for(&state, &user, &id, "nodes.update").await?;
     crate::nodes::store::set_cordoned(&state.db.pool, &node.id, true).await?;
     let instances = store::list_for_node(&state.db.pool, &node.id).await?;
     let mut stopped = Vec::new();
@@ -81,11 +79,14 @@ pub async fn drain(
 /// `POST /v1/nodes/{id}/processes/{pid}/kill` with an optional `{"signal": "SIGKILL"}`.
 pub async fn kill_process(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath((id, pid)): AppPath<(String, String)>,
+    Authorized {
+        resource: node,
+        user,
+        ..
+    }: Authorized<Node, perm::NodesContainers>,
+    AppPath((_, pid)): AppPath<(String, String)>,
     body: axum::body::Bytes,
 ) -> AppResult<AppJson<ProcessKilled>> {
-    let node = node_for(&state, &user, &id, "nodes.containers").await?;
     let pid: u32 = pid
         .parse()
         .ok()

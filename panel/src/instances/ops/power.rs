@@ -12,9 +12,9 @@ use shardlyn_proto::instance::{
 };
 
 use super::sync;
-use crate::auth::extract::CurrentUser;
-use crate::error::{AppError, AppJson, AppPath, AppResult};
-use crate::instances::{Instance, instance_for, store};
+use crate::authz::{Authorized, perm};
+use crate::error::{AppError, AppJson, AppResult};
+use crate::instances::{Instance, store};
 use crate::state::AppState;
 use crate::tunnel::AgentConn;
 
@@ -94,11 +94,9 @@ async fn record(
 
 async fn power(
     state: &AppState,
-    user: &CurrentUser,
-    id: &str,
+    instance: Instance,
     action: PowerAction,
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
-    let instance = instance_for(state, user, id, "instances.power").await?;
     let status = act(state, &instance, action).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -114,47 +112,51 @@ async fn power(
 /// `POST /v1/instances/{id}/start`.
 pub async fn start(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesPower>,
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
-    power(&state, &user, &id, PowerAction::Start).await
+    power(&state, instance, PowerAction::Start).await
 }
 
 /// `POST /v1/instances/{id}/stop`.
 pub async fn stop(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesPower>,
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
-    power(&state, &user, &id, PowerAction::Stop).await
+    power(&state, instance, PowerAction::Stop).await
 }
 
 /// `POST /v1/instances/{id}/restart`.
 pub async fn restart(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesPower>,
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
-    power(&state, &user, &id, PowerAction::Restart).await
+    power(&state, instance, PowerAction::Restart).await
 }
 
 /// `POST /v1/instances/{id}/kill`.
 pub async fn kill(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesPower>,
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
-    power(&state, &user, &id, PowerAction::Kill).await
+    power(&state, instance, PowerAction::Kill).await
 }
 
 /// `POST /v1/instances/{id}/reinstall`: runs the egg's install script again over the
 /// existing files (the server must be stopped).
 pub async fn reinstall(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance, ..
+    }: Authorized<Instance, perm::InstancesUpdate>,
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
-    let instance = instance_for(&state, &user, &id, "instances.update").await?;
     let conn = connected(&state, &instance.node_id)?;
     let id = instance.id.as_str();
     let answer = match conn.request::<api::InstanceInstall>(&id, &(), &()).await {

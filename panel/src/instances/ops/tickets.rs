@@ -8,9 +8,10 @@ use serde_json::{Value, json};
 
 use crate::auth::crypto::{random_hex, sha256_hex};
 use crate::auth::extract::{Credential, CurrentUser};
+use crate::authz::{Authorized, perm};
 use crate::db::{new_id, now_ms};
-use crate::error::{AppError, AppJson, AppPath, AppResult};
-use crate::instances::instance_for;
+use crate::error::{AppError, AppJson, AppResult};
+use crate::instances::Instance;
 use crate::state::AppState;
 use crate::users::store as users;
 
@@ -22,10 +23,12 @@ const PREFIX: &str = "shardlyn_ct_";
 /// `POST /v1/instances/{id}/console/tickets`.
 pub async fn create(
     State(state): State<AppState>,
-    user: CurrentUser,
-    AppPath(id): AppPath<String>,
+    Authorized {
+        resource: instance,
+        user,
+        ..
+    }: Authorized<Instance, perm::InstancesLogs>,
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
-    let instance = instance_for(&state, &user, &id, "instances.logs").await?;
     let ticket = format!("{PREFIX}{}", random_hex(32));
     let now = now_ms();
     sqlx::query(
