@@ -7,7 +7,7 @@ use serde_json::Value;
 use shardlyn_tests::{Engine, PASSWORD, TestApp, spawn_app, spawn_app_with};
 
 /// The `Set-Cookie` header of `name` in `r`.
-fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
     r.headers()
         .get_all(SET_COOKIE)
         .iter()
@@ -17,7 +17,7 @@ fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 /// The value part of a `Set-Cookie` header.
-fn value(set_cookie: &str) -> String {
+pub(crate) fn value(set_cookie: &str) -> String {
     set_cookie
         .split(';')
         .next()

@@ -2,19 +2,15 @@
 //! permission page (member permissions and the permission catalog), a permission
 //! change made from it, and the reset-password form's refusal.
 
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::COOKIE;
+
+use super::security::{set_cookie, value};
 use shardlyn_tests::{Engine, PASSWORD, TestApp, spawn_app};
 
 /// The value of cookie `name` set by `r`.
 fn cookie(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_else(|| panic!("no {name} cookie"))
-        .to_owned()
+    let header = set_cookie(r, name).unwrap_or_else(|| panic!("no {name} cookie"));
+    value(&header)
 }
 
 /// Signs in through the login form; the cookie jar and the CSRF token of the session.
