@@ -7,6 +7,7 @@
 pub mod api;
 pub mod backups;
 pub mod config;
+pub mod error;
 pub mod files;
 pub mod git;
 pub mod instances;

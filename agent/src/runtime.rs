@@ -33,6 +33,19 @@ pub enum RuntimeError {
     Unavailable(String),
 }
 
+impl RuntimeError {
+    /// The HTTP status and the stable code.
+    #[must_use]
+    pub fn status_code(&self) -> (http::StatusCode, &'static str) {
+        use http::StatusCode as S;
+        match self {
+            Self::NotFound => (S::NOT_FOUND, "NOT_FOUND"),
+            Self::Conflict(_) => (S::CONFLICT, "CONFLICT"),
+            Self::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
+        }
+    }
+}
+
 /// The container operations the agent needs.
 pub trait Runtime: Send + Sync {
     fn list(&self) -> impl Future<Output = Result<Vec<ContainerInfo>, RuntimeError>> + Send;

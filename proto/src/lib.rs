@@ -11,6 +11,7 @@ pub mod egg;
 pub mod git;
 pub mod instance;
 pub mod inventory;
+pub mod metrics;
 pub mod register;
 pub mod rules;
 pub mod sftp;

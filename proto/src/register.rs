@@ -1,5 +1,6 @@
 //! `POST /v1/agent/register`: what an agent sends to trade a single-use registration
-//! token for its node identity, and what the panel answers (both ends read these types).
+//! token for its node identity, and what the panel answers (both ends read these types);
+//! and the agent's `GET /v1/health` answer.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,4 +26,16 @@ pub struct Registered {
     pub node_id: String,
     pub agent_token: String,
     pub organization_id: String,
+}
+
+/// `GET /v1/health` of the agent API: who answers and which protocol it speaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AgentHealth {
+    /// Always `ok` when the agent answers at all.
+    pub status: String,
+    pub node_id: String,
+    /// The agent's version.
+    pub version: String,
+    /// [`crate::PROTOCOL_VERSION`] of the agent.
+    pub protocol: u32,
 }

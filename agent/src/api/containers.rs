@@ -8,27 +8,12 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use shardlyn_proto::ErrorBody;
 use shardlyn_proto::agent_api::{ContainerLogsQuery, ContainerPowerQuery, Scope};
 use shardlyn_proto::inventory::ContainerLogs;
 
 use super::AgentState;
+use crate::error::{ApiError, ApiResult};
 use crate::runtime::{ContainerInfo, Runtime, RuntimeError};
-
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(ErrorBody::new(code, message))).into_response()
-}
-
-fn runtime_error(err: &RuntimeError) -> Response {
-    match err {
-        RuntimeError::NotFound => error(StatusCode::NOT_FOUND, "NOT_FOUND", "container not found"),
-        RuntimeError::Conflict(m) => error(StatusCode::CONFLICT, "CONFLICT", m),
-        RuntimeError::Unavailable(m) => {
-            error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", m)
-        }
-    }
-}
 
 /// Docker ids and names: `[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`.
 fn valid_id(id: &str) -> bool {
@@ -40,12 +25,13 @@ fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-fn bad_id() -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        "BAD_REQUEST",
-        "invalid container id",
-    )
+/// Refuses an invalid container id in a path.
+fn check_id(id: &str) -> ApiResult<()> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request("invalid container id"))
+    }
 }
 
 /// Whether `instance` (a container's label) is one of this agent's instances.
@@ -75,88 +61,60 @@ async fn reachable(state: &AgentState, id: &str, all: bool) -> Result<String, Ru
     }
 }
 
-pub async fn list(State(state): State<AgentState>, Query(scope): Query<Scope>) -> Response {
+pub async fn list(
+    State(state): State<AgentState>,
+    Query(scope): Query<Scope>,
+) -> ApiResult<Json<Vec<ContainerInfo>>> {
     let list = if scope.all {
-        state.runtime.list().await
+        state.runtime.list().await?
     } else {
-        managed(&state).await
+        managed(&state).await?
     };
-    match list {
-        Ok(list) => Json(list).into_response(),
-        Err(e) => runtime_error(&e),
-    }
+    Ok(Json(list))
 }
 
 pub async fn logs(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     Query(q): Query<ContainerLogsQuery>,
-) -> Response {
-    if !valid_id(&id) {
-        return bad_id();
-    }
-    let id = match reachable(&state, &id, q.all).await {
-        Ok(id) => id,
-        Err(e) => return runtime_error(&e),
-    };
-    match state
+) -> ApiResult<Json<ContainerLogs>> {
+    check_id(&id)?;
+    let id = reachable(&state, &id, q.all).await?;
+    let lines = state
         .runtime
         .logs(&id, q.tail.unwrap_or(100).min(10_000))
-        .await
-    {
-        Ok(lines) => Json(ContainerLogs { lines }).into_response(),
-        Err(e) => runtime_error(&e),
-    }
+        .await?;
+    Ok(Json(ContainerLogs { lines }))
 }
 
 pub async fn power(
     State(state): State<AgentState>,
     Path((id, action)): Path<(String, String)>,
     Query(q): Query<ContainerPowerQuery>,
-) -> Response {
-    if !valid_id(&id) {
-        return bad_id();
-    }
+) -> ApiResult<StatusCode> {
+    check_id(&id)?;
     if !matches!(action.as_str(), "start" | "stop" | "restart" | "kill") {
-        return error(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "no such container action",
-        );
+        return Err(ApiError::not_found("no such container action"));
     }
-    let id = match reachable(&state, &id, q.all).await {
-        Ok(id) => id,
-        Err(e) => return runtime_error(&e),
-    };
+    let signal = q.signal.unwrap_or_else(|| "SIGKILL".into());
+    if action == "kill" && (!signal.chars().all(|c| c.is_ascii_alphanumeric()) || signal.len() > 16)
+    {
+        return Err(ApiError::bad_request("invalid signal"));
+    }
+    let id = reachable(&state, &id, q.all).await?;
     let timeout = q.timeout.unwrap_or(10).min(600);
-    let result = match action.as_str() {
-        "start" => state.runtime.start(&id).await,
-        "stop" => state.runtime.stop(&id, i64::from(timeout)).await,
+    match action.as_str() {
+        "start" => state.runtime.start(&id).await?,
+        "stop" => state.runtime.stop(&id, i64::from(timeout)).await?,
         "restart" => {
             state
                 .runtime
                 .restart(&id, isize::try_from(timeout).unwrap_or(10))
-                .await
+                .await?;
         }
-        "kill" => {
-            let signal = q.signal.unwrap_or_else(|| "SIGKILL".into());
-            if !signal.chars().all(|c| c.is_ascii_alphanumeric()) || signal.len() > 16 {
-                return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "invalid signal");
-            }
-            state.runtime.kill(&id, &signal).await
-        }
-        _ => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                "no such container action",
-            );
-        }
-    };
-    match result {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => runtime_error(&e),
+        _ => state.runtime.kill(&id, &signal).await?,
     }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

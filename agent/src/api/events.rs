@@ -15,7 +15,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use super::AgentState;
-use super::instances::{check_id, instance_error};
+use super::instances::check_id;
+use crate::error::ApiResult;
 
 /// Bytes gathered into one write when chunks queue up.
 const BATCH_BYTES: usize = 256 * 1024;
@@ -46,14 +47,9 @@ pub async fn instance(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     Query(q): Query<ReplayQuery>,
-) -> Response {
-    if let Some(r) = check_id(&id) {
-        return r;
-    }
-    let sub = match state.instances.subscribe(&id, q.replay.unwrap_or(0)) {
-        Ok(s) => s,
-        Err(e) => return instance_error(&e),
-    };
+) -> ApiResult<Response> {
+    check_id(&id)?;
+    let sub = state.instances.subscribe(&id, q.replay.unwrap_or(0))?;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let manager = state.instances;
     tokio::spawn(async move {
@@ -119,7 +115,7 @@ pub async fn instance(
             }
         }
     });
-    ndjson(rx)
+    Ok(ndjson(rx))
 }
 
 pub async fn states(State(state): State<AgentState>) -> Response {

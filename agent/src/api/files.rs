@@ -1,5 +1,5 @@
 //! Agent API: instance files, under `/v1/instances/{id}/files...`. Every access goes
-//! through [`crate::files::Sandbox`]; every error is `shardlyn_proto::ErrorBody` JSON.
+//! through [`crate::files::Sandbox`]; every error is a [`crate::error::ApiError`].
 //! Blocking file work runs in `spawn_blocking`. Streams (download, upload, zip, pull)
 //! live in `files/transfer.rs`.
 
@@ -20,6 +20,7 @@ use shardlyn_proto::agent_api as api;
 
 use super::json::AgentJson;
 use super::{AgentState, Declared};
+use crate::error::{ApiError, ApiResult};
 use crate::files::{ArchiveFormat, FileError, ListOptions, Sandbox};
 
 /// Largest file the content routes read or write (the editor's cap).
@@ -69,7 +70,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 pub(crate) struct Q<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
-    type Rejection = FileError;
+    type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut http::request::Parts,
@@ -78,7 +79,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| Self(v))
-            .map_err(|e| FileError::BadRequest(e.body_text()))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
     }
 }
 
@@ -107,7 +108,7 @@ async fn list(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     Q(q): Q<ListQuery>,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let defaults = ListOptions::default();
     let opts = ListOptions {
@@ -124,7 +125,7 @@ async fn stat(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     Q(q): Q<PathQuery>,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     Ok(Json(blocking(move || sb.stat(&q.path)).await?).into_response())
 }
@@ -138,7 +139,7 @@ async fn read(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     Q(q): Q<PathQuery>,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     use std::io::Read;
     let sb = sandbox(&state, &id)?;
     let path = q.path.clone();
@@ -172,7 +173,7 @@ async fn write(
     Path(id): Path<String>,
     Q(q): Q<PathQuery>,
     body: Body,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let (path, size) = receive(sb, q.path, body, Some(CONTENT_MAX_BYTES)).await?;
     Ok(Json(json!({"path": path, "size": size})).into_response())
@@ -239,15 +240,15 @@ async fn delete(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     AgentJson(body): AgentJson<DeleteBody>,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let mut paths = body.paths;
     paths.extend(body.path);
     if paths.is_empty() {
-        return Err(FileError::BadRequest("give `path` or `paths`".into()));
+        return Err(FileError::BadRequest("give `path` or `paths`".into()).into());
     }
     if paths.len() > 1000 {
-        return Err(FileError::BadRequest("at most 1000 paths at once".into()));
+        return Err(FileError::BadRequest("at most 1000 paths at once".into()).into());
     }
     let n = blocking(move || {
         for p in &paths {
@@ -263,7 +264,7 @@ async fn mkdir(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     AgentJson(body): AgentJson<PathQuery>,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let path = body.path;
     let entry = blocking(move || {
@@ -284,7 +285,7 @@ async fn rename(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     AgentJson(body): AgentJson<FromTo>,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let entry = blocking(move || {
         sb.rename(&body.from, &body.to)?;
@@ -298,7 +299,7 @@ async fn copy(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     AgentJson(body): AgentJson<FromTo>,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let entry = blocking(move || {
         sb.copy(&body.from, &body.to)?;
@@ -319,7 +320,7 @@ async fn chmod(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     AgentJson(body): AgentJson<ChmodBody>,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let mode = u32::from_str_radix(body.mode.trim_start_matches("0o"), 8)
         .map_err(|_| FileError::BadRequest("mode must be octal, e.g. \"755\"".into()))?;
     let sb = sandbox(&state, &id)?;
@@ -353,7 +354,7 @@ async fn compress(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     AgentJson(body): AgentJson<CompressBody>,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let entry = blocking(move || {
         let path = crate::files::compress(
@@ -381,7 +382,7 @@ async fn decompress(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     AgentJson(body): AgentJson<DecompressBody>,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let files = blocking(move || {
         let dest = match body.destination {
@@ -414,7 +415,7 @@ async fn search(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     Q(q): Q<SearchQuery>,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let found = blocking(move || crate::files::search(&sb, &q.path, &q.q, q.limit)).await?;
     Ok(Json(json!({"entries": found, "truncated": false})).into_response())

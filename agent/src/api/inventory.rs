@@ -4,24 +4,23 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use shardlyn_proto::inventory::{
     DiskInfo, Inventory, LoadAverage, NetworkInterface, ProcessInfo, SystemInfo, SystemUser,
 };
 use sysinfo::{Disks, Networks, ProcessesToUpdate, System, Users};
 
-use super::instances::error;
+use crate::error::{ApiError, ApiResult};
 
 /// `f` run on a blocking thread, answered as JSON (503 if the thread failed).
-async fn blocking<T: Serialize + Send + 'static>(f: fn() -> T) -> Response {
+async fn blocking<T: Serialize + Send + 'static>(f: fn() -> T) -> ApiResult<Json<T>> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(value) => Json(value).into_response(),
-        Err(e) => error(
+        Ok(value) => Ok(Json(value)),
+        Err(e) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "SERVICE_UNAVAILABLE",
-            &format!("collecting the inventory failed: {e}"),
-        ),
+            format!("collecting the inventory failed: {e}"),
+        )),
     }
 }
 
@@ -114,28 +113,28 @@ fn process_info() -> Vec<ProcessInfo> {
     list
 }
 
-pub async fn system() -> Response {
+pub async fn system() -> ApiResult<Json<SystemInfo>> {
     blocking(system_info).await
 }
 
-pub async fn network() -> Response {
+pub async fn network() -> ApiResult<Json<Vec<NetworkInterface>>> {
     blocking(network_info).await
 }
 
-pub async fn disks() -> Response {
+pub async fn disks() -> ApiResult<Json<Vec<DiskInfo>>> {
     blocking(disk_info).await
 }
 
-pub async fn users() -> Response {
+pub async fn users() -> ApiResult<Json<Vec<SystemUser>>> {
     blocking(user_info).await
 }
 
-pub async fn processes() -> Response {
+pub async fn processes() -> ApiResult<Json<Vec<ProcessInfo>>> {
     blocking(process_info).await
 }
 
 /// Everything at once.
-pub async fn all() -> Response {
+pub async fn all() -> ApiResult<Json<Inventory>> {
     blocking(|| Inventory {
         system: system_info(),
         network: network_info(),

@@ -2,11 +2,12 @@
 
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
+use crate::error::ApiError;
+
 /// A JSON body; a malformed or mistyped one is a 400 (415 without the content type) with
-/// `shardlyn_proto::ErrorBody`.
+/// [`ApiError`].
 pub struct AgentJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for AgentJson<T>
@@ -14,7 +15,7 @@ where
     T: DeserializeOwned,
     S: Send + Sync,
 {
-    type Rejection = Response;
+    type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
@@ -29,7 +30,7 @@ where
                     }
                     _ => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
                 };
-                Err(super::instances::error(status, code, &rejection.body_text()).into_response())
+                Err(ApiError::new(status, code, rejection.body_text()))
             }
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use shardlyn_proto::metrics::{InstanceSample, NodeSample};
 use sysinfo::{Disks, Networks, System};
 
 use super::AgentState;
@@ -29,7 +29,7 @@ impl Default for Sampler {
 }
 
 impl Sampler {
-    fn sample(&self) -> Value {
+    fn sample(&self) -> NodeSample {
         let (cpu, used, total) = match self.system.lock() {
             Ok(mut sys) => {
                 sys.refresh_cpu_usage();
@@ -59,38 +59,30 @@ impl Sampler {
             .fold((0u64, 0u64), |(rx, tx), (_, d)| {
                 (rx + d.total_received(), tx + d.total_transmitted())
             });
-        json!({
-            "cpu_percent": cpu,
-            "memory_used_bytes": used,
-            "memory_total_bytes": total,
-            "disk_used_bytes": disk_total.saturating_sub(disk_free),
-            "disk_total_bytes": disk_total,
-            "net_rx_bytes": rx,
-            "net_tx_bytes": tx,
-        })
+        NodeSample {
+            cpu_percent: cpu,
+            memory_used_bytes: used,
+            memory_total_bytes: total,
+            disk_used_bytes: disk_total.saturating_sub(disk_free),
+            disk_total_bytes: disk_total,
+            net_rx_bytes: rx,
+            net_tx_bytes: tx,
+            instances: Vec::new(),
+        }
     }
 }
 
-pub async fn sample(State(state): State<AgentState>) -> Json<Value> {
+pub async fn sample(State(state): State<AgentState>) -> Json<NodeSample> {
     let sampler = state.sampler.clone();
     let mut sample = tokio::task::spawn_blocking(move || sampler.sample())
         .await
-        .unwrap_or(Value::Null);
-    let instances: Vec<Value> = state
+        .unwrap_or_default();
+    sample.instances = state
         .instances
         .running_stats()
         .await
         .into_iter()
-        .map(|(id, stats)| {
-            let mut v = serde_json::to_value(stats).unwrap_or_else(|_| json!({}));
-            if let Some(o) = v.as_object_mut() {
-                o.insert("id".into(), Value::from(id));
-            }
-            v
-        })
+        .map(|(id, stats)| InstanceSample::new(id, &stats))
         .collect();
-    if let Some(o) = sample.as_object_mut() {
-        o.insert("instances".into(), Value::from(instances));
-    }
     Json(sample)
 }

@@ -20,8 +20,8 @@ mod routes_test;
 use axum::Router;
 use axum::handler::Handler;
 use axum::routing::{MethodFilter, on};
-use serde_json::{Value, json};
 use shardlyn_proto::agent_api::{self as api, Endpoint, Method};
+use shardlyn_proto::register::AgentHealth;
 
 /// State of the agent API.
 #[derive(Clone)]
@@ -118,27 +118,19 @@ pub fn router(state: AgentState) -> Router {
         .at::<api::InstanceLogsDownload, _, _>(instances::download_logs)
         .at::<api::InstanceInstallLogs, _, _>(instances::install_logs)
         .at::<api::InstanceEvents, _, _>(events::instance)
-        .fallback(|| async {
-            (
-                http::StatusCode::NOT_FOUND,
-                axum::Json(shardlyn_proto::ErrorBody::new(
-                    "NOT_FOUND",
-                    "no such agent route",
-                )),
-            )
-        })
+        .fallback(|| async { crate::error::ApiError::not_found("no such agent route") })
         .with_state(state)
 }
 
 async fn health(
     axum::extract::State(state): axum::extract::State<AgentState>,
-) -> axum::Json<Value> {
-    axum::Json(json!({
-        "status": "ok",
-        "node_id": state.node_id,
-        "version": crate::VERSION,
-        "protocol": shardlyn_proto::PROTOCOL_VERSION,
-    }))
+) -> axum::Json<AgentHealth> {
+    axum::Json(AgentHealth {
+        status: "ok".into(),
+        node_id: state.node_id,
+        version: crate::VERSION.into(),
+        protocol: shardlyn_proto::PROTOCOL_VERSION,
+    })
 }
 
 /// Serves the agent API over plain HTTP on `listener` (tests and local debugging; the

@@ -8,13 +8,12 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use shardlyn_proto::agent_api::Scope;
 use shardlyn_proto::inventory::KillProcessRequest;
 
 use super::AgentState;
 use super::containers::managed;
-use super::instances::error;
+use crate::error::{ApiError, ApiResult};
 
 const SIGNALS: &[&str] = &[
     "HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "STOP", "CONT",
@@ -40,58 +39,48 @@ pub async fn kill(
     Path(pid): Path<String>,
     Query(scope): Query<Scope>,
     body: axum::body::Bytes,
-) -> Response {
-    let Ok(pid) = pid.parse::<u32>() else {
-        return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "invalid pid");
-    };
+) -> ApiResult<StatusCode> {
+    let pid = pid
+        .parse::<u32>()
+        .map_err(|_| ApiError::bad_request("invalid pid"))?;
     let req: KillProcessRequest = if body.iter().all(u8::is_ascii_whitespace) {
         KillProcessRequest::default()
     } else {
-        match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &e.to_string()),
-        }
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
     };
     let signal = req.signal.unwrap_or_else(|| "SIGTERM".into());
     let name = signal.trim().to_ascii_uppercase();
     let name = name.strip_prefix("SIG").unwrap_or(&name).to_string();
     if !SIGNALS.contains(&name.as_str()) {
-        return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "unsupported signal");
+        return Err(ApiError::bad_request("unsupported signal"));
     }
+    let gone = || ApiError::not_found("no such process");
     if pid == 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such process");
+        return Err(gone());
     }
     if pid == 1 || pid == std::process::id() {
-        return error(
-            StatusCode::CONFLICT,
-            "CONFLICT",
+        return Err(ApiError::conflict(
             "refusing to signal init or the agent itself",
-        );
+        ));
     }
     if !scope.all && !in_managed_container(&state, pid).await {
         tracing::info!(pid, "refusing a process outside Shardlyn's containers");
-        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such process");
+        return Err(gone());
     }
     let out = tokio::process::Command::new("kill")
         .arg("-s")
         .arg(&name)
         .arg(pid.to_string())
         .output()
-        .await;
-    match out {
-        Ok(o) if o.status.success() => StatusCode::NO_CONTENT.into_response(),
-        Ok(o) => {
-            let msg = String::from_utf8_lossy(&o.stderr).trim().to_string();
-            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                error(StatusCode::CONFLICT, "CONFLICT", &msg)
-            } else {
-                error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such process")
-            }
-        }
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
-            &format!("running kill: {e}"),
-        ),
+        .await
+        .map_err(|e| ApiError::internal(format!("running kill: {e}")))?;
+    if out.status.success() {
+        Ok(StatusCode::NO_CONTENT)
+    } else if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        Err(ApiError::conflict(
+            String::from_utf8_lossy(&out.stderr).trim(),
+        ))
+    } else {
+        Err(gone())
     }
 }

@@ -9,11 +9,6 @@
 //! append per upload at a time; expired uploads are swept whenever one is created and
 //! every `upload_sweep_secs` (agent settings, default 60).
 
-#![expect(
-    clippy::result_large_err,
-    reason = "the error side is the response itself, built once per request"
-)]
-
 mod append;
 mod store;
 
@@ -21,17 +16,17 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use shardlyn_proto::agent_api::{self as api, UploadOffset};
-use shardlyn_proto::upload::{CHECKSUM_HEADER, CHECKSUM_MISMATCH, CreateUpload};
+use shardlyn_proto::upload::{CHECKSUM_HEADER, CHECKSUM_MISMATCH, CreateUpload, UploadStatus};
 
-use super::instances::{error, instance_error};
 use super::json::AgentJson;
 use super::{AgentState, Declared};
+use crate::error::{ApiError, ApiResult};
 use crate::files::{FileError, Sandbox};
 use crate::instances::{Manager, lock, now_ms, valid_id};
 use append::{Checksum, Outcome};
@@ -71,30 +66,26 @@ fn dir(m: &Manager) -> Dir {
     Dir(data.join("uploads"))
 }
 
-fn bad(message: &str) -> Response {
-    error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
-}
-
-fn internal(e: &dyn std::fmt::Display) -> Response {
+fn internal(e: &dyn std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "upload failed");
-    error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "INTERNAL",
-        "upload failed",
-    )
+    ApiError::internal("upload failed")
 }
 
-fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "NOT_FOUND", "upload not found")
+fn not_found() -> ApiError {
+    ApiError::not_found("upload not found")
 }
 
-fn check_ids(id: &str, upload: &str) -> Option<Response> {
-    (!valid_id(id) || !valid_id(upload)).then(|| bad("invalid instance or upload id"))
+fn check_ids(id: &str, upload: &str) -> ApiResult<()> {
+    if valid_id(id) && valid_id(upload) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request("invalid instance or upload id"))
+    }
 }
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T, Response> {
+) -> ApiResult<T> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(internal(&e)),
@@ -103,25 +94,23 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The instance's file sandbox (denylist and disk limit of its spec).
-async fn sandbox(state: &AgentState, id: &str) -> Result<Sandbox, Response> {
-    let inst = state.instances.get(id).map_err(|e| instance_error(&e))?;
+async fn sandbox(state: &AgentState, id: &str) -> ApiResult<Sandbox> {
+    let inst = state.instances.get(id)?;
     let spec = inst.spec();
     let limit = u64::try_from(spec.limits.disk_mb)
         .unwrap_or(0)
         .saturating_mul(1024 * 1024);
     let volume = state.instances.0.paths.volume(id);
-    match tokio::task::spawn_blocking(move || Sandbox::open(&volume, &spec.file_denylist, limit))
+    tokio::task::spawn_blocking(move || Sandbox::open(&volume, &spec.file_denylist, limit))
         .await
-    {
-        Ok(r) => r.map_err(IntoResponse::into_response),
-        Err(e) => Err(internal(&e)),
-    }
+        .map_err(|e| internal(&e))?
+        .map_err(ApiError::from)
 }
 
 /// Refuses a target the sandbox would refuse (bad path, denied) and a length that
 /// cannot fit in the disk limit, before any byte is sent.
-async fn check_target(sb: Sandbox, path: String, length: u64) -> Result<(), Response> {
-    let checked = tokio::task::spawn_blocking(move || {
+async fn check_target(sb: Sandbox, path: String, length: u64) -> ApiResult<()> {
+    tokio::task::spawn_blocking(move || {
         let p = sb.resolve(&path)?;
         if p.is_root() {
             return Err(FileError::WrongType("/ is a directory".into()));
@@ -135,8 +124,8 @@ async fn check_target(sb: Sandbox, path: String, length: u64) -> Result<(), Resp
         Ok(())
     })
     .await
-    .map_err(|e| internal(&e))?;
-    checked.map_err(IntoResponse::into_response)
+    .map_err(|e| internal(&e))?
+    .map_err(ApiError::from)
 }
 
 /// Sweeps expired uploads every `every`, for as long as the agent runs.
@@ -167,36 +156,26 @@ async fn create(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     AgentJson(req): AgentJson<CreateUpload>,
-) -> Response {
-    if let Some(r) = check_ids(&id, &req.id) {
-        return r;
-    }
-    let sb = match sandbox(&state, &id).await {
-        Ok(sb) => sb,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_target(sb.clone(), req.path.clone(), req.length).await {
-        return r;
-    }
+) -> ApiResult<(StatusCode, Json<UploadStatus>)> {
+    check_ids(&id, &req.id)?;
+    let sb = sandbox(&state, &id).await?;
+    check_target(sb.clone(), req.path.clone(), req.length).await?;
     let d = dir(&state.instances);
     let sweeper = state.clone();
     let sd = d.clone();
-    if let Err(r) = blocking(move || {
+    blocking(move || {
         sweep(&sweeper, &sd);
         Ok(())
     })
-    .await
-    {
-        return r;
-    }
+    .await?;
     let l = state.uploads.lock_of(&req.id);
     let _guard = l.lock().await;
     if let Some(existing) = d.load(&req.id) {
         if existing.instance_id == id && existing.path == req.path && existing.length == req.length
         {
-            return (StatusCode::CREATED, axum::Json(existing.status())).into_response();
+            return Ok((StatusCode::CREATED, Json(existing.status())));
         }
-        return error(StatusCode::CONFLICT, "CONFLICT", "upload id already in use");
+        return Err(ApiError::conflict("upload id already in use"));
     }
     let mut sidecar = Sidecar {
         id: req.id.clone(),
@@ -210,32 +189,27 @@ async fn create(
     let part = d.part(&req.id);
     let sd = d.clone();
     let saved = sidecar.clone();
-    if let Err(r) = blocking(move || {
+    blocking(move || {
         std::fs::create_dir_all(&sd.0)?;
         std::fs::File::create(&part)?;
         sd.save(&saved)
     })
-    .await
-    {
-        return r;
-    }
+    .await?;
     // An empty file is complete on creation.
-    if req.length == 0
-        && let Err(r) = finish(&state, sb, &d, &mut sidecar).await
-    {
-        return r;
+    if req.length == 0 {
+        finish(&state, sb, &d, &mut sidecar).await?;
     }
-    (StatusCode::CREATED, axum::Json(sidecar.status())).into_response()
+    Ok((StatusCode::CREATED, Json(sidecar.status())))
 }
 
 /// Loads a live upload of instance `id`: 404 when unknown, 410 once expired.
-fn live(d: &Dir, id: &str, upload: &str) -> Result<Sidecar, Response> {
+fn live(d: &Dir, id: &str, upload: &str) -> ApiResult<Sidecar> {
     let s = d
         .load(upload)
         .filter(|s| s.instance_id == id)
         .ok_or_else(not_found)?;
     if s.expired(now_ms()) && !s.completed {
-        return Err(error(StatusCode::GONE, "GONE", "upload expired"));
+        return Err(ApiError::new(StatusCode::GONE, "GONE", "upload expired"));
     }
     Ok(s)
 }
@@ -243,16 +217,11 @@ fn live(d: &Dir, id: &str, upload: &str) -> Result<Sidecar, Response> {
 async fn status(
     State(state): State<AgentState>,
     Path((id, upload)): Path<(String, String)>,
-) -> Response {
-    if let Some(r) = check_ids(&id, &upload) {
-        return r;
-    }
+) -> ApiResult<Json<UploadStatus>> {
+    check_ids(&id, &upload)?;
     let l = state.uploads.lock_of(&upload);
     let _guard = l.lock().await;
-    match live(&dir(&state.instances), &id, &upload) {
-        Ok(s) => axum::Json(s.status()).into_response(),
-        Err(r) => r,
-    }
+    Ok(Json(live(&dir(&state.instances), &id, &upload)?.status()))
 }
 
 async fn write(
@@ -261,22 +230,17 @@ async fn write(
     Query(at): Query<UploadOffset>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    if let Some(r) = check_ids(&id, &upload) {
-        return r;
-    }
+) -> ApiResult<Json<UploadStatus>> {
+    check_ids(&id, &upload)?;
     let checksum = match headers.get(CHECKSUM_HEADER).map(|v| v.to_str()) {
         None => None,
-        Some(Ok(v)) => match Checksum::parse(v) {
-            Ok(c) => Some(c),
-            Err(m) => return bad(m),
-        },
-        Some(Err(_)) => return bad("Upload-Checksum is not text"),
+        Some(Ok(v)) => Some(Checksum::parse(v).map_err(ApiError::bad_request)?),
+        Some(Err(_)) => return Err(ApiError::bad_request("Upload-Checksum is not text")),
     };
     // The append runs in its own task: a panel that hangs up mid-body (the client went
     // away) cancels this handler, not the bookkeeping of the bytes already received.
     let task = tokio::spawn(write_owned(state, id, upload, at.offset, checksum, body));
-    task.await.unwrap_or_else(|e| internal(&e))
+    task.await.map_err(|e| internal(&e))?.map(Json)
 }
 
 async fn write_owned(
@@ -286,67 +250,51 @@ async fn write_owned(
     offset: u64,
     checksum: Option<Checksum>,
     body: Body,
-) -> Response {
+) -> ApiResult<UploadStatus> {
     let l = state.uploads.lock_of(&upload);
     let _guard = l.lock().await;
     let d = dir(&state.instances);
-    let mut s = match live(&d, &id, &upload) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let mut s = live(&d, &id, &upload)?;
     if s.offset != offset || s.completed {
-        return error(
+        return Err(ApiError::new(
             StatusCode::CONFLICT,
             "OFFSET_MISMATCH",
-            &format!("the upload is at offset {}", s.offset),
-        );
+            format!("the upload is at offset {}", s.offset),
+        ));
     }
-    let outcome =
-        match append::append(d.part(&upload), offset, s.length - s.offset, checksum, body).await {
-            Ok(o) => o,
-            Err(e) => return internal(&e),
-        };
+    let outcome = append::append(d.part(&upload), offset, s.length - s.offset, checksum, body)
+        .await
+        .map_err(|e| internal(&e))?;
     let end = match outcome {
         Outcome::Done(end) | Outcome::Cut(end) => end,
         Outcome::TooLong => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                "the body goes past Upload-Length",
-            );
+            return Err(ApiError::too_large("the body goes past Upload-Length"));
         }
         Outcome::Mismatch => {
-            return error(
+            return Err(ApiError::new(
                 StatusCode::from_u16(CHECKSUM_MISMATCH).unwrap_or(StatusCode::BAD_REQUEST),
                 "CHECKSUM_MISMATCH",
                 "the chunk's checksum does not match; it was discarded",
-            );
+            ));
         }
     };
     if end != s.offset {
         s.offset = end;
         let (sd, saved) = (d.clone(), s.clone());
-        if let Err(r) = blocking(move || sd.save(&saved)).await {
-            return r;
-        }
+        blocking(move || sd.save(&saved)).await?;
     }
     tracing::debug!(upload = %upload, upload.bytes = end - offset, "appended");
     if s.offset == s.length {
-        let sb = match sandbox(&state, &id).await {
-            Ok(sb) => sb,
-            Err(r) => return r,
-        };
-        if let Err(r) = finish(&state, sb, &d, &mut s).await {
-            return r;
-        }
+        let sb = sandbox(&state, &id).await?;
+        finish(&state, sb, &d, &mut s).await?;
     }
-    axum::Json(s.status()).into_response()
+    Ok(s.status())
 }
 
 /// Moves a complete upload to its path through the sandbox (path, denylist, disk
 /// limit, atomic replace) and records it done. A file the sandbox refuses is dropped with
 /// the upload: its bytes could never land.
-async fn finish(state: &AgentState, sb: Sandbox, d: &Dir, s: &mut Sidecar) -> Result<(), Response> {
+async fn finish(state: &AgentState, sb: Sandbox, d: &Dir, s: &mut Sidecar) -> ApiResult<()> {
     let owner = if state.instances.0.is_root {
         state.instances.0.settings.container_ids()
     } else {
@@ -374,7 +322,7 @@ async fn finish(state: &AgentState, sb: Sandbox, d: &Dir, s: &mut Sidecar) -> Re
             d.remove(&s.id);
             state.uploads.forget(&s.id);
         }
-        return Err(e.into_response());
+        return Err(e.into());
     }
     s.completed = true;
     let (sd, saved) = (d.clone(), s.clone());
@@ -386,20 +334,18 @@ async fn finish(state: &AgentState, sb: Sandbox, d: &Dir, s: &mut Sidecar) -> Re
 async fn remove(
     State(state): State<AgentState>,
     Path((id, upload)): Path<(String, String)>,
-) -> Response {
-    if let Some(r) = check_ids(&id, &upload) {
-        return r;
-    }
+) -> ApiResult<StatusCode> {
+    check_ids(&id, &upload)?;
     let l = state.uploads.lock_of(&upload);
     let _guard = l.lock().await;
     let d = dir(&state.instances);
     if d.load(&upload).is_none_or(|s| s.instance_id != id) {
-        return not_found();
+        return Err(not_found());
     }
     let _ = blocking(move || {
         d.remove(&upload);
         Ok(())
     })
     .await;
-    StatusCode::NO_CONTENT.into_response()
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,5 @@
 //! The file manager's error: each variant maps to one status and stable code.
 
-use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
 /// Why a file operation was refused or failed.
@@ -90,19 +89,5 @@ impl FileError {
                 _ => Self::Io(format!("{path}: {e}")),
             },
         }
-    }
-}
-
-impl IntoResponse for FileError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_code();
-        if status.is_server_error() {
-            tracing::warn!(error = %self, "file operation");
-        }
-        (
-            status,
-            axum::Json(shardlyn_proto::ErrorBody::new(code, self.to_string())),
-        )
-            .into_response()
     }
 }

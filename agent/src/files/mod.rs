@@ -30,7 +30,7 @@
 //!   [`FileError::DiskLimit`] and leaves no partial file: data goes to a temp name in the
 //!   target's directory and is renamed over the target only on [`PendingWrite::commit`].
 //!
-//! Errors are [`FileError`], which renders as `shardlyn_proto::ErrorBody` JSON.
+//! Errors are [`FileError`]; the API answers them through `crate::error::ApiError`.
 
 mod archive;
 mod error;

@@ -14,6 +14,7 @@ use shardlyn_proto::git::SyncRequest;
 use super::{GitError, sync};
 use crate::api::json::AgentJson;
 use crate::api::{AgentState, Declared};
+use crate::error::ApiResult;
 use crate::files::FileError;
 
 /// The git routes of the agent API.
@@ -38,14 +39,9 @@ async fn run(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     AgentJson(req): AgentJson<SyncRequest>,
-) -> Response {
-    if let Err(e) = known(&state, &id) {
-        return e.into_response();
-    }
-    let guard = match state.git.begin(&id) {
-        Ok(g) => g,
-        Err(e) => return e.into_response(),
-    };
+) -> ApiResult<Response> {
+    known(&state, &id)?;
+    let guard = state.git.begin(&id)?;
     let manager = state.instances.clone();
     let task = tokio::spawn(async move {
         let _guard = guard;
@@ -61,22 +57,18 @@ async fn run(
         result
     });
     match task.await {
-        Ok(Ok(result)) => Json(result).into_response(),
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => GitError::Io(format!("sync task: {e}")).into_response(),
+        Ok(result) => Ok(Json(result?).into_response()),
+        Err(e) => Err(GitError::Io(format!("sync task: {e}")).into()),
     }
 }
 
 /// `DELETE /v1/instances/{id}/git`: removes the staging data; 409 while a sync runs.
-async fn forget(State(state): State<AgentState>, Path(id): Path<String>) -> Response {
+async fn forget(State(state): State<AgentState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     if !crate::instances::valid_id(&id) {
-        return GitError::Files(FileError::NoInstance).into_response();
+        return Err(FileError::NoInstance.into());
     }
-    let _guard = match state.git.begin(&id) {
-        Ok(g) => g,
-        Err(e) => return e.into_response(),
-    };
+    let _guard = state.git.begin(&id)?;
     let manager = state.instances.clone();
     let _ = tokio::task::spawn_blocking(move || super::forget(&manager, &id)).await;
-    StatusCode::NO_CONTENT.into_response()
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -18,10 +18,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use axum::Json;
-use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use shardlyn_proto::ErrorBody;
 use shardlyn_proto::git::{SyncRequest, SyncResult};
 
 use crate::files::{FileError, Sandbox};
@@ -70,13 +67,6 @@ impl GitError {
             Self::Outbound(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.code()),
             Self::Io(_) => (StatusCode::INTERNAL_SERVER_ERROR, "GIT_IO"),
         }
-    }
-}
-
-impl IntoResponse for GitError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_code();
-        (status, Json(ErrorBody::new(code, self.to_string()))).into_response()
     }
 }
 

@@ -53,6 +53,22 @@ pub enum InstanceError {
     Internal(String),
 }
 
+impl InstanceError {
+    /// The HTTP status and the stable code.
+    #[must_use]
+    pub fn status_code(&self) -> (http::StatusCode, &'static str) {
+        use http::StatusCode as S;
+        match self {
+            Self::NotFound => (S::NOT_FOUND, "NOT_FOUND"),
+            Self::Conflict(_) => (S::CONFLICT, "CONFLICT"),
+            Self::ImageUnavailable(_) => (S::CONFLICT, "IMAGE_UNAVAILABLE"),
+            Self::BadRequest(_) => (S::BAD_REQUEST, "BAD_REQUEST"),
+            Self::Docker(_) => (S::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
+            Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "INTERNAL"),
+        }
+    }
+}
+
 impl From<bollard::errors::Error> for InstanceError {
     fn from(e: bollard::errors::Error) -> Self {
         Self::Docker(e.to_string())

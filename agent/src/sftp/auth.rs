@@ -6,14 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::StatusCode;
-use shardlyn_proto::ErrorBody;
 use shardlyn_proto::sftp::{AuthAnswer, AuthRequest};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::api::AgentState;
+use crate::error::{ApiError, ApiResult};
 
 /// How long the panel has to answer a login.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -95,42 +94,24 @@ impl Gate {
     }
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(ErrorBody::new(code, message))).into_response()
-}
-
 /// `POST /v1/sftp/auth/{id}`: the panel's answer to a login request. 204, 404 when the
 /// request is unknown or timed out, 400 for an unreadable body.
 pub async fn answer(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let answer: AuthAnswer = match serde_json::from_slice(&body) {
-        Ok(a) => a,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                &format!("invalid answer: {e}"),
-            );
-        }
-    };
+) -> ApiResult<StatusCode> {
+    let answer: AuthAnswer = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid answer: {e}")))?;
     if answer.allow && answer.instance.as_deref().is_none_or(str::is_empty) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
+        return Err(ApiError::bad_request(
             "an allowing answer names the instance",
-        );
+        ));
     }
     if state.sftp.deliver(&id, answer) {
-        StatusCode::NO_CONTENT.into_response()
+        Ok(StatusCode::NO_CONTENT)
     } else {
-        error(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "no login waits for this answer",
-        )
+        Err(ApiError::not_found("no login waits for this answer"))
     }
 }
 

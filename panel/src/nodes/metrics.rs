@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use shardlyn_proto::metrics::NodeSample;
 use sqlx::{AnyPool, Row};
 
 use super::store::Node;
@@ -16,18 +16,16 @@ use crate::types::Timestamp;
 /// How long samples are kept.
 const RETENTION_MS: i64 = 8 * 24 * 3600 * 1000;
 
-fn int(v: &Value, key: &str) -> i64 {
-    v[key]
-        .as_u64()
-        .and_then(|n| i64::try_from(n).ok())
-        .unwrap_or(0)
+/// A counter as the BIGINT column stores it.
+pub(crate) fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Stores a sample from the agent and drops this node's samples past retention.
 ///
 /// # Errors
 /// Database failures.
-pub async fn record(pool: &AnyPool, node_id: &str, sample: &Value) -> Result<(), sqlx::Error> {
+pub async fn record(pool: &AnyPool, node_id: &str, sample: &NodeSample) -> Result<(), sqlx::Error> {
     let now = now_ms();
     sqlx::query(
         "INSERT INTO node_metrics (node_id, at, cpu_percent, memory_used_bytes, memory_total_bytes, \
@@ -36,13 +34,13 @@ pub async fn record(pool: &AnyPool, node_id: &str, sample: &Value) -> Result<(),
     )
     .bind(node_id)
     .bind(now)
-    .bind(sample["cpu_percent"].as_f64().unwrap_or(0.0).clamp(0.0, 100.0))
-    .bind(int(sample, "memory_used_bytes"))
-    .bind(int(sample, "memory_total_bytes"))
-    .bind(int(sample, "disk_used_bytes"))
-    .bind(int(sample, "disk_total_bytes"))
-    .bind(int(sample, "net_rx_bytes"))
-    .bind(int(sample, "net_tx_bytes"))
+    .bind(sample.cpu_percent.clamp(0.0, 100.0))
+    .bind(int(sample.memory_used_bytes))
+    .bind(int(sample.memory_total_bytes))
+    .bind(int(sample.disk_used_bytes))
+    .bind(int(sample.disk_total_bytes))
+    .bind(int(sample.net_rx_bytes))
+    .bind(int(sample.net_tx_bytes))
     .execute(pool)
     .await?;
     sqlx::query("DELETE FROM node_metrics WHERE node_id = $1 AND at < $2")

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use serde_json::Value;
+use shardlyn_proto::metrics::NodeSample;
 use tokio::task::JoinSet;
 
 use super::AgentConn;
@@ -24,7 +24,7 @@ pub enum TunnelEvent {
     Heartbeat {
         node_id: String,
         version: String,
-        sample: Arc<Value>,
+        sample: Arc<NodeSample>,
     },
     /// A connection ended; `last` when no newer connection of the node replaced it.
     Disconnected {

@@ -1,8 +1,6 @@
 //! Every route of the agent API, one zero-sized type each (see [`super::Endpoint`]), and
 //! [`ROUTES`], the same list as data. `Params` is `()`, `&str` (`{id}`) or a pair.
 
-use serde_json::Value;
-
 use super::{
     ContainerLogsQuery, ContainerPowerQuery, Endpoint, FilePath, LinesQuery, Method, PathParams,
     Relayed, ReplayQuery, Route, Scope, Streamed, UploadOffset,
@@ -16,6 +14,8 @@ use crate::inventory::{
     ContainerInfo, ContainerLogs, DiskInfo, Inventory, KillProcessRequest, NetworkInterface,
     ProcessInfo, SystemInfo, SystemUser,
 };
+use crate::metrics::NodeSample;
+use crate::register::AgentHealth;
 use crate::sftp::AuthAnswer;
 use crate::upload::{CreateUpload, UploadStatus};
 
@@ -54,9 +54,9 @@ macro_rules! endpoints {
 }
 
 endpoints! {
-    /// Liveness, version and protocol of the agent (free-form status object).
+    /// Liveness, version and protocol of the agent.
     Health: Get "/v1/health",
-        params (), query (), request (), response Value;
+        params (), query (), request (), response AgentHealth;
     /// Everything the inventory routes below answer, at once.
     InventoryAll: Get "/v1/inventory",
         params (), query (), request (), response Inventory;
@@ -70,10 +70,9 @@ endpoints! {
         params (), query (), request (), response Vec<SystemUser>;
     InventoryProcesses: Get "/v1/inventory/processes",
         params (), query (), request (), response Vec<ProcessInfo>;
-    /// The heartbeat: node and running servers' usage. Free-form: the panel's metrics
-    /// listeners read the fields they know.
+    /// The heartbeat: node and running servers' usage.
     Metrics: Get "/v1/metrics",
-        params (), query (), request (), response Value;
+        params (), query (), request (), response NodeSample;
     Containers: Get "/v1/containers",
         params (), query Scope, request (), response Vec<ContainerInfo>;
     ContainerLogsRoute: Get "/v1/containers/{id}/logs",

@@ -197,6 +197,12 @@ both_engines! {
         let mut req = app.client.put(format!("{}{}", app.base, s.url("/content?path=/nope.txt"))).bearer_auth(t);
         req = req.body(vec![b'a'; 11 * 1024 * 1024]);
         assert_eq!(req.send().await.expect("sent").status().as_u16(), 413, "over the 10 MiB editor cap");
+        // 40 MiB sent at full speed: the node refuses at 10 MiB with 30 MiB still coming.
+        // The panel reads and discards the rest before answering, so the client reads the
+        // 413; hanging up on unread bytes would reset the connection (a broken pipe).
+        let req = app.client.put(format!("{}{}", app.base, s.url("/content?path=/nope.txt"))).bearer_auth(t);
+        let r = req.body(vec![b'a'; 40 * 1024 * 1024]).send().await.expect("the refusal is read, not a broken pipe");
+        assert_eq!(r.status().as_u16(), 413, "over the editor cap, with much more to send");
         assert!(!s.file("nope.txt").exists());
         assert_eq!(std::fs::read_dir(s.file("")).expect("vol").count(), usage_before, "no temp file left");
         // 16 MiB: the node refuses at 2 MiB while the client is still sending, and the

@@ -15,9 +15,10 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::{FileResult, PathQuery, Q, blocking, receive, sandbox};
+use super::{PathQuery, Q, blocking, receive, sandbox};
 use crate::api::AgentState;
 use crate::api::json::AgentJson;
+use crate::error::{ApiError, ApiResult};
 use crate::files::FileError;
 
 /// A parsed single `Range: bytes=...` against a file of `len` bytes: `Ok(None)` when
@@ -73,7 +74,7 @@ pub(super) async fn download(
     Path(id): Path<String>,
     Q(q): Q<PathQuery>,
     headers: HeaderMap,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let path = q.path.clone();
     let (file, meta) = blocking(move || sb.open_file(&path)).await?;
@@ -93,10 +94,11 @@ pub(super) async fn download(
         Err(()) => Ok((
             StatusCode::RANGE_NOT_SATISFIABLE,
             [(header::CONTENT_RANGE, format!("bytes */{len}"))],
-            Json(shardlyn_proto::ErrorBody::new(
+            ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
                 "RANGE_NOT_SATISFIABLE",
                 "the requested range is outside the file",
-            )),
+            ),
         )
             .into_response()),
         Ok(None) => {
@@ -135,7 +137,7 @@ pub(super) async fn upload(
     Path(id): Path<String>,
     Q(q): Q<PathQuery>,
     body: Body,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let (path, size) = receive(sb, q.path, body, None).await?;
     Ok((
@@ -152,7 +154,7 @@ pub(super) async fn download_zip(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     Q(q): Q<PathQuery>,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let path = q.path.clone();
     let check = sb.clone();
@@ -254,7 +256,7 @@ pub(super) async fn pull(
     State(state): State<AgentState>,
     Path(id): Path<String>,
     AgentJson(body): AgentJson<PullBody>,
-) -> FileResult<Response> {
+) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     // The shared guard: refuses non-public addresses unless `[outbound] allow`ed; the
     // client connects to exactly the checked addresses and follows no redirect.
@@ -277,13 +279,10 @@ pub(super) async fn pull(
         .await
         .map_err(|e| FileError::BadRequest(format!("fetch failed: {e}")))?;
     if !resp.status().is_success() {
-        return Err(FileError::BadRequest(format!(
-            "the server answered {}",
-            resp.status()
-        )));
+        return Err(FileError::BadRequest(format!("the server answered {}", resp.status())).into());
     }
     if resp.content_length().is_some_and(|l| l > PULL_MAX_BYTES) {
-        return Err(FileError::TooLarge("the remote file is too large".into()));
+        return Err(FileError::TooLarge("the remote file is too large".into()).into());
     }
     let name = match body.name {
         Some(n) => n,
@@ -294,7 +293,7 @@ pub(super) async fn pull(
             .unwrap_or_else(|| "download".into()),
     };
     if name.contains('/') || name == ".." || name == "." {
-        return Err(FileError::BadPath("name must be a plain file name".into()));
+        return Err(FileError::BadPath("name must be a plain file name".into()).into());
     }
     let dir = sb.resolve(&body.path)?;
     let target = dir.join(&name).display();

@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use shardlyn_proto::instance::{InstanceState, InstanceStats, LogLines};
+use shardlyn_proto::metrics::NodeSample;
 use sqlx::{AnyPool, Row};
 
 use super::power::connected;
@@ -15,7 +15,7 @@ use crate::authz::{Authorized, perm};
 use crate::db::now_ms;
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::instances::{Instance, store};
-use crate::nodes::metrics::bucket_secs;
+use crate::nodes::metrics::{bucket_secs, int};
 use crate::state::AppState;
 use crate::types::Timestamp;
 use shardlyn_proto::agent_api as api;
@@ -39,24 +39,14 @@ pub async fn stats(
     ))
 }
 
-fn int(v: &Value, key: &str) -> i64 {
-    v[key]
-        .as_u64()
-        .and_then(|n| i64::try_from(n).ok())
-        .unwrap_or(0)
-}
-
-/// Stores the per-instance figures of a node's heartbeat sample (`instances` array) and
+/// Stores the per-instance figures of a node's heartbeat sample (its `instances`) and
 /// drops samples past retention. Only the node's own instances count: figures naming
 /// another node's instance are dropped and logged; ids the panel does not know are
 /// skipped.
 ///
 /// # Errors
 /// Database failures.
-pub async fn record(pool: &AnyPool, node_id: &str, sample: &Value) -> Result<(), sqlx::Error> {
-    let Some(list) = sample["instances"].as_array() else {
-        return Ok(());
-    };
+pub async fn record(pool: &AnyPool, node_id: &str, sample: &NodeSample) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let own: std::collections::HashSet<String> =
         sqlx::query("SELECT id FROM instances WHERE node_id = $1")
@@ -66,10 +56,8 @@ pub async fn record(pool: &AnyPool, node_id: &str, sample: &Value) -> Result<(),
             .iter()
             .map(|r| r.try_get::<String, _>("id"))
             .collect::<Result<_, _>>()?;
-    for item in list {
-        let Some(id) = item["id"].as_str() else {
-            continue;
-        };
+    for item in &sample.instances {
+        let id = item.id.as_str();
         if !own.contains(id) {
             if let Some(other) = store::find(pool, id).await? {
                 tracing::warn!(
@@ -89,11 +77,11 @@ pub async fn record(pool: &AnyPool, node_id: &str, sample: &Value) -> Result<(),
         )
         .bind(id)
         .bind(now)
-        .bind(item["cpu_absolute"].as_f64().unwrap_or(0.0).max(0.0))
-        .bind(int(item, "memory_bytes"))
-        .bind(int(item, "disk_bytes"))
-        .bind(int(&item["network"], "rx_bytes"))
-        .bind(int(&item["network"], "tx_bytes"))
+        .bind(item.cpu_absolute.max(0.0))
+        .bind(int(item.memory_bytes))
+        .bind(int(item.disk_bytes))
+        .bind(int(item.network.rx_bytes))
+        .bind(int(item.network.tx_bytes))
         .bind(node_id)
         .execute(pool)
         .await?;
