@@ -78,12 +78,34 @@ impl InstanceState {
     }
 }
 
+/// A stored name read back (the panel's rows); the error names the unknown value.
+impl TryFrom<String> for InstanceState {
+    type Error = String;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        Self::parse(&stored).ok_or_else(|| format!("stored state `{stored}` is not known"))
+    }
+}
+
 /// The power state the panel wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DesiredState {
     Running,
     Stopped,
+}
+
+/// A stored name (`running`, `stopped`) read back; the error names the unknown value.
+impl TryFrom<String> for DesiredState {
+    type Error = String;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        match stored.as_str() {
+            "running" => Ok(Self::Running),
+            "stopped" => Ok(Self::Stopped),
+            _ => Err(format!("stored desired state `{stored}` is not known")),
+        }
+    }
 }
 
 /// A power action.

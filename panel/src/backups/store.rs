@@ -1,10 +1,11 @@
 //! SQL for `backups` and `backup_configs`; the only place their rows are mapped.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyExecutor, Row};
+use sqlx::AnyExecutor;
+
+use crate::db::row::Flag;
 
 /// A stored backup.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Backup {
     pub id: String,
     pub instance_id: String,
@@ -16,6 +17,7 @@ pub struct Backup {
     pub object_key: String,
     pub size_bytes: i64,
     pub sha256: String,
+    #[sqlx(try_from = "Flag")]
     pub locked: bool,
     pub ignored: String,
     pub error: Option<String>,
@@ -35,29 +37,6 @@ macro_rules! backup_columns {
          sha256, locked, ignored, error, created_at, completed_at, s3_endpoint, s3_region, \
          s3_bucket"
     };
-}
-
-fn backup(row: &AnyRow) -> Result<Backup, sqlx::Error> {
-    Ok(Backup {
-        id: row.try_get("id")?,
-        instance_id: row.try_get("instance_id")?,
-        org_id: row.try_get("org_id")?,
-        name: row.try_get("name")?,
-        status: row.try_get("status")?,
-        target: row.try_get("target")?,
-        config_id: row.try_get("config_id")?,
-        object_key: row.try_get("object_key")?,
-        size_bytes: row.try_get("size_bytes")?,
-        sha256: row.try_get("sha256")?,
-        locked: row.try_get::<i64, _>("locked")? != 0,
-        ignored: row.try_get("ignored")?,
-        error: row.try_get("error")?,
-        created_at: row.try_get("created_at")?,
-        completed_at: row.try_get("completed_at")?,
-        s3_endpoint: row.try_get("s3_endpoint")?,
-        s3_region: row.try_get("s3_region")?,
-        s3_bucket: row.try_get("s3_bucket")?,
-    })
 }
 
 /// Inserts a backup row.
@@ -99,7 +78,7 @@ pub async fn insert(db: impl AnyExecutor<'_>, b: &Backup) -> Result<(), sqlx::Er
 /// # Errors
 /// Database failure.
 pub async fn list(db: impl AnyExecutor<'_>, instance_id: &str) -> Result<Vec<Backup>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         backup_columns!(),
         " FROM backups WHERE instance_id = $1 \
@@ -107,10 +86,7 @@ pub async fn list(db: impl AnyExecutor<'_>, instance_id: &str) -> Result<Vec<Bac
     ))
     .bind(instance_id)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(backup)
-    .collect()
+    .await
 }
 
 /// One backup of an instance.
@@ -122,7 +98,7 @@ pub async fn find(
     instance_id: &str,
     id: &str,
 ) -> Result<Option<Backup>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         backup_columns!(),
         " FROM backups WHERE instance_id = $1 AND id = $2"
@@ -130,10 +106,7 @@ pub async fn find(
     .bind(instance_id)
     .bind(id)
     .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(backup)
-    .transpose()
+    .await
 }
 
 /// Records the end of a running backup (a no-op when it is no longer running).
@@ -206,7 +179,7 @@ pub async fn delete(db: impl AnyExecutor<'_>, id: &str) -> Result<(), sqlx::Erro
 }
 
 /// A storage target of an organization.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Config {
     pub id: String,
     pub org_id: String,
@@ -219,6 +192,7 @@ pub struct Config {
     pub sealed_credentials: String,
     pub part_size: i64,
     pub max_backups: i64,
+    #[sqlx(try_from = "Flag")]
     pub active: bool,
     pub created_at: i64,
 }
@@ -228,24 +202,6 @@ macro_rules! config_columns {
         "id, org_id, name, kind, endpoint, region, bucket, prefix, sealed_credentials, \
          part_size, max_backups, active, created_at"
     };
-}
-
-fn config(row: &AnyRow) -> Result<Config, sqlx::Error> {
-    Ok(Config {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        name: row.try_get("name")?,
-        kind: row.try_get("kind")?,
-        endpoint: row.try_get("endpoint")?,
-        region: row.try_get("region")?,
-        bucket: row.try_get("bucket")?,
-        prefix: row.try_get("prefix")?,
-        sealed_credentials: row.try_get("sealed_credentials")?,
-        part_size: row.try_get("part_size")?,
-        max_backups: row.try_get("max_backups")?,
-        active: row.try_get::<i64, _>("active")? != 0,
-        created_at: row.try_get("created_at")?,
-    })
 }
 
 /// Inserts or replaces (by id) a config.
@@ -287,17 +243,14 @@ pub async fn list_configs(
     db: impl AnyExecutor<'_>,
     org_id: &str,
 ) -> Result<Vec<Config>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         config_columns!(),
         " FROM backup_configs WHERE org_id = $1 ORDER BY created_at, id"
     ))
     .bind(org_id)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(config)
-    .collect()
+    .await
 }
 
 /// One config by id, unchecked: for a backup's own config and re-reads after a write;
@@ -309,17 +262,14 @@ pub(super) async fn find_config(
     db: impl AnyExecutor<'_>,
     id: &str,
 ) -> Result<Option<Config>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         config_columns!(),
         " FROM backup_configs WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(config)
-    .transpose()
+    .await
 }
 
 /// The active config of an organization.
@@ -330,17 +280,14 @@ pub async fn active_config(
     db: impl AnyExecutor<'_>,
     org_id: &str,
 ) -> Result<Option<Config>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         config_columns!(),
         " FROM backup_configs WHERE org_id = $1 AND active = 1 LIMIT 1"
     ))
     .bind(org_id)
     .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(config)
-    .transpose()
+    .await
 }
 
 /// Makes `id` the only active config of its organization.

@@ -2,6 +2,10 @@
 //! engine, and the column conventions both engines share (ids TEXT UUIDv7, times BIGINT
 //! unix milliseconds, booleans BIGINT 0/1).
 
+pub mod row;
+#[cfg(test)]
+mod tests;
+
 use std::str::FromStr;
 use std::time::Duration;
 

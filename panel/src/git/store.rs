@@ -1,10 +1,11 @@
 //! SQL for `instance_git` and `git_syncs`; the only place their rows are mapped.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyExecutor, Row};
+use sqlx::AnyExecutor;
+
+use crate::db::row::Flag;
 
 /// The git settings of one instance. The secrets stay sealed here.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct GitConfig {
     pub instance_id: String,
     pub org_id: String,
@@ -17,18 +18,20 @@ pub struct GitConfig {
     pub deploy_key_fingerprint: Option<String>,
     pub sealed_token: Option<String>,
     pub token_username: Option<String>,
+    #[sqlx(try_from = "Flag")]
     pub restart_after_sync: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 /// One sync of the history.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct GitSync {
     pub id: String,
     pub instance_id: String,
     pub org_id: String,
     /// `manual` or `webhook`.
+    #[sqlx(rename = "trigger_kind")]
     pub trigger: String,
     /// The user id (manual) or the webhook delivery id.
     pub triggered_by: Option<String>,
@@ -40,6 +43,7 @@ pub struct GitSync {
     pub commit_message: Option<String>,
     pub files: i64,
     pub removed: i64,
+    #[sqlx(try_from = "Flag")]
     pub restarted: bool,
     pub error: Option<String>,
     pub started_at: i64,
@@ -61,45 +65,6 @@ macro_rules! sync_columns {
     };
 }
 
-fn config(row: &AnyRow) -> Result<GitConfig, sqlx::Error> {
-    Ok(GitConfig {
-        instance_id: row.try_get("instance_id")?,
-        org_id: row.try_get("org_id")?,
-        repo_url: row.try_get("repo_url")?,
-        repo_key: row.try_get("repo_key")?,
-        branch: row.try_get("branch")?,
-        target_dir: row.try_get("target_dir")?,
-        sealed_deploy_key: row.try_get("sealed_deploy_key")?,
-        deploy_key_fingerprint: row.try_get("deploy_key_fingerprint")?,
-        sealed_token: row.try_get("sealed_token")?,
-        token_username: row.try_get("token_username")?,
-        restart_after_sync: row.try_get::<i64, _>("restart_after_sync")? != 0,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-fn sync(row: &AnyRow) -> Result<GitSync, sqlx::Error> {
-    Ok(GitSync {
-        id: row.try_get("id")?,
-        instance_id: row.try_get("instance_id")?,
-        org_id: row.try_get("org_id")?,
-        trigger: row.try_get("trigger_kind")?,
-        triggered_by: row.try_get("triggered_by")?,
-        status: row.try_get("status")?,
-        repo_url: row.try_get("repo_url")?,
-        branch: row.try_get("branch")?,
-        commit_sha: row.try_get("commit_sha")?,
-        commit_message: row.try_get("commit_message")?,
-        files: row.try_get("files")?,
-        removed: row.try_get("removed")?,
-        restarted: row.try_get::<i64, _>("restarted")? != 0,
-        error: row.try_get("error")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-    })
-}
-
 /// The git settings of an instance.
 ///
 /// # Errors
@@ -108,17 +73,14 @@ pub async fn find(
     db: impl AnyExecutor<'_>,
     instance_id: &str,
 ) -> Result<Option<GitConfig>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         config_columns!(),
         " FROM instance_git WHERE instance_id = $1"
     ))
     .bind(instance_id)
     .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(config)
-    .transpose()
+    .await
 }
 
 /// The settings of an organization's instances that deploy `branch` of a repository
@@ -132,7 +94,7 @@ pub async fn matching(
     keys: &[String],
     branch: &str,
 ) -> Result<Vec<GitConfig>, sqlx::Error> {
-    let rows = sqlx::query(concat!(
+    let rows: Vec<GitConfig> = sqlx::query_as(concat!(
         "SELECT ",
         config_columns!(),
         " FROM instance_git WHERE org_id = $1 AND branch = $2 \
@@ -143,9 +105,6 @@ pub async fn matching(
     .fetch_all(db)
     .await?;
     Ok(rows
-        .iter()
-        .map(config)
-        .collect::<Result<Vec<_>, _>>()?
         .into_iter()
         .filter(|c| keys.contains(&c.repo_key))
         .collect())
@@ -301,7 +260,7 @@ pub async fn find_sync(
     instance_id: &str,
     id: &str,
 ) -> Result<Option<GitSync>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         sync_columns!(),
         " FROM git_syncs WHERE instance_id = $1 AND id = $2"
@@ -309,10 +268,7 @@ pub async fn find_sync(
     .bind(instance_id)
     .bind(id)
     .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(sync)
-    .transpose()
+    .await
 }
 
 /// The newest syncs of an instance first, one page.
@@ -325,7 +281,7 @@ pub async fn history(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<GitSync>, sqlx::Error> {
-    let rows = sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         sync_columns!(),
         " FROM git_syncs WHERE instance_id = $1 \
@@ -335,8 +291,7 @@ pub async fn history(
     .bind(limit)
     .bind(offset)
     .fetch_all(db)
-    .await?;
-    rows.iter().map(sync).collect()
+    .await
 }
 
 /// How many syncs an instance has.
@@ -359,7 +314,7 @@ pub async fn latest(
     instance_id: &str,
 ) -> Result<(Option<GitSync>, Option<GitSync>), sqlx::Error> {
     let last = history(db, instance_id, 1, 0).await?.into_iter().next();
-    let ok = sqlx::query(concat!(
+    let ok = sqlx::query_as(concat!(
         "SELECT ",
         sync_columns!(),
         " FROM git_syncs WHERE instance_id = $1 AND status = 'success' \
@@ -367,9 +322,6 @@ pub async fn latest(
     ))
     .bind(instance_id)
     .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(sync)
-    .transpose()?;
+    .await?;
     Ok((last, ok))
 }

@@ -8,13 +8,13 @@
 use std::collections::BTreeMap;
 
 use shardlyn_proto::instance::{Allocation, DesiredState, InstanceState, Limits};
-use sqlx::any::AnyRow;
-use sqlx::{AnyExecutor, AnyPool, Row};
+use sqlx::{AnyExecutor, AnyPool};
 
+use crate::db::row::{Flag, JsonText};
 use crate::db::{new_id, now_ms};
 
 /// A stored instance with its allocations (primary first).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Instance {
     pub id: String,
     pub org_id: String,
@@ -25,16 +25,22 @@ pub struct Instance {
     /// One of the egg's images.
     pub image: String,
     /// Env name → value, as stored (see the module doc).
+    #[sqlx(try_from = "JsonText")]
     pub variables: BTreeMap<String, String>,
+    #[sqlx(flatten, try_from = "LimitsRow")]
     pub limits: Limits,
     /// Last state the agent reported (or the initial one).
+    #[sqlx(try_from = "String")]
     pub state: InstanceState,
+    #[sqlx(try_from = "String")]
     pub desired_state: DesiredState,
     /// Unix ms of the first successful install.
     pub installed_at: Option<i64>,
     pub created_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Read by a second query.
+    #[sqlx(skip)]
     pub allocations: Vec<Allocation>,
 }
 
@@ -47,14 +53,6 @@ pub fn desired_str(d: DesiredState) -> &'static str {
     }
 }
 
-fn parse_desired(s: &str) -> Option<DesiredState> {
-    match s {
-        "running" => Some(DesiredState::Running),
-        "stopped" => Some(DesiredState::Stopped),
-        _ => None,
-    }
-}
-
 macro_rules! columns {
     () => {
         "id, org_id, node_id, workload_id, name, description, image, variables, memory_mb, \
@@ -63,53 +61,39 @@ macro_rules! columns {
     };
 }
 
-fn decode(what: &str, value: &str) -> sqlx::Error {
-    sqlx::Error::Decode(format!("stored {what} `{value}` is not known").into())
+/// The limit columns of an instance row (`Limits` is a wire type of `proto`).
+#[derive(sqlx::FromRow)]
+struct LimitsRow {
+    memory_mb: i64,
+    swap_mb: i64,
+    cpu_percent: i64,
+    disk_mb: i64,
+    pids: i64,
+    io_weight: i64,
 }
 
-fn from_row(row: &AnyRow) -> Result<Instance, sqlx::Error> {
-    let variables: String = row.try_get("variables")?;
-    let variables = serde_json::from_str(&variables).map_err(|e| sqlx::Error::Decode(e.into()))?;
-    let state: String = row.try_get("state")?;
-    let desired: String = row.try_get("desired_state")?;
-    Ok(Instance {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        node_id: row.try_get("node_id")?,
-        workload_id: row.try_get("workload_id")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        image: row.try_get("image")?,
-        variables,
-        limits: Limits {
-            memory_mb: row.try_get("memory_mb")?,
-            swap_mb: row.try_get("swap_mb")?,
-            cpu_percent: row.try_get("cpu_percent")?,
-            disk_mb: row.try_get("disk_mb")?,
-            pids: row.try_get("pids")?,
-            io_weight: row.try_get("io_weight")?,
-        },
-        state: InstanceState::parse(&state).ok_or_else(|| decode("state", &state))?,
-        desired_state: parse_desired(&desired).ok_or_else(|| decode("desired state", &desired))?,
-        installed_at: row.try_get("installed_at")?,
-        created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        allocations: Vec::new(),
-    })
+impl From<LimitsRow> for Limits {
+    fn from(r: LimitsRow) -> Self {
+        Self {
+            memory_mb: r.memory_mb,
+            swap_mb: r.swap_mb,
+            cpu_percent: r.cpu_percent,
+            disk_mb: r.disk_mb,
+            pids: r.pids,
+            io_weight: r.io_weight,
+        }
+    }
 }
 
 /// An allocation row with the instance it belongs to.
-fn allocation_from_row(row: &AnyRow) -> Result<(String, Allocation), sqlx::Error> {
-    let port: i64 = row.try_get("port")?;
-    Ok((
-        row.try_get("instance_id")?,
-        Allocation {
-            ip: row.try_get("ip")?,
-            port: u16::try_from(port).map_err(|e| sqlx::Error::Decode(e.into()))?,
-            primary: row.try_get::<i64, _>("is_primary")? != 0,
-        },
-    ))
+#[derive(sqlx::FromRow)]
+struct AllocationRow {
+    instance_id: String,
+    ip: String,
+    #[sqlx(try_from = "i64")]
+    port: u16,
+    #[sqlx(rename = "is_primary", try_from = "Flag")]
+    primary: bool,
 }
 
 macro_rules! allocation_columns {
@@ -127,18 +111,20 @@ macro_rules! page_ids {
 }
 
 /// Attaches allocation rows (any order) to their instances, primary first, then by port.
-fn attach(instances: &mut [Instance], rows: &[AnyRow]) -> Result<(), sqlx::Error> {
+fn attach(instances: &mut [Instance], rows: Vec<AllocationRow>) {
     for row in rows {
-        let (instance_id, allocation) = allocation_from_row(row)?;
-        if let Some(i) = instances.iter_mut().find(|i| i.id == instance_id) {
-            i.allocations.push(allocation);
+        if let Some(i) = instances.iter_mut().find(|i| i.id == row.instance_id) {
+            i.allocations.push(Allocation {
+                ip: row.ip,
+                port: row.port,
+                primary: row.primary,
+            });
         }
     }
     for i in instances {
         i.allocations
             .sort_by_key(|a| (std::cmp::Reverse(a.primary), a.port));
     }
-    Ok(())
 }
 
 /// An instance to insert.
@@ -252,7 +238,7 @@ pub async fn ports_in_range<'e>(
 /// # Errors
 /// Database failures or an undecodable row.
 pub async fn find(pool: &AnyPool, id: &str) -> Result<Option<Instance>, sqlx::Error> {
-    let Some(row) = sqlx::query(concat!(
+    let Some(instance) = sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
         " FROM instances WHERE id = $1"
@@ -263,8 +249,8 @@ pub async fn find(pool: &AnyPool, id: &str) -> Result<Option<Instance>, sqlx::Er
     else {
         return Ok(None);
     };
-    let mut instances = [from_row(&row)?];
-    let rows = sqlx::query(concat!(
+    let mut instances = [instance];
+    let rows = sqlx::query_as(concat!(
         "SELECT ",
         allocation_columns!(),
         " FROM allocations WHERE instance_id = $1"
@@ -272,7 +258,7 @@ pub async fn find(pool: &AnyPool, id: &str) -> Result<Option<Instance>, sqlx::Er
     .bind(id)
     .fetch_all(pool)
     .await?;
-    attach(&mut instances, &rows)?;
+    attach(&mut instances, rows);
     let [instance] = instances;
     Ok(Some(instance))
 }
@@ -283,18 +269,15 @@ pub async fn find(pool: &AnyPool, id: &str) -> Result<Option<Instance>, sqlx::Er
 /// # Errors
 /// Database failures or an undecodable row.
 pub async fn list_for_node(pool: &AnyPool, node_id: &str) -> Result<Vec<Instance>, sqlx::Error> {
-    let mut instances = sqlx::query(concat!(
+    let mut instances: Vec<Instance> = sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
         " FROM instances WHERE node_id = $1 ORDER BY created_at, id"
     ))
     .bind(node_id)
     .fetch_all(pool)
-    .await?
-    .iter()
-    .map(from_row)
-    .collect::<Result<Vec<_>, _>>()?;
-    let rows = sqlx::query(concat!(
+    .await?;
+    let rows = sqlx::query_as(concat!(
         "SELECT ",
         allocation_columns!(),
         " FROM allocations WHERE node_id = $1"
@@ -302,7 +285,7 @@ pub async fn list_for_node(pool: &AnyPool, node_id: &str) -> Result<Vec<Instance
     .bind(node_id)
     .fetch_all(pool)
     .await?;
-    attach(&mut instances, &rows)?;
+    attach(&mut instances, rows);
     Ok(instances)
 }
 
@@ -319,7 +302,7 @@ pub async fn list(
     offset: i64,
 ) -> Result<Vec<Instance>, sqlx::Error> {
     let node = node_id.unwrap_or_default();
-    let mut instances = sqlx::query(concat!(
+    let mut instances: Vec<Instance> = sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
         " FROM instances WHERE id IN (",
@@ -331,11 +314,8 @@ pub async fn list(
     .bind(limit)
     .bind(offset)
     .fetch_all(pool)
-    .await?
-    .iter()
-    .map(from_row)
-    .collect::<Result<Vec<_>, _>>()?;
-    let rows = sqlx::query(concat!(
+    .await?;
+    let rows = sqlx::query_as(concat!(
         "SELECT ",
         allocation_columns!(),
         " FROM allocations WHERE instance_id IN (",
@@ -348,7 +328,7 @@ pub async fn list(
     .bind(offset)
     .fetch_all(pool)
     .await?;
-    attach(&mut instances, &rows)?;
+    attach(&mut instances, rows);
     Ok(instances)
 }
 

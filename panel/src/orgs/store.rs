@@ -1,19 +1,22 @@
 //! SQL for organizations, their members and per-member permission overrides.
 
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
-use sqlx::{AnyExecutor, Row};
+use sqlx::AnyExecutor;
+
+use crate::db::row::Flag;
 
 use crate::db::{now_ms, ts};
 
 /// An organization.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct Org {
     pub id: String,
     pub name: String,
     pub slug: String,
+    #[sqlx(try_from = "Flag")]
     pub personal: bool,
     /// Members without MFA may only see the organization.
+    #[sqlx(try_from = "Flag")]
     pub require_mfa: bool,
     #[serde(with = "ts")]
     #[schemars(with = "crate::types::Timestamp")]
@@ -24,15 +27,16 @@ pub struct Org {
 }
 
 /// An organization together with the caller's role in it.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct OrgWithRole {
     #[serde(flatten)]
+    #[sqlx(flatten)]
     pub org: Org,
     pub role: String,
 }
 
 /// A member as listed.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct Member {
     pub user_id: String,
     pub email: String,
@@ -40,26 +44,15 @@ pub struct Member {
     pub role: String,
     #[serde(with = "ts")]
     #[schemars(with = "crate::types::Timestamp")]
+    #[sqlx(rename = "created_at")]
     pub joined_at: i64,
 }
 
-/// The organization columns [`from_row`] reads.
+/// The organization columns [`Org`] reads.
 macro_rules! org_columns {
     () => {
         "o.id, o.name, o.slug, o.personal, o.require_mfa, o.created_at, o.updated_at"
     };
-}
-
-fn from_row(row: &AnyRow) -> Result<Org, sqlx::Error> {
-    Ok(Org {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        slug: row.try_get("slug")?,
-        personal: row.try_get::<i64, _>("personal")? != 0,
-        require_mfa: row.try_get::<i64, _>("require_mfa")? != 0,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
 }
 
 /// Inserts an organization.
@@ -121,7 +114,7 @@ pub async fn find_for_member<'e>(
     org_id: &str,
     user_id: &str,
 ) -> Result<Option<OrgWithRole>, sqlx::Error> {
-    let row = sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         org_columns!(),
         ", m.role FROM organizations o \
@@ -130,14 +123,7 @@ pub async fn find_for_member<'e>(
     .bind(org_id)
     .bind(user_id)
     .fetch_optional(db)
-    .await?;
-    row.map(|r| {
-        Ok(OrgWithRole {
-            org: from_row(&r)?,
-            role: r.try_get("role")?,
-        })
-    })
-    .transpose()
+    .await
 }
 
 /// The organizations `user_id` belongs to.
@@ -145,7 +131,7 @@ pub async fn list_for_user<'e>(
     db: impl AnyExecutor<'e>,
     user_id: &str,
 ) -> Result<Vec<OrgWithRole>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         org_columns!(),
         ", m.role FROM organizations o JOIN org_members m ON m.org_id = o.id \
@@ -153,30 +139,19 @@ pub async fn list_for_user<'e>(
     ))
     .bind(user_id)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(OrgWithRole {
-            org: from_row(r)?,
-            role: r.try_get("role")?,
-        })
-    })
-    .collect()
+    .await
 }
 
 /// An organization by id, regardless of membership (platform admins).
 pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<Org>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         org_columns!(),
         " FROM organizations o WHERE o.id = $1"
     ))
     .bind(id)
     .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+    .await
 }
 
 /// Every organization, newest first (platform admins).
@@ -185,7 +160,7 @@ pub async fn list_all<'e>(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<Org>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         org_columns!(),
         " FROM organizations o ORDER BY o.created_at DESC, o.id DESC LIMIT $1 OFFSET $2"
@@ -193,10 +168,7 @@ pub async fn list_all<'e>(
     .bind(limit)
     .bind(offset)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(from_row)
-    .collect()
+    .await
 }
 
 /// Sets whether members need MFA.
@@ -243,25 +215,14 @@ pub async fn members<'e>(
     db: impl AnyExecutor<'e>,
     org_id: &str,
 ) -> Result<Vec<Member>, sqlx::Error> {
-    sqlx::query(
+    sqlx::query_as(
         "SELECT m.user_id, u.email, u.name, m.role, m.created_at FROM org_members m \
          JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 \
          ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 WHEN 'operator' THEN 2 ELSE 3 END, u.email",
     )
     .bind(org_id)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(Member {
-            user_id: r.try_get("user_id")?,
-            email: r.try_get("email")?,
-            name: r.try_get("name")?,
-            role: r.try_get("role")?,
-            joined_at: r.try_get("created_at")?,
-        })
-    })
-    .collect()
+    .await
 }
 
 /// A member's role, if they belong to the organization.
@@ -308,7 +269,7 @@ pub async fn membership<'e>(
     org_id: &str,
     user_id: &str,
 ) -> Result<Option<(String, bool, Vec<(String, bool)>)>, sqlx::Error> {
-    let Some(row) = sqlx::query(
+    let Some((role, require_mfa)) = sqlx::query_as::<_, (String, Flag)>(
         "SELECT m.role, o.require_mfa FROM org_members m JOIN organizations o ON o.id = m.org_id \
          WHERE m.org_id = $1 AND m.user_id = $2",
     )
@@ -319,19 +280,17 @@ pub async fn membership<'e>(
     else {
         return Ok(None);
     };
-    let role: String = row.try_get("role")?;
-    let require_mfa = row.try_get::<i64, _>("require_mfa")? != 0;
-    let overrides = sqlx::query(
+    let overrides = sqlx::query_as::<_, (String, Flag)>(
         "SELECT perm_key, allowed FROM member_permissions WHERE org_id = $1 AND user_id = $2",
     )
     .bind(org_id)
     .bind(user_id)
     .fetch_all(db)
     .await?
-    .iter()
-    .map(|r| Ok((r.try_get("perm_key")?, r.try_get::<i64, _>("allowed")? != 0)))
-    .collect::<Result<_, sqlx::Error>>()?;
-    Ok(Some((role, require_mfa, overrides)))
+    .into_iter()
+    .map(|(key, allowed)| (key, allowed.0))
+    .collect();
+    Ok(Some((role, require_mfa.0, overrides)))
 }
 
 /// Grants (`allowed = true`) or denies a permission key to a member, overriding the role.

@@ -1,11 +1,12 @@
 //! SQL for `schedules`, `schedule_tasks` and `schedule_runs`; the only place their rows
 //! are mapped to structs (booleans are BIGINT 0/1, times unix ms, results JSON text).
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyExecutor, AnyPool, Row};
+use sqlx::{AnyExecutor, AnyPool};
+
+use crate::db::row::Flag;
 
 /// A stored schedule with its tasks in order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Schedule {
     pub id: String,
     pub instance_id: String,
@@ -13,13 +14,17 @@ pub struct Schedule {
     pub name: String,
     pub cron: String,
     pub timezone: String,
+    #[sqlx(try_from = "Flag")]
     pub enabled: bool,
+    #[sqlx(try_from = "Flag")]
     pub only_when_online: bool,
     /// Next due time while enabled.
     pub next_run_at: Option<i64>,
     pub last_run_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Read by a second query.
+    #[sqlx(skip)]
     pub tasks: Vec<Task>,
 }
 
@@ -61,19 +66,29 @@ impl Action {
     }
 }
 
+impl TryFrom<String> for Action {
+    type Error = String;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        Self::parse(&stored).ok_or_else(|| format!("stored task action `{stored}` is not known"))
+    }
+}
+
 /// One step of a schedule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Task {
+    #[sqlx(try_from = "String")]
     pub action: Action,
     pub payload: String,
     pub backup_name: String,
     /// Seconds to wait after the previous task (or the start of the run).
     pub time_offset: i64,
+    #[sqlx(try_from = "Flag")]
     pub continue_on_failure: bool,
 }
 
 /// One run of a schedule.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Run {
     pub id: String,
     pub schedule_id: String,
@@ -96,62 +111,14 @@ const COLUMNS: &str = "id, instance_id, org_id, name, cron, timezone, enabled, o
 const RUN_COLUMNS: &str = "id, schedule_id, instance_id, source, status, scheduled_for, \
                            requested_at, started_at, finished_at, results, error";
 
-fn from_row(row: &AnyRow) -> Result<Schedule, sqlx::Error> {
-    Ok(Schedule {
-        id: row.try_get("id")?,
-        instance_id: row.try_get("instance_id")?,
-        org_id: row.try_get("org_id")?,
-        name: row.try_get("name")?,
-        cron: row.try_get("cron")?,
-        timezone: row.try_get("timezone")?,
-        enabled: row.try_get::<i64, _>("enabled")? != 0,
-        only_when_online: row.try_get::<i64, _>("only_when_online")? != 0,
-        next_run_at: row.try_get("next_run_at")?,
-        last_run_at: row.try_get("last_run_at")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        tasks: Vec::new(),
-    })
-}
-
-fn task_from_row(row: &AnyRow) -> Result<Task, sqlx::Error> {
-    let action: String = row.try_get("action")?;
-    Ok(Task {
-        action: Action::parse(&action).ok_or_else(|| {
-            sqlx::Error::Decode(format!("stored task action `{action}` is not known").into())
-        })?,
-        payload: row.try_get("payload")?,
-        backup_name: row.try_get("backup_name")?,
-        time_offset: row.try_get("time_offset")?,
-        continue_on_failure: row.try_get::<i64, _>("continue_on_failure")? != 0,
-    })
-}
-
-fn run_from_row(row: &AnyRow) -> Result<Run, sqlx::Error> {
-    Ok(Run {
-        id: row.try_get("id")?,
-        schedule_id: row.try_get("schedule_id")?,
-        instance_id: row.try_get("instance_id")?,
-        source: row.try_get("source")?,
-        status: row.try_get("status")?,
-        scheduled_for: row.try_get("scheduled_for")?,
-        requested_at: row.try_get("requested_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-        results: row.try_get("results")?,
-        error: row.try_get("error")?,
-    })
-}
-
 async fn tasks_of(pool: &AnyPool, schedule_id: &str) -> Result<Vec<Task>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT action, payload, backup_name, time_offset, continue_on_failure \
          FROM schedule_tasks WHERE schedule_id = $1 ORDER BY position",
     )
     .bind(schedule_id)
     .fetch_all(pool)
-    .await?;
-    rows.iter().map(task_from_row).collect()
+    .await
 }
 
 /// A schedule of `instance_id` with its tasks.
@@ -164,7 +131,7 @@ pub async fn find(
     id: &str,
 ) -> Result<Option<Schedule>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM schedules WHERE id = $1 AND instance_id = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(instance_id)
         .fetch_optional(pool)
@@ -178,19 +145,21 @@ pub async fn find(
 /// Database failures.
 pub async fn find_by_id(pool: &AnyPool, id: &str) -> Result<Option<Schedule>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM schedules WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(pool)
         .await?;
     with_tasks(pool, row).await
 }
 
-/// The schedule of `row`, if any, with its tasks.
-async fn with_tasks(pool: &AnyPool, row: Option<AnyRow>) -> Result<Option<Schedule>, sqlx::Error> {
-    let Some(row) = row else {
+/// `schedule`, if any, with its tasks.
+async fn with_tasks(
+    pool: &AnyPool,
+    schedule: Option<Schedule>,
+) -> Result<Option<Schedule>, sqlx::Error> {
+    let Some(mut schedule) = schedule else {
         return Ok(None);
     };
-    let mut schedule = from_row(&row)?;
     schedule.tasks = tasks_of(pool, &schedule.id).await?;
     Ok(Some(schedule))
 }
@@ -202,13 +171,12 @@ async fn with_tasks(pool: &AnyPool, row: Option<AnyRow>) -> Result<Option<Schedu
 pub async fn list(pool: &AnyPool, instance_id: &str) -> Result<Vec<Schedule>, sqlx::Error> {
     let sql =
         format!("SELECT {COLUMNS} FROM schedules WHERE instance_id = $1 ORDER BY created_at, id");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let rows: Vec<Schedule> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(instance_id)
         .fetch_all(pool)
         .await?;
     let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let mut schedule = from_row(row)?;
+    for mut schedule in rows {
         schedule.tasks = tasks_of(pool, &schedule.id).await?;
         out.push(schedule);
     }
@@ -329,7 +297,7 @@ pub async fn delete(pool: &AnyPool, id: &str) -> Result<bool, sqlx::Error> {
 /// # Errors
 /// Database failures.
 pub async fn due(pool: &AnyPool, now: i64, limit: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT id, next_run_at FROM schedules \
          WHERE enabled = 1 AND next_run_at IS NOT NULL AND next_run_at <= $1 \
          ORDER BY next_run_at LIMIT $2",
@@ -337,10 +305,7 @@ pub async fn due(pool: &AnyPool, now: i64, limit: i64) -> Result<Vec<(String, i6
     .bind(now)
     .bind(limit)
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("next_run_at")?)))
-        .collect()
+    .await
 }
 
 /// Claims the run due at `old` for this replica by moving `next_run_at` to `next`: true
@@ -447,11 +412,10 @@ pub async fn pending_runs(pool: &AnyPool, limit: i64) -> Result<Vec<Run>, sqlx::
         "SELECT {RUN_COLUMNS} FROM schedule_runs WHERE status = 'pending' \
          ORDER BY requested_at LIMIT $1"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(limit)
         .fetch_all(pool)
-        .await?;
-    rows.iter().map(run_from_row).collect()
+        .await
 }
 
 /// Claims a pending run for this replica: true for exactly one caller.
@@ -519,12 +483,11 @@ pub async fn find_run(
     id: &str,
 ) -> Result<Option<Run>, sqlx::Error> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM schedule_runs WHERE id = $1 AND schedule_id = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(schedule_id)
         .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(run_from_row).transpose()
+        .await
 }
 
 /// The latest runs of a schedule, newest first.
@@ -540,12 +503,11 @@ pub async fn list_runs(
         "SELECT {RUN_COLUMNS} FROM schedule_runs WHERE schedule_id = $1 \
          ORDER BY requested_at DESC, id DESC LIMIT $2"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(schedule_id)
         .bind(limit)
         .fetch_all(pool)
-        .await?;
-    rows.iter().map(run_from_row).collect()
+        .await
 }
 
 /// Keeps the newest `keep` runs of a schedule; older ones are deleted.

@@ -1,10 +1,9 @@
 //! SQL of `webhook_tokens` and `webhook_deliveries`; the row <-> struct mapping lives here.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 /// A webhook token as stored (its secret sealed under the master key).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WebhookToken {
     pub id: String,
     pub org_id: String,
@@ -21,19 +20,6 @@ macro_rules! columns {
     () => {
         "id, org_id, name, prefix, sealed_secret, created_by, created_at, last_used_at"
     };
-}
-
-fn token_from_row(r: &AnyRow) -> Result<WebhookToken, sqlx::Error> {
-    Ok(WebhookToken {
-        id: r.try_get("id")?,
-        org_id: r.try_get("org_id")?,
-        name: r.try_get("name")?,
-        prefix: r.try_get("prefix")?,
-        sealed_secret: r.try_get("sealed_secret")?,
-        created_by: r.try_get("created_by")?,
-        created_at: r.try_get("created_at")?,
-        last_used_at: r.try_get("last_used_at")?,
-    })
 }
 
 /// Stores a new token.
@@ -67,7 +53,7 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<Vec<WebhookToken>> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
         " FROM webhook_tokens WHERE org_id = $1 \
@@ -77,10 +63,7 @@ pub async fn list(
     .bind(limit)
     .bind(offset)
     .fetch_all(pool)
-    .await?
-    .iter()
-    .map(token_from_row)
-    .collect()
+    .await
 }
 
 /// How many tokens an organization has.
@@ -100,17 +83,14 @@ pub async fn count(pool: &AnyPool, org_id: &str) -> sqlx::Result<i64> {
 /// # Errors
 /// Database failures.
 pub(super) async fn find(pool: &AnyPool, id: &str) -> sqlx::Result<Option<WebhookToken>> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
         " FROM webhook_tokens WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(pool)
-    .await?
-    .as_ref()
-    .map(token_from_row)
-    .transpose()
+    .await
 }
 
 /// Tokens whose secret starts with `prefix` (usually one).
@@ -118,17 +98,14 @@ pub(super) async fn find(pool: &AnyPool, id: &str) -> sqlx::Result<Option<Webhoo
 /// # Errors
 /// Database failures.
 pub async fn find_by_prefix(pool: &AnyPool, prefix: &str) -> sqlx::Result<Vec<WebhookToken>> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
         " FROM webhook_tokens WHERE prefix = $1 LIMIT 16"
     ))
     .bind(prefix)
     .fetch_all(pool)
-    .await?
-    .iter()
-    .map(token_from_row)
-    .collect()
+    .await
 }
 
 /// Deletes a token; whether it existed.
@@ -207,7 +184,7 @@ pub async fn record(pool: &AnyPool, d: &NewDelivery<'_>) -> sqlx::Result<bool> {
 }
 
 /// A recorded delivery, for the consumers that act on them later (billing reads Stripe's).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Delivery {
     pub id: String,
     pub provider: String,
@@ -225,29 +202,14 @@ pub struct Delivery {
 /// # Errors
 /// Database failures.
 pub async fn recent(pool: &AnyPool, provider: &str, limit: i64) -> sqlx::Result<Vec<Delivery>> {
-    sqlx::query(
+    sqlx::query_as(
         "SELECT id, provider, delivery_id, org_id, event, repository, branch, payload, received_at \
          FROM webhook_deliveries WHERE provider = $1 ORDER BY received_at DESC, id DESC LIMIT $2",
     )
     .bind(provider)
     .bind(limit)
     .fetch_all(pool)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(Delivery {
-            id: r.try_get("id")?,
-            provider: r.try_get("provider")?,
-            delivery_id: r.try_get("delivery_id")?,
-            org_id: r.try_get("org_id")?,
-            event: r.try_get("event")?,
-            repository: r.try_get("repository")?,
-            branch: r.try_get("branch")?,
-            payload: r.try_get("payload")?,
-            received_at: r.try_get("received_at")?,
-        })
-    })
-    .collect()
+    .await
 }
 
 impl crate::authz::OrgScoped for WebhookToken {
