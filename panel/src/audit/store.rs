@@ -1,8 +1,7 @@
 //! SQL for `audit_logs`.
 
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 use crate::db::{new_id, now_ms, ts};
 use crate::users::store::escape_like;
@@ -22,7 +21,7 @@ pub struct NewEntry {
 }
 
 /// A stored entry.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct Entry {
     pub id: String,
     #[serde(with = "ts")]
@@ -87,22 +86,6 @@ fn action_pattern(f: &Filter) -> Option<String> {
     f.action.as_deref().map(|a| format!("%{}%", escape_like(a)))
 }
 
-fn from_row(row: &AnyRow) -> Result<Entry, sqlx::Error> {
-    Ok(Entry {
-        id: row.try_get("id")?,
-        at: row.try_get("at")?,
-        actor_id: row.try_get("actor_id")?,
-        actor_email: row.try_get("actor_email")?,
-        action: row.try_get("action")?,
-        method: row.try_get("method")?,
-        path: row.try_get("path")?,
-        target: row.try_get("target")?,
-        ip: row.try_get("ip")?,
-        status: row.try_get("status")?,
-        result: row.try_get("result")?,
-    })
-}
-
 /// One page of matching entries, newest first, and the total count.
 ///
 /// # Errors
@@ -114,7 +97,7 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<Entry>, i64), sqlx::Error> {
     let pattern = action_pattern(f);
-    let rows = sqlx::query(concat!(
+    let rows: Vec<Entry> = sqlx::query_as(concat!(
         "SELECT id, at, actor_id, actor_email, action, method, path, target, ip, status, result \
          FROM audit_logs ",
         filter_sql!(),
@@ -138,5 +121,5 @@ pub async fn list(
     .bind(f.until_ms)
     .fetch_one(pool)
     .await?;
-    Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
+    Ok((rows, total))
 }

@@ -9,16 +9,16 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
-use sqlx::Row;
 
 use super::crypto::{digest_eq, sha256_hex};
 use super::sessions::ClientInfo;
 use crate::audit::AuditSlot;
 use crate::db::now_ms;
+use crate::db::row::IsSet;
 use crate::error::AppError;
 use crate::nodes::store::{self as nodes, Node};
 use crate::state::AppState;
-use crate::users::store::{self as users, User, user_columns};
+use crate::users::store::{User, user_columns};
 
 /// The header an agent presents its token in.
 pub const AGENT_TOKEN_HEADER: &str = "x-agent-token";
@@ -81,6 +81,26 @@ pub(crate) fn bearer(parts: &Parts) -> Result<&str, AppError> {
     Ok(token.trim())
 }
 
+/// A user with the state of the session an access token names.
+#[derive(sqlx::FromRow)]
+struct SessionUserRow {
+    #[sqlx(flatten)]
+    user: User,
+    #[sqlx(try_from = "IsSet")]
+    session_revoked_at: bool,
+}
+
+/// A user with one of their API tokens.
+#[derive(sqlx::FromRow)]
+struct TokenUserRow {
+    #[sqlx(flatten)]
+    user: User,
+    token_id: String,
+    token_hash: String,
+    token_expires_at: Option<i64>,
+    token_last_used_at: Option<i64>,
+}
+
 async fn from_access_token(state: &AppState, token: &str) -> Result<CurrentUser, AppError> {
     let claims = state.jwt.verify(token)?;
     let key = sha256_hex(token);
@@ -88,7 +108,7 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<CurrentUser,
         return Ok(hit);
     }
     let epoch = state.auth_cache.epoch();
-    let row = sqlx::query(concat!(
+    let row: SessionUserRow = sqlx::query_as(concat!(
         "SELECT ",
         user_columns!(u),
         ", s.revoked_at AS session_revoked_at \
@@ -99,14 +119,11 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<CurrentUser,
     .fetch_optional(&state.db.pool)
     .await?
     .ok_or_else(|| AppError::unauthorized("session no longer exists"))?;
-    if row
-        .try_get::<Option<i64>, _>("session_revoked_at")?
-        .is_some()
-    {
+    if row.session_revoked_at {
         return Err(AppError::unauthorized("session revoked"));
     }
     let current = CurrentUser {
-        user: users::from_row(&row)?,
+        user: row.user,
         credential: Credential::Session(claims.sid),
     };
     state.auth_cache.put(key, current.clone(), None, epoch);
@@ -122,7 +139,7 @@ async fn from_api_token(state: &AppState, token: &str) -> Result<CurrentUser, Ap
         return Ok(hit);
     }
     let epoch = state.auth_cache.epoch();
-    let rows = sqlx::query(concat!(
+    let rows: Vec<TokenUserRow> = sqlx::query_as(concat!(
         "SELECT ",
         user_columns!(u),
         ", t.id AS token_id, t.token_hash, t.expires_at AS token_expires_at, \
@@ -134,17 +151,18 @@ async fn from_api_token(state: &AppState, token: &str) -> Result<CurrentUser, Ap
     .await?;
     let now = now_ms();
     for row in rows {
-        let stored: String = row.try_get("token_hash")?;
-        if !digest_eq(&stored, &digest) {
+        if !digest_eq(&row.token_hash, &digest) {
             continue;
         }
-        let expires_at: Option<i64> = row.try_get("token_expires_at")?;
+        let expires_at = row.token_expires_at;
         if expires_at.is_some_and(|at| at <= now) {
             return Err(AppError::unauthorized("API token expired"));
         }
-        let token_id: String = row.try_get("token_id")?;
-        let last_used: Option<i64> = row.try_get("token_last_used_at")?;
-        if last_used.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS) {
+        let token_id = row.token_id;
+        if row
+            .token_last_used_at
+            .is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS)
+        {
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(&token_id)
@@ -152,7 +170,7 @@ async fn from_api_token(state: &AppState, token: &str) -> Result<CurrentUser, Ap
                 .await?;
         }
         let current = CurrentUser {
-            user: users::from_row(&row)?,
+            user: row.user,
             credential: Credential::ApiToken(token_id),
         };
         state

@@ -3,12 +3,12 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::crypto::{
     check_password_policy, hash_password, normalize_email, random_hex, sha256_hex,
 };
 use super::sessions;
+use crate::db::row::IsSet;
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppJson, AppResult};
 use crate::mailer::Template;
@@ -75,6 +75,16 @@ pub struct ResetRequest {
     pub new_password: String,
 }
 
+/// A reset link as stored.
+#[derive(sqlx::FromRow)]
+struct Link {
+    id: String,
+    user_id: String,
+    expires_at: i64,
+    #[sqlx(rename = "used_at", try_from = "IsSet")]
+    used: bool,
+}
+
 /// Sets a new password with a reset token and ends every session of the account.
 pub async fn reset(
     State(state): State<AppState>,
@@ -83,20 +93,17 @@ pub async fn reset(
     check_password_policy(&body.new_password, state.config.auth.password_min_length)?;
     let invalid = || AppError::InvalidToken("reset token is invalid, used or expired".into());
     let now = now_ms();
-    let row = sqlx::query(
+    let link: Link = sqlx::query_as(
         "SELECT id, user_id, expires_at, used_at FROM password_resets WHERE token_hash = $1",
     )
     .bind(sha256_hex(&body.token))
     .fetch_optional(&state.db.pool)
     .await?
     .ok_or_else(invalid)?;
-    let id: String = row.try_get("id")?;
-    let user_id: String = row.try_get("user_id")?;
-    if row.try_get::<Option<i64>, _>("used_at")?.is_some()
-        || row.try_get::<i64, _>("expires_at")? <= now
-    {
+    if link.used || link.expires_at <= now {
         return Err(invalid());
     }
+    let Link { id, user_id, .. } = link;
     let hash = hash_password(body.new_password).await?;
     let mut tx = state.db.pool.begin().await?;
     let claimed =

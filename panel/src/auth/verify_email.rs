@@ -13,10 +13,11 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use super::crypto::{normalize_email, random_hex, sha256_hex};
 use crate::audit::AuditSlot;
+use crate::db::row::IsSet;
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppJson, AppResult};
 use crate::mailer::Template;
@@ -76,6 +77,16 @@ pub struct VerifyRequest {
     token: String,
 }
 
+/// A verification link as stored.
+#[derive(sqlx::FromRow)]
+struct Link {
+    id: String,
+    user_id: String,
+    expires_at: i64,
+    #[sqlx(rename = "used_at", try_from = "IsSet")]
+    used: bool,
+}
+
 /// `POST /v1/auth/verify-email`: spends a verification token; the address is verified.
 ///
 /// # Errors
@@ -87,20 +98,17 @@ pub async fn verify(
 ) -> AppResult<AppJson<Message>> {
     let invalid = || AppError::InvalidToken("verification link is invalid, used or expired".into());
     let now = now_ms();
-    let row = sqlx::query(
+    let link: Link = sqlx::query_as(
         "SELECT id, user_id, expires_at, used_at FROM email_verifications WHERE token_hash = $1",
     )
     .bind(sha256_hex(&body.token))
     .fetch_optional(&state.db.pool)
     .await?
     .ok_or_else(invalid)?;
-    let id: String = row.try_get("id")?;
-    let user_id: String = row.try_get("user_id")?;
-    if row.try_get::<Option<i64>, _>("used_at")?.is_some()
-        || row.try_get::<i64, _>("expires_at")? <= now
-    {
+    if link.used || link.expires_at <= now {
         return Err(invalid());
     }
+    let Link { id, user_id, .. } = link;
     let mut tx = state.db.pool.begin().await?;
     let claimed = sqlx::query(
         "UPDATE email_verifications SET used_at = $1 WHERE id = $2 AND used_at IS NULL",

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use shardlyn_proto::metrics::NodeSample;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 use super::store::Node;
 use crate::authz::{Authorized, perm};
@@ -58,16 +58,24 @@ pub struct HistoryQuery {
 
 /// One point of a node's history: a raw sample, or the average of a bucket (counters and
 /// totals are the bucket's largest value).
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct NodeMetricsPoint {
     /// Start of the bucket (the sample's time for raw samples).
+    #[sqlx(rename = "bucket", try_from = "i64")]
     pub at: Timestamp,
+    #[sqlx(rename = "cpu")]
     pub cpu_percent: f64,
+    #[sqlx(rename = "mem")]
     pub memory_used_bytes: i64,
+    #[sqlx(rename = "mem_total")]
     pub memory_total_bytes: i64,
+    #[sqlx(rename = "disk")]
     pub disk_used_bytes: i64,
+    #[sqlx(rename = "disk_total")]
     pub disk_total_bytes: i64,
+    #[sqlx(rename = "rx")]
     pub net_rx_bytes: i64,
+    #[sqlx(rename = "tx")]
     pub net_tx_bytes: i64,
 }
 
@@ -108,7 +116,7 @@ pub async fn history(
     let id = node.id;
     // Raw samples are buckets of one millisecond: the same query serves every range.
     let width = bucket.max(1);
-    let rows = sqlx::query(
+    let points: Vec<NodeMetricsPoint> = sqlx::query_as(
         "SELECT CAST((at / $3) * $3 AS BIGINT) AS bucket, \
          CAST(AVG(cpu_percent) AS DOUBLE PRECISION) AS cpu, \
          CAST(AVG(memory_used_bytes) AS BIGINT) AS mem, CAST(MAX(memory_total_bytes) AS BIGINT) AS mem_total, \
@@ -121,21 +129,6 @@ pub async fn history(
     .bind(width)
     .fetch_all(&state.db.pool)
     .await?;
-    let points = rows
-        .iter()
-        .map(|r| {
-            Ok(NodeMetricsPoint {
-                at: Timestamp(r.try_get("bucket")?),
-                cpu_percent: r.try_get("cpu")?,
-                memory_used_bytes: r.try_get("mem")?,
-                memory_total_bytes: r.try_get("mem_total")?,
-                disk_used_bytes: r.try_get("disk")?,
-                disk_total_bytes: r.try_get("disk_total")?,
-                net_rx_bytes: r.try_get("rx")?,
-                net_tx_bytes: r.try_get("tx")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(AppJson(NodeMetricsHistory {
         range: name,
         bucket_secs: bucket_secs(bucket),

@@ -5,11 +5,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shardlyn_proto::register::{AgentRegistration, Registered};
-use sqlx::Row;
 
 use super::store::{self, AGENT_TOKEN_PREFIX};
 use crate::auth::crypto::{random_hex, sha256_hex};
 use crate::auth::extract::CurrentUser;
+use crate::db::row::IsSet;
 use crate::db::{new_id, now_ms, ts};
 use crate::error::{AppError, AppJson, AppResult};
 use crate::orgs::scope::scoped;
@@ -105,6 +105,17 @@ pub async fn mint(
     Ok((token, now + TOKEN_TTL_MS))
 }
 
+/// A registration token as stored.
+#[derive(sqlx::FromRow)]
+struct StoredToken {
+    id: String,
+    org_id: String,
+    name: String,
+    expires_at: i64,
+    #[sqlx(rename = "used_at", try_from = "IsSet")]
+    used: bool,
+}
+
 /// Trades a registration token for a node identity (once).
 pub async fn agent_register(
     State(state): State<AppState>,
@@ -121,7 +132,7 @@ pub async fn agent_register(
         )));
     }
     let invalid = || AppError::unauthorized("registration token is invalid, used or expired");
-    let row = sqlx::query(
+    let token: StoredToken = sqlx::query_as(
         "SELECT id, org_id, name, expires_at, used_at FROM node_registration_tokens WHERE token_hash = $1",
     )
     .bind(sha256_hex(&body.token))
@@ -129,13 +140,15 @@ pub async fn agent_register(
     .await?
     .ok_or_else(invalid)?;
     let now = now_ms();
-    if row.try_get::<Option<i64>, _>("used_at")?.is_some()
-        || row.try_get::<i64, _>("expires_at")? <= now
-    {
+    if token.used || token.expires_at <= now {
         return Err(invalid());
     }
-    let token_id: String = row.try_get("id")?;
-    let org_id: String = row.try_get("org_id")?;
+    let StoredToken {
+        id: token_id,
+        org_id,
+        name: named,
+        ..
+    } = token;
     let hostname: String = body
         .hostname
         .unwrap_or_default()
@@ -143,7 +156,6 @@ pub async fn agent_register(
         .filter(|c| !c.is_control())
         .take(253)
         .collect();
-    let named: String = row.try_get("name")?;
     let name = if !named.is_empty() {
         named
     } else if !hostname.is_empty() {

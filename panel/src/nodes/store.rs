@@ -3,10 +3,10 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
-use sqlx::{AnyExecutor, AnyPool, Row};
+use sqlx::{AnyExecutor, AnyPool};
 
 use crate::auth::crypto::{digest_eq, sha256_hex};
+use crate::db::row::Flag;
 use crate::db::{now_ms, ts};
 use crate::tunnel::HEARTBEAT;
 
@@ -41,23 +41,48 @@ macro_rules! node_columns {
     };
 }
 
-fn from_row(row: &AnyRow) -> Result<Node, sqlx::Error> {
-    let last_seen_at: Option<i64> = row.try_get("last_seen_at")?;
-    let connected = row.try_get::<i64, _>("connected")? != 0;
-    let window = i64::try_from(HEARTBEAT.as_millis() * 3).unwrap_or(30_000);
-    let online = connected && last_seen_at.is_some_and(|at| now_ms() - at < window);
-    Ok(Node {
-        id: row.try_get("id")?,
-        organization_id: row.try_get("org_id")?,
-        name: row.try_get("name")?,
-        hostname: row.try_get("hostname")?,
-        agent_version: row.try_get("agent_version")?,
-        status: Cow::Borrowed(if online { "online" } else { "offline" }),
-        cordoned: row.try_get::<i64, _>("cordoned")? != 0,
-        last_seen_at,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+/// A node row; [`Node`]'s status is worked out from `connected` and `last_seen_at`.
+#[derive(sqlx::FromRow)]
+struct NodeRow {
+    id: String,
+    org_id: String,
+    name: String,
+    hostname: String,
+    agent_version: String,
+    #[sqlx(try_from = "Flag")]
+    cordoned: bool,
+    #[sqlx(try_from = "Flag")]
+    connected: bool,
+    last_seen_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<NodeRow> for Node {
+    fn from(row: NodeRow) -> Self {
+        let window = i64::try_from(HEARTBEAT.as_millis() * 3).unwrap_or(30_000);
+        let online = row.connected && row.last_seen_at.is_some_and(|at| now_ms() - at < window);
+        Self {
+            id: row.id,
+            organization_id: row.org_id,
+            name: row.name,
+            hostname: row.hostname,
+            agent_version: row.agent_version,
+            status: Cow::Borrowed(if online { "online" } else { "offline" }),
+            cordoned: row.cordoned,
+            last_seen_at: row.last_seen_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A node row with its agent token's digest.
+#[derive(sqlx::FromRow)]
+struct TokenNodeRow {
+    #[sqlx(flatten)]
+    node: NodeRow,
+    token_hash: String,
 }
 
 /// Inserts a node with its agent token's digest.
@@ -103,7 +128,7 @@ pub async fn find_in_org(
 
 /// A node by id, unchecked: requests reach a node through [`crate::authz`].
 async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<Node>, sqlx::Error> {
-    sqlx::query(concat!(
+    Ok(sqlx::query_as::<_, NodeRow>(concat!(
         "SELECT ",
         node_columns!(),
         " FROM nodes WHERE id = $1"
@@ -111,9 +136,7 @@ async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<Node>, sq
     .bind(id)
     .fetch_optional(db)
     .await?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+    .map(Node::from))
 }
 
 /// Whether node `id` exists (for `shardlyn up`, which keeps its local agent's node;
@@ -127,7 +150,7 @@ pub async fn exists(pool: &AnyPool, id: &str) -> Result<bool, sqlx::Error> {
 
 /// The nodes of an organization, by name.
 pub async fn list<'e>(db: impl AnyExecutor<'e>, org_id: &str) -> Result<Vec<Node>, sqlx::Error> {
-    sqlx::query(concat!(
+    Ok(sqlx::query_as::<_, NodeRow>(concat!(
         "SELECT ",
         node_columns!(),
         " FROM nodes WHERE org_id = $1 ORDER BY name, id"
@@ -135,9 +158,9 @@ pub async fn list<'e>(db: impl AnyExecutor<'e>, org_id: &str) -> Result<Vec<Node
     .bind(org_id)
     .fetch_all(db)
     .await?
-    .iter()
-    .map(from_row)
-    .collect()
+    .into_iter()
+    .map(Node::from)
+    .collect())
 }
 
 /// The node an agent token belongs to (constant-time digest comparison).
@@ -149,7 +172,7 @@ pub async fn find_by_agent_token(pool: &AnyPool, token: &str) -> Result<Option<N
         return Ok(None);
     };
     let digest = sha256_hex(token);
-    let rows = sqlx::query(concat!(
+    let rows: Vec<TokenNodeRow> = sqlx::query_as(concat!(
         "SELECT ",
         node_columns!(),
         ", token_hash FROM nodes WHERE token_prefix = $1"
@@ -158,9 +181,8 @@ pub async fn find_by_agent_token(pool: &AnyPool, token: &str) -> Result<Option<N
     .fetch_all(pool)
     .await?;
     for row in rows {
-        let stored: String = row.try_get("token_hash")?;
-        if digest_eq(&stored, &digest) {
-            return Ok(Some(from_row(&row)?));
+        if digest_eq(&row.token_hash, &digest) {
+            return Ok(Some(row.node.into()));
         }
     }
     Ok(None)

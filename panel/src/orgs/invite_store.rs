@@ -2,13 +2,12 @@
 //! SHA-256; a pending invite is one neither accepted nor expired.
 
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
-use sqlx::{AnyExecutor, Row};
+use sqlx::AnyExecutor;
 
 use crate::db::ts;
 
 /// An invitation as the API shows it (never with its token).
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct Invite {
     pub id: String,
     #[serde(skip)]
@@ -24,23 +23,11 @@ pub struct Invite {
     pub invited_by: Option<String>,
 }
 
-/// The invite columns [`from_row`] reads.
+/// The invite columns [`Invite`] reads.
 macro_rules! invite_columns {
     () => {
         "id, org_id, email, role, expires_at, created_at, invited_by"
     };
-}
-
-fn from_row(row: &AnyRow) -> Result<Invite, sqlx::Error> {
-    Ok(Invite {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        email: row.try_get("email")?,
-        role: row.try_get("role")?,
-        expires_at: row.try_get("expires_at")?,
-        created_at: row.try_get("created_at")?,
-        invited_by: row.try_get("invited_by")?,
-    })
 }
 
 /// Stores a new invitation.
@@ -86,7 +73,7 @@ pub async fn pending<'e>(
     org_id: &str,
     now: i64,
 ) -> Result<Vec<Invite>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         invite_columns!(),
         " FROM org_invites WHERE org_id = $1 AND accepted_at IS NULL AND expires_at > $2 \
@@ -95,10 +82,7 @@ pub async fn pending<'e>(
     .bind(org_id)
     .bind(now)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(from_row)
-    .collect()
+    .await
 }
 
 /// The pending invitation a token opens, if any.
@@ -107,7 +91,7 @@ pub async fn find_pending_by_token_hash<'e>(
     token_hash: &str,
     now: i64,
 ) -> Result<Option<Invite>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         invite_columns!(),
         " FROM org_invites WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2"
@@ -115,10 +99,7 @@ pub async fn find_pending_by_token_hash<'e>(
     .bind(token_hash)
     .bind(now)
     .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+    .await
 }
 
 /// Marks a pending invitation accepted; `false` when it was accepted (or expired)

@@ -5,8 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
-use sqlx::{AnyExecutor, Row};
+use sqlx::AnyExecutor;
 use ssh_key::{Algorithm, HashAlg, PublicKey};
 
 use crate::auth::extract::{CurrentUser, SessionUser};
@@ -20,7 +19,7 @@ const MAX_KEYS_PER_USER: i64 = 50;
 const MAX_KEY_BYTES: usize = 8 * 1024;
 
 /// A key as listed.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct SshKey {
     pub id: String,
     pub name: String,
@@ -38,23 +37,11 @@ pub struct SshKey {
     pub last_used_at: Option<i64>,
 }
 
-/// The columns [`from_row`] reads.
+/// The columns [`SshKey`] reads.
 macro_rules! columns {
     () => {
         "id, name, algorithm, fingerprint, public_key, created_at, last_used_at"
     };
-}
-
-fn from_row(r: &AnyRow) -> Result<SshKey, sqlx::Error> {
-    Ok(SshKey {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        algorithm: r.try_get("algorithm")?,
-        fingerprint: r.try_get("fingerprint")?,
-        public_key: r.try_get("public_key")?,
-        created_at: r.try_get("created_at")?,
-        last_used_at: r.try_get("last_used_at")?,
-    })
 }
 
 /// A public key parsed from OpenSSH text: its algorithm, fingerprint and comment-less
@@ -107,7 +94,7 @@ pub(super) async fn find_by_fingerprint<'e>(
     user_id: &str,
     fingerprint: &str,
 ) -> Result<Option<SshKey>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
         " FROM user_ssh_keys WHERE user_id = $1 AND fingerprint = $2"
@@ -115,10 +102,7 @@ pub(super) async fn find_by_fingerprint<'e>(
     .bind(user_id)
     .bind(fingerprint)
     .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+    .await
 }
 
 /// Records a login with key `id`.
@@ -136,7 +120,7 @@ pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> AppResult<AppJson<Vec<SshKey>>> {
-    let rows = sqlx::query(concat!(
+    let keys = sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
         " FROM user_ssh_keys WHERE user_id = $1 ORDER BY created_at DESC, id DESC"
@@ -144,7 +128,6 @@ pub async fn list(
     .bind(&user.user.id)
     .fetch_all(&state.db.pool)
     .await?;
-    let keys = rows.iter().map(from_row).collect::<Result<_, _>>()?;
     Ok(AppJson(keys))
 }
 

@@ -1,11 +1,10 @@
 //! SQL for `uploads`, the tus upload records; the only place its rows become structs.
 //! `upload_offset` is the last offset the agent reported: the agent's is the truth.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 /// One upload record.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Upload {
     pub id: String,
     pub instance_id: String,
@@ -13,6 +12,7 @@ pub struct Upload {
     /// Target path in the server's files (`/dir/name`).
     pub path: String,
     pub length: i64,
+    #[sqlx(rename = "upload_offset")]
     pub offset: i64,
     /// `Upload-Metadata` as the client sent it.
     pub metadata: String,
@@ -26,21 +26,6 @@ macro_rules! columns {
         "id, instance_id, user_id, path, length, upload_offset, metadata, created_at, \
          expires_at, completed_at"
     };
-}
-
-fn from_row(row: &AnyRow) -> Result<Upload, sqlx::Error> {
-    Ok(Upload {
-        id: row.try_get("id")?,
-        instance_id: row.try_get("instance_id")?,
-        user_id: row.try_get("user_id")?,
-        path: row.try_get("path")?,
-        length: row.try_get("length")?,
-        offset: row.try_get("upload_offset")?,
-        metadata: row.try_get("metadata")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        completed_at: row.try_get("completed_at")?,
-    })
 }
 
 /// Records a new upload.
@@ -70,7 +55,7 @@ pub async fn find(
     instance_id: &str,
     id: &str,
 ) -> Result<Option<Upload>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
         " FROM uploads WHERE id = $1 AND instance_id = $2"
@@ -78,10 +63,7 @@ pub async fn find(
     .bind(id)
     .bind(instance_id)
     .fetch_optional(pool)
-    .await?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+    .await
 }
 
 /// Records the offset the agent reported, and completion when it says so.

@@ -1,19 +1,22 @@
 //! SQL for the `users` table; the only place a user row is mapped to a struct.
 
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
-use sqlx::{AnyExecutor, Row};
+use sqlx::AnyExecutor;
 
+use crate::db::row::{Flag, IsSet};
 use crate::db::{now_ms, ts};
 
 /// A user as the API shows it (never the password hash).
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct User {
     pub id: String,
     pub email: String,
     pub name: String,
+    #[sqlx(try_from = "Flag")]
     pub is_admin: bool,
+    #[sqlx(rename = "suspended_at", try_from = "IsSet")]
     pub suspended: bool,
+    #[sqlx(try_from = "Flag")]
     pub mfa_enabled: bool,
     #[serde(with = "ts")]
     #[schemars(with = "crate::types::Timestamp")]
@@ -24,16 +27,18 @@ pub struct User {
 }
 
 /// A user with the columns only authentication reads.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserAuthRow {
+    #[sqlx(flatten)]
     pub user: User,
     pub password_hash: String,
     pub locked_until: Option<i64>,
     /// Whether the address is verified (see `auth::verify_email`).
+    #[sqlx(rename = "email_verified_at", try_from = "IsSet")]
     pub email_verified: bool,
 }
 
-/// The user columns [`from_row`] reads, unqualified and qualified with `u.`.
+/// The user columns [`User`] reads, unqualified and qualified with `u.`.
 macro_rules! user_columns {
     () => {
         "id, email, name, is_admin, suspended_at, mfa_enabled, created_at, updated_at"
@@ -43,20 +48,6 @@ macro_rules! user_columns {
     };
 }
 pub(crate) use user_columns;
-
-/// Maps a row selected with [`user_columns`].
-pub(crate) fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
-    Ok(User {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        name: row.try_get("name")?,
-        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
-        suspended: row.try_get::<Option<i64>, _>("suspended_at")?.is_some(),
-        mfa_enabled: row.try_get::<i64, _>("mfa_enabled")? != 0,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
 
 /// Inserts a user; `email_verified` records the address as verified now.
 pub async fn insert<'e>(
@@ -69,7 +60,7 @@ pub async fn insert<'e>(
     email_verified: bool,
 ) -> Result<User, sqlx::Error> {
     let now = now_ms();
-    let row = sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "INSERT INTO users (id, email, name, password_hash, is_admin, created_at, updated_at, \
          email_verified_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING ",
         user_columns!()
@@ -82,23 +73,19 @@ pub async fn insert<'e>(
     .bind(now)
     .bind(email_verified.then_some(now))
     .fetch_one(db)
-    .await?;
-    from_row(&row)
+    .await
 }
 
 /// A user by id.
 pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         user_columns!(),
         " FROM users WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+    .await
 }
 
 /// A user with credentials, by normalized email.
@@ -140,17 +127,7 @@ async fn find_auth<'e>(
     sql: &'static str,
     value: &str,
 ) -> Result<Option<UserAuthRow>, sqlx::Error> {
-    let Some(row) = sqlx::query(sql).bind(value).fetch_optional(db).await? else {
-        return Ok(None);
-    };
-    Ok(Some(UserAuthRow {
-        user: from_row(&row)?,
-        password_hash: row.try_get("password_hash")?,
-        locked_until: row.try_get("locked_until")?,
-        email_verified: row
-            .try_get::<Option<i64>, _>("email_verified_at")?
-            .is_some(),
-    }))
+    sqlx::query_as(sql).bind(value).fetch_optional(db).await
 }
 
 /// How many users exist.
@@ -175,7 +152,7 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<User>, i64), sqlx::Error> {
     let pattern = search.map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
-    let users = sqlx::query(concat!(
+    let users = sqlx::query_as(concat!(
         "SELECT ",
         user_columns!(),
         " FROM users",
@@ -186,10 +163,7 @@ pub async fn list(
     .bind(limit)
     .bind(offset)
     .fetch_all(pool)
-    .await?
-    .iter()
-    .map(from_row)
-    .collect::<Result<_, _>>()?;
+    .await?;
     let total = sqlx::query_scalar(concat!(
         "SELECT CAST(COUNT(*) AS BIGINT) FROM users",
         search_filter!()

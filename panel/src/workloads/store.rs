@@ -4,11 +4,11 @@
 //! the export round-trips to an equal [`Egg`], and the column stays readable by any tool
 //! that understands eggs.
 
-use shardlyn_proto::egg::{Egg, export_egg_json, parse_egg};
-use sqlx::any::AnyRow;
-use sqlx::{AnyExecutor, Row};
+use shardlyn_proto::egg::{Egg, EggError, export_egg_json, parse_egg};
+use sqlx::AnyExecutor;
 
 use crate::db::now_ms;
+use crate::db::row::JsonText;
 
 /// Where a workload came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ impl Source {
 }
 
 /// A stored workload with its egg decoded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Workload {
     pub id: String,
     pub org_id: String,
@@ -44,10 +44,20 @@ pub struct Workload {
     pub source: String,
     /// The template id, for workloads made from one.
     pub template: Option<String>,
+    #[sqlx(try_from = "JsonText")]
     pub egg: Egg,
     pub created_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// The stored egg is parsed as an imported one, so its checks apply on read too.
+impl TryFrom<JsonText> for Egg {
+    type Error = EggError;
+
+    fn try_from(text: JsonText) -> Result<Self, Self::Error> {
+        parse_egg(&text.0)
+    }
 }
 
 /// A workload to insert.
@@ -65,30 +75,13 @@ macro_rules! columns {
     };
 }
 
-fn from_row(row: &AnyRow) -> Result<Workload, sqlx::Error> {
-    let egg_json: String = row.try_get("egg")?;
-    let egg = parse_egg(&egg_json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-    Ok(Workload {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        source: row.try_get("source")?,
-        template: row.try_get("template")?,
-        egg,
-        created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
 /// Inserts a workload; name and description are the egg's.
 pub async fn insert<'e>(
     db: impl AnyExecutor<'e>,
     id: &str,
     new: &NewWorkload<'_>,
 ) -> Result<Workload, sqlx::Error> {
-    let row = sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "INSERT INTO workloads (id, org_id, name, description, source, template, egg, \
          created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
          RETURNING ",
@@ -104,24 +97,20 @@ pub async fn insert<'e>(
     .bind(new.created_by)
     .bind(now_ms())
     .fetch_one(db)
-    .await?;
-    from_row(&row)
+    .await
 }
 
 /// A workload by id, unchecked: requests reach a workload through [`crate::authz`], and
 /// an instance's own workload through [`of_instance`].
 async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<Workload>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
         " FROM workloads WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+    .await
 }
 
 /// One page of an organization's workloads, newest first.
@@ -131,7 +120,7 @@ pub async fn list<'e>(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<Workload>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
         " FROM workloads WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
@@ -140,10 +129,7 @@ pub async fn list<'e>(
     .bind(limit)
     .bind(offset)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(from_row)
-    .collect()
+    .await
 }
 
 /// How many workloads an organization has.
@@ -160,7 +146,7 @@ pub async fn update_egg<'e>(
     id: &str,
     egg: &Egg,
 ) -> Result<Option<Workload>, sqlx::Error> {
-    sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "UPDATE workloads SET name = $2, description = $3, egg = $4, updated_at = $5 \
          WHERE id = $1 RETURNING ",
         columns!()
@@ -171,10 +157,7 @@ pub async fn update_egg<'e>(
     .bind(export_egg_json(egg))
     .bind(now_ms())
     .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+    .await
 }
 
 /// Deletes a workload; whether it existed.

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use shardlyn_proto::instance::{InstanceState, InstanceStats, LogLines};
 use shardlyn_proto::metrics::NodeSample;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 use super::power::connected;
 use crate::auth::extract::AdminUser;
@@ -49,13 +49,12 @@ pub async fn stats(
 pub async fn record(pool: &AnyPool, node_id: &str, sample: &NodeSample) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let own: std::collections::HashSet<String> =
-        sqlx::query("SELECT id FROM instances WHERE node_id = $1")
+        sqlx::query_scalar("SELECT id FROM instances WHERE node_id = $1")
             .bind(node_id)
             .fetch_all(pool)
             .await?
-            .iter()
-            .map(|r| r.try_get::<String, _>("id"))
-            .collect::<Result<_, _>>()?;
+            .into_iter()
+            .collect();
     for item in &sample.instances {
         let id = item.id.as_str();
         if !own.contains(id) {
@@ -105,13 +104,19 @@ pub struct HistoryQuery {
 
 /// One point of an instance's history: a raw sample or a bucket's average (network
 /// counters are the bucket's largest value).
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct InstanceMetricsPoint {
+    #[sqlx(rename = "bucket", try_from = "i64")]
     pub at: Timestamp,
+    #[sqlx(rename = "cpu")]
     pub cpu_percent: f64,
+    #[sqlx(rename = "mem")]
     pub memory_bytes: i64,
+    #[sqlx(rename = "disk")]
     pub disk_bytes: i64,
+    #[sqlx(rename = "rx")]
     pub net_rx_bytes: i64,
+    #[sqlx(rename = "tx")]
     pub net_tx_bytes: i64,
 }
 
@@ -152,7 +157,7 @@ pub async fn history(
     let name = q.range.unwrap_or_else(|| "1h".into());
     let (span, bucket) = crate::nodes::metrics::range(&name)?;
     let width = bucket.max(1);
-    let rows = sqlx::query(
+    let points: Vec<InstanceMetricsPoint> = sqlx::query_as(
         "SELECT CAST((at / $3) * $3 AS BIGINT) AS bucket, \
          CAST(AVG(cpu_percent) AS DOUBLE PRECISION) AS cpu, \
          CAST(AVG(memory_bytes) AS BIGINT) AS mem, CAST(AVG(disk_bytes) AS BIGINT) AS disk, \
@@ -164,19 +169,6 @@ pub async fn history(
     .bind(width)
     .fetch_all(&state.db.pool)
     .await?;
-    let points = rows
-        .iter()
-        .map(|r| {
-            Ok(InstanceMetricsPoint {
-                at: Timestamp(r.try_get("bucket")?),
-                cpu_percent: r.try_get("cpu")?,
-                memory_bytes: r.try_get("mem")?,
-                disk_bytes: r.try_get("disk")?,
-                net_rx_bytes: r.try_get("rx")?,
-                net_tx_bytes: r.try_get("tx")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(AppJson(InstanceMetricsHistory {
         range: name,
         bucket_secs: bucket_secs(bucket),
