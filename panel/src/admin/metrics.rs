@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 use crate::auth::extract::AdminUser;
 use crate::db::now_ms;
@@ -14,7 +14,7 @@ use crate::error::{AppJson, AppResult};
 use crate::state::AppState;
 
 /// Users by kind.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct UserCounts {
     pub total: i64,
     pub admins: i64,
@@ -23,10 +23,12 @@ pub struct UserCounts {
 }
 
 /// Nodes by connection.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct NodeCounts {
     pub total: i64,
     pub online: i64,
+    /// `total - online`, not a column.
+    #[sqlx(skip)]
     pub offline: i64,
     pub cordoned: i64,
 }
@@ -85,14 +87,12 @@ async fn count(pool: &AnyPool, sql: &'static str) -> Result<i64, sqlx::Error> {
 
 /// Counts per value of a column (`SELECT key, n ... GROUP BY key`).
 async fn count_by(pool: &AnyPool, sql: &'static str) -> Result<BTreeMap<String, i64>, sqlx::Error> {
-    let rows = sqlx::query(sql).fetch_all(pool).await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get::<String, _>("k")?, r.try_get::<i64, _>("n")?)))
-        .collect()
+    let rows: Vec<(String, i64)> = sqlx::query_as(sql).fetch_all(pool).await?;
+    Ok(rows.into_iter().collect())
 }
 
 async fn users(pool: &AnyPool) -> Result<UserCounts, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT CAST(COUNT(*) AS BIGINT) AS total, \
          CAST(COALESCE(SUM(CASE WHEN is_admin = 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS admins, \
          CAST(COALESCE(SUM(CASE WHEN suspended_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS suspended, \
@@ -100,17 +100,11 @@ async fn users(pool: &AnyPool) -> Result<UserCounts, sqlx::Error> {
          FROM users",
     )
     .fetch_one(pool)
-    .await?;
-    Ok(UserCounts {
-        total: row.try_get("total")?,
-        admins: row.try_get("admins")?,
-        suspended: row.try_get("suspended")?,
-        mfa_enabled: row.try_get("mfa_enabled")?,
-    })
+    .await
 }
 
 async fn nodes(pool: &AnyPool) -> Result<NodeCounts, sqlx::Error> {
-    let row = sqlx::query(
+    let mut counts: NodeCounts = sqlx::query_as(
         "SELECT CAST(COUNT(*) AS BIGINT) AS total, \
          CAST(COALESCE(SUM(CASE WHEN connected = 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS online, \
          CAST(COALESCE(SUM(CASE WHEN cordoned = 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS cordoned \
@@ -118,14 +112,8 @@ async fn nodes(pool: &AnyPool) -> Result<NodeCounts, sqlx::Error> {
     )
     .fetch_one(pool)
     .await?;
-    let total: i64 = row.try_get("total")?;
-    let online: i64 = row.try_get("online")?;
-    Ok(NodeCounts {
-        total,
-        online,
-        offline: total - online,
-        cordoned: row.try_get("cordoned")?,
-    })
+    counts.offline = counts.total - counts.online;
+    Ok(counts)
 }
 
 async fn instances(pool: &AnyPool) -> Result<InstanceCounts, sqlx::Error> {

@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use crate::auth::crypto::{random_hex, sha256_hex};
 use crate::auth::extract::{API_TOKEN_PREFIX, SessionUser};
@@ -30,7 +29,7 @@ pub fn router() -> Routes {
 }
 
 /// A token as listed (never its secret).
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct TokenView {
     pub id: String,
     pub name: String,
@@ -51,26 +50,13 @@ async fn list(
     State(state): State<AppState>,
     SessionUser(user): SessionUser,
 ) -> AppResult<AppJson<Vec<TokenView>>> {
-    let rows = sqlx::query(
+    let tokens = sqlx::query_as(
         "SELECT id, name, prefix, expires_at, created_at, last_used_at FROM api_tokens \
          WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
     )
     .bind(&user.user.id)
     .fetch_all(&state.db.pool)
     .await?;
-    let tokens = rows
-        .iter()
-        .map(|r| {
-            Ok(TokenView {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                prefix: r.try_get("prefix")?,
-                expires_at: r.try_get("expires_at")?,
-                created_at: r.try_get("created_at")?,
-                last_used_at: r.try_get("last_used_at")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
     Ok(AppJson(tokens))
 }
 

@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Secret, TOTP};
 
@@ -16,6 +15,7 @@ use super::crypto::{random_hex, sha256_hex};
 use super::extract::{ClientMeta, SessionUser};
 use super::sessions::{self, TokenPair};
 use crate::audit::AuditSlot;
+use crate::db::row::{Flag, IsSet};
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{AppError, AppJson, AppResult};
 use crate::mailer::Template;
@@ -106,34 +106,28 @@ fn uri_escape(s: &str) -> String {
     out
 }
 
+#[derive(sqlx::FromRow)]
 struct SecretRow {
     sealed_seed: String,
+    #[sqlx(rename = "confirmed_at", try_from = "IsSet")]
     confirmed: bool,
 }
 
 async fn load_secret(state: &AppState, user_id: &str) -> AppResult<Option<SecretRow>> {
-    let row = sqlx::query("SELECT sealed_seed, confirmed_at FROM mfa_secrets WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(&state.db.pool)
-        .await?;
-    row.map(|row| {
-        Ok(SecretRow {
-            sealed_seed: row.try_get("sealed_seed")?,
-            confirmed: row.try_get::<Option<i64>, _>("confirmed_at")?.is_some(),
-        })
-    })
-    .transpose()
+    let row =
+        sqlx::query_as("SELECT sealed_seed, confirmed_at FROM mfa_secrets WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&state.db.pool)
+            .await?;
+    Ok(row)
 }
 
 async fn mfa_enabled(state: &AppState, user_id: &str) -> AppResult<bool> {
-    let row = sqlx::query("SELECT mfa_enabled FROM users WHERE id = $1")
+    let enabled: Option<Flag> = sqlx::query_scalar("SELECT mfa_enabled FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_optional(&state.db.pool)
         .await?;
-    Ok(match row {
-        Some(row) => row.try_get::<i64, _>("mfa_enabled")? != 0,
-        None => false,
-    })
+    Ok(enabled.is_some_and(bool::from))
 }
 
 /// Accepts a TOTP code of `user_id`'s seed once: the step must be newer than the last
@@ -216,13 +210,12 @@ pub async fn status(
             recovery_codes_remaining: None,
         }));
     }
-    let row = sqlx::query(
+    let remaining: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) AS n FROM mfa_recovery_codes WHERE user_id = $1 AND used_at IS NULL",
     )
     .bind(&current.user.id)
     .fetch_one(&state.db.pool)
     .await?;
-    let remaining: i64 = row.try_get("n")?;
     Ok(AppJson(MfaStatus {
         enabled: true,
         recovery_codes_remaining: Some(remaining),
@@ -458,6 +451,17 @@ pub struct ChallengeRequest {
     code: String,
 }
 
+/// A pending MFA challenge as stored.
+#[derive(sqlx::FromRow)]
+struct ChallengeRow {
+    id: String,
+    user_id: String,
+    expires_at: i64,
+    #[sqlx(rename = "used_at", try_from = "IsSet")]
+    used: bool,
+    failures: i64,
+}
+
 /// `POST /v1/auth/mfa/challenge`: a login challenge and a code for the token pair.
 pub async fn challenge(
     State(state): State<AppState>,
@@ -467,7 +471,7 @@ pub async fn challenge(
 ) -> AppResult<AppJson<TokenPair>> {
     let invalid = || AppError::unauthorized("invalid or expired MFA challenge");
     let now = now_ms();
-    let row = sqlx::query(
+    let row: ChallengeRow = sqlx::query_as(
         "SELECT id, user_id, expires_at, used_at, failures FROM mfa_challenges \
          WHERE token_hash = $1",
     )
@@ -475,14 +479,14 @@ pub async fn challenge(
     .fetch_optional(&state.db.pool)
     .await?
     .ok_or_else(invalid)?;
-    let challenge_id: String = row.try_get("id")?;
-    let user_id: String = row.try_get("user_id")?;
-    let expires_at: i64 = row.try_get("expires_at")?;
-    let used_at: Option<i64> = row.try_get("used_at")?;
-    let failures: i64 = row.try_get("failures")?;
-    if used_at.is_some() || expires_at <= now || failures >= CHALLENGE_MAX_FAILURES {
+    if row.used || row.expires_at <= now || row.failures >= CHALLENGE_MAX_FAILURES {
         return Err(invalid());
     }
+    let ChallengeRow {
+        id: challenge_id,
+        user_id,
+        ..
+    } = row;
     let user = users::find(&state.db.pool, &user_id)
         .await?
         .ok_or_else(invalid)?;

@@ -5,10 +5,11 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyExecutor, AnyPool, Row};
+use sqlx::{AnyExecutor, AnyPool};
 
 use super::crypto::{random_hex, sha256_hex};
 use super::jwt::ACCESS_TTL_SECS;
+use crate::db::row::IsSet;
 use crate::db::{new_id, now_ms, rfc3339, ts};
 use crate::error::{AppError, AppResult};
 use crate::mailer::Template;
@@ -24,7 +25,7 @@ pub struct TokenPair {
 }
 
 /// A session as listed to its user.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct SessionView {
     pub id: String,
     pub ip: Option<String>,
@@ -35,6 +36,8 @@ pub struct SessionView {
     #[serde(with = "ts")]
     #[schemars(with = "crate::types::Timestamp")]
     pub last_seen_at: i64,
+    /// Whether this is the caller's session, not a column.
+    #[sqlx(skip)]
     pub current: bool,
 }
 
@@ -117,6 +120,21 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
+/// A refresh token with the state of its session and user.
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    id: String,
+    session_id: String,
+    user_id: String,
+    expires_at: i64,
+    #[sqlx(rename = "used_at", try_from = "IsSet")]
+    used: bool,
+    #[sqlx(rename = "revoked_at", try_from = "IsSet")]
+    revoked: bool,
+    #[sqlx(rename = "suspended_at", try_from = "IsSet")]
+    suspended: bool,
+}
+
 /// Exchanges a refresh token for a new pair. A token presented twice revokes its family.
 ///
 /// # Errors
@@ -124,7 +142,7 @@ fn truncate(s: &str, max: usize) -> String {
 pub async fn rotate(state: &AppState, token: &str) -> AppResult<TokenPair> {
     let invalid = || AppError::unauthorized("invalid or expired refresh token");
     let now = now_ms();
-    let row = sqlx::query(
+    let row: RefreshRow = sqlx::query_as(
         "SELECT r.id, r.session_id, r.expires_at, r.used_at, s.user_id, s.revoked_at, u.suspended_at \
          FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id \
          WHERE r.token_hash = $1",
@@ -133,14 +151,16 @@ pub async fn rotate(state: &AppState, token: &str) -> AppResult<TokenPair> {
     .fetch_optional(&state.db.pool)
     .await?
     .ok_or_else(invalid)?;
-    let token_id: String = row.try_get("id")?;
-    let session_id: String = row.try_get("session_id")?;
-    let user_id: String = row.try_get("user_id")?;
-    let expires_at: i64 = row.try_get("expires_at")?;
-    let used_at: Option<i64> = row.try_get("used_at")?;
-    let revoked_at: Option<i64> = row.try_get("revoked_at")?;
-    let suspended_at: Option<i64> = row.try_get("suspended_at")?;
-    if used_at.is_some() {
+    let RefreshRow {
+        id: token_id,
+        session_id,
+        user_id,
+        expires_at,
+        used,
+        revoked,
+        suspended,
+    } = row;
+    if used {
         tracing::warn!(session.id = %session_id, "refresh token reuse: revoking the session");
         revoke(&state.db.pool, &session_id).await?;
         state.auth_cache.invalidate_all();
@@ -148,7 +168,7 @@ pub async fn rotate(state: &AppState, token: &str) -> AppResult<TokenPair> {
             "refresh token already used: session revoked",
         ));
     }
-    if revoked_at.is_some() || expires_at <= now || suspended_at.is_some() {
+    if revoked || expires_at <= now || suspended {
         return Err(invalid());
     }
     let refresh = new_refresh_token();
@@ -222,7 +242,7 @@ pub async fn ip_history(
     user_id: &str,
     ip: &str,
 ) -> Result<Option<(String, i64, i64)>, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT u.email, \
          CAST((SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id) AS BIGINT) AS total, \
          CAST((SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id AND s.ip = $2) AS BIGINT) AS same_ip \
@@ -231,15 +251,7 @@ pub async fn ip_history(
     .bind(user_id)
     .bind(ip)
     .fetch_optional(pool)
-    .await?;
-    row.map(|row| {
-        Ok((
-            row.try_get("email")?,
-            row.try_get("total")?,
-            row.try_get("same_ip")?,
-        ))
-    })
-    .transpose()
+    .await
 }
 
 /// Mails the user when a sign-in (password, MFA challenge, GitHub...) comes from an IP
@@ -275,7 +287,7 @@ pub async fn list_active(
     user_id: &str,
     current: Option<&str>,
 ) -> Result<Vec<SessionView>, sqlx::Error> {
-    let rows = sqlx::query(
+    let mut sessions: Vec<SessionView> = sqlx::query_as(
         "SELECT id, ip, user_agent, created_at, last_seen_at FROM sessions \
          WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC",
     )
@@ -283,17 +295,8 @@ pub async fn list_active(
     .bind(now_ms())
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let id: String = row.try_get("id")?;
-            Ok(SessionView {
-                current: current == Some(id.as_str()),
-                id,
-                ip: row.try_get("ip")?,
-                user_agent: row.try_get("user_agent")?,
-                created_at: row.try_get("created_at")?,
-                last_seen_at: row.try_get("last_seen_at")?,
-            })
-        })
-        .collect()
+    for session in &mut sessions {
+        session.current = current == Some(session.id.as_str());
+    }
+    Ok(sessions)
 }

@@ -13,7 +13,7 @@
 
 use axum::http::StatusCode;
 use shardlyn_proto::instance::Limits;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 use crate::error::{AppError, AppResult};
 use crate::nodes::store::{self as nodes, Node};
@@ -29,12 +29,23 @@ pub struct Room {
     pub cpu_allocated: i64,
 }
 
+/// A node's latest totals (bytes) and what its instances were given (MiB, percent).
+#[derive(sqlx::FromRow)]
+struct RoomRow {
+    id: String,
+    memory_total: Option<i64>,
+    disk_total: Option<i64>,
+    memory_used: i64,
+    disk_used: i64,
+    cpu_used: i64,
+}
+
 /// The room left on every node of an organization.
 ///
 /// # Errors
 /// Database failures.
 pub async fn room(pool: &AnyPool, org_id: &str) -> Result<Vec<Room>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows: Vec<RoomRow> = sqlx::query_as(
         "SELECT n.id AS id, \
          (SELECT m.memory_total_bytes FROM node_metrics m WHERE m.node_id = n.id \
           ORDER BY m.at DESC LIMIT 1) AS memory_total, \
@@ -48,19 +59,15 @@ pub async fn room(pool: &AnyPool, org_id: &str) -> Result<Vec<Room>, sqlx::Error
     .bind(org_id)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let memory_total: Option<i64> = row.try_get("memory_total")?;
-            let disk_total: Option<i64> = row.try_get("disk_total")?;
-            Ok(Room {
-                node_id: row.try_get("id")?,
-                free_memory_mb: memory_total.unwrap_or(0) / MIB
-                    - row.try_get::<i64, _>("memory_used")?,
-                free_disk_mb: disk_total.unwrap_or(0) / MIB - row.try_get::<i64, _>("disk_used")?,
-                cpu_allocated: row.try_get("cpu_used")?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|row| Room {
+            node_id: row.id,
+            free_memory_mb: row.memory_total.unwrap_or(0) / MIB - row.memory_used,
+            free_disk_mb: row.disk_total.unwrap_or(0) / MIB - row.disk_used,
+            cpu_allocated: row.cpu_used,
         })
-        .collect()
+        .collect())
 }
 
 /// The best fit among `candidates` for `limits` (see the module doc).

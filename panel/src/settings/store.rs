@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool};
 
+use crate::db::row::Flag;
 use crate::db::{now_ms, ts};
 
 /// Reads the settings group `name`; `None` while it was never saved or no longer parses
@@ -59,7 +59,7 @@ pub async fn save<T: Serialize>(
 }
 
 /// A provisioning SSH key as the API shows it: never the private half.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct SshKey {
     pub name: String,
     /// `ssh-ed25519`, `ssh-rsa`...
@@ -68,28 +68,18 @@ pub struct SshKey {
     pub fingerprint: String,
     /// The OpenSSH public key line (`algorithm base64 name`), for `authorized_keys`.
     pub public_key: String,
+    #[sqlx(try_from = "Flag")]
     pub is_default: bool,
     #[serde(with = "ts")]
     #[schemars(with = "crate::types::Timestamp")]
     pub created_at: i64,
 }
 
-/// The key columns [`key_from_row`] reads.
+/// The key columns [`SshKey`] reads.
 macro_rules! key_columns {
     () => {
         "name, algorithm, fingerprint, public_key, is_default, created_at"
     };
-}
-
-fn key_from_row(row: &AnyRow) -> Result<SshKey, sqlx::Error> {
-    Ok(SshKey {
-        name: row.try_get("name")?,
-        algorithm: row.try_get("algorithm")?,
-        fingerprint: row.try_get("fingerprint")?,
-        public_key: row.try_get("public_key")?,
-        is_default: row.try_get::<i64, _>("is_default")? != 0,
-        created_at: row.try_get("created_at")?,
-    })
 }
 
 /// Every key, oldest first.
@@ -97,14 +87,13 @@ fn key_from_row(row: &AnyRow) -> Result<SshKey, sqlx::Error> {
 /// # Errors
 /// A database failure.
 pub async fn list_keys(pool: &AnyPool) -> Result<Vec<SshKey>, sqlx::Error> {
-    let rows = sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         key_columns!(),
         " FROM platform_ssh_keys ORDER BY created_at, name"
     ))
     .fetch_all(pool)
-    .await?;
-    rows.iter().map(key_from_row).collect()
+    .await
 }
 
 /// One key by name.
@@ -112,15 +101,14 @@ pub async fn list_keys(pool: &AnyPool) -> Result<Vec<SshKey>, sqlx::Error> {
 /// # Errors
 /// A database failure.
 pub async fn find_key(conn: &mut AnyConnection, name: &str) -> Result<Option<SshKey>, sqlx::Error> {
-    let row = sqlx::query(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         key_columns!(),
         " FROM platform_ssh_keys WHERE name = $1"
     ))
     .bind(name)
     .fetch_optional(conn)
-    .await?;
-    row.as_ref().map(key_from_row).transpose()
+    .await
 }
 
 /// A key to insert; `sealed_private_key` is already sealed under the master key.
@@ -198,18 +186,25 @@ pub async fn set_default(conn: &mut AnyConnection, name: &str) -> Result<bool, s
     Ok(done.rows_affected() > 0)
 }
 
+/// A key with its sealed private half.
+#[derive(sqlx::FromRow)]
+struct KeyMaterial {
+    #[sqlx(flatten)]
+    key: SshKey,
+    sealed_private_key: String,
+}
+
 /// The default key's public line and sealed private key, for provisioning.
 ///
 /// # Errors
 /// A database failure.
 pub async fn default_key_material(pool: &AnyPool) -> Result<Option<(SshKey, String)>, sqlx::Error> {
-    let row = sqlx::query(concat!(
+    let row: Option<KeyMaterial> = sqlx::query_as(concat!(
         "SELECT ",
         key_columns!(),
         ", sealed_private_key FROM platform_ssh_keys WHERE is_default = 1"
     ))
     .fetch_optional(pool)
     .await?;
-    row.map(|r| Ok((key_from_row(&r)?, r.try_get("sealed_private_key")?)))
-        .transpose()
+    Ok(row.map(|r| (r.key, r.sealed_private_key)))
 }

@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use sqlx::Row;
 
 use super::store::{self, User};
 use super::{NewUser, create_user};
@@ -93,7 +92,7 @@ pub async fn delete(
         ));
     }
     let mut tx = state.db.pool.begin().await?;
-    let owned = sqlx::query(
+    let owned: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT m.org_id, \
          (SELECT CAST(COUNT(*) AS BIGINT) FROM org_members x WHERE x.org_id = m.org_id) AS members, \
          (SELECT CAST(COUNT(*) AS BIGINT) FROM org_members x WHERE x.org_id = m.org_id AND x.role = 'owner') AS owners \
@@ -102,10 +101,7 @@ pub async fn delete(
     .bind(&id)
     .fetch_all(&mut *tx)
     .await?;
-    for row in owned {
-        let org_id: String = row.try_get("org_id")?;
-        let members: i64 = row.try_get("members")?;
-        let owners: i64 = row.try_get("owners")?;
+    for (org_id, members, owners) in owned {
         if members == 1 {
             org_store::delete(&mut *tx, &org_id).await?;
         } else if owners == 1 {

@@ -1,24 +1,26 @@
 //! SQL for `oauth_states`, `oauth_login_codes` and `user_identities`.
 
-use sqlx::{AnyExecutor, Row};
+use sqlx::AnyExecutor;
 
+use crate::db::row::IsSet;
 use crate::db::{new_id, now_ms};
 
 /// The provider name stored with GitHub identities and states.
 pub const PROVIDER: &str = "github";
 
 /// A pending authorization, as the callback checks it.
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 pub struct PendingState {
     pub id: String,
     pub browser_hash: String,
     pub sealed_verifier: String,
     pub expires_at: i64,
+    #[sqlx(rename = "used_at", try_from = "IsSet")]
     pub used: bool,
 }
 
 /// A linked external account.
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 pub struct Identity {
     pub id: String,
     pub user_id: String,
@@ -66,24 +68,14 @@ pub async fn find_state<'e>(
     db: impl AnyExecutor<'e>,
     state_hash: &str,
 ) -> Result<Option<PendingState>, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT id, browser_hash, sealed_verifier, expires_at, used_at FROM oauth_states \
          WHERE state_hash = $1 AND provider = $2",
     )
     .bind(state_hash)
     .bind(PROVIDER)
     .fetch_optional(db)
-    .await?;
-    row.map(|row| {
-        Ok(PendingState {
-            id: row.try_get("id")?,
-            browser_hash: row.try_get("browser_hash")?,
-            sealed_verifier: row.try_get("sealed_verifier")?,
-            expires_at: row.try_get("expires_at")?,
-            used: row.try_get::<Option<i64>, _>("used_at")?.is_some(),
-        })
-    })
-    .transpose()
+    .await
 }
 
 /// Marks a state used; false when it already was or has expired (racing callbacks).
@@ -103,20 +95,13 @@ pub async fn find_identity<'e>(
     db: impl AnyExecutor<'e>,
     provider_user_id: &str,
 ) -> Result<Option<Identity>, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT id, user_id FROM user_identities WHERE provider = $1 AND provider_user_id = $2",
     )
     .bind(PROVIDER)
     .bind(provider_user_id)
     .fetch_optional(db)
-    .await?;
-    row.map(|row| {
-        Ok(Identity {
-            id: row.try_get("id")?,
-            user_id: row.try_get("user_id")?,
-        })
-    })
-    .transpose()
+    .await
 }
 
 /// Whether `user_id` already has a GitHub identity.
