@@ -27,7 +27,7 @@ pub struct UserCounts {
 pub struct NodeCounts {
     pub total: i64,
     pub online: i64,
-    /// `total - online`, not a column.
+    // `total - online`: not a column.
     #[sqlx(skip)]
     pub offline: i64,
     pub cordoned: i64,

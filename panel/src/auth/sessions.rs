@@ -36,7 +36,7 @@ pub struct SessionView {
     #[serde(with = "ts")]
     #[schemars(with = "crate::types::Timestamp")]
     pub last_seen_at: i64,
-    /// Whether this is the caller's session, not a column.
+    // Whether this is the caller's session: not a column.
     #[sqlx(skip)]
     pub current: bool,
 }

@@ -39,7 +39,7 @@ pub struct Instance {
     pub created_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
-    /// Read by a second query.
+    // Read by a second query.
     #[sqlx(skip)]
     pub allocations: Vec<Allocation>,
 }

@@ -23,7 +23,7 @@ pub struct Schedule {
     pub last_run_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
-    /// Read by a second query.
+    // Read by a second query.
     #[sqlx(skip)]
     pub tasks: Vec<Task>,
 }
