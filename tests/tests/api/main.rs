@@ -19,6 +19,7 @@ mod orgs;
 mod outbound;
 mod permissions;
 mod ratelimit;
+mod rows;
 mod schedules;
 mod schemathesis;
 mod security;
