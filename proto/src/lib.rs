@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub mod agent_api;
 pub mod backup;
 pub mod egg;
+pub mod files;
 pub mod git;
 pub mod instance;
 pub mod inventory;

@@ -12,16 +12,18 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use http::StatusCode;
-use serde::Deserialize;
-use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use shardlyn_proto::agent_api as api;
+use shardlyn_proto::files::{
+    ChmodRequest, CompressRequest, DecompressRequest, DeleteRequest, Deleted, Extracted, FromTo,
+    ListQuery, MkdirRequest, PathQuery, SearchQuery, SearchResults, Written,
+};
 
 use super::json::AgentJson;
 use super::{AgentState, Declared};
 use crate::error::{ApiError, ApiResult};
-use crate::files::{ArchiveFormat, FileError, ListOptions, Sandbox};
+use crate::files::{FileError, ListOptions, Sandbox};
 
 /// Largest file the content routes read or write (the editor's cap).
 pub const CONTENT_MAX_BYTES: u64 = crate::files::list::EDITABLE_MAX_BYTES;
@@ -81,27 +83,6 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T
             .map(|Query(v)| Self(v))
             .map_err(|e| ApiError::bad_request(e.body_text()))
     }
-}
-
-#[derive(Deserialize)]
-pub(crate) struct PathQuery {
-    #[serde(default)]
-    pub path: String,
-}
-
-// Not `#[serde(flatten)]`: with it, query strings cannot fill numbers.
-#[derive(Deserialize)]
-struct ListQuery {
-    #[serde(default)]
-    path: String,
-    #[serde(default)]
-    page: Option<usize>,
-    #[serde(default)]
-    per_page: Option<usize>,
-    #[serde(default)]
-    sort: crate::files::SortKey,
-    #[serde(default)]
-    desc: bool,
 }
 
 async fn list(
@@ -176,7 +157,7 @@ async fn write(
 ) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let (path, size) = receive(sb, q.path, body, Some(CONTENT_MAX_BYTES)).await?;
-    Ok(Json(json!({"path": path, "size": size})).into_response())
+    Ok(Json(Written { path, size }).into_response())
 }
 
 /// Streams `body` into `path` through a pending write (temp file, disk limit, atomic
@@ -228,18 +209,10 @@ pub(crate) async fn receive(
     Ok((p.display(), written))
 }
 
-#[derive(Deserialize)]
-struct DeleteBody {
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    paths: Vec<String>,
-}
-
 async fn delete(
     State(state): State<AgentState>,
     Path(id): Path<String>,
-    AgentJson(body): AgentJson<DeleteBody>,
+    AgentJson(body): AgentJson<DeleteRequest>,
 ) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let mut paths = body.paths;
@@ -257,13 +230,13 @@ async fn delete(
         Ok(paths.len())
     })
     .await?;
-    Ok(Json(json!({"deleted": n})).into_response())
+    Ok(Json(Deleted { deleted: n }).into_response())
 }
 
 async fn mkdir(
     State(state): State<AgentState>,
     Path(id): Path<String>,
-    AgentJson(body): AgentJson<PathQuery>,
+    AgentJson(body): AgentJson<MkdirRequest>,
 ) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let path = body.path;
@@ -273,12 +246,6 @@ async fn mkdir(
     })
     .await?;
     Ok((StatusCode::CREATED, Json(entry)).into_response())
-}
-
-#[derive(Deserialize)]
-struct FromTo {
-    from: String,
-    to: String,
 }
 
 async fn rename(
@@ -309,17 +276,10 @@ async fn copy(
     Ok((StatusCode::CREATED, Json(entry)).into_response())
 }
 
-#[derive(Deserialize)]
-struct ChmodBody {
-    path: String,
-    /// Octal, e.g. `"755"`.
-    mode: String,
-}
-
 async fn chmod(
     State(state): State<AgentState>,
     Path(id): Path<String>,
-    AgentJson(body): AgentJson<ChmodBody>,
+    AgentJson(body): AgentJson<ChmodRequest>,
 ) -> ApiResult<Response> {
     let mode = u32::from_str_radix(body.mode.trim_start_matches("0o"), 8)
         .map_err(|_| FileError::BadRequest("mode must be octal, e.g. \"755\"".into()))?;
@@ -332,28 +292,10 @@ async fn chmod(
     Ok(Json(entry).into_response())
 }
 
-#[derive(Deserialize)]
-struct CompressBody {
-    /// The directory the items are in, and where the archive is written.
-    #[serde(default)]
-    root: String,
-    /// Names inside `root`; empty = everything in `root`.
-    #[serde(default)]
-    files: Vec<String>,
-    #[serde(default = "zip_format")]
-    format: ArchiveFormat,
-    #[serde(default)]
-    name: Option<String>,
-}
-
-fn zip_format() -> ArchiveFormat {
-    ArchiveFormat::Zip
-}
-
 async fn compress(
     State(state): State<AgentState>,
     Path(id): Path<String>,
-    AgentJson(body): AgentJson<CompressBody>,
+    AgentJson(body): AgentJson<CompressRequest>,
 ) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let entry = blocking(move || {
@@ -370,18 +312,10 @@ async fn compress(
     Ok((StatusCode::CREATED, Json(entry)).into_response())
 }
 
-#[derive(Deserialize)]
-struct DecompressBody {
-    path: String,
-    /// Where to extract; default: the archive's directory.
-    #[serde(default)]
-    destination: Option<String>,
-}
-
 async fn decompress(
     State(state): State<AgentState>,
     Path(id): Path<String>,
-    AgentJson(body): AgentJson<DecompressBody>,
+    AgentJson(body): AgentJson<DecompressRequest>,
 ) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let files = blocking(move || {
@@ -395,20 +329,7 @@ async fn decompress(
         crate::files::decompress(&sb, &body.path, &dest)
     })
     .await?;
-    Ok(Json(json!({"files": files})).into_response())
-}
-
-#[derive(Deserialize)]
-struct SearchQuery {
-    #[serde(default)]
-    path: String,
-    q: String,
-    #[serde(default = "search_limit")]
-    limit: usize,
-}
-
-fn search_limit() -> usize {
-    100
+    Ok(Json(Extracted { files }).into_response())
 }
 
 async fn search(
@@ -417,6 +338,11 @@ async fn search(
     Q(q): Q<SearchQuery>,
 ) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
-    let found = blocking(move || crate::files::search(&sb, &q.path, &q.q, q.limit)).await?;
-    Ok(Json(json!({"entries": found, "truncated": false})).into_response())
+    let limit = q.limit.clamp(1, crate::files::list::MAX_SEARCH_RESULTS);
+    let found = blocking(move || crate::files::search(&sb, &q.path, &q.q, limit)).await?;
+    Ok(Json(SearchResults {
+        truncated: found.len() >= limit,
+        entries: found,
+    })
+    .into_response())
 }

@@ -6,43 +6,7 @@ use std::io::{Read, Seek, Write};
 
 use super::{FileError, PendingWrite, RelPath, Sandbox, TEMP_PREFIX, open_in};
 
-/// An archive format, chosen by file extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-pub enum ArchiveFormat {
-    #[serde(rename = "zip")]
-    Zip,
-    #[serde(rename = "tar.gz")]
-    TarGz,
-    #[serde(rename = "tar.zst")]
-    TarZst,
-}
-
-impl ArchiveFormat {
-    /// The format of a file name (`.zip`, `.tar.gz`/`.tgz`, `.tar.zst`/`.tzst`).
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<Self> {
-        let n = name.to_ascii_lowercase();
-        if n.ends_with(".zip") {
-            Some(Self::Zip)
-        } else if n.ends_with(".tar.gz") || n.ends_with(".tgz") {
-            Some(Self::TarGz)
-        } else if n.ends_with(".tar.zst") || n.ends_with(".tzst") {
-            Some(Self::TarZst)
-        } else {
-            None
-        }
-    }
-
-    /// The extension, without the dot.
-    #[must_use]
-    pub fn extension(self) -> &'static str {
-        match self {
-            Self::Zip => "zip",
-            Self::TarGz => "tar.gz",
-            Self::TarZst => "tar.zst",
-        }
-    }
-}
+pub use shardlyn_proto::files::ArchiveFormat;
 
 impl Seek for PendingWrite {
     fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {

@@ -8,7 +8,8 @@
 use std::time::UNIX_EPOCH;
 
 use cap_std::fs::{Dir, Metadata};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+pub use shardlyn_proto::files::{Entry, EntryKind, Listing, SortKey};
 
 use super::{FileError, RelPath, Sandbox, TEMP_PREFIX};
 
@@ -17,75 +18,36 @@ pub const MAX_PER_PAGE: usize = 1000;
 /// Files up to this size are `editable` in listings (the content route's cap).
 pub const EDITABLE_MAX_BYTES: u64 = 10 * 1024 * 1024;
 
-/// What an entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryKind {
-    File,
-    Directory,
-    Symlink,
-    Other,
-}
-
-/// One directory entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Entry {
-    pub name: String,
-    /// Full user path, `/a/b`.
-    pub path: String,
-    pub kind: EntryKind,
-    pub size: u64,
-    /// Unix ms.
-    pub modified: Option<i64>,
-    /// Octal permission bits, e.g. `"644"`.
-    pub mode: String,
-    /// Matched by the egg's `file_denylist`.
-    pub denied: bool,
-    /// A file the content editor may open (not denied, not too large).
-    pub editable: bool,
-}
-
-impl Entry {
-    pub(crate) fn from_meta(sb: &Sandbox, p: &RelPath, meta: &Metadata) -> Self {
-        use cap_std::fs::PermissionsExt;
-        let ft = meta.file_type();
-        let kind = if ft.is_symlink() {
-            EntryKind::Symlink
-        } else if ft.is_dir() {
-            EntryKind::Directory
-        } else if ft.is_file() {
-            EntryKind::File
-        } else {
-            EntryKind::Other
-        };
-        let denied = sb.is_denied(p, kind == EntryKind::Directory);
-        let modified = meta
-            .modified()
-            .ok()
-            .map(cap_std::time::SystemTime::into_std)
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .and_then(|d| i64::try_from(d.as_millis()).ok());
-        Self {
-            name: p.name().unwrap_or("").to_owned(),
-            path: p.display(),
-            kind,
-            size: meta.len(),
-            modified,
-            mode: format!("{:o}", meta.permissions().mode() & 0o7777),
-            denied,
-            editable: kind == EntryKind::File && !denied && meta.len() <= EDITABLE_MAX_BYTES,
-        }
+/// The entry of `p`, from its (not followed) metadata.
+pub(crate) fn entry_of(sb: &Sandbox, p: &RelPath, meta: &Metadata) -> Entry {
+    use cap_std::fs::PermissionsExt;
+    let ft = meta.file_type();
+    let kind = if ft.is_symlink() {
+        EntryKind::Symlink
+    } else if ft.is_dir() {
+        EntryKind::Directory
+    } else if ft.is_file() {
+        EntryKind::File
+    } else {
+        EntryKind::Other
+    };
+    let denied = sb.is_denied(p, kind == EntryKind::Directory);
+    let modified = meta
+        .modified()
+        .ok()
+        .map(cap_std::time::SystemTime::into_std)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_millis()).ok());
+    Entry {
+        name: p.name().unwrap_or("").to_owned(),
+        path: p.display(),
+        kind,
+        size: meta.len(),
+        modified,
+        mode: format!("{:o}", meta.permissions().mode() & 0o7777),
+        denied,
+        editable: kind == EntryKind::File && !denied && meta.len() <= EDITABLE_MAX_BYTES,
     }
-}
-
-/// Sort key of a listing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SortKey {
-    #[default]
-    Name,
-    Size,
-    Modified,
 }
 
 /// Paging and order of a listing.
@@ -119,16 +81,6 @@ impl Default for ListOptions {
             desc: false,
         }
     }
-}
-
-/// One page of a directory.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Listing {
-    pub path: String,
-    pub entries: Vec<Entry>,
-    pub total: usize,
-    pub page: usize,
-    pub per_page: usize,
 }
 
 struct Raw {
@@ -229,7 +181,7 @@ pub(crate) fn list(sb: &Sandbox, p: &RelPath, opts: &ListOptions) -> Result<List
         .iter()
         .filter_map(|r| {
             let meta = dir.symlink_metadata(&r.name).ok()?;
-            Some(Entry::from_meta(sb, &p.join(&r.name), &meta))
+            Some(entry_of(sb, &p.join(&r.name), &meta))
         })
         .collect();
     Ok(Listing {
@@ -341,7 +293,7 @@ pub fn search(
             None => name.to_lowercase().contains(&needle),
         };
         if hit && let Ok(meta) = sb.root().symlink_metadata(p.as_path()) {
-            found.push(Entry::from_meta(sb, p, &meta));
+            found.push(entry_of(sb, p, &meta));
         }
         found.len() < limit && visits < MAX_SEARCH_VISITS
     })?;

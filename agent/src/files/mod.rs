@@ -251,7 +251,7 @@ impl Sandbox {
             .root
             .symlink_metadata(p.as_path())
             .map_err(|e| FileError::io(&p.display(), &e))?;
-        Ok(Entry::from_meta(self, &p, &meta))
+        Ok(list::entry_of(self, &p, &meta))
     }
 
     /// Lists a directory, one page (see [`ListOptions`]).

@@ -1,23 +1,28 @@
 //! The files API: `/v1/instances/{id}/files...`. Each handler authorizes the caller
-//! (`instances.files.read` for reads, `instances.files.write` for writes), then relays
-//! the request to the instance's agent through the tunnel, streaming bodies both ways.
+//! (`instances.files.read` for reads, `instances.files.write` for writes), checks the
+//! query and JSON body against their `shardlyn_proto::files` types (a malformed one is
+//! refused here, naming the field), then relays the request to the instance's agent
+//! through the tunnel, streaming bodies both ways. The answers are documented as their
+//! types (`typed`).
 //! The agent owns the sandbox (paths, denylist, disk limit); its 4xx answers (with their
 //! stable codes: `BAD_PATH`, `FILE_DENIED`, `PATH_ESCAPE`, `DISK_LIMIT`, `BINARY_FILE`...)
 //! are handed on unchanged. The tus upload (`/files/tus`) lives in `uploads`.
 
 mod proxy;
+mod typed;
 mod upload;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::handler::Handler;
-use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
-use serde_json::Value;
-use shardlyn_proto::agent_api::{self as api, Endpoint, Relayed};
+use axum::http::HeaderMap;
+use serde::Serialize;
+use shardlyn_proto::agent_api::{self as api, Endpoint};
+use shardlyn_proto::files::{ListQuery, PathQuery, SearchQuery};
 
+use self::typed::{Bytes, Later, OctetStream, Relayed, Text, TextBody, Zip};
 use crate::authz::{Authorized, perm};
-use crate::error::{AppJson, AppResult};
+use crate::error::{AppJson, AppQuery, AppResult};
 use crate::instances::store::Instance;
 use crate::routes::{Access, Routes};
 use crate::state::AppState;
@@ -51,6 +56,7 @@ pub fn router() -> Routes {
             "Download a file (Range)",
             download,
         )
+        .errors(&[(416, "The requested range is outside the file")])
         .post(
             "/v1/instances/{id}/files/upload",
             u,
@@ -116,17 +122,21 @@ pub fn router() -> Routes {
         )
 }
 
-/// `GET`s relayed as they are (query string included).
+/// The documented answer of the relayed files route `E` (its JSON type) under `STATUS`.
+type Answer<E, const STATUS: u16 = 200> = Relayed<<E as Endpoint>::Response, STATUS>;
+
+/// `GET`s: the checked query relayed with an empty body.
 async fn get_as<E>(
     state: &AppState,
     instance: &Instance,
-    uri: &Uri,
+    query: &E::Query,
     headers: HeaderMap,
-) -> AppResult<Response>
+) -> AppResult<axum::response::Response>
 where
-    E: for<'a> Endpoint<Params<'a> = &'a str, Query = Relayed>,
+    E: for<'a> Endpoint<Params<'a> = &'a str>,
+    E::Query: Serialize,
 {
-    proxy::relay::<E>(state, instance, uri.query(), headers, Body::empty()).await
+    proxy::relay::<E>(state, instance, query, headers, Body::empty()).await
 }
 
 async fn list(
@@ -134,9 +144,11 @@ async fn list(
     Authorized {
         resource: instance, ..
     }: Authorized<Instance, perm::InstancesFilesRead>,
-    uri: Uri,
-) -> AppResult<Response> {
-    get_as::<api::FilesList>(&state, &instance, &uri, HeaderMap::new()).await
+    AppQuery(q): AppQuery<ListQuery>,
+) -> AppResult<Answer<api::FilesList>> {
+    get_as::<api::FilesList>(&state, &instance, &q, HeaderMap::new())
+        .await
+        .map(Into::into)
 }
 
 async fn stat(
@@ -144,9 +156,11 @@ async fn stat(
     Authorized {
         resource: instance, ..
     }: Authorized<Instance, perm::InstancesFilesRead>,
-    uri: Uri,
-) -> AppResult<Response> {
-    get_as::<api::FilesStat>(&state, &instance, &uri, HeaderMap::new()).await
+    AppQuery(q): AppQuery<PathQuery>,
+) -> AppResult<Answer<api::FilesStat>> {
+    get_as::<api::FilesStat>(&state, &instance, &q, HeaderMap::new())
+        .await
+        .map(Into::into)
 }
 
 async fn search(
@@ -154,9 +168,11 @@ async fn search(
     Authorized {
         resource: instance, ..
     }: Authorized<Instance, perm::InstancesFilesRead>,
-    uri: Uri,
-) -> AppResult<Response> {
-    get_as::<api::FilesSearch>(&state, &instance, &uri, HeaderMap::new()).await
+    AppQuery(q): AppQuery<SearchQuery>,
+) -> AppResult<Answer<api::FilesSearch>> {
+    get_as::<api::FilesSearch>(&state, &instance, &q, HeaderMap::new())
+        .await
+        .map(Into::into)
 }
 
 async fn read(
@@ -164,9 +180,11 @@ async fn read(
     Authorized {
         resource: instance, ..
     }: Authorized<Instance, perm::InstancesFilesRead>,
-    uri: Uri,
-) -> AppResult<Response> {
-    get_as::<api::FilesRead>(&state, &instance, &uri, HeaderMap::new()).await
+    AppQuery(q): AppQuery<PathQuery>,
+) -> AppResult<Bytes<Text>> {
+    get_as::<api::FilesRead>(&state, &instance, &q, HeaderMap::new())
+        .await
+        .map(Into::into)
 }
 
 async fn download(
@@ -174,14 +192,16 @@ async fn download(
     Authorized {
         resource: instance, ..
     }: Authorized<Instance, perm::InstancesFilesRead>,
-    uri: Uri,
+    AppQuery(q): AppQuery<PathQuery>,
     headers: HeaderMap,
-) -> AppResult<Response> {
+) -> AppResult<Bytes<OctetStream>> {
     let mut fwd = HeaderMap::new();
     if let Some(r) = headers.get(http::header::RANGE) {
         fwd.insert(http::header::RANGE, r.clone());
     }
-    get_as::<api::FilesDownload>(&state, &instance, &uri, fwd).await
+    get_as::<api::FilesDownload>(&state, &instance, &q, fwd)
+        .await
+        .map(Into::into)
 }
 
 async fn download_zip(
@@ -189,9 +209,11 @@ async fn download_zip(
     Authorized {
         resource: instance, ..
     }: Authorized<Instance, perm::InstancesFilesRead>,
-    uri: Uri,
-) -> AppResult<Response> {
-    get_as::<api::FilesDownloadZip>(&state, &instance, &uri, HeaderMap::new()).await
+    AppQuery(q): AppQuery<PathQuery>,
+) -> AppResult<Bytes<Zip>> {
+    get_as::<api::FilesDownloadZip>(&state, &instance, &q, HeaderMap::new())
+        .await
+        .map(Into::into)
 }
 
 /// `PUT /files/content?path=`: the raw body (streamed; the node caps it at 10 MiB).
@@ -200,28 +222,30 @@ async fn write(
     Authorized {
         resource: instance, ..
     }: Authorized<Instance, perm::InstancesFilesWrite>,
-    uri: Uri,
-    body: Body,
-) -> AppResult<Response> {
-    proxy::relay::<api::FilesWrite>(&state, &instance, uri.query(), HeaderMap::new(), body).await
+    AppQuery(q): AppQuery<PathQuery>,
+    TextBody(body): TextBody,
+) -> AppResult<Answer<api::FilesWrite>> {
+    proxy::relay::<api::FilesWrite>(&state, &instance, &q, HeaderMap::new(), body)
+        .await
+        .map(Into::into)
 }
 
-/// JSON-bodied writes: the body is checked as JSON here, then relayed.
-async fn json_write<E>(state: &AppState, instance: &Instance, body: &Value) -> AppResult<Response>
+/// JSON-bodied writes: the body, checked as `E::Request` here, relayed re-serialized.
+async fn json_write<E>(
+    state: &AppState,
+    instance: &Instance,
+    body: &E::Request,
+) -> AppResult<axum::response::Response>
 where
-    E: for<'a> Endpoint<Params<'a> = &'a str, Query = Relayed>,
+    E: for<'a> Endpoint<Params<'a> = &'a str, Query = ()>,
+    E::Request: Serialize,
 {
-    let bytes = serde_json::to_vec(body).map_err(|e| crate::error::AppError::Internal(e.into()))?;
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    proxy::relay::<E>(state, instance, None, headers, Body::from(bytes)).await
+    let (headers, body) = crate::tunnel::AgentConn::json_body::<E>(body)?;
+    proxy::relay::<E>(state, instance, &(), headers, body).await
 }
 
 macro_rules! json_route {
-    ($name:ident, $endpoint:ty) => {
+    ($name:ident, $endpoint:ty, $status:literal) => {
         async fn $name(
             State(state): State<AppState>,
             // Authorized before the body is read: a caller without the permission
@@ -229,23 +253,21 @@ macro_rules! json_route {
             Authorized {
                 resource: instance, ..
             }: Authorized<Instance, perm::InstancesFilesWrite>,
-            request: axum::extract::Request,
-        ) -> AppResult<Response> {
-            let AppJson(body) =
-                <AppJson<Value> as axum::extract::FromRequest<AppState>>::from_request(
-                    request, &state,
-                )
-                .await?;
-            json_write::<$endpoint>(&state, &instance, &body).await
+            body: Later<AppJson<<$endpoint as Endpoint>::Request>>,
+        ) -> AppResult<Answer<$endpoint, $status>> {
+            let AppJson(body) = body.read(&state).await?;
+            json_write::<$endpoint>(&state, &instance, &body)
+                .await
+                .map(Into::into)
         }
     };
 }
 
-json_route!(delete, api::FilesDelete);
-json_route!(mkdir, api::FilesMkdir);
-json_route!(rename, api::FilesMove);
-json_route!(copy, api::FilesCopy);
-json_route!(chmod, api::FilesChmod);
-json_route!(compress, api::FilesCompress);
-json_route!(decompress, api::FilesDecompress);
-json_route!(pull, api::FilesPull);
+json_route!(delete, api::FilesDelete, 200);
+json_route!(mkdir, api::FilesMkdir, 201);
+json_route!(rename, api::FilesMove, 200);
+json_route!(copy, api::FilesCopy, 201);
+json_route!(chmod, api::FilesChmod, 200);
+json_route!(compress, api::FilesCompress, 201);
+json_route!(decompress, api::FilesDecompress, 200);
+json_route!(pull, api::FilesPull, 201);

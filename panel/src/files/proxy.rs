@@ -4,7 +4,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
-use shardlyn_proto::agent_api::{Endpoint, Relayed};
+use serde::Serialize;
+use shardlyn_proto::agent_api::Endpoint;
 
 use crate::error::{AppError, AppResult};
 use crate::instances::ops::power::connected;
@@ -20,9 +21,9 @@ const PASSED: [header::HeaderName; 5] = [
     header::ACCEPT_RANGES,
 ];
 
-/// Sends the files route `E` with the caller's `query` and `body` to the agent of
-/// `instance` (which the handler's [`crate::authz::Authorized`] loaded), and streams the
-/// answer back. The agent's 4xx (error envelope with its code) pass unchanged; a 5xx or a
+/// Sends the files route `E` with the `query` and `body` the handler checked to the
+/// agent of `instance` (which the handler's [`crate::authz::Authorized`] loaded), and
+/// streams the answer back. The agent's 4xx (error envelope with its code) pass unchanged; a 5xx or a
 /// failed tunnel is a 503.
 ///
 /// # Errors
@@ -30,16 +31,17 @@ const PASSED: [header::HeaderName; 5] = [
 pub(crate) async fn relay<E>(
     state: &AppState,
     instance: &Instance,
-    query: Option<&str>,
+    query: &E::Query,
     headers: HeaderMap,
     body: Body,
 ) -> AppResult<Response>
 where
-    E: for<'a> Endpoint<Params<'a> = &'a str, Query = Relayed>,
+    E: for<'a> Endpoint<Params<'a> = &'a str>,
+    E::Query: Serialize,
 {
     let conn = connected(state, &instance.node_id)?;
     let upstream = conn
-        .relay::<E>(&instance.id.as_str(), query, headers, body)
+        .open::<E>(&instance.id.as_str(), query, headers, body)
         .await?;
     answer(upstream).await
 }

@@ -5,19 +5,21 @@
 
 use axum::body::Body;
 use axum::extract::{Multipart, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use shardlyn_proto::agent_api as api;
+use shardlyn_proto::files::{Uploaded, Written};
 
 use super::proxy;
+use super::typed::{Later, Relayed, UploadForm};
 use crate::authz::{Authorized, perm};
 use crate::error::{AppError, AppQuery, AppResult};
 use crate::instances::Instance;
 use crate::instances::ops::power::connected;
+use crate::respond::Created;
 use crate::state::AppState;
-use shardlyn_proto::agent_api as api;
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct UploadQuery {
@@ -44,13 +46,15 @@ pub(super) async fn upload(
         resource: instance, ..
     }: Authorized<Instance, perm::InstancesFilesWrite>,
     AppQuery(q): AppQuery<UploadQuery>,
-    request: axum::extract::Request,
-) -> AppResult<Response> {
+    form: Later<UploadForm>,
+) -> AppResult<Relayed<Uploaded, 201>> {
     // Authorized before the body is looked at.
-    let mut multipart =
-        <Multipart as axum::extract::FromRequest<AppState>>::from_request(request, &state)
-            .await
-            .map_err(|e| AppError::BadRequest(format!("multipart: {}", e.body_text())))?;
+    let mut multipart = <Multipart as axum::extract::FromRequest<AppState>>::from_request(
+        form.into_inner(),
+        &state,
+    )
+    .await
+    .map_err(|e| AppError::BadRequest(format!("multipart: {}", e.body_text())))?;
     let outcome = match connected(&state, &instance.node_id) {
         Ok(conn) => {
             let target = Target {
@@ -67,12 +71,10 @@ pub(super) async fn upload(
         Ok(Sent::Files(files)) if files.is_empty() => {
             Err(AppError::BadRequest("no file part in the upload".into()))
         }
-        Ok(Sent::Files(files)) => {
-            Ok((StatusCode::CREATED, axum::Json(json!({"files": files}))).into_response())
-        }
+        Ok(Sent::Files(files)) => Ok(Created(Uploaded { files }).into_response().into()),
         Ok(Sent::Refused(response)) => {
             drain(&mut multipart).await;
-            Ok(response)
+            Ok(response.into())
         }
         Err(e) => {
             drain(&mut multipart).await;
@@ -91,13 +93,13 @@ struct Target<'a> {
 
 /// How the parts went: every file written, or the node's refusal of one.
 enum Sent {
-    Files(Vec<Value>),
+    Files(Vec<Written>),
     Refused(Response),
 }
 
 /// Streams each file part to the node, stopping at the first refusal.
 async fn send_parts(multipart: &mut Multipart, to: &Target<'_>) -> AppResult<Sent> {
-    let mut files: Vec<Value> = Vec::new();
+    let mut files: Vec<Written> = Vec::new();
     loop {
         let field = multipart
             .next_field()
@@ -150,7 +152,10 @@ async fn send_parts(multipart: &mut Multipart, to: &Target<'_>) -> AppResult<Sen
         let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
             .await
             .map_err(|e| AppError::Unavailable(format!("node did not answer: {e}")))?;
-        files.push(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+        let written = serde_json::from_slice(&bytes).map_err(|e| {
+            AppError::Unavailable(format!("node answered an unreadable upload: {e}"))
+        })?;
+        files.push(written);
     }
     Ok(Sent::Files(files))
 }

@@ -2,7 +2,7 @@
 //! client over it, keeps a registry of connected agents and checks each one with a
 //! heartbeat request every 10 seconds (a node is offline after missed heartbeats).
 //! Requests to an agent are typed by `shardlyn_proto::agent_api`: [`AgentConn::request`]
-//! for JSON, [`AgentConn::stream`] / [`AgentConn::open`] / [`AgentConn::relay`] for
+//! for JSON, [`AgentConn::stream`] / [`AgentConn::open`] for
 //! streamed bodies; no caller writes an agent path by hand.
 
 mod accept;
@@ -20,7 +20,7 @@ use hyper::client::conn::http2::SendRequest;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use shardlyn_proto::agent_api::{Endpoint, Method, Relayed, Streamed};
+use shardlyn_proto::agent_api::{Endpoint, Method, Streamed};
 
 pub use accept::accept;
 pub use events::{Listener, Reaction, TunnelEvent};
@@ -132,22 +132,6 @@ impl AgentConn {
         E::Query: Serialize,
     {
         let uri = E::uri(params, query).map_err(|e| AppError::Internal(e.into()))?;
-        self.send_body(method(E::METHOD), &uri, headers, body).await
-    }
-
-    /// [`Self::open`] for the routes whose query string is relayed from the panel's
-    /// caller as it came (the files routes).
-    ///
-    /// # Errors
-    /// 503 when the tunnel fails.
-    pub async fn relay<E: Endpoint<Query = Relayed>>(
-        &self,
-        params: &E::Params<'_>,
-        query: Option<&str>,
-        headers: http::HeaderMap,
-        body: Body,
-    ) -> AppResult<http::Response<hyper::body::Incoming>> {
-        let uri = E::relayed_uri(params, query);
         self.send_body(method(E::METHOD), &uri, headers, body).await
     }
 

@@ -5,8 +5,8 @@
 //! parameter or a body type on one side fails to compile on the other.
 //!
 //! Wire layer: no I/O. Routes whose bodies are streamed (events, downloads, uploads) name
-//! the [`Streamed`] marker; the files routes the panel relays byte for byte name
-//! [`Relayed`] for their query (the caller's query string, passed on as it came).
+//! the [`Streamed`] marker. The files routes, whose answers the panel relays byte for
+//! byte, still name their JSON types ([`crate::files`]) so both sides agree on them.
 
 mod queries;
 mod routes;
@@ -45,11 +45,6 @@ impl Method {
 /// so the JSON client refuses it at compile time and the streaming one is needed.
 #[derive(Debug, Clone, Copy)]
 pub enum Streamed {}
-
-/// A query string the panel relays from its caller unchanged (the files routes: the
-/// agent owns their parameters and validation). Like [`Streamed`], no serde trait.
-#[derive(Debug, Clone, Copy)]
-pub enum Relayed {}
 
 /// The path parameters of a route, in template order: `()`, one `&str`, or two.
 pub trait PathParams {
@@ -115,20 +110,6 @@ pub trait Endpoint {
             uri.push_str(&q);
         }
         Ok(uri)
-    }
-
-    /// The path and a relayed query string (the files routes).
-    #[must_use]
-    fn relayed_uri(params: &Self::Params<'_>, query: Option<&str>) -> String
-    where
-        Self: Endpoint<Query = Relayed>,
-    {
-        let mut uri = Self::path(params);
-        if let Some(q) = query.filter(|q| !q.is_empty()) {
-            uri.push('?');
-            uri.push_str(q);
-        }
-        uri
     }
 }
 

@@ -3,9 +3,14 @@
 
 use super::{
     ContainerLogsQuery, ContainerPowerQuery, Endpoint, FilePath, LinesQuery, Method, PathParams,
-    Relayed, ReplayQuery, Route, Scope, Streamed, UploadOffset,
+    ReplayQuery, Route, Scope, Streamed, UploadOffset,
 };
 use crate::backup::{BackupInfo, CreateBackup, RestoreBackup};
+use crate::files::{
+    ChmodRequest, CompressRequest, DecompressRequest, DeleteRequest, Deleted, Entry, Extracted,
+    FromTo, ListQuery, Listing, MkdirRequest, PathQuery, PullRequest, SearchQuery, SearchResults,
+    Written,
+};
 use crate::git::{SyncRequest, SyncResult};
 use crate::instance::{
     CommandRequest, InstanceSpec, InstanceStats, InstanceStatus, LogLines, PowerRequest,
@@ -117,38 +122,38 @@ endpoints! {
         params &'a str, query ReplayQuery, request (), response Streamed;
 
     FilesList: Get "/v1/instances/{id}/files",
-        params &'a str, query Relayed, request (), response Streamed;
+        params &'a str, query ListQuery, request (), response Listing;
     FilesDelete: Delete "/v1/instances/{id}/files",
-        params &'a str, query Relayed, request Streamed, response Streamed;
+        params &'a str, query (), request DeleteRequest, response Deleted;
     FilesStat: Get "/v1/instances/{id}/files/stat",
-        params &'a str, query Relayed, request (), response Streamed;
+        params &'a str, query PathQuery, request (), response Entry;
     FilesRead: Get "/v1/instances/{id}/files/content",
-        params &'a str, query Relayed, request (), response Streamed;
+        params &'a str, query PathQuery, request (), response Streamed;
     FilesWrite: Put "/v1/instances/{id}/files/content",
-        params &'a str, query Relayed, request Streamed, response Streamed;
+        params &'a str, query PathQuery, request Streamed, response Written;
     FilesMkdir: Post "/v1/instances/{id}/files/mkdir",
-        params &'a str, query Relayed, request Streamed, response Streamed;
+        params &'a str, query (), request MkdirRequest, response Entry;
     FilesMove: Post "/v1/instances/{id}/files/move",
-        params &'a str, query Relayed, request Streamed, response Streamed;
+        params &'a str, query (), request FromTo, response Entry;
     FilesCopy: Post "/v1/instances/{id}/files/copy",
-        params &'a str, query Relayed, request Streamed, response Streamed;
+        params &'a str, query (), request FromTo, response Entry;
     FilesChmod: Post "/v1/instances/{id}/files/chmod",
-        params &'a str, query Relayed, request Streamed, response Streamed;
+        params &'a str, query (), request ChmodRequest, response Entry;
     FilesCompress: Post "/v1/instances/{id}/files/compress",
-        params &'a str, query Relayed, request Streamed, response Streamed;
+        params &'a str, query (), request CompressRequest, response Entry;
     FilesDecompress: Post "/v1/instances/{id}/files/decompress",
-        params &'a str, query Relayed, request Streamed, response Streamed;
+        params &'a str, query (), request DecompressRequest, response Extracted;
     FilesSearch: Get "/v1/instances/{id}/files/search",
-        params &'a str, query Relayed, request (), response Streamed;
+        params &'a str, query SearchQuery, request (), response SearchResults;
     FilesDownload: Get "/v1/instances/{id}/files/download",
-        params &'a str, query Relayed, request (), response Streamed;
+        params &'a str, query PathQuery, request (), response Streamed;
     FilesDownloadZip: Get "/v1/instances/{id}/files/download-zip",
-        params &'a str, query Relayed, request (), response Streamed;
+        params &'a str, query PathQuery, request (), response Streamed;
     FilesPull: Post "/v1/instances/{id}/files/pull",
-        params &'a str, query Relayed, request Streamed, response Streamed;
+        params &'a str, query (), request PullRequest, response Written;
     /// One file's bytes, streamed to `?path=`.
     FilesUpload: Post "/v1/instances/{id}/files/upload",
-        params &'a str, query FilePath, request Streamed, response Streamed;
+        params &'a str, query FilePath, request Streamed, response Written;
 
     UploadCreate: Post "/v1/instances/{id}/uploads",
         params &'a str, query (), request CreateUpload, response UploadStatus;

@@ -60,12 +60,13 @@ fn queries_render_as_forms_and_none_is_left_out() {
         ContainerPower::uri(&("c", "kill"), &q).unwrap(),
         "/v1/containers/c/kill?timeout=10&signal=SIG%26X&all=true"
     );
+    let q = crate::files::ListQuery {
+        path: "/".into(),
+        page: Some(2),
+        ..Default::default()
+    };
     assert_eq!(
-        FilesList::relayed_uri(&"i", Some("path=%2F&page=2")),
-        "/v1/instances/i/files?path=%2F&page=2"
-    );
-    assert_eq!(
-        FilesList::relayed_uri(&"i", Some("")),
-        "/v1/instances/i/files"
+        FilesList::uri(&"i", &q).unwrap(),
+        "/v1/instances/i/files?path=%2F&page=2&sort=name&desc=false"
     );
 }

@@ -494,3 +494,87 @@ fn fill(path: &str) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+/// The query parameters each files operation documents (besides the path's `id`).
+const FILES_QUERIES: &[(&str, &str, &[&str])] = &[
+    ("get", "", &["path", "page", "per_page", "sort", "desc"]),
+    ("delete", "", &[]),
+    ("get", "/stat", &["path"]),
+    ("get", "/search", &["path", "q", "limit"]),
+    ("get", "/content", &["path"]),
+    ("put", "/content", &["path"]),
+    ("get", "/download", &["path"]),
+    ("get", "/download-zip", &["path"]),
+    ("post", "/upload", &["path"]),
+    ("post", "/mkdir", &[]),
+    ("post", "/move", &[]),
+    ("post", "/copy", &[]),
+    ("post", "/chmod", &[]),
+    ("post", "/compress", &[]),
+    ("post", "/decompress", &[]),
+    ("post", "/pull", &[]),
+];
+
+/// The files routes relay bytes to the node, yet a client generated from the document
+/// knows each one's query parameters, request body and success answer, with schemas.
+#[test]
+fn every_files_operation_documents_its_query_body_and_answer() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&shardlyn_panel::app::openapi_json()).expect("json");
+    let files: BTreeSet<(String, String)> = shardlyn_panel::app::routes()
+        .endpoints()
+        .iter()
+        .filter(|e| e.tag == "files")
+        .map(|e| (e.method.as_str().to_lowercase(), e.path.to_owned()))
+        .collect();
+    let listed: BTreeSet<(String, String)> = FILES_QUERIES
+        .iter()
+        .map(|(m, p, _)| ((*m).to_owned(), format!("/v1/instances/{{id}}/files{p}")))
+        .collect();
+    assert_eq!(
+        files, listed,
+        "the files routes changed: update FILES_QUERIES"
+    );
+    let mut missing = Vec::new();
+    for (method, rest, params) in FILES_QUERIES {
+        let path = format!("/v1/instances/{{id}}/files{rest}");
+        let op = &doc["paths"][&path][method];
+        let name = format!("{} {path}", method.to_uppercase());
+        let query: BTreeSet<&str> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query" && p["schema"].is_object())
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        if query != params.iter().copied().collect() {
+            missing.push(format!(
+                "{name}: query parameters {query:?}, want {params:?}"
+            ));
+        }
+        let needs_body = matches!(*method, "post" | "put" | "delete");
+        let bodies = op
+            .pointer("/requestBody/content")
+            .and_then(|c| c.as_object());
+        match bodies {
+            Some(c) if c.values().all(|m| m["schema"].is_object()) => {}
+            Some(_) => missing.push(format!("{name}: a request body without a schema")),
+            None if needs_body => missing.push(format!("{name}: no request body")),
+            None => {}
+        }
+        let typed_success = op["responses"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(status, _)| status.len() == 3 && status.starts_with('2'))
+            .any(|(_, r)| {
+                r["content"]
+                    .as_object()
+                    .is_some_and(|c| !c.is_empty() && c.values().all(|m| m["schema"].is_object()))
+            });
+        if !typed_success {
+            missing.push(format!("{name}: no success answer with a schema"));
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}

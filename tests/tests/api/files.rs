@@ -289,3 +289,74 @@ fn zip_entry(zip: &[u8], name: &str) -> Vec<u8> {
     entry.read_to_end(&mut out).expect("entry reads");
     out
 }
+
+/// The panel checks a files route's JSON body and query against their types before it
+/// relays anything: with the node gone, a well-formed request is a 409 `NODE_OFFLINE`,
+/// a malformed one a 400 naming the field (so it never needed the node). SQLite only:
+/// the database plays no part in checking a body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_body_or_query_is_refused_by_the_panel() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let admin = app.bootstrap_admin().await;
+    let t = admin.access.as_str();
+    let Server { agent, dir, id } = Server::start(&app, t, 16).await;
+    let url = |rest: &str| format!("/v1/instances/{id}/files{rest}");
+    agent.stop().await;
+    let well_formed = json!({"from": "/a", "to": "/b"});
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let r = app.post(&url("/move"), Some(t), well_formed.clone()).await;
+        if r.status == 409 {
+            r.expect_error(409, "NODE_OFFLINE");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node still online: {}",
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = [
+        ("/move", json!({"from": "/a"}), "`to`"),
+        ("/copy", json!({"from": "/a", "to": 7}), "to"),
+        ("/chmod", json!({"path": "/a", "mode": 755}), "mode"),
+        ("/compress", json!({"format": "rar"}), "format"),
+        ("/pull", json!({"path": "/"}), "`url`"),
+    ];
+    for (route, body, field) in refused {
+        let r = app
+            .post(&url(route), Some(t), body)
+            .await
+            .expect_error(400, "BAD_REQUEST");
+        assert!(r.text.contains(field), "{route}: {}", r.text);
+    }
+    let r = app
+        .call(
+            Method::DELETE,
+            &url(""),
+            Some(t),
+            Some(&json!({"paths": "/a"})),
+        )
+        .await
+        .expect_error(400, "BAD_REQUEST");
+    assert!(r.text.contains("paths"), "{}", r.text);
+    for (query, field) in [
+        ("?page=two", "page"),
+        ("/search?path=/", "q"),
+        ("?sort=colour", "sort"),
+    ] {
+        let r = app
+            .get(&url(query), Some(t))
+            .await
+            .expect_error(400, "BAD_REQUEST");
+        assert!(r.text.contains(field), "{query}: {}", r.text);
+    }
+    // Authorization still comes first: a stranger gets 404 whatever they send.
+    let other = app.register("stranger@example.com").await;
+    app.post(&url("/move"), Some(&other.access), json!({"from": 1}))
+        .await
+        .expect_error(404, "NOT_FOUND");
+    drop(dir);
+    app.stop().await;
+}

@@ -10,12 +10,11 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http::{HeaderMap, StatusCode, header};
-use serde::Deserialize;
-use serde_json::json;
+use shardlyn_proto::files::{PathQuery, PullRequest, Written};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::{PathQuery, Q, blocking, receive, sandbox};
+use super::{Q, blocking, receive, sandbox};
 use crate::api::AgentState;
 use crate::api::json::AgentJson;
 use crate::error::{ApiError, ApiResult};
@@ -140,11 +139,7 @@ pub(super) async fn upload(
 ) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     let (path, size) = receive(sb, q.path, body, None).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"path": path, "size": size})),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(Written { path, size })).into_response())
 }
 
 /// `GET /files/download-zip?path=`: the directory as a zip, streamed while it is
@@ -241,21 +236,10 @@ impl std::io::Write for ChunkWriter {
 /// Largest file a pull fetches.
 pub const PULL_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
-#[derive(Deserialize)]
-pub(super) struct PullBody {
-    url: String,
-    /// Directory to save into.
-    #[serde(default)]
-    path: String,
-    /// File name; default: the URL's last segment.
-    #[serde(default)]
-    name: Option<String>,
-}
-
 pub(super) async fn pull(
     State(state): State<AgentState>,
     Path(id): Path<String>,
-    AgentJson(body): AgentJson<PullBody>,
+    AgentJson(body): AgentJson<PullRequest>,
 ) -> ApiResult<Response> {
     let sb = sandbox(&state, &id)?;
     // The shared guard: refuses non-public addresses unless `[outbound] allow`ed; the
@@ -301,11 +285,7 @@ pub(super) async fn pull(
         .bytes_stream()
         .map(|r| r.map_err(std::io::Error::other));
     let (path, size) = receive(sb, target, Body::from_stream(stream), Some(PULL_MAX_BYTES)).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"path": path, "size": size})),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(Written { path, size })).into_response())
 }
 
 #[cfg(test)]
