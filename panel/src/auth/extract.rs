@@ -102,11 +102,13 @@ struct TokenUserRow {
 }
 
 async fn from_access_token(state: &AppState, token: &str) -> Result<CurrentUser, AppError> {
-    let claims = state.jwt.verify(token)?;
+    // A hit means this exact token was verified before; the entry expires with it, so
+    // the signature and claims need no second check.
     let key = sha256_hex(token);
     if let Some(hit) = state.auth_cache.get(&key) {
         return Ok(hit);
     }
+    let claims = state.jwt.verify(token)?;
     let epoch = state.auth_cache.epoch();
     let row: SessionUserRow = sqlx::query_as(concat!(
         "SELECT ",
@@ -126,7 +128,10 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<CurrentUser,
         user: row.user,
         credential: Credential::Session(claims.sid),
     };
-    state.auth_cache.put(key, current.clone(), None, epoch);
+    let expires_at = claims.exp.saturating_mul(1000);
+    state
+        .auth_cache
+        .put(key, current.clone(), Some(expires_at), epoch);
     Ok(current)
 }
 

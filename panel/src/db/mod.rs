@@ -67,6 +67,9 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
+            // A SQLite connection is a file handle in this process: no server can drop it,
+            // so the ping before each use (a round trip to its worker thread) buys nothing.
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

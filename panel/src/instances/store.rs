@@ -112,8 +112,13 @@ macro_rules! page_ids {
 
 /// Attaches allocation rows (any order) to their instances, primary first, then by port.
 fn attach(instances: &mut [Instance], rows: Vec<AllocationRow>) {
+    let at: std::collections::HashMap<String, usize> = instances
+        .iter()
+        .enumerate()
+        .map(|(n, i)| (i.id.clone(), n))
+        .collect();
     for row in rows {
-        if let Some(i) = instances.iter_mut().find(|i| i.id == row.instance_id) {
+        if let Some(i) = at.get(&row.instance_id).map(|&n| &mut instances[n]) {
             i.allocations.push(Allocation {
                 ip: row.ip,
                 port: row.port,

@@ -181,6 +181,32 @@ both_engines! {
         app.login("fay@example.com", PASSWORD).await;
     }
 
+    async fn a_cached_access_token_still_expires_on_time(engine) {
+        let app = spawn_app(engine).await;
+        let s = app.register("hal@example.com").await;
+        let sid = session_of(&s.access);
+        // Valid for one more second: the first request verifies it and caches the caller.
+        let token = app
+            .state
+            .jwt
+            .issue_at(&s.user_id, &sid, chrono::Utc::now().timestamp() - 899)
+            .expect("issue");
+        app.get("/v1/users/me", Some(&token)).await.expect(200);
+        // The cache entry ends with the token (JWT expiry is wall-clock time), well
+        // before the cache's own 30 s lifetime.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let r = app.get("/v1/users/me", Some(&token)).await;
+            if r.status == 401 {
+                assert_eq!(r.body["error"], "access token expired");
+                break;
+            }
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            assert!(std::time::Instant::now() < deadline, "an expired token was still served from the cache");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     async fn expired_access_token_is_refused(engine) {
         let app = spawn_app(engine).await;
         let s = app.register("gus@example.com").await;
