@@ -37,6 +37,7 @@ pub fn routes() -> Routes {
         .merge(support::router())
         .merge(admin::router())
         .merge(sftp::router())
+        .merge(crate::events::stream::router())
 }
 
 /// The OpenAPI document of [`routes`], pretty-printed as `docs/openapi.json` holds it.

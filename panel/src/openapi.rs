@@ -261,6 +261,11 @@ fn operation(ctx: &mut GenContext, e: &Endpoint) -> Operation {
         Access::User | Access::Socket => vec![security("bearer"), security("apiToken")],
         Access::Session | Access::Admin | Access::SessionAdmin => vec![security("bearer")],
         Access::Agent => vec![security("agentToken")],
+        Access::Stream => vec![
+            security("bearer"),
+            security("apiToken"),
+            security("sessionCookie"),
+        ],
     };
     if matches!(e.access, Access::Admin | Access::SessionAdmin) {
         op.extensions
@@ -370,6 +375,17 @@ fn security_schemes() -> IndexMap<String, ReferenceOr<SecurityScheme>> {
                 location: aide::openapi::ApiKeyLocation::Header,
                 name: "X-Agent-Token".into(),
                 description: Some("A node agent's token".into()),
+                extensions: IndexMap::default(),
+            }),
+        ),
+        (
+            "sessionCookie".into(),
+            ReferenceOr::Item(SecurityScheme::ApiKey {
+                location: aide::openapi::ApiKeyLocation::Cookie,
+                name: crate::web::session::SESSION_COOKIE.into(),
+                description: Some(
+                    "The web session cookie (event streams opened by a browser)".into(),
+                ),
                 extensions: IndexMap::default(),
             }),
         ),

@@ -38,6 +38,9 @@ pub enum Access {
     Socket,
     /// A node agent (`X-Agent-Token`).
     Agent,
+    /// 🔒/🔑 A long-lived stream (`/v1/events`): an access or API token, or the web
+    /// session cookie (a browser's `EventSource` cannot send headers).
+    Stream,
 }
 
 impl Access {
@@ -52,6 +55,7 @@ impl Access {
             Self::Admin => Some("admin"),
             Self::SessionAdmin => Some("session-admin"),
             Self::Agent => Some("agent"),
+            Self::Stream => Some("stream"),
         }
     }
 }

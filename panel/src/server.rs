@@ -27,21 +27,33 @@ pub async fn build_state(
     ca: Option<CaInfo>,
 ) -> anyhow::Result<AppState> {
     let keys = crate::secrets::load(&config)?;
-    let db = Db::connect(
-        &config.effective_database_url(),
-        config.database_max_connections,
-    )
-    .await?;
+    let url = config.effective_database_url();
+    if let Some(path) = crate::db::sqlite_path(&url) {
+        anyhow::ensure!(
+            config.redis_url.is_empty(),
+            "redis_url is set but the database is SQLite ({}): Redis is for several panel \
+             replicas, and they need a shared PostgreSQL database. Remove redis_url, or set \
+             database_url = \"postgres://...\"",
+            path.display()
+        );
+    }
+    let db = Db::connect(&url, config.database_max_connections).await?;
     db.migrate().await?;
-    let redis = if config.redis_url.is_empty() {
-        None
+    let (redis, events) = if config.redis_url.is_empty() {
+        (None, crate::events::Bus::local())
     } else {
         let client = redis::Client::open(config.redis_url.as_str()).context("parsing redis_url")?;
-        Some(
-            redis::aio::ConnectionManager::new(client)
-                .await
-                .context("connecting to redis")?,
-        )
+        let conn = redis::aio::ConnectionManager::new(client.clone())
+            .await
+            .context("connecting to redis")?;
+        // Replicas of one panel share its database, and so this id: panels that share
+        // only the Redis server keep their keys apart.
+        let cluster = crate::settings::store::cluster_id(&db.pool).await?;
+        let key = format!("shardlyn:{cluster}:events");
+        let events = crate::events::Bus::redis(client, conn.clone(), key)
+            .await
+            .context("reading the event stream from redis")?;
+        (Some(conn), events)
     };
     let trusted_proxies = config
         .trusted_proxies
@@ -62,6 +74,8 @@ pub async fn build_state(
         mailer,
         ca,
         redis,
+        events,
+        sqlite_lock: std::sync::Mutex::new(None),
         db,
         config,
         started_at: Instant::now(),
@@ -83,8 +97,15 @@ pub async fn build_state(
 /// # Errors
 /// As [`build_state`] and [`start`].
 pub async fn launch(config: Config, mailer: Arc<dyn Mailer>) -> anyhow::Result<Running> {
+    // One serving process per SQLite file, claimed before anything migrates it.
+    let claim = crate::db::sqlite_path(&config.effective_database_url())
+        .map(|path| crate::db::claim_sqlite(&path))
+        .transpose()?;
     let tls = tls::prepare(&config)?;
     let state = build_state(config, mailer, tls.as_ref().and_then(|t| t.ca.clone())).await?;
+    if let Ok(mut held) = state.sqlite_lock.lock() {
+        *held = claim;
+    }
     start(state, tls).await
 }
 
@@ -105,8 +126,15 @@ impl Running {
     pub async fn stop(self) -> anyhow::Result<()> {
         // Background jobs first: runs in flight finish while the tunnels are still up.
         self.jobs.stop().await;
+        // Event streams never finish by themselves: end them so shutdown need not wait.
+        self.state.events.close();
         let _ = self.shutdown.send(true);
         let served = self.task.await.context("server task panicked")?;
+        // The SQLite file is free for the next process now, even while tasks of this
+        // one still hold the state.
+        if let Ok(mut lock) = self.state.sqlite_lock.lock() {
+            lock.take();
+        }
         // Agents connected here lose their tunnel now; say so instead of waiting for the
         // heartbeat window to pass.
         for conn in self.state.tunnels.list() {

@@ -28,6 +28,10 @@ pub struct App {
     /// The self-signed CA, when TLS mode `auto` generated one.
     pub ca: Option<CaInfo>,
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// The claim on the SQLite file (see `db::claim_sqlite`), released at stop.
+    pub sqlite_lock: std::sync::Mutex<Option<std::fs::File>>,
+    /// The event bus (in-process, or shared through Redis).
+    pub events: Arc<crate::events::Bus>,
     pub started_at: Instant,
     /// Parsed `trusted_proxies`.
     pub trusted_proxies: Vec<crate::client_ip::Net>,

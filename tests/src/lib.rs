@@ -7,6 +7,7 @@ pub mod agent;
 pub mod console;
 pub mod docker;
 pub mod smtp;
+pub mod sse;
 
 use std::sync::Arc;
 

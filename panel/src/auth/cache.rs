@@ -33,6 +33,8 @@ pub struct AuthCache {
     enabled: bool,
     epoch: AtomicU64,
     entries: RwLock<HashMap<String, Entry>>,
+    /// Counts invalidations for those who wait on one.
+    announced: tokio::sync::watch::Sender<u64>,
 }
 
 impl AuthCache {
@@ -43,6 +45,7 @@ impl AuthCache {
             enabled,
             epoch: AtomicU64::new(0),
             entries: RwLock::new(HashMap::new()),
+            announced: tokio::sync::watch::channel(0).0,
         }
     }
 
@@ -90,10 +93,17 @@ impl AuthCache {
 
     /// Forgets every entry: call after any change that can end a credential.
     pub fn invalidate_all(&self) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
         if let Ok(mut entries) = self.entries.write() {
             entries.clear();
         }
+        self.announced.send_replace(epoch);
+    }
+
+    /// Changes after every [`Self::invalidate_all`] (whether or not the cache is on).
+    #[must_use]
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.announced.subscribe()
     }
 }
 

@@ -55,6 +55,9 @@ async fn check(
             .await
             .map(drop),
         Access::Admin => AdminUser::from_request_parts(parts, state).await.map(drop),
+        Access::Stream => crate::events::stream::Listener::from_request_parts(parts, state)
+            .await
+            .map(drop),
         Access::SessionAdmin => SessionAdmin::from_request_parts(parts, state)
             .await
             .map(drop),

@@ -444,8 +444,8 @@ pub fn max_state_version() -> u64 {
 /// report (a higher `version`) is already recorded: events and power answers may arrive
 /// in either order. Only the instance's own node counts; a version beyond
 /// [`max_state_version`] is refused, and one recorded before that bound existed never
-/// blocks a plausible report. Whether the report was recorded (false: older than the
-/// recorded one, refused, or not this node's instance).
+/// blocks a plausible report. The instance's organization when the report was recorded
+/// (`None`: older than the recorded one, refused, or not this node's instance).
 ///
 /// # Errors
 /// Database failures.
@@ -455,25 +455,25 @@ pub async fn set_state(
     node_id: &str,
     state: InstanceState,
     version: u64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<String>, sqlx::Error> {
     let bound = max_state_version();
     if version > bound {
-        return Ok(false);
+        return Ok(None);
     }
     let version = i64::try_from(version).unwrap_or(i64::MAX);
     let bound = i64::try_from(bound).unwrap_or(i64::MAX);
-    let done = sqlx::query(
+    sqlx::query_scalar(
         "UPDATE instances SET state = $2, state_version = $3 \
-         WHERE id = $1 AND node_id = $4 AND (state_version <= $3 OR state_version > $5)",
+         WHERE id = $1 AND node_id = $4 AND (state_version <= $3 OR state_version > $5) \
+         RETURNING org_id",
     )
     .bind(id)
     .bind(state.as_str())
     .bind(version)
     .bind(node_id)
     .bind(bound)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() > 0)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Records the power state the panel wants.

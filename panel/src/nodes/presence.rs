@@ -1,8 +1,10 @@
 //! A node's presence as the tunnel reports it: seen (with its agent version) at every
 //! heartbeat, its usage sample recorded, and offline once its last connection ends.
+//! Each change of online/offline is published on the event bus.
 
 use std::sync::Arc;
 
+use crate::events::{Event, EventData};
 use crate::state::AppState;
 use crate::tunnel::{Listener, Reaction, TunnelEvent};
 
@@ -19,8 +21,10 @@ pub fn tunnel_listener() -> Listener {
                     version,
                     sample,
                 } => {
-                    if let Err(e) = super::store::mark_seen(pool, &node_id, &version, true).await {
-                        tracing::warn!(error = %e, "recording heartbeat");
+                    match super::store::mark_seen(pool, &node_id, &version, true).await {
+                        Ok(Some(org)) => announce(&state, org, node_id.clone(), true).await,
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "recording heartbeat"),
                     }
                     if let Err(e) = super::metrics::record(pool, &node_id, &sample).await {
                         tracing::warn!(error = %e, "recording node metrics");
@@ -30,13 +34,23 @@ pub fn tunnel_listener() -> Listener {
                     node_id,
                     version,
                     last: true,
-                } => {
-                    if let Err(e) = super::store::mark_seen(pool, &node_id, &version, false).await {
-                        tracing::warn!(error = %e, "recording disconnect");
-                    }
-                }
+                } => match super::store::mark_seen(pool, &node_id, &version, false).await {
+                    Ok(Some(org)) => announce(&state, org, node_id, false).await,
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "recording disconnect"),
+                },
                 TunnelEvent::Disconnected { last: false, .. } => {}
             }
         })
     })
+}
+
+async fn announce(state: &AppState, org_id: String, node_id: String, online: bool) {
+    state
+        .events
+        .publish(Event::now(
+            org_id,
+            EventData::NodeStatus { node_id, online },
+        ))
+        .await;
 }

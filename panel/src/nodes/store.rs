@@ -188,23 +188,41 @@ pub async fn find_by_agent_token(pool: &AnyPool, token: &str) -> Result<Option<N
     Ok(None)
 }
 
-/// Records a heartbeat (or a disconnect when `connected` is false).
+/// Records a heartbeat (or a disconnect when `connected` is false). The node's
+/// organization when this changed whether it counts as online (a heartbeat of a node
+/// that was offline, or unseen for the whole window; a disconnect of an online one).
 pub async fn mark_seen(
     pool: &AnyPool,
     id: &str,
     version: &str,
     connected: bool,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE nodes SET last_seen_at = $1, connected = $2, agent_version = $3 WHERE id = $4",
+) -> Result<Option<String>, sqlx::Error> {
+    let now = now_ms();
+    let window = i64::try_from(HEARTBEAT.as_millis() * 3).unwrap_or(30_000);
+    let flipped: Option<String> = sqlx::query_scalar(
+        "UPDATE nodes SET last_seen_at = $1, connected = $2, agent_version = $3 \
+         WHERE id = $4 AND (connected <> $2 OR last_seen_at IS NULL OR last_seen_at < $5) \
+         RETURNING org_id",
     )
-    .bind(now_ms())
+    .bind(now)
     .bind(i64::from(connected))
     .bind(version)
     .bind(id)
-    .execute(pool)
+    .bind(now - window)
+    .fetch_optional(pool)
     .await?;
-    Ok(())
+    if flipped.is_none() {
+        sqlx::query(
+            "UPDATE nodes SET last_seen_at = $1, connected = $2, agent_version = $3 WHERE id = $4",
+        )
+        .bind(now)
+        .bind(i64::from(connected))
+        .bind(version)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    }
+    Ok(flipped)
 }
 
 /// Renames a node; the row as it is now.

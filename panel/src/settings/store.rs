@@ -34,6 +34,28 @@ pub async fn load<T: DeserializeOwned>(
     }))
 }
 
+/// The id of this panel's cluster (every replica on one database reads the same),
+/// made on first use: the `cluster` group holds it.
+///
+/// # Errors
+/// A database failure.
+pub async fn cluster_id(pool: &AnyPool) -> Result<String, sqlx::Error> {
+    let fresh = serde_json::json!({ "id": uuid::Uuid::new_v4().simple().to_string() });
+    sqlx::query(
+        "INSERT INTO platform_settings (name, value, updated_at) VALUES ('cluster', $1, $2) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(fresh.to_string())
+    .bind(now_ms())
+    .execute(pool)
+    .await?;
+    let stored: Option<serde_json::Value> = load(pool, "cluster").await?;
+    stored
+        .and_then(|v| v["id"].as_str().map(str::to_owned))
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .ok_or_else(|| sqlx::Error::Protocol("the stored cluster id is unreadable".into()))
+}
+
 /// Writes the settings group `name`.
 ///
 /// # Errors

@@ -86,9 +86,9 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../templates/web/static/instance_new.js"),
     ),
     (
-        "instances_live.js",
+        "live.js",
         "text/javascript; charset=utf-8",
-        include_bytes!("../../../templates/web/static/instances_live.js"),
+        include_bytes!("../../../templates/web/static/live.js"),
     ),
     (
         "favicon.svg",

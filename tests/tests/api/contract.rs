@@ -13,6 +13,11 @@ use shardlyn_tests::{both_engines, spawn_app};
 const EXTRAS: &[(&str, &str, &str)] = &[
     (
         "GET",
+        "/v1/events",
+        "live events as Server-Sent Events (issue 13; the reference has no event stream)",
+    ),
+    (
+        "GET",
         "/v1/instances/{id}/schedules",
         "schedules: list (issue 4; Pterodactyl parity, the reference has no schedules)",
     ),

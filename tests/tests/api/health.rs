@@ -28,12 +28,6 @@ both_engines! {
         app.get("/health", None).await.expect(200);
     }
 
-    async fn readiness_checks_redis(engine) {
-        let app = spawn_app_with(engine, |c| c.redis_url = redis_url()).await;
-        let r = app.get("/health/ready", None).await.expect(200);
-        assert_eq!(r.body["checks"]["redis"], "up");
-    }
-
     async fn metrics_count_requests_by_matched_path(engine) {
         let app = spawn_app(engine).await;
         let s = app.register("metrics@example.com").await;
@@ -182,4 +176,15 @@ async fn tls_file_mode_serves_the_given_certificate() {
             .as_str()
             .is_some_and(|e| e.contains("no self-signed CA"))
     );
+}
+
+/// Redis goes with PostgreSQL (SQLite with `redis_url` is refused at start-up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_checks_redis() {
+    let app = spawn_app_with(shardlyn_tests::Engine::Postgres, |c| {
+        c.redis_url = redis_url();
+    })
+    .await;
+    let r = app.get("/health/ready", None).await.expect(200);
+    assert_eq!(r.body["checks"]["redis"], "up");
 }

@@ -114,31 +114,6 @@ both_engines! {
         app.get("/v1/users/me", Some(&s.access)).await.expect(200);
     }
 
-    async fn redis_shares_limits_between_replicas(engine) {
-        let adjust = |c: &mut shardlyn_panel::config::Config| {
-            c.redis_url = redis_url();
-            c.rate_limit.api_requests = 4;
-            c.rate_limit.api_window_secs = 86_400;
-            c.trusted_proxies = vec!["127.0.0.1".into()];
-        };
-        let a = spawn_app_with(engine, adjust).await;
-        let b = spawn_app_with(engine, adjust).await;
-        // Made-up bearers from one (forwarded) address on both replicas: one caller, one
-        // budget shared through Redis, whatever the header says.
-        let ip = random_v6();
-        for (i, app) in [&a, &b, &a, &b].into_iter().enumerate() {
-            assert_eq!(me_status(app, &garbage_token(i), Some(&ip)).await, 401);
-        }
-        assert_eq!(me_status(&b, &garbage_token(4), Some(&ip)).await, 429);
-        assert_eq!(me_status(&a, &garbage_token(5), Some(&ip)).await, 429);
-        // The same /64 is the same caller; a verified user from there has their own budget.
-        let neighbour = ip.replace("::1", "::2");
-        assert_eq!(me_status(&a, &garbage_token(6), Some(&neighbour)).await, 429);
-        let user = a.register("rl-redis@example.com").await;
-        let access = user.access.as_str();
-        assert_eq!(me_status(&a, access, Some(&ip)).await, 200);
-    }
-
     async fn garbage_bearer_tokens_count_as_their_address(engine) {
         let app = spawn_app_with(engine, |c| {
             c.rate_limit.api_requests = 50;
@@ -200,4 +175,35 @@ async fn a_hundred_thousand_garbage_tokens_leave_the_table_bounded() {
         keys == 1 && keys < MAX_KEYS,
         "{keys} keys after 100,000 garbage tokens"
     );
+}
+
+/// Replicas share a PostgreSQL database and Redis (SQLite with `redis_url` is refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_shares_limits_between_replicas() {
+    let engine = shardlyn_tests::Engine::Postgres;
+    let adjust = |c: &mut shardlyn_panel::config::Config| {
+        c.redis_url = redis_url();
+        c.rate_limit.api_requests = 4;
+        c.rate_limit.api_window_secs = 86_400;
+        c.trusted_proxies = vec!["127.0.0.1".into()];
+    };
+    let a = spawn_app_with(engine, adjust).await;
+    let b = spawn_app_with(engine, adjust).await;
+    // Made-up bearers from one (forwarded) address on both replicas: one caller, one
+    // budget shared through Redis, whatever the header says.
+    let ip = random_v6();
+    for (i, app) in [&a, &b, &a, &b].into_iter().enumerate() {
+        assert_eq!(me_status(app, &garbage_token(i), Some(&ip)).await, 401);
+    }
+    assert_eq!(me_status(&b, &garbage_token(4), Some(&ip)).await, 429);
+    assert_eq!(me_status(&a, &garbage_token(5), Some(&ip)).await, 429);
+    // The same /64 is the same caller; a verified user from there has their own budget.
+    let neighbour = ip.replace("::1", "::2");
+    assert_eq!(
+        me_status(&a, &garbage_token(6), Some(&neighbour)).await,
+        429
+    );
+    let user = a.register("rl-redis@example.com").await;
+    let access = user.access.as_str();
+    assert_eq!(me_status(&a, access, Some(&ip)).await, 200);
 }

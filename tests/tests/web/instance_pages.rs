@@ -508,7 +508,8 @@ async fn create_upload_edit_and_back_up_in_the_browser() {
 }
 
 /// A new organization has no workload: the create form offers the bundled templates
-/// (name, category, description), and a server made from one runs, with no egg file.
+/// (name, category, description), and a server made from one runs, with no egg file;
+/// the instance list's state badge then follows it live (the event stream).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_server_from_a_bundled_template_in_the_browser() {
     shardlyn_tests::docker::ensure_test_image();
@@ -568,6 +569,28 @@ async fn a_first_server_from_a_bundled_template_in_the_browser() {
                 "{workloads}"
             );
             wait_instance(app_ref, &token, &id, "running", WAIT).await;
+
+            // The list's badge follows the server live, from the event stream, without
+            // a reload (a value set on the page survives).
+            c.goto(&format!("{base}/instances")).await?;
+            let badge = format!("[data-live-instance='{id}']");
+            wait_text(&c, &badge, "running", Duration::from_secs(20)).await?;
+            find(&c, "html[data-live='on']").await?;
+            c.execute("window.__sameDocument = true;", vec![]).await?;
+            app_ref
+                .post(&format!("/v1/instances/{id}/stop"), Some(&token), json!({}))
+                .await
+                .expect(202);
+            wait_text(&c, &badge, "offline", Duration::from_secs(30)).await?;
+            let same = c
+                .execute("return window.__sameDocument === true;", vec![])
+                .await?;
+            ensure!(same == Value::Bool(true), "the page was reloaded");
+            let class = find(&c, &badge).await?.attr("class").await?;
+            ensure!(
+                class.as_deref() == Some("badge state-offline"),
+                "badge class {class:?}"
+            );
             Ok(())
         })
         .await;

@@ -13,6 +13,7 @@ use http_body_util::BodyExt;
 use shardlyn_proto::instance::{InstanceSpec, InstanceState, InstanceStatus, StateEvent};
 
 use crate::error::{AppError, AppResult};
+use crate::events::{Event, EventData};
 use crate::instances::{Instance, spec, store};
 use crate::state::AppState;
 use crate::tunnel::AgentConn;
@@ -83,7 +84,7 @@ async fn record(state: &AppState, instance: &Instance, status: &InstanceStatus) 
 }
 
 /// Records the state `node_id`'s agent reported for `instance_id` (unless a newer one is
-/// recorded). A version more than [`store::MAX_STATE_VERSION_AHEAD_US`] ahead of the
+/// recorded) and publishes it on the event bus. A version more than [`store::MAX_STATE_VERSION_AHEAD_US`] ahead of the
 /// panel's clock is refused and logged. Whether the report was accepted (an accepted
 /// report older than the recorded one changes nothing).
 ///
@@ -107,7 +108,21 @@ pub async fn record_state(
         );
         return Ok(false);
     }
-    store::set_state(&state.db.pool, instance_id, node_id, reported, version).await?;
+    if let Some(org_id) =
+        store::set_state(&state.db.pool, instance_id, node_id, reported, version).await?
+    {
+        state
+            .events
+            .publish(Event::now(
+                org_id,
+                EventData::InstanceState {
+                    instance_id: instance_id.to_owned(),
+                    node_id: node_id.to_owned(),
+                    state: reported,
+                },
+            ))
+            .await;
+    }
     Ok(true)
 }
 

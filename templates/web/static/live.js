@@ -1,0 +1,38 @@
+// Keeps the badges of a page live from the event stream (GET /v1/events, Server-Sent
+// Events, authenticated by the session cookie): an instance's state badge
+// (`data-live-instance="<id>"`) and a node's status badge (`data-live-node="<id>"`).
+// The browser reconnects by itself and resumes from the last event it saw; a `resync`
+// (events were missed that the panel no longer keeps) reloads the page once it is
+// visible, so what it shows is current again.
+
+const badges = (attr, id) => document.querySelectorAll(`[${attr}="${CSS.escape(id)}"]`);
+
+function show(el, text, prefix) {
+  if (el.textContent === text) return;
+  el.textContent = text;
+  el.className = `badge ${prefix}-${text}`;
+}
+
+function listen() {
+  const source = new EventSource('/v1/events');
+  source.addEventListener('instance_state', (e) => {
+    const event = JSON.parse(e.data);
+    for (const el of badges('data-live-instance', event.instance_id)) show(el, event.state, 'state');
+  });
+  source.addEventListener('node_status', (e) => {
+    const event = JSON.parse(e.data);
+    const status = event.online ? 'online' : 'offline';
+    for (const el of badges('data-live-node', event.node_id)) show(el, status, 'status');
+  });
+  source.addEventListener('resync', () => {
+    source.close();
+    if (document.hidden) {
+      document.addEventListener('visibilitychange', () => window.location.reload(), { once: true });
+    } else {
+      window.location.reload();
+    }
+  });
+  document.documentElement.dataset.live = 'on';
+}
+
+if (document.querySelector('[data-live-instance], [data-live-node]')) listen();
