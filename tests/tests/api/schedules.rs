@@ -331,62 +331,6 @@ both_engines! {
         app.stop().await;
     }
 
-    async fn two_panels_on_one_database_run_each_firing_once(engine) {
-        // Two replicas share the database (and keys, as replicas do); both poll every
-        // 20 ms.
-        let replica = |dir: &std::path::Path, url: String| {
-            let mut c = test_config(dir, url);
-            c.jobs.poll_interval_ms = 20;
-            c.jwt_secret = Secret("replicas-share-this-jwt-secret-0123456789".into());
-            c.master_key = Secret("11".repeat(32));
-            c
-        };
-        let dir1 = tempfile::tempdir().expect("tempdir");
-        let url = fresh_database(engine, dir1.path()).await;
-        let c1 = replica(dir1.path(), url.clone());
-        let a = start_with_config(engine, dir1, c1).await;
-        let dir2 = tempfile::tempdir().expect("tempdir");
-        let c2 = replica(dir2.path(), url);
-        let b = start_with_config(engine, dir2, c2).await;
-
-        let owner = a.register("replicas@example.com").await;
-        let t = Some(owner.access.as_str());
-        let id = idle_instance(&a, &owner).await;
-        let pinned = pin_before_a_minute(&[&a, &b]);
-        let r = a.post(&schedules(&id), t, json!({"name": "every minute", "cron": "* * * * *",
-            "tasks": [{"action": "command", "payload": "say once"}]})).await.expect(201);
-        let sid = sid_of(&r);
-        // The second replica serves the same schedule.
-        b.get(&format!("{}/{sid}", schedules(&id)), t).await.expect(200);
-
-        // Three minute boundaries crossed by moving the pinned clocks of both replicas;
-        // each firing runs once although both keep polling every 20 ms.
-        let mut expected = 0;
-        for _round in 0..3 {
-            advance(&[&a, &b], Duration::from_secs(60));
-            expected += 1;
-            wait_runs(&a, &owner.access, &id, &sid, WAIT, "one more", |l| l.len() >= expected && l.iter().all(finished)).await;
-            // Both replicas keep polling: a bounded look for a second run of this firing
-            // (some 75 polls of each replica) finds none.
-            let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
-            while tokio::time::Instant::now() < deadline {
-                let runs = wait_runs(&b, &owner.access, &id, &sid, WAIT, "listed", |_| true).await;
-                assert_eq!(runs.len(), expected, "{runs:?}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-        let runs = wait_runs(&b, &owner.access, &id, &sid, WAIT, "listed", |_| true).await;
-        let mut times: Vec<&str> = runs.iter().map(|r| r["scheduled_for"].as_str().expect("cron run")).collect();
-        times.sort_unstable();
-        times.dedup();
-        assert_eq!(times.len(), 3, "three distinct firings: {runs:?}");
-        assert!(runs.iter().all(|r| r["source"] == "cron"));
-        let s = a.get(&format!("{}/{sid}", schedules(&id)), t).await.expect(200);
-        let next = chrono::DateTime::parse_from_rfc3339(s.body["next_run_at"].as_str().expect("next")).expect("rfc3339");
-        assert_eq!(next.timestamp_millis(), pinned + 500 + 3 * 60_000, "moved to the next minute");
-        b.stop().await;
-        a.stop().await;
-    }
 
     async fn a_live_server_gets_its_command_backup_and_power_tasks(engine) {
         let app = app(engine).await;
@@ -463,4 +407,87 @@ both_engines! {
         agent.stop().await;
         app.stop().await;
     }
+}
+
+/// Replicas share a PostgreSQL database (a SQLite file serves one process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_panels_on_one_database_run_each_firing_once() {
+    let engine = Engine::Postgres;
+    // Two replicas share the database (and keys, as replicas do); both poll every
+    // 20 ms.
+    let replica = |dir: &std::path::Path, url: String| {
+        let mut c = test_config(dir, url);
+        c.jobs.poll_interval_ms = 20;
+        c.jwt_secret = Secret("replicas-share-this-jwt-secret-0123456789".into());
+        c.master_key = Secret("11".repeat(32));
+        c
+    };
+    let dir1 = tempfile::tempdir().expect("tempdir");
+    let url = fresh_database(engine, dir1.path()).await;
+    let c1 = replica(dir1.path(), url.clone());
+    let a = start_with_config(engine, dir1, c1).await;
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    let c2 = replica(dir2.path(), url);
+    let b = start_with_config(engine, dir2, c2).await;
+
+    let owner = a.register("replicas@example.com").await;
+    let t = Some(owner.access.as_str());
+    let id = idle_instance(&a, &owner).await;
+    let pinned = pin_before_a_minute(&[&a, &b]);
+    let r = a
+        .post(
+            &schedules(&id),
+            t,
+            json!({"name": "every minute", "cron": "* * * * *",
+        "tasks": [{"action": "command", "payload": "say once"}]}),
+        )
+        .await
+        .expect(201);
+    let sid = sid_of(&r);
+    // The second replica serves the same schedule.
+    b.get(&format!("{}/{sid}", schedules(&id)), t)
+        .await
+        .expect(200);
+
+    // Three minute boundaries crossed by moving the pinned clocks of both replicas;
+    // each firing runs once although both keep polling every 20 ms.
+    let mut expected = 0;
+    for _round in 0..3 {
+        advance(&[&a, &b], Duration::from_secs(60));
+        expected += 1;
+        wait_runs(&a, &owner.access, &id, &sid, WAIT, "one more", |l| {
+            l.len() >= expected && l.iter().all(finished)
+        })
+        .await;
+        // Both replicas keep polling: a bounded look for a second run of this firing
+        // (some 75 polls of each replica) finds none.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+        while tokio::time::Instant::now() < deadline {
+            let runs = wait_runs(&b, &owner.access, &id, &sid, WAIT, "listed", |_| true).await;
+            assert_eq!(runs.len(), expected, "{runs:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let runs = wait_runs(&b, &owner.access, &id, &sid, WAIT, "listed", |_| true).await;
+    let mut times: Vec<&str> = runs
+        .iter()
+        .map(|r| r["scheduled_for"].as_str().expect("cron run"))
+        .collect();
+    times.sort_unstable();
+    times.dedup();
+    assert_eq!(times.len(), 3, "three distinct firings: {runs:?}");
+    assert!(runs.iter().all(|r| r["source"] == "cron"));
+    let s = a
+        .get(&format!("{}/{sid}", schedules(&id)), t)
+        .await
+        .expect(200);
+    let next = chrono::DateTime::parse_from_rfc3339(s.body["next_run_at"].as_str().expect("next"))
+        .expect("rfc3339");
+    assert_eq!(
+        next.timestamp_millis(),
+        pinned + 500 + 3 * 60_000,
+        "moved to the next minute"
+    );
+    b.stop().await;
+    a.stop().await;
 }
