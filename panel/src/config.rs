@@ -250,6 +250,27 @@ impl Default for JobsConfig {
     }
 }
 
+/// Replicas (with `redis_url`): where this one takes requests for the agents it holds
+/// from the others (see `tunnel::registry`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The replica-to-replica listener (plain HTTP/2; keep it on a private network).
+    pub listen: SocketAddr,
+    /// The URL other replicas reach that listener at. Empty: `http://` and the address it
+    /// bound, which needs `listen` on a specific address (not 0.0.0.0).
+    pub advertise_url: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise_url: String::new(),
+        }
+    }
+}
+
 /// Support: the HelpScout Beacon secret and how often a user may write to support.
 /// The address messages go to is a platform setting (`PUT /v1/settings`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -304,6 +325,7 @@ pub struct Config {
     pub stripe: StripeConfig,
     pub support: SupportConfig,
     pub jobs: JobsConfig,
+    pub cluster: ClusterConfig,
     /// What user-supplied outbound URLs (git remotes, S3 endpoints) may reach besides the
     /// public internet: `[outbound] allow = ["10.0.0.5", "192.168.1.0/24", "minio.lan"]`.
     pub outbound: shardlyn_net::outbound::Outbound,
@@ -333,6 +355,7 @@ impl Default for Config {
             stripe: StripeConfig::default(),
             support: SupportConfig::default(),
             jobs: JobsConfig::default(),
+            cluster: ClusterConfig::default(),
             outbound: shardlyn_net::outbound::Outbound::default(),
         }
     }
@@ -699,6 +722,18 @@ const DOCS: &[(&str, &str)] = &[
     (
         "jobs.upload_sweep_secs",
         "Seconds between two sweeps of expired resumable-upload records.",
+    ),
+    (
+        "cluster",
+        "Replicas sharing PostgreSQL and Redis: each forwards requests for agents held by another to that one.",
+    ),
+    (
+        "cluster.listen",
+        "Address of the replica-to-replica listener (plain HTTP/2, used only with redis_url); keep it private. Port 0 picks a free port.",
+    ),
+    (
+        "cluster.advertise_url",
+        "URL other replicas reach that listener at, e.g. http://10.0.0.5:8081. Empty: http:// and the bound address.",
     ),
     (
         "outbound",

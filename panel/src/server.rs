@@ -39,6 +39,11 @@ pub async fn build_state(
     }
     let db = Db::connect(&url, config.database_max_connections).await?;
     db.migrate().await?;
+    // The composition root: the tunnel announces connections to the areas.
+    let tunnels = crate::tunnel::Tunnels::new(vec![
+        crate::nodes::presence::tunnel_listener(),
+        crate::instances::ops::presence::tunnel_listener(),
+    ]);
     let (redis, events) = if config.redis_url.is_empty() {
         (None, crate::events::Bus::local())
     } else {
@@ -49,10 +54,15 @@ pub async fn build_state(
         // Replicas of one panel share its database, and so this id: panels that share
         // only the Redis server keep their keys apart.
         let cluster = crate::settings::store::cluster_id(&db.pool).await?;
-        let key = format!("shardlyn:{cluster}:events");
-        let events = crate::events::Bus::redis(client, conn.clone(), key)
+        let prefix = format!("shardlyn:{cluster}:");
+        let events = crate::events::Bus::redis(client, conn.clone(), format!("{prefix}events"))
             .await
             .context("reading the event stream from redis")?;
+        tunnels.set_registry(Arc::new(crate::tunnel::Registry::new(
+            conn.clone(),
+            prefix,
+            &keys.jwt_secret,
+        )));
         (Some(conn), events)
     };
     let trusted_proxies = config
@@ -65,9 +75,9 @@ pub async fn build_state(
         None => RateLimiter::local(config.rate_limit.clone()),
     };
     let github = crate::auth::github::client::GithubClient::from_config(&config.github)?;
-    Ok(AppState(Arc::new(App {
+    let state = AppState(Arc::new(App {
         jwt: JwtKeys::new(keys.jwt_secret.as_bytes()),
-        auth_cache: AuthCache::new(redis.is_none()),
+        auth_cache: AuthCache::new(true),
         master_key: keys.master_key,
         limiter,
         metrics: Metrics::default(),
@@ -81,15 +91,59 @@ pub async fn build_state(
         started_at: Instant::now(),
         trusted_proxies,
         bound: std::sync::OnceLock::new(),
-        // The composition root: the tunnel announces connections to the areas.
-        tunnels: crate::tunnel::Tunnels::new(vec![
-            crate::nodes::presence::tunnel_listener(),
-            crate::instances::ops::presence::tunnel_listener(),
-        ]),
+        tunnels,
         consoles: Arc::default(),
         github,
         clock: crate::clock::Clock::default(),
-    })))
+    }));
+    if state.redis.is_some() {
+        tokio::spawn(share_invalidations(state.clone()));
+    }
+    Ok(state)
+}
+
+/// With replicas: tells the others when this one's caller cache is invalidated (a
+/// credential ended), applies theirs, and keeps the cache off while the event bus cannot
+/// hear them (it would miss their invalidations).
+async fn share_invalidations(state: AppState) {
+    use crate::events::{Event, EventData};
+    let origin = crate::db::new_id();
+    let mut local = state.auth_cache.watch_local();
+    let mut heard = state.events.subscribe();
+    let mut healthy = state.events.healthy();
+    loop {
+        tokio::select! {
+            () = state.events.closed() => return,
+            changed = local.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let data = EventData::CallersInvalidated { origin: origin.clone() };
+                state.events.publish(Event::now("", data)).await;
+            }
+            changed = healthy.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let up = *healthy.borrow_and_update();
+                state.auth_cache.set_enabled(up);
+            }
+            received = heard.recv() => match received {
+                Ok(logged) => {
+                    if let EventData::CallersInvalidated { origin: from } = &logged.event.data
+                        && *from != origin
+                    {
+                        state.auth_cache.invalidate_from_peer();
+                    }
+                }
+                // Missed events may have held an invalidation.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    state.auth_cache.invalidate_from_peer();
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
 }
 
 /// Prepares TLS, builds the state and starts listening: what `shardlyn serve` does.
@@ -200,6 +254,9 @@ pub async fn start(state: AppState, tls: Option<TlsSetup>) -> anyhow::Result<Run
             })
         }
     };
+    if state.tunnels.registry().is_some() {
+        start_replica_listener(&state, shutdown.subscribe()).await?;
+    }
     let jobs = crate::jobs::Jobs::start(&state);
     Ok(Running {
         addr,
@@ -208,6 +265,39 @@ pub async fn start(state: AppState, tls: Option<TlsSetup>) -> anyhow::Result<Run
         task,
         jobs,
     })
+}
+
+/// Binds `cluster.listen`, where the other replicas reach the agents this one holds
+/// (see `tunnel::registry`), and records its URL.
+async fn start_replica_listener(
+    state: &AppState,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let cluster = &state.config.cluster;
+    let listener = TcpListener::bind(cluster.listen)
+        .await
+        .with_context(|| format!("binding cluster.listen {}", cluster.listen))?;
+    let bound = listener.local_addr()?;
+    let url = if cluster.advertise_url.is_empty() {
+        anyhow::ensure!(
+            !bound.ip().is_unspecified(),
+            "cluster.listen is {bound}: set cluster.advertise_url to the address other \
+             replicas reach this one at"
+        );
+        format!("http://{bound}")
+    } else {
+        cluster.advertise_url.trim_end_matches('/').to_owned()
+    };
+    if let Some(registry) = state.tunnels.registry() {
+        registry.set_me(url.clone());
+    }
+    tracing::info!(url = %url, "replica listener up");
+    tokio::spawn(crate::tunnel::registry::serve(
+        listener,
+        state.clone(),
+        stop,
+    ));
+    Ok(())
 }
 
 /// SIGINT/SIGTERM as a future, shared with the agent (see its docs).

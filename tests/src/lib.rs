@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod console;
 pub mod docker;
+pub mod lb;
 pub mod smtp;
 pub mod sse;
 
@@ -245,6 +246,29 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Config)) ->
     let mut config = test_config(dir.path(), url);
     adjust(&mut config);
     start_with_config(engine, dir, config).await
+}
+
+/// `n` panel replicas on one fresh PostgreSQL database and the test Redis, sharing their
+/// keys as replicas must (each with its own data directory and replica listener).
+///
+/// # Panics
+/// When a replica cannot start.
+pub async fn replicas(n: usize, adjust: impl Fn(&mut Config)) -> Vec<TestApp> {
+    let first = tempfile::tempdir().expect("tempdir");
+    let url = fresh_database(Engine::Postgres, first.path()).await;
+    let mut dirs = vec![first];
+    dirs.extend((1..n).map(|_| tempfile::tempdir().expect("tempdir")));
+    let mut apps = Vec::with_capacity(n);
+    for dir in dirs {
+        let mut config = test_config(dir.path(), url.clone());
+        config.redis_url = redis_url();
+        config.jwt_secret =
+            shardlyn_panel::config::Secret("replicas-share-this-jwt-secret-0123456789".into());
+        config.master_key = shardlyn_panel::config::Secret("11".repeat(32));
+        adjust(&mut config);
+        apps.push(start_with_config(Engine::Postgres, dir, config).await);
+    }
+    apps
 }
 
 /// Starts a panel with exactly `config`, keeping `dir` alive as long as the app.

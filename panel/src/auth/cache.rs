@@ -4,13 +4,19 @@
 //! Correctness rests on one rule: every change that can end a credential (logout,
 //! session revocation, refresh-token reuse, password change or reset, suspension,
 //! deletion of a user or an API token) calls [`AuthCache::invalidate_all`] before it
-//! answers, so the next request of that credential goes to the database again. With
-//! several panel replicas (Redis configured) a replica cannot see another's
-//! invalidations, so the cache is off.
+//! answers, so the next request of that credential goes to the database again.
+//!
+//! With several replicas (Redis configured) each invalidation also goes to the others
+//! over the event bus (`server::share_invalidations`), which apply it with
+//! [`AuthCache::invalidate_from_peer`]; while the bus cannot hear the others (Redis
+//! down), the cache is off ([`AuthCache::set_enabled`]).
+//!
+//! Every invalidation, local or from a peer, is announced on [`AuthCache::watch`]: open
+//! event streams check their caller again when it fires.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::extract::CurrentUser;
 use crate::db::now_ms;
@@ -30,11 +36,13 @@ struct Entry {
 
 /// Caller cache keyed by the SHA-256 of the presented token.
 pub struct AuthCache {
-    enabled: bool,
+    enabled: AtomicBool,
     epoch: AtomicU64,
     entries: RwLock<HashMap<String, Entry>>,
     /// Counts invalidations for those who wait on one.
     announced: tokio::sync::watch::Sender<u64>,
+    /// Counts the invalidations made here (for the other replicas to hear of).
+    local: tokio::sync::watch::Sender<u64>,
 }
 
 impl AuthCache {
@@ -42,16 +50,17 @@ impl AuthCache {
     #[must_use]
     pub fn new(enabled: bool) -> Self {
         Self {
-            enabled,
+            enabled: AtomicBool::new(enabled),
             epoch: AtomicU64::new(0),
             entries: RwLock::new(HashMap::new()),
             announced: tokio::sync::watch::channel(0).0,
+            local: tokio::sync::watch::channel(0).0,
         }
     }
 
     /// The cached caller for `key`, if fresh and not invalidated since.
     pub fn get(&self, key: &str) -> Option<CurrentUser> {
-        if !self.enabled {
+        if !self.enabled.load(Ordering::Acquire) {
             return None;
         }
         let now = now_ms();
@@ -67,7 +76,7 @@ impl AuthCache {
     /// Remembers `user` for `key`; `epoch` is the value of [`Self::epoch`] read before the
     /// database lookup, so a lookup racing an invalidation is not cached as fresh.
     pub fn put(&self, key: String, user: CurrentUser, expires_at: Option<i64>, epoch: u64) {
-        if !self.enabled {
+        if !self.enabled.load(Ordering::Acquire) {
             return;
         }
         if let Ok(mut entries) = self.entries.write() {
@@ -93,11 +102,37 @@ impl AuthCache {
 
     /// Forgets every entry: call after any change that can end a credential.
     pub fn invalidate_all(&self) {
+        let epoch = self.forget();
+        self.local.send_replace(epoch);
+    }
+
+    /// Forgets every entry because another replica invalidated its cache.
+    pub fn invalidate_from_peer(&self) {
+        self.forget();
+    }
+
+    fn forget(&self) -> u64 {
         let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
         if let Ok(mut entries) = self.entries.write() {
             entries.clear();
         }
         self.announced.send_replace(epoch);
+        epoch
+    }
+
+    /// Turns the cache on or off; either way it starts empty.
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Release);
+        if let Ok(mut entries) = self.entries.write() {
+            entries.clear();
+        }
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Changes after every [`Self::invalidate_all`] made in this process.
+    #[must_use]
+    pub fn watch_local(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.local.subscribe()
     }
 
     /// Changes after every [`Self::invalidate_all`] (whether or not the cache is on).

@@ -51,7 +51,7 @@ pub async fn list(
 /// Asks the agent once about a running backup and records its end. True when the row
 /// changed.
 async fn check(state: &AppState, instance: &Instance, bid: &str) -> bool {
-    let Some(conn) = state.tunnels.get(&instance.node_id) else {
+    let Some(conn) = state.tunnels.find(&instance.node_id).await else {
         return false;
     };
     let answer = conn
@@ -175,14 +175,14 @@ async fn remove_archive(state: &AppState, instance: &Instance, b: &Backup) -> Ap
             s3::delete(state, &config, &b.object_key).await?;
         }
         // The agent may hold a record of it too.
-        if let Some(conn) = state.tunnels.get(&instance.node_id) {
+        if let Some(conn) = state.tunnels.find(&instance.node_id).await {
             let _ = conn
                 .request::<api::BackupDelete>(&(instance.id.as_str(), b.id.as_str()), &(), &())
                 .await;
         }
         return Ok(());
     }
-    let conn = connected(state, &instance.node_id)?;
+    let conn = connected(state, &instance.node_id).await?;
     match conn
         .request::<api::BackupDelete>(&(instance.id.as_str(), b.id.as_str()), &(), &())
         .await
@@ -268,7 +268,7 @@ pub(crate) async fn begin(
     instance: &Instance,
     body: CreateBody,
 ) -> AppResult<Backup> {
-    let conn = connected(state, &instance.node_id)?;
+    let conn = connected(state, &instance.node_id).await?;
     let ignored = match body.ignored {
         Ignored::None => String::new(),
         Ignored::Text(t) => t,
@@ -403,7 +403,7 @@ pub async fn download(
             .map_err(|e| AppError::Unavailable(format!("S3 read failed: {e}")))?;
         Body::from_stream(got.into_stream()).into_response()
     } else {
-        let conn = connected(&state, &instance.node_id)?;
+        let conn = connected(&state, &instance.node_id).await?;
         let upstream = conn
             .stream::<api::BackupDownload>(&(instance.id.as_str(), backup.id.as_str()), &())
             .await?;
@@ -449,7 +449,7 @@ pub async fn restore(
     let body: RestoreBody = super::optional_json(&body)?;
     let (instance, backup) = backup_for(&state, instance, &bid).await?;
     completed(&backup)?;
-    let conn = connected(&state, &instance.node_id)?;
+    let conn = connected(&state, &instance.node_id).await?;
     let target = target_of(&state, &backup).await?;
     let status = match act(&state, &instance, PowerAction::Stop).await {
         Ok(s) => Some(s.state),

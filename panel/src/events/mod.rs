@@ -50,6 +50,10 @@ pub enum EventData {
     },
     /// A node's agent connected (`online: true`) or its last connection ended.
     NodeStatus { node_id: String, online: bool },
+    /// Between replicas only, never sent to clients: replica `origin` invalidated its
+    /// cache of authenticated callers (a credential ended), so must the others.
+    #[schemars(skip)]
+    CallersInvalidated { origin: String },
 }
 
 impl EventData {
@@ -59,7 +63,14 @@ impl EventData {
         match self {
             Self::InstanceState { .. } => "instance_state",
             Self::NodeStatus { .. } => "node_status",
+            Self::CallersInvalidated { .. } => "callers_invalidated",
         }
+    }
+
+    /// Whether only replicas hear it (no client does).
+    #[must_use]
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Self::CallersInvalidated { .. })
     }
 
     /// The permission a member needs in the event's organization to hear it.
@@ -68,6 +79,8 @@ impl EventData {
         match self {
             Self::InstanceState { .. } => "instances.read",
             Self::NodeStatus { .. } => "nodes.read",
+            // Held by nobody's membership check: `is_internal` events are never sent.
+            Self::CallersInvalidated { .. } => "org.delete",
         }
     }
 }
@@ -143,6 +156,9 @@ pub struct Bus {
     log: Log,
     /// Set when the panel stops: open streams end, the reader stops.
     closed: watch::Sender<bool>,
+    /// Whether this replica hears the others (always, without Redis; with it, while the
+    /// stream reader reads).
+    healthy: watch::Sender<bool>,
 }
 
 enum Log {
@@ -172,6 +188,7 @@ impl Bus {
                 events: VecDeque::new(),
             })),
             closed: watch::channel(false).0,
+            healthy: watch::channel(true).0,
         })
     }
 
@@ -200,6 +217,7 @@ impl Bus {
                 key: key.clone(),
             },
             closed: watch::channel(false).0,
+            healthy: watch::channel(true).0,
         });
         tokio::spawn(read_stream(
             client,
@@ -207,6 +225,7 @@ impl Bus {
             from,
             bus.tx.clone(),
             bus.closed.subscribe(),
+            bus.healthy.clone(),
         ));
         Ok(bus)
     }
@@ -308,6 +327,12 @@ impl Bus {
         let _ = rx.wait_for(|c| *c).await;
     }
 
+    /// Whether this replica hears the others' events, as it changes.
+    #[must_use]
+    pub fn healthy(&self) -> watch::Receiver<bool> {
+        self.healthy.subscribe()
+    }
+
     /// Ends every open stream and the stream reader (the panel is stopping).
     pub fn close(&self) {
         let _ = self.closed.send(true);
@@ -336,6 +361,7 @@ async fn read_stream(
     mut from: EventId,
     tx: broadcast::Sender<Arc<Logged>>,
     mut closed: watch::Receiver<bool>,
+    healthy: watch::Sender<bool>,
 ) {
     let mut backoff = Duration::from_secs(1);
     'connect: loop {
@@ -346,6 +372,7 @@ async fn read_stream(
         let mut conn = match conn {
             Ok(conn) => conn,
             Err(e) => {
+                healthy.send_if_modified(|h| std::mem::replace(h, false));
                 tracing::warn!(error = %e, "event stream: cannot reach redis");
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
@@ -366,6 +393,7 @@ async fn read_stream(
             match read {
                 Ok(reply) => {
                     backoff = Duration::from_secs(1);
+                    healthy.send_if_modified(|h| !std::mem::replace(h, true));
                     for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
                         if let Ok(id) = entry.id.parse() {
                             from = id;
@@ -376,6 +404,7 @@ async fn read_stream(
                     }
                 }
                 Err(e) => {
+                    healthy.send_if_modified(|h| std::mem::replace(h, false));
                     tracing::warn!(error = %e, "event stream: read failed, reconnecting");
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}

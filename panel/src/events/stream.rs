@@ -241,6 +241,9 @@ struct Audience {
 
 impl Audience {
     async fn hears(&mut self, state: &AppState, event: &Event) -> bool {
+        if event.data.is_internal() {
+            return false;
+        }
         if self.learned_at.elapsed() > MEMBERSHIP_TTL {
             self.memberships.clear();
             self.learned_at = tokio::time::Instant::now();

@@ -39,7 +39,7 @@ where
     E: for<'a> Endpoint<Params<'a> = &'a str>,
     E::Query: Serialize,
 {
-    let conn = connected(state, &instance.node_id)?;
+    let conn = connected(state, &instance.node_id).await?;
     let upstream = conn
         .open::<E>(&instance.id.as_str(), query, headers, body)
         .await?;

@@ -55,7 +55,7 @@ pub(super) async fn upload(
     )
     .await
     .map_err(|e| AppError::BadRequest(format!("multipart: {}", e.body_text())))?;
-    let outcome = match connected(&state, &instance.node_id) {
+    let outcome = match connected(&state, &instance.node_id).await {
         Ok(conn) => {
             let target = Target {
                 conn: &conn,

@@ -297,7 +297,7 @@ pub async fn delete(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    if let Some(conn) = state.tunnels.get(&instance.node_id) {
+    if let Some(conn) = state.tunnels.find(&instance.node_id).await {
         let _ = conn
             .request::<api::GitForget>(&instance.id.as_str(), &(), &())
             .await;

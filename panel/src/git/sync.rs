@@ -65,7 +65,7 @@ pub(crate) async fn start(
     trigger: &str,
     triggered_by: Option<String>,
 ) -> AppResult<GitSync> {
-    connected(state, &instance.node_id)?;
+    connected(state, &instance.node_id).await?;
     if running(state, &instance.id).await?.is_some() {
         return Err(busy());
     }
@@ -207,7 +207,7 @@ async fn ask_agent(
 }
 
 async fn send(state: &AppState, instance: &Instance, body: &SyncRequest) -> AppResult<SyncResult> {
-    let conn = connected(state, &instance.node_id)?;
+    let conn = connected(state, &instance.node_id).await?;
     let (headers, body) = AgentConn::json_body::<api::GitSync>(body)?;
     let exchange = async {
         let response = conn

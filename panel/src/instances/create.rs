@@ -106,15 +106,18 @@ async fn insert_with_ports(
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let (node_ip, node_range) =
+            crate::nodes::store::allocation(&state.db.pool, new.node_id).await?;
         let wanted = match ports {
             PortRequest::Explicit(list) => list.clone(),
-            PortRequest::Auto(n) => free_ports(state, new.node_id, *n).await?,
+            PortRequest::Auto(n) => free_ports(state, new.node_id, node_range, *n).await?,
         };
+        let ip = node_ip.unwrap_or_else(|| state.config.instances.allocation_ip.clone());
         let allocations: Vec<Allocation> = wanted
             .iter()
             .enumerate()
             .map(|(i, port)| Allocation {
-                ip: state.config.instances.allocation_ip.clone(),
+                ip: ip.clone(),
                 port: *port,
                 primary: i == 0,
             })
@@ -154,10 +157,17 @@ async fn insert_once(
     Ok(None)
 }
 
-/// The lowest `n` ports of the configured range that are free on the node.
-async fn free_ports(state: &AppState, node_id: &str, n: usize) -> AppResult<Vec<u16>> {
+/// The lowest `n` ports of the node's range (or the panel's) that are free on the node.
+async fn free_ports(
+    state: &AppState,
+    node_id: &str,
+    range: Option<crate::nodes::store::PortRange>,
+    n: usize,
+) -> AppResult<Vec<u16>> {
     let cfg = &state.config.instances;
-    let (start, end) = (cfg.port_range_start, cfg.port_range_end);
+    let (start, end) = range.map_or((cfg.port_range_start, cfg.port_range_end), |r| {
+        (r.start, r.end)
+    });
     let taken = store::ports_in_range(&state.db.pool, node_id, start, end).await?;
     let free: Vec<u16> = (start..=end)
         .filter(|p| taken.binary_search(p).is_err())

@@ -1,10 +1,11 @@
-//! Node CRUD and cordon; who may reach which node (and which of its containers).
+//! Node CRUD, cordon and allocation settings; who may reach which node (and which of its
+//! containers).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::store::{self, Node};
+use super::store::{self, Node, PortRange};
 use crate::auth::extract::CurrentUser;
 use crate::authz::{Authorized, perm};
 use crate::error::{AppError, AppJson, AppQuery, AppResult};
@@ -29,21 +30,76 @@ pub async fn get(
     Ok(AppJson(node))
 }
 
+/// What an update changes: a field left out stays as it is; `null` puts the allocation
+/// settings back to the panel's defaults.
 #[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateNode {
-    name: String,
+    #[serde(default)]
+    name: Option<String>,
+    /// The address new servers' ports are allocated on, e.g. `10.0.0.7`.
+    #[serde(default, deserialize_with = "present")]
+    allocation_ip: Option<Option<String>>,
+    /// The range automatic ports of new servers come from (1024-65535), e.g.
+    /// `{"start": 27000, "end": 27999}`: agents that share a machine need ranges of
+    /// their own.
+    #[serde(default, deserialize_with = "present")]
+    port_range: Option<Option<PortRange>>,
 }
 
-/// Renames a node.
+/// A field that was sent, `null` or not.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Renames a node, sets its allocation address and port range.
 pub async fn update(
     State(state): State<AppState>,
     Authorized { resource: node, .. }: Authorized<Node, perm::NodesUpdate>,
     AppJson(body): AppJson<UpdateNode>,
 ) -> AppResult<AppJson<Node>> {
-    let name = validate_name(&body.name)?;
+    // Everything is checked before anything is written.
+    let name = body.name.as_deref().map(validate_name).transpose()?;
+    let ip = match body.allocation_ip {
+        None => node.allocation_ip.clone(),
+        Some(None) => None,
+        Some(Some(ip)) => Some(valid_ip(&ip)?),
+    };
+    let range = match body.port_range {
+        None => node.port_range,
+        Some(None) => None,
+        Some(Some(range)) => Some(valid_range(range)?),
+    };
+    let pool = &state.db.pool;
+    if let Some(name) = name {
+        store::rename(pool, &node.id, &name).await?;
+    }
     Ok(AppJson(reloaded(
-        store::rename(&state.db.pool, &node.id, &name).await?,
+        store::set_allocation(pool, &node.id, ip.as_deref(), range).await?,
     )?))
+}
+
+fn valid_ip(ip: &str) -> AppResult<String> {
+    ip.trim()
+        .parse::<std::net::IpAddr>()
+        .map(|ip| ip.to_string())
+        .map_err(|_| {
+            AppError::invalid_field("allocation_ip", "allocation_ip must be an IP address")
+        })
+}
+
+fn valid_range(range: PortRange) -> AppResult<PortRange> {
+    if range.start < 1024 || range.start > range.end {
+        return Err(AppError::invalid_field(
+            "port_range",
+            "port_range must run from start to end, both between 1024 and 65535",
+        ));
+    }
+    Ok(range)
 }
 
 /// The node after an update of its row (gone meanwhile: 404).

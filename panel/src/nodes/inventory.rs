@@ -32,7 +32,8 @@ where
 {
     state
         .tunnels
-        .route(&node.id)?
+        .route(&node.id)
+        .await?
         .request::<E>(params, query, &())
         .await
 }

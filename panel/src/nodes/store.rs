@@ -24,6 +24,12 @@ pub struct Node {
     /// `online` while heartbeats arrive, `offline` after three missed ones.
     pub status: Cow<'static, str>,
     pub cordoned: bool,
+    /// The address new servers' ports are allocated on (`null`: the panel's
+    /// `instances.allocation_ip`).
+    pub allocation_ip: Option<String>,
+    /// The range automatic ports of new servers come from (`null`: the panel's
+    /// `instances.port_range_start`..`port_range_end`).
+    pub port_range: Option<PortRange>,
     #[serde(with = "ts::option")]
     #[schemars(with = "Option<crate::types::Timestamp>")]
     pub last_seen_at: Option<i64>,
@@ -35,9 +41,18 @@ pub struct Node {
     pub updated_at: i64,
 }
 
+/// An inclusive range of ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortRange {
+    pub start: u16,
+    pub end: u16,
+}
+
 macro_rules! node_columns {
     () => {
-        "id, org_id, name, hostname, agent_version, cordoned, connected, last_seen_at, created_at, updated_at"
+        "id, org_id, name, hostname, agent_version, cordoned, connected, allocation_ip, \
+         port_range_start, port_range_end, last_seen_at, created_at, updated_at"
     };
 }
 
@@ -53,6 +68,9 @@ struct NodeRow {
     cordoned: bool,
     #[sqlx(try_from = "Flag")]
     connected: bool,
+    allocation_ip: Option<String>,
+    port_range_start: Option<i64>,
+    port_range_end: Option<i64>,
     last_seen_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
@@ -70,6 +88,14 @@ impl From<NodeRow> for Node {
             agent_version: row.agent_version,
             status: Cow::Borrowed(if online { "online" } else { "offline" }),
             cordoned: row.cordoned,
+            allocation_ip: row.allocation_ip,
+            port_range: match (row.port_range_start, row.port_range_end) {
+                (Some(start), Some(end)) => Some(PortRange {
+                    start: u16::try_from(start).unwrap_or(u16::MAX),
+                    end: u16::try_from(end).unwrap_or(u16::MAX),
+                }),
+                _ => None,
+            },
             last_seen_at: row.last_seen_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -234,6 +260,39 @@ pub async fn rename(pool: &AnyPool, id: &str, name: &str) -> Result<Option<Node>
         .execute(pool)
         .await?;
     find(pool, id).await
+}
+
+/// Sets the node's allocation address and port range (`None`: the panel's defaults);
+/// the row as it is now.
+pub async fn set_allocation(
+    pool: &AnyPool,
+    id: &str,
+    ip: Option<&str>,
+    range: Option<PortRange>,
+) -> Result<Option<Node>, sqlx::Error> {
+    sqlx::query(
+        "UPDATE nodes SET allocation_ip = $1, port_range_start = $2, port_range_end = $3, \
+         updated_at = $4 WHERE id = $5",
+    )
+    .bind(ip)
+    .bind(range.map(|r| i64::from(r.start)))
+    .bind(range.map(|r| i64::from(r.end)))
+    .bind(now_ms())
+    .bind(id)
+    .execute(pool)
+    .await?;
+    find(pool, id).await
+}
+
+/// The allocation address and port range of a node, where it sets its own.
+pub async fn allocation(
+    pool: &AnyPool,
+    id: &str,
+) -> Result<(Option<String>, Option<PortRange>), sqlx::Error> {
+    Ok(find(pool, id)
+        .await?
+        .map(|n| (n.allocation_ip, n.port_range))
+        .unwrap_or_default())
 }
 
 /// Sets whether new instances may be placed on a node; the row as it is now.

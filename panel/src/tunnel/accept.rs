@@ -111,7 +111,12 @@ async fn run(
         sender,
         requests: std::sync::atomic::AtomicU64::new(0),
         close: tokio::sync::Notify::new(),
+        via: None,
     });
+    let registry = state.tunnels.registry().cloned();
+    if let Some(r) = &registry {
+        r.claim(&node_id).await;
+    }
     tracing::info!(node.id = %node_id, agent.version = %version, "agent connected");
     // The areas' work for this connection (specs go out, state changes come back) lives
     // as long as it does.
@@ -141,6 +146,9 @@ async fn run(
             }
         };
         state.metrics.observe_heartbeat(started.elapsed());
+        if let Some(r) = &registry {
+            r.claim(&node_id).await;
+        }
         let beat = TunnelEvent::Heartbeat {
             node_id: node_id.clone(),
             version: version.clone(),
@@ -151,10 +159,14 @@ async fn run(
     state.tunnels.remove(&conn);
     with_conn.abort_all();
     driver.abort();
+    let last = state.tunnels.get(&node_id).is_none();
+    if let (Some(r), true) = (&registry, last) {
+        r.release(&node_id).await;
+    }
     let gone = TunnelEvent::Disconnected {
         node_id: node_id.clone(),
         version,
-        last: state.tunnels.get(&node_id).is_none(),
+        last,
     };
     state.tunnels.listeners.publish(&state, &gone).await;
     tracing::info!(node.id = %node_id, "agent disconnected");

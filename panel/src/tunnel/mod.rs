@@ -7,6 +7,7 @@
 
 mod accept;
 mod events;
+pub mod registry;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,7 @@ use shardlyn_proto::agent_api::{Endpoint, Method, Streamed};
 
 pub use accept::accept;
 pub use events::{Listener, Reaction, TunnelEvent};
+pub use registry::Registry;
 
 use crate::auth::extract::AdminUser;
 use crate::error::{AppError, AppJson, AppResult};
@@ -56,9 +58,70 @@ pub struct AgentConn {
     requests: AtomicU64,
     /// Wakes the connection's task to close the tunnel now.
     close: tokio::sync::Notify,
+    /// Set when the tunnel is held by another replica: requests go to it, under this
+    /// path prefix and with the hop token (see [`registry`]).
+    via: Option<Via>,
+}
+
+struct Via {
+    prefix: String,
+    token: String,
 }
 
 impl AgentConn {
+    /// `node_id`'s agent as reached through the replica at `peer`: `sender` is the HTTP/2
+    /// connection to that replica, `prefix` the relay path of the node there.
+    pub(crate) fn via_peer(
+        node_id: &str,
+        peer: &str,
+        sender: SendRequest<Body>,
+        prefix: String,
+        token: String,
+    ) -> Self {
+        Self {
+            node_id: node_id.to_owned(),
+            version: String::new(),
+            remote: Some(peer.to_owned()),
+            connected_at: 0,
+            conn_id: 0,
+            sender,
+            requests: AtomicU64::new(0),
+            close: tokio::sync::Notify::new(),
+            via: Some(Via { prefix, token }),
+        }
+    }
+
+    /// A request as it leaves this process: to the agent, or to the replica holding
+    /// its tunnel.
+    fn outgoing(&self, method: http::Method, uri: &str) -> AppResult<http::request::Builder> {
+        let mut builder = http::Request::builder().method(method);
+        match &self.via {
+            None => {
+                builder = builder.uri(uri).header(http::header::HOST, "agent");
+            }
+            Some(via) => {
+                builder = builder
+                    .uri(format!("http://replica{}{uri}", via.prefix))
+                    .header(registry::HOP_HEADER, via.token.as_str());
+            }
+        }
+        Ok(builder)
+    }
+
+    /// Sends a request as it came (the replica relay): the answer whatever its status.
+    ///
+    /// # Errors
+    /// 503 when the tunnel fails.
+    pub(crate) async fn forward(
+        &self,
+        method: http::Method,
+        uri: &str,
+        headers: http::HeaderMap,
+        body: Body,
+    ) -> AppResult<http::Response<hyper::body::Incoming>> {
+        self.send_body(method, uri, headers, body).await
+    }
+
     /// `E` on the agent API (`shardlyn_proto::agent_api`), its JSON answer read as
     /// `E::Response` (`()` for an empty one). The agent's 400/404/409/413 come back as
     /// the same errors; anything else is a 503.
@@ -160,10 +223,8 @@ impl AgentConn {
         body: Body,
     ) -> AppResult<http::Response<hyper::body::Incoming>> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(http::header::HOST, "agent")
+        let mut request = self
+            .outgoing(method, uri)?
             .body(body)
             .map_err(|e| AppError::Internal(e.into()))?;
         request.headers_mut().extend(headers);
@@ -178,10 +239,7 @@ impl AgentConn {
         body: Option<Vec<u8>>,
     ) -> AppResult<http::Response<hyper::body::Incoming>> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut builder = http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(http::header::HOST, "agent");
+        let mut builder = self.outgoing(method, uri)?;
         if body.is_some() {
             builder = builder.header(http::header::CONTENT_TYPE, "application/json");
         }
@@ -241,6 +299,8 @@ fn agent_code(code: &str) -> &'static str {
         "ALREADY_RUNNING",
         "IMAGE_UNAVAILABLE",
         "INVALID_STATE",
+        // From a replica relay whose tunnel went away meanwhile.
+        "NODE_OFFLINE",
     ];
     KNOWN
         .iter()
@@ -256,6 +316,8 @@ pub struct Tunnels {
     next_conn: AtomicU64,
     accepted: AtomicU64,
     listeners: events::Listeners,
+    /// With Redis: who holds which tunnel, and the way to the other replicas.
+    registry: std::sync::OnceLock<Arc<Registry>>,
 }
 
 impl Tunnels {
@@ -273,14 +335,33 @@ impl Tunnels {
         self.agents.read().ok()?.get(node_id).cloned()
     }
 
-    /// The route to `node_id`'s agent: its live connection, or 409 `NODE_OFFLINE` when
-    /// its agent is not connected here. Every request the panel sends a node goes
-    /// through this one seam.
+    /// Shares tunnels with the other replicas through `registry` (set once, at start).
+    pub fn set_registry(&self, registry: Arc<Registry>) {
+        let _ = self.registry.set(registry);
+    }
+
+    /// The registry, with Redis.
+    #[must_use]
+    pub fn registry(&self) -> Option<&Arc<Registry>> {
+        self.registry.get()
+    }
+
+    /// `node_id`'s agent: its tunnel here, or through the replica that holds it.
+    pub async fn find(&self, node_id: &str) -> Option<Arc<AgentConn>> {
+        if let Some(conn) = self.get(node_id) {
+            return Some(conn);
+        }
+        self.registry.get()?.remote(node_id).await
+    }
+
+    /// The route to `node_id`'s agent: its live connection (here or on another replica),
+    /// or 409 `NODE_OFFLINE` when no replica holds its tunnel. Every request the panel
+    /// sends a node goes through this one seam.
     ///
     /// # Errors
     /// 409 `NODE_OFFLINE`.
-    pub fn route(&self, node_id: &str) -> AppResult<Arc<AgentConn>> {
-        self.get(node_id).ok_or_else(|| {
+    pub async fn route(&self, node_id: &str) -> AppResult<Arc<AgentConn>> {
+        self.find(node_id).await.ok_or_else(|| {
             AppError::coded(
                 http::StatusCode::CONFLICT,
                 "NODE_OFFLINE",

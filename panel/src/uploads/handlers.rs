@@ -223,7 +223,7 @@ async fn create_inner(state: &AppState, auth: Auth, headers: &HeaderMap, body: B
     let with_upload = tus::is_offset_stream(headers);
 
     let now = state.clock.now_ms();
-    let conn = connected(state, &instance.node_id).map_err(fail)?;
+    let conn = connected(state, &instance.node_id).await.map_err(fail)?;
     let expiry_ms = i64::try_from(state.config.instances.upload_expiry_secs)
         .unwrap_or(i64::MAX / 2_000)
         .saturating_mul(1000);
@@ -338,7 +338,7 @@ async fn head_inner(state: &AppState, auth: Auth, upload: &str, headers: &Header
             expires_at: record.expires_at,
         }
     } else {
-        let conn = connected(state, &instance.node_id).map_err(fail)?;
+        let conn = connected(state, &instance.node_id).await.map_err(fail)?;
         match current(state, &conn, &record).await {
             Err(r) if r.status() == StatusCode::NOT_FOUND => {
                 // The agent lost the data: the client has to start over.
@@ -392,7 +392,7 @@ async fn patch_inner(
     let offset = tus::number(headers, tus::UPLOAD_OFFSET)
         .map_err(|m| fail(AppError::BadRequest(m)))?
         .ok_or_else(|| fail(AppError::BadRequest("Upload-Offset is required".into())))?;
-    let conn = connected(state, &instance.node_id).map_err(fail)?;
+    let conn = connected(state, &instance.node_id).await.map_err(fail)?;
     let status = append(state, &conn, &record, offset, headers, body).await?;
     let mut r = StatusCode::NO_CONTENT.into_response();
     offset_headers(&mut r, &status);
@@ -424,7 +424,7 @@ async fn terminate_inner(
         .await
         .map_err(|e| fail(e.into()))?
         .ok_or_else(|| fail(AppError::not_found("upload")))?;
-    let conn = connected(state, &instance.node_id).map_err(fail)?;
+    let conn = connected(state, &instance.node_id).await.map_err(fail)?;
     match agent_call::<api::UploadDelete>(
         &conn,
         &(instance.id.as_str(), record.id.as_str()),

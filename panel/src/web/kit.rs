@@ -125,6 +125,7 @@ impl Done {
             "imported" => "The egg was imported.",
             "cordoned" => "The node is cordoned: no new instances are placed on it.",
             "uncordoned" => "The node accepts new instances again.",
+            "allocation" => "New servers on this node get their ports from these settings.",
             "suspended" => "The user is suspended.",
             "unsuspended" => "The user may sign in again.",
             _ => return None,

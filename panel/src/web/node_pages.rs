@@ -15,7 +15,7 @@ use shardlyn_proto::inventory::{DiskInfo, SystemInfo};
 
 use super::WebState;
 use super::csrf::CsrfForm;
-use super::error::WebResult;
+use super::error::{WebError, WebResult};
 use super::kit::{self, Done, Flash, page_user, plain, shown};
 use super::session::{Browser, WebUser};
 use crate::instances::ops::nodes::DrainReport;
@@ -36,6 +36,7 @@ pub fn router() -> Router<WebState> {
         .route("/nodes/{id}/cordon", post(cordon))
         .route("/nodes/{id}/uncordon", post(uncordon))
         .route("/nodes/{id}/drain", post(drain))
+        .route("/nodes/{id}/allocation", post(allocation))
 }
 
 /// A node of the list with its latest usage (none before its first sample).
@@ -517,5 +518,68 @@ mod tests {
         assert_eq!((c[0].latest, c[0].peak), (Some(50.0), Some(100.0)));
         assert_eq!(c[1].points, "0.0,160.0 600.0,80.0");
         assert!(charts(&[], 1, now)[2].points.is_empty());
+    }
+}
+
+/// The allocation form: empty fields put the panel's defaults back.
+#[derive(Debug, Deserialize)]
+pub struct AllocationForm {
+    #[serde(default)]
+    allocation_ip: String,
+    #[serde(default)]
+    port_start: String,
+    #[serde(default)]
+    port_end: String,
+}
+
+/// The body `PUT /v1/nodes/{id}` takes for the allocation settings.
+#[derive(Debug, Serialize)]
+struct AllocationBody {
+    allocation_ip: Option<String>,
+    port_range: Option<crate::nodes::store::PortRange>,
+}
+
+/// `POST /nodes/{id}/allocation`: the node's allocation address and port range.
+pub async fn allocation(
+    State(web): State<WebState>,
+    Path(id): Path<String>,
+    CsrfForm { browser, form }: CsrfForm<AllocationForm>,
+) -> WebResult<Response> {
+    let id = plain(&id)?.to_owned();
+    let user = page_user!(web, browser, &format!("/nodes/{id}"));
+    let ip = Some(form.allocation_ip.trim().to_owned()).filter(|ip| !ip.is_empty());
+    let port = |text: &str| text.trim().parse::<u16>().ok();
+    let range = match (form.port_start.trim(), form.port_end.trim()) {
+        ("", "") => Ok(None),
+        (start, end) => match (port(start), port(end)) {
+            (Some(start), Some(end)) => Ok(Some(crate::nodes::store::PortRange { start, end })),
+            _ => Err(()),
+        },
+    };
+    let answer = match range {
+        Ok(port_range) => {
+            let body = AllocationBody {
+                allocation_ip: ip,
+                port_range,
+            };
+            kit::act(
+                &web,
+                &browser,
+                &user,
+                Method::PUT,
+                &format!("/v1/nodes/{id}"),
+                Some(&body),
+            )
+            .await
+        }
+        Err(()) => Err(WebError::from(crate::error::AppError::invalid_field(
+            "port_range",
+            "both ports of the range are numbers between 1024 and 65535",
+        ))),
+    };
+    match shown(answer)? {
+        Ok(()) => kit::done(&format!("/nodes/{id}"), "allocation"),
+        Err(error) if error.status == StatusCode::NOT_FOUND => Err(error),
+        Err(error) => show_node(&web, &browser, &user, &id, "", Flash::error(error), None).await,
     }
 }

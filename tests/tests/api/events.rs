@@ -11,9 +11,7 @@ use shardlyn_panel::events::{Event, EventData, EventId};
 use shardlyn_proto::instance::InstanceState;
 use shardlyn_tests::agent::{LocalAgent, register_node, wait_node};
 use shardlyn_tests::sse::{SseEvent, SseStream};
-use shardlyn_tests::{
-    Engine, TestApp, both_engines, fresh_database, redis_url, start_with_config, test_config,
-};
+use shardlyn_tests::{TestApp, both_engines, replicas};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -251,30 +249,16 @@ both_engines! {
 /// replica misses nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_one_event_log_through_redis() {
-    let dir_a = tempfile::tempdir().expect("tempdir");
-    let url = fresh_database(Engine::Postgres, dir_a.path()).await;
-    let mut config_a = test_config(dir_a.path(), url.clone());
-    config_a.redis_url = redis_url();
-    let a = start_with_config(Engine::Postgres, dir_a, config_a.clone()).await;
+    let apps = replicas(2, |_| {}).await;
+    let (a, b) = (&apps[0], &apps[1]);
     let admin = a.bootstrap_admin().await;
-    let org = first_org(&a, &admin.access).await;
-    // Replica B: same database, same Redis, same keys (as replicas must share them).
-    let dir_b = tempfile::tempdir().expect("tempdir");
-    let mut config_b = config_a.clone();
-    config_b.data_dir = dir_b.path().to_path_buf();
-    for name in ["jwt.key", "master.key"] {
-        let from = config_a.data_dir.join(name);
-        if from.exists() {
-            std::fs::copy(&from, dir_b.path().join(name)).expect("copy key");
-        }
-    }
-    let b = start_with_config(Engine::Postgres, dir_b, config_b).await;
+    let org = first_org(a, &admin.access).await;
     b.get("/v1/users/me", Some(&admin.access)).await.expect(200);
 
-    let mut on_a = open(&a, &admin.access, None).await;
-    let mut on_b = open(&b, &admin.access, None).await;
-    marker(&a, &org, "from-a").await;
-    marker(&b, &org, "from-b").await;
+    let mut on_a = open(a, &admin.access, None).await;
+    let mut on_b = open(b, &admin.access, None).await;
+    marker(a, &org, "from-a").await;
+    marker(b, &org, "from-b").await;
     let a1 = on_a.expect("node_status", WAIT).await;
     let a2 = on_a.expect("node_status", WAIT).await;
     let b1 = on_b.expect("node_status", WAIT).await;
@@ -289,15 +273,15 @@ async fn replicas_share_one_event_log_through_redis() {
 
     // A client of A that missed events resumes on B.
     drop(on_a);
-    marker(&a, &org, "missed").await;
-    let mut resumed = open(&b, &admin.access, a2.id.as_deref()).await;
+    marker(a, &org, "missed").await;
+    let mut resumed = open(b, &admin.access, a2.id.as_deref()).await;
     assert_eq!(
         resumed.expect("node_status", WAIT).await.data["node_id"],
         "missed"
     );
 
     // A real agent on A: its node's status reaches a stream on B.
-    let (config, agent_dir) = register_node(&a, &admin.access).await;
+    let (config, agent_dir) = register_node(a, &admin.access).await;
     let agent = LocalAgent::start(config.clone(), agent_dir.path());
     loop {
         let e = on_b.expect("node_status", WAIT).await;
@@ -307,6 +291,4 @@ async fn replicas_share_one_event_log_through_redis() {
         }
     }
     agent.stop().await;
-    b.stop().await;
-    a.stop().await;
 }

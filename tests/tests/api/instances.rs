@@ -221,6 +221,55 @@ both_engines! {
         assert!(r.body["error"].as_str().is_some_and(|e| e.contains("offline or cordoned")), "{}", r.text);
     }
 
+    async fn a_node_sets_its_own_allocation_address_and_port_range(engine) {
+        let app = spawn_app(engine).await;
+        let f = fixture(&app, "alloc@example.com").await;
+        let t = f.t();
+        let node_path = format!("/v1/nodes/{}", f.node);
+        let n = app.get(&node_path, t).await.expect(200);
+        assert!(n.body["allocation_ip"].is_null() && n.body["port_range"].is_null(), "{}", n.text);
+        let n = app
+            .put(&node_path, t, json!({"allocation_ip": "10.0.0.7", "port_range": {"start": 30000, "end": 30001}}))
+            .await
+            .expect(200);
+        assert_eq!(n.body["allocation_ip"], "10.0.0.7");
+        assert_eq!(n.body["port_range"], json!({"start": 30000, "end": 30001}));
+        // A rename leaves them as they are.
+        let n = app.put(&node_path, t, json!({"name": "shared-host"})).await.expect(200);
+        assert_eq!((n.body["name"].as_str(), n.body["port_range"]["end"].as_u64()), (Some("shared-host"), Some(30001)));
+
+        // Refused without a change.
+        for (body, field) in [
+            (json!({"allocation_ip": "not-an-ip"}), "allocation_ip"),
+            (json!({"port_range": {"start": 1000, "end": 2000}}), "port_range"),
+            (json!({"port_range": {"start": 3000, "end": 2000}}), "port_range"),
+            (json!({"name": "x", "port_range": {"start": 3000, "end": 2000}}), "port_range"),
+        ] {
+            let r = app.put(&node_path, t, body).await.expect_error(400, "VALIDATION_ERROR");
+            assert_eq!(r.body["field"], field, "{}", r.text);
+        }
+        app.put(&node_path, t, json!({"ports": [1]})).await.expect(400);
+        let n = app.get(&node_path, t).await.expect(200);
+        assert_eq!(n.body["name"], "shared-host", "a refused update wrote nothing");
+        assert_eq!(n.body["port_range"]["start"], 30000);
+
+        // Automatic ports come from the node's range, on its address.
+        let node = json!(f.node);
+        let a = create(&app, t, f.body("a", json!({"node_id": node}))).await.expect(201);
+        assert_eq!(ports_of(&a), [30000]);
+        assert_eq!(a.body["allocations"][0]["ip"], "10.0.0.7");
+        let b = create(&app, t, f.body("b", json!({"node_id": node}))).await.expect(201);
+        assert_eq!(ports_of(&b), [30001]);
+        let r = create(&app, t, f.body("c", json!({"node_id": node}))).await.expect_error(409, "NO_PORT_AVAILABLE");
+        assert!(r.text.contains("30000-30001"), "{}", r.text);
+
+        // `null` puts the panel's defaults back.
+        let n = app.put(&node_path, t, json!({"allocation_ip": null, "port_range": null})).await.expect(200);
+        assert!(n.body["allocation_ip"].is_null() && n.body["port_range"].is_null(), "{}", n.text);
+        let d = create(&app, t, f.body("d", json!({"node_id": node}))).await.expect(201);
+        assert_eq!(d.body["allocations"][0]["ip"], app.state.config.instances.allocation_ip.as_str());
+    }
+
     async fn ports_are_exclusive_per_node(engine) {
         let app = spawn_app_with(engine, |c| {
             c.instances.port_range_start = 40000;

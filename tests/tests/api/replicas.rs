@@ -1,12 +1,21 @@
-//! What several panel processes may share: a SQLite file serves one process (a second is
-//! refused while the first runs, and starts once it stopped), and `redis_url`, which is
-//! for replicas, is refused with SQLite.
+//! Several panel processes: a SQLite file serves one process (a second is refused while
+//! the first runs, and starts once it stopped), `redis_url`, which is for replicas, is
+//! refused with SQLite, and replicas on PostgreSQL and Redis reach every agent whichever
+//! of them holds its tunnel.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use serde_json::json;
 use shardlyn_panel::mailer::MemoryMailer;
 use shardlyn_panel::server;
-use shardlyn_tests::{Engine, fresh_database, redis_url, spawn_app, test_config};
+use shardlyn_tests::agent::{
+    LocalAgent, busybox_workload, free_port, register_node, wait_instance, wait_node,
+};
+use shardlyn_tests::console::Console;
+use shardlyn_tests::lb::LoadBalancer;
+use shardlyn_tests::sse::SseStream;
+use shardlyn_tests::{Engine, fresh_database, redis_url, replicas, spawn_app, test_config};
 
 fn refusal(result: anyhow::Result<server::Running>) -> String {
     match result {
@@ -45,4 +54,237 @@ async fn a_second_panel_on_one_sqlite_file_waits_for_the_first_to_stop() {
         .await
         .expect("the file is free once the first stopped");
     second.stop().await.expect("stops");
+}
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// An agent connected to replica A, driven entirely through replica B: the spec push, the
+/// install, power, a console (both ways), file writes and reads, stats, all relayed over
+/// the replica hop; what B writes, A reads. The hop refuses callers without its token,
+/// and once the agent is gone B answers `NODE_OFFLINE` like A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_reaches_an_agent_held_by_another() {
+    let apps = replicas(2, |_| {}).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let admin = a.bootstrap_admin().await;
+    let t = Some(admin.access.as_str());
+    let (config, dir) = register_node(a, &admin.access).await;
+    let node = config.node_id.clone();
+    let agent = LocalAgent::start(config, dir.path());
+    wait_node(b, &admin.access, &node, "online").await;
+    assert!(a.state.tunnels.get(&node).is_some(), "the agent dialled A");
+    assert!(
+        b.state.tunnels.get(&node).is_none(),
+        "B holds no tunnel of its own"
+    );
+
+    let workload = busybox_workload(b, &admin.access).await;
+    let created = b
+        .post(
+            "/v1/instances",
+            t,
+            json!({
+                "name": "relayed",
+                "workload_id": workload,
+                "node_id": node,
+                "ports": [free_port()],
+                "variables": {"GREETING": "hi through b"},
+                "limits": {"memory_mb": 128, "swap_mb": 0, "cpu_percent": 50, "disk_mb": 256, "pids": 64, "io_weight": 500},
+            }),
+        )
+        .await
+        .expect(201);
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    wait_instance(b, &admin.access, &id, "offline", WAIT).await;
+
+    // A console on B, for a server whose agent is on A.
+    let ticket = b
+        .post(&format!("/v1/instances/{id}/console/tickets"), t, json!({}))
+        .await
+        .expect(201);
+    let ticket = ticket.body["ticket"].as_str().expect("ticket").to_owned();
+    let mut console = Console::connect(
+        &format!("{}/v1/instances/{id}/console?ticket={ticket}", b.base),
+        None,
+    )
+    .await
+    .expect("console opens on B");
+    console
+        .wait_for(WAIT, "auth success", |e| e.event == "auth success")
+        .await;
+    b.post(&format!("/v1/instances/{id}/start"), t, json!({}))
+        .await
+        .expect(202);
+    console
+        .wait_for(WAIT, "running", |e| {
+            e.event == "status" && e.arg() == "running"
+        })
+        .await;
+    console.send("send command", &["through b"]).await;
+    console
+        .wait_for(WAIT, "echo", |e| {
+            e.event == "console output" && e.arg().contains("echo: through b")
+        })
+        .await;
+    let stats = b
+        .get(&format!("/v1/instances/{id}/stats"), t)
+        .await
+        .expect(200);
+    assert_eq!(stats.body["state"], "running");
+
+    // Files: written through B, read through A and B.
+    let files = format!("/v1/instances/{id}/files");
+    b.raw(
+        reqwest::Method::PUT,
+        &format!("{files}/content?path=/relayed.txt"),
+        t,
+        "text/plain",
+        b"written on b\n".to_vec(),
+    )
+    .await
+    .expect(200);
+    let on_a = a
+        .get(&format!("{files}/content?path=/relayed.txt"), t)
+        .await
+        .expect(200);
+    assert!(on_a.text.contains("written on b"), "{}", on_a.text);
+    let on_b = b
+        .get(&format!("{files}/content?path=/relayed.txt"), t)
+        .await
+        .expect(200);
+    assert_eq!(on_a.text, on_b.text);
+    // An agent error comes back as itself, as it does on A.
+    let missing = format!("{files}/content?path=/missing.txt");
+    let from_b = b.get(&missing, t).await.expect_error(404, "FILE_NOT_FOUND");
+    let from_a = a.get(&missing, t).await.expect_error(404, "FILE_NOT_FOUND");
+    assert_eq!(from_a.body, from_b.body);
+
+    b.post(&format!("/v1/instances/{id}/stop"), t, json!({}))
+        .await
+        .expect(202);
+    console
+        .wait_for(WAIT, "offline", |e| {
+            e.event == "status" && e.arg() == "offline"
+        })
+        .await;
+
+    // The hop itself: only a replica (which knows the token) gets through.
+    let hop = b
+        .state
+        .tunnels
+        .registry()
+        .and_then(|r| r.me().map(str::to_owned))
+        .expect("B's replica listener");
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let url = format!("{hop}/internal/agent/{node}/v1/metrics");
+    for token in [None, Some("not-the-token")] {
+        let mut req = client.get(&url);
+        if let Some(token) = token {
+            req = req.header("x-shardlyn-replica", token);
+        }
+        let r = req.send().await.expect("the hop answers");
+        assert_eq!(r.status(), 401, "{token:?}");
+    }
+
+    // The agent leaves: its record goes with it, and B answers as A does.
+    agent.stop().await;
+    wait_node(b, &admin.access, &node, "offline").await;
+    b.post(&format!("/v1/instances/{id}/start"), t, json!({}))
+        .await
+        .expect_error(409, "NODE_OFFLINE");
+}
+
+/// Two replicas behind HAProxy (round robin): the agent dials the load balancer and lands
+/// on one replica; every call through the balancer works, half of them served by the
+/// replica without the tunnel (which opened a hop to the other); the event stream works
+/// through it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_behind_a_load_balancer_act_as_one_panel() {
+    let mut apps = replicas(2, |_| {}).await;
+    let lb = LoadBalancer::start(&[&apps[0].base, &apps[1].base]).await;
+    // Every call of `front` goes through the balancer.
+    apps[1].base = lb.base.clone();
+    let front = &apps[1];
+    let admin = front.bootstrap_admin().await;
+    let t = Some(admin.access.as_str());
+    let (config, dir) = register_node(front, &admin.access).await;
+    let node = config.node_id.clone();
+    let agent = LocalAgent::start(config, dir.path());
+    wait_node(front, &admin.access, &node, "online").await;
+    let holders: Vec<bool> = apps
+        .iter()
+        .map(|a| a.state.tunnels.get(&node).is_some())
+        .collect();
+    assert_eq!(
+        holders.iter().filter(|h| **h).count(),
+        1,
+        "one replica holds the tunnel: {holders:?}"
+    );
+    for _ in 0..6 {
+        front
+            .get(&format!("/v1/nodes/{node}/inventory/processes"), t)
+            .await
+            .expect(200);
+    }
+    let other = holders
+        .iter()
+        .position(|h| !*h)
+        .expect("a replica without it");
+    let hops = apps[other].state.tunnels.registry().map(|r| r.peers());
+    assert_eq!(
+        hops,
+        Some(1),
+        "the replica without the tunnel relayed to the other"
+    );
+
+    // An event stream through the balancer hears the node leave.
+    let auth = format!("Bearer {}", admin.access);
+    let mut events = SseStream::open(
+        &front.client,
+        &format!("{}/v1/events", lb.base),
+        &[("authorization", auth.as_str())],
+    )
+    .await
+    .unwrap_or_else(|(s, b)| panic!("{s} {b}"));
+    agent.stop().await;
+    loop {
+        let e = events.expect("node_status", WAIT).await;
+        if e.data["node_id"] == node.as_str() && e.data["online"] == false {
+            break;
+        }
+    }
+}
+
+/// With Redis the caller cache stays on, on every replica; a session ended on one replica
+/// is refused by the others within a second, although they had it cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_replica_ends_the_session_on_the_others() {
+    let apps = replicas(2, |_| {}).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let user = a.register("cache@example.com").await;
+    b.get("/v1/users/me", Some(&user.access)).await.expect(200);
+    let key = shardlyn_panel::auth::crypto::sha256_hex(&user.access);
+    assert!(
+        b.state.auth_cache.get(&key).is_some(),
+        "B cached the caller (the cache is on with Redis)"
+    );
+    a.post("/v1/auth/logout", Some(&user.access), json!({}))
+        .await
+        .expect(204);
+    let ended = tokio::time::Instant::now();
+    loop {
+        let r = b.get("/v1/users/me", Some(&user.access)).await;
+        if r.status == 401 {
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(
+            ended.elapsed() < Duration::from_secs(1),
+            "B still serves the ended session after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

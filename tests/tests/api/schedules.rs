@@ -6,14 +6,10 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shardlyn_panel::config::Secret;
 use shardlyn_tests::agent::{
     LocalAgent, busybox_workload, free_port, register_node, wait_instance, wait_node,
 };
-use shardlyn_tests::{
-    Engine, Session, TestApp, both_engines, fresh_database, spawn_app_with, start_with_config,
-    test_config,
-};
+use shardlyn_tests::{Engine, Session, TestApp, both_engines, spawn_app_with};
 
 const WAIT: Duration = Duration::from_secs(60);
 const GIB: i64 = 1024 * 1024 * 1024;
@@ -412,28 +408,14 @@ both_engines! {
 /// Replicas share a PostgreSQL database (a SQLite file serves one process).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_panels_on_one_database_run_each_firing_once() {
-    let engine = Engine::Postgres;
-    // Two replicas share the database (and keys, as replicas do); both poll every
-    // 20 ms.
-    let replica = |dir: &std::path::Path, url: String| {
-        let mut c = test_config(dir, url);
-        c.jobs.poll_interval_ms = 20;
-        c.jwt_secret = Secret("replicas-share-this-jwt-secret-0123456789".into());
-        c.master_key = Secret("11".repeat(32));
-        c
-    };
-    let dir1 = tempfile::tempdir().expect("tempdir");
-    let url = fresh_database(engine, dir1.path()).await;
-    let c1 = replica(dir1.path(), url.clone());
-    let a = start_with_config(engine, dir1, c1).await;
-    let dir2 = tempfile::tempdir().expect("tempdir");
-    let c2 = replica(dir2.path(), url);
-    let b = start_with_config(engine, dir2, c2).await;
+    // Two replicas share the database, Redis and keys; both poll every 20 ms.
+    let apps = shardlyn_tests::replicas(2, |c| c.jobs.poll_interval_ms = 20).await;
+    let (a, b) = (&apps[0], &apps[1]);
 
     let owner = a.register("replicas@example.com").await;
     let t = Some(owner.access.as_str());
-    let id = idle_instance(&a, &owner).await;
-    let pinned = pin_before_a_minute(&[&a, &b]);
+    let id = idle_instance(a, &owner).await;
+    let pinned = pin_before_a_minute(&[a, b]);
     let r = a
         .post(
             &schedules(&id),
@@ -453,9 +435,9 @@ async fn two_panels_on_one_database_run_each_firing_once() {
     // each firing runs once although both keep polling every 20 ms.
     let mut expected = 0;
     for _round in 0..3 {
-        advance(&[&a, &b], Duration::from_secs(60));
+        advance(&[a, b], Duration::from_secs(60));
         expected += 1;
-        wait_runs(&a, &owner.access, &id, &sid, WAIT, "one more", |l| {
+        wait_runs(a, &owner.access, &id, &sid, WAIT, "one more", |l| {
             l.len() >= expected && l.iter().all(finished)
         })
         .await;
@@ -463,12 +445,12 @@ async fn two_panels_on_one_database_run_each_firing_once() {
         // (some 75 polls of each replica) finds none.
         let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
         while tokio::time::Instant::now() < deadline {
-            let runs = wait_runs(&b, &owner.access, &id, &sid, WAIT, "listed", |_| true).await;
+            let runs = wait_runs(b, &owner.access, &id, &sid, WAIT, "listed", |_| true).await;
             assert_eq!(runs.len(), expected, "{runs:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let runs = wait_runs(&b, &owner.access, &id, &sid, WAIT, "listed", |_| true).await;
+    let runs = wait_runs(b, &owner.access, &id, &sid, WAIT, "listed", |_| true).await;
     let mut times: Vec<&str> = runs
         .iter()
         .map(|r| r["scheduled_for"].as_str().expect("cron run"))
@@ -488,6 +470,7 @@ async fn two_panels_on_one_database_run_each_firing_once() {
         pinned + 500 + 3 * 60_000,
         "moved to the next minute"
     );
-    b.stop().await;
-    a.stop().await;
+    for app in apps {
+        app.stop().await;
+    }
 }

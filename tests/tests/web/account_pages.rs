@@ -603,6 +603,22 @@ async fn a_node_page_with_inventory_charts_and_cordon() {
                 confirm(&c).await?;
                 wait_text(&c, "#drain-result", "0 of 0", SHORT).await?;
                 find(&c, "#node-cordoned").await?;
+                // Allocation settings: a range the form refuses, then one it keeps.
+                fill(&c, "#port-start", "40000").await?;
+                fill(&c, "#port-end", "30000").await?;
+                click(&c, "#allocation-submit").await?;
+                wait_text(&c, "#form-error", "port_range", SHORT).await?;
+                fill(&c, "#allocation-ip", "10.0.0.9").await?;
+                fill(&c, "#port-start", "31000").await?;
+                fill(&c, "#port-end", "31010").await?;
+                click(&c, "#allocation-submit").await?;
+                wait_text(&c, "#notice", "get their ports", SHORT).await?;
+                let start = find(&c, "#port-start").await?.prop("value").await?;
+                let ip = find(&c, "#allocation-ip").await?.prop("value").await?;
+                anyhow::ensure!(
+                    start.as_deref() == Some("31000") && ip.as_deref() == Some("10.0.0.9"),
+                    "the form shows what was saved: {start:?} {ip:?}"
+                );
                 Ok(())
             },
         )

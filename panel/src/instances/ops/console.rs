@@ -333,7 +333,7 @@ async fn session(
     let _ = sink
         .send(text(&Event::new(events::AUTH_SUCCESS, &[])))
         .await;
-    let conn = match connected(&state, &instance.node_id) {
+    let conn = match connected(&state, &instance.node_id).await {
         Ok(conn) => conn,
         Err(e) => {
             let _ = sink.send(say(events::DAEMON_ERROR, &e.to_string())).await;
@@ -554,7 +554,7 @@ async fn handle(
             Ok(vec![text(&Event::new(events::AUTH_SUCCESS, &[]))])
         }
         events::SEND_LOGS => {
-            let conn = connected(state, &instance.node_id)?;
+            let conn = connected(state, &instance.node_id).await?;
             let query = api::LinesQuery {
                 lines: Some(REPLAY_LINES),
             };
@@ -571,7 +571,7 @@ async fn handle(
             if !membership.can("instances.read") {
                 return Err(deny("stats"));
             }
-            let conn = connected(state, &instance.node_id)?;
+            let conn = connected(state, &instance.node_id).await?;
             let stats = conn
                 .request::<api::InstanceStatsRoute>(&instance.id.as_str(), &(), &())
                 .await?;

@@ -32,7 +32,7 @@ pub async fn stats(
         resource: instance, ..
     }: Authorized<Instance, perm::InstancesRead>,
 ) -> AppResult<AppJson<InstanceStats>> {
-    let conn = connected(&state, &instance.node_id)?;
+    let conn = connected(&state, &instance.node_id).await?;
     Ok(AppJson(
         conn.request::<api::InstanceStatsRoute>(&instance.id.as_str(), &(), &())
             .await?,
@@ -183,7 +183,7 @@ pub async fn install_logs(
         resource: instance, ..
     }: Authorized<Instance, perm::InstancesLogs>,
 ) -> AppResult<AppJson<InstallLogs>> {
-    let conn = connected(&state, &instance.node_id)?;
+    let conn = connected(&state, &instance.node_id).await?;
     let answer: LogLines = conn
         .request::<api::InstanceInstallLogs>(
             &instance.id.as_str(),
@@ -220,7 +220,7 @@ pub async fn history_lines(
             format!("lines must be between 1 and {MAX_LINES}"),
         ));
     }
-    let conn = connected(&state, &instance.node_id)?;
+    let conn = connected(&state, &instance.node_id).await?;
     let query = api::LinesQuery {
         lines: Some(lines as usize),
     };
@@ -241,7 +241,7 @@ pub async fn download(
         resource: instance, ..
     }: Authorized<Instance, perm::InstancesLogs>,
 ) -> AppResult<Response> {
-    let conn = connected(&state, &instance.node_id)?;
+    let conn = connected(&state, &instance.node_id).await?;
     let upstream = conn
         .stream::<api::InstanceLogsDownload>(&instance.id.as_str(), &())
         .await?;
@@ -277,7 +277,7 @@ pub async fn clear(
     let instance = store::find(&state.db.pool, &id)
         .await?
         .ok_or_else(|| AppError::not_found("instance"))?;
-    let conn = connected(&state, &instance.node_id)?;
+    let conn = connected(&state, &instance.node_id).await?;
     conn.request::<api::InstanceLogsClear>(&instance.id.as_str(), &(), &())
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -109,7 +109,7 @@ pub async fn kill_process(
             format!("signal must be one of {}", SIGNALS.join(", ")),
         ));
     }
-    let conn = connected(&state, &node.id)?;
+    let conn = connected(&state, &node.id).await?;
     let pid_param = pid.to_string();
     conn.request::<shardlyn_proto::agent_api::ProcessKill>(
         &pid_param.as_str(),

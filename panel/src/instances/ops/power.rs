@@ -18,13 +18,13 @@ use crate::instances::{Instance, store};
 use crate::state::AppState;
 use crate::tunnel::AgentConn;
 
-/// The live tunnel of the instance's node, or 409 `NODE_OFFLINE`
-/// ([`crate::tunnel::Tunnels::route`]).
+/// The live tunnel of the instance's node (held here or by another replica), or 409
+/// `NODE_OFFLINE` ([`crate::tunnel::Tunnels::route`]).
 ///
 /// # Errors
 /// 409 when the node's agent is not connected.
-pub fn connected(state: &AppState, node_id: &str) -> AppResult<Arc<AgentConn>> {
-    state.tunnels.route(node_id)
+pub async fn connected(state: &AppState, node_id: &str) -> AppResult<Arc<AgentConn>> {
+    state.tunnels.route(node_id).await
 }
 
 /// Longest console command, in bytes (the console socket and schedules alike).
@@ -41,7 +41,8 @@ pub async fn send_command(state: &AppState, instance: &Instance, command: &str) 
     let body = CommandRequest {
         command: command.to_owned(),
     };
-    connected(state, &instance.node_id)?
+    connected(state, &instance.node_id)
+        .await?
         .request::<api::InstanceCommand>(&instance.id.as_str(), &(), &body)
         .await?;
     Ok(())
@@ -57,7 +58,7 @@ pub async fn act(
     instance: &Instance,
     action: PowerAction,
 ) -> AppResult<InstanceStatus> {
-    let conn = connected(state, &instance.node_id)?;
+    let conn = connected(state, &instance.node_id).await?;
     let desired = match action {
         PowerAction::Start | PowerAction::Restart => DesiredState::Running,
         PowerAction::Stop | PowerAction::Kill => DesiredState::Stopped,
@@ -157,7 +158,7 @@ pub async fn reinstall(
         resource: instance, ..
     }: Authorized<Instance, perm::InstancesUpdate>,
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
-    let conn = connected(&state, &instance.node_id)?;
+    let conn = connected(&state, &instance.node_id).await?;
     let id = instance.id.as_str();
     let answer = match conn.request::<api::InstanceInstall>(&id, &(), &()).await {
         Err(AppError::NotFound(_)) => {

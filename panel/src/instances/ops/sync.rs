@@ -29,7 +29,7 @@ pub async fn push(
     node_id: &str,
     spec: &InstanceSpec,
 ) -> AppResult<Option<InstanceStatus>> {
-    let Some(conn) = state.tunnels.get(node_id) else {
+    let Some(conn) = state.tunnels.find(node_id).await else {
         return Ok(None);
     };
     let status = conn
@@ -56,7 +56,7 @@ pub async fn push_instance(state: &AppState, instance: &Instance) -> AppResult<(
 /// # Errors
 /// The tunnel failed mid-request.
 pub async fn remove(state: &AppState, node_id: &str, instance_id: &str) -> AppResult<bool> {
-    let Some(conn) = state.tunnels.get(node_id) else {
+    let Some(conn) = state.tunnels.find(node_id).await else {
         return Ok(false);
     };
     match conn

@@ -1,0 +1,85 @@
+//! HAProxy (Debian's `haproxy`) in front of panel replicas, configured as
+//! `docs/operations/scale-out.md` says: round robin, WebSocket upgrades (agent tunnels,
+//! consoles) and event streams passed through, `/health/live` as the health check.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::agent::free_port;
+
+/// A running HAProxy; stopped when dropped.
+pub struct LoadBalancer {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    _child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+/// The configuration for `port` in front of `backends` (`http://host:port` each).
+#[must_use]
+pub fn config(port: u16, backends: &[&str]) -> String {
+    let mut text = format!(
+        "global\n    maxconn 4096\n\n\
+         defaults\n    mode http\n    option forwardfor\n    timeout connect 5s\n    \
+         timeout client 60s\n    timeout server 60s\n    timeout tunnel 1h\n\n\
+         frontend panel\n    bind 127.0.0.1:{port}\n    default_backend replicas\n\n\
+         backend replicas\n    balance roundrobin\n    option httpchk GET /health/live\n"
+    );
+    for (n, backend) in backends.iter().enumerate() {
+        let address = backend.trim_start_matches("http://").trim_end_matches('/');
+        text.push_str(&format!(
+            "    server replica{n} {address} check inter 1s fall 2 rise 1\n"
+        ));
+    }
+    text
+}
+
+impl LoadBalancer {
+    /// Starts HAProxy in front of `backends` and waits until it accepts connections.
+    ///
+    /// # Panics
+    /// When `haproxy` is missing (scripts/dev-services installs it) or does not listen
+    /// within 10 s.
+    pub async fn start(backends: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let path = dir.path().join("haproxy.cfg");
+        std::fs::write(&path, config(port, backends)).expect("write haproxy.cfg");
+        let check = std::process::Command::new("haproxy")
+            .arg("-c")
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .expect("haproxy runs (scripts/dev-services installs it)");
+        assert!(
+            check.status.success(),
+            "haproxy refuses the configuration: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let child = tokio::process::Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("haproxy starts");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "haproxy never listened on {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            _child: child,
+            _dir: dir,
+        }
+    }
+}
