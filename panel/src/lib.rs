@@ -28,6 +28,7 @@ pub mod openapi;
 pub mod orgs;
 pub mod pagination;
 pub mod ratelimit;
+pub mod readcache;
 pub mod respond;
 pub mod routes;
 pub mod schedules;

@@ -74,3 +74,69 @@ impl<T: JsonSchema> OperationOutput for Accepted<T> {
         json_answer::<T>(202, ctx, op)
     }
 }
+
+/// `200 OK` with a `T` already serialized to JSON (a cached answer is sent as it was
+/// rendered); the OpenAPI document describes it as `T`.
+#[derive(Debug)]
+pub struct RenderedJson<T> {
+    body: axum::body::Bytes,
+    of: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Serialize> RenderedJson<T> {
+    /// Serializes `value`.
+    ///
+    /// # Errors
+    /// A value serde cannot write as JSON (a bug).
+    pub fn render(value: &T) -> Result<Self, crate::error::AppError> {
+        let body = serde_json::to_vec(value).map_err(|e| {
+            crate::error::AppError::Internal(anyhow::anyhow!("rendering JSON: {e}"))
+        })?;
+        Ok(Self::from_rendered(body.into()))
+    }
+}
+
+impl<T> RenderedJson<T> {
+    /// A body that [`RenderedJson::render`] wrote.
+    #[must_use]
+    pub fn from_rendered(body: axum::body::Bytes) -> Self {
+        Self {
+            body,
+            of: std::marker::PhantomData,
+        }
+    }
+
+    /// The JSON text.
+    #[must_use]
+    pub fn body(&self) -> &axum::body::Bytes {
+        &self.body
+    }
+}
+
+impl<T> IntoResponse for RenderedJson<T> {
+    fn into_response(self) -> Response {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            self.body,
+        )
+            .into_response()
+    }
+}
+
+impl<T: JsonSchema> OperationOutput for RenderedJson<T> {
+    type Inner = T;
+
+    fn operation_response(ctx: &mut GenContext, op: &mut Operation) -> Option<ApiResponse> {
+        <AppJson<T> as OperationOutput>::operation_response(ctx, op)
+    }
+
+    fn inferred_responses(
+        ctx: &mut GenContext,
+        op: &mut Operation,
+    ) -> Vec<(Option<u16>, ApiResponse)> {
+        <AppJson<T> as OperationOutput>::inferred_responses(ctx, op)
+    }
+}

@@ -48,7 +48,14 @@ pub async fn build_state(
         (None, crate::events::Bus::local())
     } else {
         let client = redis::Client::open(config.redis_url.as_str()).context("parsing redis_url")?;
-        let conn = redis::aio::ConnectionManager::new(client.clone())
+        // Bounded: while Redis is away a request must not wait on it (rate limits fail
+        // open, publishing logs and moves on) beyond a second.
+        let bounded = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(1))
+            .set_response_timeout(Duration::from_secs(1))
+            .set_number_of_retries(1)
+            .set_max_delay(1000);
+        let conn = redis::aio::ConnectionManager::new_with_config(client.clone(), bounded)
             .await
             .context("connecting to redis")?;
         // Replicas of one panel share its database, and so this id: panels that share
@@ -78,6 +85,7 @@ pub async fn build_state(
     let state = AppState(Arc::new(App {
         jwt: JwtKeys::new(keys.jwt_secret.as_bytes()),
         auth_cache: AuthCache::new(true),
+        reads: crate::readcache::ReadCache::new(true),
         master_key: keys.master_key,
         limiter,
         metrics: Metrics::default(),
@@ -102,23 +110,31 @@ pub async fn build_state(
     Ok(state)
 }
 
-/// With replicas: tells the others when this one's caller cache is invalidated (a
-/// credential ended), applies theirs, and keeps the cache off while the event bus cannot
-/// hear them (it would miss their invalidations).
+/// With replicas: tells the others when this one's caches are invalidated (a credential
+/// ended, a cached table changed), applies theirs, and keeps the caches off while the
+/// event bus cannot hear them (they would miss the others' invalidations).
 async fn share_invalidations(state: AppState) {
     use crate::events::{Event, EventData};
     let origin = crate::db::new_id();
-    let mut local = state.auth_cache.watch_local();
+    let mut callers = state.auth_cache.watch_local();
+    let mut reads = crate::readcache::watch_local();
     let mut heard = state.events.subscribe();
     let mut healthy = state.events.healthy();
     loop {
         tokio::select! {
             () = state.events.closed() => return,
-            changed = local.changed() => {
+            changed = callers.changed() => {
                 if changed.is_err() {
                     return;
                 }
                 let data = EventData::CallersInvalidated { origin: origin.clone() };
+                state.events.publish(Event::now("", data)).await;
+            }
+            changed = reads.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let data = EventData::ReadsInvalidated { origin: origin.clone() };
                 state.events.publish(Event::now("", data)).await;
             }
             changed = healthy.changed() => {
@@ -127,18 +143,22 @@ async fn share_invalidations(state: AppState) {
                 }
                 let up = *healthy.borrow_and_update();
                 state.auth_cache.set_enabled(up);
+                state.reads.set_enabled(up);
             }
             received = heard.recv() => match received {
-                Ok(logged) => {
-                    if let EventData::CallersInvalidated { origin: from } = &logged.event.data
-                        && *from != origin
-                    {
+                Ok(logged) => match &logged.event.data {
+                    EventData::CallersInvalidated { origin: from } if *from != origin => {
                         state.auth_cache.invalidate_from_peer();
                     }
-                }
+                    EventData::ReadsInvalidated { origin: from } if *from != origin => {
+                        state.reads.invalidate_from_peer();
+                    }
+                    _ => {}
+                },
                 // Missed events may have held an invalidation.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     state.auth_cache.invalidate_from_peer();
+                    state.reads.invalidate_from_peer();
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },

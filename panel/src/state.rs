@@ -18,8 +18,10 @@ pub struct App {
     pub config: Config,
     pub db: Db,
     pub jwt: JwtKeys,
-    /// Recently authenticated callers (off with Redis, see `auth::cache`).
+    /// Recently authenticated callers (see `auth::cache`).
     pub auth_cache: AuthCache,
+    /// Memberships, personal organizations and instance pages (see `readcache`).
+    pub reads: crate::readcache::ReadCache,
     /// Seals secrets stored in the database (AES-256-GCM).
     pub master_key: [u8; 32],
     pub limiter: RateLimiter,

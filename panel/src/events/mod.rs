@@ -54,6 +54,10 @@ pub enum EventData {
     /// cache of authenticated callers (a credential ended), so must the others.
     #[schemars(skip)]
     CallersInvalidated { origin: String },
+    /// Between replicas only: replica `origin` changed a table the read cache holds
+    /// (`readcache`), so the others' entries stop counting.
+    #[schemars(skip)]
+    ReadsInvalidated { origin: String },
 }
 
 impl EventData {
@@ -64,13 +68,17 @@ impl EventData {
             Self::InstanceState { .. } => "instance_state",
             Self::NodeStatus { .. } => "node_status",
             Self::CallersInvalidated { .. } => "callers_invalidated",
+            Self::ReadsInvalidated { .. } => "reads_invalidated",
         }
     }
 
     /// Whether only replicas hear it (no client does).
     #[must_use]
     pub fn is_internal(&self) -> bool {
-        matches!(self, Self::CallersInvalidated { .. })
+        matches!(
+            self,
+            Self::CallersInvalidated { .. } | Self::ReadsInvalidated { .. }
+        )
     }
 
     /// The permission a member needs in the event's organization to hear it.
@@ -80,7 +88,7 @@ impl EventData {
             Self::InstanceState { .. } => "instances.read",
             Self::NodeStatus { .. } => "nodes.read",
             // Held by nobody's membership check: `is_internal` events are never sent.
-            Self::CallersInvalidated { .. } => "org.delete",
+            Self::CallersInvalidated { .. } | Self::ReadsInvalidated { .. } => "org.delete",
         }
     }
 }
@@ -382,6 +390,7 @@ async fn read_stream(
                 continue;
             }
         };
+        healthy.send_if_modified(|h| !std::mem::replace(h, true));
         let options = StreamReadOptions::default().block(READ_BLOCK_MS).count(500);
         loop {
             let ids = [from.to_string()];

@@ -154,6 +154,7 @@ async fn insert_once(
         }
     }
     tx.commit().await?;
+    crate::readcache::changed();
     Ok(None)
 }
 

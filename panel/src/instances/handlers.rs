@@ -21,7 +21,7 @@ use crate::authz::{Authorized, perm};
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::orgs::scope::{OrgQuery, scoped};
 use crate::pagination::{Page, PageParams};
-use crate::respond::NoContent;
+use crate::respond::{NoContent, RenderedJson};
 use crate::state::AppState;
 use crate::workloads::store::{self as workloads, Workload};
 
@@ -85,13 +85,16 @@ pub struct NodeFilter {
 }
 
 /// `{"data": [instance...], "pagination": {...}}` for one organization, newest first.
+/// A page is rendered once and served from the read cache until an instance, allocation,
+/// workload or membership changes (see `readcache`); the caller's permission is checked
+/// on every request.
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
     AppQuery(org): AppQuery<OrgQuery>,
     AppQuery(filter): AppQuery<NodeFilter>,
     AppQuery(page): AppQuery<PageParams>,
-) -> AppResult<AppJson<Page<InstanceView>>> {
+) -> AppResult<RenderedJson<Page<InstanceView>>> {
     let (limit, offset) = page.limit_offset()?;
     let member = scoped(
         &state,
@@ -101,6 +104,18 @@ pub async fn list(
     )
     .await?;
     let node = filter.node_id.as_deref().filter(|n| !n.is_empty());
+    let secrets = member.can("instances.secrets");
+    let key = (
+        member.org_id.clone(),
+        node.unwrap_or_default().to_owned(),
+        limit,
+        offset,
+        secrets,
+    );
+    if let Some(body) = state.reads.instance_page(&key) {
+        return Ok(RenderedJson::from_rendered(body));
+    }
+    let stamp = state.reads.stamp();
     let pool = &state.db.pool;
     let rows = store::list(pool, &member.org_id, node, limit, offset).await?;
     let total = store::count(pool, &member.org_id, node).await?;
@@ -110,13 +125,18 @@ pub async fn list(
             eggs.insert(i.workload_id.clone(), workload_of(&state, i).await?);
         }
     }
-    let secrets = member.can("instances.secrets");
     let data = rows
         .iter()
         .filter_map(|i| eggs.get(&i.workload_id).map(|w| (i, w)))
         .map(|(i, w)| render(i, &w.egg, secrets))
         .collect();
-    Ok(AppJson(Page::new(data, page, total)))
+    let rendered = RenderedJson::render(&Page::new(data, page, total))?;
+    if let Some(stamp) = stamp {
+        state
+            .reads
+            .put_instance_page(key, rendered.body().clone(), stamp);
+    }
+    Ok(rendered)
 }
 
 /// One instance.

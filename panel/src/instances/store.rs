@@ -183,6 +183,7 @@ pub async fn insert<'e>(
     .bind(now_ms())
     .execute(db)
     .await?;
+    crate::readcache::changed();
     Ok(())
 }
 
@@ -206,6 +207,7 @@ pub async fn insert_allocation<'e>(
     .bind(i64::from(allocation.primary))
     .execute(db)
     .await?;
+    crate::readcache::changed();
     Ok(())
 }
 
@@ -421,6 +423,7 @@ pub async fn update_settings<'e>(
     .bind(now_ms())
     .execute(db)
     .await?;
+    crate::readcache::changed();
     Ok(done.rows_affected() > 0)
 }
 
@@ -462,7 +465,7 @@ pub async fn set_state(
     }
     let version = i64::try_from(version).unwrap_or(i64::MAX);
     let bound = i64::try_from(bound).unwrap_or(i64::MAX);
-    sqlx::query_scalar(
+    let org_id = sqlx::query_scalar(
         "UPDATE instances SET state = $2, state_version = $3 \
          WHERE id = $1 AND node_id = $4 AND (state_version <= $3 OR state_version > $5) \
          RETURNING org_id",
@@ -473,7 +476,11 @@ pub async fn set_state(
     .bind(node_id)
     .bind(bound)
     .fetch_optional(pool)
-    .await
+    .await?;
+    if org_id.is_some() {
+        crate::readcache::changed();
+    }
+    Ok(org_id)
 }
 
 /// Records the power state the panel wants.
@@ -491,6 +498,7 @@ pub async fn set_desired(
         .bind(now_ms())
         .execute(pool)
         .await?;
+    crate::readcache::changed();
     Ok(())
 }
 
@@ -504,6 +512,7 @@ pub async fn mark_installed(pool: &AnyPool, id: &str, at: i64) -> Result<(), sql
         .bind(at)
         .execute(pool)
         .await?;
+    crate::readcache::changed();
     Ok(())
 }
 
@@ -516,6 +525,7 @@ pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<bool, sqlx
         .bind(id)
         .execute(db)
         .await?;
+    crate::readcache::changed();
     Ok(done.rows_affected() > 0)
 }
 

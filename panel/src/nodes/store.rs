@@ -316,6 +316,8 @@ pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<(), sqlx::
         .bind(id)
         .execute(db)
         .await?;
+    // Its instances and allocations go with it.
+    crate::readcache::changed();
     Ok(())
 }
 

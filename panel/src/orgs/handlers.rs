@@ -45,6 +45,7 @@ pub async fn create(
     .await?;
     store::upsert_member(&mut *tx, &org.id, &user.user.id, Role::Owner.as_str()).await?;
     tx.commit().await?;
+    crate::readcache::changed();
     Ok((
         StatusCode::CREATED,
         AppJson(store::OrgWithRole {

@@ -170,5 +170,6 @@ pub async fn add_member_if_absent<'e>(
     .bind(crate::db::now_ms())
     .execute(db)
     .await?;
+    crate::readcache::changed();
     Ok(())
 }

@@ -170,6 +170,7 @@ pub async fn accept(
         return Err(AppError::not_found("invite"));
     }
     tx.commit().await?;
+    crate::readcache::changed();
     store::find_for_member(&state.db.pool, &invite.org_id, &user.user.id)
         .await?
         .map(AppJson)

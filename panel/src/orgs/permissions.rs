@@ -203,6 +203,10 @@ pub async fn load_membership(
     org_id: &str,
     user_id: &str,
 ) -> AppResult<Option<Membership>> {
+    if let Some(cached) = state.reads.membership(org_id, user_id) {
+        return Ok(Some(cached));
+    }
+    let stamp = state.reads.stamp();
     let Some((role, require_mfa, overrides)) =
         store::membership(&state.db.pool, org_id, user_id).await?
     else {
@@ -210,13 +214,17 @@ pub async fn load_membership(
     };
     let role = Role::parse(&role)
         .map_err(|_| AppError::Internal(anyhow::anyhow!("stored role {role} unknown")))?;
-    Ok(Some(Membership {
+    let membership = Membership {
         org_id: org_id.to_string(),
         user_id: user_id.to_string(),
         role,
         require_mfa,
         overrides,
-    }))
+    };
+    if let Some(stamp) = stamp {
+        state.reads.put_membership(&membership, stamp);
+    }
+    Ok(Some(membership))
 }
 
 /// Decides whether `user` may do `permission` in organization `org_id`.

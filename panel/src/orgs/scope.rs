@@ -20,14 +20,22 @@ pub struct OrgQuery {
 /// # Errors
 /// 404 when the user has none (only possible after manual database edits).
 pub async fn personal_org(state: &AppState, user_id: &str) -> AppResult<String> {
-    sqlx::query_scalar(
+    if let Some(org_id) = state.reads.personal_org(user_id) {
+        return Ok(org_id);
+    }
+    let stamp = state.reads.stamp();
+    let org_id: String = sqlx::query_scalar(
         "SELECT o.id FROM organizations o JOIN org_members m ON m.org_id = o.id \
          WHERE m.user_id = $1 AND o.personal = 1 ORDER BY o.created_at LIMIT 1",
     )
     .bind(user_id)
     .fetch_optional(&state.db.pool)
     .await?
-    .ok_or_else(|| AppError::not_found("personal organization"))
+    .ok_or_else(|| AppError::not_found("personal organization"))?;
+    if let Some(stamp) = stamp {
+        state.reads.put_personal_org(user_id, &org_id, stamp);
+    }
+    Ok(org_id)
 }
 
 /// Resolves the organization a collection request acts in and checks `permission` there.

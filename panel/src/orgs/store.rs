@@ -105,6 +105,7 @@ pub async fn upsert_member<'e>(
     .bind(now_ms())
     .execute(db)
     .await?;
+    crate::readcache::changed();
     Ok(())
 }
 
@@ -183,6 +184,7 @@ pub async fn set_require_mfa<'e>(
         .bind(id)
         .execute(db)
         .await?;
+    crate::readcache::changed();
     Ok(())
 }
 
@@ -207,6 +209,7 @@ pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<(), sqlx::
         .bind(id)
         .execute(db)
         .await?;
+    crate::readcache::changed();
     Ok(())
 }
 
@@ -259,6 +262,7 @@ pub async fn remove_member<'e>(
         .bind(user_id)
         .execute(db)
         .await?;
+    crate::readcache::changed();
     Ok(())
 }
 
@@ -311,6 +315,7 @@ pub async fn set_override<'e>(
     .bind(i64::from(allowed))
     .execute(db)
     .await?;
+    crate::readcache::changed();
     Ok(())
 }
 
@@ -329,5 +334,6 @@ pub async fn remove_override<'e>(
     .bind(key)
     .execute(db)
     .await?;
+    crate::readcache::changed();
     Ok(done.rows_affected() == 1)
 }

@@ -116,6 +116,8 @@ pub async fn delete(
         .await?;
     tx.commit().await?;
     state.auth_cache.invalidate_all();
+    // Their memberships went with them.
+    crate::readcache::changed();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -153,6 +153,7 @@ pub async fn create_user(state: &crate::state::AppState, new: NewUser<'_>) -> Ap
     let mut tx = state.db.pool.begin().await?;
     let user = create_account(&mut tx, &state.config.auth, new).await?;
     tx.commit().await?;
+    crate::readcache::changed();
     Ok(user)
 }
 

@@ -146,7 +146,7 @@ pub async fn update_egg<'e>(
     id: &str,
     egg: &Egg,
 ) -> Result<Option<Workload>, sqlx::Error> {
-    sqlx::query_as(concat!(
+    let updated = sqlx::query_as(concat!(
         "UPDATE workloads SET name = $2, description = $3, egg = $4, updated_at = $5 \
          WHERE id = $1 RETURNING ",
         columns!()
@@ -157,7 +157,9 @@ pub async fn update_egg<'e>(
     .bind(export_egg_json(egg))
     .bind(now_ms())
     .fetch_optional(db)
-    .await
+    .await?;
+    crate::readcache::changed();
+    Ok(updated)
 }
 
 /// Deletes a workload; whether it existed.
@@ -166,6 +168,7 @@ pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<bool, sqlx
         .bind(id)
         .execute(db)
         .await?;
+    crate::readcache::changed();
     Ok(done.rows_affected() > 0)
 }
 

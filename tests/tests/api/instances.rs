@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 use shardlyn_panel::instances::{spec::build_spec, store};
-use shardlyn_proto::instance::{DesiredState, StopSpec};
+use shardlyn_proto::instance::{DesiredState, InstanceState, StopSpec};
 use shardlyn_tests::{Resp, Session, TestApp, both_engines, spawn_app, spawn_app_with};
 
 const GIB: i64 = 1024 * 1024 * 1024;
@@ -452,6 +452,74 @@ both_engines! {
         let their_node = online_node(&app, &stranger.access, &their_org, "theirs", 8).await;
         create(&app, t, f.body("x", json!({"node_id": their_node}))).await.expect_error(404, "NOT_FOUND");
         app.get("/v1/instances/no-such-id", t).await.expect_error(404, "NOT_FOUND");
+    }
+
+    /// The list is served from the read cache between changes: every kind of change shows
+    /// in the next list, whoever reads it, and permissions are checked on each request.
+    async fn the_list_follows_every_change(engine) {
+        let app = spawn_app(engine).await;
+        let f = fixture(&app, "listcache@example.com").await;
+        let t = f.t();
+        let viewer = app.register("listviewer@example.com").await;
+        app.add_member(&f.org, &viewer.user_id, "viewer").await;
+        let v = Some(viewer.access.as_str());
+        let list = format!("/v1/instances?organization_id={}", f.org);
+        let read = |who: Option<&str>| {
+            let (app, list) = (&app, &list);
+            let who = who.map(str::to_owned);
+            async move { app.get(list, who.as_deref()).await.expect(200).body }
+        };
+        assert_eq!(read(t).await["pagination"]["total"], 0);
+        assert_eq!(read(v).await["pagination"]["total"], 0);
+
+        let id = id_of(&create(&app, t, f.body("first", json!({}))).await.expect(201));
+        let page = read(v).await;
+        assert_eq!(page["pagination"]["total"], 1);
+        assert_eq!(page["data"][0]["name"], "first");
+        assert_eq!(page["data"][0]["state"], "installing");
+        // Twice the same page: the second comes from the cache, unchanged.
+        assert_eq!(read(v).await, page);
+
+        let path = format!("/v1/instances/{id}");
+        app.put(&path, t, json!({"name": "renamed", "variables": {"GREETING": "changed"}})).await.expect(200);
+        let page = read(v).await;
+        assert_eq!(page["data"][0]["name"], "renamed");
+        assert_eq!(page["data"][0]["variables"]["GREETING"], "changed");
+
+        // An agent's report (recorded as the tunnel does).
+        let version = store::max_state_version() - store::MAX_STATE_VERSION_AHEAD_US;
+        store::set_state(&app.state.db.pool, &id, &f.node, InstanceState::Offline, version)
+            .await
+            .expect("state")
+            .expect("recorded");
+        assert_eq!(read(v).await["data"][0]["state"], "offline");
+        // What a power action records before it asks the agent.
+        store::set_desired(&app.state.db.pool, &id, DesiredState::Running).await.expect("desired");
+        assert_eq!(read(t).await["data"][0]["desired_state"], "running");
+
+        // Membership changes count at once: a denied permission, then removal.
+        app.post(
+            &format!("/v1/organizations/{}/members/{}/permissions", f.org, viewer.user_id),
+            t,
+            json!({"key": "instances.read", "allowed": false}),
+        )
+        .await
+        .expect(200);
+        app.get(&list, v).await.expect_error(403, "FORBIDDEN");
+        app.delete(
+            &format!("/v1/organizations/{}/members/{}/permissions/instances.read", f.org, viewer.user_id),
+            t,
+        )
+        .await
+        .expect(204);
+        assert_eq!(read(v).await["pagination"]["total"], 1);
+        app.delete(&format!("/v1/organizations/{}/members/{}", f.org, viewer.user_id), t)
+            .await
+            .expect(204);
+        app.get(&list, v).await.expect_error(404, "NOT_FOUND");
+
+        app.delete(&format!("{path}?force=true"), t).await.expect(204);
+        assert_eq!(read(t).await["pagination"]["total"], 0);
     }
 
     async fn nodes_and_workloads_in_use_are_kept(engine) {

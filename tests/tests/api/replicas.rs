@@ -288,3 +288,184 @@ async fn a_logout_on_one_replica_ends_the_session_on_the_others() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The read cache (memberships, instance pages) stays on with Redis: a change one replica
+/// announces over the bus ends the others' entries. The organization is changed here with
+/// plain SQL, which announces nothing (as a write in another process would look to this
+/// one), so B keeps answering from its cache until the announcement arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_announced_by_one_replica_ends_the_others_cached_reads() {
+    let apps = replicas(2, |_| {}).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let user = a.register("reads@example.com").await;
+    let t = Some(user.access.as_str());
+    b.get("/v1/instances", t).await.expect(200);
+    let org = b.get("/v1/organizations", t).await.expect(200).body[0]["id"]
+        .as_str()
+        .expect("org")
+        .to_owned();
+    assert!(
+        b.state.reads.membership(&org, &user.user_id).is_some(),
+        "B cached the membership (the cache is on with Redis)"
+    );
+    // Members without MFA may no longer list this organization's instances.
+    sqlx::query("UPDATE organizations SET require_mfa = 1 WHERE id = $1")
+        .bind(&org)
+        .execute(&b.state.db.pool)
+        .await
+        .expect("require mfa");
+    b.get("/v1/instances", t).await.expect(200);
+    a.state
+        .events
+        .publish(shardlyn_panel::events::Event::now(
+            "",
+            shardlyn_panel::events::EventData::ReadsInvalidated {
+                origin: "a-replica-in-another-process".into(),
+            },
+        ))
+        .await;
+    let announced = tokio::time::Instant::now();
+    loop {
+        let r = b.get("/v1/instances", t).await;
+        if r.status == 403 {
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(
+            announced.elapsed() < Duration::from_secs(2),
+            "B still answers from its cache 2 s after the announcement"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A Redis server of the test's own, on `port`, that the test can kill and restart.
+fn redis_on(port: u16) -> std::process::Child {
+    std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server runs (scripts/dev-services installs it)")
+}
+
+async fn wait_listening(port: u16) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "redis never listened on {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Redis goes away under load and comes back: every request is still answered (rate
+/// limits fail open, the caller cache turns off), `/health/live` stays green while
+/// `/health/detailed` says degraded, and without a restart the panel finds Redis again:
+/// healthy, events flowing, the caller cache back on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_degrades_the_panel_and_it_recovers_by_itself() {
+    let port = free_port();
+    let mut redis = redis_on(port);
+    wait_listening(port).await;
+    let apps = replicas(1, |c| c.redis_url = format!("redis://127.0.0.1:{port}")).await;
+    let app = &apps[0];
+    let user = app.register("outage@example.com").await;
+    let t = Some(user.access.as_str());
+    app.get("/health/detailed", None).await.expect(200);
+
+    redis.kill().expect("kill redis");
+    redis.wait().expect("redis gone");
+    // Under a steady load, nothing fails.
+    for n in 0..60 {
+        let r = app.get("/v1/users/me", t).await;
+        assert_eq!(r.status, 200, "request {n} with Redis down: {}", r.text);
+    }
+    app.get("/v1/instances", t).await.expect(200);
+    app.get("/health/live", None).await.expect(200);
+    let d = app.get("/health/detailed", None).await.expect(503);
+    assert_eq!(d.body["status"], "degraded");
+    assert_eq!(d.body["checks"]["redis"]["status"], "down");
+    // With the bus deaf to the other replicas, the caller cache is off.
+    let key = shardlyn_panel::auth::crypto::sha256_hex(&user.access);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        app.get("/v1/users/me", t).await.expect(200);
+        if app.state.auth_cache.get(&key).is_none() {
+            assert!(
+                app.state.reads.stamp().is_none(),
+                "the read cache is off too"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the caller cache stayed on without Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut redis = redis_on(port);
+    wait_listening(port).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = app.get("/health/detailed", None).await;
+        if d.status == 200 {
+            assert_eq!(d.body["checks"]["redis"]["status"], "up");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never healthy again: {}",
+            d.text
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Events flow again, and the cache is back on.
+    let auth = format!("Bearer {}", user.access);
+    let org = app.get("/v1/organizations", t).await.expect(200).body[0]["id"]
+        .as_str()
+        .expect("org")
+        .to_owned();
+    let mut stream = SseStream::open(
+        &app.client,
+        &format!("{}/v1/events", app.base),
+        &[("authorization", auth.as_str())],
+    )
+    .await
+    .unwrap_or_else(|(s, b)| panic!("{s} {b}"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        app.state
+            .events
+            .publish(shardlyn_panel::events::Event::now(
+                org.clone(),
+                shardlyn_panel::events::EventData::NodeStatus {
+                    node_id: "after-outage".into(),
+                    online: true,
+                },
+            ))
+            .await;
+        if let Ok(Some(e)) = stream.next(Duration::from_millis(500)).await {
+            assert_eq!(e.data["node_id"], "after-outage");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "events never flowed again"
+        );
+    }
+    app.get("/v1/users/me", t).await.expect(200);
+    assert!(
+        app.state.auth_cache.get(&key).is_some(),
+        "the caller cache is on again"
+    );
+    assert!(app.state.reads.stamp().is_some(), "and the read cache");
+    redis.kill().ok();
+    redis.wait().ok();
+}
