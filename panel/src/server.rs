@@ -97,6 +97,7 @@ pub async fn build_state(
         db,
         config,
         started_at: Instant::now(),
+        replica_id: crate::db::new_id(),
         trusted_proxies,
         bound: std::sync::OnceLock::new(),
         tunnels,

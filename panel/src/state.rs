@@ -35,6 +35,8 @@ pub struct App {
     /// The event bus (in-process, or shared through Redis).
     pub events: Arc<crate::events::Bus>,
     pub started_at: Instant,
+    /// This process's id among the replicas (the job lease's holder, the admin page).
+    pub replica_id: String,
     /// Parsed `trusted_proxies`.
     pub trusted_proxies: Vec<crate::client_ip::Net>,
     /// The address the listener bound, once it has.

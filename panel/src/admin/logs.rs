@@ -183,8 +183,13 @@ pub async fn put(
 }
 
 /// The `audit_retention` job: applies a stored log level once at start (unless `RUST_LOG`
-/// is set), then prunes the audit log to the stored retention every hour until `stop`.
-pub async fn run_until_stopped(state: AppState, mut stop: watch::Receiver<bool>) {
+/// is set), then, while this replica holds the job lease, prunes the audit log to the
+/// stored retention every hour until `stop`.
+pub async fn run_until_stopped(
+    state: AppState,
+    mut lease: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
     // An operator's RUST_LOG wins at start; a later PUT still applies.
     match store::load::<LogSettings>(&state.db.pool, GROUP).await {
         Ok(Some(settings)) if std::env::var_os("RUST_LOG").is_none() => {
@@ -193,7 +198,8 @@ pub async fn run_until_stopped(state: AppState, mut stop: watch::Receiver<bool>)
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "reading log settings"),
     }
-    loop {
+    // Pruning is the cluster's, done by the replica that holds the job lease.
+    while crate::jobs::lease::until_held(&mut lease, &mut stop).await {
         match store::load::<LogSettings>(&state.db.pool, GROUP).await {
             Ok(Some(LogSettings {
                 audit_retention_days: Some(days),

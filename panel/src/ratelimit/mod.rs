@@ -1,5 +1,6 @@
 //! Rate limits: fixed windows per caller, in-process by default and shared through Redis
-//! when `redis_url` is set. Every limited response carries `X-RateLimit-Limit`,
+//! when `redis_url` is set (in-process again for 5 s after Redis fails, so no request
+//! waits on a Redis known to be down). Every limited response carries `X-RateLimit-Limit`,
 //! `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a refusal is a 429 with `Retry-After`.
 //!
 //! A caller is its client address until its credential is verified ([`caller`]); the
@@ -7,6 +8,8 @@
 
 mod caller;
 mod table;
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -31,8 +34,17 @@ pub struct Decision {
 
 enum Store {
     Local(table::Table),
-    Redis(redis::aio::ConnectionManager),
+    Redis {
+        conn: redis::aio::ConnectionManager,
+        /// Counts in-process while Redis is away (until `down_until`, unix ms), so a
+        /// request does not wait on a Redis that is known to be down.
+        fallback: table::Table,
+        down_until: AtomicU64,
+    },
 }
+
+/// How long the limiter counts in-process after Redis failed, before it tries again.
+const REDIS_RETRY_MS: u64 = 5_000;
 
 /// Counts requests per key and window.
 pub struct RateLimiter {
@@ -57,7 +69,11 @@ impl RateLimiter {
     #[must_use]
     pub fn redis(config: RateLimitConfig, conn: redis::aio::ConnectionManager) -> Self {
         Self {
-            store: Store::Redis(conn),
+            store: Store::Redis {
+                conn,
+                fallback: table::Table::new(MAX_KEYS),
+                down_until: AtomicU64::new(0),
+            },
             config,
             known: caller::Known::default(),
         }
@@ -79,7 +95,7 @@ impl RateLimiter {
     pub fn local_keys(&self) -> Option<usize> {
         match &self.store {
             Store::Local(table) => Some(table.len()),
-            Store::Redis(_) => None,
+            Store::Redis { .. } => None,
         }
     }
 
@@ -89,37 +105,47 @@ impl RateLimiter {
         let window = window.max(1);
         let start = now - now % window;
         let reset = start + window;
+        let local = |table: &table::Table| table.hit(key, reset, now);
         let count = match &self.store {
-            Store::Local(table) => match table.hit(key, reset, now) {
-                Some(count) => count,
-                None => {
-                    return Decision {
-                        allowed: true,
-                        limit,
-                        remaining: limit,
-                        reset,
-                    };
-                }
-            },
-            Store::Redis(conn) => {
-                let redis_key = format!("shardlyn:rl:{key}:{start}");
-                let mut conn = conn.clone();
-                let result: Result<(u32,), redis::RedisError> = redis::pipe()
-                    .atomic()
-                    .incr(&redis_key, 1)
-                    .expire(&redis_key, i64::try_from(window + 1).unwrap_or(i64::MAX))
-                    .ignore()
-                    .query_async(&mut conn)
-                    .await;
-                match result {
-                    Ok((count,)) => count,
-                    Err(err) => {
-                        // Fail open: a Redis outage must not take the API down with it.
-                        tracing::warn!(error = %err, "rate limiter: redis unavailable, allowing");
-                        0
+            Store::Local(table) => local(table),
+            Store::Redis {
+                conn,
+                fallback,
+                down_until,
+            } => {
+                let now_ms = unix_now_ms();
+                if now_ms < down_until.load(Ordering::Acquire) {
+                    local(fallback)
+                } else {
+                    let redis_key = format!("shardlyn:rl:{key}:{start}");
+                    let mut conn = conn.clone();
+                    let result: Result<(u32,), redis::RedisError> = redis::pipe()
+                        .atomic()
+                        .incr(&redis_key, 1)
+                        .expire(&redis_key, i64::try_from(window + 1).unwrap_or(i64::MAX))
+                        .ignore()
+                        .query_async(&mut conn)
+                        .await;
+                    match result {
+                        Ok((count,)) => Some(count),
+                        Err(err) => {
+                            // A Redis outage must not take the API down with it: count
+                            // in-process for a while.
+                            tracing::warn!(error = %err, "rate limiter: redis unavailable, counting in-process");
+                            down_until.store(now_ms + REDIS_RETRY_MS, Ordering::Release);
+                            local(fallback)
+                        }
                     }
                 }
             }
+        };
+        let Some(count) = count else {
+            return Decision {
+                allowed: true,
+                limit,
+                remaining: limit,
+                reset,
+            };
         };
         Decision {
             allowed: count <= limit,
@@ -132,6 +158,10 @@ impl RateLimiter {
 
 fn unix_now() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
+}
+
+fn unix_now_ms() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
 }
 
 /// The limit class of a request path.

@@ -103,14 +103,16 @@ pub async fn delete_expired(pool: &AnyPool, now: i64) -> Result<u64, sqlx::Error
         .map(|r| r.rows_affected())
 }
 
-/// The `upload_expiry` job: removes expired records every `every` until `stop`.
-/// Deleting is idempotent, so replicas running it side by side do no harm.
+/// The `upload_expiry` job: while this replica holds the job lease, removes expired
+/// records every `every` until `stop`. Deleting is idempotent, so the short overlap of a
+/// lease changing hands does no harm.
 pub async fn sweep_until_stopped(
     state: crate::state::AppState,
     every: std::time::Duration,
+    mut lease: tokio::sync::watch::Receiver<bool>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
+    while crate::jobs::lease::until_held(&mut lease, &mut stop).await {
         match delete_expired(&state.db.pool, state.clock.now_ms()).await {
             Ok(n) if n > 0 => tracing::info!(uploads.expired = n, "expired uploads removed"),
             Ok(_) => {}

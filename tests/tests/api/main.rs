@@ -12,6 +12,7 @@ mod github;
 mod health;
 mod instances;
 mod invites;
+mod jobs;
 mod mail;
 mod mfa;
 mod node_scope;

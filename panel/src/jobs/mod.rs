@@ -1,14 +1,19 @@
 //! The background job runner: named tasks (`run_until_stopped` futures) started with the
 //! server and stopped gracefully with it.
 //!
-//! Jobs that act on shared rows make each run happen once across replicas by claiming
-//! it with a conditional UPDATE on the shared database (see `schedules::runner`), which
-//! works the same on SQLite and PostgreSQL and needs no lock service.
+//! Every job runs once per cluster, whatever the number of replicas, through the shared
+//! database (so the same on SQLite and PostgreSQL, with no lock service): `schedules`
+//! claims each run with a conditional UPDATE (see `schedules::runner`), so every replica
+//! may look and exactly one runs it; the periodic sweeps run only on the replica that
+//! holds the cluster's job lease (`lease`, kept by the `job_lease` job).
 //!
 //! Jobs today: `schedules` (due cron schedules and requested runs), `audit_retention`
-//! (stored log level at start, audit-log pruning; see `admin::logs`), `upload_expiry`
-//! (records of expired resumable uploads; each agent drops their data itself). `jobs.enabled =
-//! false` keeps a replica API-only; `jobs.poll_interval_ms` sets how often they look.
+//! (stored log level at start, on every replica; audit-log pruning under the lease; see
+//! `admin::logs`), `upload_expiry` (records of expired resumable uploads, under the
+//! lease; each agent drops their data itself). `jobs.enabled = false` keeps a replica
+//! API-only; `jobs.poll_interval_ms` sets how often they look.
+
+pub mod lease;
 
 use std::time::Duration;
 
@@ -39,15 +44,21 @@ impl Jobs {
             return jobs;
         }
         let poll = Duration::from_millis(state.config.jobs.poll_interval_ms.max(10));
+        let (held, holds) = watch::channel(false);
+        jobs.spawn(
+            "job_lease",
+            lease::keep(state.clone(), poll, held, rx.clone()),
+        );
         jobs.spawn(
             "audit_retention",
-            crate::admin::logs::run_until_stopped(state.clone(), rx.clone()),
+            crate::admin::logs::run_until_stopped(state.clone(), holds.clone(), rx.clone()),
         );
         jobs.spawn(
             "upload_expiry",
             crate::uploads::store::sweep_until_stopped(
                 state.clone(),
                 Duration::from_secs(state.config.jobs.upload_sweep_secs.max(1)),
+                holds,
                 rx.clone(),
             ),
         );
