@@ -311,6 +311,17 @@ async fn start_replica_listener(
     };
     if let Some(registry) = state.tunnels.registry() {
         registry.set_me(url.clone());
+        let record = crate::tunnel::registry::ReplicaRecord {
+            id: state.replica_id.clone(),
+            url: url.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            started_at: state.started_at_ms(),
+        };
+        tokio::spawn(crate::tunnel::registry::announce_until_stopped(
+            registry.clone(),
+            record,
+            stop.clone(),
+        ));
     }
     tracing::info!(url = %url, "replica listener up");
     tokio::spawn(crate::tunnel::registry::serve(

@@ -63,6 +63,15 @@ impl App {
 #[derive(Clone)]
 pub struct AppState(pub Arc<App>);
 
+impl AppState {
+    /// When this process started, in unix ms.
+    #[must_use]
+    pub fn started_at_ms(&self) -> i64 {
+        let up = i64::try_from(self.started_at.elapsed().as_millis()).unwrap_or(i64::MAX);
+        crate::db::now_ms().saturating_sub(up)
+    }
+}
+
 impl Deref for AppState {
     type Target = App;
     fn deref(&self) -> &App {

@@ -12,6 +12,10 @@
 //! to an agent (JSON calls, consoles, file transfers, backups) works from any replica
 //! and callers never see which one holds the tunnel. The hop token is derived from the
 //! JWT key, which replicas share.
+//!
+//! Each replica also keeps a record of itself (`replica:{id}`: id, URL, version, start)
+//! with the same lifetime, renewed every 10 s, which the admin's replica page lists with
+//! the agents each holds ([`Registry::census`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -28,6 +32,35 @@ use super::AgentConn;
 use crate::auth::crypto::{digest_eq, sha256_hex};
 use crate::error::AppError;
 use crate::state::AppState;
+
+/// What a replica says about itself in Redis (the admin's replica page lists them).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ReplicaRecord {
+    pub id: String,
+    /// Its replica listener, as the others reach it.
+    pub url: String,
+    pub version: String,
+    /// Unix ms.
+    pub started_at: i64,
+}
+
+/// Keeps this replica's record in Redis until `stop`, then removes it.
+pub async fn announce_until_stopped(
+    registry: Arc<Registry>,
+    record: ReplicaRecord,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(e) = registry.announce(&record).await {
+            tracing::warn!(error = %e, "announcing this replica in redis");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(RECORD_SECS / 3)) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+    registry.withdraw(&record.id).await;
+}
 
 /// The header carrying the hop token.
 pub const HOP_HEADER: &str = "x-shardlyn-replica";
@@ -99,6 +132,85 @@ impl Registry {
         if let Err(e) = done {
             tracing::warn!(node.id = %node_id, error = %e, "removing the tunnel's record from redis");
         }
+    }
+
+    fn replica_key(&self, id: &str) -> String {
+        format!("{}replica:{id}", self.prefix)
+    }
+
+    /// Records (or renews) what this replica says about itself, for [`RECORD_SECS`].
+    ///
+    /// # Errors
+    /// Redis failures.
+    pub async fn announce(&self, record: &ReplicaRecord) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let json = serde_json::to_string(record)?;
+        let () = conn
+            .set_ex(self.replica_key(&record.id), json, RECORD_SECS)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes this replica's record (it is stopping).
+    pub async fn withdraw(&self, id: &str) {
+        let mut conn = self.conn.clone();
+        let done: Result<i64, _> = conn.del(self.replica_key(id)).await;
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "removing this replica's record from redis");
+        }
+    }
+
+    /// The keys matching `pattern` under the prefix, with their values.
+    async fn scan(&self, pattern: &str) -> anyhow::Result<Vec<(String, String)>> {
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = {
+            let mut iter = conn
+                .scan_match::<_, String>(format!("{}{pattern}", self.prefix))
+                .await?;
+            let mut keys = Vec::new();
+            while let Some(key) = futures_util::StreamExt::next(&mut iter).await {
+                keys.push(key);
+            }
+            keys
+        };
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(1000) {
+            let values: Vec<Option<String>> = conn.mget(chunk).await?;
+            found.extend(
+                chunk
+                    .iter()
+                    .zip(values)
+                    .filter_map(|(k, v)| Some((k.clone(), v?))),
+            );
+        }
+        Ok(found)
+    }
+
+    /// Every live replica's record, and the nodes whose tunnels each replica URL holds.
+    ///
+    /// # Errors
+    /// Redis failures.
+    pub async fn census(
+        &self,
+    ) -> anyhow::Result<(Vec<ReplicaRecord>, HashMap<String, Vec<String>>)> {
+        let mut replicas: Vec<ReplicaRecord> = self
+            .scan("replica:*")
+            .await?
+            .into_iter()
+            .filter_map(|(_, json)| serde_json::from_str(&json).ok())
+            .collect();
+        replicas.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+        let node_prefix = format!("{}node:", self.prefix);
+        let mut held: HashMap<String, Vec<String>> = HashMap::new();
+        for (key, url) in self.scan("node:*").await? {
+            if let Some(node) = key.strip_prefix(&node_prefix) {
+                held.entry(url).or_default().push(node.to_owned());
+            }
+        }
+        for nodes in held.values_mut() {
+            nodes.sort_unstable();
+        }
+        Ok((replicas, held))
     }
 
     /// The replica that holds `node_id`'s tunnel, when it is another one.

@@ -1,5 +1,5 @@
-//! Platform admin pages: users (search, suspend, unsuspend), every organization, and the
-//! audit log with its filters. The API decides who is an admin: anyone else gets its
+//! Platform admin pages: users (search, suspend, unsuspend), every organization, the
+//! audit log with its filters, and the panel's replicas with their agents. The API decides who is an admin: anyone else gets its
 //! 403 as an error page.
 
 use axum::Router;
@@ -15,6 +15,7 @@ use super::csrf::CsrfForm;
 use super::error::WebResult;
 use super::kit::{self, Flash, page_user, plain, shown};
 use super::session::{Browser, WebUser};
+use crate::admin::replicas::{ReplicaList, ReplicaView};
 use crate::audit::store::Entry;
 use crate::orgs::store::Org;
 use crate::pagination::{Page, PageInfo};
@@ -31,6 +32,7 @@ pub fn router() -> Router<WebState> {
         .route("/admin/users/{id}/unsuspend", post(unsuspend))
         .route("/admin/organizations", get(organizations))
         .route("/admin/audit", get(audit))
+        .route("/admin/replicas", get(replicas))
 }
 
 /// Previous and next page numbers of a paged answer.
@@ -230,6 +232,32 @@ pub async fn organizations(
         axum::http::StatusCode::OK,
         ("Organizations", "admin"),
         "admin_orgs.html.tera",
+        &data,
+    )
+}
+
+#[derive(Debug, Serialize)]
+struct ReplicasPage {
+    /// Several replicas can run (Redis is configured).
+    clustered: bool,
+    replicas: Vec<ReplicaView>,
+}
+
+/// `GET /admin/replicas`.
+pub async fn replicas(State(web): State<WebState>, browser: Browser) -> WebResult<Response> {
+    let user = page_user!(web, browser, "/admin/replicas");
+    let answer: ReplicaList = kit::read(&web, &browser, &user, "/v1/admin/replicas").await?;
+    let data = ReplicasPage {
+        clustered: answer.data.iter().any(|r| r.url.is_some()),
+        replicas: answer.data,
+    };
+    kit::page(
+        &web,
+        &browser,
+        &user,
+        axum::http::StatusCode::OK,
+        ("Replicas", "admin"),
+        "admin_replicas.html.tera",
         &data,
     )
 }

@@ -357,6 +357,12 @@ mod tests {
                     "status": 200, "result": "success"}],
                 "pager": pager}),
             ),
+            (
+                "admin_replicas.html.tera",
+                json!({"clustered": true, "replicas": [{"id": XSS, "url": XSS, "version": XSS,
+                    "started_at": "2026-01-01T00:00:00Z", "this": true, "runs_jobs": true,
+                    "agents": [{"node_id": XSS, "name": XSS}, {"node_id": "n2", "name": null}]}]}),
+            ),
         ]
     }
 

@@ -82,6 +82,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../../templates/web/admin_audit.html.tera"),
     ),
     (
+        "admin_replicas.html.tera",
+        include_str!("../../../templates/web/admin_replicas.html.tera"),
+    ),
+    (
         "dashboard.html.tera",
         include_str!("../../../templates/web/dashboard.html.tera"),
     ),

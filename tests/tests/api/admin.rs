@@ -163,3 +163,39 @@ both_engines! {
         assert_eq!(r.body["level"], "shardlyn_panel=debug,info");
     }
 }
+
+both_engines! {
+    /// Without Redis the panel is one replica: this process, holding the job lease and
+    /// the agents connected to it. Only platform admins see the list.
+    async fn one_panel_is_one_replica_holding_its_agents(engine) {
+        let app = spawn_app(engine).await;
+        let admin = app.bootstrap_admin().await;
+        let t = Some(admin.access.as_str());
+        let (config, dir) = shardlyn_tests::agent::register_node(&app, &admin.access).await;
+        let node = config.node_id.clone();
+        let agent = shardlyn_tests::agent::LocalAgent::start(config, dir.path());
+        let name = shardlyn_tests::agent::wait_node(&app, &admin.access, &node, "online").await["name"].clone();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let list = loop {
+            let list = app.get("/v1/admin/replicas", t).await.expect(200).body;
+            if list["data"][0]["runs_jobs"] == true {
+                break list;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never took the job lease: {list}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        let replicas = list["data"].as_array().expect("data");
+        assert_eq!(replicas.len(), 1, "{list}");
+        let me = &replicas[0];
+        assert_eq!(me["id"], app.state.replica_id.as_str());
+        assert_eq!(me["this"], true);
+        assert!(me["url"].is_null(), "no replica listener without Redis");
+        assert_eq!(me["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(me["agents"], json!([{"node_id": node, "name": name}]), "{list}");
+
+        let member = app.register("notadmin@example.com").await;
+        app.get("/v1/admin/replicas", Some(&member.access)).await.expect_error(403, "FORBIDDEN");
+        app.get("/v1/admin/replicas", None).await.expect_error(401, "UNAUTHORIZED");
+        agent.stop().await;
+    }
+}

@@ -18,6 +18,11 @@ const EXTRAS: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/v1/admin/replicas",
+        "panel replicas and the agents each holds (issue 13; the reference has one panel process)",
+    ),
+    (
+        "GET",
         "/v1/instances/{id}/schedules",
         "schedules: list (issue 4; Pterodactyl parity, the reference has no schedules)",
     ),

@@ -122,6 +122,7 @@ const TABLE: &[Row] = &[
     r("GET", "/v1/admin/audit-logs", PlatformAdmin),
     r("GET", "/v1/admin/audit-logs/export", PlatformAdmin),
     r("GET", "/v1/admin/metrics", PlatformAdmin),
+    r("GET", "/v1/admin/replicas", PlatformAdmin),
     r("GET", "/v1/tunnel/stats", PlatformAdmin),
     r("GET", "/v1/tunnel/agents", PlatformAdmin),
     r("DELETE", "/v1/instances/{id}/logs/clear", PlatformAdmin),

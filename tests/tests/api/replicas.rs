@@ -339,6 +339,74 @@ async fn a_change_announced_by_one_replica_ends_the_others_cached_reads() {
     }
 }
 
+/// The admin's replica list, from any replica: every live replica with the agents it
+/// holds and which one runs the cluster's jobs; a stopped replica leaves the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_lists_the_replicas_and_the_agents_each_holds() {
+    let apps = replicas(2, |c| c.jobs.poll_interval_ms = 20).await;
+    let mut apps = apps.into_iter();
+    let (a, b) = (apps.next().expect("a"), apps.next().expect("b"));
+    let admin = a.bootstrap_admin().await;
+    let t = Some(admin.access.as_str());
+    let (config, dir) = register_node(&a, &admin.access).await;
+    let node = config.node_id.clone();
+    let agent = LocalAgent::start(config, dir.path());
+    let name = wait_node(&b, &admin.access, &node, "online").await["name"].clone();
+    let (a_id, b_id) = (a.state.replica_id.clone(), b.state.replica_id.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let list = loop {
+        let list = b.get("/v1/admin/replicas", t).await.expect(200).body;
+        let rows = list["data"].as_array().expect("data");
+        if rows.len() == 2 && rows.iter().any(|r| r["runs_jobs"] == true) {
+            break list;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let rows = list["data"].as_array().expect("data");
+    let row = |id: &str| {
+        rows.iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {list}"))
+    };
+    assert_eq!(
+        row(&a_id)["agents"],
+        json!([{"node_id": node, "name": name}])
+    );
+    assert_eq!(row(&b_id)["agents"], json!([]));
+    assert_eq!(row(&b_id)["this"], true, "B answered");
+    assert_eq!(row(&a_id)["this"], false);
+    assert!(
+        row(&a_id)["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://127.0.0.1:"))
+    );
+    assert_eq!(
+        rows.iter().filter(|r| r["runs_jobs"] == true).count(),
+        1,
+        "one job holder: {list}"
+    );
+
+    agent.stop().await;
+    a.stop().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = b.get("/v1/admin/replicas", t).await.expect(200).body;
+        let ids: Vec<&str> = list["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter_map(|r| r["id"].as_str())
+            .collect();
+        // B alone, and it took the jobs over.
+        if ids == [b_id.as_str()] && list["data"][0]["runs_jobs"] == true {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A Redis server of the test's own, on `port`, that the test can kill and restart.
 fn redis_on(port: u16) -> std::process::Child {
     std::process::Command::new("redis-server")

@@ -452,6 +452,47 @@ async fn an_admin_suspends_a_user() {
         .await;
 }
 
+/// Two replicas on PostgreSQL and Redis with an agent on the first: the admin, signed in
+/// on the second, follows Admin → Replicas and finds both, the agent on the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sees_the_replicas_and_their_agents() {
+    let apps = shardlyn_tests::replicas(2, |_| {}).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let admin = a.bootstrap_admin().await;
+    let (config, dir) = shardlyn_tests::agent::register_node(a, &admin.access).await;
+    let node = config.node_id.clone();
+    let agent = shardlyn_tests::agent::LocalAgent::start(config, dir.path());
+    let name = shardlyn_tests::agent::wait_node(b, &admin.access, &node, "online").await["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    let base = b.base.clone();
+    let (a_id, b_id) = (a.state.replica_id.clone(), b.state.replica_id.clone());
+    Chrome::start(false)
+        .await
+        .run(
+            "an_admin_sees_the_replicas_and_their_agents",
+            |c| async move {
+                sign_in(&c, &base, "admin@example.com").await?;
+                wait_path(&c, "/").await?;
+                click(&c, "nav a[href='/admin/users']").await?;
+                wait_path(&c, "/admin/users").await?;
+                click(&c, ".subnav a[href='/admin/replicas']").await?;
+                wait_path(&c, "/admin/replicas").await?;
+                let row = |id: &str| format!("#admin-replicas tr[data-replica='{id}']");
+                wait_text(&c, &format!("{} .agents", row(&a_id)), &name, SHORT).await?;
+                wait_text(&c, &format!("{} .agents", row(&b_id)), "none", SHORT).await?;
+                wait_text(&c, &row(&b_id), "this one", SHORT).await?;
+                // The agent's name leads to its node page.
+                click(&c, &format!("{} .agents a", row(&a_id))).await?;
+                wait_path(&c, &format!("/nodes/{node}")).await?;
+                Ok(())
+            },
+        )
+        .await;
+    agent.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_is_not_an_admin_and_new_pages_fit_a_phone() {
     let app = admin_app().await;
@@ -470,6 +511,7 @@ async fn a_member_is_not_an_admin_and_new_pages_fit_a_phone() {
                 "/admin/users",
                 "/admin/organizations",
                 "/admin/audit",
+                "/admin/replicas",
             ] {
                 c.goto(&format!("{base}{path}")).await?;
                 find(&c, "h1").await?;
