@@ -154,6 +154,52 @@ both_engines! {
         agent.stop().await;
     }
 
+    /// A revocation ends the consoles it concerns and no other: an API token deleted
+    /// ends the socket opened with it, a session signed out ends the socket its ticket
+    /// bought; a console of another session stays.
+    async fn a_revocation_ends_the_consoles_it_concerns(engine) {
+        let app = spawn_app(engine).await;
+        let admin = app.bootstrap_admin().await;
+        let (config, dir) = register_node(&app, &admin.access).await;
+        let agent = LocalAgent::start(config.clone(), dir.path());
+        wait_node(&app, &admin.access, &config.node_id, "online").await;
+        let workload = busybox_workload(&app, &admin.access).await;
+        let instance = create_instance(&app, &admin.access, &config.node_id, &workload).await;
+        let id = instance["id"].as_str().expect("id").to_string();
+        wait_instance(&app, &admin.access, &id, "offline", WAIT).await;
+        let url = format!("{}/v1/instances/{id}/console", app.base);
+
+        let api = app.api_token(&admin.access, "console", None).await;
+        let mut by_token = Console::connect(&url, Some(&api)).await.expect("API token accepted");
+        by_token.wait_for(WAIT, "auth success", |e| e.event == "auth success").await;
+        let mut by_ticket = console(&app, &admin.access, &id).await;
+        let other = app.login("admin@example.com", shardlyn_tests::PASSWORD).await;
+        let mut other_session = console(&app, &other.access, &id).await;
+
+        // Still answering (asked for stats, not a new auth, which would change what the
+        // socket is checked against).
+        async fn answers(c: &mut Console) {
+            c.send("send stats", &[]).await;
+            c.wait_for(WAIT, "stats", |e| e.event == "stats").await;
+        }
+        async fn ended(mut c: Console) {
+            c.wait_for(WAIT, "the end of access", |e| e.event == "jwt error" && e.arg().contains("ended")).await;
+            assert!(c.next(WAIT).await.is_none(), "the socket closed");
+        }
+
+        let tokens = app.get("/v1/api-tokens", Some(&admin.access)).await.expect(200);
+        let token_id = tokens.body[0]["id"].as_str().expect("token id").to_owned();
+        app.delete(&format!("/v1/api-tokens/{token_id}"), Some(&admin.access)).await.expect(204);
+        ended(by_token).await;
+        answers(&mut by_ticket).await;
+
+        app.post("/v1/auth/logout", Some(&admin.access), json!({})).await.expect(204);
+        ended(by_ticket).await;
+        answers(&mut other_session).await;
+        other_session.close().await;
+        agent.stop().await;
+    }
+
     async fn console_sockets_check_tickets_tokens_and_permissions(engine) {
         let app = spawn_app(engine).await;
         let admin = app.bootstrap_admin().await;

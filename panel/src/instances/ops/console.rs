@@ -3,7 +3,11 @@
 //! tunnel.
 //!
 //! Authentication: `?ticket=` (single use, 30 s), an `Authorization` header, or a first
-//! message `{"event": "auth", "args": [token]}` carrying a JWT or API token. Each socket
+//! message `{"event": "auth", "args": [token]}` carrying a JWT or API token. A socket
+//! ends when its caller may no longer use it: checked again at every revocation (logout,
+//! token deletion, suspension, password change) and every minute (membership and
+//! permission changes), against the token, or the credential a ticket was bought with.
+//! Each socket
 //! has its own bounded queue: a slow client loses its oldest lines and is told so; the
 //! agent stream it reads from is never slowed down, so neither is the server nor any
 //! other client.
@@ -25,7 +29,7 @@ use shardlyn_proto::instance::{Event, PowerAction, REPLAY_LINES, events};
 
 use super::power::{act, connected, send_command};
 use super::tickets;
-use crate::auth::extract::{CurrentUser, authenticate_token};
+use crate::auth::extract::{Credential, CurrentUser, authenticate_token};
 use crate::authz::{self, perm};
 use crate::db::now_ms;
 use crate::error::{AppError, AppPath, AppQuery, AppResult};
@@ -42,6 +46,8 @@ const QUEUE: usize = 8192;
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// `token expiring` is sent this long before the token dies.
 const EXPIRY_WARNING_MS: i64 = 60_000;
+/// How often an open socket's caller is checked again without a revocation anywhere.
+const RECHECK: Duration = Duration::from_secs(60);
 /// Client messages kept while the agent stream is being opened.
 const MAX_HELD: usize = 64;
 
@@ -136,12 +142,68 @@ pub async fn logs(
 struct Caller {
     user: CurrentUser,
     expires_at: Option<i64>,
+    proof: Proof,
+}
+
+/// What the socket's caller is checked against again.
+enum Proof {
+    /// The token it authenticated with.
+    Token(String),
+    /// The credential its ticket was bought with (`None`: nothing but the user).
+    Bought(Option<Credential>),
 }
 
 async fn caller_from_token(state: &AppState, token: &str) -> AppResult<Caller> {
     let user = authenticate_token(state, token).await?;
     let expires_at = state.jwt.verify(token).ok().map(|c| c.exp * 1000);
-    Ok(Caller { user, expires_at })
+    Ok(Caller {
+        user,
+        expires_at,
+        proof: Proof::Token(token.to_owned()),
+    })
+}
+
+/// Whether the socket's caller may still use it: the credential stands, and the
+/// instance is still theirs with the same permissions (a changed set ends the socket;
+/// the client reconnects with the new one). `None` when it cannot be told (a database
+/// hiccup keeps the socket).
+async fn still_allowed(
+    state: &AppState,
+    caller: &Caller,
+    instance_id: &str,
+    membership: &Membership,
+) -> Option<bool> {
+    let user = match &caller.proof {
+        Proof::Token(token) => match authenticate_token(state, token).await {
+            Ok(user) => user,
+            Err(AppError::Unauthorized(_)) => return Some(false),
+            Err(_) => return None,
+        },
+        Proof::Bought(credential) => {
+            if let Some(credential) = credential {
+                match tickets::credential_stands(state, credential).await {
+                    Ok(true) => {}
+                    Ok(false) => return Some(false),
+                    Err(_) => return None,
+                }
+            }
+            match crate::users::store::find(&state.db.pool, &caller.user.user.id).await {
+                Ok(Some(user)) if !user.suspended => CurrentUser {
+                    user,
+                    credential: Credential::Ticket,
+                },
+                Ok(_) => return Some(false),
+                Err(_) => return None,
+            }
+        }
+    };
+    match authorize(state, &user, instance_id).await {
+        Ok((_, now)) => Some(now.effective() == membership.effective()),
+        Err(AppError::NotFound(_) | AppError::Forbidden(_) | AppError::Unauthorized(_)) => {
+            Some(false)
+        }
+        Err(_) => None,
+    }
 }
 
 async fn open(
@@ -159,10 +221,14 @@ async fn open(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim().to_owned());
     let caller = match (&q.ticket, bearer) {
-        (Some(ticket), _) => Some(Caller {
-            user: tickets::redeem(&state, ticket, &id).await?,
-            expires_at: None,
-        }),
+        (Some(ticket), _) => {
+            let (user, bought_with) = tickets::redeem(&state, ticket, &id).await?;
+            Some(Caller {
+                user,
+                expires_at: None,
+                proof: Proof::Bought(bought_with),
+            })
+        }
         (None, Some(token)) => Some(caller_from_token(&state, &token).await?),
         (None, None) if ws.is_some() => None,
         (None, None) => return Err(AppError::unauthorized("missing bearer token")),
@@ -378,6 +444,9 @@ async fn session(
     let mut held: Vec<Utf8Bytes> = Vec::new();
     let mut batch = Vec::new();
     let mut warned = false;
+    let mut revocations = state.auth_cache.watch();
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.reset();
     loop {
         let expiry = caller.expires_at.map(|at| at - now_ms());
         let warn_in = expiry
@@ -437,6 +506,16 @@ async fn session(
                     break;
                 }
             }
+            changed = revocations.changed() => {
+                if changed.is_err() || !keeps_access(&mut sink, &state, &caller, &instance, &membership).await {
+                    break;
+                }
+            }
+            _ = recheck.tick() => {
+                if !keeps_access(&mut sink, &state, &caller, &instance, &membership).await {
+                    break;
+                }
+            }
             () = sleep_opt(warn_in) => {
                 warned = true;
                 if sink.send(text(&Event::new(events::TOKEN_EXPIRING, &[]))).await.is_err() { break; }
@@ -461,6 +540,23 @@ async fn session(
     pump.abort();
     // A client that already went away may never complete the close handshake.
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+/// Checks the caller again ([`still_allowed`]); `false`, after telling the client, when
+/// the socket must end.
+async fn keeps_access(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    state: &AppState,
+    caller: &Caller,
+    instance: &Instance,
+    membership: &Membership,
+) -> bool {
+    if still_allowed(state, caller, &instance.id, membership).await == Some(false) {
+        let message = "access to this console ended (signed out, revoked or permissions changed)";
+        let _ = sink.send(say(events::JWT_ERROR, message)).await;
+        return false;
+    }
+    true
 }
 
 /// Handles one client message and writes the replies; `false` when the client is gone.

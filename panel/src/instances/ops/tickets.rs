@@ -31,9 +31,14 @@ pub async fn create(
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
     let ticket = format!("{PREFIX}{}", random_hex(32));
     let now = now_ms();
+    let (session_id, api_token_id) = match &user.credential {
+        Credential::Session(id) => (Some(id.as_str()), None),
+        Credential::ApiToken(id) => (None, Some(id.as_str())),
+        Credential::Ticket => (None, None),
+    };
     sqlx::query(
-        "INSERT INTO console_tickets (id, token_hash, instance_id, user_id, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO console_tickets (id, token_hash, instance_id, user_id, created_at, expires_at, \
+         session_id, api_token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(new_id())
     .bind(sha256_hex(&ticket))
@@ -41,6 +46,8 @@ pub async fn create(
     .bind(&user.user.id)
     .bind(now)
     .bind(now + TICKET_TTL_MS)
+    .bind(session_id)
+    .bind(api_token_id)
     .execute(&state.db.pool)
     .await?;
     // Used and expired tickets are worthless; drop them as new ones are made.
@@ -59,34 +66,78 @@ pub async fn create(
     ))
 }
 
-/// Spends a ticket for `instance_id`: the user it was issued to, once.
+/// Spends a ticket for `instance_id`, once: the user it was issued to, and the
+/// credential they bought it with (which the console keeps checking).
 ///
 /// # Errors
 /// 401 for an unknown, expired, used or other-instance ticket, or a suspended user.
-pub async fn redeem(state: &AppState, ticket: &str, instance_id: &str) -> AppResult<CurrentUser> {
+pub async fn redeem(
+    state: &AppState,
+    ticket: &str,
+    instance_id: &str,
+) -> AppResult<(CurrentUser, Option<Credential>)> {
     let invalid = || AppError::unauthorized("invalid, expired or already used console ticket");
     if !ticket.starts_with(PREFIX) || ticket.len() > 128 {
         return Err(invalid());
     }
     let hash = sha256_hex(ticket);
     let now = now_ms();
-    let row: Option<(String,)> = sqlx::query_as(
+    let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
         "UPDATE console_tickets SET used_at = $1 \
          WHERE token_hash = $2 AND instance_id = $3 AND used_at IS NULL AND expires_at > $1 \
-         RETURNING user_id",
+         RETURNING user_id, session_id, api_token_id",
     )
     .bind(now)
     .bind(&hash)
     .bind(instance_id)
     .fetch_optional(&state.db.pool)
     .await?;
-    let (user_id,) = row.ok_or_else(invalid)?;
+    let (user_id, session_id, api_token_id) = row.ok_or_else(invalid)?;
+    let bought_with = session_id
+        .map(Credential::Session)
+        .or(api_token_id.map(Credential::ApiToken));
     let user = users::find(&state.db.pool, &user_id)
         .await?
         .filter(|u| !u.suspended)
         .ok_or_else(invalid)?;
-    Ok(CurrentUser {
-        user,
-        credential: Credential::Ticket,
-    })
+    Ok((
+        CurrentUser {
+            user,
+            credential: Credential::Ticket,
+        },
+        bought_with,
+    ))
+}
+
+/// Whether `credential` still stands: a session not revoked nor ended, an API token not
+/// deleted nor expired (a ticket's own credential always, it was spent at the start).
+///
+/// # Errors
+/// Database failures.
+pub async fn credential_stands(state: &AppState, credential: &Credential) -> AppResult<bool> {
+    let now = now_ms();
+    let found: Option<i64> = match credential {
+        Credential::Session(id) => {
+            sqlx::query_scalar(
+                "SELECT CAST(1 AS BIGINT) FROM sessions \
+                 WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
+            )
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&state.db.pool)
+            .await?
+        }
+        Credential::ApiToken(id) => {
+            sqlx::query_scalar(
+                "SELECT CAST(1 AS BIGINT) FROM api_tokens \
+                 WHERE id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+            )
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&state.db.pool)
+            .await?
+        }
+        Credential::Ticket => Some(1),
+    };
+    Ok(found.is_some())
 }
