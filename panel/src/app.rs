@@ -73,7 +73,33 @@ async fn method_not_allowed() -> axum::response::Response {
 /// into their own copy of the API router, see `web::api`).
 pub fn router(state: AppState) -> Router {
     let web = crate::web::router(state.clone(), api(state.clone()));
-    api(state).merge(web)
+    api(state.clone())
+        .merge(web)
+        .layer(middleware::from_fn_with_state(state, draining))
+}
+
+/// While the process drains before it stops, every new request (health probes too, so
+/// the load balancer takes it out) is answered `503 DRAINING` with `Retry-After: 1`.
+async fn draining(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if !state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        return next.run(req).await;
+    }
+    let mut response = crate::error::AppError::coded(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "DRAINING",
+        "this panel replica is restarting: retry (another replica answers)",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    response
 }
 
 /// The API with its middleware: metrics (outermost), rate limits, audit, body limit.

@@ -260,6 +260,10 @@ pub struct ClusterConfig {
     /// The URL other replicas reach that listener at. Empty: `http://` and the address it
     /// bound, which needs `listen` on a specific address (not 0.0.0.0).
     pub advertise_url: String,
+    /// Milliseconds a stopping process answers new requests `503` with `Retry-After`
+    /// (while those in flight finish) before it closes, so a load balancer sends them to
+    /// another replica. 0: close at once.
+    pub drain_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -267,6 +271,7 @@ impl Default for ClusterConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise_url: String::new(),
+            drain_ms: 0,
         }
     }
 }
@@ -438,6 +443,10 @@ impl Config {
         anyhow::ensure!(
             (1..=86_400).contains(&self.jobs.upload_sweep_secs),
             "jobs.upload_sweep_secs must be between 1 and 86400"
+        );
+        anyhow::ensure!(
+            self.cluster.drain_ms <= 600_000,
+            "cluster.drain_ms must be at most 600000 (ten minutes)"
         );
         self.smtp
             .validate()
@@ -734,6 +743,10 @@ const DOCS: &[(&str, &str)] = &[
     (
         "cluster.advertise_url",
         "URL other replicas reach that listener at, e.g. http://10.0.0.5:8081. Empty: http:// and the bound address.",
+    ),
+    (
+        "cluster.drain_ms",
+        "Milliseconds a stopping replica answers new requests 503 with Retry-After before it closes (a rolling restart behind a load balancer); 0 closes at once.",
     ),
     (
         "outbound",

@@ -98,6 +98,7 @@ pub async fn build_state(
         config,
         started_at: Instant::now(),
         replica_id: crate::db::new_id(),
+        draining: std::sync::atomic::AtomicBool::new(false),
         trusted_proxies,
         bound: std::sync::OnceLock::new(),
         tunnels,
@@ -199,6 +200,16 @@ impl Running {
     /// # Errors
     /// The server task failed.
     pub async fn stop(self) -> anyhow::Result<()> {
+        // New requests are sent elsewhere (503, Retry-After) while those in flight
+        // finish; a load balancer retries them on another replica.
+        let drain = self.state.config.cluster.drain_ms;
+        if drain > 0 {
+            self.state
+                .draining
+                .store(true, std::sync::atomic::Ordering::Release);
+            tracing::info!(drain_ms = drain, "draining before stopping");
+            tokio::time::sleep(Duration::from_millis(drain)).await;
+        }
         // Background jobs first: runs in flight finish while the tunnels are still up.
         self.jobs.stop().await;
         // Event streams never finish by themselves: end them so shutdown need not wait.

@@ -35,6 +35,9 @@ pub struct App {
     /// The event bus (in-process, or shared through Redis).
     pub events: Arc<crate::events::Bus>,
     pub started_at: Instant,
+    /// Set when the process starts stopping: new requests are answered `503` with
+    /// `Retry-After` during `cluster.drain_ms` (see `app::draining`).
+    pub draining: std::sync::atomic::AtomicBool,
     /// This process's id among the replicas (the job lease's holder, the admin page).
     pub replica_id: String,
     /// Parsed `trusted_proxies`.

@@ -24,6 +24,7 @@ use serde_json::json;
 use shardlyn_tests::agent::{
     LocalAgent, busybox_workload, free_port, register_node, wait_instance, wait_node,
 };
+use shardlyn_tests::bench::{console_url, flood, percentile};
 use shardlyn_tests::console::Console;
 use shardlyn_tests::docker::TEST_IMAGE;
 use shardlyn_tests::{Engine, spawn_app};
@@ -35,20 +36,6 @@ fn env_or(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss,
-        reason = "an index into a short vector"
-    )]
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
 }
 
 /// Lines/s of `seq 1 n` read straight from `docker run` (Docker's own attach).
@@ -85,75 +72,6 @@ async fn engine_post(path: &str) -> u16 {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
-}
-
-/// A console URL with a fresh ticket.
-/// What one console flood measured.
-struct Flood {
-    elapsed: f64,
-    lost: u64,
-    notices: u64,
-    agent_notices: u64,
-}
-
-impl Flood {
-    #[expect(clippy::cast_precision_loss, reason = "a rate")]
-    fn rate(&self, lines: u64) -> f64 {
-        (lines - self.lost) as f64 / self.elapsed
-    }
-}
-
-/// Sends `command` (which prints the numbers 1..=`lines`, one per line) and reads the
-/// console until the last line, counting the numbers that never arrived.
-async fn flood(c: &mut Console, command: &str, lines: u64) -> Flood {
-    const LINE: &str = "{\"event\":\"console output\",\"args\":[\"";
-    c.send("send command", &[command]).await;
-    let began = Instant::now();
-    let mut expected = 1u64;
-    let mut result = Flood {
-        elapsed: 0.0,
-        lost: 0,
-        notices: 0,
-        agent_notices: 0,
-    };
-    while expected <= lines {
-        let Some(text) = c.next_text(Duration::from_secs(20)).await else {
-            break;
-        };
-        if let Some(rest) = text.strip_prefix(LINE) {
-            let Ok(n) = rest.trim_end_matches("\"]}").parse::<u64>() else {
-                continue;
-            };
-            if n > expected {
-                result.lost += n - expected;
-            }
-            expected = expected.max(n + 1);
-        } else if text.contains("dropped") {
-            result.notices += 1;
-            if text.contains("console lines dropped") {
-                result.agent_notices += 1;
-            }
-        }
-    }
-    result.elapsed = began.elapsed().as_secs_f64();
-    result.lost += (lines + 1).saturating_sub(expected);
-    result
-}
-
-async fn console_url(app: &shardlyn_tests::TestApp, access: &str, id: &str) -> String {
-    let r = app
-        .post(
-            &format!("/v1/instances/{id}/console/tickets"),
-            Some(access),
-            json!({}),
-        )
-        .await
-        .expect(201);
-    format!(
-        "{}/v1/instances/{id}/console?ticket={}",
-        app.base,
-        r.body["ticket"].as_str().expect("ticket")
-    )
 }
 
 #[tokio::main(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 //! HAProxy (Debian's `haproxy`) in front of panel replicas, configured as
 //! `docs/operations/scale-out.md` says: round robin, WebSocket upgrades (agent tunnels,
-//! consoles) and event streams passed through, `/health/live` as the health check.
+//! consoles) and event streams passed through, `/health/live` as the health check, and
+//! a request refused by a draining or stopped replica retried on another.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -21,7 +22,8 @@ pub fn config(port: u16, backends: &[&str]) -> String {
     let mut text = format!(
         "global\n    maxconn 4096\n\n\
          defaults\n    mode http\n    option forwardfor\n    timeout connect 5s\n    \
-         timeout client 60s\n    timeout server 60s\n    timeout tunnel 1h\n\n\
+         timeout client 60s\n    timeout server 60s\n    timeout tunnel 1h\n    \
+         retries 3\n    option redispatch 1\n    retry-on conn-failure empty-response 503\n\n\
          frontend panel\n    bind 127.0.0.1:{port}\n    default_backend replicas\n\n\
          backend replicas\n    balance roundrobin\n    option httpchk GET /health/live\n"
     );

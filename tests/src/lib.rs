@@ -4,6 +4,7 @@
 //! `both_engines!` turns one async test body into a `sqlite` and a `postgres` test.
 
 pub mod agent;
+pub mod bench;
 pub mod console;
 pub mod docker;
 pub mod lb;

@@ -258,6 +258,82 @@ async fn replicas_behind_a_load_balancer_act_as_one_panel() {
     }
 }
 
+/// Both replicas restarted one after the other, each draining 1.5 s, under a steady load
+/// through HAProxy: every request is answered 200 (a refused or drained one is retried
+/// on the other replica by the balancer); none fails, and the restarted replicas serve
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_behind_the_load_balancer_fails_no_request() {
+    let apps = replicas(2, |c| c.cluster.drain_ms = 1500).await;
+    let lb = LoadBalancer::start(&[&apps[0].base, &apps[1].base]).await;
+    let user = apps[0].register("rolling@example.com").await;
+    let client = reqwest::Client::new();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let load = {
+        let (stop, sent, client) = (stop.clone(), sent.clone(), client.clone());
+        let url = format!("{}/v1/users/me", lb.base);
+        let token = user.access.clone();
+        tokio::spawn(async move {
+            let mut answers: Vec<(u16, Option<String>)> = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                let r = client.get(&url).bearer_auth(&token).send().await;
+                answers.push(match r {
+                    Ok(r) => (
+                        r.status().as_u16(),
+                        r.headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned),
+                    ),
+                    Err(_) => (0, None),
+                });
+                sent.fetch_add(1, std::sync::atomic::Ordering::Release);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            answers
+        })
+    };
+    let mut running = apps;
+    for n in 0..2 {
+        // Restart replica n on the same address, as an upgrade would.
+        let old = running.remove(n);
+        let mut config = old.state.config.clone();
+        config.listen = old.state.bound.get().copied().expect("bound");
+        let dir = old.stop_keep_dir().await;
+        let again = shardlyn_tests::start_with_config(Engine::Postgres, dir, config).await;
+        again.get("/health/live", None).await.expect(200);
+        running.insert(n, again);
+    }
+    // The load goes on for 300 more requests (the balancer's checks find the restarted
+    // replicas meanwhile).
+    let after = sent.load(std::sync::atomic::Ordering::Acquire) + 300;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while sent.load(std::sync::atomic::Ordering::Acquire) < after {
+        assert!(tokio::time::Instant::now() < deadline, "the load stalled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let answers = load.await.expect("load");
+    let failed: Vec<&(u16, Option<String>)> = answers.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(
+        answers.len() > 100,
+        "a steady load: {} requests",
+        answers.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {failed:?}",
+        failed.len(),
+        answers.len()
+    );
+    for app in &running {
+        app.get("/v1/users/me", Some(&user.access))
+            .await
+            .expect(200);
+    }
+}
+
 /// With Redis the caller cache stays on, on every replica; a session ended on one replica
 /// is refused by the others within a second, although they had it cached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
