@@ -22,6 +22,11 @@
 //!
 //! A step holds when every agent connected, every agent answered a heartbeat during the
 //! round, none was dropped, and p99 < 1 s. Goal: 10,000 agents.
+//!
+//! `SHARDLYN_BENCH_REPLICAS=3` runs that many `shardlyn serve` replicas instead, on a
+//! fresh PostgreSQL database and the test Redis (`scripts/dev-services`), sharing their
+//! keys; agents dial them in turn. The RSS figures are then the sum over the replicas,
+//! and Redis's `used_memory` per agent (the tunnel registry) is printed too.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -129,11 +134,12 @@ struct Fleet {
 }
 
 impl Fleet {
-    /// Connects one agent per token, `BATCH` at a time.
-    async fn connect(&mut self, addr: SocketAddr, tokens: &[String]) {
+    /// Connects one agent per token, `BATCH` at a time, to each of `addrs` in turn.
+    async fn connect(&mut self, addrs: &[SocketAddr], tokens: &[String]) {
         for chunk in tokens.chunks(BATCH) {
             let mut dialing = tokio::task::JoinSet::new();
             for token in chunk {
+                let addr = addrs[self.agents.len() % addrs.len()];
                 let sim = Arc::new(Sim::default());
                 self.agents.push(sim.clone());
                 dialing.spawn(connect(addr, token.clone(), sim, self.closed.clone()));
@@ -179,8 +185,9 @@ impl Drop for Panel {
 }
 
 impl Panel {
-    /// `shardlyn serve` on `dir`, with as many file descriptors as the shell may give it.
-    fn start(dir: &Path) -> Panel {
+    /// `shardlyn serve` on `dir` with `env` set, with as many file descriptors as the shell
+    /// may give it.
+    fn start(dir: &Path, env: &[(&str, String)]) -> Panel {
         let log = std::fs::File::create(dir.join("panel.log")).expect("panel log");
         let mut child = Command::new("sh")
             .arg("-c")
@@ -191,6 +198,7 @@ impl Panel {
             )
             .arg(env!("CARGO_BIN_EXE_shardlyn"))
             .arg(dir)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -378,15 +386,9 @@ async fn stream_lines(config: Option<WebSocketConfig>) -> Result<f64, String> {
     Ok(rate)
 }
 
-/// Pre-creates `n` nodes, one agent token each, in the panel's database.
-async fn seed(dir: &Path, n: usize) -> Vec<String> {
-    let config = Config {
-        data_dir: dir.to_path_buf(),
-        ..Config::default()
-    };
-    let db = Db::connect(&config.effective_database_url(), 1)
-        .await
-        .expect("database");
+/// Pre-creates `n` nodes, one agent token each, in the database at `url`.
+async fn seed(url: &str, n: usize) -> Vec<String> {
+    let db = Db::connect(url, 1).await.expect("database");
     db.migrate().await.expect("migrations");
     let org = new_id();
     let mut tx = db.pool.begin().await.expect("transaction");
@@ -411,6 +413,43 @@ async fn seed(dir: &Path, n: usize) -> Vec<String> {
     tx.commit().await.expect("commit");
     db.pool.close().await;
     tokens
+}
+
+/// The replicas to run (`SHARDLYN_BENCH_REPLICAS`, default 1).
+fn replica_count() -> usize {
+    std::env::var("SHARDLYN_BENCH_REPLICAS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1)
+}
+
+/// Redis's `used_memory`, in bytes.
+fn redis_used_memory(url: &str) -> u64 {
+    let out = Command::new("redis-cli")
+        .args(["-u", url, "info", "memory"])
+        .output()
+        .expect("redis-cli (scripts/dev-services installs redis)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Adds up cumulative histograms with the same buckets.
+fn sum_histograms(all: Vec<Vec<(f64, u64)>>) -> Vec<(f64, u64)> {
+    let mut total: Vec<(f64, u64)> = Vec::new();
+    for h in all {
+        if total.is_empty() {
+            total = h;
+        } else {
+            for (t, (_, c)) in total.iter_mut().zip(h) {
+                t.1 += c;
+            }
+        }
+    }
+    total
 }
 
 fn agent_counts() -> Vec<usize> {
@@ -454,19 +493,58 @@ struct Step {
 async fn run() {
     let counts = agent_counts();
     let max = counts.last().copied().unwrap_or(0);
+    let replicas = replica_count();
     let dir = tempfile::tempdir().expect("tempdir");
     let seeded = Instant::now();
-    let tokens = seed(dir.path(), max).await;
+    let (url, env, redis) = if replicas == 1 {
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        (config.effective_database_url(), Vec::new(), None)
+    } else {
+        let url =
+            shardlyn_tests::fresh_database(shardlyn_tests::Engine::Postgres, dir.path()).await;
+        let redis = shardlyn_tests::redis_url();
+        let env = vec![
+            ("SHARDLYN_DATABASE_URL", url.clone()),
+            ("SHARDLYN_REDIS_URL", redis.clone()),
+            ("SHARDLYN_JWT_SECRET", random_hex(32)),
+            ("SHARDLYN_MASTER_KEY", random_hex(32)),
+            // Every simulated agent dials from 127.0.0.1, and with Redis the replicas
+            // share the per-address WebSocket budget (30 a minute), which a real fleet
+            // spread over many addresses does not exhaust.
+            ("SHARDLYN_RATE_LIMIT__ENABLED", "false".into()),
+        ];
+        (url, env, Some(redis))
+    };
+    let tokens = seed(&url, max).await;
     let seeded = seeded.elapsed();
-    let panel = Panel::start(dir.path());
-    let addr = panel.addr;
-    get_text(addr, "/health").await;
-    get_text(addr, "/metrics").await;
+    let panels: Vec<Panel> = (0..replicas)
+        .map(|i| {
+            let own = dir.path().join(format!("replica-{i}"));
+            std::fs::create_dir_all(&own).expect("replica dir");
+            // One replica keeps the SQLite file of `dir` (seeded above).
+            Panel::start(if replicas == 1 { dir.path() } else { &own }, &env)
+        })
+        .collect();
+    let addrs: Vec<SocketAddr> = panels.iter().map(|p| p.addr).collect();
+    for &addr in &addrs {
+        get_text(addr, "/health").await;
+        get_text(addr, "/metrics").await;
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let base = panel.rss_kib();
+    let rss_all = || panels.iter().map(Panel::rss_kib).sum::<u64>();
+    let base = rss_all();
+    let redis_base = redis.as_deref().map(redis_used_memory);
     let own_base = rss_kib("/proc/self/status");
+    let engine = if replicas == 1 {
+        "one `shardlyn serve` on SQLite".to_owned()
+    } else {
+        format!("{replicas} `shardlyn serve` replicas on PostgreSQL and Redis")
+    };
     println!(
-        "bench: tunnel scale, panel `shardlyn serve` on SQLite ({max} nodes seeded in {:.1} s), \
+        "bench: tunnel scale, {engine} ({max} nodes seeded in {:.1} s), \
          {} cores, heartbeat every {} s, agents dial {BATCH} at a time",
         seeded.as_secs_f64(),
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
@@ -506,7 +584,7 @@ async fn run() {
     for &n in &counts {
         let from = fleet.agents.len();
         let started = Instant::now();
-        fleet.connect(addr, &tokens[from..n]).await;
+        fleet.connect(&addrs, &tokens[from..n]).await;
         let connect = started.elapsed();
         // Connected in the panel's eyes: it sent the first heartbeat.
         let settle = Instant::now();
@@ -516,12 +594,20 @@ async fn run() {
         let registered = started.elapsed();
         tokio::time::sleep(Duration::from_secs(1)).await;
         // One full heartbeat round.
-        let before = panel.heartbeat_histogram().await;
+        let mut before = Vec::new();
+        for panel in &panels {
+            before.push(panel.heartbeat_histogram().await);
+        }
+        let before = sum_histograms(before);
         let counts_before = fleet.heartbeats();
         tokio::time::sleep(HEARTBEAT + Duration::from_millis(1500)).await;
-        let after = panel.heartbeat_histogram().await;
+        let mut after = Vec::new();
+        for panel in &panels {
+            after.push(panel.heartbeat_histogram().await);
+        }
+        let after = sum_histograms(after);
         let counts_after = fleet.heartbeats();
-        let rss = panel.rss_kib();
+        let rss = rss_all();
         let own = rss_kib("/proc/self/status");
         let round: Vec<(f64, u64)> = after
             .iter()
@@ -552,7 +638,11 @@ async fn run() {
         );
         println!(
             "{:<44} {:>10}  ratio {:.2} to baseline",
-            "panel RSS",
+            if replicas == 1 {
+                "panel RSS"
+            } else {
+                "panel RSS, all replicas"
+            },
             mib(rss),
             f64::from(u32::try_from(rss).unwrap_or(u32::MAX))
                 / f64::from(u32::try_from(base.max(1)).unwrap_or(u32::MAX)),
@@ -567,6 +657,15 @@ async fn run() {
                 "MISSED"
             },
         );
+        if let (Some(url), Some(base)) = (redis.as_deref(), redis_base) {
+            let used = redis_used_memory(url);
+            #[expect(clippy::cast_precision_loss, reason = "memory sizes")]
+            let per = (used as f64 - base as f64) / n as f64;
+            println!(
+                "{:<44} {:>10.0} B  (used_memory {} -> {} B)",
+                "Redis memory per agent", per, base, used
+            );
+        }
         if let Some((m, m_rss)) = previous {
             println!(
                 "{:<44} {:>10.1} KiB",
@@ -616,7 +715,7 @@ async fn run() {
         largest.map_or_else(|| "none".into(), |n| n.to_string()),
         P99_LIMIT_SECS * 1000.0,
     );
-    drop(panel);
+    drop(panels);
 }
 
 fn main() {
