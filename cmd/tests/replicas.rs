@@ -1,15 +1,17 @@
-//! Replicas as real processes: two `shardlyn serve` on one PostgreSQL database and the
-//! test Redis, behind HAProxy, an agent dialling through the balancer, a game server
-//! running, and the replica holding the agent's tunnel killed with `kill -9`. The agent
-//! is back through the balancer within 10 s (about 2–2.5 s here), the server never
-//! stops, and an event-stream client that was on the killed replica resumes through the
-//! balancer with `Last-Event-ID` and gets every event it missed, none twice.
+//! Replicas as real processes: three `shardlyn serve` on one PostgreSQL database and the
+//! test Redis behind HAProxy, three agents dialling through the balancer, a game server
+//! running on each. A console opened through any replica for a server whose agent another
+//! replica holds sends and receives. Then a replica holding agents is killed with
+//! `kill -9`. Its agents are back through the balancer within 10 s, no server stops, and
+//! an event-stream client that was on the killed replica resumes through the balancer
+//! with `Last-Event-ID` and gets every event it missed, none twice.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use shardlyn_tests::agent::{LocalAgent, free_port};
+use shardlyn_tests::console::Console;
 use shardlyn_tests::lb::LoadBalancer;
 use shardlyn_tests::sse::SseStream;
 use shardlyn_tests::{Engine, PASSWORD, fresh_database, redis_url};
@@ -115,6 +117,52 @@ async fn wait_until(
     }
 }
 
+/// Which replica (by index into `bases`) holds each node's tunnel, from each replica's
+/// own entry (`this`) in the replica list; waits until all `nodes` are held.
+async fn holders(
+    client: &reqwest::Client,
+    bases: &[String],
+    token: &str,
+    nodes: usize,
+) -> std::collections::HashMap<String, usize> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut held = std::collections::HashMap::new();
+        for (n, base) in bases.iter().enumerate() {
+            let (_, list) = call(
+                client,
+                reqwest::Method::GET,
+                base,
+                "/v1/admin/replicas",
+                Some(token),
+                None,
+            )
+            .await;
+            let me = list["data"]
+                .as_array()
+                .and_then(|d| d.iter().find(|x| x["this"] == true).cloned());
+            for agent in me
+                .as_ref()
+                .and_then(|m| m["agents"].as_array())
+                .into_iter()
+                .flatten()
+            {
+                if let Some(node) = agent["node_id"].as_str() {
+                    held.insert(node.to_owned(), n);
+                }
+            }
+        }
+        if held.len() == nodes {
+            return held;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "agents held: {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_with_kill_9_loses_no_agent_server_or_event() {
     shardlyn_tests::docker::ensure_test_image();
@@ -131,7 +179,7 @@ async fn a_replica_killed_with_kill_9_loses_no_agent_server_or_event() {
         ),
         ("SHARDLYN_MASTER_KEY", "22".repeat(32)),
     ];
-    let mut replicas = vec![Replica::start(&env), Replica::start(&env)];
+    let mut replicas: Vec<Replica> = (0..3).map(|_| Replica::start(&env)).collect();
     let client = reqwest::Client::new();
     for r in &replicas {
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -154,7 +202,8 @@ async fn a_replica_killed_with_kill_9_loses_no_agent_server_or_event() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let lb = LoadBalancer::start(&[&replicas[0].base, &replicas[1].base]).await;
+    let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
+    let lb = LoadBalancer::start(&bases.iter().map(String::as_str).collect::<Vec<_>>()).await;
     let post = reqwest::Method::POST;
     let (status, boot) = call(
         &client,
@@ -169,35 +218,46 @@ async fn a_replica_killed_with_kill_9_loses_no_agent_server_or_event() {
     let token = boot["access_token"].as_str().expect("token").to_owned();
     let t = Some(token.as_str());
 
-    // An agent dials through the balancer.
-    let (status, reg) = call(
-        &client,
-        post.clone(),
-        &lb.base,
-        "/v1/nodes/register-token",
-        t,
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(status, 201, "{reg}");
-    let agent_dir = tempfile::tempdir().expect("tempdir");
-    let config = shardlyn_agent::register::register(
-        &lb.base,
-        reg["token"].as_str().expect("token"),
-        None,
-        agent_dir.path(),
-    )
-    .await
-    .expect("agent registers");
-    let node = config.node_id.clone();
-    let agent = LocalAgent::start(config, agent_dir.path());
-    let node_path = format!("/v1/nodes/{node}");
-    wait_until(&client, &lb.base, &node_path, &token, WAIT, |n| {
-        n["status"] == "online"
-    })
-    .await;
+    // Three agents dial through the balancer.
+    let mut agents = Vec::new();
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        let (status, reg) = call(
+            &client,
+            post.clone(),
+            &lb.base,
+            "/v1/nodes/register-token",
+            t,
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(status, 201, "{reg}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = shardlyn_agent::register::register(
+            &lb.base,
+            reg["token"].as_str().expect("token"),
+            None,
+            dir.path(),
+        )
+        .await
+        .expect("agent registers");
+        nodes.push(config.node_id.clone());
+        agents.push((LocalAgent::start(config, dir.path()), dir));
+    }
+    for node in &nodes {
+        wait_until(
+            &client,
+            &lb.base,
+            &format!("/v1/nodes/{node}"),
+            &token,
+            WAIT,
+            |n| n["status"] == "online",
+        )
+        .await;
+    }
+    let held = holders(&client, &bases, &token, 3).await;
 
-    // A game server on it.
+    // A game server on each.
     let (status, w) = call(
         &client,
         post.clone(),
@@ -208,46 +268,36 @@ async fn a_replica_killed_with_kill_9_loses_no_agent_server_or_event() {
     )
     .await;
     assert_eq!(status, 201, "{w}");
-    let (status, created) = call(&client, post.clone(), &lb.base, "/v1/instances", t, Some(json!({
-        "name": "survivor", "workload_id": w["id"], "node_id": node, "ports": [free_port()],
-        "limits": {"memory_mb": 128, "swap_mb": 0, "cpu_percent": 50, "disk_mb": 256, "pids": 64, "io_weight": 500},
-    }))).await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().expect("id").to_owned();
-    let instance_path = format!("/v1/instances/{id}");
-    wait_until(&client, &lb.base, &instance_path, &token, WAIT, |i| {
-        i["state"] == "offline"
-    })
-    .await;
-
-    // Which process holds the tunnel: each names itself `this` in the replica list.
-    let mut holder = None;
-    for (n, r) in replicas.iter().enumerate() {
-        let list = wait_until(&client, &r.base, "/v1/admin/replicas", &token, WAIT, |l| {
-            l["data"].as_array().is_some_and(|d| d.len() == 2)
-        })
-        .await;
-        let me = list["data"]
-            .as_array()
-            .expect("data")
-            .iter()
-            .find(|x| x["this"] == true)
-            .cloned()
-            .expect("this");
-        if me["agents"].as_array().is_some_and(|a| !a.is_empty()) {
-            holder = Some(n);
-        }
+    let mut instances = Vec::new();
+    for node in &nodes {
+        let (status, created) = call(&client, post.clone(), &lb.base, "/v1/instances", t, Some(json!({
+            "name": "survivor", "workload_id": w["id"], "node_id": node, "ports": [free_port()],
+            "limits": {"memory_mb": 128, "swap_mb": 0, "cpu_percent": 50, "disk_mb": 256, "pids": 64, "io_weight": 500},
+        }))).await;
+        assert_eq!(status, 201, "{created}");
+        instances.push(created["id"].as_str().expect("id").to_owned());
     }
-    let holder = holder.expect("one replica holds the agent");
-    let survivor = 1 - holder;
-    let survivor_base = replicas[survivor].base.clone();
+    for id in &instances {
+        wait_until(
+            &client,
+            &lb.base,
+            &format!("/v1/instances/{id}"),
+            &token,
+            WAIT,
+            |i| i["state"] == "offline",
+        )
+        .await;
+    }
 
-    // An event stream on the replica about to die, and a reference stream on the other.
+    // The replica to kill holds the first node; an event stream on it, a reference on
+    // another.
+    let doomed_at = held[&nodes[0]];
+    let survivor_base = bases[(doomed_at + 1) % 3].clone();
     let auth = format!("Bearer {token}");
     let headers = [("authorization", auth.as_str())];
     let mut doomed = SseStream::open(
         &client,
-        &format!("{}/v1/events", replicas[holder].base),
+        &format!("{}/v1/events", bases[doomed_at]),
         &headers,
     )
     .await
@@ -255,21 +305,19 @@ async fn a_replica_killed_with_kill_9_loses_no_agent_server_or_event() {
     let mut reference = SseStream::open(&client, &format!("{survivor_base}/v1/events"), &headers)
         .await
         .unwrap_or_else(|(s, b)| panic!("{s} {b}"));
-    // The server starts; its first state event tells where the doomed stream was.
-    let (status, _) = call(
-        &client,
-        post.clone(),
-        &lb.base,
-        &format!("{instance_path}/start"),
-        t,
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(status, 202);
-    wait_until(&client, &lb.base, &instance_path, &token, WAIT, |i| {
-        i["state"] == "running"
-    })
-    .await;
+    // The servers start; the first state event tells where the doomed stream was.
+    for id in &instances {
+        let (status, _) = call(
+            &client,
+            post.clone(),
+            &lb.base,
+            &format!("/v1/instances/{id}/start"),
+            t,
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(status, 202);
+    }
     let last_seen = doomed
         .expect("instance_state", WAIT)
         .await
@@ -281,69 +329,147 @@ async fn a_replica_killed_with_kill_9_loses_no_agent_server_or_event() {
         Some(last_seen.as_str()),
         "one id on every replica"
     );
+    for id in &instances {
+        wait_until(
+            &client,
+            &lb.base,
+            &format!("/v1/instances/{id}"),
+            &token,
+            WAIT,
+            |i| i["state"] == "running",
+        )
+        .await;
+    }
+
+    // A console through a replica that does not hold the server's agent, for each
+    // server: typed commands reach it and its output comes back.
+    for (n, (node, id)) in nodes.iter().zip(&instances).enumerate() {
+        let through = &bases[(held[node] + 1 + n % 2) % 3];
+        let (status, ticket) = call(
+            &client,
+            post.clone(),
+            through,
+            &format!("/v1/instances/{id}/console/tickets"),
+            t,
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(status, 201, "{ticket}");
+        let url = format!(
+            "{}/v1/instances/{id}/console?ticket={}",
+            through,
+            ticket["ticket"].as_str().expect("ticket")
+        );
+        let mut console = Console::connect(&url, None)
+            .await
+            .unwrap_or_else(|r| panic!("console: {}", r.status));
+        console
+            .wait_for(WAIT, "auth success", |e| e.event == "auth success")
+            .await;
+        let line = format!("through another replica {n}");
+        console.send("send command", &[&line]).await;
+        let echo = format!("echo: {line}");
+        console
+            .wait_for(WAIT, "the echo", |e| {
+                e.event == "console output" && e.arg().contains(&echo)
+            })
+            .await;
+        console.close().await;
+    }
 
     // kill -9.
     let killed_at = tokio::time::Instant::now();
-    replicas.remove(holder).kill();
-    // The agent reconnects through the balancer, to the survivor, within 10 s.
-    wait_until(
-        &client,
-        &survivor_base,
-        "/v1/admin/replicas",
-        &token,
-        Duration::from_secs(10),
-        |l| {
-            l["data"].as_array().is_some_and(|d| {
-                d.iter().any(|r| {
-                    r["this"] == true && r["agents"].as_array().is_some_and(|a| a.len() == 1)
-                })
-            })
-        },
-    )
-    .await;
-    let reconnected = killed_at.elapsed();
-    assert!(
-        reconnected <= Duration::from_secs(10),
-        "reconnected after {reconnected:?}"
-    );
-    // The server never stopped.
-    let i = wait_until(&client, &lb.base, &instance_path, &token, WAIT, |_| true).await;
-    assert_eq!(i["state"], "running", "{i}");
-    let inspect = Command::new("docker")
-        .args([
-            "inspect",
-            "-f",
-            "{{.State.Running}}",
-            &format!("shardlyn-{id}"),
-        ])
-        .output()
-        .expect("docker inspect");
-    assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), "true");
+    replicas.remove(doomed_at).kill();
+    let live: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
+    // Its agents reconnect through the balancer, to the others, within 10 s.
+    let deadline = killed_at + Duration::from_secs(10);
+    loop {
+        let mut held = 0;
+        for base in &live {
+            let (_, list) = call(
+                &client,
+                reqwest::Method::GET,
+                base,
+                "/v1/admin/replicas",
+                t,
+                None,
+            )
+            .await;
+            held += list["data"]
+                .as_array()
+                .and_then(|d| d.iter().find(|x| x["this"] == true).cloned())
+                .and_then(|me| me["agents"].as_array().map(Vec::len))
+                .unwrap_or(0);
+        }
+        if held == 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{held} of 3 agents back after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // No server stopped.
+    for id in &instances {
+        let i = wait_until(
+            &client,
+            &lb.base,
+            &format!("/v1/instances/{id}"),
+            &token,
+            WAIT,
+            |_| true,
+        )
+        .await;
+        assert_eq!(i["state"], "running", "{i}");
+        let inspect = Command::new("docker")
+            .args([
+                "inspect",
+                "-f",
+                "{{.State.Running}}",
+                &format!("shardlyn-{id}"),
+            ])
+            .output()
+            .expect("docker inspect");
+        assert_eq!(
+            String::from_utf8_lossy(&inspect.stdout).trim(),
+            "true",
+            "{id}"
+        );
+    }
 
-    // More events while the doomed stream's client is away: a stop.
+    // More events while the doomed stream's client is away: the first server stops.
+    let first = &instances[0];
     let (status, _) = call(
         &client,
         post.clone(),
         &lb.base,
-        &format!("{instance_path}/stop"),
+        &format!("/v1/instances/{first}/stop"),
         t,
         Some(json!({})),
     )
     .await;
     assert_eq!(status, 202);
-    wait_until(&client, &lb.base, &instance_path, &token, WAIT, |i| {
-        i["state"] == "offline"
-    })
+    wait_until(
+        &client,
+        &lb.base,
+        &format!("/v1/instances/{first}"),
+        &token,
+        WAIT,
+        |i| i["state"] == "offline",
+    )
     .await;
     // The reference stream saw everything since; the doomed stream's client resumes
     // through the balancer from its last id and must get exactly those events.
     loop {
         let e = reference
-            .next(Duration::from_secs(2))
+            .next(Duration::from_secs(5))
             .await
-            .expect("reference stream");
-        let Some(e) = e else { break };
-        let done = e.event == "instance_state" && e.data["state"] == "offline";
+            .expect("reference stream")
+            .expect("open");
+        let done = e.event == "instance_state"
+            && e.data["instance_id"] == first.as_str()
+            && e.data["state"] == "offline";
         seen.push(e);
         if done {
             break;
@@ -377,14 +503,18 @@ async fn a_replica_killed_with_kill_9_loses_no_agent_server_or_event() {
         "the resumed stream misses no event and repeats none"
     );
 
-    let _ = call(
-        &client,
-        reqwest::Method::DELETE,
-        &lb.base,
-        &format!("{instance_path}?force=true"),
-        t,
-        None,
-    )
-    .await;
-    agent.stop().await;
+    for id in &instances {
+        let _ = call(
+            &client,
+            reqwest::Method::DELETE,
+            &lb.base,
+            &format!("/v1/instances/{id}?force=true"),
+            t,
+            None,
+        )
+        .await;
+    }
+    for (agent, _dir) in agents {
+        agent.stop().await;
+    }
 }
