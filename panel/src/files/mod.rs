@@ -225,7 +225,7 @@ async fn write(
     AppQuery(q): AppQuery<PathQuery>,
     TextBody(body): TextBody,
 ) -> AppResult<Answer<api::FilesWrite>> {
-    proxy::relay::<api::FilesWrite>(&state, &instance, &q, HeaderMap::new(), body)
+    proxy::relay_drained::<api::FilesWrite>(&state, &instance, &q, body)
         .await
         .map(Into::into)
 }

@@ -46,6 +46,67 @@ where
     answer(upstream).await
 }
 
+/// [`relay`] of a raw body that the agent may refuse before it has read it all (the
+/// editor's 10 MiB cap, the disk limit): the rest of the caller's body is then read and
+/// discarded (at most `DRAIN_MAX`, for at most `DRAIN_TIME`) before the answer goes
+/// out, so a caller still sending reads the refusal instead of a broken pipe.
+///
+/// # Errors
+/// As [`relay`].
+pub(crate) async fn relay_drained<E>(
+    state: &AppState,
+    instance: &Instance,
+    query: &E::Query,
+    body: Body,
+) -> AppResult<Response>
+where
+    E: for<'a> Endpoint<Params<'a> = &'a str>,
+    E::Query: Serialize,
+{
+    use futures_util::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, axum::Error>>(8);
+    let (answered, mut answer_seen) = tokio::sync::watch::channel(false);
+    let pump = tokio::spawn(async move {
+        let mut incoming = body.into_data_stream();
+        let mut forwarding = true;
+        let mut left = super::upload::DRAIN_MAX;
+        while let Some(chunk) = incoming.next().await {
+            let Ok(chunk) = chunk else { break };
+            if forwarding {
+                let len = chunk.len();
+                tokio::select! {
+                    sent = tx.send(Ok(chunk)) => {
+                        if sent.is_err() {
+                            forwarding = false;
+                            left = left.saturating_sub(len as u64);
+                        }
+                    }
+                    // The agent answered without reading on: stop waiting for it.
+                    _ = answer_seen.wait_for(|a| *a) => {
+                        forwarding = false;
+                        left = left.saturating_sub(len as u64);
+                    }
+                }
+            } else {
+                left = left.saturating_sub(chunk.len() as u64);
+            }
+            if left == 0 {
+                break;
+            }
+        }
+    });
+    let forwarded = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
+    let result = relay::<E>(state, instance, query, HeaderMap::new(), forwarded).await;
+    let _ = answered.send(true);
+    if result.as_ref().map_or(true, |r| !r.status().is_success()) {
+        // Refused: the rest of the caller's body is read before the answer goes out.
+        let _ = tokio::time::timeout(super::upload::DRAIN_TIME, pump).await;
+    }
+    result
+}
+
 /// The caller's response for an agent answer.
 pub(crate) async fn answer(upstream: http::Response<hyper::body::Incoming>) -> AppResult<Response> {
     let status = upstream.status();

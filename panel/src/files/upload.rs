@@ -36,9 +36,9 @@ fn base_name(name: &str) -> Option<&str> {
 
 /// At most this much of a refused upload is read and discarded, so a client still
 /// sending reads the answer instead of a reset connection.
-const DRAIN_MAX: u64 = 64 * 1024 * 1024;
+pub(super) const DRAIN_MAX: u64 = 64 * 1024 * 1024;
 /// And for at most this long.
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+pub(super) const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(super) async fn upload(
     State(state): State<AppState>,

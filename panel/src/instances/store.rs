@@ -444,8 +444,9 @@ pub fn max_state_version() -> u64 {
 }
 
 /// Records the state that `node_id`'s agent reported for instance `id`, unless a newer
-/// report (a higher `version`) is already recorded: events and power answers may arrive
-/// in either order. Only the instance's own node counts; a version beyond
+/// report (a higher `version`) or this very one is already recorded: events and power
+/// answers may arrive in either order, and both carry the same report (recorded, and so
+/// published, once). Only the instance's own node counts; a version beyond
 /// [`max_state_version`] is refused, and one recorded before that bound existed never
 /// blocks a plausible report. The instance's organization when the report was recorded
 /// (`None`: older than the recorded one, refused, or not this node's instance).
@@ -467,7 +468,7 @@ pub async fn set_state(
     let bound = i64::try_from(bound).unwrap_or(i64::MAX);
     let org_id = sqlx::query_scalar(
         "UPDATE instances SET state = $2, state_version = $3 \
-         WHERE id = $1 AND node_id = $4 AND (state_version <= $3 OR state_version > $5) \
+         WHERE id = $1 AND node_id = $4 AND (state_version < $3 OR state_version > $5) \
          RETURNING org_id",
     )
     .bind(id)

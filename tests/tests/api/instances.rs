@@ -624,10 +624,15 @@ both_engines! {
         // A report is recorded unless a newer one (higher version) already is.
         use shardlyn_proto::instance::InstanceState;
         // Only the instance's own node counts.
-        store::set_state(&app.state.db.pool, &instance.id, &f.node, InstanceState::Stopping, 20).await.expect("state");
-        store::set_state(&app.state.db.pool, &instance.id, &f.node, InstanceState::Running, 30).await.expect("state");
-        store::set_state(&app.state.db.pool, &instance.id, &f.node, InstanceState::Stopping, 25).await.expect("late report");
-        store::set_state(&app.state.db.pool, &instance.id, "another-node", InstanceState::Stopping, 40).await.expect("other node");
+        let pool = &app.state.db.pool;
+        let recorded = |s: Option<String>| s.is_some();
+        assert!(recorded(store::set_state(pool, &instance.id, &f.node, InstanceState::Stopping, 20).await.expect("state")));
+        // The same report again (a power answer and the agent's event both carry it):
+        // recorded, and so published, once.
+        assert!(!recorded(store::set_state(pool, &instance.id, &f.node, InstanceState::Stopping, 20).await.expect("again")));
+        assert!(recorded(store::set_state(pool, &instance.id, &f.node, InstanceState::Running, 30).await.expect("state")));
+        assert!(!recorded(store::set_state(pool, &instance.id, &f.node, InstanceState::Stopping, 25).await.expect("late report")));
+        assert!(!recorded(store::set_state(pool, &instance.id, "another-node", InstanceState::Stopping, 40).await.expect("other node")));
         store::set_desired(&app.state.db.pool, &instance.id, DesiredState::Running).await.expect("desired");
         store::mark_installed(&app.state.db.pool, &instance.id, 1_700_000_000_000).await.expect("installed");
         store::mark_installed(&app.state.db.pool, &instance.id, 1_800_000_000_000).await.expect("installed again");
