@@ -645,7 +645,11 @@ async fn a_node_page_with_inventory_charts_and_cordon() {
                 confirm(&c).await?;
                 wait_text(&c, "#drain-result", "0 of 0", SHORT).await?;
                 find(&c, "#node-cordoned").await?;
-                // Allocation settings: a range the form refuses, then one it keeps.
+                // Allocation settings on a freshly loaded page (typing while the drain's
+                // page still loads could be lost): a range the form refuses, then one it
+                // keeps.
+                c.goto(&format!("{base}/nodes/{node_id}")).await?;
+                wait_text(&c, "#node-status", "online", SHORT).await?;
                 fill(&c, "#port-start", "40000").await?;
                 fill(&c, "#port-end", "30000").await?;
                 click(&c, "#allocation-submit").await?;
