@@ -146,6 +146,28 @@ impl Chrome {
     }
 }
 
+/// Loads the page again when Chromium showed its own error page instead of ours. Tests
+/// that start containers make Docker add and remove network interfaces, and Chromium
+/// then aborts a page load under way with `ERR_NETWORK_CHANGED`; the panel never saw a
+/// problem, the browser's network did. Other errors are left on screen for the test to
+/// fail on.
+async fn reload_if_network_changed(c: &Client) {
+    let changed = c
+        .execute(
+            "const e = document.getElementById('main-frame-error'); \
+             return !!e && document.documentElement.innerHTML.includes('ERR_NETWORK_CHANGED');",
+            vec![],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    if changed {
+        eprintln!("the browser's network changed during a page load (Docker); loading it again");
+        let _ = c.refresh().await;
+    }
+}
+
 /// The element `css`, waiting for it to appear.
 pub async fn find(c: &Client, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
     let deadline = tokio::time::Instant::now() + STEP;
@@ -155,7 +177,10 @@ pub async fn find(c: &Client, css: &str) -> anyhow::Result<fantoccini::elements:
             Err(e) if tokio::time::Instant::now() >= deadline => {
                 return Err(anyhow!("{css} never appeared: {e}"));
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) => {
+                reload_if_network_changed(c).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 }
@@ -203,6 +228,8 @@ pub async fn wait_text(
             if last.contains(needle) {
                 return Ok(last);
             }
+        } else {
+            reload_if_network_changed(c).await;
         }
         if tokio::time::Instant::now() >= deadline {
             bail!("{css} never showed {needle:?}; it shows {last:?}");
