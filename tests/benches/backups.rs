@@ -16,13 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use shardlyn_agent::backups::archive::{HashWriter, write_archive};
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use shardlyn_tests::bench::env_or;
 
 struct Rng(u64);
 

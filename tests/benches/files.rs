@@ -15,16 +15,10 @@ use serde_json::json;
 use shardlyn_tests::agent::{
     LocalAgent, busybox_workload, free_port, register_node, wait_instance, wait_node,
 };
+use shardlyn_tests::bench::env_or;
 use shardlyn_tests::{Engine, spawn_app};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     #[expect(

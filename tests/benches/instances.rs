@@ -24,19 +24,12 @@ use serde_json::json;
 use shardlyn_tests::agent::{
     LocalAgent, busybox_workload, free_port, register_node, wait_instance, wait_node,
 };
-use shardlyn_tests::bench::{console_url, flood, percentile};
+use shardlyn_tests::bench::{console_url, env_or, flood, percentile};
 use shardlyn_tests::console::Console;
 use shardlyn_tests::docker::TEST_IMAGE;
 use shardlyn_tests::{Engine, spawn_app};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Lines/s of `seq 1 n` read straight from `docker run` (Docker's own attach).
 fn docker_baseline(n: u64) -> f64 {

@@ -24,18 +24,11 @@ use shardlyn_tests::TestApp;
 use shardlyn_tests::agent::{
     LocalAgent, busybox_workload, free_port, register_node, wait_instance, wait_node,
 };
-use shardlyn_tests::bench::{console_url, flood, percentile};
+use shardlyn_tests::bench::{console_url, env_or, flood, percentile};
 use shardlyn_tests::console::Console;
 use shardlyn_tests::sse::SseStream;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Milliseconds of `n` sequential `GET path` answered 200 by `app`, ascending.
 async fn latencies(app: &TestApp, token: &str, path: &str, n: u64) -> Vec<f64> {

@@ -88,6 +88,24 @@ pub async fn wait_instance(
     }
 }
 
+/// Waits until something listens on 127.0.0.1:`port` (`what`, for the message).
+///
+/// # Panics
+/// When nothing listens within 10 s.
+pub async fn wait_listening(port: u16, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} never listened on {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A TCP port free on this machine right now.
 ///
 /// # Panics

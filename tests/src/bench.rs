@@ -1,10 +1,20 @@
-//! Helpers the benchmarks share: quantiles and console floods.
+//! Helpers the benchmarks share: settings from the environment, quantiles and console
+//! floods.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::console::Console;
+
+/// The number in variable `name`, or `default`.
+#[must_use]
+pub fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// The `p` quantile (0..=1) of ascending `sorted` (0 when empty).
 #[must_use]

@@ -4,7 +4,6 @@
 //! a request refused by a draining or stopped replica retried on another.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use crate::agent::free_port;
 
@@ -67,17 +66,7 @@ impl LoadBalancer {
             .kill_on_drop(true)
             .spawn()
             .expect("haproxy starts");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "haproxy never listened on {port}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::agent::wait_listening(port, "haproxy").await;
         Self {
             base: format!("http://127.0.0.1:{port}"),
             _child: child,

@@ -10,7 +10,8 @@ use serde_json::json;
 use shardlyn_panel::mailer::MemoryMailer;
 use shardlyn_panel::server;
 use shardlyn_tests::agent::{
-    LocalAgent, busybox_workload, free_port, register_node, wait_instance, wait_node,
+    LocalAgent, busybox_workload, free_port, register_node, wait_instance, wait_listening,
+    wait_node,
 };
 use shardlyn_tests::console::Console;
 use shardlyn_tests::lb::LoadBalancer;
@@ -494,20 +495,6 @@ fn redis_on(port: u16) -> std::process::Child {
         .expect("redis-server runs (scripts/dev-services installs it)")
 }
 
-async fn wait_listening(port: u16) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "redis never listened on {port}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Redis goes away under load and comes back: every request is still answered (rate
 /// limits fail open, the caller cache turns off), `/health/live` stays green while
 /// `/health/detailed` says degraded, and without a restart the panel finds Redis again:
@@ -516,7 +503,7 @@ async fn wait_listening(port: u16) {
 async fn a_redis_restart_degrades_the_panel_and_it_recovers_by_itself() {
     let port = free_port();
     let mut redis = redis_on(port);
-    wait_listening(port).await;
+    wait_listening(port, "redis").await;
     let apps = replicas(1, |c| c.redis_url = format!("redis://127.0.0.1:{port}")).await;
     let app = &apps[0];
     let user = app.register("outage@example.com").await;
@@ -555,7 +542,7 @@ async fn a_redis_restart_degrades_the_panel_and_it_recovers_by_itself() {
     }
 
     let mut redis = redis_on(port);
-    wait_listening(port).await;
+    wait_listening(port, "redis").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let d = app.get("/health/detailed", None).await;

@@ -10,7 +10,7 @@ use shardlyn_tests::agent::{
     AgentProcess, LocalAgent, busybox_workload, free_port, register_node, wait_instance, wait_node,
 };
 use shardlyn_tests::console::Console;
-use shardlyn_tests::{Engine, TestApp, both_engines, spawn_app};
+use shardlyn_tests::{Engine, Session, TestApp, both_engines, spawn_app};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -30,6 +30,37 @@ async fn create_instance(app: &TestApp, access: &str, node: &str, workload: &str
     .await
     .expect(201)
     .body
+}
+
+/// A platform admin's server on a local agent, installed and offline.
+struct Offline {
+    admin: Session,
+    agent: LocalAgent,
+    _dir: tempfile::TempDir,
+    config: shardlyn_agent::config::AgentConfig,
+    workload: String,
+    instance: Value,
+    id: String,
+}
+
+async fn offline_server(app: &TestApp) -> Offline {
+    let admin = app.bootstrap_admin().await;
+    let (config, dir) = register_node(app, &admin.access).await;
+    let agent = LocalAgent::start(config.clone(), dir.path());
+    wait_node(app, &admin.access, &config.node_id, "online").await;
+    let workload = busybox_workload(app, &admin.access).await;
+    let instance = create_instance(app, &admin.access, &config.node_id, &workload).await;
+    let id = instance["id"].as_str().expect("id").to_string();
+    wait_instance(app, &admin.access, &id, "offline", WAIT).await;
+    Offline {
+        admin,
+        agent,
+        _dir: dir,
+        config,
+        workload,
+        instance,
+        id,
+    }
 }
 
 async fn ticket(app: &TestApp, access: &str, id: &str) -> String {
@@ -159,14 +190,7 @@ both_engines! {
     /// bought; a console of another session stays.
     async fn a_revocation_ends_the_consoles_it_concerns(engine) {
         let app = spawn_app(engine).await;
-        let admin = app.bootstrap_admin().await;
-        let (config, dir) = register_node(&app, &admin.access).await;
-        let agent = LocalAgent::start(config.clone(), dir.path());
-        wait_node(&app, &admin.access, &config.node_id, "online").await;
-        let workload = busybox_workload(&app, &admin.access).await;
-        let instance = create_instance(&app, &admin.access, &config.node_id, &workload).await;
-        let id = instance["id"].as_str().expect("id").to_string();
-        wait_instance(&app, &admin.access, &id, "offline", WAIT).await;
+        let Offline { admin, agent, _dir, id, .. } = offline_server(&app).await;
         let url = format!("{}/v1/instances/{id}/console", app.base);
 
         let api = app.api_token(&admin.access, "console", None).await;
@@ -202,14 +226,7 @@ both_engines! {
 
     async fn console_sockets_check_tickets_tokens_and_permissions(engine) {
         let app = spawn_app(engine).await;
-        let admin = app.bootstrap_admin().await;
-                let (config, dir) = register_node(&app, &admin.access).await;
-        let agent = LocalAgent::start(config.clone(), dir.path());
-        wait_node(&app, &admin.access, &config.node_id, "online").await;
-        let workload = busybox_workload(&app, &admin.access).await;
-        let instance = create_instance(&app, &admin.access, &config.node_id, &workload).await;
-        let id = instance["id"].as_str().expect("id").to_string();
-        wait_instance(&app, &admin.access, &id, "offline", WAIT).await;
+        let Offline { admin, agent, _dir, config, instance, id, workload } = offline_server(&app).await;
         let url = format!("{}/v1/instances/{id}/console", app.base);
 
         // A ticket works once.
