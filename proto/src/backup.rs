@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub const BACKUP_COMPLETED: &str = "backup completed";
 /// Console event sent when a restore finished (args: backup id).
 pub const BACKUP_RESTORE_COMPLETED: &str = "backup restore completed";
+/// Agent → panel on `/v1/events`: an `Event` of this name with one argument, a
+/// [`BackupProgress`]: how far a backup or restore got, and how it ended.
+pub const BACKUP_PROGRESS: &str = "backup progress";
 
 /// Where a backup archive lives.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
@@ -100,7 +103,7 @@ impl BackupStatus {
 }
 
 /// The agent's record of one backup.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct BackupInfo {
     pub id: String,
     pub instance: String,
@@ -114,4 +117,36 @@ pub struct BackupInfo {
     pub started_at: i64,
     #[serde(default)]
     pub completed_at: Option<i64>,
+}
+
+/// What a [`BackupProgress`] is about.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupOperation {
+    /// Writing the archive.
+    Backup,
+    /// Extracting it into the server directory.
+    Restore,
+}
+
+/// How far one backup or restore got. Sent when it starts, about once a second while it
+/// runs, and once when it ends (`status` no longer `running`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct BackupProgress {
+    pub instance: String,
+    pub backup: String,
+    pub operation: BackupOperation,
+    pub status: BackupStatus,
+    /// Backup: bytes of the server's files archived so far (tar stream, before
+    /// compression). Restore: bytes of the archive read so far.
+    pub bytes_done: u64,
+    /// What `bytes_done` reaches at the end; 0 when the agent does not know.
+    #[serde(default)]
+    pub bytes_total: u64,
+    /// A backup that ended: its record (size and checksum of the archive).
+    #[serde(default)]
+    pub record: Option<BackupInfo>,
+    /// Why it failed.
+    #[serde(default)]
+    pub error: Option<String>,
 }

@@ -15,7 +15,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use shardlyn_agent::backups::archive::{HashWriter, write_archive};
+use shardlyn_agent::backups::archive::{HashWriter, estimate, write_archive};
+use shardlyn_agent::backups::progress::{EVERY, Reporter};
+use shardlyn_proto::backup::BackupOperation;
 use shardlyn_tests::bench::env_or;
 
 struct Rng(u64);
@@ -108,9 +110,14 @@ fn run_tar(root: &Path, out: &Path) -> Duration {
 fn run_ours(root: &Path, out: &Path) -> (Duration, u64) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let started = Instant::now();
+    // As the agent does: the size estimate first, then the archive with its progress
+    // counted and reported.
+    let (tx, _rx) = tokio::sync::broadcast::channel(256);
+    let reporter = Reporter::new(tx, "bench", "bench", BackupOperation::Backup, EVERY);
+    reporter.start(estimate(root, "").expect("estimate"));
     let file = std::fs::File::create(out).expect("archive file");
     let w = HashWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
-    let (w, _sha, size) = write_archive(root, "", threads, w)
+    let (w, _sha, size) = write_archive(root, "", threads, w, &reporter)
         .expect("archive")
         .finish();
     w.into_inner().expect("flush").sync_all().expect("sync");

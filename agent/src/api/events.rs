@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use shardlyn_proto::agent_api::ReplayQuery;
+use shardlyn_proto::backup::BACKUP_PROGRESS;
 use shardlyn_proto::instance::{Event, events};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
@@ -122,6 +123,8 @@ pub async fn states(State(state): State<AgentState>) -> Response {
     let mut receiver = state.instances.state_events();
     // SFTP logins to check travel on this stream too (`crate::sftp`).
     let mut sftp = state.sftp.subscribe();
+    // So do backups' and restores' progress reports (`crate::backups::progress`).
+    let mut backups = state.backups.progress();
     let snapshot = state.instances.state_snapshot();
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
@@ -151,6 +154,18 @@ pub async fn states(State(state): State<AgentState>) -> Response {
                     })
                     .unwrap_or_default(),
                     Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                },
+                r = backups.recv() => match r {
+                    Ok(progress) => serde_json::to_vec(&Event {
+                        event: BACKUP_PROGRESS.into(),
+                        args: vec![serde_json::to_value(progress).unwrap_or_default()],
+                    })
+                    .unwrap_or_default(),
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "backup progress reports lagged");
+                        continue;
+                    }
                     Err(RecvError::Closed) => return,
                 },
                 () = tx.closed() => return,

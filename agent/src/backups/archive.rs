@@ -12,6 +12,8 @@ use ignore::WalkBuilder;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use sha2::{Digest, Sha256};
 
+use super::progress::{Counted, Reporter};
+
 /// zstd level: 1 keeps a backup of a live server cheap on CPU (the server shares the
 /// cores) and still compresses game worlds well.
 pub const LEVEL: i32 = 1;
@@ -90,35 +92,76 @@ fn extra_patterns(root: &Path, ignored: &str) -> io::Result<Gitignore> {
     builder.build().map_err(other)
 }
 
+/// The walk of `root` an archive takes: every entry but ignored ones, links not followed.
+fn walk(root: &Path, extra: Gitignore) -> ignore::Walk {
+    let mut walk = WalkBuilder::new(root);
+    walk.standard_filters(false)
+        .hidden(false)
+        .parents(false)
+        .follow_links(false)
+        .same_file_system(false)
+        .filter_entry(move |e| {
+            let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+            !extra.matched(e.path(), is_dir).is_ignore()
+        });
+    for name in IGNORE_FILES {
+        walk.add_custom_ignore_filename(name);
+    }
+    walk.build()
+}
+
+/// Tar block size: headers and the padding of file contents.
+const BLOCK: u64 = 512;
+
+/// About how many bytes the tar stream of `root`'s archive will hold (before
+/// compression): a header per entry (two for long names are not counted), each file's
+/// contents padded to a block, and the two closing blocks. What the backup's progress is
+/// measured against.
+///
+/// # Errors
+/// The ignore patterns do not parse.
+pub fn estimate(root: &Path, ignored: &str) -> io::Result<u64> {
+    let extra = extra_patterns(root, ignored)?;
+    let mut total = 2 * BLOCK;
+    for entry in walk(root, extra).flatten() {
+        if entry.path() == root {
+            continue;
+        }
+        total += BLOCK;
+        if let Ok(meta) = entry.metadata()
+            && meta.is_file()
+        {
+            total += meta.len().div_ceil(BLOCK) * BLOCK;
+        }
+    }
+    Ok(total)
+}
+
 /// Writes the archive of `root` (minus ignored paths) into `out`; `threads` zstd
-/// workers.
+/// workers; `reporter` counts the tar stream's bytes.
 ///
 /// # Errors
 /// Reading the tree or writing `out` fails.
-pub fn write_archive<W: Write>(root: &Path, ignored: &str, threads: u32, out: W) -> io::Result<W> {
+pub fn write_archive<W: Write>(
+    root: &Path,
+    ignored: &str,
+    threads: u32,
+    out: W,
+    reporter: &Reporter,
+) -> io::Result<W> {
     let extra = extra_patterns(root, ignored)?;
     let mut encoder = zstd::stream::write::Encoder::new(out, LEVEL)?;
     if threads > 1 {
         encoder.multithread(threads)?;
     }
     {
-        let mut tar = tar::Builder::new(&mut encoder);
+        let mut tar = tar::Builder::new(Counted {
+            inner: &mut encoder,
+            reporter,
+        });
         tar.follow_symlinks(false);
         tar.mode(tar::HeaderMode::Complete);
-        let mut walk = WalkBuilder::new(root);
-        walk.standard_filters(false)
-            .hidden(false)
-            .parents(false)
-            .follow_links(false)
-            .same_file_system(false)
-            .filter_entry(move |e| {
-                let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-                !extra.matched(e.path(), is_dir).is_ignore()
-            });
-        for name in IGNORE_FILES {
-            walk.add_custom_ignore_filename(name);
-        }
-        for entry in walk.build() {
+        for entry in walk(root, extra) {
             let entry = match entry {
                 Ok(e) => e,
                 // A file removed while the walk runs (a live server) is left out.
@@ -166,9 +209,25 @@ mod tests {
         std::fs::write(root.join("world/.pteroignore"), "*.lock\n").expect("w");
         std::fs::write(root.join("world/session.lock"), "x").expect("w");
         let mut out = Vec::new();
-        let w = write_archive(root, "*.tmp\n", 2, HashWriter::new(&mut out)).expect("archive");
+        let (tx, _rx) = tokio::sync::broadcast::channel(4);
+        let reporter = Reporter::new(
+            tx,
+            "i",
+            "b",
+            shardlyn_proto::backup::BackupOperation::Backup,
+            std::time::Duration::ZERO,
+        );
+        let estimate = estimate(root, "*.tmp\n").expect("estimate");
+        let w = write_archive(root, "*.tmp\n", 2, HashWriter::new(&mut out), &reporter)
+            .expect("archive");
         let (_, sha, size) = w.finish();
         assert_eq!(size, out.len() as u64);
+        // tar pads its end to 10 KiB records; the estimate counts blocks only.
+        let written = reporter.done();
+        assert!(
+            written >= estimate && written - estimate < 10 * 1024,
+            "estimated {estimate}, wrote {written}"
+        );
         assert_eq!(hash_reader(&out[..]).expect("hash").0, sha);
         let dst = tempfile::tempdir().expect("tmp");
         let dir = cap_std::fs::Dir::open_ambient_dir(dst.path(), cap_std::ambient_authority())

@@ -11,6 +11,7 @@
 //! endpoints go through the node's outbound guard ([`shardlyn_net::outbound`]).
 
 pub mod archive;
+pub mod progress;
 pub mod restore;
 pub mod s3;
 
@@ -20,12 +21,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use shardlyn_proto::backup::{
-    BACKUP_COMPLETED, BACKUP_RESTORE_COMPLETED, BackupInfo, BackupStatus, CreateBackup,
-    RestoreBackup, Target,
+    BACKUP_COMPLETED, BACKUP_RESTORE_COMPLETED, BackupInfo, BackupOperation, BackupProgress,
+    BackupStatus, CreateBackup, RestoreBackup, Target,
 };
 use shardlyn_proto::instance::{Event, InstanceState, PowerAction};
 
 use shardlyn_net::outbound::Outbound;
+use tokio::sync::broadcast;
+
+use self::progress::{Counted, Reporter};
 
 use crate::instances::{InstanceError, Manager, lock, now_ms, valid_id};
 
@@ -41,6 +45,8 @@ struct Inner {
     manager: Manager,
     /// Instances with a backup or restore under way (one at a time each).
     busy: Mutex<HashSet<String>>,
+    /// Progress reports, heard by the panel's event stream (`crate::api::events`).
+    progress: broadcast::Sender<BackupProgress>,
 }
 
 fn internal(e: impl std::fmt::Display) -> InstanceError {
@@ -82,6 +88,7 @@ impl Backups {
             dir,
             manager: manager.clone(),
             busy: Mutex::default(),
+            progress: broadcast::channel(256).0,
         }));
         backups.fail_interrupted();
         backups
@@ -184,6 +191,22 @@ impl Backups {
         })
     }
 
+    /// Progress reports of every backup and restore from now on.
+    #[must_use]
+    pub fn progress(&self) -> broadcast::Receiver<BackupProgress> {
+        self.0.progress.subscribe()
+    }
+
+    fn reporter(&self, instance: &str, backup: &str, operation: BackupOperation) -> Reporter {
+        Reporter::new(
+            self.0.progress.clone(),
+            instance,
+            backup,
+            operation,
+            progress::EVERY,
+        )
+    }
+
     fn emit(&self, instance: &str, event: &str, args: &[&str]) {
         if let Ok(inst) = self.0.manager.get(instance) {
             inst.console.emit(&Event::new(event, args));
@@ -217,9 +240,10 @@ impl Backups {
         let volume = self.0.manager.0.paths.volume(instance);
         let record = info.clone();
         let outbound = self.0.manager.0.settings.outbound.clone();
+        let reporter = Arc::new(self.reporter(instance, &req.id, BackupOperation::Backup));
         tokio::spawn(async move {
             let _guard = guard;
-            let result = run_backup(volume, archive, req, &outbound).await;
+            let result = run_backup(volume, archive, req, &outbound, reporter.clone()).await;
             let mut done = record;
             done.completed_at = Some(now_ms());
             match result {
@@ -237,6 +261,7 @@ impl Backups {
             if let Err(e) = this.save(&done) {
                 tracing::warn!(backup.id = %done.id, error = %e, "recording a backup");
             }
+            reporter.finish(done.status, Some(done.clone()), done.error.clone());
             let ok = if done.status == BackupStatus::Completed {
                 "true"
             } else {
@@ -319,7 +344,10 @@ impl Backups {
             }
         }
         let outbound = self.0.manager.0.settings.outbound.clone();
-        let (sha, _) = read_with(&req.target, &outbound, &archive, archive::hash_reader).await?;
+        let (sha, _) = read_with(&req.target, &outbound, &archive, |r, _| {
+            archive::hash_reader(r)
+        })
+        .await?;
         if !sha.eq_ignore_ascii_case(req.sha256.trim()) {
             return Err(InstanceError::Conflict(format!(
                 "checksum mismatch: the archive's SHA-256 is {sha}, the backup recorded {}; \
@@ -330,12 +358,19 @@ impl Backups {
         Manager::message(&inst, "Restoring server files from a backup");
         let this = self.clone();
         let volume = self.0.manager.0.paths.volume(instance);
+        let reporter = Arc::new(self.reporter(instance, backup, BackupOperation::Restore));
         let backup = backup.to_string();
         tokio::spawn(async move {
             let _guard = guard;
             let truncate = req.truncate;
             let root = volume.clone();
-            let result = read_with(&req.target, &outbound, &archive, move |r| {
+            let counter = reporter.clone();
+            let result = read_with(&req.target, &outbound, &archive, move |r, size| {
+                counter.start(size);
+                let r = Counted {
+                    inner: r,
+                    reporter: &counter,
+                };
                 std::fs::create_dir_all(&root)?;
                 // Every write goes through the sandbox's handle on the volume.
                 let sandbox = crate::files::Sandbox::open(&root, &[], 0)
@@ -346,6 +381,10 @@ impl Backups {
                 restore::extract(r, sandbox.root())
             })
             .await;
+            match &result {
+                Ok(_) => reporter.finish(BackupStatus::Completed, None, None),
+                Err(e) => reporter.finish(BackupStatus::Failed, None, Some(e.to_string())),
+            }
             match result {
                 Ok(skipped) => {
                     if skipped > 0 {
@@ -376,27 +415,33 @@ impl Backups {
     }
 }
 
-/// Runs `f` on a blocking thread over a reader of the archive (local file or S3).
+/// Runs `f` on a blocking thread over a reader of the archive (local file or S3) and
+/// its size in bytes.
 async fn read_with<T: Send + 'static>(
     target: &Target,
     outbound: &Outbound,
     archive: &Path,
-    f: impl FnOnce(Box<dyn std::io::Read + Send>) -> std::io::Result<T> + Send + 'static,
+    f: impl FnOnce(Box<dyn std::io::Read + Send>, u64) -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, InstanceError> {
-    let reader: Box<dyn std::io::Read + Send> = match target {
+    let (reader, size): (Box<dyn std::io::Read + Send>, u64) = match target {
         Target::Local => {
             let file = std::fs::File::open(archive).map_err(|_| {
                 InstanceError::Conflict("the backup archive is missing on the node".into())
             })?;
-            Box::new(std::io::BufReader::with_capacity(1 << 20, file))
+            let size = file.metadata().map_or(0, |m| m.len());
+            (
+                Box::new(std::io::BufReader::with_capacity(1 << 20, file)),
+                size,
+            )
         }
-        Target::S3(t) => Box::new(
-            s3::reader(t, outbound)
+        Target::S3(t) => {
+            let (reader, size) = s3::reader(t, outbound)
                 .await
-                .map_err(InstanceError::Conflict)?,
-        ),
+                .map_err(InstanceError::Conflict)?;
+            (Box::new(reader), size)
+        }
     };
-    tokio::task::spawn_blocking(move || f(reader))
+    tokio::task::spawn_blocking(move || f(reader, size))
         .await
         .map_err(internal)?
         .map_err(internal)
@@ -408,17 +453,19 @@ async fn run_backup(
     archive: PathBuf,
     req: CreateBackup,
     outbound: &Outbound,
+    reporter: Arc<Reporter>,
 ) -> Result<(String, u64), String> {
     let ignored = req.ignored;
     match req.target {
         Target::Local => tokio::task::spawn_blocking(move || {
             let part = archive.with_extension("zst.part");
             let result = (|| {
+                reporter.start(archive::estimate(&volume, &ignored)?);
                 let file = std::fs::File::create(&part)?;
                 let out =
                     archive::HashWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
                 let (out, sha, size) =
-                    archive::write_archive(&volume, &ignored, threads(), out)?.finish();
+                    archive::write_archive(&volume, &ignored, threads(), out, &reporter)?.finish();
                 out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
                 std::fs::rename(&part, &archive)?;
                 Ok::<_, std::io::Error>((sha, size))
@@ -435,9 +482,10 @@ async fn run_backup(
                 usize::try_from(t.part_size.clamp(s3::MIN_PART, 64 << 20)).unwrap_or(8 << 20);
             let (tx, rx) = tokio::sync::mpsc::channel(2);
             let writer = tokio::task::spawn_blocking(move || {
+                reporter.start(archive::estimate(&volume, &ignored)?);
                 let out = archive::HashWriter::new(s3::ChannelWriter::new(tx, chunk));
                 let (mut out, sha, size) =
-                    archive::write_archive(&volume, &ignored, threads(), out)?.finish();
+                    archive::write_archive(&volume, &ignored, threads(), out, &reporter)?.finish();
                 std::io::Write::flush(&mut out)?;
                 Ok((sha, size))
             });

@@ -150,14 +150,15 @@ pub async fn upload(
     }
 }
 
-/// A blocking reader over the object (for verify and extract, on a blocking thread).
+/// A blocking reader over the object (for verify and extract, on a blocking thread) and
+/// the object's size.
 ///
 /// # Errors
 /// The object cannot be fetched.
 pub async fn reader(
     t: &S3Target,
     outbound: &Outbound,
-) -> Result<impl io::Read + Send + 'static, String> {
+) -> Result<(impl io::Read + Send + 'static, u64), String> {
     let store = store(t, outbound).await?;
     let got = store
         .get(&ObjectPath::from(t.key.as_str()))
@@ -166,7 +167,8 @@ pub async fn reader(
             object_store::Error::NotFound { .. } => "the archive is missing from the bucket".into(),
             e => format!("fetching the archive: {e}"),
         })?;
+    let size = got.meta.size;
     let stream = got.into_stream().map(|r| r.map_err(io::Error::other));
     let reader = tokio_util::io::StreamReader::new(stream);
-    Ok(tokio_util::io::SyncIoBridge::new(reader))
+    Ok((tokio_util::io::SyncIoBridge::new(reader), size))
 }

@@ -1,8 +1,7 @@
 //! `/v1/instances/{id}/backups`: list, create, download, restore, lock, delete. The agent
-//! does the work; the panel row stays `running` until the agent's record says otherwise
-//! (a task polls it; listing reconciles rows whose task died with a panel restart).
-
-use std::time::Duration;
+//! does the work; the panel row stays `running` until the agent reports the end on its
+//! event stream (`progress.rs`; a node that connects is asked about rows still
+//! unfinished).
 
 use axum::body::Body;
 use axum::extract::State;
@@ -23,10 +22,8 @@ use crate::instances::ops::sync;
 use crate::instances::store::Instance;
 use crate::respond::Accepted;
 use crate::state::AppState;
+use crate::tunnel::AgentConn;
 use shardlyn_proto::agent_api as api;
-
-/// How often a running backup's record is read from the agent.
-const POLL: Duration = Duration::from_millis(300);
 
 /// `GET /v1/instances/{id}/backups`.
 pub async fn list(
@@ -35,33 +32,28 @@ pub async fn list(
         resource: instance, ..
     }: Authorized<Instance, perm::InstancesBackupsRead>,
 ) -> AppResult<AppJson<BackupList>> {
-    let mut rows = store::list(&state.db.pool, &instance.id).await?;
-    for row in rows.iter_mut().filter(|b| b.status == "running") {
-        if check(&state, &instance, &row.id).await
-            && let Some(fresh) = store::find(&state.db.pool, &instance.id, &row.id).await?
-        {
-            *row = fresh;
-        }
-    }
+    let rows = store::list(&state.db.pool, &instance.id).await?;
     Ok(AppJson(BackupList {
         data: rows.iter().map(BackupView::from).collect(),
     }))
 }
 
-/// Asks the agent once about a running backup and records its end. True when the row
-/// changed.
-async fn check(state: &AppState, instance: &Instance, bid: &str) -> bool {
-    let Some(conn) = state.tunnels.find(&instance.node_id).await else {
-        return false;
-    };
+/// Asks the agent once about an unfinished backup and records its end: the agent's
+/// record when the row changed.
+pub(super) async fn check(
+    state: &AppState,
+    conn: &AgentConn,
+    instance_id: &str,
+    bid: &str,
+) -> Option<BackupInfo> {
     let answer = conn
-        .request::<api::BackupGet>(&(instance.id.as_str(), bid), &(), &())
+        .request::<api::BackupGet>(&(instance_id, bid), &(), &())
         .await;
     let info = match answer {
         Ok(info) => info,
         Err(AppError::NotFound(_)) => BackupInfo {
             id: bid.to_string(),
-            instance: instance.id.clone(),
+            instance: instance_id.to_owned(),
             status: BackupStatus::Failed,
             size_bytes: 0,
             sha256: String::new(),
@@ -69,10 +61,10 @@ async fn check(state: &AppState, instance: &Instance, bid: &str) -> bool {
             started_at: 0,
             completed_at: None,
         },
-        Err(_) => return false,
+        Err(_) => return None,
     };
     if info.status == BackupStatus::Running {
-        return false;
+        return None;
     }
     let result = store::finish(
         &state.db.pool,
@@ -85,30 +77,13 @@ async fn check(state: &AppState, instance: &Instance, bid: &str) -> bool {
     )
     .await;
     match result {
-        Ok(changed) => changed,
+        Ok(true) => Some(info),
+        Ok(false) => None,
         Err(e) => {
             tracing::warn!(backup.id = %bid, error = %e, "recording a backup");
-            false
+            None
         }
     }
-}
-
-/// Polls the agent until the backup ends (or its row disappears).
-fn watch(state: AppState, instance: Instance, bid: String) {
-    tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(48 * 3600);
-        while tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(POLL).await;
-            match store::find(&state.db.pool, &instance.id, &bid).await {
-                Ok(Some(b)) if b.status == "running" => {}
-                Ok(_) => return,
-                Err(_) => continue,
-            }
-            if check(&state, &instance, &bid).await {
-                return;
-            }
-        }
-    });
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
@@ -352,8 +327,8 @@ pub(crate) async fn begin(
         .await;
         return Err(e);
     }
+    // Its progress and end arrive on the node's event stream (`progress`).
     store::set_running(&state.db.pool, &bid).await?;
-    watch(state.clone(), instance.clone(), bid.clone());
     store::find(&state.db.pool, &instance.id, &bid)
         .await?
         .ok_or_else(|| AppError::not_found("backup"))

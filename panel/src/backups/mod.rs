@@ -1,10 +1,11 @@
 //! Backups: `/v1/instances/{id}/backups` (`handlers.rs`; the agent archives, the panel
-//! records and tracks) and `/v1/backup-config` (`configs.rs`: per-organization storage
+//! records, and learns progress and the end from the agent's reports: `progress.rs`) and `/v1/backup-config` (`configs.rs`: per-organization storage
 //! targets). Tables `backups` and `backup_configs` (`store.rs`); S3 access from the panel
 //! (downloads, deletes, bucket list/create) in `s3.rs`.
 
 mod configs;
 mod handlers;
+pub mod progress;
 pub mod s3;
 pub mod store;
 mod view;

@@ -109,6 +109,28 @@ pub async fn find(
     .await
 }
 
+/// The backups of `node_id`'s instances that are `running`, or `pending` since before
+/// `pending_before` (ms).
+///
+/// # Errors
+/// Database failure.
+pub async fn unfinished_on_node(
+    db: impl AnyExecutor<'_>,
+    node_id: &str,
+    pending_before: i64,
+) -> Result<Vec<Backup>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        backup_columns!(),
+        " FROM backups WHERE instance_id IN (SELECT id FROM instances WHERE node_id = $1) \
+         AND (status = 'running' OR (status = 'pending' AND created_at < $2))"
+    ))
+    .bind(node_id)
+    .bind(pending_before)
+    .fetch_all(db)
+    .await
+}
+
 /// Records the end of a running backup (a no-op when it is no longer running).
 ///
 /// # Errors

@@ -1,4 +1,5 @@
-//! The event bus: what changed (an instance's state, a node going on- or offline),
+//! The event bus: what changed (an instance's state, a node going on- or offline, a
+//! backup's progress),
 //! published once by whoever changed it and heard by every subscriber of every replica.
 //!
 //! Each event gets a place in one log, and its id is that place. Without Redis the log is
@@ -23,6 +24,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use redis::streams::{StreamId, StreamMaxlen, StreamReadOptions, StreamReadReply};
 use serde::{Deserialize, Serialize};
+use shardlyn_proto::backup::{BackupOperation, BackupStatus};
 use shardlyn_proto::instance::InstanceState;
 use tokio::sync::{broadcast, watch};
 
@@ -50,6 +52,22 @@ pub enum EventData {
     },
     /// A node's agent connected (`online: true`) or its last connection ended.
     NodeStatus { node_id: String, online: bool },
+    /// How far a backup (`operation: backup`) or a restore from it (`restore`) got, as
+    /// its node reported: when it starts, about once a second, and when it ends
+    /// (`status` `completed` or `failed`; a backup's row says so by then).
+    BackupProgress {
+        instance_id: String,
+        backup_id: String,
+        operation: BackupOperation,
+        status: BackupStatus,
+        /// Bytes done: a backup counts the server's files archived (before
+        /// compression), a restore the archive's bytes read.
+        bytes_done: u64,
+        /// What `bytes_done` reaches at the end (0: unknown).
+        bytes_total: u64,
+        /// Why it failed.
+        error: Option<String>,
+    },
     /// Between replicas only, never sent to clients: replica `origin` invalidated its
     /// cache of authenticated callers (a credential ended), so must the others.
     #[schemars(skip)]
@@ -67,6 +85,7 @@ impl EventData {
         match self {
             Self::InstanceState { .. } => "instance_state",
             Self::NodeStatus { .. } => "node_status",
+            Self::BackupProgress { .. } => "backup_progress",
             Self::CallersInvalidated { .. } => "callers_invalidated",
             Self::ReadsInvalidated { .. } => "reads_invalidated",
         }
@@ -87,6 +106,7 @@ impl EventData {
         match self {
             Self::InstanceState { .. } => "instances.read",
             Self::NodeStatus { .. } => "nodes.read",
+            Self::BackupProgress { .. } => "instances.backups.read",
             // Held by nobody's membership check: `is_internal` events are never sent.
             Self::CallersInvalidated { .. } | Self::ReadsInvalidated { .. } => "org.delete",
         }

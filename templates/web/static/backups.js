@@ -1,12 +1,13 @@
-// The Backups tab: the list with each backup's state (a running one shows how long it
-// has been running, read again every second until it ends), create, restore after a
-// confirmation (optionally emptying the server first), download with progress, delete.
+// The Backups tab: the list with each backup's state (a running one shows its progress
+// as a percentage of bytes, live from the event stream: `live:backup_progress`, see
+// live.js), create, restore after a confirmation (optionally emptying the server first;
+// its progress shows the same way), download with progress, delete.
 
 const version = new URL(import.meta.url).search;
 const { call, instancePath, formatBytes, formatTime, download } = await import(`./http.js${version}`);
 const { ask } = await import(`./dialog.js${version}`);
 
-const POLL_MS = 1000;
+const RETRY_MS = 5000;
 const root = document.getElementById('instance');
 const panel = document.getElementById('panel-backups');
 const id = root.dataset.instanceId;
@@ -17,6 +18,8 @@ const status = document.getElementById('backups-status');
 const form = document.getElementById('backup-form');
 let timer = null;
 let restoring = null;
+// The last progress report of each running backup, by id.
+const progress = new Map();
 
 function setStatus(text) {
   status.textContent = text;
@@ -32,9 +35,27 @@ function button(text, label, onClick, cls = 'secondary small') {
   return b;
 }
 
-function elapsed(since) {
-  const s = Math.max(0, Math.round((Date.now() - new Date(since).getTime()) / 1000));
-  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+function percent(p) {
+  return p && p.bytes_total > 0 ? Math.min(100, Math.floor((p.bytes_done / p.bytes_total) * 100)) : null;
+}
+
+function progressText(p) {
+  const pct = percent(p);
+  if (pct === null) return p ? ` ${formatBytes(p.bytes_done)}` : '';
+  return ` ${pct} % (${formatBytes(p.bytes_done)} of ${formatBytes(p.bytes_total)})`;
+}
+
+// Shows a running backup's report in its row.
+function showProgress(tr, p) {
+  const bar = tr.querySelector('progress');
+  const text = tr.querySelector('.backup-progress');
+  if (!bar || !text) return;
+  const pct = percent(p);
+  if (pct !== null) {
+    bar.max = 100;
+    bar.value = pct;
+  }
+  text.textContent = `archiving${progressText(p)}`;
 }
 
 function stateCell(b) {
@@ -47,9 +68,9 @@ function stateCell(b) {
     const bar = document.createElement('progress');
     bar.setAttribute('aria-label', `Backup ${b.name} in progress`);
     const text = document.createElement('span');
-    text.className = 'muted small-text';
-    text.textContent = ` ${b.status === 'pending' ? 'queued' : 'archiving'} for ${elapsed(b.created_at)}`;
-    td.append(' ', bar, text);
+    text.className = 'muted small-text backup-progress';
+    text.textContent = b.status === 'pending' ? 'queued' : 'archiving';
+    td.append(' ', bar, ' ', text);
   } else if (b.status === 'failed' && b.error) {
     const p = document.createElement('p');
     p.className = 'field-error';
@@ -86,6 +107,7 @@ function row(b) {
     actions.append(button('Delete', `Delete ${b.name}`, () => remove(b), 'danger small'));
   }
   tr.append(name, stateCell(b), size, created, actions);
+  if (b.status === 'running' && progress.has(b.id)) showProgress(tr, progress.get(b.id));
   return tr;
 }
 
@@ -96,10 +118,9 @@ async function load() {
     const rows = answer.data || [];
     tbody.replaceChildren(...rows.map(row));
     if (rows.length === 0 && !status.textContent) setStatus('No backups yet.');
-    if (rows.some((b) => b.status === 'pending' || b.status === 'running')) timer = setTimeout(load, POLL_MS);
   } catch (e) {
     setStatus(`Could not list backups: ${e.message}`);
-    timer = setTimeout(load, POLL_MS * 5);
+    timer = setTimeout(load, RETRY_MS);
   }
 }
 
@@ -144,8 +165,8 @@ async function restore(b) {
   if (!answer.ok) return;
   try {
     await call('POST', instancePath(id, `/backups/${encodeURIComponent(b.id)}/restore`), { json: { truncate: answer.checked } });
-    restoring = { name: b.name, since: Date.now() };
-    setStatus(`Restoring ${b.name}: the server was stopped; the console reports when the restore completes.`);
+    restoring = { id: b.id, name: b.name, since: Date.now() };
+    setStatus(`Restoring ${b.name}: the server was stopped.`);
   } catch (e) {
     setStatus(`Could not restore: ${e.message}${e.code ? ` (${e.code})` : ''}`);
   }
@@ -163,19 +184,33 @@ async function remove(b) {
   }
 }
 
-// The console announces the end of a restore; show it here too.
-const consoleOut = document.getElementById('console');
-if (consoleOut) {
-  new MutationObserver(() => {
-    if (!restoring) return;
-    const last = consoleOut.lastElementChild ? consoleOut.lastElementChild.textContent : '';
-    if (/restore (completed|failed)/i.test(last)) {
-      const secs = Math.round((Date.now() - restoring.since) / 1000);
-      setStatus(`Restore of ${restoring.name} ${/failed/i.test(last) ? 'failed' : `completed in ${secs} s`}.`);
+// Progress and ends, from the event stream.
+document.addEventListener('live:backup_progress', (e) => {
+  const p = e.detail;
+  if (p.instance_id !== id) return;
+  if (p.operation === 'restore') {
+    const name = restoring && restoring.id === p.backup_id ? restoring.name : 'the backup';
+    if (p.status === 'running') {
+      setStatus(`Restoring ${name}:${progressText(p)}`);
+    } else {
+      const secs = restoring ? Math.round((Date.now() - restoring.since) / 1000) : null;
+      setStatus(p.status === 'completed'
+        ? `Restore of ${name} completed${secs === null ? '' : ` in ${secs} s`}.`
+        : `Restore of ${name} failed: ${p.error || 'see the console'}.`);
       restoring = null;
     }
-  }).observe(consoleOut, { childList: true });
-}
+    return;
+  }
+  if (p.status === 'running') {
+    progress.set(p.backup_id, p);
+    const tr = tbody.querySelector(`tr[data-id="${CSS.escape(p.backup_id)}"]`);
+    if (tr && tr.dataset.status === 'running') showProgress(tr, p);
+    else load();
+  } else {
+    progress.delete(p.backup_id);
+    load();
+  }
+});
 
 if (form) form.addEventListener('submit', create);
 load();

@@ -1,6 +1,8 @@
 // Keeps the badges of a page live from the event stream (GET /v1/events, Server-Sent
 // Events, authenticated by the session cookie): an instance's state badge
 // (`data-live-instance="<id>"`) and a node's status badge (`data-live-node="<id>"`).
+// Other scripts of the page hear the rest as DOM events on `document`, named
+// `live:<event type>` with the event as `detail` (the Backups tab: `live:backup_progress`).
 // The browser reconnects by itself and resumes from the last event it saw; a `resync`
 // (events were missed that the panel no longer keeps) reloads the page once it is
 // visible, so what it shows is current again.
@@ -24,6 +26,11 @@ function listen() {
     const status = event.online ? 'online' : 'offline';
     for (const el of badges('data-live-node', event.node_id)) show(el, status, 'status');
   });
+  for (const type of ['backup_progress']) {
+    source.addEventListener(type, (e) => {
+      document.dispatchEvent(new CustomEvent(`live:${type}`, { detail: JSON.parse(e.data) }));
+    });
+  }
   source.addEventListener('resync', () => {
     source.close();
     if (document.hidden) {
@@ -35,4 +42,4 @@ function listen() {
   document.documentElement.dataset.live = 'on';
 }
 
-if (document.querySelector('[data-live-instance], [data-live-node]')) listen();
+if (document.querySelector('[data-live-instance], [data-live-node], [data-live-events]')) listen();

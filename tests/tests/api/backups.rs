@@ -14,6 +14,7 @@ use shardlyn_tests::agent::{
     AgentProcess, LocalAgent, busybox_workload, free_port, register_node, wait_instance, wait_node,
 };
 use shardlyn_tests::console::Console;
+use shardlyn_tests::sse::SseStream;
 use shardlyn_tests::{Engine, TestApp, both_engines, spawn_app};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -179,6 +180,47 @@ async fn download_tree(
     tree(out.path())
 }
 
+async fn events(app: &TestApp, access: &str) -> SseStream {
+    let auth = format!("Bearer {access}");
+    SseStream::open(
+        &app.client,
+        &format!("{}/v1/events", app.base),
+        &[("authorization", auth.as_str())],
+    )
+    .await
+    .unwrap_or_else(|(status, body)| panic!("stream refused: {status} {body}"))
+}
+
+/// The `backup_progress` events of backup `bid`'s `operation` up to its end: at least
+/// the start and the end, never going back, the end at 100 %.
+async fn progress_until_end(stream: &mut SseStream, bid: &str, operation: &str) -> Vec<Value> {
+    let mut seen: Vec<Value> = Vec::new();
+    loop {
+        let e = stream.expect("backup_progress", WAIT).await.data;
+        if e["backup_id"] != bid || e["operation"] != operation {
+            continue;
+        }
+        let done = e["bytes_done"].as_u64().expect("bytes_done");
+        if let Some(before) = seen.last() {
+            assert!(
+                done >= before["bytes_done"].as_u64().unwrap_or(0),
+                "{seen:?} then {e}"
+            );
+        }
+        let ended = e["status"] != "running";
+        seen.push(e);
+        if ended {
+            break;
+        }
+    }
+    let last = seen.last().expect("an end");
+    assert_eq!(last["status"], "completed", "{seen:?}");
+    let total = last["bytes_total"].as_u64().unwrap_or(0);
+    assert!(total > 0 && last["bytes_done"] == total, "{seen:?}");
+    assert!(seen.len() >= 2, "a start and an end: {seen:?}");
+    seen
+}
+
 fn volume(dir: &Path, id: &str) -> PathBuf {
     dir.join("volumes").join(id)
 }
@@ -198,13 +240,19 @@ both_engines! {
         write_files(&vol);
         let want = expected(&vol);
         let mut c = console(&app, a, &id).await;
+        let mut stream = events(&app, a).await;
 
         let r = app.post(&format!("/v1/instances/{id}/backups"), t,
             json!({"name": "first", "ignored": "*.tmp"})).await.expect(202);
         let bid = r.body["id"].as_str().expect("id").to_string();
         assert_eq!(r.body["name"], "first");
         c.wait_for(WAIT, "backup completed", |e| e.event == "backup completed" && e.arg() == bid).await;
-        let b = wait_backup(&app, a, &id, &bid, "completed").await;
+        // Progress and the end reach the event stream; by the end the row says so.
+        let seen = progress_until_end(&mut stream, &bid, "backup").await;
+        assert_eq!(seen[0]["bytes_done"], 0, "{seen:?}");
+        assert_eq!(seen[0]["instance_id"], id.as_str());
+        let b = app.get(&format!("/v1/instances/{id}/backups"), t).await.expect(200).body["data"][0].clone();
+        assert_eq!((b["id"].as_str(), b["status"].as_str()), (Some(bid.as_str()), Some("completed")), "{b}");
         let sha = b["sha256"].as_str().expect("sha").to_string();
         assert_eq!(sha.len(), 64);
         assert!(b["size_bytes"].as_i64().unwrap_or(0) > 0, "{b}");
@@ -218,6 +266,9 @@ both_engines! {
         let r = app.post(&format!("/v1/instances/{id}/backups/{bid}/restore"), t, json!({"truncate": true})).await.expect(202);
         assert_eq!(r.body["state"], "offline", "{}", r.text);
         c.wait_for(WAIT, "backup restore completed", |e| e.event == "backup restore completed").await;
+        // A restore counts the archive's bytes read, against the archive's size.
+        let seen = progress_until_end(&mut stream, &bid, "restore").await;
+        assert_eq!(seen.last().expect("end")["bytes_total"], b["size_bytes"], "{seen:?}");
         assert_eq!(tree(&vol), want, "restore with truncate gives back the backed-up tree");
 
         // Without truncate, files created since stay.

@@ -1,7 +1,8 @@
 //! Trust boundaries between nodes: an agent speaks only for its own node. A fake agent
 //! (the real tunnel: WebSocket, then HTTP/2 with the fake as server, as the agent does)
 //! reports state and metrics about another node's instance and a state version from the
-//! far future; the panel records none of it.
+//! far future, and the end of a backup of another node's instance; the panel records
+//! none of it.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use shardlyn_agent::config::AgentConfig;
 use shardlyn_agent::tunnel::{PROTOCOL_HEADER, TOKEN_HEADER, VERSION_HEADER, io};
-use shardlyn_proto::instance::{DesiredState, InstanceState, InstanceStatus, StateEvent};
+use shardlyn_panel::backups::store::{self as backups, Backup};
+use shardlyn_proto::backup::{
+    BACKUP_PROGRESS, BackupInfo, BackupOperation, BackupProgress, BackupStatus,
+};
+use shardlyn_proto::instance::{DesiredState, Event, InstanceState, InstanceStatus, StateEvent};
 use shardlyn_tests::agent::{register_agent, wait_instance, wait_node};
 use shardlyn_tests::{TestApp, both_engines, spawn_app};
 use tokio::sync::mpsc;
@@ -143,6 +148,81 @@ fn event(instance: &str, state: InstanceState, version: u64) -> StateEvent {
     }
 }
 
+/// A `running` backup row of an instance, as the panel writes one when it asks a node.
+async fn running_backup(app: &TestApp, instance: &Value) -> String {
+    let id = shardlyn_panel::db::new_id();
+    let row = Backup {
+        id: id.clone(),
+        instance_id: instance["id"].as_str().expect("id").to_owned(),
+        org_id: instance["organization_id"]
+            .as_str()
+            .expect("org")
+            .to_owned(),
+        name: "nightly".into(),
+        status: "running".into(),
+        target: "local".into(),
+        config_id: None,
+        object_key: format!("{id}.tar.zst"),
+        size_bytes: 0,
+        sha256: String::new(),
+        locked: false,
+        ignored: String::new(),
+        error: None,
+        created_at: shardlyn_panel::db::now_ms(),
+        completed_at: None,
+        s3_endpoint: String::new(),
+        s3_region: String::new(),
+        s3_bucket: String::new(),
+    };
+    backups::insert(&app.state.db.pool, &row)
+        .await
+        .expect("insert");
+    id
+}
+
+/// A fake agent's report that backup `bid` of `instance` completed.
+fn backup_done(instance: &str, bid: &str) -> Bytes {
+    let record = BackupInfo {
+        id: bid.to_owned(),
+        instance: instance.to_owned(),
+        status: BackupStatus::Completed,
+        size_bytes: 4096,
+        sha256: "ab".repeat(32),
+        error: None,
+        started_at: shardlyn_panel::db::now_ms() - 1000,
+        completed_at: Some(shardlyn_panel::db::now_ms()),
+    };
+    let report = BackupProgress {
+        instance: instance.to_owned(),
+        backup: bid.to_owned(),
+        operation: BackupOperation::Backup,
+        status: BackupStatus::Completed,
+        bytes_done: 10_240,
+        bytes_total: 10_240,
+        record: Some(record),
+        error: None,
+    };
+    let event = Event {
+        event: BACKUP_PROGRESS.into(),
+        args: vec![serde_json::to_value(report).expect("report")],
+    };
+    let mut v = serde_json::to_vec(&event).expect("event");
+    v.push(b'\n');
+    v.into()
+}
+
+async fn backup_status(app: &TestApp, token: &str, instance: &str, bid: &str) -> Value {
+    let list = app
+        .get(&format!("/v1/instances/{instance}/backups"), Some(token))
+        .await
+        .expect(200)
+        .body;
+    list["data"]
+        .as_array()
+        .and_then(|l| l.iter().find(|b| b["id"] == bid).cloned())
+        .unwrap_or(Value::Null)
+}
+
 async fn create_on(app: &TestApp, token: &str, workload: &str, node: &str, name: &str) -> Value {
     app.post(
         "/v1/instances",
@@ -220,6 +300,29 @@ both_engines! {
         events.send(line(&event(&y_id, InstanceState::Running, now_us() + hour_us))).expect("send");
         events.send(line(&event(&y_id, InstanceState::Stopping, now_us()))).expect("send");
         wait_instance(&app, t, &y_id, "stopping", WAIT).await;
+
+        // B says a backup of A's instance completed, then one of its own (the barrier):
+        // only B's is recorded, and only B's reaches the event stream.
+        let x_backup = running_backup(&app, &x).await;
+        let y_backup = running_backup(&app, &y).await;
+        let auth = format!("Bearer {t}");
+        let mut stream = shardlyn_tests::sse::SseStream::open(
+            &app.client,
+            &format!("{}/v1/events", app.base),
+            &[("authorization", auth.as_str())],
+        )
+        .await
+        .unwrap_or_else(|(status, body)| panic!("stream refused: {status} {body}"));
+        events.send(backup_done(&x_id, &x_backup)).expect("send");
+        events.send(backup_done(&y_id, &y_backup)).expect("send");
+        let heard = stream.expect("backup_progress", WAIT).await.data;
+        assert_eq!(heard["backup_id"], y_backup.as_str(), "{heard}");
+        assert_eq!(heard["status"], "completed", "{heard}");
+        let y_row = backup_status(&app, t, &y_id, &y_backup).await;
+        assert_eq!(y_row["status"], "completed", "{y_row}");
+        assert_eq!(y_row["sha256"], "ab".repeat(32));
+        let x_row = backup_status(&app, t, &x_id, &x_backup).await;
+        assert_eq!(x_row["status"], "running", "B ended a backup of A's instance: {x_row}");
         app.stop().await;
     }
 }

@@ -405,6 +405,7 @@ async fn create_upload_edit_and_back_up_in_the_browser() {
                 Duration::from_secs(20),
             )
             .await?;
+            // The tab no longer asks the API again: the end arrives on the event stream.
             wait_text(&c, "#backups tbody", "completed", WAIT).await?;
             let list = wait_api(
                 app_ref,
@@ -419,6 +420,17 @@ async fn create_upload_edit_and_back_up_in_the_browser() {
                 list["data"][0]["size_bytes"].as_u64().unwrap_or(0) > 0,
                 "{list}"
             );
+            // Restore it: the node's reports reach the tab through the event stream
+            // (the console is not read for it), ending with the time it took.
+            click(&c, r#"button[aria-label="Restore from the browser"]"#).await?;
+            click(&c, "#ask-ok").await?;
+            wait_text(
+                &c,
+                "#backups-status",
+                "Restore of from the browser completed in",
+                WAIT,
+            )
+            .await?;
 
             // Schedules: create one with a console command, disable it.
             click(&c, "#tab-schedules").await?;

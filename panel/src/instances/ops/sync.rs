@@ -127,7 +127,8 @@ pub async fn record_state(
 }
 
 /// Runs for the life of one tunnel connection: pushes every spec of the node, then
-/// records the state changes the agent streams until the tunnel closes.
+/// records the state changes (and backup reports, SFTP logins) the agent streams until
+/// the tunnel closes.
 pub async fn on_connect(state: AppState, conn: Arc<AgentConn>) {
     let node_id = conn.node_id.clone();
     match store::list_for_node(&state.db.pool, &node_id).await {
@@ -147,6 +148,12 @@ pub async fn on_connect(state: AppState, conn: Arc<AgentConn>) {
             return;
         }
     };
+    // Reports from now on arrive on the stream; backups that ended before it opened are
+    // asked about once.
+    {
+        let (state, conn) = (state.clone(), conn.clone());
+        tokio::spawn(async move { crate::backups::progress::reconcile(&state, &conn).await });
+    }
     let mut body = response.into_body();
     let mut pending = Vec::new();
     while let Some(frame) = body.frame().await {
@@ -157,7 +164,9 @@ pub async fn on_connect(state: AppState, conn: Arc<AgentConn>) {
         pending.extend_from_slice(data);
         while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..=pos).collect();
-            if crate::sftp::dispatch(&state, &conn, &line) {
+            if crate::sftp::dispatch(&state, &conn, &line)
+                || crate::backups::progress::dispatch(&state, &conn, &line).await
+            {
                 continue;
             }
             match serde_json::from_slice::<StateEvent>(&line) {
