@@ -19,6 +19,8 @@ use crate::instances::lock;
 
 /// The shortest time between two running reports of one operation.
 pub const EVERY: Duration = Duration::from_secs(1);
+/// Bytes counted between two looks at the clock.
+const CHECK_BYTES: u64 = 1 << 20;
 
 /// Counts one operation's bytes and reports them.
 pub struct Reporter {
@@ -61,9 +63,13 @@ impl Reporter {
         self.send(BackupStatus::Running, None, None);
     }
 
-    /// Counts `n` more bytes; reports when [`EVERY`] passed since the last report.
+    /// Counts `n` more bytes; reports when [`EVERY`] passed since the last report. The
+    /// clock is read once per [`CHECK_BYTES`] (tar writes in small pieces).
     pub fn add(&self, n: u64) {
-        self.done.fetch_add(n, Ordering::Relaxed);
+        let before = self.done.fetch_add(n, Ordering::Relaxed);
+        if before / CHECK_BYTES == (before + n) / CHECK_BYTES && !self.every.is_zero() {
+            return;
+        }
         let due = {
             let mut last = lock(&self.last);
             let due = last.is_none_or(|t| t.elapsed() >= self.every);

@@ -1,6 +1,7 @@
 //! The audit log: every mutating request records actor, action, target, IP, result and
 //! time. A middleware writes the row after the handler answered; extractors and handlers
-//! fill in the actor and, where they know better, the action and target.
+//! fill in the actor and, where they know better, the action and target. Successful
+//! changes are also published on the event bus (`audit`, for platform administrators).
 //!
 //! The stored path never holds a secret taken from the URL: a route parameter that is a
 //! credential (`/v1/invites/{token}/accept`) is stored as its placeholder, and in a path
@@ -128,10 +129,27 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
             "failure"
         },
     };
-    if let Err(err) = store::insert(&state.db.pool, &entry).await {
-        tracing::error!(error = %err, "writing audit log entry");
+    match store::insert(&state.db.pool, &entry).await {
+        Ok(stored) => published(&state, stored).await,
+        Err(err) => tracing::error!(error = %err, "writing audit log entry"),
     }
     response
+}
+
+/// Publishes a recorded change on the event bus for platform administrators. Refused
+/// attempts stay in the log only: anyone can make them, and a flood of them must not
+/// push what happened out of the bus's replay window.
+pub(crate) async fn published(state: &AppState, entry: store::Entry) {
+    if entry.result != "success" {
+        return;
+    }
+    state
+        .events
+        .publish(crate::events::Event::now(
+            "",
+            crate::events::EventData::Audit { entry },
+        ))
+        .await;
 }
 
 #[cfg(test)]

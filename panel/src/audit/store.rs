@@ -21,7 +21,9 @@ pub struct NewEntry {
 }
 
 /// A stored entry.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, sqlx::FromRow,
+)]
 pub struct Entry {
     pub id: String,
     #[serde(with = "ts")]
@@ -49,17 +51,18 @@ pub struct Filter {
     pub until_ms: Option<i64>,
 }
 
-/// Writes one entry.
+/// Writes one entry; the entry as stored.
 ///
 /// # Errors
 /// Database failures.
-pub async fn insert(pool: &AnyPool, e: &NewEntry) -> Result<(), sqlx::Error> {
+pub async fn insert(pool: &AnyPool, e: &NewEntry) -> Result<Entry, sqlx::Error> {
+    let (id, at) = (new_id(), now_ms());
     sqlx::query(
         "INSERT INTO audit_logs (id, at, actor_id, actor_email, action, method, path, target, ip, status, result) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
-    .bind(new_id())
-    .bind(now_ms())
+    .bind(&id)
+    .bind(at)
     .bind(e.actor_id.as_deref())
     .bind(e.actor_email.as_deref())
     .bind(&e.action)
@@ -71,7 +74,19 @@ pub async fn insert(pool: &AnyPool, e: &NewEntry) -> Result<(), sqlx::Error> {
     .bind(e.result)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(Entry {
+        id,
+        at,
+        actor_id: e.actor_id.clone(),
+        actor_email: e.actor_email.clone(),
+        action: e.action.clone(),
+        method: e.method.clone(),
+        path: e.path.clone(),
+        target: e.target.clone(),
+        ip: e.ip.clone(),
+        status: e.status,
+        result: e.result.to_owned(),
+    })
 }
 
 macro_rules! filter_sql {

@@ -68,6 +68,20 @@ pub enum EventData {
         /// Why it failed.
         error: Option<String>,
     },
+    /// A schedule's run started (`running`), was skipped (the previous one still ran),
+    /// or ended (`completed`, `failed`).
+    ScheduleRun {
+        instance_id: String,
+        schedule_id: String,
+        run_id: String,
+        /// `cron` or `manual`.
+        source: String,
+        status: String,
+        error: Option<String>,
+    },
+    /// A change someone made, as the audit log recorded it (successful writes only).
+    /// A platform event: heard by platform administrators, not by organizations.
+    Audit { entry: crate::audit::store::Entry },
     /// Between replicas only, never sent to clients: replica `origin` invalidated its
     /// cache of authenticated callers (a credential ended), so must the others.
     #[schemars(skip)]
@@ -79,13 +93,15 @@ pub enum EventData {
 }
 
 impl EventData {
-    /// The SSE event name (`instance_state`, `node_status`).
+    /// The SSE event name (`instance_state`, `node_status`, ...).
     #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
             Self::InstanceState { .. } => "instance_state",
             Self::NodeStatus { .. } => "node_status",
             Self::BackupProgress { .. } => "backup_progress",
+            Self::ScheduleRun { .. } => "schedule_run",
+            Self::Audit { .. } => "audit",
             Self::CallersInvalidated { .. } => "callers_invalidated",
             Self::ReadsInvalidated { .. } => "reads_invalidated",
         }
@@ -100,6 +116,13 @@ impl EventData {
         )
     }
 
+    /// Whether it concerns the platform rather than one organization: platform
+    /// administrators hear it, whatever their memberships.
+    #[must_use]
+    pub fn is_platform(&self) -> bool {
+        matches!(self, Self::Audit { .. })
+    }
+
     /// The permission a member needs in the event's organization to hear it.
     #[must_use]
     pub fn permission(&self) -> &'static str {
@@ -107,8 +130,12 @@ impl EventData {
             Self::InstanceState { .. } => "instances.read",
             Self::NodeStatus { .. } => "nodes.read",
             Self::BackupProgress { .. } => "instances.backups.read",
-            // Held by nobody's membership check: `is_internal` events are never sent.
-            Self::CallersInvalidated { .. } | Self::ReadsInvalidated { .. } => "org.delete",
+            Self::ScheduleRun { .. } => "instances.schedules",
+            // Held by nobody's membership check: platform events go to administrators,
+            // `is_internal` events to nobody.
+            Self::Audit { .. }
+            | Self::CallersInvalidated { .. }
+            | Self::ReadsInvalidated { .. } => "org.delete",
         }
     }
 }
@@ -116,7 +143,8 @@ impl EventData {
 /// One event of an organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
-    /// The organization it concerns: only its members with the event's permission hear it.
+    /// The organization it concerns: only its members with the event's permission hear
+    /// it. Empty for a platform event (`audit`).
     pub organization_id: String,
     /// When it was published.
     pub at: Timestamp,

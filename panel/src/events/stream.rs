@@ -236,6 +236,8 @@ pub async fn events(
 struct Audience {
     user: CurrentUser,
     memberships: HashMap<String, Option<Membership>>,
+    /// Whether the caller is a platform administrator, as last read.
+    admin: Option<bool>,
     learned_at: tokio::time::Instant,
 }
 
@@ -246,7 +248,11 @@ impl Audience {
         }
         if self.learned_at.elapsed() > MEMBERSHIP_TTL {
             self.memberships.clear();
+            self.admin = None;
             self.learned_at = tokio::time::Instant::now();
+        }
+        if event.data.is_platform() {
+            return self.is_admin(state).await;
         }
         let org = &event.organization_id;
         if !self.memberships.contains_key(org) {
@@ -267,6 +273,23 @@ impl Audience {
             return false;
         }
         m.can(event.data.permission())
+    }
+
+    /// Whether the caller is a platform administrator now (read again after
+    /// [`MEMBERSHIP_TTL`], so a demotion takes effect).
+    async fn is_admin(&mut self, state: &AppState) -> bool {
+        if let Some(admin) = self.admin {
+            return admin;
+        }
+        let admin = match crate::users::store::find(&state.db.pool, &self.user.user.id).await {
+            Ok(found) => found.is_some_and(|u| u.is_admin && !u.suspended),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading an event stream caller's role");
+                false
+            }
+        };
+        self.admin = Some(admin);
+        admin
     }
 }
 
@@ -297,6 +320,7 @@ async fn follow(
     let mut audience = Audience {
         user: listener.current.clone(),
         memberships: HashMap::new(),
+        admin: None,
         learned_at: tokio::time::Instant::now(),
     };
     let mut last: Option<EventId> = None;

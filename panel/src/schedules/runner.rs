@@ -15,6 +15,7 @@ use super::view::TaskResult;
 use crate::backups::{CreateBody, Ignored};
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppResult};
+use crate::events::{Event, EventData};
 use crate::instances::ops::power::{self, send_command};
 use crate::instances::store::Instance;
 use crate::state::AppState;
@@ -114,9 +115,18 @@ pub async fn poll_once(
                 ..run
             };
             store::insert_run(pool, &skipped).await?;
+            announce(
+                state,
+                &schedule,
+                &skipped,
+                &skipped.status,
+                skipped.error.clone(),
+            )
+            .await;
             continue;
         }
         store::insert_run(pool, &run).await?;
+        announce(state, &schedule, &run, "running", None).await;
         tracing::info!(schedule.id = %id, run.id = %run.id, "schedules: cron run started");
         runs.spawn(execute(state.clone(), stop.clone(), run, schedule));
     }
@@ -128,10 +138,35 @@ pub async fn poll_once(
             continue;
         };
         store::touch_last_run(pool, &schedule.id, now).await?;
+        announce(state, &schedule, &run, "running", None).await;
         tracing::info!(schedule.id = %schedule.id, run.id = %run.id, "schedules: requested run started");
         runs.spawn(execute(state.clone(), stop.clone(), run, schedule));
     }
     Ok(())
+}
+
+/// Publishes a run's start, skip or end on the event bus.
+async fn announce(
+    state: &AppState,
+    schedule: &Schedule,
+    run: &Run,
+    status: &str,
+    error: Option<String>,
+) {
+    state
+        .events
+        .publish(Event::now(
+            schedule.org_id.clone(),
+            EventData::ScheduleRun {
+                instance_id: schedule.instance_id.clone(),
+                schedule_id: schedule.id.clone(),
+                run_id: run.id.clone(),
+                source: run.source.clone(),
+                status: status.to_owned(),
+                error,
+            },
+        ))
+        .await;
 }
 
 /// The outcome of one task, as shown in the run history.
@@ -189,6 +224,7 @@ async fn execute(state: AppState, stop: watch::Receiver<bool>, run: Run, schedul
     if let Err(e) = store::prune_runs(pool, &schedule.id, KEEP_RUNS).await {
         tracing::warn!(schedule.id = %schedule.id, error = %e, "schedules: pruning runs");
     }
+    announce(&state, &schedule, &run, status, error).await;
     tracing::info!(schedule.id = %schedule.id, run.id = %run.id, run.status = status, "schedules: run ended");
 }
 

@@ -282,6 +282,9 @@ struct AuditPage {
     filters: AuditQuery,
     entries: Vec<Entry>,
     pager: Pager,
+    /// The newest entries, unfiltered: new ones are added as they happen (`audit`
+    /// events of `GET /v1/events`).
+    live: bool,
 }
 
 /// A `datetime-local` value (`2026-01-02T03:04`, the reader's clock taken as UTC) or an
@@ -332,11 +335,22 @@ pub async fn audit(
         }
         Err(error) => (Flash::error(error), Vec::new(), Pager::default()),
     };
+    let live = page == "1"
+        && flash.error.is_none()
+        && [
+            &filters.action,
+            &filters.actor,
+            &filters.since,
+            &filters.until,
+        ]
+        .iter()
+        .all(|f| f.is_empty());
     let data = AuditPage {
         flash,
         filters,
         entries,
         pager,
+        live,
     };
     kit::page(
         &web,

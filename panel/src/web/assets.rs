@@ -91,6 +91,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../templates/web/static/live.js"),
     ),
     (
+        "admin_audit.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/admin_audit.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../../templates/web/static/favicon.svg"),
@@ -175,6 +180,25 @@ mod tests {
         assert_eq!(version().len(), 12);
         for (name, _, bytes) in FILES {
             assert!(!bytes.is_empty(), "{name} is empty");
+        }
+    }
+
+    /// Every file of `templates/web/static/` is embedded: a template or a module that
+    /// names one (`/static/x.js`, `./x.js`) finds it served.
+    #[test]
+    fn every_static_file_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates/web/static");
+        let on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .expect("static dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(on_disk.len() > 10, "{on_disk:?}");
+        for name in on_disk {
+            assert!(
+                FILES.iter().any(|(f, _, _)| *f == name),
+                "templates/web/static/{name} is not in FILES"
+            );
         }
     }
 }

@@ -355,7 +355,7 @@ mod tests {
                 "entries": [{"at": "2026-01-01T00:00:00Z", "actor_email": null, "action": XSS,
                     "method": "POST", "path": "/v1/x", "target": "t", "ip": "1.2.3.4",
                     "status": 200, "result": "success"}],
-                "pager": pager}),
+                "pager": pager, "live": true}),
             ),
             (
                 "admin_replicas.html.tera",

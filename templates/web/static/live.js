@@ -2,7 +2,8 @@
 // Events, authenticated by the session cookie): an instance's state badge
 // (`data-live-instance="<id>"`) and a node's status badge (`data-live-node="<id>"`).
 // Other scripts of the page hear the rest as DOM events on `document`, named
-// `live:<event type>` with the event as `detail` (the Backups tab: `live:backup_progress`).
+// `live:<event type>` with the event as `detail` (the Backups tab: `live:backup_progress`,
+// the Schedules tab: `live:schedule_run`, the audit log: `live:audit`).
 // The browser reconnects by itself and resumes from the last event it saw; a `resync`
 // (events were missed that the panel no longer keeps) reloads the page once it is
 // visible, so what it shows is current again.
@@ -26,7 +27,7 @@ function listen() {
     const status = event.online ? 'online' : 'offline';
     for (const el of badges('data-live-node', event.node_id)) show(el, status, 'status');
   });
-  for (const type of ['backup_progress']) {
+  for (const type of ['backup_progress', 'schedule_run', 'audit']) {
     source.addEventListener(type, (e) => {
       document.dispatchEvent(new CustomEvent(`live:${type}`, { detail: JSON.parse(e.data) }));
     });
@@ -39,7 +40,8 @@ function listen() {
       window.location.reload();
     }
   });
-  document.documentElement.dataset.live = 'on';
+  // Set once the stream is open: from then on no event of the page is missed.
+  source.addEventListener('open', () => { document.documentElement.dataset.live = 'on'; });
 }
 
 if (document.querySelector('[data-live-instance], [data-live-node], [data-live-events]')) listen();

@@ -1,6 +1,7 @@
 // The Schedules tab: the instance's schedules (cron, enabled, next run), create one
 // with a task (console command, power action or backup), run now, enable/disable,
 // delete. The API checks cron and tasks; its errors are shown next to their fields.
+// Runs starting and ending arrive from the event stream (`live:schedule_run`, live.js).
 
 const version = new URL(import.meta.url).search;
 const { call, instancePath, formatTime, clearFieldErrors, showFieldError } = await import(`./http.js${version}`);
@@ -34,7 +35,11 @@ function describe(task) {
   return `${task.action}: ${task.payload || ''}`;
 }
 
+// Names of the listed schedules, by id.
+const names = new Map();
+
 function row(s) {
+  names.set(s.id, s.name);
   const tr = document.createElement('tr');
   tr.dataset.id = s.id;
   const name = document.createElement('td');
@@ -133,6 +138,20 @@ async function create(ev) {
     if (control) control.focus();
   }
 }
+
+document.addEventListener('live:schedule_run', (e) => {
+  const run = e.detail;
+  if (run.instance_id !== id) return;
+  const name = names.get(run.schedule_id) || 'A schedule';
+  const what = {
+    running: 'is running',
+    completed: 'completed its run',
+    failed: `failed: ${run.error || 'see the run history'}`,
+    skipped: `was skipped: ${run.error || 'its previous run still ran'}`,
+  }[run.status] || run.status;
+  setStatus(`${name} ${what}.`);
+  if (run.status !== 'running') load();
+});
 
 action.addEventListener('change', syncPayloadField);
 form.addEventListener('submit', create);

@@ -108,6 +108,37 @@ both_engines! {
         assert!(until_marker(&mut theirs, "theirs-2").await.is_empty());
     }
 
+    async fn platform_administrators_hear_changes_as_the_audit_log_records_them(engine) {
+        let app = shardlyn_tests::spawn_app(engine).await;
+        let admin = app.bootstrap_admin().await;
+        let user = app.register("user@example.com").await;
+        let org = first_org(&app, &user.access).await;
+        let mut admins = open(&app, &admin.access, None).await;
+        let mut users = open(&app, &user.access, None).await;
+
+        // A refused sign-in is recorded but not published; the change after it is.
+        app.post("/v1/auth/login", None, json!({"email": "user@example.com", "password": "wrong"}))
+            .await
+            .expect_error(401, "INVALID_CREDENTIALS");
+        let made = app.post("/v1/organizations", Some(&user.access), json!({"name": "Audited"}))
+            .await
+            .expect(201);
+        let heard = admins.expect("audit", WAIT).await.data;
+        assert_eq!(heard["organization_id"], "", "a platform event: {heard}");
+        let entry = &heard["entry"];
+        assert_eq!(entry["result"], "success", "{heard}");
+        assert_eq!((entry["method"].as_str(), entry["path"].as_str()), (Some("POST"), Some("/v1/organizations")), "{heard}");
+        assert_eq!(entry["actor_email"], "user@example.com");
+        assert!(made.body["id"].is_string());
+        let listed = app.get("/v1/admin/audit-logs?per_page=1", Some(&admin.access)).await.expect(200);
+        assert_eq!(listed.body["data"][0]["id"], entry["id"], "the event is the stored entry");
+
+        // The user who made it is no administrator: their stream shows only their own
+        // organization's marker.
+        marker(&app, &org, "mine").await;
+        assert!(until_marker(&mut users, "mine").await.is_empty());
+    }
+
     async fn a_member_hears_only_what_their_permissions_let_them_read(engine) {
         let app = shardlyn_tests::spawn_app(engine).await;
         let owner = app.bootstrap_admin().await;

@@ -349,7 +349,12 @@ both_engines! {
         std::fs::write(dir.path().join("volumes").join(&id).join("world.dat"), "the world").expect("write");
 
         // A cron schedule fires on its own at the next minute (the pinned clock moves
-        // past it): a console command, then a backup.
+        // past it): a console command, then a backup. Its start and end reach the event
+        // stream.
+        let auth = format!("Bearer {a}");
+        let mut stream = shardlyn_tests::sse::SseStream::open(
+            &app.client, &format!("{}/v1/events", app.base), &[("authorization", auth.as_str())],
+        ).await.unwrap_or_else(|(status, body)| panic!("stream refused: {status} {body}"));
         pin_before_a_minute(&[&app]);
         let r = app.post(&schedules(&id), t, json!({"name": "every minute", "cron": "* * * * *",
             "timezone": "America/New_York", "only_when_online": true,
@@ -365,6 +370,14 @@ both_engines! {
         assert_eq!(run["status"], "completed", "{run}");
         assert!(run["scheduled_for"].as_str().expect("scheduled_for").ends_with(":00Z"), "{run}");
         let backup_id = run["tasks"][1]["backup_id"].as_str().expect("backup id").to_string();
+        let mut heard = Vec::new();
+        while heard.last().is_none_or(|s: &String| s == "running") {
+            let e = stream.expect("schedule_run", WAIT).await.data;
+            assert_eq!((&e["schedule_id"], &e["run_id"], &e["instance_id"]), (&json!(sid), &run["id"], &json!(id)), "{e}");
+            assert_eq!(e["source"], "cron", "{e}");
+            heard.push(e["status"].as_str().unwrap_or_default().to_owned());
+        }
+        assert_eq!(heard, ["running", "completed"]);
         let r = app.get(&format!("/v1/instances/{id}/logs/history?lines=100"), t).await.expect(200);
         assert!(r.text.contains("echo: hello from a schedule"), "{}", r.text);
         let deadline = tokio::time::Instant::now() + WAIT;

@@ -400,7 +400,8 @@ async fn an_egg_import_shows_its_error_next_to_the_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_suspends_a_user() {
-    let app = admin_app().await;
+    let app = spawn_app(Engine::Sqlite).await;
+    let token = app.bootstrap_admin().await.access;
     app.register("bob@example.com").await;
     let base = app.base.clone();
     let client = app.client.clone();
@@ -431,8 +432,29 @@ async fn an_admin_suspends_a_user() {
             click(&c, &format!("{row} button.unsuspend")).await?;
             wait_text(&c, &format!("{row} .user-state"), "active", SHORT).await?;
 
-            // The audit log shows it and filters by action.
+            // The audit log shows it, grows live as changes happen, and filters by
+            // action.
             c.goto(&format!("{base}/admin/audit")).await?;
+            wait_text(&c, "#audit", "suspend", SHORT).await?;
+            find(&c, "html[data-live='on']").await?;
+            let made = client
+                .post(format!("{base}/v1/organizations"))
+                .bearer_auth(&token)
+                .json(&json!({"name": "Live audit"}))
+                .send()
+                .await?;
+            anyhow::ensure!(
+                made.status() == 201,
+                "creating an organization: {}",
+                made.status()
+            );
+            wait_text(
+                &c,
+                "#audit tbody tr:first-child",
+                "POST /v1/organizations",
+                SHORT,
+            )
+            .await?;
             fill(&c, "#f-action", "suspend").await?;
             click(&c, "#audit-filter").await?;
             wait_text(&c, "#audit", "suspend", SHORT).await?;

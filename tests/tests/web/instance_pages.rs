@@ -458,6 +458,43 @@ async fn create_upload_edit_and_back_up_in_the_browser() {
                 listed["data"][0]["tasks"][0]["payload"] == "say hello",
                 "{listed}"
             );
+            // Run it now: its end reaches the tab from the event stream.
+            click(&c, "#schedules tbody button[aria-label^='Run']").await?;
+            let deadline = tokio::time::Instant::now() + WAIT;
+            let ended = loop {
+                let shown = wait_text(&c, "#schedules-status", "nightly <say>", WAIT).await?;
+                if ["completed its run", "failed", "was skipped"]
+                    .iter()
+                    .any(|end| shown.contains(end))
+                {
+                    break shown;
+                }
+                ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "the run never ended: {shown:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            };
+            let runs = app_ref
+                .get(
+                    &format!(
+                        "/v1/instances/{id}/schedules/{}/runs",
+                        listed["data"][0]["id"].as_str().unwrap_or_default()
+                    ),
+                    Some(&token),
+                )
+                .await
+                .expect(200)
+                .body;
+            let status = runs["data"][0]["status"].as_str().unwrap_or_default();
+            ensure!(
+                ended.contains(match status {
+                    "completed" => "completed its run",
+                    "skipped" => "was skipped",
+                    _ => "failed",
+                }),
+                "the tab says {ended:?}, the run history {runs}"
+            );
             click(&c, "#schedules tbody button[aria-label^='Disable']").await?;
             wait_text(
                 &c,

@@ -245,8 +245,9 @@ async fn record(
         status: i64::from(status.as_u16()),
         result: if result.is_ok() { "success" } else { "failure" },
     };
-    if let Err(err) = audit::store::insert(&state.db.pool, &entry).await {
-        tracing::error!(error = %err, "writing audit log entry");
+    match audit::store::insert(&state.db.pool, &entry).await {
+        Ok(stored) => audit::published(state, stored).await,
+        Err(err) => tracing::error!(error = %err, "writing audit log entry"),
     }
 }
 
