@@ -1,7 +1,9 @@
 //! Replicas as real processes: three `shardlyn serve` on one PostgreSQL database and the
 //! test Redis behind HAProxy, three agents dialling through the balancer, a game server
 //! running on each. A console opened through any replica for a server whose agent another
-//! replica holds sends and receives. Then a replica holding agents is killed with
+//! replica holds sends and receives; a file written and a backup made through one
+//! replica that does not hold the agent are read back whole through another. Then a
+//! replica holding agents is killed with
 //! `kill -9`. Its agents are back through the balancer within 10 s, no server stops, and
 //! an event-stream client that was on the killed replica resumes through the balancer
 //! with `Last-Event-ID` and gets every event it missed, none twice.
@@ -377,6 +379,83 @@ async fn a_replica_killed_with_kill_9_loses_no_agent_server_or_event() {
         console.close().await;
     }
 
+    // Files and backups of the first server through the two replicas that do not hold
+    // its agent: written through one, read back whole through the other; a backup
+    // started through one ends (the agent's report reaches the holder, which records
+    // it), and its archive, downloaded through the other, is the recorded one.
+    let others: Vec<&String> = (0..3)
+        .filter(|i| *i != held[&nodes[0]])
+        .map(|i| &bases[i])
+        .collect();
+    let first = &instances[0];
+    let content: String = (0..4096)
+        .map(|i| format!("line {i} of the hop\n"))
+        .collect();
+    let written = client
+        .put(format!(
+            "{}/v1/instances/{first}/files/content?path=/hop.txt",
+            others[0]
+        ))
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body(content.clone())
+        .send()
+        .await
+        .expect("write");
+    assert_eq!(written.status(), 200);
+    let read = client
+        .get(format!(
+            "{}/v1/instances/{first}/files/download?path=/hop.txt",
+            others[1]
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(read.status(), 200);
+    assert_eq!(
+        read.bytes().await.expect("body"),
+        content.as_bytes(),
+        "the file, whole"
+    );
+    let (status, backup) = call(
+        &client,
+        post.clone(),
+        others[0],
+        &format!("/v1/instances/{first}/backups"),
+        t,
+        Some(json!({"name": "through the hop"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{backup}");
+    let bid = backup["id"].as_str().expect("backup id").to_owned();
+    let listed = wait_until(
+        &client,
+        others[1],
+        &format!("/v1/instances/{first}/backups"),
+        &token,
+        WAIT,
+        |l| l["data"][0]["id"] == bid.as_str() && l["data"][0]["status"] != "running",
+    )
+    .await;
+    assert_eq!(listed["data"][0]["status"], "completed", "{listed}");
+    let archive = client
+        .get(format!(
+            "{}/v1/instances/{first}/backups/{bid}/download",
+            others[1]
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("backup download");
+    assert_eq!(archive.status(), 200);
+    let bytes = archive.bytes().await.expect("archive");
+    assert_eq!(
+        json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))),
+        listed["data"][0]["sha256"],
+        "the archive through the hop is the recorded one"
+    );
+
     // kill -9.
     let killed_at = tokio::time::Instant::now();
     replicas.remove(doomed_at).kill();
@@ -439,7 +518,6 @@ async fn a_replica_killed_with_kill_9_loses_no_agent_server_or_event() {
     }
 
     // More events while the doomed stream's client is away: the first server stops.
-    let first = &instances[0];
     let (status, _) = call(
         &client,
         post.clone(),
