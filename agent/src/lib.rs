@@ -15,6 +15,7 @@ pub mod register;
 pub mod runtime;
 pub mod sftp;
 pub mod tls;
+pub mod transfers;
 pub mod tunnel;
 
 /// The agent's version, as printed by `shardlyn-agent --version`.

@@ -32,6 +32,7 @@ pub fn routes() -> Routes {
         .merge(backups::router())
         .merge(webhooks::router())
         .merge(schedules::router())
+        .merge(crate::migrations::router())
         .merge(git::router())
         .merge(settings::router())
         .merge(support::router())

@@ -23,6 +23,7 @@ pub mod instances;
 pub mod jobs;
 pub mod mailer;
 pub mod metrics;
+pub mod migrations;
 pub mod nodes;
 pub mod openapi;
 pub mod orgs;

@@ -32,6 +32,9 @@ pub const CONTAINER_ROOT: &str = "/home/container";
 pub const INSTALL_ROOT: &str = "/mnt/server";
 /// Label on every container the agent manages: the instance id.
 pub const INSTANCE_LABEL: &str = "io.shardlyn.instance";
+/// Label on every container the agent manages: the agent's tag (several agents may share
+/// one Docker engine).
+pub const AGENT_LABEL: &str = "io.shardlyn.agent";
 /// Label on install containers: `install`.
 pub const ROLE_LABEL: &str = "io.shardlyn.role";
 /// Lines `send logs` replays.

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod register;
 pub mod rules;
 pub mod sftp;
+pub mod transfer;
 pub mod upload;
 
 /// Protocol version spoken between panel and agent; the handshake refuses other majors.

@@ -119,7 +119,7 @@ async fn main() {
         .await;
         c.close().await;
     }
-    let container = format!("shardlyn-{id}");
+    let container = shardlyn_agent::instances::container_name_in(dir.path(), &id);
     let mut raw = Vec::new();
     for _ in 0..starts {
         let began = Instant::now();

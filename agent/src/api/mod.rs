@@ -12,6 +12,7 @@ mod inventory;
 pub(crate) mod json;
 pub mod metrics;
 mod processes;
+mod transfers;
 pub(crate) mod uploads;
 
 #[cfg(test)]
@@ -33,6 +34,8 @@ pub struct AgentState {
     pub instances: crate::instances::Manager,
     /// Backups of this node (`crate::backups`).
     pub backups: crate::backups::Backups,
+    /// Moves of servers to and from this node (`crate::transfers`).
+    pub transfers: crate::transfers::Transfers,
     /// Locks of the tus uploads in progress (`uploads.rs`).
     pub(crate) uploads: uploads::Uploads,
     /// Git syncs running on this node (`crate::git`).
@@ -50,6 +53,7 @@ impl AgentState {
             runtime: std::sync::Arc::new(crate::runtime::DockerRuntime::local()),
             sampler: std::sync::Arc::default(),
             backups: crate::backups::Backups::new(&instances),
+            transfers: crate::transfers::Transfers::new(&instances),
             uploads: uploads::Uploads::default(),
             git: crate::git::Syncs::default(),
             sftp: crate::sftp::Gate::default(),
@@ -102,6 +106,7 @@ pub fn router(state: AgentState) -> Router {
         .merge(files::router())
         .merge(uploads::router())
         .merge(backups::router())
+        .merge(transfers::router())
         .merge(crate::git::api::router())
         .at::<api::Events, _, _>(events::states)
         .at::<api::SftpAnswer, _, _>(crate::sftp::answer)

@@ -13,7 +13,7 @@ use bollard::image::CreateImageOptions;
 use bollard::models::{HostConfig, HostConfigLogConfig, PortBinding};
 use futures_util::StreamExt;
 use sha2::Digest;
-use shardlyn_proto::instance::{CONTAINER_ROOT, INSTANCE_LABEL, InstanceSpec};
+use shardlyn_proto::instance::{AGENT_LABEL, CONTAINER_ROOT, INSTANCE_LABEL, InstanceSpec};
 
 use super::{InstanceError, Manager};
 
@@ -35,12 +35,39 @@ const CAP_DROP: &[&str] = &[
     "setfcap",
 ];
 
-pub(crate) fn container_name(id: &str) -> String {
-    format!("shardlyn-{id}")
+/// The game container of server `id` on the agent tagged `tag` (see [`agent_tag`]).
+pub(crate) fn container_name(tag: &str, id: &str) -> String {
+    format!("shardlyn-{tag}-{id}")
 }
 
-pub(crate) fn installer_name(id: &str) -> String {
-    format!("shardlyn-{id}-installer")
+/// The install container of server `id` on the agent tagged `tag`.
+pub(crate) fn installer_name(tag: &str, id: &str) -> String {
+    format!("shardlyn-{tag}-{id}-installer")
+}
+
+/// The tag of the agent whose data directory is `data_dir` (absolute): 8 hex digits of
+/// its SHA-256. Container names and labels carry it, so several agents on one Docker
+/// engine (a homelab's nodes, these tests, a server moving between two of them) never
+/// take each other's containers.
+#[must_use]
+pub fn agent_tag(data_dir: &std::path::Path) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    hex::encode(&digest[..4])
+}
+
+/// The game container of server `id` of the agent on `data_dir` (tests, tools).
+#[must_use]
+pub fn container_name_in(data_dir: &std::path::Path, id: &str) -> String {
+    let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    container_name(&agent_tag(&dir), id)
+}
+
+/// The install container of server `id` of the agent on `data_dir`.
+#[must_use]
+pub fn installer_name_in(data_dir: &std::path::Path, id: &str) -> String {
+    let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    installer_name(&agent_tag(&dir), id)
 }
 
 /// `SERVER_IP`/`SERVER_PORT`: the primary allocation (or the first).
@@ -194,10 +221,10 @@ pub(crate) fn run_config(
         stdin_once: Some(false),
         tty: Some(false),
         exposed_ports: Some(exposed),
-        labels: Some(HashMap::from([(
-            INSTANCE_LABEL.to_string(),
-            spec.id.clone(),
-        )])),
+        labels: Some(HashMap::from([
+            (INSTANCE_LABEL.to_string(), spec.id.clone()),
+            (AGENT_LABEL.to_string(), manager.0.tag.clone()),
+        ])),
         host_config: Some(host_config(spec, &volume.to_string_lossy(), with_io_weight)),
         ..Config::default()
     };
@@ -270,7 +297,7 @@ impl Manager {
         spec: &InstanceSpec,
     ) -> Result<(String, Vec<String>), InstanceError> {
         let docker = self.docker()?;
-        let name = container_name(&spec.id);
+        let name = container_name(&self.0.tag, &spec.id);
         let mut warnings = Vec::new();
         let config = run_config(self, spec, true);
         let want = config

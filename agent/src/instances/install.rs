@@ -106,7 +106,7 @@ impl Manager {
         };
         self.ensure_image(&install.image).await?;
         let docker = self.docker()?;
-        let name = installer_name(&spec.id);
+        let name = installer_name(&self.0.tag, &spec.id);
         self.remove_container(&name).await?;
         let dir = self.0.paths.tmp.join(format!("install-{}", spec.id));
         tokio::fs::create_dir_all(&dir).await?;
@@ -114,6 +114,10 @@ impl Manager {
         let labels = HashMap::from([
             (INSTANCE_LABEL.to_string(), spec.id.clone()),
             (ROLE_LABEL.to_string(), "install".to_string()),
+            (
+                shardlyn_proto::instance::AGENT_LABEL.to_string(),
+                self.0.tag.clone(),
+            ),
         ]);
         let config = Config {
             image: Some(install.image.clone()),

@@ -46,6 +46,40 @@ impl Manager {
         Ok(inst.status())
     }
 
+    /// Takes on a server whose files were moved here (`crate::transfers`): stored as
+    /// installed (no install runs), then reconciled toward its desired state.
+    ///
+    /// # Errors
+    /// `BadRequest` for a bad id, `Conflict` when this node already runs it, `Internal`
+    /// when the spec cannot be saved.
+    pub async fn take_over(&self, spec: InstanceSpec) -> Result<InstanceStatus, InstanceError> {
+        if !super::valid_id(&spec.id) {
+            return Err(InstanceError::BadRequest("invalid instance id".into()));
+        }
+        let inst = {
+            let mut all = lock(&self.0.instances);
+            if all.contains_key(&spec.id) {
+                return Err(InstanceError::Conflict(
+                    "this node already runs that server".into(),
+                ));
+            }
+            let inst = self.new_instance(spec, true);
+            all.insert(inst.id.clone(), inst.clone());
+            inst
+        };
+        let stored = store::Stored {
+            spec: inst.spec(),
+            installed: true,
+        };
+        let specs = self.0.paths.specs.clone();
+        tokio::task::spawn_blocking(move || store::save(&specs, &stored))
+            .await
+            .map_err(|e| InstanceError::Internal(e.to_string()))??;
+        self.prepare_volume(&inst.id).await?;
+        self.reconcile(&inst).await;
+        Ok(inst.status())
+    }
+
     /// Creates the server files directory, owned by the run user when we are root.
     async fn prepare_volume(&self, id: &str) -> Result<(), InstanceError> {
         let volume = self.0.paths.volume(id);
@@ -127,8 +161,10 @@ impl Manager {
                 p.abort();
             }
         }
-        self.remove_container(&container_name(id)).await?;
-        self.remove_container(&installer_name(id)).await?;
+        self.remove_container(&container_name(&self.0.tag, id))
+            .await?;
+        self.remove_container(&installer_name(&self.0.tag, id))
+            .await?;
         lock(&self.0.instances).remove(id);
         store::remove(&self.0.paths.specs, id)?;
         let volume = self.0.paths.volume(id);
@@ -195,6 +231,13 @@ impl Manager {
             let Some(id) = labels.get(INSTANCE_LABEL) else {
                 continue;
             };
+            // Another agent's container on the same Docker engine.
+            if labels
+                .get(shardlyn_proto::instance::AGENT_LABEL)
+                .is_some_and(|tag| *tag != self.0.tag)
+            {
+                continue;
+            }
             let Ok(inst) = self.get(id) else { continue };
             let Some(container) = c.id else { continue };
             if labels.get(ROLE_LABEL).map(String::as_str) == Some("install") {

@@ -10,6 +10,7 @@
 pub mod config_files;
 mod console;
 mod container;
+pub use container::{container_name_in, installer_name_in};
 mod install;
 mod lifecycle;
 mod power;
@@ -211,6 +212,8 @@ pub(crate) fn next_version() -> u64 {
 
 pub(crate) struct Inner {
     pub docker: Option<Docker>,
+    /// This agent's tag, in its containers' names and labels (`container::agent_tag`).
+    pub tag: String,
     pub paths: Paths,
     pub settings: Settings,
     pub instances: Mutex<HashMap<String, Arc<Instance>>>,
@@ -260,8 +263,10 @@ impl Manager {
         };
         let (states, _) = broadcast::channel(1024);
         let (starts, mut start_rx) = tokio::sync::mpsc::unbounded_channel::<Arc<Instance>>();
+        let tag = container::agent_tag(&data_dir);
         let manager = Self(Arc::new(Inner {
             docker,
+            tag,
             paths,
             settings,
             instances: Mutex::default(),

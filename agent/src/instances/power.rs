@@ -438,7 +438,7 @@ impl Manager {
     }
 
     pub(crate) async fn signal(&self, inst: &Instance, signal: &str) -> Result<(), InstanceError> {
-        let name = container_name(&inst.id);
+        let name = container_name(&self.0.tag, &inst.id);
         match self
             .docker()?
             .kill_container(&name, Some(KillContainerOptions { signal }))

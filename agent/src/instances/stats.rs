@@ -52,7 +52,7 @@ impl Manager {
         ) {
             let docker = self.docker()?;
             let mut stream = docker.stats(
-                &container_name(&inst.id),
+                &container_name(&self.0.tag, &inst.id),
                 Some(StatsOptions {
                     stream: false,
                     one_shot: true,

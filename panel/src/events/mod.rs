@@ -79,6 +79,18 @@ pub enum EventData {
         status: String,
         error: Option<String>,
     },
+    /// A move of a server to another node changed state (`queued`, `copying`,
+    /// `final_sync`, `switching`, `completed`, `failed`, `cancelled`).
+    Migration {
+        migration_id: String,
+        instance_id: String,
+        source_node_id: String,
+        target_node_id: String,
+        state: String,
+        reason: Option<String>,
+        /// Archive bytes moved so far.
+        bytes_copied: u64,
+    },
     /// A change someone made, as the audit log recorded it (successful writes only).
     /// A platform event: heard by platform administrators, not by organizations.
     Audit { entry: crate::audit::store::Entry },
@@ -101,6 +113,7 @@ impl EventData {
             Self::NodeStatus { .. } => "node_status",
             Self::BackupProgress { .. } => "backup_progress",
             Self::ScheduleRun { .. } => "schedule_run",
+            Self::Migration { .. } => "migration",
             Self::Audit { .. } => "audit",
             Self::CallersInvalidated { .. } => "callers_invalidated",
             Self::ReadsInvalidated { .. } => "reads_invalidated",
@@ -131,6 +144,7 @@ impl EventData {
             Self::NodeStatus { .. } => "nodes.read",
             Self::BackupProgress { .. } => "instances.backups.read",
             Self::ScheduleRun { .. } => "instances.schedules",
+            Self::Migration { .. } => "instances.read",
             // Held by nobody's membership check: platform events go to administrators,
             // `is_internal` events to nobody.
             Self::Audit { .. }

@@ -111,10 +111,24 @@ pub async fn named(pool: &AnyPool, org_id: &str, node_id: &str) -> AppResult<Nod
 /// # Errors
 /// 409 `NO_NODE_AVAILABLE` when no online, uncordoned node has room.
 pub async fn choose(pool: &AnyPool, org_id: &str, limits: &Limits) -> AppResult<Node> {
+    choose_except(pool, org_id, limits, None).await
+}
+
+/// The best node of the organization for `limits` other than `except` (a server's
+/// current node, when it moves).
+///
+/// # Errors
+/// As [`choose`].
+pub async fn choose_except(
+    pool: &AnyPool,
+    org_id: &str,
+    limits: &Limits,
+    except: Option<&str>,
+) -> AppResult<Node> {
     let nodes = nodes::list(pool, org_id).await?;
     let eligible: Vec<&Node> = nodes
         .iter()
-        .filter(|n| n.status == "online" && !n.cordoned)
+        .filter(|n| n.status == "online" && !n.cordoned && Some(n.id.as_str()) != except)
         .collect();
     if eligible.is_empty() {
         return Err(AppError::coded(
@@ -122,6 +136,10 @@ pub async fn choose(pool: &AnyPool, org_id: &str, limits: &Limits) -> AppResult<
             "NO_NODE_AVAILABLE",
             if nodes.is_empty() {
                 "no node available: the organization has no nodes; register one first".to_owned()
+            } else if except.is_some() {
+                "no other node available: every other node of the organization is offline or \
+                 cordoned"
+                    .to_owned()
             } else {
                 "no node available: every node of the organization is offline or cordoned"
                     .to_owned()

@@ -517,6 +517,48 @@ pub async fn mark_installed(pool: &AnyPool, id: &str, at: i64) -> Result<(), sql
     Ok(())
 }
 
+/// Makes `to` the node of instance `id` (which must still be on `from`), with
+/// `allocations` there and `desired` as its desired state, in one transaction. False
+/// when the instance was not on `from` any more.
+///
+/// # Errors
+/// Database failures; a port of `allocations` taken on `to` (a unique violation, see
+/// [`is_port_taken`]) leaves everything as it was.
+pub async fn move_to_node(
+    pool: &AnyPool,
+    id: &str,
+    from: &str,
+    to: &str,
+    allocations: &[Allocation],
+    desired: DesiredState,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let moved = sqlx::query(
+        "UPDATE instances SET node_id = $3, desired_state = $4, state = 'offline', \
+         updated_at = $5 WHERE id = $1 AND node_id = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(desired_str(desired))
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM allocations WHERE instance_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    for allocation in allocations {
+        insert_allocation(&mut *tx, to, id, allocation).await?;
+    }
+    tx.commit().await?;
+    crate::readcache::changed();
+    Ok(true)
+}
+
 /// Deletes an instance (its allocations, tickets and metrics cascade); whether it existed.
 ///
 /// # Errors

@@ -10,7 +10,8 @@
 //! Jobs today: `schedules` (due cron schedules and requested runs), `audit_retention`
 //! (stored log level at start, on every replica; audit-log pruning under the lease; see
 //! `admin::logs`), `upload_expiry` (records of expired resumable uploads, under the
-//! lease; each agent drops their data itself). `jobs.enabled = false` keeps a replica
+//! lease; each agent drops their data itself), `migration_reaper` (moves whose replica
+//! died are failed and undone, under the lease). `jobs.enabled = false` keeps a replica
 //! API-only; `jobs.poll_interval_ms` sets how often they look.
 
 pub mod lease;
@@ -58,9 +59,13 @@ impl Jobs {
             crate::uploads::store::sweep_until_stopped(
                 state.clone(),
                 Duration::from_secs(state.config.jobs.upload_sweep_secs.max(1)),
-                holds,
+                holds.clone(),
                 rx.clone(),
             ),
+        );
+        jobs.spawn(
+            "migration_reaper",
+            crate::migrations::runner::reap_until_stopped(state.clone(), holds, rx.clone()),
         );
         jobs.spawn(
             "schedules",

@@ -122,6 +122,7 @@ perms! {
     InstancesSchedules, "instances.schedules", Operator, "Manage schedules";
     InstancesGit, "instances.git", Operator, "Configure and run git deploys";
     InstancesSecrets, "instances.secrets", Admin, "See environment values and secrets unredacted";
+    InstancesMigrate, "instances.migrate", Admin, "Move servers to other nodes";
     BackupConfigRead, "backup_config.read", Admin, "See backup storage targets";
     BackupConfigWrite, "backup_config.write", Admin, "Manage backup storage targets";
     DnsRead, "dns.read", Viewer, "See DNS zones and records";

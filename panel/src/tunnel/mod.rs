@@ -268,7 +268,7 @@ fn offline(e: &dyn std::fmt::Display) -> AppError {
 }
 
 /// The JSON of an agent answer (null when empty), or the error it carries.
-async fn read_json(response: http::Response<hyper::body::Incoming>) -> AppResult<Value> {
+pub(crate) async fn read_json(response: http::Response<hyper::body::Incoming>) -> AppResult<Value> {
     let status = response.status();
     let bytes = tokio::time::timeout(REQUEST_TIMEOUT, response.into_body().collect())
         .await

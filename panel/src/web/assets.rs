@@ -91,6 +91,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../templates/web/static/live.js"),
     ),
     (
+        "migrate.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/migrate.js"),
+    ),
+    (
         "admin_audit.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../../templates/web/static/admin_audit.js"),

@@ -335,6 +335,8 @@ pub struct Can {
     pub backups_restore: bool,
     pub schedules: bool,
     pub sftp: bool,
+    /// Move the server to another node.
+    pub migrate: bool,
     /// Owners and admins may change variables the egg locks.
     pub locked_variables: bool,
 }
@@ -358,6 +360,7 @@ impl Can {
             backups_restore: has("instances.backups.restore"),
             schedules: has("instances.schedules"),
             sftp: has("instances.sftp"),
+            migrate: has("instances.migrate"),
             locked_variables: role == "owner" || role == "admin",
         }
     }
@@ -372,6 +375,7 @@ impl Can {
             backups_restore: true,
             schedules: true,
             sftp: true,
+            migrate: true,
             locked_variables: true,
         }
     }
@@ -410,6 +414,40 @@ pub struct Extras {
     pub variables: Vec<VariableField>,
     /// Whether `/v1/instances/{id}/schedules` answers (the schedules section).
     pub schedules: bool,
+    /// The organization's other nodes, where the server may be moved.
+    pub nodes: Vec<NodeChoice>,
+}
+
+/// A node the server may be moved to.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NodeChoice {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+}
+
+/// The nodes of a `GET /v1/nodes` answer other than `except`.
+fn node_choices(answer: &serde_json::Value, except: &str) -> Vec<NodeChoice> {
+    let list = answer
+        .get("data")
+        .and_then(serde_json::Value::as_array)
+        .or_else(|| answer.as_array());
+    list.into_iter()
+        .flatten()
+        .filter_map(|n| {
+            let text = |k: &str| {
+                n.get(k)
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            };
+            Some(NodeChoice {
+                id: text("id")?,
+                name: text("name").unwrap_or_default(),
+                status: text("status").unwrap_or_default(),
+            })
+        })
+        .filter(|n| n.id != except)
+        .collect()
 }
 
 /// Reads what the instance page needs beyond the instance: the caller's permissions in
@@ -460,6 +498,19 @@ pub async fn extras(
             .await
             .is_ok();
     let node_id = instance.node_id.as_str();
+    let nodes = if can.migrate && is_plain_id(org) {
+        read::<serde_json::Value>(
+            web,
+            browser,
+            user,
+            &format!("/v1/nodes?organization_id={org}"),
+        )
+        .await
+        .map(|answer| node_choices(&answer, node_id))
+        .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let suffix = crate::sftp::auth::username_suffix(&web.app, node_id, id)
         .await
         .unwrap_or_else(|_| id.chars().take(8).collect());
@@ -474,6 +525,7 @@ pub async fn extras(
         ),
         images: workload.map(|w| w.egg.images).unwrap_or_default(),
         schedules,
+        nodes,
         can,
     }
 }
@@ -641,9 +693,12 @@ mod tests {
                 true,
             ),
             "schedules": false,
+            "nodes": [{"id": "n2", "name": "<b>second</b>", "status": "online"}],
         });
         let html = render_checked("instance.html.tera", &page);
         for needle in [
+            "id=\"migrate-start\"",
+            "value=\"n2\"",
             "id=\"panel-files\"",
             "id=\"panel-backups\"",
             "id=\"settings-save\"",
@@ -659,6 +714,10 @@ mod tests {
         page["schedules"] = json!(true);
         let html = render_checked("instance.html.tera", &page);
         assert!(!html.contains("panel-files") && !html.contains("panel-backups"));
+        assert!(
+            !html.contains("migrate-start"),
+            "no move without instances.migrate"
+        );
         assert!(
             !html.contains("settings-save"),
             "no save without instances.update"

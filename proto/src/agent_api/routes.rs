@@ -22,6 +22,7 @@ use crate::inventory::{
 use crate::metrics::NodeSample;
 use crate::register::AgentHealth;
 use crate::sftp::AuthAnswer;
+use crate::transfer::{ArchiveSelect, Keep, Manifest, PartQuery, Pruned, Received};
 use crate::upload::{CreateUpload, UploadStatus};
 
 /// Declares each route's type and its `Endpoint` impl, and [`ROUTES`].
@@ -177,6 +178,29 @@ endpoints! {
         params (&'a str, &'a str), query (), request (), response Streamed;
     BackupRestore: Post "/v1/instances/{id}/backups/{bid}/restore",
         params (&'a str, &'a str), query (), request RestoreBackup, response ();
+
+    /// Source side of a move: the manifest of the server's files (`?part=backups`: its
+    /// local backups), checksums with `?hash=true`.
+    TransferManifest: Get "/v1/instances/{id}/transfer/manifest",
+        params &'a str, query PartQuery, request (), response Manifest;
+    /// Source side: a tar + zstd archive of the entries the body selects.
+    TransferArchive: Post "/v1/instances/{id}/transfer/archive",
+        params &'a str, query PartQuery, request ArchiveSelect, response Streamed;
+    /// Target side: extracts the streamed archive into the server's staging directory.
+    TransferReceive: Put "/v1/transfers/{id}/archive",
+        params &'a str, query PartQuery, request Streamed, response Received;
+    /// Target side: the manifest of the staging directory.
+    TransferStaged: Get "/v1/transfers/{id}/manifest",
+        params &'a str, query PartQuery, request (), response Manifest;
+    /// Target side: removes staged entries the source does not have.
+    TransferPrune: Post "/v1/transfers/{id}/prune",
+        params &'a str, query PartQuery, request Keep, response Pruned;
+    /// Target side: the staged files become the server's, and the server this node's.
+    TransferAdopt: Post "/v1/transfers/{id}/adopt",
+        params &'a str, query (), request InstanceSpec, response InstanceStatus;
+    /// Target side: forgets what was staged.
+    TransferDiscard: Delete "/v1/transfers/{id}",
+        params &'a str, query (), request (), response ();
 
     GitSync: Post "/v1/instances/{id}/git/sync",
         params &'a str, query (), request SyncRequest, response SyncResult;

@@ -3,7 +3,8 @@
 // (`data-live-instance="<id>"`) and a node's status badge (`data-live-node="<id>"`).
 // Other scripts of the page hear the rest as DOM events on `document`, named
 // `live:<event type>` with the event as `detail` (the Backups tab: `live:backup_progress`,
-// the Schedules tab: `live:schedule_run`, the audit log: `live:audit`).
+// the Schedules tab: `live:schedule_run`, a server's move: `live:migration`, the audit
+// log: `live:audit`).
 // The browser reconnects by itself and resumes from the last event it saw; a `resync`
 // (events were missed that the panel no longer keeps) reloads the page once it is
 // visible, so what it shows is current again.
@@ -27,7 +28,7 @@ function listen() {
     const status = event.online ? 'online' : 'offline';
     for (const el of badges('data-live-node', event.node_id)) show(el, status, 'status');
   });
-  for (const type of ['backup_progress', 'schedule_run', 'audit']) {
+  for (const type of ['backup_progress', 'schedule_run', 'migration', 'audit']) {
     source.addEventListener(type, (e) => {
       document.dispatchEvent(new CustomEvent(`live:${type}`, { detail: JSON.parse(e.data) }));
     });

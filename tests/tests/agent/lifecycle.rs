@@ -53,7 +53,7 @@ async fn install_start_command_stop_and_delete() {
         "inspect",
         "-f",
         "{{.Config.User}} {{.Config.WorkingDir}} {{.Config.OpenStdin}} {{.HostConfig.Memory}} {{index .Config.Labels \"io.shardlyn.instance\"}}",
-        &format!("shardlyn-{id}"),
+        &shardlyn_agent::instances::container_name_in(dir.path(), &id),
     ]);
     assert_eq!(
         inspect,
@@ -164,7 +164,10 @@ async fn install_start_command_stop_and_delete() {
     assert!(!dir.path().join("volumes").join(&id).exists());
     assert!(!spec_file.exists());
     let gone = std::process::Command::new("docker")
-        .args(["inspect", &format!("shardlyn-{id}")])
+        .args([
+            "inspect",
+            &shardlyn_agent::instances::container_name_in(dir.path(), &id),
+        ])
         .output()
         .expect("docker");
     assert!(!gone.status.success());
@@ -202,7 +205,10 @@ async fn a_failing_install_script_is_reported() {
         .expect_error(409, "CONFLICT");
     // The installer container is gone.
     let gone = std::process::Command::new("docker")
-        .args(["inspect", &format!("shardlyn-{id}-installer")])
+        .args([
+            "inspect",
+            &shardlyn_agent::instances::installer_name_in(dir.path(), &id),
+        ])
         .output()
         .expect("docker");
     assert!(!gone.status.success());

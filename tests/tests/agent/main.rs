@@ -212,17 +212,26 @@ pub fn is(e: &Event, name: &str, arg: &str) -> bool {
     e.event == name && e.args.first().and_then(Value::as_str) == Some(arg)
 }
 
-/// Removes the test's containers even when it fails.
+/// Removes the test's containers (those labelled with its server's id) even when it
+/// fails.
 pub struct Cleanup(pub String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        for name in [
-            format!("shardlyn-{}", self.0),
-            format!("shardlyn-{}-installer", self.0),
-        ] {
+        let label = format!(
+            "label={}={}",
+            shardlyn_proto::instance::INSTANCE_LABEL,
+            self.0
+        );
+        let Ok(listed) = std::process::Command::new("docker")
+            .args(["ps", "-aq", "--filter", &label])
+            .output()
+        else {
+            return;
+        };
+        for container in String::from_utf8_lossy(&listed.stdout).split_whitespace() {
             let _ = std::process::Command::new("docker")
-                .args(["rm", "-f", &name])
+                .args(["rm", "-f", container])
                 .output();
         }
     }

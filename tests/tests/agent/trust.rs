@@ -62,7 +62,11 @@ async fn the_install_container_is_hardened_like_the_game_container() {
         .put(&format!("/v1/instances/{id}"), spec)
         .await
         .expect(200);
-    let install = running_host_config(&format!("shardlyn-{id}-installer")).await;
+    let install = running_host_config(&shardlyn_agent::instances::installer_name_in(
+        dir.path(),
+        &id,
+    ))
+    .await;
     let caps = strings(&install["CapDrop"]);
     for cap in [
         "setpcap",
@@ -97,7 +101,11 @@ async fn the_install_container_is_hardened_like_the_game_container() {
     // The game container drops the same capabilities, plus the two the installer keeps
     // to work on the game user's files as root.
     agent.power(&id, "start").await.expect(202);
-    let game = running_host_config(&format!("shardlyn-{id}")).await;
+    let game = running_host_config(&shardlyn_agent::instances::container_name_in(
+        dir.path(),
+        &id,
+    ))
+    .await;
     let game_caps = strings(&game["CapDrop"]);
     assert!(
         caps.iter().all(|c| game_caps.contains(c)),

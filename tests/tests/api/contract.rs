@@ -17,6 +17,11 @@ const EXTRAS: &[(&str, &str, &str)] = &[
         "live events as Server-Sent Events (issue 13; the reference has no event stream)",
     ),
     (
+        "POST",
+        "/v1/instances/{id}/migrate",
+        "move one server (issue 14; the reference moves a node's servers only)",
+    ),
+    (
         "GET",
         "/v1/admin/replicas",
         "panel replicas and the agents each holds (issue 13; the reference has one panel process)",
@@ -205,7 +210,6 @@ const PENDING_PREFIXES: &[&str] = &[
     "/v1/integrations",
     "/v1/billing",
     "/v1/deploy",
-    "/v1/migrations",
     "/v1/admin/plans",
     "/v1/admin/subscriptions",
     "/v1/system",

@@ -15,6 +15,7 @@ mod invites;
 mod jobs;
 mod mail;
 mod mfa;
+mod migrations;
 mod node_scope;
 mod nodes;
 mod orgs;

@@ -72,13 +72,16 @@ async fn members_reach_only_shardlyn_containers_admins_reach_all() {
         .await
         .expect(201);
     let id = created.body["id"].as_str().expect("id").to_string();
-    let _managed = Container(format!("shardlyn-{id}"));
+    let _managed = Container(shardlyn_agent::instances::container_name_in(
+        dir.path(),
+        &id,
+    ));
     wait_instance(&app, a, &id, "offline", WAIT).await;
     app.post(&format!("/v1/instances/{id}/start"), Some(a), json!({}))
         .await
         .expect(202);
     wait_instance(&app, a, &id, "running", WAIT).await;
-    let managed = format!("shardlyn-{id}");
+    let managed = shardlyn_agent::instances::container_name_in(dir.path(), &id);
 
     // A container somebody else started on the same Docker host.
     let foreign = format!("not-shardlyn-{}", uuid::Uuid::new_v4().simple());

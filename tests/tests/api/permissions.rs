@@ -270,6 +270,18 @@ const TABLE: &[Row] = &[
         Key("instances.delete"),
         Fresh::Instance,
     ),
+    r(
+        "POST",
+        "/v1/instances/{id}/migrate",
+        Key("instances.migrate"),
+    ),
+    r("GET", "/v1/migrations", Key("instances.read")),
+    r("GET", "/v1/migrations/{id}", Key("instances.read")),
+    r(
+        "POST",
+        "/v1/migrations/{id}/cancel",
+        Key("instances.migrate"),
+    ),
     r("POST", "/v1/instances/{id}/start", Key("instances.power")),
     r("POST", "/v1/instances/{id}/stop", Key("instances.power")),
     r("POST", "/v1/instances/{id}/restart", Key("instances.power")),
@@ -603,6 +615,8 @@ struct World {
     node: String,
     spare_node: String,
     instance: String,
+    /// A move of `instance` that already failed (no agent runs in this test).
+    migration: String,
 }
 
 async fn online_node(app: &TestApp, owner: &str, org: &str, name: &str) -> String {
@@ -642,6 +656,38 @@ async fn new_instance(app: &TestApp, owner: &str, workload: &str, node: &str) ->
         .await
         .expect(201);
     r.body["id"].as_str().expect("instance id").to_string()
+}
+
+/// A move row as the panel writes one, already failed.
+async fn failed_migration(
+    app: &TestApp,
+    org: &str,
+    instance: &str,
+    from: &str,
+    to: &str,
+) -> String {
+    let now = shardlyn_panel::db::now_ms();
+    let m = shardlyn_panel::migrations::store::Migration {
+        id: shardlyn_panel::db::new_id(),
+        org_id: org.to_owned(),
+        instance_id: instance.to_owned(),
+        source_node_id: from.to_owned(),
+        target_node_id: to.to_owned(),
+        state: "failed".into(),
+        reason: Some("the target went offline".into()),
+        was_running: false,
+        cancel_requested: false,
+        bytes_copied: 0,
+        ports_changed: String::new(),
+        requested_by: None,
+        created_at: now,
+        updated_at: now,
+        finished_at: Some(now),
+    };
+    shardlyn_panel::migrations::store::insert(&app.state.db.pool, &m)
+        .await
+        .expect("insert");
+    m.id
 }
 
 async fn add_members(app: &TestApp, org: &str, callers: &[Caller], target: &Session) {
@@ -750,6 +796,9 @@ fn default_id(path: &str, w: &World) -> String {
     if path.starts_with("/v1/admin/organizations/{id}") {
         return w.org.clone();
     }
+    if path.starts_with("/v1/migrations/{id}") {
+        return w.migration.clone();
+    }
     "0190a0c4-0000-7000-8000-000000000000".into()
 }
 
@@ -818,7 +867,8 @@ both_engines! {
         let node = online_node(&app, &owner.access, &org, "main").await;
         let spare_node = online_node(&app, &owner.access, &org, "spare").await;
         let instance = new_instance(&app, &owner.access, &workload, &node).await;
-        let w = World { org: org.clone(), owner: owner.access.clone(), target, workload, node, spare_node, instance };
+        let migration = failed_migration(&app, &org, &instance, &node, &spare_node).await;
+        let w = World { org: org.clone(), owner: owner.access.clone(), target, workload, node, spare_node, instance, migration };
 
         // Every route is in the table (rows of routes not served yet are skipped).
         let routes = shardlyn_panel::app::routes();

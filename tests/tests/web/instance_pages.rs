@@ -645,3 +645,88 @@ async fn a_first_server_from_a_bundled_template_in_the_browser() {
         .await;
     agent.stop().await;
 }
+
+/// Two nodes: from the server's Settings tab it is moved to the other one (chosen in the
+/// list); the move's states arrive from the event stream, the page loads again once it
+/// completed and names the new node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_moves_to_another_node_from_its_page() {
+    shardlyn_tests::docker::ensure_test_image();
+    let app = spawn_app(Engine::Sqlite).await;
+    let session = app.bootstrap_admin().await;
+    let t = session.access.clone();
+    let (config_a, dir_a) = register_node(&app, &t).await;
+    let (config_b, dir_b) = register_node(&app, &t).await;
+    let agent_a = LocalAgent::start(config_a.clone(), dir_a.path());
+    let agent_b = LocalAgent::start(config_b.clone(), dir_b.path());
+    wait_node(&app, &t, &config_a.node_id, "online").await;
+    let b = wait_node(&app, &t, &config_b.node_id, "online").await;
+    let b_name = b["name"].as_str().expect("name").to_owned();
+    let workload = busybox_workload(&app, &t).await;
+    let created = app
+        .post(
+            "/v1/instances",
+            Some(&t),
+            json!({"name": "mover", "workload_id": workload, "node_id": config_a.node_id,
+                "ports": [free_port()],
+                "limits": {"memory_mb": 128, "swap_mb": 0, "cpu_percent": 50, "disk_mb": 256, "pids": 64, "io_weight": 500}}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let id = created["id"].as_str().expect("id").to_owned();
+    wait_instance(&app, &t, &id, "offline", WAIT).await;
+    std::fs::write(
+        dir_a.path().join("volumes").join(&id).join("world.dat"),
+        "the world",
+    )
+    .expect("write");
+    let base = app.base.clone();
+    let (node_a, node_b, id_ref) = (
+        config_a.node_id.clone(),
+        config_b.node_id.clone(),
+        id.clone(),
+    );
+    Chrome::start(false)
+        .await
+        .run("a_server_moves_to_another_node", |c| async move {
+            sign_in(&c, &base).await?;
+            c.goto(&format!("{base}/instances/{id_ref}#settings"))
+                .await?;
+            find(&c, "html[data-live='on']").await?;
+            find(&c, "#migrate-target")
+                .await?
+                .select_by_value(&node_b)
+                .await?;
+            click(&c, "#migrate-start").await?;
+            click(&c, "#ask-ok").await?;
+            wait_text(&c, "#migrate-status", &format!("Move to {b_name}"), WAIT).await?;
+            wait_text(&c, "#migrate-status", "completed", WAIT).await?;
+            // The page loads again: the server is on the other node now, so the list
+            // offers the first one.
+            find(&c, &format!("#migrate-target option[value='{node_a}']")).await?;
+            ensure!(
+                c.find(Locator::Css(&format!(
+                    "#migrate-target option[value='{node_b}']"
+                )))
+                .await
+                .is_err(),
+                "the server's own node is not offered"
+            );
+            Ok(())
+        })
+        .await;
+    let now = app
+        .get(&format!("/v1/instances/{id}"), Some(&t))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(now["node_id"], config_b.node_id.as_str(), "{now}");
+    assert_eq!(
+        std::fs::read_to_string(dir_b.path().join("volumes").join(&id).join("world.dat"))
+            .expect("moved file"),
+        "the world"
+    );
+    agent_a.stop().await;
+    agent_b.stop().await;
+}

@@ -98,6 +98,7 @@ async fn power(
     instance: Instance,
     action: PowerAction,
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
+    crate::migrations::guard(state, &instance.id).await?;
     let status = act(state, &instance, action).await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -1,0 +1,226 @@
+//! The migrations routes.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use shardlyn_proto::instance::InstanceState;
+
+use super::runner;
+use super::store::{self, Migration};
+use super::view::{MigrationList, MigrationView};
+use crate::auth::extract::CurrentUser;
+use crate::authz::{Authorized, perm};
+use crate::db::{new_id, now_ms};
+use crate::error::{AppError, AppJson, AppQuery, AppResult};
+use crate::instances::placement;
+use crate::instances::store::Instance;
+use crate::orgs::scope::scoped;
+use crate::respond::Accepted;
+use crate::state::AppState;
+
+/// Moves listed at most.
+const LIST_LIMIT: i64 = 200;
+
+/// The body of `POST /v1/instances/{id}/migrate`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateBody {
+    /// The node to move to; omitted, the best fit among the organization's other online,
+    /// uncordoned nodes (as for creation).
+    #[serde(default)]
+    pub target_node_id: Option<String>,
+}
+
+fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
+    AppError::coded(StatusCode::CONFLICT, code, message)
+}
+
+/// The node a move of `instance` goes to.
+async fn target_of(
+    state: &AppState,
+    instance: &Instance,
+    wanted: Option<&str>,
+) -> AppResult<String> {
+    let pool = &state.db.pool;
+    let Some(id) = wanted.map(str::trim).filter(|s| !s.is_empty()) else {
+        let node = placement::choose_except(
+            pool,
+            &instance.org_id,
+            &instance.limits,
+            Some(&instance.node_id),
+        )
+        .await?;
+        return Ok(node.id);
+    };
+    let node = placement::named(pool, &instance.org_id, id).await?;
+    if node.id == instance.node_id {
+        return Err(AppError::coded(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "SAME_NODE",
+            "the server is already on that node",
+        ));
+    }
+    let room = placement::room(pool, &instance.org_id)
+        .await?
+        .into_iter()
+        .find(|r| r.node_id == node.id);
+    if let Some(room) = room {
+        if room.free_memory_mb < instance.limits.memory_mb {
+            return Err(conflict(
+                "NO_ROOM",
+                format!(
+                    "node {} lacks memory: {} MiB free, the server needs {} MiB",
+                    node.name, room.free_memory_mb, instance.limits.memory_mb
+                ),
+            ));
+        }
+        if room.free_disk_mb < instance.limits.disk_mb {
+            return Err(conflict(
+                "NO_ROOM",
+                format!(
+                    "node {} lacks disk: {} MiB free, the server needs {} MiB",
+                    node.name, room.free_disk_mb, instance.limits.disk_mb
+                ),
+            ));
+        }
+    }
+    Ok(node.id)
+}
+
+/// `POST /v1/instances/{id}/migrate`: moves the server to another node (202 with the
+/// move); its progress is `GET /v1/migrations/{id}` and `migration` events.
+pub async fn migrate(
+    State(state): State<AppState>,
+    Authorized {
+        resource: instance,
+        user,
+        ..
+    }: Authorized<Instance, perm::InstancesMigrate>,
+    body: axum::body::Bytes,
+) -> AppResult<Accepted<MigrationView>> {
+    let body: MigrateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        MigrateBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))?
+    };
+    let target = target_of(&state, &instance, body.target_node_id.as_deref()).await?;
+    // Both agents must be reachable: the files travel from one to the other.
+    crate::instances::ops::power::connected(&state, &instance.node_id).await?;
+    crate::instances::ops::power::connected(&state, &target).await?;
+    if crate::backups::store::list(&state.db.pool, &instance.id)
+        .await?
+        .iter()
+        .any(|b| b.status == "running" || b.status == "pending")
+    {
+        return Err(conflict(
+            "BACKUP_RUNNING",
+            "a backup of the server is running: move it once the backup ended",
+        ));
+    }
+    if instance.state == InstanceState::Installing {
+        return Err(conflict(
+            "INSTALLING",
+            "the server is installing: move it once the install ended",
+        ));
+    }
+    let now = now_ms();
+    let m = Migration {
+        id: new_id(),
+        org_id: instance.org_id.clone(),
+        instance_id: instance.id.clone(),
+        source_node_id: instance.node_id.clone(),
+        target_node_id: target,
+        state: "queued".into(),
+        reason: None,
+        was_running: matches!(
+            instance.state,
+            InstanceState::Running | InstanceState::Starting
+        ),
+        cancel_requested: false,
+        bytes_copied: 0,
+        ports_changed: String::new(),
+        requested_by: Some(user.user.id.clone()),
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+    };
+    match store::insert(&state.db.pool, &m).await {
+        Ok(()) => {}
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            return Err(conflict(
+                "MIGRATION_EXISTS",
+                "the server is already being moved",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    runner::announce(&state, &m.id).await;
+    runner::spawn(&state, m.clone());
+    Ok(Accepted(MigrationView::from(&m)))
+}
+
+/// `?organization_id=&instance_id=` of the list.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+pub struct ListQuery {
+    /// The organization (default: the caller's personal one).
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    /// Only the moves of this server.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+}
+
+/// `GET /v1/migrations`: the organization's moves, newest first (200 at most).
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> AppResult<AppJson<MigrationList>> {
+    let member = scoped(
+        &state,
+        &user,
+        q.organization_id.as_deref(),
+        "instances.read",
+    )
+    .await?;
+    let rows = store::list(
+        &state.db.pool,
+        &member.org_id,
+        q.instance_id.as_deref().filter(|s| !s.is_empty()),
+        LIST_LIMIT,
+    )
+    .await?;
+    Ok(AppJson(MigrationList {
+        data: rows.iter().map(MigrationView::from).collect(),
+    }))
+}
+
+/// `GET /v1/migrations/{id}`.
+pub async fn get(
+    Authorized { resource, .. }: Authorized<Migration, perm::InstancesRead>,
+) -> AppJson<MigrationView> {
+    AppJson(MigrationView::from(&resource))
+}
+
+/// `POST /v1/migrations/{id}/cancel`: stops a move before its switch (202; the move ends
+/// `cancelled` at its next step, the source as it was). 409 `MIGRATION_PAST_CANCEL` once
+/// it is switching or over.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Authorized { resource, .. }: Authorized<Migration, perm::InstancesMigrate>,
+) -> AppResult<Accepted<MigrationView>> {
+    if !store::request_cancel(&state.db.pool, &resource.id).await? {
+        return Err(conflict(
+            "MIGRATION_PAST_CANCEL",
+            format!(
+                "the move is {}: it can no longer be cancelled",
+                resource.state
+            ),
+        ));
+    }
+    let now = store::find(&state.db.pool, &resource.id)
+        .await?
+        .ok_or_else(|| AppError::not_found("migration"))?;
+    Ok(Accepted(MigrationView::from(&now)))
+}

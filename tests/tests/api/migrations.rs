@@ -1,0 +1,182 @@
+//! Moving a server between two nodes on real Docker (two agents on this machine): its
+//! files and local backups travel from one agent to the other through the tunnels and
+//! the panel, it runs again on the target with every file the same, and the source
+//! forgets it. Bad requests are refused before anything moves.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use shardlyn_tests::agent::{
+    LocalAgent, busybox_workload, free_port, register_node, wait_instance, wait_node,
+};
+use shardlyn_tests::{TestApp, both_engines, spawn_app};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Path → SHA-256 (files) or `dir` / `-> target` (links) of everything under `root`.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(root)
+                .expect("inside")
+                .to_string_lossy()
+                .into_owned();
+            let meta = std::fs::symlink_metadata(&path).expect("meta");
+            if meta.file_type().is_symlink() {
+                let to = std::fs::read_link(&path).expect("link");
+                out.insert(rel, format!("-> {}", to.display()));
+            } else if meta.is_dir() {
+                out.insert(rel, "dir".into());
+                walk(root, &path, out);
+            } else {
+                let bytes = std::fs::read(&path).expect("read");
+                out.insert(rel, hex::encode(Sha256::digest(&bytes)));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn write_files(volume: &Path) {
+    std::fs::create_dir_all(volume.join("world/region")).expect("mkdir");
+    std::fs::create_dir_all(volume.join("plugins/empty")).expect("mkdir");
+    let mut x: u32 = 7;
+    let region: Vec<u8> = (0..300_000)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 16) as u8
+        })
+        .collect();
+    std::fs::write(volume.join("world/region/r.0.0.mca"), region).expect("write");
+    std::fs::write(volume.join("server.properties"), "motd=moving\n").expect("write");
+    std::os::unix::fs::symlink("server.properties", volume.join("props-link")).expect("ln");
+}
+
+async fn wait_migration(app: &TestApp, token: &str, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let m = app
+            .get(&format!("/v1/migrations/{id}"), Some(token))
+            .await
+            .expect(200)
+            .body;
+        let state = m["state"].as_str().unwrap_or_default().to_owned();
+        if ["completed", "failed", "cancelled"].contains(&state.as_str()) {
+            return m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the move never ended: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+both_engines! {
+    async fn a_running_server_moves_to_another_node_with_its_files_and_backups(engine) {
+        let app = spawn_app(engine).await;
+        let admin = app.bootstrap_admin().await;
+        let a = admin.access.as_str();
+        let t = Some(a);
+        let (config_a, dir_a) = register_node(&app, a).await;
+        let (config_b, dir_b) = register_node(&app, a).await;
+        let agent_a = LocalAgent::start(config_a.clone(), dir_a.path());
+        let agent_b = LocalAgent::start(config_b.clone(), dir_b.path());
+        wait_node(&app, a, &config_a.node_id, "online").await;
+        wait_node(&app, a, &config_b.node_id, "online").await;
+        let workload = busybox_workload(&app, a).await;
+        let port = free_port();
+        let created = app.post("/v1/instances", t, json!({
+            "name": "mover", "workload_id": workload, "node_id": config_a.node_id,
+            "ports": [port],
+            "limits": {"memory_mb": 128, "swap_mb": 0, "cpu_percent": 50, "disk_mb": 512, "pids": 64, "io_weight": 500},
+        })).await.expect(201).body;
+        let id = created["id"].as_str().expect("id").to_owned();
+        wait_instance(&app, a, &id, "offline", WAIT).await;
+        let source_volume = dir_a.path().join("volumes").join(&id);
+        write_files(&source_volume);
+
+        // A local backup, which must travel too.
+        let backup = app.post(&format!("/v1/instances/{id}/backups"), t, json!({"name": "before the move"}))
+            .await.expect(202).body;
+        let bid = backup["id"].as_str().expect("backup id").to_owned();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let sha = loop {
+            let list = app.get(&format!("/v1/instances/{id}/backups"), t).await.expect(200).body;
+            if list["data"][0]["status"] == "completed" {
+                break list["data"][0]["sha256"].as_str().expect("sha").to_owned();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{list}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        app.post(&format!("/v1/instances/{id}/start"), t, json!({})).await.expect(202);
+        wait_instance(&app, a, &id, "running", WAIT).await;
+
+        // Refused before anything moves.
+        app.post(&format!("/v1/instances/{id}/migrate"), t, json!({"target_node_id": config_a.node_id}))
+            .await.expect_error(422, "SAME_NODE");
+        app.post(&format!("/v1/instances/{id}/migrate"), t, json!({"target_node_id": "no-such-node"}))
+            .await.expect_error(404, "NOT_FOUND");
+        app.post(&format!("/v1/instances/{id}/migrate"), t, json!({"target": "x"}))
+            .await.expect_error(400, "BAD_REQUEST");
+        let stranger = app.register("stranger@example.com").await;
+        app.post(&format!("/v1/instances/{id}/migrate"), Some(&stranger.access), json!({}))
+            .await.expect_error(404, "NOT_FOUND");
+
+        // The move, to the only other node (chosen, not named).
+        let before = tree(&source_volume);
+        let r = app.post(&format!("/v1/instances/{id}/migrate"), t, json!({})).await.expect(202);
+        assert_eq!(r.body["state"], "queued", "{}", r.text);
+        assert_eq!(r.body["target_node_id"], config_b.node_id.as_str());
+        assert_eq!(r.body["was_running"], true);
+        let mid = r.body["id"].as_str().expect("migration id").to_owned();
+        let m = wait_migration(&app, a, &mid).await;
+        assert_eq!(m["state"], "completed", "{m}");
+        assert!(m["bytes_copied"].as_i64().unwrap_or(0) > 0, "{m}");
+        assert_eq!(m["ports_changed"], json!([]), "the port was free on the target: {m}");
+
+        // It runs on the target, with every file the same, and the source forgot it.
+        let now = wait_instance(&app, a, &id, "running", WAIT).await;
+        assert_eq!(now["node_id"], config_b.node_id.as_str(), "{now}");
+        assert_eq!(now["allocations"][0]["port"], port, "{now}");
+        let target_volume = dir_b.path().join("volumes").join(&id);
+        assert_eq!(tree(&target_volume), before, "the files on the target are the source's");
+        assert!(!source_volume.exists(), "the source forgot the server's files: {:?} {m}",
+            std::fs::read_dir(&source_volume).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>()));
+
+        // The local backup came along: listed, downloadable from the new node, the same
+        // archive.
+        let archive = app.client
+            .get(format!("{}/v1/instances/{id}/backups/{bid}/download", app.base))
+            .bearer_auth(a)
+            .send().await.expect("download");
+        assert_eq!(archive.status(), 200);
+        let bytes = archive.bytes().await.expect("archive");
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), sha);
+        assert!(dir_b.path().join("backups").join(&id).join(format!("{bid}.tar.zst")).exists());
+
+        // The history; moving it to where it is now is refused.
+        let listed = app.get(&format!("/v1/migrations?instance_id={id}"), t).await.expect(200).body;
+        assert_eq!(listed["data"][0]["id"], mid.as_str(), "{listed}");
+        assert_eq!(listed["data"][0]["state"], "completed");
+        app.post(&format!("/v1/migrations/{mid}/cancel"), t, json!({}))
+            .await.expect_error(409, "MIGRATION_PAST_CANCEL");
+        app.get(&format!("/v1/migrations/{mid}"), Some(&stranger.access))
+            .await.expect_error(404, "NOT_FOUND");
+
+        // With the other node offline there is nowhere to go.
+        agent_a.stop().await;
+        wait_node(&app, a, &config_a.node_id, "offline").await;
+        app.post(&format!("/v1/instances/{id}/migrate"), t, json!({"target_node_id": config_a.node_id}))
+            .await.expect_error(409, "NODE_OFFLINE");
+        app.delete(&format!("/v1/instances/{id}?force=true"), t).await.expect(204);
+        agent_b.stop().await;
+    }
+}
