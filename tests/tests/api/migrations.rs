@@ -180,3 +180,151 @@ both_engines! {
         agent_b.stop().await;
     }
 }
+
+/// Random bytes (incompressible), so a copy takes a while.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Polls a move until `done` holds for it.
+async fn wait_for_state(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    done: impl Fn(&str) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let m = app
+            .get(&format!("/v1/migrations/{id}"), Some(token))
+            .await
+            .expect(200)
+            .body;
+        if done(m["state"].as_str().unwrap_or_default()) {
+            return m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never got there: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The target agent is killed with `kill -9` while the files are copied: the move fails,
+/// the server keeps running on the source with every file as it was, and once the target
+/// is back a retry completes. A cancel during the copy ends the move `cancelled`, the
+/// source again untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_target_or_a_cancel_leaves_the_source_as_it_was() {
+    let app = spawn_app(shardlyn_tests::Engine::Sqlite).await;
+    let admin = app.bootstrap_admin().await;
+    let a = admin.access.as_str();
+    let t = Some(a);
+    let (config_a, dir_a) = register_node(&app, a).await;
+    let (config_b, dir_b) = register_node(&app, a).await;
+    let agent_a = LocalAgent::start(config_a.clone(), dir_a.path());
+    let target = shardlyn_tests::agent::AgentProcess::spawn(dir_b.path());
+    wait_node(&app, a, &config_a.node_id, "online").await;
+    wait_node(&app, a, &config_b.node_id, "online").await;
+    let workload = busybox_workload(&app, a).await;
+    let created = app.post("/v1/instances", t, json!({
+        "name": "big", "workload_id": workload, "node_id": config_a.node_id,
+        "ports": [free_port()],
+        "limits": {"memory_mb": 128, "swap_mb": 0, "cpu_percent": 50, "disk_mb": 2048, "pids": 64, "io_weight": 500},
+    })).await.expect(201).body;
+    let id = created["id"].as_str().expect("id").to_owned();
+    wait_instance(&app, a, &id, "offline", WAIT).await;
+    let volume = dir_a.path().join("volumes").join(&id);
+    std::fs::create_dir_all(volume.join("world")).expect("mkdir");
+    for i in 0..24u64 {
+        std::fs::write(
+            volume.join(format!("world/chunk-{i}.bin")),
+            noise(8 << 20, i + 1),
+        )
+        .expect("write");
+    }
+    app.post(&format!("/v1/instances/{id}/start"), t, json!({}))
+        .await
+        .expect(202);
+    wait_instance(&app, a, &id, "running", WAIT).await;
+    let before = tree(&volume);
+    let body = json!({"target_node_id": config_b.node_id});
+
+    // kill -9 of the target mid-copy.
+    let mid = app
+        .post(&format!("/v1/instances/{id}/migrate"), t, body.clone())
+        .await
+        .expect(202)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    wait_for_state(&app, a, &mid, |s| s == "copying").await;
+    target.kill9();
+    let m = wait_migration(&app, a, &mid).await;
+    assert_eq!(m["state"], "failed", "{m}");
+    assert!(m["reason"].as_str().is_some_and(|r| !r.is_empty()), "{m}");
+    let now = wait_instance(&app, a, &id, "running", WAIT).await;
+    assert_eq!(
+        now["node_id"],
+        config_a.node_id.as_str(),
+        "the source stays the server's node"
+    );
+    assert_eq!(tree(&volume), before, "the source's files are as they were");
+
+    // Cancelled during the copy.
+    let target = shardlyn_tests::agent::AgentProcess::spawn(dir_b.path());
+    wait_node(&app, a, &config_b.node_id, "online").await;
+    let mid = app
+        .post(&format!("/v1/instances/{id}/migrate"), t, body.clone())
+        .await
+        .expect(202)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.post(&format!("/v1/instances/{id}/migrate"), t, body.clone())
+        .await
+        .expect_error(409, "MIGRATION_EXISTS");
+    app.post(&format!("/v1/migrations/{mid}/cancel"), t, json!({}))
+        .await
+        .expect(202);
+    let m = wait_migration(&app, a, &mid).await;
+    assert_eq!(m["state"], "cancelled", "{m}");
+    let now = wait_instance(&app, a, &id, "running", WAIT).await;
+    assert_eq!(now["node_id"], config_a.node_id.as_str());
+    assert_eq!(tree(&volume), before);
+    assert!(
+        !dir_b.path().join("transfers").join(&id).exists(),
+        "the target dropped what it had staged"
+    );
+
+    // The retry completes.
+    let mid = app
+        .post(&format!("/v1/instances/{id}/migrate"), t, body)
+        .await
+        .expect(202)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let m = wait_migration(&app, a, &mid).await;
+    assert_eq!(m["state"], "completed", "{m}");
+    let now = wait_instance(&app, a, &id, "running", WAIT).await;
+    assert_eq!(now["node_id"], config_b.node_id.as_str());
+    assert_eq!(tree(&dir_b.path().join("volumes").join(&id)), before);
+    app.delete(&format!("/v1/instances/{id}?force=true"), t)
+        .await
+        .expect(204);
+    drop(target);
+    agent_a.stop().await;
+}
