@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use shardlyn_proto::instance::InstanceState;
 
+use super::bulk;
 use super::runner;
 use super::store::{self, Migration};
 use super::view::{MigrationList, MigrationView};
@@ -158,6 +159,103 @@ pub async fn migrate(
     runner::announce(&state, &m.id).await;
     runner::spawn(&state, m.clone());
     Ok(Accepted(MigrationView::from(&m)))
+}
+
+/// The body of `POST /v1/nodes/{id}/migrate`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateNodeBody {
+    /// Where to; omitted, each server goes to its best fit.
+    #[serde(default)]
+    pub target_node_id: Option<String>,
+    /// Only these servers of the node; omitted, all of them.
+    #[serde(default)]
+    pub instance_ids: Option<Vec<String>>,
+    /// Moves run at once (1 to 16, default 2).
+    #[serde(default)]
+    pub wave_size: Option<usize>,
+}
+
+/// Checks a wave size.
+///
+/// # Errors
+/// 422 outside 1..=16.
+pub fn wave(size: Option<usize>) -> AppResult<usize> {
+    match size {
+        None => Ok(bulk::DEFAULT_WAVE),
+        Some(n) if (1..=bulk::MAX_WAVE).contains(&n) => Ok(n),
+        Some(_) => Err(AppError::unprocessable(
+            "wave_size",
+            format!("wave_size must be between 1 and {}", bulk::MAX_WAVE),
+        )),
+    }
+}
+
+/// `POST /v1/nodes/{id}/migrate`: moves the node's servers (or the ones named) to the
+/// node named or each to its best fit, in waves (202 with the queued moves and the
+/// servers that fit nowhere, left where they are).
+pub async fn migrate_node(
+    State(state): State<AppState>,
+    Authorized {
+        resource: node,
+        user,
+        ..
+    }: Authorized<crate::nodes::store::Node, perm::InstancesMigrate>,
+    body: axum::body::Bytes,
+) -> AppResult<Accepted<bulk::Planned>> {
+    let body: MigrateNodeBody = if body.iter().all(u8::is_ascii_whitespace) {
+        MigrateNodeBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))?
+    };
+    let wave = wave(body.wave_size)?;
+    let pool = &state.db.pool;
+    let target = match body
+        .target_node_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(id) => {
+            let t = placement::named(pool, &node.organization_id, id).await?;
+            if t.id == node.id {
+                return Err(AppError::coded(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "SAME_NODE",
+                    "the target is the node being emptied",
+                ));
+            }
+            crate::instances::ops::power::connected(&state, &t.id).await?;
+            Some(t.id)
+        }
+        None => None,
+    };
+    crate::instances::ops::power::connected(&state, &node.id).await?;
+    let mut instances = crate::instances::store::list_for_node(pool, &node.id).await?;
+    if let Some(ids) = &body.instance_ids {
+        if let Some(stranger) = ids
+            .iter()
+            .find(|id| !instances.iter().any(|i| &i.id == *id))
+        {
+            return Err(AppError::unprocessable(
+                "instance_ids",
+                format!("{stranger} is not a server of this node"),
+            ));
+        }
+        instances.retain(|i| ids.contains(&i.id));
+    }
+    let planned = bulk::start(
+        &state,
+        &node.organization_id,
+        &node.id,
+        instances,
+        target.as_deref(),
+        wave,
+        &user.user.id,
+    )
+    .await?;
+    Ok(Accepted(planned))
 }
 
 /// `?organization_id=&instance_id=` of the list.

@@ -1,10 +1,12 @@
 //! Moving servers between nodes: `POST /v1/instances/{id}/migrate` (an addition to the
-//! reference), `GET /v1/migrations`, `GET /v1/migrations/{id}` and
+//! reference), `POST /v1/nodes/{id}/migrate` (many at once, in waves: `bulk.rs`, which
+//! the drain uses too), `GET /v1/migrations`, `GET /v1/migrations/{id}` and
 //! `POST /v1/migrations/{id}/cancel`. A move is a row of `migrations` (`store.rs`) driven
 //! by a task on the replica that accepted it (`runner.rs`); the files travel from the
 //! source agent to the target agent through both tunnels and this panel, never touching
 //! its disk (`shardlyn_proto::transfer`).
 
+pub mod bulk;
 mod handlers;
 mod ports;
 pub mod runner;
@@ -13,6 +15,7 @@ mod view;
 
 use axum::http::StatusCode;
 
+pub use handlers::wave as handlers_wave;
 pub use view::{MigrationList, MigrationView};
 
 use crate::error::{AppError, AppResult};
@@ -28,6 +31,12 @@ pub fn router() -> Routes {
             Access::User,
             "Move a server to another node",
             handlers::migrate,
+        )
+        .post(
+            "/v1/nodes/{id}/migrate",
+            Access::User,
+            "Move a node's servers to other nodes",
+            handlers::migrate_node,
         )
         .get(
             "/v1/migrations",

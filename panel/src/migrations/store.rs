@@ -184,6 +184,19 @@ pub async fn add_bytes(db: impl AnyExecutor<'_>, id: &str, bytes: i64) -> Result
     Ok(())
 }
 
+/// Says a queued move (waiting for its wave) is alive.
+///
+/// # Errors
+/// Database failure.
+pub async fn touch_queued(db: impl AnyExecutor<'_>, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE migrations SET updated_at = $2 WHERE id = $1 AND state = 'queued'")
+        .bind(id)
+        .bind(now_ms())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Records the ports that changed on the target.
 ///
 /// # Errors

@@ -1,6 +1,7 @@
 // Keeps the badges of a page live from the event stream (GET /v1/events, Server-Sent
 // Events, authenticated by the session cookie): an instance's state badge
-// (`data-live-instance="<id>"`) and a node's status badge (`data-live-node="<id>"`).
+// (`data-live-instance="<id>"`), a node's status badge (`data-live-node="<id>"`) and a
+// server move's state (`data-live-migration="<id>"`).
 // Other scripts of the page hear the rest as DOM events on `document`, named
 // `live:<event type>` with the event as `detail` (the Backups tab: `live:backup_progress`,
 // the Schedules tab: `live:schedule_run`, a server's move: `live:migration`, the audit
@@ -28,6 +29,28 @@ function listen() {
     const status = event.online ? 'online' : 'offline';
     for (const el of badges('data-live-node', event.node_id)) show(el, status, 'status');
   });
+  const showMove = (id, state, reason) => {
+    for (const el of badges('data-live-migration', id)) {
+      el.textContent = reason ? `${state}: ${reason}` : state;
+      el.className = `badge migration-${state}`;
+    }
+  };
+  source.addEventListener('migration', (e) => {
+    const event = JSON.parse(e.data);
+    showMove(event.migration_id, event.state, event.reason);
+  });
+  // Moves shown by the page may have gone on before the stream opened: read them once.
+  source.addEventListener('open', async () => {
+    const { call } = await import(`./http.js${new URL(import.meta.url).search}`);
+    for (const el of document.querySelectorAll('[data-live-migration]')) {
+      try {
+        const m = await call('GET', `/v1/migrations/${encodeURIComponent(el.dataset.liveMigration)}`);
+        showMove(m.id, m.state, m.reason);
+      } catch {
+        // The badge keeps what the page said; events still update it.
+      }
+    }
+  }, { once: true });
   for (const type of ['backup_progress', 'schedule_run', 'migration', 'audit']) {
     source.addEventListener(type, (e) => {
       document.dispatchEvent(new CustomEvent(`live:${type}`, { detail: JSON.parse(e.data) }));
@@ -45,4 +68,4 @@ function listen() {
   source.addEventListener('open', () => { document.documentElement.dataset.live = 'on'; });
 }
 
-if (document.querySelector('[data-live-instance], [data-live-node], [data-live-events]')) listen();
+if (document.querySelector('[data-live-instance], [data-live-node], [data-live-migration], [data-live-events]')) listen();

@@ -328,3 +328,130 @@ async fn a_killed_target_or_a_cancel_leaves_the_source_as_it_was() {
     drop(target);
     agent_a.stop().await;
 }
+
+/// A drain with an empty body moves every server of the node to the other one, in
+/// waves; the drained node is left empty and can be deleted. Moving a node's servers
+/// with `POST /v1/nodes/{id}/migrate` names the ones that fit nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_moves_every_server_to_another_node() {
+    let app = spawn_app(shardlyn_tests::Engine::Sqlite).await;
+    let admin = app.bootstrap_admin().await;
+    let a = admin.access.as_str();
+    let t = Some(a);
+    let (config_a, dir_a) = register_node(&app, a).await;
+    let (config_b, dir_b) = register_node(&app, a).await;
+    let agent_a = LocalAgent::start(config_a.clone(), dir_a.path());
+    let agent_b = LocalAgent::start(config_b.clone(), dir_b.path());
+    wait_node(&app, a, &config_a.node_id, "online").await;
+    wait_node(&app, a, &config_b.node_id, "online").await;
+    let workload = busybox_workload(&app, a).await;
+    let mut ids = Vec::new();
+    for name in ["one", "two", "three"] {
+        let created = app.post("/v1/instances", t, json!({
+            "name": name, "workload_id": workload, "node_id": config_a.node_id,
+            "ports": [free_port()],
+            "limits": {"memory_mb": 64, "swap_mb": 0, "cpu_percent": 20, "disk_mb": 128, "pids": 64, "io_weight": 500},
+        })).await.expect(201).body;
+        let id = created["id"].as_str().expect("id").to_owned();
+        wait_instance(&app, a, &id, "offline", WAIT).await;
+        std::fs::write(
+            dir_a.path().join("volumes").join(&id).join("name.txt"),
+            name,
+        )
+        .expect("write");
+        ids.push(id);
+    }
+    app.post(&format!("/v1/instances/{}/start", ids[0]), t, json!({}))
+        .await
+        .expect(202);
+    wait_instance(&app, a, &ids[0], "running", WAIT).await;
+
+    // Bad requests first.
+    let node_a = config_a.node_id.as_str();
+    app.post(
+        &format!("/v1/nodes/{node_a}/migrate"),
+        t,
+        json!({"wave_size": 0}),
+    )
+    .await
+    .expect_error(422, "VALIDATION_ERROR");
+    app.post(
+        &format!("/v1/nodes/{node_a}/migrate"),
+        t,
+        json!({"target_node_id": node_a}),
+    )
+    .await
+    .expect_error(422, "SAME_NODE");
+    app.post(
+        &format!("/v1/nodes/{node_a}/migrate"),
+        t,
+        json!({"instance_ids": ["elsewhere"]}),
+    )
+    .await
+    .expect_error(422, "VALIDATION_ERROR");
+
+    let r = app
+        .post(
+            &format!("/v1/nodes/{node_a}/drain"),
+            t,
+            json!({"wave_size": 2}),
+        )
+        .await
+        .expect(202);
+    assert_eq!(r.body["cordoned"], true);
+    assert_eq!(r.body["unplaced"], json!([]), "{}", r.text);
+    let moves: Vec<String> = r.body["migrations"]
+        .as_array()
+        .expect("moves")
+        .iter()
+        .map(|m| m["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(moves.len(), 3, "{}", r.text);
+    for mid in &moves {
+        let m = wait_migration(&app, a, mid).await;
+        assert_eq!(m["state"], "completed", "{m}");
+        assert_eq!(m["target_node_id"], config_b.node_id.as_str());
+    }
+    for (id, name) in ids.iter().zip(["one", "two", "three"]) {
+        let now = app
+            .get(&format!("/v1/instances/{id}"), t)
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(now["node_id"], config_b.node_id.as_str(), "{now}");
+        assert_eq!(
+            std::fs::read_to_string(dir_b.path().join("volumes").join(id).join("name.txt"))
+                .expect("moved"),
+            name
+        );
+    }
+    wait_instance(&app, a, &ids[0], "running", WAIT).await;
+    // The drained node holds nothing: it can be deleted.
+    agent_a.stop().await;
+    app.delete(&format!("/v1/nodes/{node_a}"), t)
+        .await
+        .expect(204);
+
+    // Moving a node's servers when no other node is left: every one is named, none moves.
+    let r = app
+        .post(
+            &format!("/v1/nodes/{}/migrate", config_b.node_id),
+            t,
+            json!({}),
+        )
+        .await
+        .expect(202);
+    assert_eq!(r.body["migrations"], json!([]), "{}", r.text);
+    assert_eq!(
+        r.body["unplaced"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        r.text
+    );
+    for id in &ids {
+        app.delete(&format!("/v1/instances/{id}?force=true"), t)
+            .await
+            .expect(204);
+    }
+    agent_b.stop().await;
+}

@@ -275,6 +275,7 @@ const TABLE: &[Row] = &[
         "/v1/instances/{id}/migrate",
         Key("instances.migrate"),
     ),
+    r("POST", "/v1/nodes/{id}/migrate", Key("instances.migrate")),
     r("GET", "/v1/migrations", Key("instances.read")),
     r("GET", "/v1/migrations/{id}", Key("instances.read")),
     r(

@@ -536,12 +536,42 @@ async fn a_panel_restart_and_a_cut_tunnel_stop_nothing() {
     app.get(&format!("/v1/instances/{id}/metrics/history?range=2y"), t)
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    // Drain: the node is cordoned and its servers stopped, with a report.
+    // Drain: the node is cordoned; with no other node the server has nowhere to go and
+    // stays running, named with the reason; asked to, the drain stops it instead.
     let r = app
         .post(&format!("/v1/nodes/{}/drain", config.node_id), t, json!({}))
         .await
-        .expect(200);
+        .expect(202);
     assert_eq!(r.body["cordoned"], true, "{}", r.text);
+    assert_eq!(r.body["migrations"], json!([]), "{}", r.text);
+    assert_eq!(
+        r.body["unplaced"][0]["instance_id"],
+        id.as_str(),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.body["unplaced"][0]["reason"]
+            .as_str()
+            .is_some_and(|why| why.contains("no other online node")),
+        "{}",
+        r.text
+    );
+    app.post(
+        &format!("/v1/nodes/{}/drain", config.node_id),
+        t,
+        json!({"stop_instead": ["not-a-server"]}),
+    )
+    .await
+    .expect_error(422, "VALIDATION_ERROR");
+    let r = app
+        .post(
+            &format!("/v1/nodes/{}/drain", config.node_id),
+            t,
+            json!({"stop_instead": [id]}),
+        )
+        .await
+        .expect(202);
     assert_eq!(r.body["stopped"][0]["id"], id.as_str(), "{}", r.text);
     assert_eq!(r.body["failed"], json!([]), "{}", r.text);
     let body = wait_instance(&app, &login.access, &id, "offline", WAIT).await;

@@ -648,7 +648,8 @@ async fn a_first_server_from_a_bundled_template_in_the_browser() {
 
 /// Two nodes: from the server's Settings tab it is moved to the other one (chosen in the
 /// list); the move's states arrive from the event stream, the page loads again once it
-/// completed and names the new node.
+/// completed. Then that node is drained from its page: the server moves back, the move's
+/// badge following it live.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_moves_to_another_node_from_its_page() {
     shardlyn_tests::docker::ensure_test_image();
@@ -713,6 +714,22 @@ async fn a_server_moves_to_another_node_from_its_page() {
                 .is_err(),
                 "the server's own node is not offered"
             );
+
+            // Drain the new node from its page: the server moves back, and the move's
+            // badge follows it live to the end.
+            c.goto(&format!("{base}/nodes/{node_b}")).await?;
+            find(&c, "html[data-live='on']").await?;
+            click(&c, "#drain").await?;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while let Err(e) = c.accept_alert().await {
+                ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "no confirmation: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            wait_text(&c, "#drain-result", "1 of 1 server(s) moving", WAIT).await?;
+            wait_text(&c, "#drain-moves [data-live-migration]", "completed", WAIT).await?;
             Ok(())
         })
         .await;
@@ -721,9 +738,13 @@ async fn a_server_moves_to_another_node_from_its_page() {
         .await
         .expect(200)
         .body;
-    assert_eq!(now["node_id"], config_b.node_id.as_str(), "{now}");
     assert_eq!(
-        std::fs::read_to_string(dir_b.path().join("volumes").join(&id).join("world.dat"))
+        now["node_id"],
+        config_a.node_id.as_str(),
+        "back after the drain: {now}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir_a.path().join("volumes").join(&id).join("world.dat"))
             .expect("moved file"),
         "the world"
     );

@@ -34,8 +34,28 @@ pub struct DrainReport {
     pub cordoned: bool,
     /// How many instances the node had.
     pub instances: usize,
+    /// The servers of `stop_instead`, stopped.
     pub stopped: Vec<DrainStopped>,
+    /// Servers of `stop_instead` that could not be stopped.
     pub failed: Vec<DrainFailed>,
+    /// The moves started (queued; they run in waves).
+    #[serde(default)]
+    pub migrations: Vec<crate::migrations::MigrationView>,
+    /// Servers that fit on no other node (or cannot move now), left running here.
+    #[serde(default)]
+    pub unplaced: Vec<crate::migrations::bulk::Unplaced>,
+}
+
+/// The optional body of a drain.
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DrainBody {
+    /// Moves run at once (1 to 16, default 2).
+    #[serde(default)]
+    pub wave_size: Option<usize>,
+    /// Servers to stop here instead of moving.
+    #[serde(default)]
+    pub stop_instead: Vec<String>,
 }
 
 /// A signal sent to a process of the node.
@@ -45,17 +65,73 @@ pub struct ProcessKilled {
     pub signal: String,
 }
 
-/// `POST /v1/nodes/{id}/drain`: cordons the node and stops every instance on it. The
-/// answer lists what was stopped and what could not be (migration comes later).
+/// `POST /v1/nodes/{id}/drain` (body optional: `wave_size`, `stop_instead`): cordons the
+/// node, stops the servers of `stop_instead`, and moves every other one to its best-fit
+/// node, in waves (`migrations::bulk`). Servers that fit nowhere, and every server when
+/// the node is offline, are named in the answer and left where they are.
 pub async fn drain(
     State(state): State<AppState>,
-    Authorized { resource: node, .. }: Authorized<Node, perm::NodesUpdate>,
-) -> AppResult<AppJson<DrainReport>> {
-    crate::nodes::store::set_cordoned(&state.db.pool, &node.id, true).await?;
+    Authorized {
+        resource: node,
+        user,
+        ..
+    }: Authorized<Node, perm::NodesUpdate>,
+    body: axum::body::Bytes,
+) -> AppResult<crate::respond::Accepted<DrainReport>> {
+    let body: DrainBody = if body.iter().all(u8::is_ascii_whitespace) {
+        DrainBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))?
+    };
+    let wave = crate::migrations::handlers_wave(body.wave_size)?;
     let instances = store::list_for_node(&state.db.pool, &node.id).await?;
+    if let Some(stranger) = body
+        .stop_instead
+        .iter()
+        .find(|id| !instances.iter().any(|i| &i.id == *id))
+    {
+        return Err(AppError::unprocessable(
+            "stop_instead",
+            format!("{stranger} is not a server of this node"),
+        ));
+    }
+    crate::nodes::store::set_cordoned(&state.db.pool, &node.id, true).await?;
+    let (to_stop, to_move): (Vec<_>, Vec<_>) = instances
+        .iter()
+        .cloned()
+        .partition(|i| body.stop_instead.contains(&i.id));
+    let planned = if to_move.is_empty() {
+        crate::migrations::bulk::Planned {
+            migrations: Vec::new(),
+            unplaced: Vec::new(),
+        }
+    } else if connected(&state, &node.id).await.is_err() {
+        crate::migrations::bulk::Planned {
+            migrations: Vec::new(),
+            unplaced: to_move
+                .iter()
+                .map(|i| crate::migrations::bulk::Unplaced {
+                    instance_id: i.id.clone(),
+                    reason: "the node is offline: its files cannot be copied".into(),
+                })
+                .collect(),
+        }
+    } else {
+        crate::migrations::bulk::start(
+            &state,
+            &node.organization_id,
+            &node.id,
+            to_move,
+            None,
+            wave,
+            &user.user.id,
+        )
+        .await?
+    };
     let mut stopped = Vec::new();
     let mut failed = Vec::new();
-    for instance in &instances {
+    for instance in &to_stop {
         match act(&state, instance, PowerAction::Stop).await {
             Ok(status) => stopped.push(DrainStopped {
                 id: instance.id.clone(),
@@ -67,12 +143,14 @@ pub async fn drain(
             }),
         }
     }
-    Ok(AppJson(DrainReport {
+    Ok(crate::respond::Accepted(DrainReport {
         node_id: node.id,
         cordoned: true,
         instances: instances.len(),
         stopped,
         failed,
+        migrations: planned.migrations,
+        unplaced: planned.unplaced,
     }))
 }
 

@@ -1,0 +1,179 @@
+//! Moving many servers of a node at once (`POST /v1/nodes/{id}/migrate`, a drain): each
+//! is placed on a target (the one named, or its best fit among the organization's
+//! other online, uncordoned nodes, counting what this plan already sends there), and
+//! the moves run in waves of `wave_size`. A server that fits nowhere, or that cannot be
+//! moved now, is named with the reason and left where it is.
+
+use serde::{Deserialize, Serialize};
+use shardlyn_proto::instance::InstanceState;
+
+use super::runner;
+use super::store::{self, Migration};
+use super::view::MigrationView;
+use crate::db::{new_id, now_ms};
+use crate::error::AppResult;
+use crate::instances::Instance;
+use crate::instances::placement::{self, Room};
+use crate::state::AppState;
+
+/// Moves run at once by default.
+pub const DEFAULT_WAVE: usize = 2;
+/// The largest wave asked for.
+pub const MAX_WAVE: usize = 16;
+
+/// A server the plan left where it is, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Unplaced {
+    pub instance_id: String,
+    pub reason: String,
+}
+
+/// What a bulk move started.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Planned {
+    /// The moves, queued (they run in waves).
+    pub migrations: Vec<MigrationView>,
+    /// The servers left where they are.
+    pub unplaced: Vec<Unplaced>,
+}
+
+/// Why `instance` cannot be moved now, if it cannot.
+async fn refusal(state: &AppState, instance: &Instance) -> AppResult<Option<String>> {
+    if instance.state == InstanceState::Installing {
+        return Ok(Some("the server is installing".into()));
+    }
+    if crate::backups::store::list(&state.db.pool, &instance.id)
+        .await?
+        .iter()
+        .any(|b| b.status == "running" || b.status == "pending")
+    {
+        return Ok(Some("a backup of the server is running".into()));
+    }
+    Ok(None)
+}
+
+/// Plans and starts the moves of `instances` (all on `source`) to `target` (or each to
+/// its best fit), `wave` at a time, on behalf of `user_id`.
+///
+/// # Errors
+/// Database failures.
+pub async fn start(
+    state: &AppState,
+    org_id: &str,
+    source: &str,
+    mut instances: Vec<Instance>,
+    target: Option<&str>,
+    wave: usize,
+    user_id: &str,
+) -> AppResult<Planned> {
+    let pool = &state.db.pool;
+    let online: Vec<String> = crate::nodes::store::list(pool, org_id)
+        .await?
+        .into_iter()
+        .filter(|n| n.status == "online" && !n.cordoned && n.id != source)
+        .filter(|n| target.is_none_or(|t| t == n.id))
+        .map(|n| n.id)
+        .collect();
+    let mut rooms: Vec<Room> = placement::room(pool, org_id)
+        .await?
+        .into_iter()
+        .filter(|r| online.contains(&r.node_id))
+        .collect();
+    // The biggest first, so they get the room they need.
+    instances.sort_by(|a, b| b.limits.memory_mb.cmp(&a.limits.memory_mb));
+    let mut moves = Vec::new();
+    let mut unplaced = Vec::new();
+    for instance in instances {
+        if let Some(reason) = refusal(state, &instance).await? {
+            unplaced.push(Unplaced {
+                instance_id: instance.id,
+                reason,
+            });
+            continue;
+        }
+        let Some(room) = placement::best_fit(&rooms, &instance.limits).cloned() else {
+            unplaced.push(Unplaced {
+                instance_id: instance.id.clone(),
+                reason: format!(
+                    "no other online node has {} MiB of memory and {} MiB of disk free",
+                    instance.limits.memory_mb, instance.limits.disk_mb
+                ),
+            });
+            continue;
+        };
+        if let Some(r) = rooms.iter_mut().find(|r| r.node_id == room.node_id) {
+            r.free_memory_mb -= instance.limits.memory_mb;
+            r.free_disk_mb -= instance.limits.disk_mb;
+            r.cpu_allocated += instance.limits.cpu_percent;
+        }
+        let now = now_ms();
+        let m = Migration {
+            id: new_id(),
+            org_id: instance.org_id.clone(),
+            instance_id: instance.id.clone(),
+            source_node_id: source.to_owned(),
+            target_node_id: room.node_id.clone(),
+            state: "queued".into(),
+            reason: None,
+            was_running: matches!(
+                instance.state,
+                InstanceState::Running | InstanceState::Starting
+            ),
+            cancel_requested: false,
+            bytes_copied: 0,
+            ports_changed: String::new(),
+            requested_by: Some(user_id.to_owned()),
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        };
+        match store::insert(pool, &m).await {
+            Ok(()) => moves.push(m),
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                unplaced.push(Unplaced {
+                    instance_id: instance.id,
+                    reason: "the server is already being moved".into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for m in &moves {
+        runner::announce(state, &m.id).await;
+    }
+    let planned = Planned {
+        migrations: moves.iter().map(MigrationView::from).collect(),
+        unplaced,
+    };
+    run_in_waves(state, moves, wave.clamp(1, MAX_WAVE));
+    Ok(planned)
+}
+
+/// Runs `moves`, `wave` at a time; the ones waiting say they are alive meanwhile.
+fn run_in_waves(state: &AppState, moves: Vec<Migration>, wave: usize) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let ids: Vec<String> = moves.iter().map(|m| m.id.clone()).collect();
+        let heartbeat = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(runner::HEARTBEAT).await;
+                    for id in &ids {
+                        if let Err(e) = store::touch_queued(&state.db.pool, id).await {
+                            tracing::warn!(migration.id = %id, error = %e, "a queued move's heartbeat");
+                        }
+                    }
+                }
+            })
+        };
+        for chunk in moves.chunks(wave) {
+            let mut running = tokio::task::JoinSet::new();
+            for m in chunk {
+                running.spawn(runner::run(state.clone(), m.clone()));
+            }
+            while running.join_next().await.is_some() {}
+        }
+        heartbeat.abort();
+    });
+}
