@@ -80,7 +80,7 @@ pub async fn start(
         .filter(|r| online.contains(&r.node_id))
         .collect();
     // The biggest first, so they get the room they need.
-    instances.sort_by(|a, b| b.limits.memory_mb.cmp(&a.limits.memory_mb));
+    instances.sort_by_key(|i| std::cmp::Reverse(i.limits.memory_mb));
     let mut moves = Vec::new();
     let mut unplaced = Vec::new();
     for instance in instances {
