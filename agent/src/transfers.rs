@@ -366,6 +366,53 @@ fn sha256_of(path: &Path) -> io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// The manifest entry of `path` (links not followed), hashing a file when asked;
+/// `None` for what is never archived (sockets, FIFOs, devices) or was removed meanwhile.
+fn entry_of(path: &Path, hash: bool) -> io::Result<Option<ManifestEntry>> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let bare = |kind| ManifestEntry {
+        kind,
+        size: 0,
+        mtime: 0,
+        sha256: None,
+        target: None,
+    };
+    if meta.file_type().is_symlink() {
+        return Ok(Some(ManifestEntry {
+            target: std::fs::read_link(path)
+                .ok()
+                .map(|t| t.to_string_lossy().into_owned()),
+            ..bare(EntryKind::Symlink)
+        }));
+    }
+    if meta.is_dir() {
+        return Ok(Some(bare(EntryKind::Dir)));
+    }
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let sha256 = if hash {
+        match sha256_of(path) {
+            Ok(s) => Some(s),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    use std::os::unix::fs::MetadataExt as _;
+    Ok(Some(ManifestEntry {
+        size: meta.len(),
+        mtime: meta.mtime(),
+        sha256,
+        ..bare(EntryKind::File)
+    }))
+}
+
 /// The manifest of `root`.
 ///
 /// # Errors
@@ -373,55 +420,9 @@ fn sha256_of(path: &Path) -> io::Result<String> {
 pub fn manifest(root: &Path, hash: bool) -> io::Result<Manifest> {
     let mut out = Manifest::new();
     for (rel, path) in walk(root) {
-        let meta = match std::fs::symlink_metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        let mtime = {
-            use std::os::unix::fs::MetadataExt as _;
-            meta.mtime()
-        };
-        let entry = if meta.file_type().is_symlink() {
-            ManifestEntry {
-                kind: EntryKind::Symlink,
-                size: 0,
-                mtime: 0,
-                sha256: None,
-                target: std::fs::read_link(&path)
-                    .ok()
-                    .map(|t| t.to_string_lossy().into_owned()),
-            }
-        } else if meta.is_dir() {
-            ManifestEntry {
-                kind: EntryKind::Dir,
-                size: 0,
-                mtime: 0,
-                sha256: None,
-                target: None,
-            }
-        } else if meta.is_file() {
-            let sha256 = if hash {
-                match sha256_of(&path) {
-                    Ok(s) => Some(s),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e),
-                }
-            } else {
-                None
-            };
-            ManifestEntry {
-                kind: EntryKind::File,
-                size: meta.len(),
-                mtime,
-                sha256,
-                target: None,
-            }
-        } else {
-            // Sockets, FIFOs, devices: never archived.
-            continue;
-        };
-        out.insert(rel, entry);
+        if let Some(entry) = entry_of(&path, hash)? {
+            out.insert(rel, entry);
+        }
     }
     Ok(out)
 }
@@ -462,38 +463,8 @@ fn write_selected(root: &Path, select: &ArchiveSelect, out: ChannelWriter) -> io
                     continue;
                 }
             } else {
-                let meta = match std::fs::symlink_metadata(&path) {
-                    Ok(m) => m,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e),
-                };
-                let ours = if meta.file_type().is_symlink() {
-                    ManifestEntry {
-                        kind: EntryKind::Symlink,
-                        size: 0,
-                        mtime: 0,
-                        sha256: None,
-                        target: std::fs::read_link(&path)
-                            .ok()
-                            .map(|t| t.to_string_lossy().into_owned()),
-                    }
-                } else if meta.is_dir() {
-                    ManifestEntry {
-                        kind: EntryKind::Dir,
-                        size: 0,
-                        mtime: 0,
-                        sha256: None,
-                        target: None,
-                    }
-                } else {
-                    use std::os::unix::fs::MetadataExt as _;
-                    ManifestEntry {
-                        kind: EntryKind::File,
-                        size: meta.len(),
-                        mtime: meta.mtime(),
-                        sha256: None,
-                        target: None,
-                    }
+                let Some(ours) = entry_of(&path, false)? else {
+                    continue;
                 };
                 if already_there(&ours, select.have.get(&rel)) {
                     continue;

@@ -33,6 +33,11 @@ impl Manager {
                 .or_insert(inst)
                 .clone()
         };
+        self.settle(inst).await
+    }
+
+    /// Saves an instance's spec, makes its directory, and reconciles it.
+    async fn settle(&self, inst: Arc<Instance>) -> Result<InstanceStatus, InstanceError> {
         let stored = store::Stored {
             spec: inst.spec(),
             installed: lock(&inst.run).installed,
@@ -67,17 +72,7 @@ impl Manager {
             all.insert(inst.id.clone(), inst.clone());
             inst
         };
-        let stored = store::Stored {
-            spec: inst.spec(),
-            installed: true,
-        };
-        let specs = self.0.paths.specs.clone();
-        tokio::task::spawn_blocking(move || store::save(&specs, &stored))
-            .await
-            .map_err(|e| InstanceError::Internal(e.to_string()))??;
-        self.prepare_volume(&inst.id).await?;
-        self.reconcile(&inst).await;
-        Ok(inst.status())
+        self.settle(inst).await
     }
 
     /// Creates the server files directory, owned by the run user when we are root.

@@ -10,7 +10,6 @@ use shardlyn_proto::instance::InstanceState;
 use super::runner;
 use super::store::{self, Migration};
 use super::view::MigrationView;
-use crate::db::{new_id, now_ms};
 use crate::error::AppResult;
 use crate::instances::Instance;
 use crate::instances::placement::{self, Room};
@@ -106,27 +105,7 @@ pub async fn start(
             r.free_disk_mb -= instance.limits.disk_mb;
             r.cpu_allocated += instance.limits.cpu_percent;
         }
-        let now = now_ms();
-        let m = Migration {
-            id: new_id(),
-            org_id: instance.org_id.clone(),
-            instance_id: instance.id.clone(),
-            source_node_id: source.to_owned(),
-            target_node_id: room.node_id.clone(),
-            state: "queued".into(),
-            reason: None,
-            was_running: matches!(
-                instance.state,
-                InstanceState::Running | InstanceState::Starting
-            ),
-            cancel_requested: false,
-            bytes_copied: 0,
-            ports_changed: String::new(),
-            requested_by: Some(user_id.to_owned()),
-            created_at: now,
-            updated_at: now,
-            finished_at: None,
-        };
+        let m = Migration::queued(&instance, &room.node_id, user_id);
         match store::insert(pool, &m).await {
             Ok(()) => moves.push(m),
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {

@@ -11,7 +11,6 @@ use super::store::{self, Migration};
 use super::view::{MigrationList, MigrationView};
 use crate::auth::extract::CurrentUser;
 use crate::authz::{Authorized, perm};
-use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppJson, AppQuery, AppResult};
 use crate::instances::placement;
 use crate::instances::store::Instance;
@@ -99,12 +98,7 @@ pub async fn migrate(
     }: Authorized<Instance, perm::InstancesMigrate>,
     body: axum::body::Bytes,
 ) -> AppResult<Accepted<MigrationView>> {
-    let body: MigrateBody = if body.iter().all(u8::is_ascii_whitespace) {
-        MigrateBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))?
-    };
+    let body: MigrateBody = crate::backups::optional_json(&body)?;
     let target = target_of(&state, &instance, body.target_node_id.as_deref()).await?;
     // Both agents must be reachable: the files travel from one to the other.
     crate::instances::ops::power::connected(&state, &instance.node_id).await?;
@@ -125,27 +119,7 @@ pub async fn migrate(
             "the server is installing: move it once the install ended",
         ));
     }
-    let now = now_ms();
-    let m = Migration {
-        id: new_id(),
-        org_id: instance.org_id.clone(),
-        instance_id: instance.id.clone(),
-        source_node_id: instance.node_id.clone(),
-        target_node_id: target,
-        state: "queued".into(),
-        reason: None,
-        was_running: matches!(
-            instance.state,
-            InstanceState::Running | InstanceState::Starting
-        ),
-        cancel_requested: false,
-        bytes_copied: 0,
-        ports_changed: String::new(),
-        requested_by: Some(user.user.id.clone()),
-        created_at: now,
-        updated_at: now,
-        finished_at: None,
-    };
+    let m = Migration::queued(&instance, &target, &user.user.id);
     match store::insert(&state.db.pool, &m).await {
         Ok(()) => {}
         Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
@@ -203,12 +177,7 @@ pub async fn migrate_node(
     }: Authorized<crate::nodes::store::Node, perm::InstancesMigrate>,
     body: axum::body::Bytes,
 ) -> AppResult<Accepted<bulk::Planned>> {
-    let body: MigrateNodeBody = if body.iter().all(u8::is_ascii_whitespace) {
-        MigrateNodeBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))?
-    };
+    let body: MigrateNodeBody = crate::backups::optional_json(&body)?;
     let wave = wave(body.wave_size)?;
     let pool = &state.db.pool;
     let target = match body

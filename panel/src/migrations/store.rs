@@ -36,6 +36,33 @@ pub struct Migration {
 }
 
 impl Migration {
+    /// A new move of `instance` to `target`, queued, asked for by `user_id`.
+    #[must_use]
+    pub fn queued(instance: &crate::instances::Instance, target: &str, user_id: &str) -> Self {
+        let now = now_ms();
+        Self {
+            id: crate::db::new_id(),
+            org_id: instance.org_id.clone(),
+            instance_id: instance.id.clone(),
+            source_node_id: instance.node_id.clone(),
+            target_node_id: target.to_owned(),
+            state: "queued".into(),
+            reason: None,
+            was_running: matches!(
+                instance.state,
+                shardlyn_proto::instance::InstanceState::Running
+                    | shardlyn_proto::instance::InstanceState::Starting
+            ),
+            cancel_requested: false,
+            bytes_copied: 0,
+            ports_changed: String::new(),
+            requested_by: Some(user_id.to_owned()),
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        }
+    }
+
     /// Whether it still runs (or waits to).
     #[must_use]
     pub fn is_open(&self) -> bool {

@@ -59,6 +59,30 @@ fn write_files(volume: &Path) {
     std::os::unix::fs::symlink("server.properties", volume.join("props-link")).expect("ln");
 }
 
+/// A server on `node`, installed and offline: its id.
+async fn server_on(
+    app: &TestApp,
+    token: &str,
+    node: &str,
+    workload: &str,
+    (name, port, memory_mb, disk_mb): (&str, u16, i64, i64),
+) -> String {
+    let created = app
+        .post(
+            "/v1/instances",
+            Some(token),
+            json!({"name": name, "workload_id": workload, "node_id": node, "ports": [port],
+                "limits": {"memory_mb": memory_mb, "swap_mb": 0, "cpu_percent": 20,
+                    "disk_mb": disk_mb, "pids": 64, "io_weight": 500}}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let id = created["id"].as_str().expect("id").to_owned();
+    wait_instance(app, token, &id, "offline", WAIT).await;
+    id
+}
+
 async fn wait_migration(app: &TestApp, token: &str, id: &str) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -93,13 +117,7 @@ both_engines! {
         wait_node(&app, a, &config_b.node_id, "online").await;
         let workload = busybox_workload(&app, a).await;
         let port = free_port();
-        let created = app.post("/v1/instances", t, json!({
-            "name": "mover", "workload_id": workload, "node_id": config_a.node_id,
-            "ports": [port],
-            "limits": {"memory_mb": 128, "swap_mb": 0, "cpu_percent": 50, "disk_mb": 512, "pids": 64, "io_weight": 500},
-        })).await.expect(201).body;
-        let id = created["id"].as_str().expect("id").to_owned();
-        wait_instance(&app, a, &id, "offline", WAIT).await;
+        let id = server_on(&app, a, &config_a.node_id, &workload, ("mover", port, 128, 512)).await;
         let source_volume = dir_a.path().join("volumes").join(&id);
         write_files(&source_volume);
 
@@ -236,13 +254,14 @@ async fn a_killed_target_or_a_cancel_leaves_the_source_as_it_was() {
     wait_node(&app, a, &config_a.node_id, "online").await;
     wait_node(&app, a, &config_b.node_id, "online").await;
     let workload = busybox_workload(&app, a).await;
-    let created = app.post("/v1/instances", t, json!({
-        "name": "big", "workload_id": workload, "node_id": config_a.node_id,
-        "ports": [free_port()],
-        "limits": {"memory_mb": 128, "swap_mb": 0, "cpu_percent": 50, "disk_mb": 2048, "pids": 64, "io_weight": 500},
-    })).await.expect(201).body;
-    let id = created["id"].as_str().expect("id").to_owned();
-    wait_instance(&app, a, &id, "offline", WAIT).await;
+    let id = server_on(
+        &app,
+        a,
+        &config_a.node_id,
+        &workload,
+        ("big", free_port(), 128, 2048),
+    )
+    .await;
     let volume = dir_a.path().join("volumes").join(&id);
     std::fs::create_dir_all(volume.join("world")).expect("mkdir");
     for i in 0..24u64 {
@@ -347,13 +366,14 @@ async fn a_drain_moves_every_server_to_another_node() {
     let workload = busybox_workload(&app, a).await;
     let mut ids = Vec::new();
     for name in ["one", "two", "three"] {
-        let created = app.post("/v1/instances", t, json!({
-            "name": name, "workload_id": workload, "node_id": config_a.node_id,
-            "ports": [free_port()],
-            "limits": {"memory_mb": 64, "swap_mb": 0, "cpu_percent": 20, "disk_mb": 128, "pids": 64, "io_weight": 500},
-        })).await.expect(201).body;
-        let id = created["id"].as_str().expect("id").to_owned();
-        wait_instance(&app, a, &id, "offline", WAIT).await;
+        let id = server_on(
+            &app,
+            a,
+            &config_a.node_id,
+            &workload,
+            (name, free_port(), 64, 128),
+        )
+        .await;
         std::fs::write(
             dir_a.path().join("volumes").join(&id).join("name.txt"),
             name,

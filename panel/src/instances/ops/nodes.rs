@@ -78,12 +78,7 @@ pub async fn drain(
     }: Authorized<Node, perm::NodesUpdate>,
     body: axum::body::Bytes,
 ) -> AppResult<crate::respond::Accepted<DrainReport>> {
-    let body: DrainBody = if body.iter().all(u8::is_ascii_whitespace) {
-        DrainBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))?
-    };
+    let body: DrainBody = crate::backups::optional_json(&body)?;
     let wave = crate::migrations::handlers_wave(body.wave_size)?;
     let instances = store::list_for_node(&state.db.pool, &node.id).await?;
     if let Some(stranger) = body
