@@ -475,3 +475,103 @@ async fn a_drain_moves_every_server_to_another_node() {
     }
     agent_b.stop().await;
 }
+
+/// A move whose panel replica died mid-copy (its row stopped changing) is failed and
+/// undone by the reaper: the target drops what it staged, the server keeps running on
+/// the source, and a new move completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_abandoned_by_a_dead_replica_is_failed_and_undone() {
+    let app = spawn_app(shardlyn_tests::Engine::Sqlite).await;
+    let admin = app.bootstrap_admin().await;
+    let a = admin.access.as_str();
+    let t = Some(a);
+    let (config_a, dir_a) = register_node(&app, a).await;
+    let (config_b, dir_b) = register_node(&app, a).await;
+    let agent_a = LocalAgent::start(config_a.clone(), dir_a.path());
+    let agent_b = LocalAgent::start(config_b.clone(), dir_b.path());
+    wait_node(&app, a, &config_a.node_id, "online").await;
+    wait_node(&app, a, &config_b.node_id, "online").await;
+    let workload = busybox_workload(&app, a).await;
+    let id = server_on(
+        &app,
+        a,
+        &config_a.node_id,
+        &workload,
+        ("orphan", free_port(), 64, 128),
+    )
+    .await;
+    app.post(&format!("/v1/instances/{id}/start"), t, json!({}))
+        .await
+        .expect(202);
+    let instance = wait_instance(&app, a, &id, "running", WAIT).await;
+
+    // What the dead replica left: a row in `copying` last touched a minute ago, and a
+    // half-filled staging directory on the target.
+    let staged = dir_b.path().join("transfers").join(&id).join("files");
+    std::fs::create_dir_all(&staged).expect("mkdir");
+    std::fs::write(staged.join("half.bin"), b"half a copy").expect("write");
+    let now = shardlyn_panel::db::now_ms();
+    let m = shardlyn_panel::migrations::store::Migration {
+        state: "copying".into(),
+        was_running: true,
+        updated_at: now - 60_000,
+        ..shardlyn_panel::migrations::store::Migration {
+            id: shardlyn_panel::db::new_id(),
+            org_id: instance["organization_id"]
+                .as_str()
+                .expect("org")
+                .to_owned(),
+            instance_id: id.clone(),
+            source_node_id: config_a.node_id.clone(),
+            target_node_id: config_b.node_id.clone(),
+            state: String::new(),
+            reason: None,
+            was_running: false,
+            cancel_requested: false,
+            bytes_copied: 0,
+            ports_changed: String::new(),
+            requested_by: None,
+            created_at: now - 60_000,
+            updated_at: now,
+            finished_at: None,
+        }
+    };
+    shardlyn_panel::migrations::store::insert(&app.state.db.pool, &m)
+        .await
+        .expect("insert");
+    app.post(&format!("/v1/instances/{id}/migrate"), t, json!({}))
+        .await
+        .expect_error(409, "MIGRATION_EXISTS");
+
+    shardlyn_panel::migrations::runner::reap(&app.state, 30_000).await;
+    let ended = app
+        .get(&format!("/v1/migrations/{}", m.id), t)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(ended["state"], "failed", "{ended}");
+    assert!(
+        ended["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("replica")),
+        "{ended}"
+    );
+    assert!(!staged.exists(), "the target dropped the half copy");
+    let now = wait_instance(&app, a, &id, "running", WAIT).await;
+    assert_eq!(now["node_id"], config_a.node_id.as_str());
+
+    let mid = app
+        .post(&format!("/v1/instances/{id}/migrate"), t, json!({}))
+        .await
+        .expect(202)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(wait_migration(&app, a, &mid).await["state"], "completed");
+    app.delete(&format!("/v1/instances/{id}?force=true"), t)
+        .await
+        .expect(204);
+    agent_a.stop().await;
+    agent_b.stop().await;
+}
