@@ -512,29 +512,24 @@ async fn a_move_abandoned_by_a_dead_replica_is_failed_and_undone() {
     std::fs::write(staged.join("half.bin"), b"half a copy").expect("write");
     let now = shardlyn_panel::db::now_ms();
     let m = shardlyn_panel::migrations::store::Migration {
+        id: shardlyn_panel::db::new_id(),
+        org_id: instance["organization_id"]
+            .as_str()
+            .expect("org")
+            .to_owned(),
+        instance_id: id.clone(),
+        source_node_id: config_a.node_id.clone(),
+        target_node_id: config_b.node_id.clone(),
         state: "copying".into(),
+        reason: None,
         was_running: true,
+        cancel_requested: false,
+        bytes_copied: 0,
+        ports_changed: String::new(),
+        requested_by: None,
+        created_at: now - 60_000,
         updated_at: now - 60_000,
-        ..shardlyn_panel::migrations::store::Migration {
-            id: shardlyn_panel::db::new_id(),
-            org_id: instance["organization_id"]
-                .as_str()
-                .expect("org")
-                .to_owned(),
-            instance_id: id.clone(),
-            source_node_id: config_a.node_id.clone(),
-            target_node_id: config_b.node_id.clone(),
-            state: String::new(),
-            reason: None,
-            was_running: false,
-            cancel_requested: false,
-            bytes_copied: 0,
-            ports_changed: String::new(),
-            requested_by: None,
-            created_at: now - 60_000,
-            updated_at: now,
-            finished_at: None,
-        }
+        finished_at: None,
     };
     shardlyn_panel::migrations::store::insert(&app.state.db.pool, &m)
         .await
