@@ -100,6 +100,9 @@ pub struct Settings {
     pub sftp_max_connections_per_ip: usize,
     /// Seconds between two sweeps of expired resumable uploads' partial data.
     pub upload_sweep_secs: u64,
+    /// MiB the servers' files of this node may take in all (0: no budget). A server
+    /// moving here that would pass it is refused with the reason, its source untouched.
+    pub volumes_budget_mb: u64,
     /// What user-supplied URLs (git remotes, S3 endpoints, file pulls) may reach besides
     /// the public internet: `[outbound] allow = ["10.0.0.5", "192.168.1.0/24",
     /// "minio.lan"]`, or `SHARDLYN_OUTBOUND__ALLOW` as a JSON list.
@@ -121,6 +124,7 @@ impl Default for Settings {
             sftp_max_connections: 256,
             sftp_max_connections_per_ip: 16,
             upload_sweep_secs: 60,
+            volumes_budget_mb: 0,
             outbound: shardlyn_net::outbound::Outbound::default(),
         }
     }

@@ -194,6 +194,7 @@ impl Transfers {
         }
         let claim = self.claim(id)?;
         std::fs::create_dir_all(&root)?;
+        let budget = self.budget_left().await?;
         use futures_util::TryStreamExt as _;
         let stream = body.into_data_stream().map_err(io::Error::other);
         let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
@@ -205,7 +206,7 @@ impl Transfers {
             };
             let sandbox = crate::files::Sandbox::open(&root, &[], 0)
                 .map_err(|e| io::Error::other(e.to_string()))?;
-            let skipped = restore::extract(&mut counted, sandbox.root())?;
+            let skipped = restore::extract_within(&mut counted, sandbox.root(), budget)?;
             Ok::<_, io::Error>(Received {
                 bytes: counted.bytes,
                 skipped,
@@ -213,7 +214,41 @@ impl Transfers {
         })
         .await
         .map_err(internal)?;
-        result.map_err(|e| InstanceError::BadRequest(format!("the archive: {e}")))
+        result.map_err(|e| {
+            if e.kind() == io::ErrorKind::StorageFull {
+                InstanceError::Conflict(e.to_string())
+            } else {
+                InstanceError::BadRequest(format!("the archive: {e}"))
+            }
+        })
+    }
+
+    /// Bytes the node's budget for server files (`volumes_budget_mb`) has left, counting
+    /// every volume and everything staged; `None` without a budget.
+    async fn budget_left(&self) -> Result<Option<u64>, InstanceError> {
+        let budget = self
+            .0
+            .manager
+            .0
+            .settings
+            .volumes_budget_mb
+            .saturating_mul(1 << 20);
+        if budget == 0 {
+            return Ok(None);
+        }
+        let roots = [self.0.manager.0.paths.volumes.clone(), self.0.dir.clone()];
+        let used = tokio::task::spawn_blocking(move || {
+            roots
+                .iter()
+                .flat_map(|root| walk(root))
+                .filter_map(|(_, path)| std::fs::symlink_metadata(path).ok())
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len())
+                .sum::<u64>()
+        })
+        .await
+        .map_err(internal)?;
+        Ok(Some(budget.saturating_sub(used)))
     }
 
     /// Removes every entry of the staging directory that the source does not have.

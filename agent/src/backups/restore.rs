@@ -194,6 +194,15 @@ fn place<R: Read>(
 /// # Errors
 /// The archive is unreadable or a write fails for another reason than safety.
 pub fn extract(reader: impl Read, root: &Dir) -> io::Result<u64> {
+    extract_within(reader, root, None)
+}
+
+/// [`extract`], refusing (`StorageFull`) once the files' contents pass `budget` bytes.
+///
+/// # Errors
+/// As [`extract`]; `StorageFull` past the budget (what was written stays: the caller
+/// drops the directory).
+pub fn extract_within(reader: impl Read, root: &Dir, budget: Option<u64>) -> io::Result<u64> {
     let owner = {
         use cap_std::fs::MetadataExt;
         root.dir_metadata().ok().map(|m| (m.uid(), m.gid()))
@@ -201,8 +210,23 @@ pub fn extract(reader: impl Read, root: &Dir) -> io::Result<u64> {
     let decoder = zstd::stream::read::Decoder::new(reader)?;
     let mut archive = tar::Archive::new(decoder);
     let mut skipped = 0u64;
+    let mut written = 0u64;
     for entry in archive.entries()? {
         let mut entry = entry?;
+        if let Some(budget) = budget
+            && entry.header().entry_type().is_file()
+        {
+            written = written.saturating_add(entry.header().size().unwrap_or(0));
+            if written > budget {
+                return Err(io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    format!(
+                        "the node's disk budget for server files is full ({} MiB left)",
+                        budget >> 20
+                    ),
+                ));
+            }
+        }
         let shown = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let why = match place(root, owner, &mut entry) {
             Ok(Placed::Done) => continue,

@@ -570,3 +570,70 @@ async fn a_move_abandoned_by_a_dead_replica_is_failed_and_undone() {
     agent_a.stop().await;
     agent_b.stop().await;
 }
+
+/// The target's disk fills up (its budget for server files, `volumes_budget_mb`, is
+/// smaller than the server): the move fails with the reason, the target drops what it
+/// staged, and the server runs on the source with every file as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_target_fails_the_move_and_leaves_the_source_as_it_was() {
+    let app = spawn_app(shardlyn_tests::Engine::Sqlite).await;
+    let admin = app.bootstrap_admin().await;
+    let a = admin.access.as_str();
+    let t = Some(a);
+    let (config_a, dir_a) = register_node(&app, a).await;
+    let (config_b, dir_b) = register_node(&app, a).await;
+    std::fs::write(
+        dir_b.path().join("settings.toml"),
+        "volumes_budget_mb = 8\n",
+    )
+    .expect("settings");
+    let agent_a = LocalAgent::start(config_a.clone(), dir_a.path());
+    let agent_b = LocalAgent::start(config_b.clone(), dir_b.path());
+    wait_node(&app, a, &config_a.node_id, "online").await;
+    wait_node(&app, a, &config_b.node_id, "online").await;
+    let workload = busybox_workload(&app, a).await;
+    let id = server_on(
+        &app,
+        a,
+        &config_a.node_id,
+        &workload,
+        ("roomy", free_port(), 64, 256),
+    )
+    .await;
+    let volume = dir_a.path().join("volumes").join(&id);
+    for i in 0..4u64 {
+        std::fs::write(volume.join(format!("part-{i}.bin")), noise(4 << 20, i + 7)).expect("write");
+    }
+    app.post(&format!("/v1/instances/{id}/start"), t, json!({}))
+        .await
+        .expect(202);
+    wait_instance(&app, a, &id, "running", WAIT).await;
+    let before = tree(&volume);
+
+    let mid = app
+        .post(&format!("/v1/instances/{id}/migrate"), t, json!({}))
+        .await
+        .expect(202)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let m = wait_migration(&app, a, &mid).await;
+    assert_eq!(m["state"], "failed", "{m}");
+    assert!(
+        m["reason"].as_str().is_some_and(|r| r.contains("budget")),
+        "{m}"
+    );
+    let now = wait_instance(&app, a, &id, "running", WAIT).await;
+    assert_eq!(now["node_id"], config_a.node_id.as_str());
+    assert_eq!(tree(&volume), before);
+    assert!(
+        !dir_b.path().join("transfers").join(&id).exists(),
+        "the target dropped the partial copy"
+    );
+    app.delete(&format!("/v1/instances/{id}?force=true"), t)
+        .await
+        .expect(204);
+    agent_a.stop().await;
+    agent_b.stop().await;
+}
