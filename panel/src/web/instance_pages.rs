@@ -427,26 +427,15 @@ pub struct NodeChoice {
 }
 
 /// The nodes of a `GET /v1/nodes` answer other than `except`.
-fn node_choices(answer: &serde_json::Value, except: &str) -> Vec<NodeChoice> {
-    let list = answer
-        .get("data")
-        .and_then(serde_json::Value::as_array)
-        .or_else(|| answer.as_array());
-    list.into_iter()
-        .flatten()
-        .filter_map(|n| {
-            let text = |k: &str| {
-                n.get(k)
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned)
-            };
-            Some(NodeChoice {
-                id: text("id")?,
-                name: text("name").unwrap_or_default(),
-                status: text("status").unwrap_or_default(),
-            })
-        })
+fn node_choices(nodes: Vec<Node>, except: &str) -> Vec<NodeChoice> {
+    nodes
+        .into_iter()
         .filter(|n| n.id != except)
+        .map(|n| NodeChoice {
+            id: n.id,
+            name: n.name,
+            status: n.status.into_owned(),
+        })
         .collect()
 }
 
@@ -499,14 +488,14 @@ pub async fn extras(
             .is_ok();
     let node_id = instance.node_id.as_str();
     let nodes = if can.migrate && is_plain_id(org) {
-        read::<serde_json::Value>(
+        read::<Vec<Node>>(
             web,
             browser,
             user,
             &format!("/v1/nodes?organization_id={org}"),
         )
         .await
-        .map(|answer| node_choices(&answer, node_id))
+        .map(|nodes| node_choices(nodes, node_id))
         .unwrap_or_default()
     } else {
         Vec::new()

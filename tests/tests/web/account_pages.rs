@@ -107,7 +107,9 @@ async fn mfa_enrollment_then_a_totp_sign_in() {
             let (now, next) = oathtool(&secret);
             fill(&c, "#mfa-code", &now).await?;
             click(&c, "#mfa-verify").await?;
-            // Recovery codes, once.
+            // Recovery codes, once (on the page the verification loads: wait for it
+            // rather than read the one being replaced).
+            find(&c, "#recovery-codes li").await?;
             let codes = c.find_all(Locator::Css("#recovery-codes li")).await?;
             anyhow::ensure!(codes.len() == 10, "ten recovery codes, got {}", codes.len());
             wait_text(&c, "#mfa-state", "on", SHORT).await?;
