@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use shardlyn_agent::config::AgentConfig;
 use shardlyn_tests::agent::{
     LocalAgent, busybox_workload, free_port, register_node, wait_instance, wait_node,
 };
@@ -57,6 +58,41 @@ fn write_files(volume: &Path) {
     std::fs::write(volume.join("world/region/r.0.0.mca"), region).expect("write");
     std::fs::write(volume.join("server.properties"), "motd=moving\n").expect("write");
     std::os::unix::fs::symlink("server.properties", volume.join("props-link")).expect("ln");
+}
+
+/// Two nodes with a local agent each, online, and the busybox workload.
+struct Nodes {
+    config_a: AgentConfig,
+    dir_a: tempfile::TempDir,
+    agent_a: LocalAgent,
+    config_b: AgentConfig,
+    dir_b: tempfile::TempDir,
+    agent_b: LocalAgent,
+    workload: String,
+}
+
+/// [`Nodes`]; the second agent starts with `b_settings` as its `settings.toml` (when
+/// not empty).
+async fn two_nodes(app: &TestApp, token: &str, b_settings: &str) -> Nodes {
+    let (config_a, dir_a) = register_node(app, token).await;
+    let (config_b, dir_b) = register_node(app, token).await;
+    if !b_settings.is_empty() {
+        std::fs::write(dir_b.path().join("settings.toml"), b_settings).expect("settings");
+    }
+    let agent_a = LocalAgent::start(config_a.clone(), dir_a.path());
+    let agent_b = LocalAgent::start(config_b.clone(), dir_b.path());
+    wait_node(app, token, &config_a.node_id, "online").await;
+    wait_node(app, token, &config_b.node_id, "online").await;
+    let workload = busybox_workload(app, token).await;
+    Nodes {
+        config_a,
+        dir_a,
+        agent_a,
+        config_b,
+        dir_b,
+        agent_b,
+        workload,
+    }
 }
 
 /// A server on `node`, installed and offline: its id.
@@ -109,13 +145,8 @@ both_engines! {
         let admin = app.bootstrap_admin().await;
         let a = admin.access.as_str();
         let t = Some(a);
-        let (config_a, dir_a) = register_node(&app, a).await;
-        let (config_b, dir_b) = register_node(&app, a).await;
-        let agent_a = LocalAgent::start(config_a.clone(), dir_a.path());
-        let agent_b = LocalAgent::start(config_b.clone(), dir_b.path());
-        wait_node(&app, a, &config_a.node_id, "online").await;
-        wait_node(&app, a, &config_b.node_id, "online").await;
-        let workload = busybox_workload(&app, a).await;
+        let Nodes { config_a, dir_a, agent_a, config_b, dir_b, agent_b, workload } =
+            two_nodes(&app, a, "").await;
         let port = free_port();
         let id = server_on(&app, a, &config_a.node_id, &workload, ("mover", port, 128, 512)).await;
         let source_volume = dir_a.path().join("volumes").join(&id);
@@ -357,13 +388,15 @@ async fn a_drain_moves_every_server_to_another_node() {
     let admin = app.bootstrap_admin().await;
     let a = admin.access.as_str();
     let t = Some(a);
-    let (config_a, dir_a) = register_node(&app, a).await;
-    let (config_b, dir_b) = register_node(&app, a).await;
-    let agent_a = LocalAgent::start(config_a.clone(), dir_a.path());
-    let agent_b = LocalAgent::start(config_b.clone(), dir_b.path());
-    wait_node(&app, a, &config_a.node_id, "online").await;
-    wait_node(&app, a, &config_b.node_id, "online").await;
-    let workload = busybox_workload(&app, a).await;
+    let Nodes {
+        config_a,
+        dir_a,
+        agent_a,
+        config_b,
+        dir_b,
+        agent_b,
+        workload,
+    } = two_nodes(&app, a, "").await;
     let mut ids = Vec::new();
     for name in ["one", "two", "three"] {
         let id = server_on(
@@ -485,13 +518,15 @@ async fn a_move_abandoned_by_a_dead_replica_is_failed_and_undone() {
     let admin = app.bootstrap_admin().await;
     let a = admin.access.as_str();
     let t = Some(a);
-    let (config_a, dir_a) = register_node(&app, a).await;
-    let (config_b, dir_b) = register_node(&app, a).await;
-    let agent_a = LocalAgent::start(config_a.clone(), dir_a.path());
-    let agent_b = LocalAgent::start(config_b.clone(), dir_b.path());
-    wait_node(&app, a, &config_a.node_id, "online").await;
-    wait_node(&app, a, &config_b.node_id, "online").await;
-    let workload = busybox_workload(&app, a).await;
+    let Nodes {
+        config_a,
+        dir_a: _dir_a,
+        agent_a,
+        config_b,
+        dir_b,
+        agent_b,
+        workload,
+    } = two_nodes(&app, a, "").await;
     let id = server_on(
         &app,
         a,
@@ -580,18 +615,15 @@ async fn a_full_target_fails_the_move_and_leaves_the_source_as_it_was() {
     let admin = app.bootstrap_admin().await;
     let a = admin.access.as_str();
     let t = Some(a);
-    let (config_a, dir_a) = register_node(&app, a).await;
-    let (config_b, dir_b) = register_node(&app, a).await;
-    std::fs::write(
-        dir_b.path().join("settings.toml"),
-        "volumes_budget_mb = 8\n",
-    )
-    .expect("settings");
-    let agent_a = LocalAgent::start(config_a.clone(), dir_a.path());
-    let agent_b = LocalAgent::start(config_b.clone(), dir_b.path());
-    wait_node(&app, a, &config_a.node_id, "online").await;
-    wait_node(&app, a, &config_b.node_id, "online").await;
-    let workload = busybox_workload(&app, a).await;
+    let Nodes {
+        config_a,
+        dir_a,
+        agent_a,
+        config_b: _config_b,
+        dir_b,
+        agent_b,
+        workload,
+    } = two_nodes(&app, a, "volumes_budget_mb = 8\n").await;
     let id = server_on(
         &app,
         a,
