@@ -163,11 +163,16 @@ async function restore(b) {
     danger: true,
   });
   if (!answer.ok) return;
+  // Known before the answer: a small restore can end (and say so on the event stream)
+  // before the request that started it is answered.
+  const mine = { id: b.id, name: b.name, since: Date.now() };
+  restoring = mine;
+  setStatus(`Restoring ${b.name}…`);
   try {
     await call('POST', instancePath(id, `/backups/${encodeURIComponent(b.id)}/restore`), { json: { truncate: answer.checked } });
-    restoring = { id: b.id, name: b.name, since: Date.now() };
-    setStatus(`Restoring ${b.name}: the server was stopped.`);
+    if (restoring === mine) setStatus(`Restoring ${b.name}: the server was stopped.`);
   } catch (e) {
+    if (restoring === mine) restoring = null;
     setStatus(`Could not restore: ${e.message}${e.code ? ` (${e.code})` : ''}`);
   }
 }
