@@ -253,6 +253,17 @@ fn is_not_found(e: &bollard::errors::Error) -> bool {
     )
 }
 
+/// Docker's 409 for a container another call is already removing.
+fn is_removal_in_progress(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            message,
+        } if message.contains("already in progress")
+    )
+}
+
 impl Manager {
     /// Makes sure `image` exists locally, pulling it within the configured timeout.
     pub(crate) async fn ensure_image(&self, image: &str) -> Result<(), InstanceError> {
@@ -396,6 +407,18 @@ impl Manager {
             )
             .await
         {
+            // Another removal of it (an install cleaning up after itself) is under way:
+            // done once it is gone.
+            Err(e) if is_removal_in_progress(&e) => {
+                let docker = self.docker()?;
+                for _ in 0..100 {
+                    match docker.inspect_container(name, None).await {
+                        Err(e) if is_not_found(&e) => return Ok(()),
+                        _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                    }
+                }
+                Err(e.into())
+            }
             Err(e) if !is_not_found(&e) => Err(e.into()),
             _ => Ok(()),
         }

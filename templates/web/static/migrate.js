@@ -57,7 +57,9 @@ form.addEventListener('submit', async (ev) => {
   });
   if (!answer.ok) return;
   try {
-    show(await call('POST', instancePath(id, '/migrate'), { json: target ? { target_node_id: target } : {} }));
+    const answer = await call('POST', instancePath(id, '/migrate'), { json: target ? { target_node_id: target } : {} });
+    // A quick move may already have told its later states on the event stream.
+    if (!current || current.id !== answer.id) show(answer);
   } catch (e) {
     status.textContent = `Could not move the server: ${e.message}${e.code ? ` (${e.code})` : ''}`;
   }
