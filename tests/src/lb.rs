@@ -11,6 +11,8 @@ use crate::agent::free_port;
 pub struct LoadBalancer {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// HAProxy's stats socket (`show stat`).
+    socket: std::path::PathBuf,
     _child: tokio::process::Child,
     _dir: tempfile::TempDir,
 }
@@ -45,7 +47,13 @@ impl LoadBalancer {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let path = dir.path().join("haproxy.cfg");
-        std::fs::write(&path, config(port, backends)).expect("write haproxy.cfg");
+        let socket = dir.path().join("stats.sock");
+        let text = config(port, backends).replacen(
+            "global\n",
+            &format!("global\n    stats socket {}\n", socket.display()),
+            1,
+        );
+        std::fs::write(&path, text).expect("write haproxy.cfg");
         let check = std::process::Command::new("haproxy")
             .arg("-c")
             .arg("-f")
@@ -69,8 +77,39 @@ impl LoadBalancer {
         crate::agent::wait_listening(port, "haproxy").await;
         Self {
             base: format!("http://127.0.0.1:{port}"),
+            socket,
             _child: child,
             _dir: dir,
         }
+    }
+
+    /// Waits until HAProxy's health checks count every backend up (a replica restarted
+    /// in a rolling upgrade must be before the next one drains).
+    ///
+    /// # Panics
+    /// Not within 20 s.
+    pub async fn wait_all_up(&self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut last = String::new();
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(mut sock) = tokio::net::UnixStream::connect(&self.socket).await {
+                let _ = sock.write_all(b"show stat\n").await;
+                let mut out = String::new();
+                let _ = sock.read_to_string(&mut out).await;
+                // CSV: pxname,svname,...,status (the 18th column).
+                let servers: Vec<&str> = out
+                    .lines()
+                    .filter(|l| l.starts_with("replicas,replica"))
+                    .filter_map(|l| l.split(',').nth(17))
+                    .collect();
+                if !servers.is_empty() && servers.iter().all(|s| s.starts_with("UP")) {
+                    return;
+                }
+                last = out;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("haproxy never counted every replica up: {last}");
     }
 }

@@ -305,6 +305,9 @@ async fn a_rolling_restart_behind_the_load_balancer_fails_no_request() {
         let again = shardlyn_tests::start_with_config(Engine::Postgres, dir, config).await;
         again.get("/health/live", None).await.expect(200);
         running.insert(n, again);
+        // As an operator would: the next replica drains once the balancer counts this
+        // one up again (until then it has nowhere to retry a drained request).
+        lb.wait_all_up().await;
     }
     // The load goes on for 300 more requests (the balancer's checks find the restarted
     // replicas meanwhile).
