@@ -669,3 +669,89 @@ async fn a_full_target_fails_the_move_and_leaves_the_source_as_it_was() {
     agent_a.stop().await;
     agent_b.stop().await;
 }
+
+/// The source agent is killed with `kill -9` mid-copy: the move fails, the server (which
+/// Docker kept running) is adopted again by the restarted agent with every file as it
+/// was, the target dropped its half copy, and a retry completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_source_fails_the_move_and_keeps_the_server() {
+    let app = spawn_app(shardlyn_tests::Engine::Sqlite).await;
+    let admin = app.bootstrap_admin().await;
+    let a = admin.access.as_str();
+    let t = Some(a);
+    let (config_a, dir_a) = register_node(&app, a).await;
+    let (config_b, dir_b) = register_node(&app, a).await;
+    let source = shardlyn_tests::agent::AgentProcess::spawn(dir_a.path());
+    let agent_b = LocalAgent::start(config_b.clone(), dir_b.path());
+    wait_node(&app, a, &config_a.node_id, "online").await;
+    wait_node(&app, a, &config_b.node_id, "online").await;
+    let workload = busybox_workload(&app, a).await;
+    let id = server_on(
+        &app,
+        a,
+        &config_a.node_id,
+        &workload,
+        ("source", free_port(), 128, 2048),
+    )
+    .await;
+    let volume = dir_a.path().join("volumes").join(&id);
+    std::fs::create_dir_all(volume.join("world")).expect("mkdir");
+    for i in 0..24u64 {
+        std::fs::write(
+            volume.join(format!("world/chunk-{i}.bin")),
+            noise(8 << 20, i + 11),
+        )
+        .expect("write");
+    }
+    app.post(&format!("/v1/instances/{id}/start"), t, json!({}))
+        .await
+        .expect(202);
+    wait_instance(&app, a, &id, "running", WAIT).await;
+    let before = tree(&volume);
+    let body = json!({"target_node_id": config_b.node_id});
+
+    let mid = app
+        .post(&format!("/v1/instances/{id}/migrate"), t, body.clone())
+        .await
+        .expect(202)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    wait_for_state(&app, a, &mid, |s| s == "copying").await;
+    source.kill9();
+    let m = wait_migration(&app, a, &mid).await;
+    assert_eq!(m["state"], "failed", "{m}");
+    assert!(
+        !dir_b.path().join("transfers").join(&id).exists(),
+        "the target dropped its half copy"
+    );
+
+    let source = shardlyn_tests::agent::AgentProcess::spawn(dir_a.path());
+    wait_node(&app, a, &config_a.node_id, "online").await;
+    let now = wait_instance(&app, a, &id, "running", WAIT).await;
+    assert_eq!(
+        now["node_id"],
+        config_a.node_id.as_str(),
+        "the source stays the server's node"
+    );
+    assert_eq!(tree(&volume), before, "the source's files are as they were");
+
+    let mid = app
+        .post(&format!("/v1/instances/{id}/migrate"), t, body)
+        .await
+        .expect(202)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(wait_migration(&app, a, &mid).await["state"], "completed");
+    let now = wait_instance(&app, a, &id, "running", WAIT).await;
+    assert_eq!(now["node_id"], config_b.node_id.as_str());
+    assert_eq!(tree(&dir_b.path().join("volumes").join(&id)), before);
+    app.delete(&format!("/v1/instances/{id}?force=true"), t)
+        .await
+        .expect(204);
+    drop(source);
+    agent_b.stop().await;
+}
