@@ -214,6 +214,11 @@ impl Transfers {
         })
         .await
         .map_err(internal)?;
+        if result.is_err() {
+            // A cut or refused archive leaves nothing a move can use: the staging goes
+            // (the panel's own discard may have come while this one still held it).
+            let _ = tokio::fs::remove_dir_all(self.staging(id)?).await;
+        }
         result.map_err(|e| {
             if e.kind() == io::ErrorKind::StorageFull {
                 InstanceError::Conflict(e.to_string())
