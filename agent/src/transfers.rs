@@ -121,14 +121,7 @@ impl Transfers {
         part: TransferPart,
         hash: bool,
     ) -> Result<Manifest, InstanceError> {
-        let root = self.source(id, part)?;
-        if !root.is_dir() {
-            return Ok(Manifest::new());
-        }
-        tokio::task::spawn_blocking(move || manifest(&root, hash))
-            .await
-            .map_err(internal)?
-            .map_err(internal)
+        manifest_of(self.source(id, part)?, hash).await
     }
 
     /// The manifest of a staging directory (empty when there is none yet).
@@ -141,14 +134,7 @@ impl Transfers {
         part: TransferPart,
         hash: bool,
     ) -> Result<Manifest, InstanceError> {
-        let root = self.staged(id, part)?;
-        if !root.is_dir() {
-            return Ok(Manifest::new());
-        }
-        tokio::task::spawn_blocking(move || manifest(&root, hash))
-            .await
-            .map_err(internal)?
-            .map_err(internal)
+        manifest_of(self.staged(id, part)?, hash).await
     }
 
     /// Streams an archive of the entries of a server's directory that `select` asks for.
@@ -356,6 +342,17 @@ impl Transfers {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The manifest of `root` on a blocking thread (empty when it does not exist).
+async fn manifest_of(root: PathBuf, hash: bool) -> Result<Manifest, InstanceError> {
+    if !root.is_dir() {
+        return Ok(Manifest::new());
+    }
+    tokio::task::spawn_blocking(move || manifest(&root, hash))
+        .await
+        .map_err(internal)?
+        .map_err(internal)
 }
 
 /// A reader that counts its bytes.

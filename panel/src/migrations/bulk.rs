@@ -36,17 +36,26 @@ pub struct Planned {
     pub unplaced: Vec<Unplaced>,
 }
 
-/// Why `instance` cannot be moved now, if it cannot.
-async fn refusal(state: &AppState, instance: &Instance) -> AppResult<Option<String>> {
+/// Why `instance` cannot be moved now, if it cannot: the error code and the reason.
+pub(super) async fn refusal(
+    state: &AppState,
+    instance: &Instance,
+) -> AppResult<Option<(&'static str, &'static str)>> {
     if instance.state == InstanceState::Installing {
-        return Ok(Some("the server is installing".into()));
+        return Ok(Some((
+            "INSTALLING",
+            "the server is installing: move it once the install ended",
+        )));
     }
     if crate::backups::store::list(&state.db.pool, &instance.id)
         .await?
         .iter()
         .any(|b| b.status == "running" || b.status == "pending")
     {
-        return Ok(Some("a backup of the server is running".into()));
+        return Ok(Some((
+            "BACKUP_RUNNING",
+            "a backup of the server is running: move it once the backup ended",
+        )));
     }
     Ok(None)
 }
@@ -83,10 +92,10 @@ pub async fn start(
     let mut moves = Vec::new();
     let mut unplaced = Vec::new();
     for instance in instances {
-        if let Some(reason) = refusal(state, &instance).await? {
+        if let Some((_, reason)) = refusal(state, &instance).await? {
             unplaced.push(Unplaced {
                 instance_id: instance.id,
-                reason,
+                reason: reason.to_owned(),
             });
             continue;
         }

@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use shardlyn_proto::instance::InstanceState;
 
 use super::bulk;
 use super::runner;
@@ -103,21 +102,8 @@ pub async fn migrate(
     // Both agents must be reachable: the files travel from one to the other.
     crate::instances::ops::power::connected(&state, &instance.node_id).await?;
     crate::instances::ops::power::connected(&state, &target).await?;
-    if crate::backups::store::list(&state.db.pool, &instance.id)
-        .await?
-        .iter()
-        .any(|b| b.status == "running" || b.status == "pending")
-    {
-        return Err(conflict(
-            "BACKUP_RUNNING",
-            "a backup of the server is running: move it once the backup ended",
-        ));
-    }
-    if instance.state == InstanceState::Installing {
-        return Err(conflict(
-            "INSTALLING",
-            "the server is installing: move it once the install ended",
-        ));
+    if let Some((code, reason)) = bulk::refusal(&state, &instance).await? {
+        return Err(conflict(code, reason));
     }
     let m = Migration::queued(&instance, &target, &user.user.id);
     match store::insert(&state.db.pool, &m).await {
