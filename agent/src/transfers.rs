@@ -8,18 +8,22 @@
 //! this node does not run. The archive format is the backups' (tar + zstd), and
 //! extraction goes through the same sandboxed code (`backups::restore`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use shardlyn_proto::instance::{InstanceSpec, InstanceStatus};
+use shardlyn_proto::backup::{RestoreBackup, Target};
+use shardlyn_proto::instance::{Event, InstanceSpec, InstanceStatus, events};
 use shardlyn_proto::transfer::{
-    ArchiveSelect, EntryKind, Keep, Manifest, ManifestEntry, Pruned, Received, TransferPart,
+    ArchiveSelect, EntryKind, Keep, Manifest, ManifestEntry, Notice, Pruned, Received, TransferPart,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use crate::backups::restore;
 use crate::backups::s3::ChannelWriter;
@@ -38,25 +42,45 @@ struct Inner {
     /// `DATA_DIR/backups` (local backups, one directory per server).
     backups: PathBuf,
     manager: Manager,
-    /// Staging directories being written (one archive at a time each).
-    busy: Mutex<HashSet<String>>,
+    /// Staging directories in use: the holder's serial and its cancel.
+    busy: Mutex<HashMap<String, (u64, CancellationToken)>>,
+    serial: AtomicU64,
+    released: Notify,
 }
 
 fn internal(e: impl std::fmt::Display) -> InstanceError {
     InstanceError::Internal(e.to_string())
 }
 
-/// Releases a staging directory's busy mark when dropped.
+/// Holds a staging directory (one archive, prune or adoption at a time). Dropping it
+/// releases the directory.
 struct Claim {
     inner: Arc<Inner>,
     id: String,
+    serial: u64,
+    /// Cancelled when the panel takes the directory over (a discard, or the next
+    /// archive of a resumed copy): a receive then stops at its next read.
+    cancel: CancellationToken,
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        lock(&self.inner.busy).remove(&self.id);
+        let mut busy = lock(&self.inner.busy);
+        if busy.get(&self.id).is_some_and(|(s, _)| *s == self.serial) {
+            busy.remove(&self.id);
+        }
+        drop(busy);
+        self.inner.released.notify_waiters();
     }
 }
+
+/// How long the panel's next call waits for the one holding a staging directory to let
+/// go once told to.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(10);
+
+/// A receive whose archive sends nothing for this long gives up (the source or the
+/// panel went away without the body ending).
+const RECEIVE_IDLE: Duration = Duration::from_secs(30);
 
 impl Transfers {
     #[must_use]
@@ -72,6 +96,8 @@ impl Transfers {
             backups: data_dir.join("backups"),
             manager: manager.clone(),
             busy: Mutex::default(),
+            serial: AtomicU64::new(0),
+            released: Notify::new(),
         }))
     }
 
@@ -90,16 +116,36 @@ impl Transfers {
         }))
     }
 
-    fn claim(&self, id: &str) -> Result<Claim, InstanceError> {
-        if !lock(&self.0.busy).insert(id.to_owned()) {
-            return Err(InstanceError::Conflict(
-                "another archive is being received for this server".into(),
-            ));
+    /// Takes the staging directory of `id`. The panel runs one step of a move at a time,
+    /// so a holder still there belongs to a step it gave up on (a cut copy whose
+    /// receive has not noticed yet): it is told to stop, and awaited.
+    async fn claim(&self, id: &str) -> Result<Claim, InstanceError> {
+        let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
+        loop {
+            let released = self.0.released.notified();
+            {
+                let mut busy = lock(&self.0.busy);
+                match busy.get(id) {
+                    Some((_, holder)) => holder.cancel(),
+                    None => {
+                        let serial = self.0.serial.fetch_add(1, Ordering::Relaxed);
+                        let cancel = CancellationToken::new();
+                        busy.insert(id.to_owned(), (serial, cancel.clone()));
+                        return Ok(Claim {
+                            inner: self.0.clone(),
+                            id: id.to_owned(),
+                            serial,
+                            cancel,
+                        });
+                    }
+                }
+            }
+            if tokio::time::timeout_at(deadline, released).await.is_err() {
+                return Err(InstanceError::Conflict(
+                    "the staging directory of that server is still in use".into(),
+                ));
+            }
         }
-        Ok(Claim {
-            inner: self.0.clone(),
-            id: id.to_owned(),
-        })
     }
 
     /// `part` of a server this node runs.
@@ -178,11 +224,10 @@ impl Transfers {
                 "this node already runs that server".into(),
             ));
         }
-        let claim = self.claim(id)?;
+        let claim = self.claim(id).await?;
         std::fs::create_dir_all(&root)?;
         let budget = self.budget_left().await?;
-        use futures_util::TryStreamExt as _;
-        let stream = body.into_data_stream().map_err(io::Error::other);
+        let stream = guarded(body, claim.cancel.clone());
         let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
         let result = tokio::task::spawn_blocking(move || {
             let _claim = claim;
@@ -200,11 +245,9 @@ impl Transfers {
         })
         .await
         .map_err(internal)?;
-        if result.is_err() {
-            // A cut or refused archive leaves nothing a move can use: the staging goes
-            // (the panel's own discard may have come while this one still held it).
-            let _ = tokio::fs::remove_dir_all(self.staging(id)?).await;
-        }
+        // A cut archive leaves what it wrote: every file it finished is whole (its mtime
+        // is set last), so a resumed copy sends only the rest. The panel discards the
+        // staging when it gives the move up.
         result.map_err(|e| {
             if e.kind() == io::ErrorKind::StorageFull {
                 InstanceError::Conflict(e.to_string())
@@ -212,6 +255,76 @@ impl Transfers {
                 InstanceError::BadRequest(format!("the archive: {e}"))
             }
         })
+    }
+
+    /// Extracts a backup of `id` (S3: the source node is offline) into its staging
+    /// directory, after checking the archive's SHA-256 against the one recorded.
+    ///
+    /// # Errors
+    /// `BadRequest` for a local backup, `Conflict` on a checksum mismatch, an
+    /// unreachable bucket, a full budget, or when this node runs that server.
+    pub async fn restore(&self, id: &str, req: RestoreBackup) -> Result<Received, InstanceError> {
+        let root = self.staged(id, TransferPart::Files)?;
+        if self.0.manager.get(id).is_ok() {
+            return Err(InstanceError::Conflict(
+                "this node already runs that server".into(),
+            ));
+        }
+        if !matches!(req.target, Target::S3(_)) {
+            return Err(InstanceError::BadRequest(
+                "only a backup in S3 can rebuild a server on another node".into(),
+            ));
+        }
+        let claim = self.claim(id).await?;
+        let outbound = self.0.manager.0.settings.outbound.clone();
+        let nowhere = Path::new("");
+        let (sha, _) = crate::backups::read_with(&req.target, &outbound, nowhere, |r, _| {
+            crate::backups::archive::hash_reader(r)
+        })
+        .await?;
+        if !sha.eq_ignore_ascii_case(req.sha256.trim()) {
+            return Err(InstanceError::Conflict(format!(
+                "checksum mismatch: the archive's SHA-256 is {sha}, the backup recorded {}",
+                req.sha256
+            )));
+        }
+        // A clean slate: what an earlier attempt staged is not the backup.
+        match tokio::fs::remove_dir_all(self.staging(id)?).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        std::fs::create_dir_all(&root)?;
+        let budget = self.budget_left().await?;
+        crate::backups::read_with(&req.target, &outbound, nowhere, move |r, _| {
+            let _claim = claim;
+            let mut counted = Counted { inner: r, bytes: 0 };
+            let sandbox = crate::files::Sandbox::open(&root, &[], 0)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            let skipped = restore::extract_within(&mut counted, sandbox.root(), budget)?;
+            Ok(Received {
+                bytes: counted.bytes,
+                skipped,
+            })
+        })
+        .await
+    }
+
+    /// Tells the console of server `id` (on this node) how its move goes.
+    ///
+    /// # Errors
+    /// `NotFound` for a server this node does not run.
+    pub fn notice(&self, id: &str, notice: &Notice) -> Result<(), InstanceError> {
+        let inst = self.0.manager.get(id)?;
+        if let Some(status) = &notice.status {
+            inst.console
+                .emit(&Event::new(events::TRANSFER_STATUS, &[status.as_str()]));
+        }
+        if let Some(line) = &notice.line {
+            inst.console
+                .emit(&Event::new(events::TRANSFER_LOGS, &[line.as_str()]));
+        }
+        Ok(())
     }
 
     /// Bytes the node's budget for server files (`volumes_budget_mb`) has left, counting
@@ -256,7 +369,7 @@ impl Transfers {
         if !root.is_dir() {
             return Ok(Pruned::default());
         }
-        let _claim = self.claim(id)?;
+        let _claim = self.claim(id).await?;
         tokio::task::spawn_blocking(move || {
             let keep: HashSet<String> = keep.paths.into_iter().collect();
             let staged = manifest(&root, false)?;
@@ -303,7 +416,7 @@ impl Transfers {
                 "no files of that server are staged on this node".into(),
             ));
         }
-        let _claim = self.claim(&spec.id)?;
+        let _claim = self.claim(&spec.id).await?;
         let volume = self.0.manager.0.paths.volume(&spec.id);
         if let Some(parent) = volume.parent() {
             std::fs::create_dir_all(parent)?;
@@ -335,7 +448,7 @@ impl Transfers {
     /// The removal fails.
     pub async fn discard(&self, id: &str) -> Result<(), InstanceError> {
         let root = self.staging(id)?;
-        let _claim = self.claim(id)?;
+        let _claim = self.claim(id).await?;
         match tokio::fs::remove_dir_all(&root).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -353,6 +466,40 @@ async fn manifest_of(root: PathBuf, hash: bool) -> Result<Manifest, InstanceErro
         .await
         .map_err(internal)?
         .map_err(internal)
+}
+
+/// The body of an archive as a byte stream that fails when its claim is taken over or
+/// when nothing arrives for [`RECEIVE_IDLE`].
+fn guarded(
+    body: axum::body::Body,
+    cancel: CancellationToken,
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send + Unpin {
+    use futures_util::StreamExt as _;
+    let stream = body.into_data_stream();
+    Box::pin(futures_util::stream::unfold(
+        Some((stream, cancel)),
+        |held| async move {
+            let (mut stream, cancel) = held?;
+            let next = tokio::select! {
+                () = cancel.cancelled() => Err(io::Error::other(
+                    "stopped: the panel took this server's staging directory over",
+                )),
+                next = tokio::time::timeout(RECEIVE_IDLE, stream.next()) => match next {
+                    Err(_) => Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no archive data arrived for 30 s",
+                    )),
+                    Ok(None) => return None,
+                    Ok(Some(Ok(bytes))) => Ok(bytes),
+                    Ok(Some(Err(e))) => Err(io::Error::other(e)),
+                },
+            };
+            Some(match next {
+                Ok(bytes) => (Ok(bytes), Some((stream, cancel))),
+                Err(e) => (Err(e), None),
+            })
+        },
+    ))
 }
 
 /// A reader that counts its bytes.

@@ -361,6 +361,10 @@ pub mod events {
     pub const STATS: &str = "stats";
     pub const DAEMON_MESSAGE: &str = "daemon message";
     pub const DAEMON_ERROR: &str = "daemon error";
+    /// A move's state (`crate::transfer::Notice`), as Wings names it.
+    pub const TRANSFER_STATUS: &str = "transfer status";
+    /// A line about a move, as Wings names it.
+    pub const TRANSFER_LOGS: &str = "transfer logs";
     pub const JWT_ERROR: &str = "jwt error";
     pub const TOKEN_EXPIRING: &str = "token expiring";
     pub const TOKEN_EXPIRED: &str = "token expired";

@@ -97,6 +97,16 @@ pub struct Pruned {
     pub removed: u64,
 }
 
+/// A line for the console of a server being moved: `status` becomes a `transfer status`
+/// event (the move's state), `line` a `transfer logs` event.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct Notice {
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub line: Option<String>,
+}
+
 /// The paths whose entries differ between two manifests (missing on either side, another
 /// kind, another link target, or another checksum when both have one).
 #[must_use]

@@ -8,8 +8,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use shardlyn_proto::agent_api as api;
+use shardlyn_proto::backup::RestoreBackup;
 use shardlyn_proto::instance::{InstanceSpec, InstanceStatus};
-use shardlyn_proto::transfer::{ArchiveSelect, Keep, Manifest, PartQuery, Pruned, Received};
+use shardlyn_proto::transfer::{
+    ArchiveSelect, Keep, Manifest, Notice, PartQuery, Pruned, Received,
+};
 
 use super::json::AgentJson;
 use super::{AgentState, Declared};
@@ -25,6 +28,8 @@ pub fn router() -> Router<AgentState> {
         .at::<api::TransferPrune, _, _>(prune)
         .at::<api::TransferAdopt, _, _>(adopt)
         .at::<api::TransferDiscard, _, _>(discard)
+        .at::<api::TransferRestore, _, _>(restore)
+        .at::<api::TransferNotice, _, _>(notice)
 }
 
 async fn source_manifest(
@@ -99,5 +104,22 @@ async fn adopt(
 
 async fn discard(State(state): State<AgentState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     state.transfers.discard(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn restore(
+    State(state): State<AgentState>,
+    Path(id): Path<String>,
+    AgentJson(req): AgentJson<RestoreBackup>,
+) -> ApiResult<Json<Received>> {
+    Ok(Json(state.transfers.restore(&id, req).await?))
+}
+
+async fn notice(
+    State(state): State<AgentState>,
+    Path(id): Path<String>,
+    AgentJson(notice): AgentJson<Notice>,
+) -> ApiResult<StatusCode> {
+    state.transfers.notice(&id, &notice)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -417,7 +417,7 @@ impl Backups {
 
 /// Runs `f` on a blocking thread over a reader of the archive (local file or S3) and
 /// its size in bytes.
-async fn read_with<T: Send + 'static>(
+pub(crate) async fn read_with<T: Send + 'static>(
     target: &Target,
     outbound: &Outbound,
     archive: &Path,

@@ -118,7 +118,7 @@ fn object_key(prefix: &str, instance: &str, bid: &str) -> String {
 }
 
 /// The wire target of a stored backup.
-async fn target_of(state: &AppState, b: &Backup) -> AppResult<Target> {
+pub(crate) async fn target_of(state: &AppState, b: &Backup) -> AppResult<Target> {
     if b.target != "s3" {
         return Ok(Target::Local);
     }

@@ -10,8 +10,9 @@ pub mod s3;
 pub mod store;
 mod view;
 
-/// Starting a backup without an HTTP caller (scheduled backup tasks).
-pub(crate) use handlers::{CreateBody, Ignored, begin, forget_remote};
+/// Starting a backup without an HTTP caller (scheduled backup tasks), and where a
+/// backup is read from (a move rebuilding a server from it).
+pub(crate) use handlers::{CreateBody, Ignored, begin, forget_remote, target_of};
 
 use serde::de::DeserializeOwned;
 

@@ -188,6 +188,21 @@ pub async fn set_locked(
     Ok(())
 }
 
+/// Forgets the local backups of an instance (they stayed on a node it left).
+///
+/// # Errors
+/// Database failure.
+pub async fn delete_local_of(
+    db: impl AnyExecutor<'_>,
+    instance_id: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM backups WHERE instance_id = $1 AND target = 'local'")
+        .bind(instance_id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Deletes a backup row.
 ///
 /// # Errors

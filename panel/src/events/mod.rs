@@ -90,6 +90,9 @@ pub enum EventData {
         reason: Option<String>,
         /// Archive bytes moved so far.
         bytes_copied: u64,
+        /// Copies resumed after a cut.
+        #[serde(default)]
+        resumes: i64,
     },
     /// A change someone made, as the audit log recorded it (successful writes only).
     /// A platform event: heard by platform administrators, not by organizations.

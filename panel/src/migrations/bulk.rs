@@ -60,20 +60,66 @@ pub(super) async fn refusal(
     Ok(None)
 }
 
-/// Plans and starts the moves of `instances` (all on `source`) to `target` (or each to
-/// its best fit), `wave` at a time, on behalf of `user_id`.
+/// The latest completed backup of an instance in S3 (what a server on an offline node
+/// can be rebuilt from).
+///
+/// # Errors
+/// Database failure.
+pub(super) async fn latest_s3_backup(
+    state: &AppState,
+    instance_id: &str,
+) -> AppResult<Option<crate::backups::store::Backup>> {
+    Ok(crate::backups::store::list(&state.db.pool, instance_id)
+        .await?
+        .into_iter()
+        .filter(|b| b.status == "completed" && b.target == "s3")
+        .max_by_key(|b| b.completed_at.unwrap_or(b.created_at)))
+}
+
+/// `ms` as people say it: "3 h 12 min", "5 min", "40 s".
+#[must_use]
+pub fn age(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// What a bulk move is asked to do.
+pub struct Plan<'a> {
+    pub org_id: &'a str,
+    /// The node the servers are on.
+    pub source: &'a str,
+    /// Where to; `None`: each to its best fit.
+    pub target: Option<&'a str>,
+    /// Moves run at once.
+    pub wave: usize,
+    /// Who asked.
+    pub user_id: &'a str,
+    /// The source is offline: each server is rebuilt from its latest S3 backup.
+    pub from_backup: bool,
+}
+
+/// Plans and starts the moves of `instances` (all on `plan.source`).
 ///
 /// # Errors
 /// Database failures.
 pub async fn start(
     state: &AppState,
-    org_id: &str,
-    source: &str,
+    plan: &Plan<'_>,
     mut instances: Vec<Instance>,
-    target: Option<&str>,
-    wave: usize,
-    user_id: &str,
 ) -> AppResult<Planned> {
+    let Plan {
+        org_id,
+        source,
+        target,
+        wave,
+        user_id,
+        from_backup,
+    } = *plan;
     let pool = &state.db.pool;
     let online: Vec<String> = crate::nodes::store::list(pool, org_id)
         .await?
@@ -92,13 +138,25 @@ pub async fn start(
     let mut moves = Vec::new();
     let mut unplaced = Vec::new();
     for instance in instances {
-        if let Some((_, reason)) = refusal(state, &instance).await? {
-            unplaced.push(Unplaced {
-                instance_id: instance.id,
-                reason: reason.to_owned(),
-            });
-            continue;
-        }
+        let backup = if from_backup {
+            let Some(b) = latest_s3_backup(state, &instance.id).await? else {
+                unplaced.push(Unplaced {
+                    instance_id: instance.id,
+                    reason: "no completed backup in S3 to rebuild the server from".into(),
+                });
+                continue;
+            };
+            Some(b)
+        } else {
+            if let Some((_, reason)) = refusal(state, &instance).await? {
+                unplaced.push(Unplaced {
+                    instance_id: instance.id,
+                    reason: reason.to_owned(),
+                });
+                continue;
+            }
+            None
+        };
         let Some(room) = placement::best_fit(&rooms, &instance.limits).cloned() else {
             unplaced.push(Unplaced {
                 instance_id: instance.id.clone(),
@@ -114,7 +172,10 @@ pub async fn start(
             r.free_disk_mb -= instance.limits.disk_mb;
             r.cpu_allocated += instance.limits.cpu_percent;
         }
-        let m = Migration::queued(&instance, &room.node_id, user_id);
+        let mut m = Migration::queued(&instance, &room.node_id, user_id);
+        if let Some(b) = &backup {
+            m = m.from_backup(&instance, b);
+        }
         match store::insert(pool, &m).await {
             Ok(()) => moves.push(m),
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {

@@ -28,6 +28,12 @@ pub struct MigrateBody {
     /// uncordoned nodes (as for creation).
     #[serde(default)]
     pub target_node_id: Option<String>,
+    /// The server's node is offline: rebuild the server on the target from its latest
+    /// backup in S3. What changed on the server since that backup is lost, so this is
+    /// only done when asked; without it such a move answers 409 `NODE_OFFLINE` naming
+    /// the backup's age.
+    #[serde(default)]
+    pub from_backup: bool,
 }
 
 fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
@@ -99,13 +105,26 @@ pub async fn migrate(
 ) -> AppResult<Accepted<MigrationView>> {
     let body: MigrateBody = crate::backups::optional_json(&body)?;
     let target = target_of(&state, &instance, body.target_node_id.as_deref()).await?;
-    // Both agents must be reachable: the files travel from one to the other.
-    crate::instances::ops::power::connected(&state, &instance.node_id).await?;
     crate::instances::ops::power::connected(&state, &target).await?;
-    if let Some((code, reason)) = bulk::refusal(&state, &instance).await? {
+    // The files travel from one agent to the other; with the source offline, only a
+    // backup can bring them.
+    let source_up = crate::instances::ops::power::connected(&state, &instance.node_id)
+        .await
+        .is_ok();
+    let backup = match (source_up, body.from_backup) {
+        (true, false) => None,
+        (true, true) => return Err(source_online()),
+        (false, wanted) => Some(rebuild_from(&state, &instance, wanted).await?),
+    };
+    if backup.is_none()
+        && let Some((code, reason)) = bulk::refusal(&state, &instance).await?
+    {
         return Err(conflict(code, reason));
     }
-    let m = Migration::queued(&instance, &target, &user.user.id);
+    let mut m = Migration::queued(&instance, &target, &user.user.id);
+    if let Some(b) = &backup {
+        m = m.from_backup(&instance, b);
+    }
     match store::insert(&state.db.pool, &m).await {
         Ok(()) => {}
         Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
@@ -121,6 +140,46 @@ pub async fn migrate(
     Ok(Accepted(MigrationView::from(&m)))
 }
 
+/// 422 `SOURCE_ONLINE`: `from_backup` asked of a node that answers.
+fn source_online() -> AppError {
+    AppError::coded(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "SOURCE_ONLINE",
+        "the server's node is online: a move copies every file; from_backup is only for a \
+         node that is offline",
+    )
+}
+
+/// The backup a server on an offline node is rebuilt from: its latest completed one in
+/// S3, when `wanted`. 409 `NODE_OFFLINE` otherwise, naming the backup's age (what a
+/// rebuild would lose) or that there is none.
+async fn rebuild_from(
+    state: &AppState,
+    instance: &Instance,
+    wanted: bool,
+) -> AppResult<crate::backups::store::Backup> {
+    match (bulk::latest_s3_backup(state, &instance.id).await?, wanted) {
+        (Some(b), true) => Ok(b),
+        (Some(b), false) => {
+            let taken = b.completed_at.unwrap_or(b.created_at);
+            Err(conflict(
+                "NODE_OFFLINE",
+                format!(
+                    "the server's node is offline. Its latest backup in S3 was taken {} ago: \
+                     ask again with \"from_backup\": true to rebuild the server from it, \
+                     losing what changed since",
+                    bulk::age(crate::db::now_ms() - taken)
+                ),
+            ))
+        }
+        (None, _) => Err(conflict(
+            "NODE_OFFLINE",
+            "the server's node is offline and the server has no completed backup in S3 to \
+             rebuild it from",
+        )),
+    }
+}
+
 /// The body of `POST /v1/nodes/{id}/migrate`.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -134,6 +193,10 @@ pub struct MigrateNodeBody {
     /// Moves run at once (1 to 16, default 2).
     #[serde(default)]
     pub wave_size: Option<usize>,
+    /// The node is offline: rebuild each server from its latest backup in S3 (what
+    /// changed since is lost). Servers without one are named and left.
+    #[serde(default)]
+    pub from_backup: bool,
 }
 
 /// Checks a wave size.
@@ -186,7 +249,12 @@ pub async fn migrate_node(
         }
         None => None,
     };
-    crate::instances::ops::power::connected(&state, &node.id).await?;
+    let node_up = crate::instances::ops::power::connected(&state, &node.id).await;
+    match (node_up, body.from_backup) {
+        (Ok(_), true) => return Err(source_online()),
+        (Err(e), false) => return Err(e),
+        _ => {}
+    }
     let mut instances = crate::instances::store::list_for_node(pool, &node.id).await?;
     if let Some(ids) = &body.instance_ids {
         if let Some(stranger) = ids
@@ -200,16 +268,15 @@ pub async fn migrate_node(
         }
         instances.retain(|i| ids.contains(&i.id));
     }
-    let planned = bulk::start(
-        &state,
-        &node.organization_id,
-        &node.id,
-        instances,
-        target.as_deref(),
+    let plan = bulk::Plan {
+        org_id: &node.organization_id,
+        source: &node.id,
+        target: target.as_deref(),
         wave,
-        &user.user.id,
-    )
-    .await?;
+        user_id: &user.user.id,
+        from_backup: body.from_backup,
+    };
+    let planned = bulk::start(&state, &plan, instances).await?;
     Ok(Accepted(planned))
 }
 

@@ -12,14 +12,24 @@
 //!    database makes the target the server's node (ports kept when free there, others
 //!    chosen again and recorded), the spec is pushed (it starts if it ran), and the
 //!    source forgets the server.
+//!
+//! A copy cut in the middle (a tunnel dropped, an agent restarted) resumes once both
+//! nodes answer again: the target keeps every file it finished, says what it has, and
+//! the source sends the rest. A move whose panel replica died is taken over by the
+//! `migration_reaper` and resumes the same way from the state it had reached. When the
+//! source node is offline, a move asked for `from_backup` rebuilds the server on the
+//! target from its latest S3 backup instead ([`rebuild`]).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
 use shardlyn_proto::agent_api as api;
+use shardlyn_proto::backup::RestoreBackup;
 use shardlyn_proto::instance::{DesiredState, InstanceState, PowerAction};
 use shardlyn_proto::transfer::{
-    ArchiveSelect, Keep, Manifest, PartQuery, Received, TransferPart, differences,
+    ArchiveSelect, Keep, Manifest, Notice, PartQuery, Received, TransferPart, differences,
 };
 
 use super::store::{self, Migration};
@@ -36,10 +46,18 @@ pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// How long the source's server may take to stop for the final pass.
 const STOP_WAIT: Duration = Duration::from_secs(120);
 
+/// How long a cut copy waits for both nodes to answer again.
+const RESUME_WAIT: Duration = Duration::from_secs(60);
+
+/// Cuts one pass of a copy survives.
+const MAX_RESUMES: u32 = 5;
+
 /// Why a move ended before its switch.
 enum Stop {
     Cancelled,
     Failed(String),
+    /// Another replica runs the move now (this one was taken for dead).
+    TakenOver,
 }
 
 impl From<AppError> for Stop {
@@ -54,29 +72,45 @@ impl From<sqlx::Error> for Stop {
     }
 }
 
-/// Runs move `m` to its end.
+/// Set when another process took the move over: this one stops at its next step.
+type Lost = Arc<AtomicBool>;
+
+/// Runs move `m` to its end (from the state its row has: a move taken over resumes).
 pub async fn run(state: AppState, m: Migration) {
     let id = m.id.clone();
+    let lost = Lost::default();
     // Alive while it runs: a move whose row stops changing is taken for dead (`reap`).
     let heartbeat = {
-        let (state, id) = (state.clone(), id.clone());
+        let (state, id, runner, lost) = (state.clone(), id.clone(), m.runner.clone(), lost.clone());
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(HEARTBEAT).await;
-                if let Err(e) = store::add_bytes(&state.db.pool, &id, 0).await {
-                    tracing::warn!(migration.id = %id, error = %e, "a move's heartbeat");
+                match store::beat(&state.db.pool, &id, &runner).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        lost.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(migration.id = %id, error = %e, "a move's heartbeat");
+                    }
                 }
             }
         })
     };
-    let outcome = drive(&state, &m).await;
+    let outcome = drive(&state, &m, &lost).await;
     heartbeat.abort();
     let (end, reason) = match outcome {
         Ok(()) => ("completed", None),
+        Err(Stop::TakenOver) => {
+            tracing::info!(migration.id = %id, "another replica took the move over");
+            return;
+        }
         Err(stop) => {
             let (end, reason) = match stop {
                 Stop::Cancelled => ("cancelled", "cancelled on request".to_owned()),
                 Stop::Failed(why) => ("failed", why),
+                Stop::TakenOver => unreachable!("handled above"),
             };
             undo(&state, &m).await;
             (end, Some(reason))
@@ -86,7 +120,37 @@ pub async fn run(state: AppState, m: Migration) {
         Ok(_) => announce(&state, &id).await,
         Err(e) => tracing::warn!(migration.id = %id, error = %e, "recording a move's end"),
     }
+    let (node, line) = match (end, &reason) {
+        ("completed", _) => (
+            &m.target_node_id,
+            "The server was moved to this node".to_owned(),
+        ),
+        (_, Some(why)) => (
+            &m.source_node_id,
+            format!("The move ended ({end}): {why}. The server stays on this node as it was"),
+        ),
+        _ => (&m.source_node_id, format!("The move ended ({end})")),
+    };
+    tell(&state, node, &m.instance_id, Some(end), &line).await;
     tracing::info!(migration.id = %id, migration.state = end, reason = reason.as_deref().unwrap_or(""), "migration ended");
+}
+
+/// Tells the console of the server (on `node`) how its move goes: Wings' `transfer
+/// status` and `transfer logs` events. Best effort: a node that does not answer misses it.
+async fn tell(state: &AppState, node: &str, instance: &str, status: Option<&str>, line: &str) {
+    let Ok(conn) = power::connected(state, node).await else {
+        return;
+    };
+    let notice = Notice {
+        status: status.map(str::to_owned),
+        line: Some(format!("[Shardlyn Transfer] {line}")),
+    };
+    if let Err(e) = conn
+        .request::<api::TransferNotice>(&instance, &(), &notice)
+        .await
+    {
+        tracing::debug!(instance.id = %instance, error = %e, "a move's console notice");
+    }
 }
 
 /// Publishes the move's current row on the event bus.
@@ -106,12 +170,16 @@ pub async fn announce(state: &AppState, id: &str) {
                 state: m.state,
                 reason: m.reason,
                 bytes_copied: u64::try_from(m.bytes_copied).unwrap_or(0),
+                resumes: m.resumes,
             },
         ))
         .await;
 }
 
-async fn step(state: &AppState, m: &Migration, to: &str) -> Result<(), Stop> {
+async fn step(state: &AppState, m: &Migration, lost: &Lost, to: &str) -> Result<(), Stop> {
+    if lost.load(Ordering::Relaxed) {
+        return Err(Stop::TakenOver);
+    }
     if store::cancel_requested(&state.db.pool, &m.id).await? {
         return Err(Stop::Cancelled);
     }
@@ -119,7 +187,96 @@ async fn step(state: &AppState, m: &Migration, to: &str) -> Result<(), Stop> {
         return Err(Stop::Failed("the move was ended elsewhere".into()));
     }
     announce(state, &m.id).await;
+    let line = match to {
+        "copying" => "Copying the server's files to the new node while it keeps running",
+        "final_sync" => {
+            "Final pass: the server stops, what changed is sent and every file's checksum compared"
+        }
+        _ => "Switching the server over to the new node",
+    };
+    let node = &m.source_node_id;
+    tell(state, node, &m.instance_id, Some(to), line).await;
     Ok(())
+}
+
+/// The two agents of a move, reached again after a cut.
+struct Link {
+    source: Arc<AgentConn>,
+    target: Arc<AgentConn>,
+}
+
+impl Link {
+    async fn now(state: &AppState, m: &Migration) -> Result<Self, Stop> {
+        Ok(Self {
+            source: power::connected(state, &m.source_node_id).await?,
+            target: power::connected(state, &m.target_node_id).await?,
+        })
+    }
+
+    /// Waits (at most [`RESUME_WAIT`]) until both nodes answer again.
+    async fn again(state: &AppState, m: &Migration, lost: &Lost) -> Result<Self, Stop> {
+        let deadline = tokio::time::Instant::now() + RESUME_WAIT;
+        loop {
+            if lost.load(Ordering::Relaxed) {
+                return Err(Stop::TakenOver);
+            }
+            if store::cancel_requested(&state.db.pool, &m.id).await? {
+                return Err(Stop::Cancelled);
+            }
+            if let Ok(link) = Self::now(state, m).await {
+                return Ok(link);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Stop::Failed(format!(
+                    "the copy was cut and both nodes did not answer again within {} s",
+                    RESUME_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// Whether a copy that failed this way can resume: the tunnel or an agent went away,
+/// or the archive was cut. A refusal (a full disk, a server the target runs) cannot.
+fn resumable(e: &AppError) -> bool {
+    matches!(e, AppError::Unavailable(_) | AppError::BadRequest(_))
+}
+
+/// One pass of `part`: copies what `select` asks for, resuming after each cut from
+/// what the target then has.
+async fn pass(
+    state: &AppState,
+    m: &Migration,
+    lost: &Lost,
+    link: &mut Link,
+    part: TransferPart,
+    mut select: ArchiveSelect,
+) -> Result<Received, Stop> {
+    let id = m.instance_id.as_str();
+    let mut cuts = 0;
+    loop {
+        if lost.load(Ordering::Relaxed) {
+            return Err(Stop::TakenOver);
+        }
+        let e = match copy(state, m, link, part, &select).await {
+            Ok(received) => return Ok(received),
+            Err(e) if resumable(&e) && cuts < MAX_RESUMES => e,
+            Err(e) => return Err(e.into()),
+        };
+        cuts += 1;
+        tracing::warn!(migration.id = %m.id, error = %e, "a move's copy was cut: resuming");
+        store::add_resume(&state.db.pool, &m.id).await?;
+        announce(state, &m.id).await;
+        let line = format!(
+            "The copy was cut ({e}); it resumes from what the new node has once both nodes answer"
+        );
+        tell(state, &m.source_node_id, id, None, &line).await;
+        *link = Link::again(state, m, lost).await?;
+        if select.only.is_none() {
+            select.have = manifest::<api::TransferStaged>(&link.target, id, part, false).await?;
+        }
+    }
 }
 
 async fn instance_of(state: &AppState, m: &Migration) -> Result<Instance, Stop> {
@@ -128,45 +285,66 @@ async fn instance_of(state: &AppState, m: &Migration) -> Result<Instance, Stop> 
         .ok_or_else(|| Stop::Failed("the server was deleted".into()))
 }
 
-async fn drive(state: &AppState, m: &Migration) -> Result<(), Stop> {
-    let source = power::connected(state, &m.source_node_id).await?;
-    let target = power::connected(state, &m.target_node_id).await?;
+async fn drive(state: &AppState, m: &Migration, lost: &Lost) -> Result<(), Stop> {
+    if m.backup_id.is_some() {
+        return rebuild(state, m, lost).await;
+    }
     let id = m.instance_id.as_str();
-    // A clean slate on the target (an earlier move may have left a staging directory).
-    target
-        .request::<api::TransferDiscard>(&id, &(), &())
-        .await?;
-
-    step(state, m, "copying").await?;
-    for part in [TransferPart::Files, TransferPart::Backups] {
-        copy(state, m, &source, &target, part, ArchiveSelect::default()).await?;
+    let from = m.state.as_str();
+    // A move taken over after a panel restart waits for the agents to dial in again.
+    let mut link = if from == "queued" {
+        Link::now(state, m).await?
+    } else {
+        Link::again(state, m, lost).await?
+    };
+    if from == "queued" {
+        // A clean slate on the target (an earlier move may have left a staging directory).
+        link.target
+            .request::<api::TransferDiscard>(&id, &(), &())
+            .await?;
+        step(state, m, lost, "copying").await?;
+    } else {
+        let line = format!("The panel resumes the move ({from})");
+        tell(state, &m.source_node_id, id, None, &line).await;
+    }
+    if matches!(from, "queued" | "copying") {
+        for part in [TransferPart::Files, TransferPart::Backups] {
+            // Resumed: what the target finished before is not sent again.
+            let have = if from == "queued" {
+                Manifest::new()
+            } else {
+                manifest::<api::TransferStaged>(&link.target, id, part, false).await?
+            };
+            let select = ArchiveSelect { have, only: None };
+            pass(state, m, lost, &mut link, part, select).await?;
+        }
+        step(state, m, lost, "final_sync").await?;
     }
 
-    step(state, m, "final_sync").await?;
     if m.was_running {
-        stop_source(state, m, &source).await?;
+        stop_source(state, m, &link.source).await?;
     }
     for part in [TransferPart::Files, TransferPart::Backups] {
-        let have = manifest::<api::TransferStaged>(&target, id, part, false).await?;
-        copy(
+        let have = manifest::<api::TransferStaged>(&link.target, id, part, false).await?;
+        pass(
             state,
             m,
-            &source,
-            &target,
+            lost,
+            &mut link,
             part,
             ArchiveSelect { have, only: None },
         )
         .await?;
-        let theirs = manifest::<api::TransferManifest>(&source, id, part, true).await?;
+        let theirs = manifest::<api::TransferManifest>(&link.source, id, part, true).await?;
         let keep = Keep {
             paths: theirs.keys().cloned().collect(),
         };
-        target
+        link.target
             .request::<api::TransferPrune>(&id, &query(part, false), &keep)
             .await?;
         let mut differ = differences(
             &theirs,
-            &manifest::<api::TransferStaged>(&target, id, part, true).await?,
+            &manifest::<api::TransferStaged>(&link.target, id, part, true).await?,
         );
         if !differ.is_empty() {
             tracing::info!(migration.id = %m.id, files = differ.len(), "checksums differ: sending those files again");
@@ -174,10 +352,10 @@ async fn drive(state: &AppState, m: &Migration) -> Result<(), Stop> {
                 have: Manifest::new(),
                 only: Some(differ),
             };
-            copy(state, m, &source, &target, part, select).await?;
+            pass(state, m, lost, &mut link, part, select).await?;
             differ = differences(
                 &theirs,
-                &manifest::<api::TransferStaged>(&target, id, part, true).await?,
+                &manifest::<api::TransferStaged>(&link.target, id, part, true).await?,
             );
         }
         if let Some(first) = differ.first() {
@@ -186,13 +364,65 @@ async fn drive(state: &AppState, m: &Migration) -> Result<(), Stop> {
                 differ.len()
             )));
         }
+        let line = format!(
+            "{:?}: the checksums of all {} entries match",
+            part,
+            theirs.len()
+        );
+        tell(state, &m.source_node_id, id, None, &line).await;
     }
     if store::cancel_requested(&state.db.pool, &m.id).await? {
         return Err(Stop::Cancelled);
     }
 
-    step(state, m, "switching").await?;
-    switch(state, m, &source, &target).await
+    step(state, m, lost, "switching").await?;
+    switch(state, m, Some(&link.source), &link.target).await
+}
+
+/// A move of a server whose node is offline: its latest S3 backup (chosen when the move
+/// was asked for) is extracted into the target's staging directory, checked against the
+/// SHA-256 recorded with it, and the target becomes the server's node. What changed
+/// after the backup is lost; the old node forgets the server when it connects again.
+async fn rebuild(state: &AppState, m: &Migration, lost: &Lost) -> Result<(), Stop> {
+    let id = m.instance_id.as_str();
+    let backup = crate::backups::store::find(
+        &state.db.pool,
+        id,
+        m.backup_id.as_deref().unwrap_or_default(),
+    )
+    .await?
+    .ok_or_else(|| Stop::Failed("the backup to rebuild from was deleted".into()))?;
+    let target = power::connected(state, &m.target_node_id).await?;
+    if matches!(m.state.as_str(), "queued" | "copying") {
+        if m.state == "queued" {
+            step(state, m, lost, "copying").await?;
+        }
+        let request = RestoreBackup {
+            sha256: backup.sha256.clone(),
+            truncate: false,
+            target: crate::backups::target_of(state, &backup).await?,
+        };
+        let (headers, body) = AgentConn::json_body::<api::TransferRestore>(&request)?;
+        let answer = target
+            .open::<api::TransferRestore>(&id, &(), headers, body)
+            .await?;
+        let received: Received = serde_json::from_value(crate::tunnel::read_json(answer).await?)
+            .map_err(|e| Stop::Failed(format!("the target answered oddly: {e}")))?;
+        store::add_bytes(
+            &state.db.pool,
+            &m.id,
+            i64::try_from(received.bytes).unwrap_or(i64::MAX),
+        )
+        .await?;
+        if store::cancel_requested(&state.db.pool, &m.id).await? {
+            return Err(Stop::Cancelled);
+        }
+        step(state, m, lost, "switching").await?;
+    }
+    switch(state, m, None, &target).await?;
+    // Its local backups stayed on the offline node, which forgets the server.
+    crate::backups::store::delete_local_of(&state.db.pool, id).await?;
+    Ok(())
 }
 
 fn query(part: TransferPart, hash: bool) -> PartQuery {
@@ -220,24 +450,24 @@ where
 async fn copy(
     state: &AppState,
     m: &Migration,
-    source: &AgentConn,
-    target: &AgentConn,
+    link: &Link,
     part: TransferPart,
-    select: ArchiveSelect,
-) -> Result<Received, Stop> {
+    select: &ArchiveSelect,
+) -> AppResult<Received> {
     let id = m.instance_id.as_str();
-    let (headers, body) = AgentConn::json_body::<api::TransferArchive>(&select)?;
-    let archive = source
+    let (headers, body) = AgentConn::json_body::<api::TransferArchive>(select)?;
+    let archive = link
+        .source
         .open::<api::TransferArchive>(&id, &query(part, false), headers, body)
         .await?;
     if !archive.status().is_success() {
         return Err(crate::tunnel::read_json(archive)
             .await
             .err()
-            .unwrap_or_else(|| AppError::Unavailable("the source answered oddly".into()))
-            .into());
+            .unwrap_or_else(|| AppError::Unavailable("the source answered oddly".into())));
     }
-    let answer = target
+    let answer = link
+        .target
         .open::<api::TransferReceive>(
             &id,
             &query(part, false),
@@ -247,7 +477,7 @@ async fn copy(
         .await?;
     let value = crate::tunnel::read_json(answer).await?;
     let received: Received = serde_json::from_value(value)
-        .map_err(|e| Stop::Failed(format!("the target answered oddly: {e}")))?;
+        .map_err(|e| AppError::Unavailable(format!("the target answered oddly: {e}")))?;
     store::add_bytes(
         &state.db.pool,
         &m.id,
@@ -260,12 +490,18 @@ async fn copy(
 /// Stops the server on the source and waits until its agent says it is offline.
 async fn stop_source(state: &AppState, m: &Migration, source: &AgentConn) -> Result<(), Stop> {
     let instance = instance_of(state, m).await?;
-    let status = power::act(state, &instance, PowerAction::Stop).await?;
-    if matches!(
-        status.state,
+    // Resumed in the final pass, it may be stopped already.
+    if !matches!(
+        instance.state,
         InstanceState::Offline | InstanceState::InstallFailed
     ) {
-        return Ok(());
+        let status = power::act(state, &instance, PowerAction::Stop).await?;
+        if matches!(
+            status.state,
+            InstanceState::Offline | InstanceState::InstallFailed
+        ) {
+            return Ok(());
+        }
     }
     let deadline = tokio::time::Instant::now() + STOP_WAIT;
     loop {
@@ -289,7 +525,7 @@ async fn stop_source(state: &AppState, m: &Migration, source: &AgentConn) -> Res
 async fn switch(
     state: &AppState,
     m: &Migration,
-    source: &AgentConn,
+    source: Option<&AgentConn>,
     target: &AgentConn,
 ) -> Result<(), Stop> {
     let before = instance_of(state, m).await?;
@@ -337,9 +573,11 @@ async fn switch(
     {
         tracing::warn!(migration.id = %m.id, error = %e, "pushing the moved server's spec");
     }
-    if let Err(e) = source
-        .request::<api::InstanceDelete>(&m.instance_id.as_str(), &(), &())
-        .await
+    // An offline source forgets it when it connects again (`instances::ops::sync`).
+    if let Some(source) = source
+        && let Err(e) = source
+            .request::<api::InstanceDelete>(&m.instance_id.as_str(), &(), &())
+            .await
     {
         tracing::warn!(migration.id = %m.id, error = %e, "the source did not forget the moved server");
     }
@@ -358,7 +596,7 @@ async fn undo(state: &AppState, m: &Migration) {
     let Ok(Some(instance)) = instances::find(&state.db.pool, id).await else {
         return;
     };
-    if instance.node_id != m.source_node_id {
+    if instance.node_id != m.source_node_id || m.backup_id.is_some() {
         return;
     }
     if m.was_running
@@ -378,15 +616,21 @@ pub fn spawn(state: &AppState, m: Migration) {
 /// [`HEARTBEAT`]).
 const STALE_MS: i64 = 30_000;
 
-/// The `migration_reaper` job: under the cluster's job lease, every few seconds, ends
-/// the moves whose replica died.
+/// The `migration_reaper` job: under the cluster's job lease, every few seconds, takes
+/// over the moves whose replica died. A panel without Redis is the only replica, so at
+/// its start every open move is one its previous run left: those resume at once.
 pub async fn reap_until_stopped(
     state: AppState,
     mut lease: tokio::sync::watch::Receiver<bool>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    // Moves last touched before this process started (not its own).
+    let mut boot = state.redis.is_none().then(crate::db::now_ms);
     while crate::jobs::lease::until_held(&mut lease, &mut stop).await {
-        reap(&state, STALE_MS).await;
+        match boot.take() {
+            Some(before) => reap_before(&state, before).await,
+            None => reap(&state, STALE_MS).await,
+        }
         tokio::select! {
             () = tokio::time::sleep(HEARTBEAT) => {}
             _ = stop.wait_for(|s| *s) => return,
@@ -394,28 +638,52 @@ pub async fn reap_until_stopped(
     }
 }
 
-/// Ends the moves whose replica died (nothing moved them forward for `stale_ms`): each
-/// is failed and undone, so its source runs as before and a retry can start.
+/// Takes over the moves whose replica died (nothing moved them forward for
+/// `stale_ms`): a move still copying or in its final pass resumes here from what the
+/// target has; one caught while switching is completed when the database already names
+/// the target, else failed and undone, so its source runs as before.
 pub async fn reap(state: &AppState, stale_ms: i64) {
-    let before = crate::db::now_ms() - stale_ms;
+    reap_before(state, crate::db::now_ms() - stale_ms).await;
+}
+
+/// [`reap`] of the moves nothing moved forward since `before` (ms).
+async fn reap_before(state: &AppState, before: i64) {
     let Ok(rows) = store::stale(&state.db.pool, before).await else {
         return;
     };
-    for m in rows {
-        if m.state == "switching" {
-            // The switch may have happened: the database says where the server is.
-            let on_target = matches!(
-                instances::find(&state.db.pool, &m.instance_id).await,
-                Ok(Some(i)) if i.node_id == m.target_node_id
-            );
-            if on_target {
-                let _ = store::set_state(&state.db.pool, &m.id, "completed", None).await;
-                announce(state, &m.id).await;
-                continue;
-            }
+    for mut m in rows {
+        let runner = crate::db::new_id();
+        if !matches!(
+            store::take_over(&state.db.pool, &m.id, &runner, before).await,
+            Ok(true)
+        ) {
+            continue;
+        }
+        m.runner = runner;
+        if m.state != "switching" {
+            tracing::info!(migration.id = %m.id, migration.state = %m.state, "resuming a move its replica left");
+            spawn(state, m);
+            continue;
+        }
+        // The switch may have happened: the database says where the server is.
+        let on_target = matches!(
+            instances::find(&state.db.pool, &m.instance_id).await,
+            Ok(Some(i)) if i.node_id == m.target_node_id
+        );
+        if on_target {
+            let _ = store::set_state(&state.db.pool, &m.id, "completed", None).await;
+            announce(state, &m.id).await;
+            continue;
+        }
+        // The target may have adopted the files before the database switched.
+        if let Ok(target) = power::connected(state, &m.target_node_id).await {
+            let _ = target
+                .request::<api::InstanceDelete>(&m.instance_id.as_str(), &(), &())
+                .await;
         }
         undo(state, &m).await;
-        let why = "the panel replica running the move stopped; the source was left as it was";
+        let why = "the panel replica running the move stopped while switching; the source was \
+                   left as it was";
         let _ = store::set_state(&state.db.pool, &m.id, "failed", Some(why)).await;
         announce(state, &m.id).await;
     }

@@ -33,6 +33,14 @@ pub struct Migration {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// The process running the move (see [`take_over`]).
+    pub runner: String,
+    /// Copies resumed after a cut.
+    pub resumes: i64,
+    /// Rebuilt from this backup (the source node being offline) instead of copied.
+    pub backup_id: Option<String>,
+    /// When that backup was taken: what changed on the server since is lost.
+    pub backup_taken_at: Option<i64>,
 }
 
 impl Migration {
@@ -60,7 +68,26 @@ impl Migration {
             created_at: now,
             updated_at: now,
             finished_at: None,
+            runner: crate::db::new_id(),
+            resumes: 0,
+            backup_id: None,
+            backup_taken_at: None,
         }
+    }
+
+    /// The same move rebuilt from `backup` instead of copied (its source is offline).
+    #[must_use]
+    pub fn from_backup(
+        mut self,
+        instance: &crate::instances::Instance,
+        backup: &crate::backups::store::Backup,
+    ) -> Self {
+        self.backup_id = Some(backup.id.clone());
+        self.backup_taken_at = Some(backup.completed_at.unwrap_or(backup.created_at));
+        // Its last known state is stale: it starts on the target if it should run.
+        self.was_running =
+            instance.desired_state == shardlyn_proto::instance::DesiredState::Running;
+        self
     }
 
     /// Whether it still runs (or waits to).
@@ -74,7 +101,7 @@ macro_rules! columns {
     () => {
         "id, org_id, instance_id, source_node_id, target_node_id, state, reason, was_running, \
          cancel_requested, bytes_copied, ports_changed, requested_by, created_at, updated_at, \
-         finished_at"
+         finished_at, runner, resumes, backup_id, backup_taken_at"
     };
 }
 
@@ -87,7 +114,8 @@ pub async fn insert(db: impl AnyExecutor<'_>, m: &Migration) -> Result<(), sqlx:
     sqlx::query(concat!(
         "INSERT INTO migrations (",
         columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19)"
     ))
     .bind(&m.id)
     .bind(&m.org_id)
@@ -104,6 +132,10 @@ pub async fn insert(db: impl AnyExecutor<'_>, m: &Migration) -> Result<(), sqlx:
     .bind(m.created_at)
     .bind(m.updated_at)
     .bind(m.finished_at)
+    .bind(&m.runner)
+    .bind(m.resumes)
+    .bind(m.backup_id.as_deref())
+    .bind(m.backup_taken_at)
     .execute(db)
     .await?;
     Ok(())
@@ -208,6 +240,61 @@ pub async fn add_bytes(db: impl AnyExecutor<'_>, id: &str, bytes: i64) -> Result
     .bind(now_ms())
     .execute(db)
     .await?;
+    Ok(())
+}
+
+/// Says move `id` is alive while `runner` runs it. False once another process took it
+/// over (or it ended): the caller stops.
+///
+/// # Errors
+/// Database failure.
+pub async fn beat(db: impl AnyExecutor<'_>, id: &str, runner: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE migrations SET updated_at = $3 WHERE id = $1 AND runner = $2 \
+         AND state IN ('queued', 'copying', 'final_sync', 'switching')",
+    )
+    .bind(id)
+    .bind(runner)
+    .bind(now_ms())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Makes `runner` the process running move `id` when nothing moved it forward since
+/// `before` (ms). False when another process got there first or the move is alive.
+///
+/// # Errors
+/// Database failure.
+pub async fn take_over(
+    db: impl AnyExecutor<'_>,
+    id: &str,
+    runner: &str,
+    before: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE migrations SET runner = $2, updated_at = $3 WHERE id = $1 AND updated_at < $4 \
+         AND state IN ('queued', 'copying', 'final_sync', 'switching')",
+    )
+    .bind(id)
+    .bind(runner)
+    .bind(now_ms())
+    .bind(before)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Counts one resumed copy.
+///
+/// # Errors
+/// Database failure.
+pub async fn add_resume(db: impl AnyExecutor<'_>, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE migrations SET resumes = resumes + 1, updated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now_ms())
+        .execute(db)
+        .await?;
     Ok(())
 }
 

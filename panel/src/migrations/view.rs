@@ -12,6 +12,14 @@ pub struct PortChange {
     pub to: u16,
 }
 
+/// The backup a server is rebuilt from.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FromBackup {
+    pub backup_id: String,
+    /// When it was taken: what changed on the server since is lost.
+    pub taken_at: Timestamp,
+}
+
 /// One move of a server.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MigrationView {
@@ -30,6 +38,10 @@ pub struct MigrationView {
     pub bytes_copied: i64,
     /// Ports that were taken on the target and replaced.
     pub ports_changed: Vec<PortChange>,
+    /// Copies resumed after a cut (a node's tunnel, or the panel replica running it).
+    pub resumes: i64,
+    /// Set when the server is rebuilt from a backup because its node is offline.
+    pub from_backup: Option<FromBackup>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub finished_at: Option<Timestamp>,
@@ -57,6 +69,11 @@ impl From<&Migration> for MigrationView {
                     })
                 })
                 .collect(),
+            resumes: m.resumes,
+            from_backup: m.backup_id.as_ref().map(|id| FromBackup {
+                backup_id: id.clone(),
+                taken_at: Timestamp(m.backup_taken_at.unwrap_or_default()),
+            }),
             created_at: Timestamp(m.created_at),
             updated_at: Timestamp(m.updated_at),
             finished_at: m.finished_at.map(Timestamp),

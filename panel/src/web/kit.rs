@@ -288,7 +288,10 @@ mod tests {
                 "inventory_error": XSS, "range": "1h", "ranges": ["1h", "24h", "7d"],
                 "charts": [{"id": "cpu", "title": "CPU", "points": "0,160 600,80", "latest": 50.0, "peak": 100.0},
                            {"id": "disk", "title": "Disk", "points": "", "latest": null, "peak": null}],
-                "drained": {"instances": 2, "stopped": [{"id": "i1"}], "failed": [{"id": "i2", "error": XSS}]}}),
+                "drained": {"instances": 2, "stopped": [{"id": "i1"}], "failed": [{"id": "i2", "error": XSS}]},
+                "rebuilt": {"migrations": [{"id": "m1", "instance_id": "i1", "target_node_id": XSS,
+                    "state": "queued", "from_backup": {"backup_id": "b1", "taken_at": "2026-01-01T00:00:00Z"}}],
+                    "unplaced": [{"instance_id": "i2", "reason": XSS}]}}),
             ),
             (
                 "workloads.html.tera",

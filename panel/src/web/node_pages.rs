@@ -19,6 +19,7 @@ use super::error::{WebError, WebResult};
 use super::kit::{self, Done, Flash, page_user, plain, shown};
 use super::session::{Browser, WebUser};
 use crate::instances::ops::nodes::DrainReport;
+use crate::migrations::bulk::Planned;
 use crate::nodes::metrics::{NodeMetricsHistory, NodeMetricsPoint};
 use crate::nodes::register::{CreateToken, RegistrationToken};
 use crate::nodes::store::Node;
@@ -36,6 +37,7 @@ pub fn router() -> Router<WebState> {
         .route("/nodes/{id}/cordon", post(cordon))
         .route("/nodes/{id}/uncordon", post(uncordon))
         .route("/nodes/{id}/drain", post(drain))
+        .route("/nodes/{id}/rebuild", post(rebuild))
         .route("/nodes/{id}/allocation", post(allocation))
 }
 
@@ -300,6 +302,13 @@ pub struct NodeQuery {
     done: Option<String>,
 }
 
+/// What the node page shows after an action.
+enum Outcome {
+    None,
+    Drained(DrainReport),
+    Rebuilt(Planned),
+}
+
 #[derive(Debug, Serialize)]
 struct NodePage {
     flash: Flash,
@@ -312,6 +321,8 @@ struct NodePage {
     ranges: Vec<&'static str>,
     charts: Vec<Chart>,
     drained: Option<DrainReport>,
+    /// The servers of an offline node being rebuilt elsewhere from their backups.
+    rebuilt: Option<Planned>,
 }
 
 async fn show_node(
@@ -321,7 +332,7 @@ async fn show_node(
     id: &str,
     range: &str,
     flash: Flash,
-    drained: Option<DrainReport>,
+    outcome: Outcome,
 ) -> WebResult<Response> {
     let node: Node = read_as(web, browser, user, &format!("/v1/nodes/{id}")).await?;
     let (range, span) = RANGES
@@ -358,6 +369,11 @@ async fn show_node(
         ),
         (Err(e), _) | (_, Err(e)) => (None, Vec::new(), Some(e.message)),
     };
+    let (drained, rebuilt) = match outcome {
+        Outcome::None => (None, None),
+        Outcome::Drained(report) => (Some(report), None),
+        Outcome::Rebuilt(planned) => (None, Some(planned)),
+    };
     let title = if node.name.is_empty() {
         "Node".to_owned()
     } else {
@@ -373,6 +389,7 @@ async fn show_node(
         ranges: RANGES.iter().map(|(r, _)| *r).collect(),
         charts: charts(&history.points, span, crate::db::now_ms()),
         drained,
+        rebuilt,
     };
     kit::page(
         web,
@@ -397,7 +414,7 @@ pub async fn node(
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let flash = Flash::from_done(&Done { done: q.done });
     let range = q.range.unwrap_or_default();
-    show_node(&web, &browser, &user, &id, &range, flash, None).await
+    show_node(&web, &browser, &user, &id, &range, flash, Outcome::None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -418,17 +435,39 @@ async fn act(web: &WebState, browser: &Browser, id: &str, action: &str) -> WebRe
                     notice: Some("The node is cordoned and drained.".into()),
                     error: None,
                 };
-                show_node(web, browser, &user, id, "", flash, Some(report)).await
+                show_node(web, browser, &user, id, "", flash, Outcome::Drained(report)).await
             }
             Err(error) if error.status == StatusCode::NOT_FOUND => Err(error),
-            Err(error) => show_node(web, browser, &user, id, "", Flash::error(error), None).await,
+            Err(error) => {
+                show_node(
+                    web,
+                    browser,
+                    &user,
+                    id,
+                    "",
+                    Flash::error(error),
+                    Outcome::None,
+                )
+                .await
+            }
         };
     }
     let answer = kit::act(web, browser, &user, Method::POST, &path, None::<&()>).await;
     match shown(answer)? {
         Ok(_) => kit::done(&format!("/nodes/{id}"), &format!("{action}ed")),
         Err(error) if error.status == StatusCode::NOT_FOUND => Err(error),
-        Err(error) => show_node(web, browser, &user, id, "", Flash::error(error), None).await,
+        Err(error) => {
+            show_node(
+                web,
+                browser,
+                &user,
+                id,
+                "",
+                Flash::error(error),
+                Outcome::None,
+            )
+            .await
+        }
     }
 }
 
@@ -448,6 +487,60 @@ pub async fn uncordon(
     CsrfForm { browser, .. }: CsrfForm<NoFields>,
 ) -> WebResult<Response> {
     act(&web, &browser, &id, "uncordon").await
+}
+
+/// `POST /nodes/{id}/rebuild`: the node is offline; each of its servers is rebuilt on
+/// its best-fit node from its latest S3 backup (`POST /v1/nodes/{id}/migrate` with
+/// `from_backup`), and the page lists the moves and the servers left.
+pub async fn rebuild(
+    State(web): State<WebState>,
+    Path(id): Path<String>,
+    CsrfForm { browser, .. }: CsrfForm<NoFields>,
+) -> WebResult<Response> {
+    let id = plain(&id)?;
+    let user = page_user!(web, browser, &format!("/nodes/{id}"));
+    let path = format!("/v1/nodes/{id}/migrate");
+    let body = serde_json::json!({"from_backup": true});
+    let answer = web
+        .fetch::<Planned, _>(
+            &browser,
+            Method::POST,
+            &path,
+            Some(&user.access),
+            Some(&body),
+        )
+        .await;
+    match shown(answer)? {
+        Ok(planned) => {
+            let flash = Flash {
+                notice: Some("The node's servers are being rebuilt from their backups.".into()),
+                error: None,
+            };
+            show_node(
+                &web,
+                &browser,
+                &user,
+                id,
+                "",
+                flash,
+                Outcome::Rebuilt(planned),
+            )
+            .await
+        }
+        Err(error) if error.status == StatusCode::NOT_FOUND => Err(error),
+        Err(error) => {
+            show_node(
+                &web,
+                &browser,
+                &user,
+                id,
+                "",
+                Flash::error(error),
+                Outcome::None,
+            )
+            .await
+        }
+    }
 }
 
 /// `POST /nodes/{id}/drain`.
@@ -580,6 +673,17 @@ pub async fn allocation(
     match shown(answer)? {
         Ok(()) => kit::done(&format!("/nodes/{id}"), "allocation"),
         Err(error) if error.status == StatusCode::NOT_FOUND => Err(error),
-        Err(error) => show_node(&web, &browser, &user, &id, "", Flash::error(error), None).await,
+        Err(error) => {
+            show_node(
+                &web,
+                &browser,
+                &user,
+                &id,
+                "",
+                Flash::error(error),
+                Outcome::None,
+            )
+            .await
+        }
     }
 }

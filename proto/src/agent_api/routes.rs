@@ -22,7 +22,7 @@ use crate::inventory::{
 use crate::metrics::NodeSample;
 use crate::register::AgentHealth;
 use crate::sftp::AuthAnswer;
-use crate::transfer::{ArchiveSelect, Keep, Manifest, PartQuery, Pruned, Received};
+use crate::transfer::{ArchiveSelect, Keep, Manifest, Notice, PartQuery, Pruned, Received};
 use crate::upload::{CreateUpload, UploadStatus};
 
 /// Declares each route's type and its `Endpoint` impl, and [`ROUTES`].
@@ -201,6 +201,14 @@ endpoints! {
     /// Target side: forgets what was staged.
     TransferDiscard: Delete "/v1/transfers/{id}",
         params &'a str, query (), request (), response ();
+    /// Target side, when the source is offline: extracts a backup (S3) into the staging
+    /// directory, after checking its SHA-256.
+    TransferRestore: Post "/v1/transfers/{id}/restore",
+        params &'a str, query (), request RestoreBackup, response Received;
+    /// Either side: tells the server's console how its move goes (Wings' `transfer
+    /// status` and `transfer logs` events).
+    TransferNotice: Post "/v1/instances/{id}/transfer/notice",
+        params &'a str, query (), request Notice, response ();
 
     GitSync: Post "/v1/instances/{id}/git/sync",
         params &'a str, query (), request SyncRequest, response SyncResult;

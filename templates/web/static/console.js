@@ -177,6 +177,13 @@ async function onEvent(message) {
     case 'daemon message':
       append(`[Shardlyn] ${first ?? ''}`, 'daemon');
       break;
+    // A move to another node (Wings' names): its lines, and its state.
+    case 'transfer logs':
+      append(first ?? '', 'daemon');
+      break;
+    case 'transfer status':
+      setStatus(`Moving to another node: ${(first ?? '').replace('_', ' ')}`);
+      break;
     case 'daemon error':
     case 'jwt error':
       append(`[Shardlyn] ${first ?? 'error'}`, 'daemon-error');

@@ -5,7 +5,7 @@
 // changed).
 
 const version = new URL(import.meta.url).search;
-const { call, instancePath, formatBytes } = await import(`./http.js${version}`);
+const { call, instancePath, formatBytes, formatTime } = await import(`./http.js${version}`);
 const { ask } = await import(`./dialog.js${version}`);
 
 const root = document.getElementById('instance');
@@ -36,8 +36,10 @@ function show(m) {
   current = m;
   const open = OPEN.includes(m.state);
   const bytes = m.bytes_copied > 0 ? `, ${formatBytes(m.bytes_copied)} copied` : '';
+  const resumed = m.resumes > 0 ? `, resumed ${m.resumes} time${m.resumes > 1 ? 's' : ''} after a cut` : '';
+  const backup = m.from_backup ? ` (rebuilt from the backup of ${formatTime(m.from_backup.taken_at)})` : '';
   const reason = m.reason ? `: ${m.reason}` : '';
-  status.textContent = `Move to ${nodeName(m.target_node_id)}: ${SAID[m.state] || m.state}${bytes}${reason}.`;
+  status.textContent = `Move to ${nodeName(m.target_node_id)}${backup}: ${SAID[m.state] || m.state}${bytes}${resumed}${reason}.`;
   status.dataset.state = m.state;
   start.disabled = open;
   cancel.hidden = !open || m.state === 'switching';
@@ -56,14 +58,35 @@ form.addEventListener('submit', async (ev) => {
     ok: 'Move',
   });
   if (!answer.ok) return;
+  const body = target ? { target_node_id: target } : {};
   try {
-    const answer = await call('POST', instancePath(id, '/migrate'), { json: target ? { target_node_id: target } : {} });
-    // A quick move may already have told its later states on the event stream.
-    if (!current || current.id !== answer.id) show(answer);
+    await begin(body);
   } catch (e) {
+    // The server's node is offline: the answer names the age of the latest S3 backup,
+    // what a rebuild from it would lose.
+    if (e.code === 'NODE_OFFLINE' && /from_backup/.test(e.message)) {
+      const rebuild = await ask({
+        title: 'Rebuild from the latest backup?',
+        text: `${e.message.replace(/: ask again.*$/, '')}. The server is rebuilt on ${target ? nodeName(target) : 'the best-fitting node'} from that backup: what changed since it was taken is lost, and the offline node forgets the server when it comes back.`,
+        ok: 'Rebuild from the backup',
+      });
+      if (!rebuild.ok) return;
+      try {
+        await begin({ ...body, from_backup: true });
+      } catch (e2) {
+        status.textContent = `Could not rebuild the server: ${e2.message}${e2.code ? ` (${e2.code})` : ''}`;
+      }
+      return;
+    }
     status.textContent = `Could not move the server: ${e.message}${e.code ? ` (${e.code})` : ''}`;
   }
 });
+
+async function begin(body) {
+  const answer = await call('POST', instancePath(id, '/migrate'), { json: body });
+  // A quick move may already have told its later states on the event stream.
+  if (!current || current.id !== answer.id) show(answer);
+}
 
 cancel.addEventListener('click', async () => {
   if (!current) return;

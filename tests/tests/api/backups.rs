@@ -40,7 +40,7 @@ async fn create_instance(app: &TestApp, access: &str, node: &str, workload: &str
     id
 }
 
-async fn console(app: &TestApp, access: &str, id: &str) -> Console {
+pub(crate) async fn console(app: &TestApp, access: &str, id: &str) -> Console {
     let r = app
         .post(
             &format!("/v1/instances/{id}/console/tickets"),
@@ -123,7 +123,13 @@ fn expected(volume: &Path) -> BTreeMap<String, String> {
     t
 }
 
-async fn wait_backup(app: &TestApp, access: &str, id: &str, bid: &str, want: &str) -> Value {
+pub(crate) async fn wait_backup(
+    app: &TestApp,
+    access: &str,
+    id: &str,
+    bid: &str,
+    want: &str,
+) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let r = app
@@ -357,13 +363,13 @@ both_engines! {
 }
 
 /// A `moto_server` on a free port, stopped on drop.
-struct Moto {
+pub(crate) struct Moto {
     child: std::process::Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Moto {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let port = free_port();
         let bin = std::env::var("HOME")
             .map(|h| format!("{h}/.cache/shardlyn/venv/bin/moto_server"))

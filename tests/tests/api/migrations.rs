@@ -243,45 +243,54 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Polls a move until `done` holds for it.
-async fn wait_for_state(
-    app: &TestApp,
-    token: &str,
-    id: &str,
-    done: impl Fn(&str) -> bool,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let m = app
-            .get(&format!("/v1/migrations/{id}"), Some(token))
-            .await
-            .expect(200)
-            .body;
-        if done(m["state"].as_str().unwrap_or_default()) {
-            return m;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never got there: {m}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// How many of the 8 MiB chunks a target has finished staging for server `id`.
+fn staged_chunks(target_dir: &Path, id: &str) -> usize {
+    std::fs::read_dir(target_dir.join("transfers").join(id).join("files/world"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.metadata().is_ok_and(|m| m.len() == 8 << 20))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
-/// The target agent is killed with `kill -9` while the files are copied: the move fails,
-/// the server keeps running on the source with every file as it was, and once the target
-/// is back a retry completes. A cancel during the copy ends the move `cancelled`, the
-/// source again untouched.
+/// Waits until the target has staged `n` whole chunks of server `id`, the move still
+/// copying.
+async fn wait_staged(app: &TestApp, token: &str, mid: &str, target_dir: &Path, id: &str, n: usize) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while staged_chunks(target_dir, id) < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the target never staged {n} chunks"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let m = app
+        .get(&format!("/v1/migrations/{mid}"), Some(token))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(m["state"], "copying", "the copy is cut in its middle: {m}");
+}
+
+const CHUNKS: u64 = 24;
+
+/// Two real agent processes; a server of 24 incompressible 8 MiB chunks running on the
+/// first. A cancel during the final pass leaves it running on the source as it was. A
+/// copy cut by `kill -9` of the source agent, then (moving back) of the target agent,
+/// resumes once the agent is back from what the target had finished: the bytes sent
+/// are fewer than the server's, and the move completes with every file the same. The
+/// server's console tells the move (Wings' `transfer status` and `transfer logs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_target_or_a_cancel_leaves_the_source_as_it_was() {
+async fn a_copy_cut_by_kill_9_of_either_agent_resumes_and_a_cancel_leaves_the_source() {
     let app = spawn_app(shardlyn_tests::Engine::Sqlite).await;
     let admin = app.bootstrap_admin().await;
     let a = admin.access.as_str();
     let t = Some(a);
     let (config_a, dir_a) = register_node(&app, a).await;
     let (config_b, dir_b) = register_node(&app, a).await;
-    let agent_a = LocalAgent::start(config_a.clone(), dir_a.path());
-    let target = shardlyn_tests::agent::AgentProcess::spawn(dir_b.path());
+    let mut agent_a = shardlyn_tests::agent::AgentProcess::spawn(dir_a.path());
+    let agent_b = shardlyn_tests::agent::AgentProcess::spawn(dir_b.path());
     wait_node(&app, a, &config_a.node_id, "online").await;
     wait_node(&app, a, &config_b.node_id, "online").await;
     let workload = busybox_workload(&app, a).await;
@@ -293,11 +302,12 @@ async fn a_killed_target_or_a_cancel_leaves_the_source_as_it_was() {
         ("big", free_port(), 128, 2048),
     )
     .await;
-    let volume = dir_a.path().join("volumes").join(&id);
-    std::fs::create_dir_all(volume.join("world")).expect("mkdir");
-    for i in 0..24u64 {
+    let volume_a = dir_a.path().join("volumes").join(&id);
+    let volume_b = dir_b.path().join("volumes").join(&id);
+    std::fs::create_dir_all(volume_a.join("world")).expect("mkdir");
+    for i in 0..CHUNKS {
         std::fs::write(
-            volume.join(format!("world/chunk-{i}.bin")),
+            volume_a.join(format!("world/chunk-{i}.bin")),
             noise(8 << 20, i + 1),
         )
         .expect("write");
@@ -306,77 +316,95 @@ async fn a_killed_target_or_a_cancel_leaves_the_source_as_it_was() {
         .await
         .expect(202);
     wait_instance(&app, a, &id, "running", WAIT).await;
-    let before = tree(&volume);
-    let body = json!({"target_node_id": config_b.node_id});
+    let before = tree(&volume_a);
+    let to = |node: &str| json!({"target_node_id": node});
+    let start = |body: Value| {
+        let app = &app;
+        let id = &id;
+        async move {
+            app.post(&format!("/v1/instances/{id}/migrate"), t, body)
+                .await
+                .expect(202)
+                .body["id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        }
+    };
 
-    // kill -9 of the target mid-copy.
-    let mid = app
-        .post(&format!("/v1/instances/{id}/migrate"), t, body.clone())
-        .await
-        .expect(202)
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    wait_for_state(&app, a, &mid, |s| s == "copying").await;
-    target.kill9();
-    let m = wait_migration(&app, a, &mid).await;
-    assert_eq!(m["state"], "failed", "{m}");
-    assert!(m["reason"].as_str().is_some_and(|r| !r.is_empty()), "{m}");
-    let now = wait_instance(&app, a, &id, "running", WAIT).await;
-    assert_eq!(
-        now["node_id"],
-        config_a.node_id.as_str(),
-        "the source stays the server's node"
-    );
-    assert_eq!(tree(&volume), before, "the source's files are as they were");
-
-    // Cancelled during the copy.
-    let target = shardlyn_tests::agent::AgentProcess::spawn(dir_b.path());
-    wait_node(&app, a, &config_b.node_id, "online").await;
-    let mid = app
-        .post(&format!("/v1/instances/{id}/migrate"), t, body.clone())
-        .await
-        .expect(202)
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    app.post(&format!("/v1/instances/{id}/migrate"), t, body.clone())
-        .await
-        .expect_error(409, "MIGRATION_EXISTS");
+    // Cancelled during the final pass; the console told each step.
+    let mut console = crate::backups::console(&app, a, &id).await;
+    let mid = start(to(&config_b.node_id)).await;
+    app.post(
+        &format!("/v1/instances/{id}/migrate"),
+        t,
+        to(&config_b.node_id),
+    )
+    .await
+    .expect_error(409, "MIGRATION_EXISTS");
+    console
+        .wait_for(WAIT, "transfer logs", |e| e.event == "transfer logs")
+        .await;
+    console
+        .wait_for(WAIT, "transfer status final_sync", |e| {
+            e.event == "transfer status" && e.arg() == "final_sync"
+        })
+        .await;
     app.post(&format!("/v1/migrations/{mid}/cancel"), t, json!({}))
         .await
         .expect(202);
     let m = wait_migration(&app, a, &mid).await;
     assert_eq!(m["state"], "cancelled", "{m}");
+    console
+        .wait_for(WAIT, "transfer status cancelled", |e| {
+            e.event == "transfer status" && e.arg() == "cancelled"
+        })
+        .await;
     let now = wait_instance(&app, a, &id, "running", WAIT).await;
     assert_eq!(now["node_id"], config_a.node_id.as_str());
-    assert_eq!(tree(&volume), before);
+    assert_eq!(
+        tree(&volume_a),
+        before,
+        "the source's files are as they were"
+    );
     assert!(
         !dir_b.path().join("transfers").join(&id).exists(),
         "the target dropped what it had staged"
     );
 
-    // The retry completes.
-    let mid = app
-        .post(&format!("/v1/instances/{id}/migrate"), t, body)
-        .await
-        .expect(202)
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    // kill -9 of the source mid-copy; it comes back and the copy resumes.
+    let mid = start(to(&config_b.node_id)).await;
+    wait_staged(&app, a, &mid, dir_b.path(), &id, 6).await;
+    agent_a.kill9();
+    agent_a = shardlyn_tests::agent::AgentProcess::spawn(dir_a.path());
     let m = wait_migration(&app, a, &mid).await;
     assert_eq!(m["state"], "completed", "{m}");
+    assert!(m["resumes"].as_i64().unwrap_or(0) >= 1, "{m}");
+    let sent = m["bytes_copied"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        sent < (CHUNKS - 5) * (8 << 20),
+        "the chunks the target had finished were not sent again: {sent} bytes, {m}"
+    );
     let now = wait_instance(&app, a, &id, "running", WAIT).await;
     assert_eq!(now["node_id"], config_b.node_id.as_str());
-    assert_eq!(tree(&dir_b.path().join("volumes").join(&id)), before);
+    assert_eq!(tree(&volume_b), before, "every file arrived whole");
+
+    // kill -9 of the target mid-copy (moving back); it comes back and the copy resumes.
+    let mid = start(to(&config_a.node_id)).await;
+    wait_staged(&app, a, &mid, dir_a.path(), &id, 6).await;
+    agent_a.kill9();
+    let agent_a = shardlyn_tests::agent::AgentProcess::spawn(dir_a.path());
+    let m = wait_migration(&app, a, &mid).await;
+    assert_eq!(m["state"], "completed", "{m}");
+    assert!(m["resumes"].as_i64().unwrap_or(0) >= 1, "{m}");
+    let now = wait_instance(&app, a, &id, "running", WAIT).await;
+    assert_eq!(now["node_id"], config_a.node_id.as_str());
+    assert_eq!(tree(&volume_a), before, "every file arrived whole");
+    assert!(!volume_b.exists(), "the old node forgot the server");
     app.delete(&format!("/v1/instances/{id}?force=true"), t)
         .await
         .expect(204);
-    drop(target);
-    agent_a.stop().await;
+    drop((agent_a, agent_b));
 }
 
 /// A drain with an empty body moves every server of the node to the other one, in
@@ -509,18 +537,20 @@ async fn a_drain_moves_every_server_to_another_node() {
     agent_b.stop().await;
 }
 
-/// A move whose panel replica died mid-copy (its row stopped changing) is failed and
-/// undone by the reaper: the target drops what it staged, the server keeps running on
-/// the source, and a new move completes.
+/// A move whose panel replica died mid-copy (its row stopped changing) is taken over by
+/// the reaper and resumes from what the target had staged: the half copy is completed,
+/// what the source does not have is dropped, and the server runs on the target with
+/// every file the same. The dead replica's runner, were it alive, would see the move
+/// is no longer its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_move_abandoned_by_a_dead_replica_is_failed_and_undone() {
+async fn a_move_abandoned_by_a_dead_replica_is_taken_over_and_resumed() {
     let app = spawn_app(shardlyn_tests::Engine::Sqlite).await;
     let admin = app.bootstrap_admin().await;
     let a = admin.access.as_str();
     let t = Some(a);
     let Nodes {
         config_a,
-        dir_a: _dir_a,
+        dir_a,
         agent_a,
         config_b,
         dir_b,
@@ -535,13 +565,16 @@ async fn a_move_abandoned_by_a_dead_replica_is_failed_and_undone() {
         ("orphan", free_port(), 64, 128),
     )
     .await;
+    let volume_a = dir_a.path().join("volumes").join(&id);
+    write_files(&volume_a);
     app.post(&format!("/v1/instances/{id}/start"), t, json!({}))
         .await
         .expect(202);
     let instance = wait_instance(&app, a, &id, "running", WAIT).await;
+    let before = tree(&volume_a);
 
     // What the dead replica left: a row in `copying` last touched a minute ago, and a
-    // half-filled staging directory on the target.
+    // half-filled staging directory on the target (one file the source no longer has).
     let staged = dir_b.path().join("transfers").join(&id).join("files");
     std::fs::create_dir_all(&staged).expect("mkdir");
     std::fs::write(staged.join("half.bin"), b"half a copy").expect("write");
@@ -565,6 +598,10 @@ async fn a_move_abandoned_by_a_dead_replica_is_failed_and_undone() {
         created_at: now - 60_000,
         updated_at: now - 60_000,
         finished_at: None,
+        runner: "the-dead-replica".into(),
+        resumes: 0,
+        backup_id: None,
+        backup_taken_at: None,
     };
     shardlyn_panel::migrations::store::insert(&app.state.db.pool, &m)
         .await
@@ -574,31 +611,17 @@ async fn a_move_abandoned_by_a_dead_replica_is_failed_and_undone() {
         .expect_error(409, "MIGRATION_EXISTS");
 
     shardlyn_panel::migrations::runner::reap(&app.state, 30_000).await;
-    let ended = app
-        .get(&format!("/v1/migrations/{}", m.id), t)
-        .await
-        .expect(200)
-        .body;
-    assert_eq!(ended["state"], "failed", "{ended}");
     assert!(
-        ended["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("replica")),
-        "{ended}"
+        !shardlyn_panel::migrations::store::beat(&app.state.db.pool, &m.id, "the-dead-replica")
+            .await
+            .expect("beat"),
+        "the move is no longer the dead replica's"
     );
-    assert!(!staged.exists(), "the target dropped the half copy");
+    let ended = wait_migration(&app, a, &m.id).await;
+    assert_eq!(ended["state"], "completed", "{ended}");
     let now = wait_instance(&app, a, &id, "running", WAIT).await;
-    assert_eq!(now["node_id"], config_a.node_id.as_str());
-
-    let mid = app
-        .post(&format!("/v1/instances/{id}/migrate"), t, json!({}))
-        .await
-        .expect(202)
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    assert_eq!(wait_migration(&app, a, &mid).await["state"], "completed");
+    assert_eq!(now["node_id"], config_b.node_id.as_str());
+    assert_eq!(tree(&dir_b.path().join("volumes").join(&id)), before);
     app.delete(&format!("/v1/instances/{id}?force=true"), t)
         .await
         .expect(204);
@@ -668,4 +691,166 @@ async fn a_full_target_fails_the_move_and_leaves_the_source_as_it_was() {
         .expect(204);
     agent_a.stop().await;
     agent_b.stop().await;
+}
+
+/// A server whose node is offline is rebuilt on another node from its latest S3 backup
+/// (moto, a real S3-compatible server), only when asked: without `from_backup` the
+/// answer names the backup's age. What changed after the backup is lost, the offline
+/// node forgets the server when it is back, and a node's servers can all be rebuilt at
+/// once (one without a backup is named and left).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_on_an_offline_node_is_rebuilt_from_its_backup_on_request() {
+    let moto = crate::backups::Moto::start().await;
+    let app = spawn_app(shardlyn_tests::Engine::Sqlite).await;
+    let admin = app.bootstrap_admin().await;
+    let a = admin.access.as_str();
+    let t = Some(a);
+    app.post(
+        "/v1/backup-config",
+        t,
+        json!({
+            "name": "moto", "kind": "s3", "endpoint": moto.url, "region": "us-east-1",
+            "bucket": "shardlyn-backups", "access_key_id": "AKIDTEST",
+            "secret_access_key": "not-a-real-secret",
+        }),
+    )
+    .await
+    .expect(201);
+    app.post(
+        "/v1/backup-config/s3-buckets",
+        t,
+        json!({"name": "shardlyn-backups"}),
+    )
+    .await
+    .expect(201);
+    let Nodes {
+        config_a,
+        dir_a,
+        agent_a,
+        config_b,
+        dir_b,
+        agent_b,
+        workload,
+    } = two_nodes(&app, a, "").await;
+    let id = server_on(
+        &app,
+        a,
+        &config_a.node_id,
+        &workload,
+        ("phoenix", free_port(), 64, 128),
+    )
+    .await;
+    let lonely = server_on(
+        &app,
+        a,
+        &config_b.node_id,
+        &workload,
+        ("lonely", free_port(), 64, 128),
+    )
+    .await;
+    let volume_a = dir_a.path().join("volumes").join(&id);
+    write_files(&volume_a);
+    let bid = app
+        .post(&format!("/v1/instances/{id}/backups"), t, json!({}))
+        .await
+        .expect(202)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    crate::backups::wait_backup(&app, a, &id, &bid, "completed").await;
+    let backed_up = tree(&volume_a);
+    // Written after the backup: lost by the rebuild.
+    std::fs::write(volume_a.join("after-the-backup.txt"), "lost").expect("write");
+    app.post(
+        &format!("/v1/instances/{id}/migrate"),
+        t,
+        json!({"from_backup": true}),
+    )
+    .await
+    .expect_error(422, "SOURCE_ONLINE");
+
+    agent_a.stop().await;
+    wait_node(&app, a, &config_a.node_id, "offline").await;
+    let refused = app
+        .post(&format!("/v1/instances/{id}/migrate"), t, json!({}))
+        .await
+        .expect_error(409, "NODE_OFFLINE");
+    let said = refused.body["error"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("from_backup") && said.contains(" ago"),
+        "the refusal names the backup's age: {said}"
+    );
+    let r = app
+        .post(
+            &format!("/v1/instances/{id}/migrate"),
+            t,
+            json!({"from_backup": true}),
+        )
+        .await
+        .expect(202);
+    assert_eq!(
+        r.body["from_backup"]["backup_id"],
+        bid.as_str(),
+        "{}",
+        r.text
+    );
+    assert!(r.body["from_backup"]["taken_at"].is_string(), "{}", r.text);
+    let m = wait_migration(&app, a, r.body["id"].as_str().expect("id")).await;
+    assert_eq!(m["state"], "completed", "{m}");
+    let now = wait_instance(&app, a, &id, "offline", WAIT).await;
+    assert_eq!(now["node_id"], config_b.node_id.as_str());
+    let volume_b = dir_b.path().join("volumes").join(&id);
+    assert_eq!(tree(&volume_b), backed_up, "the files are the backup's");
+
+    // The old node is back: it forgets the server, which lives on the other node now.
+    let agent_a = LocalAgent::start(config_a.clone(), dir_a.path());
+    wait_node(&app, a, &config_a.node_id, "online").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while volume_a.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the old node still has the server's files"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The other node goes offline: its servers are rebuilt at once, the one without a
+    // backup named and left.
+    agent_b.stop().await;
+    wait_node(&app, a, &config_b.node_id, "offline").await;
+    let planned = app
+        .post(
+            &format!("/v1/nodes/{}/migrate", config_b.node_id),
+            t,
+            json!({"from_backup": true}),
+        )
+        .await
+        .expect(202)
+        .body;
+    assert_eq!(
+        planned["migrations"].as_array().map(Vec::len),
+        Some(1),
+        "{planned}"
+    );
+    assert_eq!(
+        planned["unplaced"][0]["instance_id"],
+        lonely.as_str(),
+        "{planned}"
+    );
+    assert!(
+        planned["unplaced"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("backup")),
+        "{planned}"
+    );
+    let mid = planned["migrations"][0]["id"].as_str().expect("id");
+    assert_eq!(wait_migration(&app, a, mid).await["state"], "completed");
+    let now = wait_instance(&app, a, &id, "offline", WAIT).await;
+    assert_eq!(now["node_id"], config_a.node_id.as_str());
+    assert_eq!(tree(&volume_a), backed_up);
+    app.delete(&format!("/v1/instances/{id}?force=true"), t)
+        .await
+        .expect(204);
+    agent_a.stop().await;
 }

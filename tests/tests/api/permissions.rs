@@ -684,6 +684,10 @@ async fn failed_migration(
         created_at: now,
         updated_at: now,
         finished_at: Some(now),
+        runner: String::new(),
+        resumes: 0,
+        backup_id: None,
+        backup_taken_at: None,
     };
     shardlyn_panel::migrations::store::insert(&app.state.db.pool, &m)
         .await

@@ -108,21 +108,23 @@ pub async fn drain(
                 .iter()
                 .map(|i| crate::migrations::bulk::Unplaced {
                     instance_id: i.id.clone(),
-                    reason: "the node is offline: its files cannot be copied".into(),
+                    reason: "the node is offline: its files cannot be copied (POST \
+                             /v1/nodes/{id}/migrate with \"from_backup\": true rebuilds \
+                             servers from their S3 backups)"
+                        .into(),
                 })
                 .collect(),
         }
     } else {
-        crate::migrations::bulk::start(
-            &state,
-            &node.organization_id,
-            &node.id,
-            to_move,
-            None,
+        let plan = crate::migrations::bulk::Plan {
+            org_id: &node.organization_id,
+            source: &node.id,
+            target: None,
             wave,
-            &user.user.id,
-        )
-        .await?
+            user_id: &user.user.id,
+            from_backup: false,
+        };
+        crate::migrations::bulk::start(&state, &plan, to_move).await?
     };
     let mut stopped = Vec::new();
     let mut failed = Vec::new();

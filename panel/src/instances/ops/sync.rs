@@ -141,6 +141,7 @@ pub async fn on_connect(state: AppState, conn: Arc<AgentConn>) {
         }
         Err(e) => tracing::warn!(node.id = %node_id, error = %e, "listing the node's instances"),
     }
+    forget_moved_away(&state, &conn).await;
     let response = match conn.stream::<api::Events>(&(), &()).await {
         Ok(response) => response,
         Err(e) => {
@@ -173,6 +174,38 @@ pub async fn on_connect(state: AppState, conn: Arc<AgentConn>) {
                 Ok(event) => apply(&state, &node_id, &event).await,
                 Err(e) => tracing::debug!(error = %e, "skipping an unreadable agent event"),
             }
+        }
+    }
+}
+
+/// Removes from a node that connects the servers that moved away while it was offline
+/// (rebuilt elsewhere from a backup, or switched before it could forget them), so a
+/// server never runs on two nodes. A server being moved to this node is left alone.
+async fn forget_moved_away(state: &AppState, conn: &AgentConn) {
+    let node_id = conn.node_id.as_str();
+    let Ok(running) = conn.request::<api::Instances>(&(), &(), &()).await else {
+        return;
+    };
+    for status in running {
+        let Ok(Some(row)) = store::find(&state.db.pool, &status.id).await else {
+            continue;
+        };
+        if row.node_id == node_id {
+            continue;
+        }
+        let incoming = matches!(
+            crate::migrations::store::open_for(&state.db.pool, &row.id).await,
+            Ok(Some(m)) if m.target_node_id == node_id
+        );
+        if incoming {
+            continue;
+        }
+        tracing::info!(node.id = %node_id, instance.id = %row.id, instance.node_id = %row.node_id, "the node still had a server that moved away: removing it there");
+        if let Err(e) = conn
+            .request::<api::InstanceDelete>(&row.id.as_str(), &(), &())
+            .await
+        {
+            tracing::warn!(instance.id = %row.id, error = %e, "removing a server that moved away");
         }
     }
 }
