@@ -8,10 +8,14 @@
 //! an event-stream client that was on the killed replica resumes through the balancer
 //! with `Last-Event-ID` and gets every event it missed, none twice.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use common::{Replica, call, wait_until};
+
+use serde_json::json;
 use shardlyn_tests::agent::{LocalAgent, free_port};
 use shardlyn_tests::console::Console;
 use shardlyn_tests::lb::LoadBalancer;
@@ -19,105 +23,6 @@ use shardlyn_tests::sse::SseStream;
 use shardlyn_tests::{Engine, PASSWORD, fresh_database, redis_url};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A `shardlyn serve` child; killed (SIGKILL) when dropped.
-struct Replica {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Replica {
-    fn start(env: &[(&str, String)]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardlyn"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("SHARDLYN_") {
-                cmd.env_remove(key);
-            }
-        }
-        let child = cmd
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("SHARDLYN_LOG_LEVEL", "warn")
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("shardlyn serve");
-        Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
-        }
-    }
-
-    /// `kill -9`.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
-
-/// `method path` on `base` with `token`; the status and the JSON body.
-async fn call(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    base: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = client.request(method, format!("{base}{path}"));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    match request.send().await {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            (status, r.json().await.unwrap_or(Value::Null))
-        }
-        Err(_) => (0, Value::Null),
-    }
-}
-
-/// Polls until `done` holds for `GET path` on `base` (200 answers only), within `limit`.
-async fn wait_until(
-    client: &reqwest::Client,
-    base: &str,
-    path: &str,
-    token: &str,
-    limit: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let (status, body) =
-            call(client, reqwest::Method::GET, base, path, Some(token), None).await;
-        if status == 200 && done(&body) {
-            return body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{path} on {base} never got there within {limit:?}: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Which replica (by index into `bases`) holds each node's tunnel, from each replica's
 /// own entry (`this`) in the replica list; waits until all `nodes` are held.

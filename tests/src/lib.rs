@@ -8,6 +8,7 @@ pub mod bench;
 pub mod console;
 pub mod docker;
 pub mod lb;
+pub mod moto;
 pub mod smtp;
 pub mod sse;
 

@@ -160,7 +160,6 @@ impl Manager {
             .await?;
         self.remove_container(&installer_name(&self.0.tag, id))
             .await?;
-        lock(&self.0.instances).remove(id);
         store::remove(&self.0.paths.specs, id)?;
         let volume = self.0.paths.volume(id);
         // Only a real directory right under volumes/ is removed; remove_dir_all does not
@@ -192,6 +191,9 @@ impl Manager {
         }
         let (manager, gone) = (self.clone(), id.to_owned());
         let _ = tokio::task::spawn_blocking(move || crate::git::forget(&manager, &gone)).await;
+        // Known until its files are gone: a move adopting the same server here meanwhile
+        // is refused instead of losing its files to this removal.
+        lock(&self.0.instances).remove(id);
         let _ = self.0.states.send(shardlyn_proto::instance::StateEvent {
             instance: id.to_string(),
             state: InstanceState::Offline,

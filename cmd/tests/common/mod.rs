@@ -1,5 +1,6 @@
 //! What the binary's tests share: starting `shardlyn` with a clean environment, plain
-//! HTTP/1.1 calls over a socket, and `shardlyn up` started and stopped.
+//! HTTP/1.1 calls over a socket, and `shardlyn up` started and stopped; `shardlyn
+//! serve` processes (replicas) and JSON calls to them.
 
 #![allow(dead_code)]
 
@@ -151,5 +152,111 @@ pub fn stop(mut up: Up) {
             "shardlyn up did not stop on SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A `shardlyn serve` child; killed (SIGKILL) when dropped.
+pub struct Replica {
+    child: std::process::Child,
+    pub base: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Replica {
+    /// On a free port, with a data directory of its own.
+    pub fn start(env: &[(&str, String)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut replica = Self::start_at(env, dir.path(), shardlyn_tests::agent::free_port());
+        replica._dir = Some(dir);
+        replica
+    }
+
+    /// On `port` with `data` as its data directory (a restart reuses both).
+    pub fn start_at(env: &[(&str, String)], data: &std::path::Path, port: u16) -> Self {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shardlyn"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("SHARDLYN_") {
+                cmd.env_remove(key);
+            }
+        }
+        let child = cmd
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("SHARDLYN_LOG_LEVEL", "warn")
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("shardlyn serve");
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: None,
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+/// `method path` on `base` with `token`; the status and the JSON body.
+pub async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = client.request(method, format!("{base}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    match request.send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or(serde_json::Value::Null))
+        }
+        Err(_) => (0, serde_json::Value::Null),
+    }
+}
+
+/// Polls until `done` holds for `GET path` on `base` (200 answers only), within `limit`.
+pub async fn wait_until(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    token: &str,
+    limit: std::time::Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let (status, body) =
+            call(client, reqwest::Method::GET, base, path, Some(token), None).await;
+        if status == 200 && done(&body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} on {base} never got there within {limit:?}: {status} {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

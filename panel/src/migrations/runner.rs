@@ -618,19 +618,20 @@ const STALE_MS: i64 = 30_000;
 
 /// The `migration_reaper` job: under the cluster's job lease, every few seconds, takes
 /// over the moves whose replica died. A panel without Redis is the only replica, so at
-/// its start every open move is one its previous run left: those resume at once.
+/// its start every open move is one its previous run left: those resume at once, before
+/// the lease (its previous run's lease lapses only after 30 s).
 pub async fn reap_until_stopped(
     state: AppState,
     mut lease: tokio::sync::watch::Receiver<bool>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    // Moves last touched before this process started (not its own).
-    let mut boot = state.redis.is_none().then(crate::db::now_ms);
+    // Without Redis this is the only replica: what an earlier run of it left resumes
+    // now, without waiting for that run's job lease to lapse.
+    if state.redis.is_none() {
+        reap_before(&state, state.started_at_ms()).await;
+    }
     while crate::jobs::lease::until_held(&mut lease, &mut stop).await {
-        match boot.take() {
-            Some(before) => reap_before(&state, before).await,
-            None => reap(&state, STALE_MS).await,
-        }
+        reap(&state, STALE_MS).await;
         tokio::select! {
             () = tokio::time::sleep(HEARTBEAT) => {}
             _ = stop.wait_for(|s| *s) => return,
@@ -660,6 +661,11 @@ async fn reap_before(state: &AppState, before: i64) {
             continue;
         }
         m.runner = runner;
+        if matches!(m.state.as_str(), "copying" | "final_sync") {
+            // Its copy was cut with its replica.
+            let _ = store::add_resume(&state.db.pool, &m.id).await;
+            m.resumes += 1;
+        }
         if m.state != "switching" {
             tracing::info!(migration.id = %m.id, migration.state = %m.state, "resuming a move its replica left");
             spawn(state, m);

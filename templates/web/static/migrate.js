@@ -84,8 +84,9 @@ form.addEventListener('submit', async (ev) => {
 
 async function begin(body) {
   const answer = await call('POST', instancePath(id, '/migrate'), { json: body });
-  // A quick move may already have told its later states on the event stream.
-  if (!current || current.id !== answer.id) show(answer);
+  // A quick move may already have told its later states on the event stream: those
+  // are kept, with what only the answer says (the backup it is rebuilt from).
+  show(current && current.id === answer.id ? { ...answer, ...current } : answer);
 }
 
 cancel.addEventListener('click', async () => {

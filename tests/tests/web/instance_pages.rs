@@ -751,3 +751,159 @@ async fn a_server_moves_to_another_node_from_its_page() {
     agent_a.stop().await;
     agent_b.stop().await;
 }
+
+/// A server whose node went offline, with a backup in S3 (moto, a real S3-compatible
+/// server): the move from its Settings tab is refused, and the page offers to rebuild it
+/// from the backup, saying how old it is; the rebuild runs on the other node. That node
+/// then goes offline too, and its page rebuilds its servers back, each move's badge
+/// following it live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_on_an_offline_node_is_rebuilt_from_its_backup_from_the_pages() {
+    shardlyn_tests::docker::ensure_test_image();
+    let moto = shardlyn_tests::moto::Moto::start().await;
+    let app = spawn_app(Engine::Sqlite).await;
+    let session = app.bootstrap_admin().await;
+    let t = session.access.clone();
+    app.post(
+        "/v1/backup-config",
+        Some(&t),
+        json!({"name": "moto", "kind": "s3", "endpoint": moto.url, "region": "us-east-1",
+            "bucket": "rebuilds", "access_key_id": "AKIDTEST", "secret_access_key": "not-a-secret"}),
+    )
+    .await
+    .expect(201);
+    app.post(
+        "/v1/backup-config/s3-buckets",
+        Some(&t),
+        json!({"name": "rebuilds"}),
+    )
+    .await
+    .expect(201);
+    let (config_a, dir_a) = register_node(&app, &t).await;
+    let (config_b, dir_b) = register_node(&app, &t).await;
+    let agent_a = LocalAgent::start(config_a.clone(), dir_a.path());
+    let agent_b = LocalAgent::start(config_b.clone(), dir_b.path());
+    wait_node(&app, &t, &config_a.node_id, "online").await;
+    wait_node(&app, &t, &config_b.node_id, "online").await;
+    let workload = busybox_workload(&app, &t).await;
+    let id = app
+        .post(
+            "/v1/instances",
+            Some(&t),
+            json!({"name": "phoenix", "workload_id": workload, "node_id": config_a.node_id,
+                "ports": [free_port()],
+                "limits": {"memory_mb": 128, "swap_mb": 0, "cpu_percent": 50, "disk_mb": 256, "pids": 64, "io_weight": 500}}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    wait_instance(&app, &t, &id, "offline", WAIT).await;
+    std::fs::write(
+        dir_a.path().join("volumes").join(&id).join("world.dat"),
+        "the backed-up world",
+    )
+    .expect("write");
+    let bid = app
+        .post(&format!("/v1/instances/{id}/backups"), Some(&t), json!({}))
+        .await
+        .expect(202)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let b = app
+            .get(&format!("/v1/instances/{id}/backups"), Some(&t))
+            .await
+            .expect(200)
+            .body;
+        if b["data"][0]["id"] == bid.as_str() && b["data"][0]["status"] == "completed" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    agent_a.stop().await;
+    wait_node(&app, &t, &config_a.node_id, "offline").await;
+    let base = app.base.clone();
+    let (node_b, id_ref) = (config_b.node_id.clone(), id.clone());
+    let app_ref = &app;
+    let t_ref = t.clone();
+    let (config_a_ref, dir_a_ref) = (&config_a, dir_a.path());
+    let agent_a = std::sync::Mutex::new(None);
+    let agent_a_ref = &agent_a;
+    Chrome::start(false)
+        .await
+        .run("rebuilt_from_its_backup", |c| async move {
+            sign_in(&c, &base).await?;
+            c.goto(&format!("{base}/instances/{id_ref}#settings"))
+                .await?;
+            find(&c, "html[data-live='on']").await?;
+            click(&c, "#migrate-start").await?;
+            click(&c, "#ask-ok").await?;
+            // Refused (the node is offline); the page asks about the backup, its age named.
+            wait_text(&c, "#ask-text", " ago", WAIT).await?;
+            wait_text(&c, "#ask-text", "is lost", WAIT).await?;
+            click(&c, "#ask-ok").await?;
+            wait_text(&c, "#migrate-status", "rebuilt from the backup of", WAIT).await?;
+            wait_text(&c, "#migrate-status", "completed", WAIT).await?;
+
+            // The first node is back (and forgets the server); the rebuilt server's node
+            // goes offline: its page rebuilds it back.
+            let back = LocalAgent::start(config_a_ref.clone(), dir_a_ref);
+            *agent_a_ref.lock().expect("lock") = Some(back);
+            wait_node(app_ref, &t_ref, &config_a_ref.node_id, "online").await;
+            let old_files = dir_a_ref.join("volumes").join(&id_ref);
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while old_files.exists() {
+                ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "the first node kept the server"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            agent_b.stop().await;
+            wait_node(app_ref, &t_ref, &node_b, "offline").await;
+            c.goto(&format!("{base}/nodes/{node_b}")).await?;
+            find(&c, "html[data-live='on']").await?;
+            click(&c, "#rebuild").await?;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while let Err(e) = c.accept_alert().await {
+                ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "no confirmation: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            wait_text(&c, "#rebuild-result", "1 server(s) being rebuilt", WAIT).await?;
+            wait_text(&c, "#rebuild-moves", "from the backup of", WAIT).await?;
+            wait_text(
+                &c,
+                "#rebuild-moves [data-live-migration]",
+                "completed",
+                WAIT,
+            )
+            .await?;
+            Ok(())
+        })
+        .await;
+    let now = app
+        .get(&format!("/v1/instances/{id}"), Some(&t))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(now["node_id"], config_a.node_id.as_str(), "{now}");
+    assert_eq!(
+        std::fs::read_to_string(dir_a.path().join("volumes").join(&id).join("world.dat"))
+            .expect("rebuilt file"),
+        "the backed-up world"
+    );
+    let agent_a = agent_a.into_inner().expect("lock");
+    if let Some(agent) = agent_a {
+        agent.stop().await;
+    }
+}

@@ -1,0 +1,269 @@
+//! A panel killed with `kill -9` in the middle of moving a server, as a real process
+//! (`shardlyn serve` on SQLite, no Redis: the only replica) with two agents. Started
+//! again on the same database, it takes the move over at once and resumes the copy
+//! from what the target had finished: the move completes with every file the same and
+//! fewer bytes sent than the server holds.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Replica, call, wait_until};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use shardlyn_tests::agent::{LocalAgent, free_port};
+use shardlyn_tests::{Engine, PASSWORD, fresh_database};
+
+const WAIT: Duration = Duration::from_secs(60);
+const CHUNKS: u64 = 24;
+const CHUNK: usize = 8 << 20;
+
+/// Incompressible bytes.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+/// Relative path → SHA-256 of every file under `root`.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(root.join("world"))
+        .expect("world")
+        .flatten()
+    {
+        let bytes = std::fs::read(entry.path()).expect("read");
+        out.insert(
+            entry.file_name().to_string_lossy().into_owned(),
+            hex::encode(Sha256::digest(&bytes)),
+        );
+    }
+    out
+}
+
+async fn wait_healthy(client: &reqwest::Client, base: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while call(
+        client,
+        reqwest::Method::GET,
+        base,
+        "/health/live",
+        None,
+        None,
+    )
+    .await
+    .0 != 200
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{base} never started"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panel_killed_mid_copy_resumes_the_move_when_it_starts_again() {
+    shardlyn_tests::docker::ensure_test_image();
+    let db_dir = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    let env = vec![
+        (
+            "SHARDLYN_DATABASE_URL",
+            fresh_database(Engine::Sqlite, db_dir.path()).await,
+        ),
+        (
+            "SHARDLYN_JWT_SECRET",
+            "a-restarted-panel-keeps-this-secret-0123".into(),
+        ),
+        ("SHARDLYN_MASTER_KEY", "33".repeat(32)),
+    ];
+    let port = free_port();
+    let panel = Replica::start_at(&env, data.path(), port);
+    let base = panel.base.clone();
+    let client = reqwest::Client::new();
+    wait_healthy(&client, &base).await;
+    let post = reqwest::Method::POST;
+    let (status, boot) = call(
+        &client,
+        post.clone(),
+        &base,
+        "/v1/auth/bootstrap",
+        None,
+        Some(json!({"email": "admin@example.com", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 201, "{boot}");
+    let token = boot["access_token"].as_str().expect("token").to_owned();
+    let t = Some(token.as_str());
+
+    let mut agents = Vec::new();
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let (status, reg) = call(
+            &client,
+            post.clone(),
+            &base,
+            "/v1/nodes/register-token",
+            t,
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(status, 201, "{reg}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = shardlyn_agent::register::register(
+            &base,
+            reg["token"].as_str().expect("token"),
+            None,
+            dir.path(),
+        )
+        .await
+        .expect("agent registers");
+        nodes.push(config.node_id.clone());
+        agents.push((LocalAgent::start(config, dir.path()), dir));
+    }
+    for node in &nodes {
+        wait_until(
+            &client,
+            &base,
+            &format!("/v1/nodes/{node}"),
+            &token,
+            WAIT,
+            |n| n["status"] == "online",
+        )
+        .await;
+    }
+    let (status, w) = call(
+        &client,
+        post.clone(),
+        &base,
+        "/v1/workloads/from-template",
+        t,
+        Some(json!({"template": "busybox-test"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{w}");
+    let (status, created) = call(&client, post.clone(), &base, "/v1/instances", t, Some(json!({
+        "name": "mover", "workload_id": w["id"], "node_id": nodes[0], "ports": [free_port()],
+        "limits": {"memory_mb": 128, "swap_mb": 0, "cpu_percent": 50, "disk_mb": 2048, "pids": 64, "io_weight": 500},
+    }))).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    wait_until(
+        &client,
+        &base,
+        &format!("/v1/instances/{id}"),
+        &token,
+        WAIT,
+        |i| i["state"] == "offline",
+    )
+    .await;
+    let volume_a = agents[0].1.path().join("volumes").join(&id);
+    std::fs::create_dir_all(volume_a.join("world")).expect("mkdir");
+    for i in 0..CHUNKS {
+        std::fs::write(
+            volume_a.join(format!("world/chunk-{i}.bin")),
+            noise(CHUNK, i + 1),
+        )
+        .expect("write");
+    }
+    let before = tree(&volume_a);
+
+    // The move starts; once the target has finished a quarter, the panel dies.
+    let (status, m) = call(
+        &client,
+        post.clone(),
+        &base,
+        &format!("/v1/instances/{id}/migrate"),
+        t,
+        Some(json!({"target_node_id": nodes[1]})),
+    )
+    .await;
+    assert_eq!(status, 202, "{m}");
+    let mid = m["id"].as_str().expect("id").to_owned();
+    let staged = agents[1]
+        .1
+        .path()
+        .join("transfers")
+        .join(&id)
+        .join("files/world");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let finished = std::fs::read_dir(&staged)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.metadata().is_ok_and(|m| m.len() == CHUNK as u64))
+                    .count()
+            })
+            .unwrap_or(0);
+        if finished >= 6 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the copy never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panel.kill();
+
+    // Started again: it takes the move over and resumes it.
+    let panel = Replica::start_at(&env, data.path(), port);
+    wait_healthy(&client, &base).await;
+    let m = wait_until(
+        &client,
+        &base,
+        &format!("/v1/migrations/{mid}"),
+        &token,
+        WAIT,
+        |m| {
+            !["queued", "copying", "final_sync", "switching"]
+                .contains(&m["state"].as_str().unwrap_or(""))
+        },
+    )
+    .await;
+    assert_eq!(m["state"], "completed", "{m}");
+    assert!(m["resumes"].as_i64().unwrap_or(0) >= 1, "{m}");
+    let sent = m["bytes_copied"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        sent < (CHUNKS - 5) * CHUNK as u64,
+        "what the target had finished was not sent again: {sent} bytes, {m}"
+    );
+    let now = wait_until(
+        &client,
+        &base,
+        &format!("/v1/instances/{id}"),
+        &token,
+        WAIT,
+        |i| i["state"] == "offline",
+    )
+    .await;
+    assert_eq!(now["node_id"], nodes[1].as_str(), "{now}");
+    assert_eq!(
+        tree(&agents[1].1.path().join("volumes").join(&id)),
+        before,
+        "every file arrived whole"
+    );
+    let (status, _) = call(
+        &client,
+        reqwest::Method::DELETE,
+        &base,
+        &format!("/v1/instances/{id}?force=true"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    for (agent, _dir) in agents {
+        agent.stop().await;
+    }
+    drop(panel);
+}
