@@ -4,11 +4,13 @@
 //!
 //! `cargo bench -p shardlyn-tests --bench migrations` prints:
 //! - throughput of a move of a stopped server of mixed files (`BENCH_MIGRATE_MB`, default
-//!   512), against `tar -I 'zstd -1 -T0' -c | tar -I zstd -x` between the same two
+//!   1024), against `tar -I 'zstd -1 -T0' -c | tar -I zstd -x` between the same two
 //!   directories in the same run, as a ratio (goal ≥ 0.5);
 //! - downtime of a running server's move (the `final_sync` event, when it stops, to its
-//!   `running` state on the target) when `BENCH_CHANGED_MB` (default 10, and 4× that)
-//!   changed while the first copy ran (goal < 5 s at 10 MiB).
+//!   `running` state on the target) when `BENCH_CHANGED_MB` (default 10, then 4× and
+//!   12× that) changed after the first copy (goal < 5 s at 10 MiB): region files the
+//!   target has already staged are rewritten on the source, so the final pass must send
+//!   exactly them again.
 
 use std::path::Path;
 use std::process::Command;
@@ -23,6 +25,20 @@ use shardlyn_tests::sse::SseStream;
 use shardlyn_tests::{Engine, TestApp, spawn_app};
 
 const WAIT: Duration = Duration::from_secs(600);
+
+/// `len` incompressible bytes into `path`.
+fn fill_noise(path: &Path, len: usize, seed: u64) {
+    let mut x = seed | 1;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect();
+    std::fs::write(path, bytes).expect("write");
+}
 
 /// Bytes half compressible (text-like), half not (region files), like a game world.
 fn fill(root: &Path, mb: u64, seed: u64) {
@@ -109,7 +125,7 @@ async fn until_ended(app: &TestApp, token: &str, id: &str) -> Value {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let mb = env_or("BENCH_MIGRATE_MB", 512);
+    let mb = env_or("BENCH_MIGRATE_MB", 1024);
     let changed = env_or("BENCH_CHANGED_MB", 10);
     shardlyn_tests::docker::ensure_test_image();
     let app = spawn_app(Engine::Sqlite).await;
@@ -158,11 +174,11 @@ async fn main() {
         .await
         .expect(204);
 
-    // Downtime of a running server, with some data changed during the first copy.
-    for changed_mb in [changed, changed * 4] {
+    // Downtime of a running server, with some data changed after the first copy took it.
+    for changed_mb in [changed, changed * 4, changed * 12] {
         let id = instance(&app, &t, &config_a.node_id, &workload, "live").await;
         let volume = dir_a.path().join("volumes").join(&id);
-        fill(&volume, mb / 4, 2);
+        fill(&volume, mb / 2, 2);
         app.post(&format!("/v1/instances/{id}/start"), Some(&t), json!({}))
             .await
             .expect(202);
@@ -184,10 +200,53 @@ async fn main() {
             .await
             .expect(202);
         let mid = r.body["id"].as_str().expect("id").to_owned();
-        // Changed while the first copy runs: the final pass carries it.
-        let changes = volume.join("world/changed");
-        std::fs::create_dir_all(&changes).expect("mkdir");
-        fill(&changes, changed_mb, 3);
+        // Region files (4 MiB) the target has whole are rewritten on the source: the
+        // final pass sends them again.
+        let files = usize::try_from(changed_mb.div_ceil(4)).unwrap_or(1);
+        let staged = dir_b
+            .path()
+            .join("transfers")
+            .join(&id)
+            .join("files/world/region");
+        let deadline = Instant::now() + WAIT;
+        let names = loop {
+            let whole: Vec<std::ffi::OsString> = std::fs::read_dir(&staged)
+                .map(|d| {
+                    d.flatten()
+                        .filter(|e| e.metadata().is_ok_and(|m| m.len() == 4 << 20))
+                        .map(|e| e.file_name())
+                        .take(files)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if whole.len() == files {
+                break whole;
+            }
+            assert!(Instant::now() < deadline, "the first copy never got there");
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        for (n, name) in names.iter().enumerate() {
+            let region = volume.join("world/region").join(name);
+            let len = std::fs::metadata(&region).map_or(4 << 20, |m| m.len());
+            let fresh = tempfile::NamedTempFile::new_in(dir_a.path()).expect("tmp");
+            fill_noise(
+                fresh.path(),
+                usize::try_from(len).unwrap_or(4 << 20),
+                99 + n as u64,
+            );
+            fresh.persist(&region).expect("rewrite");
+        }
+        let state = app
+            .get(&format!("/v1/migrations/{mid}"), Some(&t))
+            .await
+            .expect(200)
+            .body["state"]
+            .clone();
+        if state != "copying" {
+            println!(
+                "migrations: note: the changes were written during {state}, not the first copy"
+            );
+        }
         let (mut stopped, mut running) = (None, None);
         while running.is_none() {
             let e = events.next(WAIT).await.expect("event").expect("open");
@@ -215,7 +274,8 @@ async fn main() {
             .duration_since(stopped.expect("a final_sync event"))
             .as_millis();
         println!(
-            "migrations: downtime with {changed_mb} MiB changed during the copy: {downtime} ms (goal < 5000 ms at {changed} MiB)"
+            "migrations: downtime with {} MiB changed after the first copy: {downtime} ms (goal < 5000 ms at {changed} MiB)",
+            files * 4
         );
         app.delete(&format!("/v1/instances/{id}?force=true"), Some(&t))
             .await

@@ -335,17 +335,19 @@ async fn drive(state: &AppState, m: &Migration, lost: &Lost) -> Result<(), Stop>
             ArchiveSelect { have, only: None },
         )
         .await?;
-        let theirs = manifest::<api::TransferManifest>(&link.source, id, part, true).await?;
+        let paths = manifest::<api::TransferManifest>(&link.source, id, part, false).await?;
         let keep = Keep {
-            paths: theirs.keys().cloned().collect(),
+            paths: paths.into_keys().collect(),
         };
         link.target
             .request::<api::TransferPrune>(&id, &query(part, false), &keep)
             .await?;
-        let mut differ = differences(
-            &theirs,
-            &manifest::<api::TransferStaged>(&link.target, id, part, true).await?,
-        );
+        // Both nodes hash at once: this is most of the server's downtime.
+        let (theirs, ours) = tokio::try_join!(
+            manifest::<api::TransferManifest>(&link.source, id, part, true),
+            manifest::<api::TransferStaged>(&link.target, id, part, true),
+        )?;
+        let mut differ = differences(&theirs, &ours);
         if !differ.is_empty() {
             tracing::info!(migration.id = %m.id, files = differ.len(), "checksums differ: sending those files again");
             let select = ArchiveSelect {
@@ -443,7 +445,19 @@ where
             Response = Manifest,
         >,
 {
-    conn.request::<E>(&id, &query(part, hash), &()).await
+    // Hashing reads every byte, longer than a request's time limit for a big server: the
+    // answer is awaited without one (a dead agent still ends it with its tunnel).
+    let answer = conn
+        .open::<E>(
+            &id,
+            &query(part, hash),
+            http::HeaderMap::new(),
+            Body::empty(),
+        )
+        .await?;
+    serde_json::from_value(crate::tunnel::read_json(answer).await?).map_err(|e| {
+        AppError::Unavailable(format!("the node answered an unreadable manifest: {e}"))
+    })
 }
 
 /// Streams an archive of `part` from the source into the target's staging directory.
