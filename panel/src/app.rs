@@ -33,6 +33,7 @@ pub fn routes() -> Routes {
         .merge(webhooks::router())
         .merge(schedules::router())
         .merge(crate::migrations::router())
+        .merge(crate::ssh::router())
         .merge(git::router())
         .merge(settings::router())
         .merge(support::router())

@@ -38,6 +38,7 @@ pub mod secrets;
 pub mod server;
 pub mod settings;
 pub mod sftp;
+pub mod ssh;
 pub mod state;
 pub mod support;
 pub mod tls;

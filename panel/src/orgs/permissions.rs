@@ -103,6 +103,7 @@ perms! {
     NodesDelete, "nodes.delete", Admin, "Delete nodes";
     NodesPower, "nodes.power", Admin, "Power and resize provisioned nodes";
     NodesTerminal, "nodes.terminal", Admin, "Open a node terminal or SSH session";
+    NodesSsh, "nodes.ssh", Admin, "Get SSH certificates that open the organization's nodes";
     NodesContainers, "nodes.containers", Operator, "Manage containers and processes on nodes";
     WorkloadsRead, "workloads.read", Viewer, "See workloads and templates";
     WorkloadsWrite, "workloads.write", Admin, "Create, import, edit and delete workloads";

@@ -24,6 +24,8 @@ pub struct PlatformSettings {
     pub panel_name: String,
     /// Where `POST /v1/support/messages` sends mail; none disables support messages.
     pub support_email: Option<String>,
+    /// The longest an SSH certificate may be valid, in hours (1 to 720).
+    pub ssh_certificate_max_hours: u32,
 }
 
 impl Default for PlatformSettings {
@@ -31,6 +33,7 @@ impl Default for PlatformSettings {
         Self {
             panel_name: "Shardlyn".into(),
             support_email: None,
+            ssh_certificate_max_hours: 24,
         }
     }
 }
@@ -52,6 +55,7 @@ pub struct Update {
     panel_name: Option<String>,
     #[serde(default, deserialize_with = "present")]
     support_email: Option<Option<String>>,
+    ssh_certificate_max_hours: Option<u32>,
 }
 
 /// Distinguishes a field set to `null` (`Some(None)`) from one left out (`None`).
@@ -77,6 +81,15 @@ impl Update {
                 ));
             }
             settings.panel_name = name.to_string();
+        }
+        if let Some(hours) = self.ssh_certificate_max_hours {
+            if !(1..=720).contains(&hours) {
+                return Err(AppError::invalid_field(
+                    "ssh_certificate_max_hours",
+                    "ssh_certificate_max_hours must be between 1 and 720",
+                ));
+            }
+            settings.ssh_certificate_max_hours = hours;
         }
         match self.support_email {
             None => {}

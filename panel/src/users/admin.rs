@@ -110,6 +110,8 @@ pub async fn delete(
             )));
         }
     }
+    // Their SSH certificates stay on record, revoked.
+    crate::ssh::store::revoke_all_of(&mut *tx, &id, "the user was deleted").await?;
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(&id)
         .execute(&mut *tx)
@@ -138,6 +140,7 @@ async fn set_suspended(
     }
     if on {
         sessions::revoke_all(&mut *tx, id, None).await?;
+        crate::ssh::store::revoke_all_of(&mut *tx, id, "the user was suspended").await?;
     }
     tx.commit().await?;
     state.auth_cache.invalidate_all();

@@ -1,6 +1,7 @@
 //! The account page (`/account`): password, two-factor authentication (enrollment with
 //! its QR code, recovery codes shown once, disabling), API tokens (the secret shown
-//! once) and active sessions. Each form posts here and goes through the `/v1` API.
+//! once), active sessions and SSH certificates (`ssh_pages`). Each form posts here and
+//! goes through the `/v1` API.
 //!
 //! [`router`] also carries the organization, node, workload and admin pages.
 
@@ -36,6 +37,7 @@ pub fn router() -> Router<WebState> {
         .route("/account/tokens", post(token_create))
         .route("/account/tokens/{id}/revoke", post(token_revoke))
         .route("/account/sessions/{id}/revoke", post(session_revoke))
+        .merge(super::ssh_pages::router())
         .merge(org_pages::router())
         .merge(node_pages::router())
         .merge(workload_pages::router())
@@ -52,8 +54,8 @@ struct Enroll {
 }
 
 #[derive(Debug, Default, Serialize)]
-struct AccountPage {
-    flash: Flash,
+pub(super) struct AccountPage {
+    pub(super) flash: Flash,
     me: Option<User>,
     mfa: Option<MfaStatus>,
     tokens: Vec<TokenView>,
@@ -66,10 +68,14 @@ struct AccountPage {
     recovery_codes: Vec<String>,
     /// A new API token, its secret shown once.
     new_token: Option<Created>,
+    /// The user's SSH certificates (`ssh_pages`).
+    pub(super) certificates: Vec<crate::ssh::view::CertView>,
+    /// A certificate just signed, to copy.
+    pub(super) new_certificate: Option<crate::ssh::view::Signed>,
 }
 
 /// Renders the account page with what the API says now, plus `extra`.
-async fn show(
+pub(super) async fn show(
     web: &WebState,
     browser: &Browser,
     user: &WebUser,
@@ -79,6 +85,9 @@ async fn show(
     extra.mfa = Some(kit::read(web, browser, user, "/v1/auth/mfa/status").await?);
     extra.tokens = kit::read(web, browser, user, "/v1/api-tokens").await?;
     extra.sessions = kit::read(web, browser, user, "/v1/users/me/sessions").await?;
+    let certificates: crate::ssh::view::CertList =
+        kit::read(web, browser, user, "/v1/ssh/certificates").await?;
+    extra.certificates = certificates.data;
     kit::page(
         web,
         browser,

@@ -33,6 +33,7 @@ pub fn router() -> Router<WebState> {
         .route("/admin/organizations", get(organizations))
         .route("/admin/audit", get(audit))
         .route("/admin/replicas", get(replicas))
+        .merge(super::admin_ssh_pages::router())
 }
 
 /// Previous and next page numbers of a paged answer.

@@ -25,6 +25,7 @@
 
 mod account_pages;
 mod admin_pages;
+mod admin_ssh_pages;
 pub mod api;
 mod api_docs;
 mod assets;
@@ -37,6 +38,7 @@ mod node_pages;
 mod org_pages;
 mod pages;
 pub mod session;
+mod ssh_pages;
 pub mod templates;
 #[cfg(test)]
 mod typed_answers;

@@ -9,6 +9,7 @@
 const PAGES: &[(&str, &str)] = &[
     ("account_pages.rs", include_str!("account_pages.rs")),
     ("admin_pages.rs", include_str!("admin_pages.rs")),
+    ("admin_ssh_pages.rs", include_str!("admin_ssh_pages.rs")),
     ("api.rs", include_str!("api.rs")),
     ("auth_pages.rs", include_str!("auth_pages.rs")),
     ("instance_pages.rs", include_str!("instance_pages.rs")),
@@ -16,6 +17,7 @@ const PAGES: &[(&str, &str)] = &[
     ("node_pages.rs", include_str!("node_pages.rs")),
     ("org_pages.rs", include_str!("org_pages.rs")),
     ("pages.rs", include_str!("pages.rs")),
+    ("ssh_pages.rs", include_str!("ssh_pages.rs")),
     ("verify_pages.rs", include_str!("verify_pages.rs")),
     ("view.rs", include_str!("view.rs")),
     ("workload_pages.rs", include_str!("workload_pages.rs")),

@@ -29,8 +29,14 @@ function listen() {
     const status = event.online ? 'online' : 'offline';
     for (const el of badges('data-live-node', event.node_id)) show(el, status, 'status');
   });
+  // A move only goes forward: a read answered before a later event must not take the
+  // badge back (the stream may tell `completed` while the read still says `switching`).
+  const STEP = { queued: 0, copying: 1, final_sync: 2, switching: 3 };
+  const step = (state) => STEP[state] ?? 4;
   const showMove = (id, state, reason) => {
     for (const el of badges('data-live-migration', id)) {
+      if (el.dataset.moveState && step(el.dataset.moveState) > step(state)) continue;
+      el.dataset.moveState = state;
       el.textContent = reason ? `${state}: ${reason}` : state;
       el.className = `badge migration-${state}`;
     }

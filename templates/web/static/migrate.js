@@ -32,7 +32,11 @@ function nodeName(nodeId) {
   return option ? option.dataset.name : nodeId;
 }
 
+// A move only goes forward: an answer read before a later event must not take it back.
+const step = (state) => ({ queued: 0, copying: 1, final_sync: 2, switching: 3 })[state] ?? 4;
+
 function show(m) {
+  if (current && current.id === m.id && step(current.state) > step(m.state)) return;
   current = m;
   const open = OPEN.includes(m.state);
   const bytes = m.bytes_copied > 0 ? `, ${formatBytes(m.bytes_copied)} copied` : '';

@@ -13,6 +13,11 @@ use shardlyn_tests::{both_engines, spawn_app};
 const EXTRAS: &[(&str, &str, &str)] = &[
     (
         "GET",
+        "/v1/ssh/krl",
+        "the OpenSSH KRL of revoked certificates, for sshd's RevokedKeys (issue 15)",
+    ),
+    (
+        "GET",
         "/v1/events",
         "live events as Server-Sent Events (issue 13; the reference has no event stream)",
     ),
@@ -204,7 +209,6 @@ const PENDING_PREFIXES: &[&str] = &[
     "/v1/planner",
     "/v1/credentials",
     "/v1/dns",
-    "/v1/ssh",
     "/v1/alerts",
     "/v1/integrations",
     "/v1/billing",

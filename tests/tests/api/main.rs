@@ -30,6 +30,7 @@ mod security;
 mod servers;
 mod settings;
 mod sftp;
+mod ssh_ca;
 mod support;
 mod tokens;
 mod trust;

@@ -564,6 +564,13 @@ const TABLE: &[Row] = &[
     // Platform settings, support, the caller's SSH keys.
     r("GET", "/v1/settings", AnyUser),
     r("PUT", "/v1/settings", PlatformAdmin),
+    r("POST", "/v1/ssh/certificate", AnyUser),
+    r("GET", "/v1/ssh/certificates", AnyUser),
+    sub("GET", "/v1/ssh/certificates/{id}", AnyUser),
+    sub("POST", "/v1/ssh/certificates/{id}/revoke", AnyUser),
+    r("GET", "/v1/ssh/ca/keys", PlatformAdmin),
+    r("POST", "/v1/ssh/ca/keys", PlatformAdmin),
+    r("POST", "/v1/ssh/ca/keys/rotate", PlatformAdmin),
     r("POST", "/v1/settings/ssh-keys", PlatformAdmin),
     sub("DELETE", "/v1/settings/ssh-keys/{name}", PlatformAdmin),
     sub(

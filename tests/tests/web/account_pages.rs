@@ -695,3 +695,99 @@ async fn a_node_page_with_inventory_charts_and_cordon() {
         .await;
     agent.stop().await;
 }
+
+/// An SSH certificate signed on the account page for a pasted public key: shown once
+/// (`ssh-keygen -L` reads it), listed, and revoked from the list (the KRL then names it,
+/// `ssh-keygen -Q` says so). The admin page shows the CA key and rotates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssh_certificate_is_signed_and_revoked_on_the_pages() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let admin = app.bootstrap_admin().await;
+    // A node the admin may reach.
+    let _node = shardlyn_tests::agent::register_node(&app, &admin.access).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let key = dir.path().join("id");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(made.success());
+    let public = std::fs::read_to_string(dir.path().join("id.pub")).expect("pub");
+    let base = app.base.clone();
+    let client = app.client.clone();
+    let cert_path = dir.path().join("id-cert.pub");
+    let krl_path = dir.path().join("krl");
+    Chrome::start(false)
+        .await
+        .run("an_ssh_certificate_is_signed_and_revoked", |c| async move {
+            sign_in(&c, &base, "admin@example.com").await?;
+            wait_path(&c, "/").await?;
+            c.goto(&format!("{base}/account#ssh-certificates")).await?;
+            paste(&c, "certificate-key", public.trim()).await?;
+            fill(&c, "#certificate-logins", "shardlyn, root").await?;
+            click(&c, "#certificate-sign").await?;
+            let cert = find(&c, "#certificate-text")
+                .await?
+                .prop("value")
+                .await?
+                .unwrap_or_default();
+            anyhow::ensure!(
+                cert.starts_with("ssh-ed25519-cert-v01@openssh.com "),
+                "{cert:.40}"
+            );
+            std::fs::write(&cert_path, &cert)?;
+            let read = std::process::Command::new("ssh-keygen")
+                .arg("-L")
+                .arg("-f")
+                .arg(&cert_path)
+                .output()?;
+            let fields = String::from_utf8_lossy(&read.stdout);
+            anyhow::ensure!(
+                fields.contains(":root") && fields.contains(":shardlyn"),
+                "{fields}"
+            );
+            wait_text(&c, "#certificates", "active", SHORT).await?;
+
+            // Revoked from the list.
+            c.find(Locator::Css("#certificates button.danger"))
+                .await?
+                .click()
+                .await?;
+            confirm(&c).await?;
+            wait_text(&c, "#notice", "revoked", SHORT).await?;
+            wait_text(&c, "#certificates", "revoked", SHORT).await?;
+            let krl = client
+                .get(format!("{base}/v1/ssh/krl"))
+                .send()
+                .await?
+                .error_for_status()?
+                .bytes()
+                .await?;
+            std::fs::write(&krl_path, &krl)?;
+            let checked = std::process::Command::new("ssh-keygen")
+                .arg("-Q")
+                .arg("-f")
+                .arg(&krl_path)
+                .arg(&cert_path)
+                .output()?;
+            let said = String::from_utf8_lossy(&checked.stdout);
+            anyhow::ensure!(said.contains("REVOKED"), "{said}");
+
+            // The admin page: the signing key, then a rotation.
+            c.goto(&format!("{base}/admin/ssh")).await?;
+            wait_text(&c, "#ca-keys", "signing", SHORT).await?;
+            wait_text(&c, "#all-certificates", "revoked", SHORT).await?;
+            find(&c, "#rotate-algorithm")
+                .await?
+                .select_by_value("ecdsa-p256")
+                .await?;
+            click(&c, "#rotate").await?;
+            confirm(&c).await?;
+            wait_text(&c, "#notice", "new signing key", SHORT).await?;
+            wait_text(&c, "#ca-keys", "ecdsa-p256", SHORT).await?;
+            wait_text(&c, "#ca-keys", "trusted until", SHORT).await?;
+            Ok(())
+        })
+        .await;
+}
