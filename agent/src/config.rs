@@ -103,6 +103,13 @@ pub struct Settings {
     /// MiB the servers' files of this node may take in all (0: no budget). A server
     /// moving here that would pass it is refused with the reason, its source untouched.
     pub volumes_budget_mb: u64,
+    /// Where this node's sshd trust from the panel's SSH certificate authority is
+    /// installed (`ca.pub`, `revoked.krl`, `principals/<login>`; point `sshd_config`'s
+    /// `TrustedUserCAKeys`, `RevokedKeys` and `AuthorizedPrincipalsFile` there). Empty:
+    /// not installed.
+    pub ssh_trust_dir: String,
+    /// The logins certificates may open on this node (`root` only when added here).
+    pub ssh_logins: Vec<String>,
     /// What user-supplied URLs (git remotes, S3 endpoints, file pulls) may reach besides
     /// the public internet: `[outbound] allow = ["10.0.0.5", "192.168.1.0/24",
     /// "minio.lan"]`, or `SHARDLYN_OUTBOUND__ALLOW` as a JSON list.
@@ -125,6 +132,8 @@ impl Default for Settings {
             sftp_max_connections_per_ip: 16,
             upload_sweep_secs: 60,
             volumes_budget_mb: 0,
+            ssh_trust_dir: String::new(),
+            ssh_logins: vec!["shardlyn".into()],
             outbound: shardlyn_net::outbound::Outbound::default(),
         }
     }

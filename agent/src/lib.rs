@@ -14,6 +14,7 @@ pub mod instances;
 pub mod register;
 pub mod runtime;
 pub mod sftp;
+pub mod ssh_trust;
 pub mod tls;
 pub mod transfers;
 pub mod tunnel;

@@ -110,6 +110,7 @@ pub fn router(state: AgentState) -> Router {
         .merge(crate::git::api::router())
         .at::<api::Events, _, _>(events::states)
         .at::<api::SftpAnswer, _, _>(crate::sftp::answer)
+        .at::<api::SshTrustPut, _, _>(ssh_trust)
         .at::<api::Instances, _, _>(instances::list)
         .at::<api::InstanceGet, _, _>(instances::get)
         .at::<api::InstancePut, _, _>(instances::put)
@@ -148,4 +149,36 @@ pub async fn serve_tcp(
     state: AgentState,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(state)).await
+}
+
+/// `PUT /v1/ssh/trust`: installs the CA keys and the KRL where the operator enabled it
+/// (`ssh_trust_dir`); a KRL or key list that does not check out is refused (400) and
+/// nothing installed changes.
+async fn ssh_trust(
+    axum::extract::State(state): axum::extract::State<AgentState>,
+    json::AgentJson(trust): json::AgentJson<shardlyn_proto::ssh::SshTrust>,
+) -> crate::error::ApiResult<axum::Json<shardlyn_proto::ssh::TrustInstalled>> {
+    let settings = &state.instances.0.settings;
+    if settings.ssh_trust_dir.is_empty() {
+        return Ok(axum::Json(shardlyn_proto::ssh::TrustInstalled::default()));
+    }
+    let dir = std::path::PathBuf::from(&settings.ssh_trust_dir);
+    let (node, logins) = (state.node_id.clone(), settings.ssh_logins.clone());
+    let target = dir.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::ssh_trust::install(&target, &node, &logins, &trust.ca_keys, &trust.krl_base64)
+    })
+    .await
+    .map_err(|e| crate::error::ApiError::internal(e.to_string()))?
+    .map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            crate::error::ApiError::bad_request(e.to_string())
+        } else {
+            crate::error::ApiError::internal(e.to_string())
+        }
+    })?;
+    Ok(axum::Json(shardlyn_proto::ssh::TrustInstalled {
+        installed: true,
+        dir: Some(dir.display().to_string()),
+    }))
 }

@@ -68,6 +68,10 @@ impl Jobs {
             crate::migrations::runner::reap_until_stopped(state.clone(), holds, rx.clone()),
         );
         jobs.spawn(
+            "ssh_trust",
+            crate::ssh::trust::run_until_stopped(state.clone(), rx.clone()),
+        );
+        jobs.spawn(
             "schedules",
             crate::schedules::runner::run_until_stopped(state.clone(), poll, rx),
         );

@@ -6,9 +6,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use ssh_key::{PrivateKey, PublicKey};
 
+use super::ca;
 use super::store::{self, CaKey, Cert};
 use super::view::{CaKeyList, CaKeyView, CertList, CertView, Signed};
-use super::{ca, krl};
 use crate::auth::extract::{AdminUser, CurrentUser};
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
@@ -70,7 +70,7 @@ async fn create_key(state: &AppState, algorithm: &str, active: bool) -> AppResul
 }
 
 /// The signing key, created (Ed25519) on first use.
-async fn signing_key(state: &AppState) -> AppResult<CaKey> {
+pub(super) async fn signing_key(state: &AppState) -> AppResult<CaKey> {
     if let Some(k) = store::active_key(&state.db.pool).await? {
         return Ok(k);
     }
@@ -93,43 +93,14 @@ fn private_of(state: &AppState, key: &CaKey) -> AppResult<PrivateKey> {
 /// `TrustedUserCAKeys`.
 pub async fn public_keys(State(state): State<AppState>) -> AppResult<Response> {
     signing_key(&state).await?;
-    let now = now_ms();
-    let mut text = String::new();
-    for k in store::keys(&state.db.pool).await? {
-        if k.trusted_at(now) {
-            text.push_str(&k.public_key);
-            text.push('\n');
-        }
-    }
+    let text = super::trust::trusted_keys(&state).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
 /// `GET /v1/ssh/krl`: the OpenSSH KRL of every revoked certificate not yet expired, for
 /// `RevokedKeys` (`ssh-keygen -Q -f` reads it).
 pub async fn revocation_list(State(state): State<AppState>) -> AppResult<Response> {
-    let now = now_ms();
-    let keys = store::keys(&state.db.pool).await?;
-    let revoked = store::revoked_unexpired(&state.db.pool, now).await?;
-    let mut sections = Vec::new();
-    for k in &keys {
-        let public = PublicKey::from_openssh(&k.public_key).map_err(internal)?;
-        let mine: Vec<&(String, i64, String)> =
-            revoked.iter().filter(|(ca, _, _)| *ca == k.id).collect();
-        if mine.is_empty() {
-            continue;
-        }
-        sections.push(krl::Revoked {
-            ca_key: ca::wire(&public),
-            serials: mine
-                .iter()
-                .filter_map(|(_, s, _)| u64::try_from(*s).ok())
-                .collect(),
-            key_ids: mine.iter().map(|(_, _, id)| id.clone()).collect(),
-        });
-    }
-    let version = u64::try_from(store::krl_version(&state.db.pool).await?).unwrap_or(0);
-    let generated = u64::try_from(now / 1000).unwrap_or(0);
-    let body = krl::write(version, generated, "shardlyn", &sections);
+    let body = super::trust::krl(&state).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
 

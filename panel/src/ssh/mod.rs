@@ -4,12 +4,14 @@
 //! it keeps every certificate, and publishes the CA keys nodes trust
 //! (`GET /v1/ssh/ca-public-key`) and an OpenSSH KRL of the revoked ones
 //! (`GET /v1/ssh/krl`, `krl.rs`). CA keys are generated here and their private halves
-//! sealed with the master key (`ca.rs`, `store.rs`).
+//! sealed with the master key (`ca.rs`, `store.rs`). The `ssh_trust` job sends the keys
+//! and the KRL to every connected agent when they change (`trust.rs`).
 
 pub mod ca;
 mod handlers;
 pub mod krl;
 pub mod store;
+pub mod trust;
 pub mod view;
 
 use crate::routes::{Access, Routes};

@@ -22,6 +22,7 @@ use crate::inventory::{
 use crate::metrics::NodeSample;
 use crate::register::AgentHealth;
 use crate::sftp::AuthAnswer;
+use crate::ssh::{SshTrust, TrustInstalled};
 use crate::transfer::{ArchiveSelect, Keep, Manifest, Notice, PartQuery, Pruned, Received};
 use crate::upload::{CreateUpload, UploadStatus};
 
@@ -201,6 +202,10 @@ endpoints! {
     /// Target side: forgets what was staged.
     TransferDiscard: Delete "/v1/transfers/{id}",
         params &'a str, query (), request (), response ();
+    /// What the node's sshd trusts (CA keys, revocation list), installed where the
+    /// operator enabled it.
+    SshTrustPut: Put "/v1/ssh/trust",
+        params (), query (), request SshTrust, response TrustInstalled;
     /// Target side, when the source is offline: extracts a backup (S3) into the staging
     /// directory, after checking its SHA-256.
     TransferRestore: Post "/v1/transfers/{id}/restore",

@@ -66,7 +66,7 @@ both_engines! {
         let app = spawn_app(engine).await;
         let (admin, user) = admin_and_user(&app).await;
         let r = app.get("/v1/settings", Some(&user)).await.expect(200);
-        assert_eq!(r.body, json!({"panel_name": "Shardlyn", "support_email": null}));
+        assert_eq!(r.body, json!({"panel_name": "Shardlyn", "support_email": null, "ssh_certificate_max_hours": 24}));
         app.get("/v1/settings", None).await.expect_error(401, "UNAUTHORIZED");
 
         app.put("/v1/settings", Some(&user), json!({"panel_name": "Mine"}))
@@ -84,13 +84,15 @@ both_engines! {
         // Partial update keeps the rest; the user sees it without the admin-only keys.
         app.put("/v1/settings", Some(&admin), json!({"panel_name": "Acme"})).await.expect(200);
         let r = app.get("/v1/settings", Some(&user)).await.expect(200);
-        assert_eq!(r.body, json!({"panel_name": "Acme", "support_email": "help@acme.example"}));
+        assert_eq!(r.body, json!({"panel_name": "Acme", "support_email": "help@acme.example", "ssh_certificate_max_hours": 24}));
 
         for (body, field) in [
             (json!({"panel_name": ""}), "panel_name"),
             (json!({"panel_name": "x".repeat(65)}), "panel_name"),
             (json!({"panel_name": "tab\there"}), "panel_name"),
             (json!({"support_email": "not-an-address"}), "support_email"),
+            (json!({"ssh_certificate_max_hours": 0}), "ssh_certificate_max_hours"),
+            (json!({"ssh_certificate_max_hours": 721}), "ssh_certificate_max_hours"),
         ] {
             let r = app.put("/v1/settings", Some(&admin), body).await.expect_error(400, "VALIDATION_ERROR");
             assert_eq!(r.body["field"], field, "{}", r.text);

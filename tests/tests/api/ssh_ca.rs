@@ -38,13 +38,6 @@ fn exec(cmd: &mut Command) -> (bool, String) {
 impl Sshd {
     /// Trusts `ca_keys`, lets `node:<node>:root` in as root, refuses what `krl` revokes.
     async fn start(dir: &Path, node: &str, ca_keys: &str) -> Self {
-        std::fs::create_dir_all("/run/sshd").expect("privsep dir");
-        let (ok, out) = exec(
-            Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                .arg(dir.join("host")),
-        );
-        assert!(ok, "{out}");
         std::fs::write(dir.join("ca.pub"), ca_keys).expect("ca");
         std::fs::create_dir_all(dir.join("principals")).expect("mkdir");
         std::fs::write(dir.join("principals/root"), format!("node:{node}:root\n")).expect("p");
@@ -55,14 +48,45 @@ impl Sshd {
                 .arg(dir.join("krl")),
         );
         assert!(ok, "{out}");
+        Self::serve(
+            dir,
+            &dir.join("ca.pub"),
+            &dir.join("principals"),
+            &dir.join("krl"),
+        )
+        .await
+    }
+
+    /// With the files an agent installed in `trust` (`ssh_trust_dir`).
+    async fn trusting(dir: &Path, trust: &Path) -> Self {
+        Self::serve(
+            dir,
+            &trust.join("ca.pub"),
+            &trust.join("principals"),
+            &trust.join("revoked.krl"),
+        )
+        .await
+    }
+
+    async fn serve(dir: &Path, ca: &Path, principals: &Path, krl: &Path) -> Self {
+        std::fs::create_dir_all("/run/sshd").expect("privsep dir");
+        let (ok, out) = exec(
+            Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.join("host")),
+        );
+        assert!(ok, "{out}");
         let port = free_port();
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {dir}/host\nPidFile {dir}/sshd.pid\n\
-             TrustedUserCAKeys {dir}/ca.pub\nAuthorizedPrincipalsFile {dir}/principals/%u\n\
-             RevokedKeys {dir}/krl\nAuthorizedKeysFile none\nPasswordAuthentication no\n\
+             TrustedUserCAKeys {ca}\nAuthorizedPrincipalsFile {principals}/%u\n\
+             RevokedKeys {krl}\nAuthorizedKeysFile none\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin yes\n\
              StrictModes no\nUsePAM no\nLogLevel VERBOSE\n",
-            dir = dir.display()
+            dir = dir.display(),
+            ca = ca.display(),
+            principals = principals.display(),
+            krl = krl.display(),
         );
         std::fs::write(dir.join("sshd_config"), config).expect("config");
         let child = Command::new("/usr/sbin/sshd")
@@ -107,6 +131,7 @@ impl Sshd {
         )
     }
 
+    /// Puts the panel's KRL in place (a node without an agent doing it).
     fn install_krl(&self, krl: &[u8]) {
         let tmp = self.dir.join("krl.new");
         std::fs::write(&tmp, krl).expect("krl");
@@ -252,6 +277,33 @@ both_engines! {
         let (_, fields) = exec(Command::new("ssh-keygen").arg("-L").arg("-f").arg(format!("{}-cert.pub", key5.display())));
         assert!(fields.contains("Signing CA: ECDSA"), "{fields}");
 
+        // Expired: signed by the CA itself with a window in the past, refused.
+        let keys = shardlyn_panel::ssh::store::keys(&app.state.db.pool).await.expect("keys");
+        let signing = keys.iter().find(|k| k.active).expect("signing key");
+        let pem = shardlyn_panel::sealed::open(&app.state.master_key, &signing.sealed_private).expect("open");
+        let ca_private = ssh_key::PrivateKey::from_openssh(&pem).expect("ca key");
+        let (key7, public7) = user_key(dir.path(), "gone");
+        let subject = ssh_key::PublicKey::from_openssh(public7.trim()).expect("pub");
+        let now = u64::try_from(shardlyn_panel::db::now_ms() / 1000).expect("now");
+        let principals = vec![format!("node:{}:root", node.node_id)];
+        let expired = shardlyn_panel::ssh::ca::sign(&ca_private, &shardlyn_panel::ssh::ca::Request {
+            subject: &subject, serial: 7, key_id: "expired", principals: &principals,
+            valid_after: now - 7200, valid_before: now - 3600, force_command: None,
+            source_address: None, extensions: &["permit-pty".to_owned()],
+        }).expect("sign");
+        std::fs::write(format!("{}-cert.pub", key7.display()), expired).expect("cert");
+        assert!(!sshd.login(&key7).0, "an expired certificate is refused");
+
+        // Once what the rotated-out key signed has expired, it is no longer trusted:
+        // gone from the public key list, and its certificates are refused.
+        sqlx::query("UPDATE ssh_ca_keys SET trusted_until = $1 WHERE active = 0")
+            .bind(shardlyn_panel::db::now_ms() - 1000)
+            .execute(&app.state.db.pool).await.expect("age the old key");
+        let only_new = String::from_utf8(text(&app, "/v1/ssh/ca-public-key").await).expect("utf8");
+        assert_eq!(only_new.lines().count(), 1, "{only_new}");
+        std::fs::write(sshd.dir.join("ca.pub"), &only_new).expect("ca");
+        assert!(!sshd.login(&key4).0, "the rotated-out key's certificate is refused now");
+
         // A suspended user's certificates are all revoked.
         let member = app.register("member@example.com").await;
         let (_own_node, _own_dir) = register_node(&app, &member.access).await;
@@ -267,4 +319,84 @@ both_engines! {
         assert_eq!(after["state"], "revoked", "{after}");
         drop(sshd);
     }
+}
+
+/// A node whose agent installs the trust (`ssh_trust_dir`): the CA key and its
+/// principals file arrive by themselves, a certificate logs in to the node's sshd, and
+/// once revoked it is refused within 10 s, with no one touching the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_installs_the_trust_and_a_revocation_reaches_sshd_within_10_s() {
+    let app = spawn_app(shardlyn_tests::Engine::Sqlite).await;
+    let admin = app.bootstrap_admin().await;
+    let a = admin.access.as_str();
+    let t = Some(a);
+    let dir = tempfile::tempdir().expect("tmp");
+    let trust = dir.path().join("trust");
+    let (config, node_dir) = register_node(&app, a).await;
+    std::fs::write(
+        node_dir.path().join("settings.toml"),
+        format!(
+            "ssh_trust_dir = \"{}\"\nssh_logins = [\"shardlyn\", \"root\"]\n",
+            trust.display()
+        ),
+    )
+    .expect("settings");
+    let agent = shardlyn_tests::agent::LocalAgent::start(config.clone(), node_dir.path());
+    shardlyn_tests::agent::wait_node(&app, a, &config.node_id, "online").await;
+
+    let (key, public) = user_key(dir.path(), "ops");
+    let signed = app
+        .post(
+            "/v1/ssh/certificate",
+            t,
+            json!({"public_key": public, "principals": ["root"], "node_id": config.node_id}),
+        )
+        .await
+        .expect(200)
+        .body;
+    save_cert(&key, &signed);
+    let ca = String::from_utf8(text(&app, "/v1/ssh/ca-public-key").await).expect("utf8");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(trust.join("ca.pub")).unwrap_or_default() != ca {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent never installed the CA key"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        std::fs::read_to_string(trust.join("principals/root")).expect("principals"),
+        format!("node:{}:root\n", config.node_id)
+    );
+    let sshd = Sshd::trusting(dir.path(), &trust).await;
+    let (ok, out) = sshd.login(&key);
+    assert!(ok, "{out}");
+
+    let revoked_at = std::time::Instant::now();
+    app.post(
+        &format!(
+            "/v1/ssh/certificates/{}/revoke",
+            signed["id"].as_str().expect("id")
+        ),
+        t,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    loop {
+        if !sshd.login(&key).0 {
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() < std::time::Duration::from_secs(10),
+            "still let in after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    println!(
+        "ssh: a revocation reached the node's sshd in {} ms",
+        revoked_at.elapsed().as_millis()
+    );
+    drop(sshd);
+    agent.stop().await;
 }
