@@ -437,38 +437,37 @@ async fn act(web: &WebState, browser: &Browser, id: &str, action: &str) -> WebRe
                 };
                 show_node(web, browser, &user, id, "", flash, Outcome::Drained(report)).await
             }
-            Err(error) if error.status == StatusCode::NOT_FOUND => Err(error),
-            Err(error) => {
-                show_node(
-                    web,
-                    browser,
-                    &user,
-                    id,
-                    "",
-                    Flash::error(error),
-                    Outcome::None,
-                )
-                .await
-            }
+            Err(error) => refused(web, browser, &user, id, error).await,
         };
     }
     let answer = kit::act(web, browser, &user, Method::POST, &path, None::<&()>).await;
     match shown(answer)? {
         Ok(_) => kit::done(&format!("/nodes/{id}"), &format!("{action}ed")),
-        Err(error) if error.status == StatusCode::NOT_FOUND => Err(error),
-        Err(error) => {
-            show_node(
-                web,
-                browser,
-                &user,
-                id,
-                "",
-                Flash::error(error),
-                Outcome::None,
-            )
-            .await
-        }
+        Err(error) => refused(web, browser, &user, id, error).await,
     }
+}
+
+/// The node page with the API's refusal of an action (a 404 is the error page).
+async fn refused(
+    web: &WebState,
+    browser: &Browser,
+    user: &WebUser,
+    id: &str,
+    error: super::error::WebError,
+) -> WebResult<Response> {
+    if error.status == StatusCode::NOT_FOUND {
+        return Err(error);
+    }
+    show_node(
+        web,
+        browser,
+        user,
+        id,
+        "",
+        Flash::error(error),
+        Outcome::None,
+    )
+    .await
 }
 
 /// `POST /nodes/{id}/cordon`.
@@ -527,19 +526,7 @@ pub async fn rebuild(
             )
             .await
         }
-        Err(error) if error.status == StatusCode::NOT_FOUND => Err(error),
-        Err(error) => {
-            show_node(
-                &web,
-                &browser,
-                &user,
-                id,
-                "",
-                Flash::error(error),
-                Outcome::None,
-            )
-            .await
-        }
+        Err(error) => refused(&web, &browser, &user, id, error).await,
     }
 }
 
