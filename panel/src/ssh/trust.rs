@@ -105,14 +105,12 @@ pub async fn run_until_stopped(state: AppState, mut stop: tokio::sync::watch::Re
                         if sent.get(&key) == Some(&stamp) {
                             continue;
                         }
-                        match conn.request::<api::SshTrustPut>(&(), &(), &trust).await {
-                            Ok(_) => {
-                                sent.insert(key, stamp.clone());
-                            }
-                            Err(e) => {
-                                tracing::warn!(node.id = %conn.node_id, error = %e, "sending SSH trust");
-                            }
+                        // Tried once per change and connection: an agent that refuses it
+                        // (an older one, a bad directory) is not asked every 2 s.
+                        if let Err(e) = conn.request::<api::SshTrustPut>(&(), &(), &trust).await {
+                            tracing::warn!(node.id = %conn.node_id, error = %e, "sending SSH trust");
                         }
+                        sent.insert(key, stamp.clone());
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "reading the SSH trust"),
