@@ -408,8 +408,7 @@ async fn rebuild(state: &AppState, m: &Migration, lost: &Lost) -> Result<(), Sto
         let answer = target
             .open::<api::TransferRestore>(&id, &(), headers, body)
             .await?;
-        let received: Received = serde_json::from_value(crate::tunnel::read_json(answer).await?)
-            .map_err(|e| Stop::Failed(format!("the target answered oddly: {e}")))?;
+        let received: Received = answer_as(answer).await?;
         store::add_bytes(
             &state.db.pool,
             &m.id,
@@ -455,9 +454,15 @@ where
             Body::empty(),
         )
         .await?;
-    serde_json::from_value(crate::tunnel::read_json(answer).await?).map_err(|e| {
-        AppError::Unavailable(format!("the node answered an unreadable manifest: {e}"))
-    })
+    answer_as(answer).await
+}
+
+/// An agent's answer to an `open`ed request, read as `T`.
+async fn answer_as<T: serde::de::DeserializeOwned>(
+    answer: http::Response<hyper::body::Incoming>,
+) -> AppResult<T> {
+    serde_json::from_value(crate::tunnel::read_json(answer).await?)
+        .map_err(|e| AppError::Unavailable(format!("the node answered oddly: {e}")))
 }
 
 /// Streams an archive of `part` from the source into the target's staging directory.
@@ -489,9 +494,7 @@ async fn copy(
             Body::new(archive.into_body()),
         )
         .await?;
-    let value = crate::tunnel::read_json(answer).await?;
-    let received: Received = serde_json::from_value(value)
-        .map_err(|e| AppError::Unavailable(format!("the target answered oddly: {e}")))?;
+    let received: Received = answer_as(answer).await?;
     store::add_bytes(
         &state.db.pool,
         &m.id,

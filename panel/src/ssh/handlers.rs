@@ -363,22 +363,34 @@ pub async fn sign(
             user.user.id,
             node_id.as_deref().unwrap_or("any")
         );
-        let request = ca::Request {
-            subject: &subject,
-            serial,
-            key_id: &key_id,
-            principals: &principals,
-            valid_after,
-            valid_before,
-            force_command: body.force_command.as_deref(),
-            source_address: body.source_address.as_deref(),
-            extensions: &extensions,
-        };
-        let (private, request_owned) = (private.clone(), owned(&request));
-        let certificate =
-            tokio::task::spawn_blocking(move || ca::sign(&private, &request_owned.borrow()))
-                .await
-                .map_err(internal)??;
+        // Signing (RSA above all) runs on a blocking thread, with its own copies.
+        let (private, subject_now, key_id_now, principals_now, extensions_now, force, from) = (
+            private.clone(),
+            subject.clone(),
+            key_id.clone(),
+            principals.clone(),
+            extensions.clone(),
+            body.force_command.clone(),
+            body.source_address.clone(),
+        );
+        let certificate = tokio::task::spawn_blocking(move || {
+            ca::sign(
+                &private,
+                &ca::Request {
+                    subject: &subject_now,
+                    serial,
+                    key_id: &key_id_now,
+                    principals: &principals_now,
+                    valid_after,
+                    valid_before,
+                    force_command: force.as_deref(),
+                    source_address: from.as_deref(),
+                    extensions: &extensions_now,
+                },
+            )
+        })
+        .await
+        .map_err(internal)??;
         let row = Cert {
             id: id.clone(),
             serial: i64::try_from(serial).map_err(internal)?,
@@ -415,49 +427,6 @@ pub async fn sign(
         }
     }
     Err(internal("no free certificate serial"))
-}
-
-/// [`ca::Request`] with owned fields, for a blocking thread.
-struct OwnedRequest {
-    subject: PublicKey,
-    serial: u64,
-    key_id: String,
-    principals: Vec<String>,
-    valid_after: u64,
-    valid_before: u64,
-    force_command: Option<String>,
-    source_address: Option<String>,
-    extensions: Vec<String>,
-}
-
-impl OwnedRequest {
-    fn borrow(&self) -> ca::Request<'_> {
-        ca::Request {
-            subject: &self.subject,
-            serial: self.serial,
-            key_id: &self.key_id,
-            principals: &self.principals,
-            valid_after: self.valid_after,
-            valid_before: self.valid_before,
-            force_command: self.force_command.as_deref(),
-            source_address: self.source_address.as_deref(),
-            extensions: &self.extensions,
-        }
-    }
-}
-
-fn owned(r: &ca::Request<'_>) -> OwnedRequest {
-    OwnedRequest {
-        subject: r.subject.clone(),
-        serial: r.serial,
-        key_id: r.key_id.to_owned(),
-        principals: r.principals.to_vec(),
-        valid_after: r.valid_after,
-        valid_before: r.valid_before,
-        force_command: r.force_command.map(str::to_owned),
-        source_address: r.source_address.map(str::to_owned),
-        extensions: r.extensions.to_vec(),
-    }
 }
 
 /// `?user_id=&node_id=&state=` of the list.

@@ -24,15 +24,14 @@ const EVERY: Duration = Duration::from_secs(2);
 /// # Errors
 /// Database failure.
 pub async fn trusted_keys(state: &AppState) -> AppResult<String> {
-    let now = now_ms();
-    let mut text = String::new();
-    for k in store::keys(&state.db.pool).await? {
-        if k.trusted_at(now) {
-            text.push_str(&k.public_key);
-            text.push('\n');
-        }
-    }
-    Ok(text)
+    Ok(trusted_of(&store::keys(&state.db.pool).await?, now_ms()))
+}
+
+fn trusted_of(keys: &[store::CaKey], now: i64) -> String {
+    keys.iter()
+        .filter(|k| k.trusted_at(now))
+        .map(|k| format!("{}\n", k.public_key))
+        .collect()
 }
 
 /// The KRL of every revoked certificate not yet expired.
@@ -66,55 +65,65 @@ pub async fn krl(state: &AppState) -> AppResult<Vec<u8>> {
     Ok(krl::write(version, generated, "shardlyn", &sections))
 }
 
-/// What agents get now. The KRL's generation time is left out of the comparison (it
-/// changes every second).
-async fn current(state: &AppState) -> AppResult<(SshTrust, String)> {
-    let ca_keys = trusted_keys(state).await?;
+/// What decides whether agents need the trust again (the trusted keys and the KRL's
+/// version; not its generation time, which changes every second); `None` before the CA
+/// has a key.
+async fn stamp(state: &AppState) -> AppResult<Option<(String, String)>> {
+    let keys = store::keys(&state.db.pool).await?;
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let ca_keys = trusted_of(&keys, now_ms());
     let version = store::krl_version(&state.db.pool).await?;
-    let krl = krl(state).await?;
-    let stamp = format!("{version}/{ca_keys}");
-    Ok((
-        SshTrust {
-            ca_keys,
-            krl_base64: base64::engine::general_purpose::STANDARD.encode(krl),
-        },
-        stamp,
-    ))
+    Ok(Some((format!("{version}/{ca_keys}"), ca_keys)))
 }
 
 /// The `ssh_trust` job of this replica (not under the lease: each replica serves the
-/// agents it holds).
+/// agents it holds). The KRL is built only when a connection needs it.
 pub async fn run_until_stopped(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     // Per connection (node, connected at): the stamp it last got.
     let mut sent: HashMap<(String, i64), String> = HashMap::new();
     loop {
-        if store::keys(&state.db.pool)
-            .await
-            .is_ok_and(|k| !k.is_empty())
-        {
-            match current(&state).await {
-                Ok((trust, stamp)) => {
-                    let conns = state.tunnels.list();
-                    sent.retain(|(node, at), _| {
-                        conns
-                            .iter()
-                            .any(|c| c.node_id == *node && c.connected_at == *at)
-                    });
-                    for conn in conns {
-                        let key = (conn.node_id.clone(), conn.connected_at);
-                        if sent.get(&key) == Some(&stamp) {
-                            continue;
+        match stamp(&state).await {
+            Ok(Some((stamp, ca_keys))) => {
+                let conns = state.tunnels.list();
+                sent.retain(|(node, at), _| {
+                    conns
+                        .iter()
+                        .any(|c| c.node_id == *node && c.connected_at == *at)
+                });
+                let due: Vec<_> = conns
+                    .into_iter()
+                    .filter(|c| sent.get(&(c.node_id.clone(), c.connected_at)) != Some(&stamp))
+                    .collect();
+                if !due.is_empty() {
+                    match krl(&state).await {
+                        Ok(krl) => {
+                            let trust = SshTrust {
+                                ca_keys,
+                                krl_base64: base64::engine::general_purpose::STANDARD.encode(krl),
+                            };
+                            for conn in due {
+                                // Tried once per change and connection: an agent that
+                                // refuses it (an older one, a bad directory) is not asked
+                                // every 2 s.
+                                if let Err(e) =
+                                    conn.request::<api::SshTrustPut>(&(), &(), &trust).await
+                                {
+                                    tracing::warn!(node.id = %conn.node_id, error = %e, "sending SSH trust");
+                                }
+                                sent.insert(
+                                    (conn.node_id.clone(), conn.connected_at),
+                                    stamp.clone(),
+                                );
+                            }
                         }
-                        // Tried once per change and connection: an agent that refuses it
-                        // (an older one, a bad directory) is not asked every 2 s.
-                        if let Err(e) = conn.request::<api::SshTrustPut>(&(), &(), &trust).await {
-                            tracing::warn!(node.id = %conn.node_id, error = %e, "sending SSH trust");
-                        }
-                        sent.insert(key, stamp.clone());
+                        Err(e) => tracing::warn!(error = %e, "building the KRL"),
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "reading the SSH trust"),
             }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "reading the SSH trust"),
         }
         tokio::select! {
             () = tokio::time::sleep(EVERY) => {}
