@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod register;
 pub mod rules;
 pub mod sftp;
+pub mod shell;
 pub mod ssh;
 pub mod transfer;
 pub mod upload;

@@ -206,6 +206,10 @@ endpoints! {
     /// operator enabled it.
     SshTrustPut: Put "/v1/ssh/trust",
         params (), query (), request SshTrust, response TrustInstalled;
+    /// A shell on the node (SSH to its sshd, or a PTY of the agent's own): both bodies
+    /// are streams of `shell::Frame`s.
+    Shell: Post "/v1/shell",
+        params (), query (), request Streamed, response Streamed;
     /// Target side, when the source is offline: extracts a backup (S3) into the staging
     /// directory, after checking its SHA-256.
     TransferRestore: Post "/v1/transfers/{id}/restore",
