@@ -11,6 +11,7 @@ pub mod lb;
 pub mod moto;
 pub mod smtp;
 pub mod sse;
+pub mod sshd;
 
 use std::sync::Arc;
 
