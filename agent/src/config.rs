@@ -114,6 +114,17 @@ pub struct Settings {
     /// the public internet: `[outbound] allow = ["10.0.0.5", "192.168.1.0/24",
     /// "minio.lan"]`, or `SHARDLYN_OUTBOUND__ALLOW` as a JSON list.
     pub outbound: shardlyn_net::outbound::Outbound,
+    /// Port of this node's own sshd, reached on `127.0.0.1` for SSH shells
+    /// (`POST /v1/shell`, kind `ssh`).
+    pub ssh_port: u16,
+    /// Where this node's sshd host keys are: every `*.pub` here is a key an SSH shell
+    /// accepts from `127.0.0.1:<ssh_port>`; any other refuses the session.
+    pub ssh_host_keys_dir: String,
+    /// The login shell of terminal shells (kind `terminal`): `/bin/bash` when it exists,
+    /// else `/bin/sh`.
+    pub terminal_shell: String,
+    /// Shells (SSH and terminal) open at once on this node; more are refused (409).
+    pub shell_max_sessions: usize,
 }
 
 impl Default for Settings {
@@ -135,6 +146,14 @@ impl Default for Settings {
             ssh_trust_dir: String::new(),
             ssh_logins: vec!["shardlyn".into()],
             outbound: shardlyn_net::outbound::Outbound::default(),
+            ssh_port: 22,
+            ssh_host_keys_dir: "/etc/ssh".into(),
+            terminal_shell: if Path::new("/bin/bash").exists() {
+                "/bin/bash".into()
+            } else {
+                "/bin/sh".into()
+            },
+            shell_max_sessions: 32,
         }
     }
 }
@@ -142,7 +161,7 @@ impl Default for Settings {
 impl Settings {
     /// Defaults < `<data_dir>/settings.toml` < `SHARDLYN_AGENT_CONTAINER_USER`,
     /// `SHARDLYN_AGENT_PULL_TIMEOUT_SECS`, `SHARDLYN_AGENT_SFTP_BIND`,
-    /// `SHARDLYN_AGENT_SFTP_PORT`, `SHARDLYN_OUTBOUND__ALLOW` (a JSON list, replacing
+    /// `SHARDLYN_AGENT_SFTP_PORT`, `SHARDLYN_AGENT_SSH_PORT`, `SHARDLYN_OUTBOUND__ALLOW` (a JSON list, replacing
     /// the file's `[outbound] allow`).
     ///
     /// # Errors
@@ -172,6 +191,12 @@ impl Settings {
             .and_then(|s| s.parse().ok())
         {
             settings.sftp_port = port;
+        }
+        if let Some(port) = std::env::var("SHARDLYN_AGENT_SSH_PORT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            settings.ssh_port = port;
         }
         if let Ok(list) = std::env::var("SHARDLYN_OUTBOUND__ALLOW") {
             settings.outbound = outbound_from_env(&list)?;

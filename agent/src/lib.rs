@@ -14,6 +14,7 @@ pub mod instances;
 pub mod register;
 pub mod runtime;
 pub mod sftp;
+pub mod shell;
 pub mod ssh_trust;
 pub mod tls;
 pub mod transfers;

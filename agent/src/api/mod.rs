@@ -42,6 +42,8 @@ pub struct AgentState {
     pub git: crate::git::Syncs,
     /// SFTP logins waiting for the panel's answer (`crate::sftp`).
     pub sftp: crate::sftp::Gate,
+    /// Shells open on this node (`crate::shell`).
+    pub shells: crate::shell::Sessions,
 }
 
 impl AgentState {
@@ -57,6 +59,7 @@ impl AgentState {
             uploads: uploads::Uploads::default(),
             git: crate::git::Syncs::default(),
             sftp: crate::sftp::Gate::default(),
+            shells: crate::shell::Sessions::new(instances.0.settings.shell_max_sessions),
             instances,
         }
     }
@@ -111,6 +114,7 @@ pub fn router(state: AgentState) -> Router {
         .at::<api::Events, _, _>(events::states)
         .at::<api::SftpAnswer, _, _>(crate::sftp::answer)
         .at::<api::SshTrustPut, _, _>(ssh_trust)
+        .at::<api::Shell, _, _>(crate::shell::open)
         .at::<api::Instances, _, _>(instances::list)
         .at::<api::InstanceGet, _, _>(instances::get)
         .at::<api::InstancePut, _, _>(instances::put)
