@@ -34,6 +34,7 @@ pub fn routes() -> Routes {
         .merge(schedules::router())
         .merge(crate::migrations::router())
         .merge(crate::ssh::router())
+        .merge(crate::ssh::shell::router())
         .merge(git::router())
         .merge(settings::router())
         .merge(support::router())

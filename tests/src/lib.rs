@@ -10,6 +10,7 @@ pub mod docker;
 pub mod lb;
 pub mod moto;
 pub mod smtp;
+pub mod shell;
 pub mod sse;
 pub mod sshd;
 

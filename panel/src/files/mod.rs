@@ -9,7 +9,7 @@
 //! are handed on unchanged. The tus upload (`/files/tus`) lives in `uploads`.
 
 mod proxy;
-mod typed;
+pub(crate) mod typed;
 mod upload;
 
 use axum::body::Body;

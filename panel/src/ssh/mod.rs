@@ -10,6 +10,7 @@
 pub mod ca;
 mod handlers;
 pub mod krl;
+pub mod shell;
 pub mod store;
 pub mod trust;
 pub mod view;

@@ -12,6 +12,31 @@ use shardlyn_tests::{both_engines, spawn_app};
 /// Routes we serve that the reference does not list, and why.
 const EXTRAS: &[(&str, &str, &str)] = &[
     (
+        "POST",
+        "/v1/nodes/{id}/ssh/tickets",
+        "single-use ticket a browser opens the SSH WebSocket with, as consoles (issue 15)",
+    ),
+    (
+        "POST",
+        "/v1/nodes/{id}/terminal/tickets",
+        "single-use ticket a browser opens the terminal WebSocket with (issue 15)",
+    ),
+    (
+        "GET",
+        "/v1/nodes/{id}/recordings",
+        "recordings of SSH and terminal sessions (issue 15)",
+    ),
+    (
+        "GET",
+        "/v1/nodes/{id}/recordings/{rid}",
+        "one session recording (issue 15)",
+    ),
+    (
+        "GET",
+        "/v1/nodes/{id}/recordings/{rid}/cast",
+        "a session recording as asciicast v2 (issue 15)",
+    ),
+    (
         "GET",
         "/v1/ssh/krl",
         "the OpenSSH KRL of revoked certificates, for sshd's RevokedKeys (issue 15)",
@@ -203,8 +228,6 @@ const PENDING_PREFIXES: &[&str] = &[
     "/v1/nodes/{id}/power",
     "/v1/nodes/{id}/resize",
     "/v1/nodes/{id}/firewall",
-    "/v1/nodes/{id}/terminal",
-    "/v1/nodes/{id}/ssh",
     "/v1/provision",
     "/v1/planner",
     "/v1/credentials",

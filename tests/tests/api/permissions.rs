@@ -215,6 +215,13 @@ const TABLE: &[Row] = &[
     r("POST", "/v1/nodes/{id}/drain", Key("nodes.update")),
     r("GET", "/v1/nodes/{id}/metrics/history", Key("nodes.read")),
     r("GET", "/v1/nodes/{id}/inventory", Key("nodes.read")),
+    r("GET", "/v1/nodes/{id}/ssh", Key("nodes.ssh")),
+    r("GET", "/v1/nodes/{id}/terminal", Key("nodes.terminal")),
+    r("POST", "/v1/nodes/{id}/ssh/tickets", Key("nodes.ssh")),
+    r("POST", "/v1/nodes/{id}/terminal/tickets", Key("nodes.terminal")),
+    r("GET", "/v1/nodes/{id}/recordings", Key("nodes.terminal")),
+    sub("GET", "/v1/nodes/{id}/recordings/{rid}", Key("nodes.terminal")),
+    sub("GET", "/v1/nodes/{id}/recordings/{rid}/cast", Key("nodes.terminal")),
     r("GET", "/v1/nodes/{id}/inventory/system", Key("nodes.read")),
     r("GET", "/v1/nodes/{id}/inventory/network", Key("nodes.read")),
     r("GET", "/v1/nodes/{id}/inventory/disks", Key("nodes.read")),
@@ -1021,7 +1028,12 @@ const RESOURCE_PREFIXES: &[&str] = &[
 
 /// Socket routes authorize after the upgrade (the token may come in the first message),
 /// through `authz::load`, the function behind the extractor.
-const SOCKETS: &[&str] = &["/v1/instances/{id}/console", "/v1/instances/{id}/logs"];
+const SOCKETS: &[&str] = &[
+    "/v1/instances/{id}/console",
+    "/v1/instances/{id}/logs",
+    "/v1/nodes/{id}/ssh",
+    "/v1/nodes/{id}/terminal",
+];
 
 /// Authorization by construction, checked on the route table: a user route under a
 /// resource's path whose handler took a bare `AppPath` id (and loaded the row itself)

@@ -1,0 +1,203 @@
+//! A WebSocket client for the node shell sockets (`/v1/nodes/{id}/ssh` and `/terminal`):
+//! binary messages carry the terminal's bytes, text messages JSON control.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+pub use crate::console::Refused;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// One connected shell socket.
+pub struct Shell {
+    ws: Ws,
+    /// Every output byte received so far.
+    pub output: Vec<u8>,
+    /// Every control message received so far.
+    pub control: Vec<Value>,
+}
+
+/// What ended a wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// `{"type": "exit"}` with this status.
+    Exit(i64),
+    /// `{"type": "error"}` with this message.
+    Error(String),
+    /// The socket closed without either.
+    Closed,
+}
+
+impl Shell {
+    /// Connects to `url` (`http://` becomes `ws://`), with an optional bearer.
+    ///
+    /// # Errors
+    /// The HTTP answer when the server refused the upgrade.
+    ///
+    /// # Panics
+    /// When the server cannot be reached.
+    pub async fn connect(url: &str, bearer: Option<&str>) -> Result<Self, Refused> {
+        let ws_url = url.replacen("http://", "ws://", 1);
+        let mut request = ws_url.as_str().into_client_request().expect("request");
+        if let Some(token) = bearer {
+            request.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("header"),
+            );
+        }
+        let host = request.uri().host().expect("host").to_string();
+        let port = request.uri().port_u16().expect("port");
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .expect("connect");
+        tcp.set_nodelay(true).expect("nodelay");
+        match tokio_tungstenite::client_async(request, tcp).await {
+            Ok((ws, _)) => Ok(Self {
+                ws,
+                output: Vec::new(),
+                control: Vec::new(),
+            }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(Refused {
+                status: response.status().as_u16(),
+                body: response
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default(),
+            }),
+            Err(e) => panic!("websocket handshake: {e}"),
+        }
+    }
+
+    /// Types `bytes`.
+    ///
+    /// # Panics
+    /// When the socket is closed.
+    pub async fn input(&mut self, bytes: &[u8]) {
+        self.ws
+            .send(Message::Binary(bytes.to_vec().into()))
+            .await
+            .expect("send input");
+    }
+
+    /// Resizes the terminal.
+    ///
+    /// # Panics
+    /// When the socket is closed.
+    pub async fn resize(&mut self, cols: u16, rows: u16) {
+        let text = json!({"type": "resize", "cols": cols, "rows": rows}).to_string();
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send resize");
+    }
+
+    /// Sends a raw text message.
+    ///
+    /// # Panics
+    /// When the socket is closed.
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws
+            .send(Message::Text(text.to_owned().into()))
+            .await
+            .expect("send text");
+    }
+
+    /// Reads one message into [`Self::output`] / [`Self::control`]: `Some` when the
+    /// session ended with it, `None` otherwise. `Err(())` after `wait` without any.
+    async fn read_one(&mut self, wait: Duration) -> Result<Option<Ended>, ()> {
+        let message = tokio::time::timeout(wait, self.ws.next())
+            .await
+            .map_err(|_| ())?;
+        match message {
+            Some(Ok(Message::Binary(bytes))) => {
+                self.output.extend_from_slice(&bytes);
+                Ok(None)
+            }
+            Some(Ok(Message::Text(text))) => {
+                let value: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+                self.control.push(value.clone());
+                match value["type"].as_str() {
+                    Some("exit") => Ok(Some(Ended::Exit(value["status"].as_i64().unwrap_or(-1)))),
+                    Some("error") => Ok(Some(Ended::Error(
+                        value["message"].as_str().unwrap_or("").to_owned(),
+                    ))),
+                    _ => Ok(None),
+                }
+            }
+            Some(Ok(Message::Close(_)) | Err(_)) | None => Ok(Some(Ended::Closed)),
+            Some(Ok(_)) => Ok(None),
+        }
+    }
+
+    /// Reads until the output holds `needle`; `Err` with what ended the session instead,
+    /// or `Ended::Closed` after `wait`.
+    ///
+    /// # Errors
+    /// The session ended (or `wait` passed) first.
+    pub async fn wait_output(&mut self, needle: &str, wait: Duration) -> Result<(), Ended> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if String::from_utf8_lossy(&self.output).contains(needle) {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.read_one(left).await {
+                Ok(None) => {}
+                Ok(Some(ended)) => return Err(ended),
+                Err(()) => return Err(Ended::Closed),
+            }
+        }
+    }
+
+    /// Reads until the session ends (or `wait` passes: `Ended::Closed`).
+    pub async fn wait_end(&mut self, wait: Duration) -> Ended {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.read_one(left).await {
+                Ok(None) => {}
+                Ok(Some(ended)) => return ended,
+                Err(()) => return Ended::Closed,
+            }
+        }
+    }
+
+    /// The next output message's bytes, skipping control messages; `None` when the
+    /// session ended or `wait` passed.
+    pub async fn next_output(&mut self, wait: Duration) -> Option<Vec<u8>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let message = tokio::time::timeout(left, self.ws.next()).await.ok()??;
+            match message {
+                Ok(Message::Binary(bytes)) => return Some(bytes.to_vec()),
+                Ok(Message::Text(text)) => {
+                    let value: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+                    let done = matches!(value["type"].as_str(), Some("exit" | "error"));
+                    self.control.push(value);
+                    if done {
+                        return None;
+                    }
+                }
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// The control message of `kind` received so far, if any.
+    #[must_use]
+    pub fn control_of(&self, kind: &str) -> Option<&Value> {
+        self.control.iter().find(|v| v["type"] == kind)
+    }
+
+    /// Closes the socket.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
