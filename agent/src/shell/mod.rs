@@ -205,7 +205,7 @@ async fn run(
     input: BodyDataStream,
     decoder: Decoder,
     out: mpsc::Sender<Bytes>,
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
 ) {
     let opening = async {
         match start.kind {
@@ -230,6 +230,8 @@ async fn run(
         pump(session, input, decoder, &out).await;
     }
     tracing::info!("shell closed");
+    // Free before the answer ends, so a panel that saw the end may open the next.
+    drop(permit);
 }
 
 async fn send(out: &mpsc::Sender<Bytes>, frame: &Frame) -> bool {
