@@ -6,6 +6,7 @@ mod api;
 mod console;
 mod crash;
 mod lifecycle;
+mod shell;
 mod trust;
 
 use std::path::Path;
