@@ -24,6 +24,12 @@ pub struct AuthRequest {
     /// client has proven it holds the private half.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
+    /// An OpenSSH user certificate in its one-line form
+    /// (`ssh-ed25519-cert-v01@openssh.com AAAA...`), for a certificate login; the client
+    /// has proven it holds the certified key. Whether the CA is trusted is the panel's
+    /// to decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
     /// The client's address.
     pub remote_ip: String,
 }
@@ -95,10 +101,12 @@ mod tests {
             username: "a@b.c.01234567".into(),
             password: Some("pw".into()),
             public_key: None,
+            certificate: None,
             remote_ip: "127.0.0.1".into(),
         };
         let v = serde_json::to_value(&r).unwrap();
         assert!(v.get("public_key").is_none());
+        assert!(v.get("certificate").is_none());
         assert_eq!(serde_json::from_value::<AuthRequest>(v).unwrap(), r);
     }
 }

@@ -125,6 +125,7 @@ mod tests {
             username: "a@b.c.01234567".into(),
             password: Some("pw".into()),
             public_key: None,
+            certificate: None,
             remote_ip: "127.0.0.1".into(),
         }
     }

@@ -1,5 +1,6 @@
 //! The SSH side: host key, accept loop with connection limits, and the per-connection
-//! russh handler that authenticates through the [`Gate`] and starts the SFTP subsystem.
+//! russh handler that authenticates through the [`Gate`] (password, public key or OpenSSH
+//! user certificate: the panel decides each) and starts the SFTP subsystem.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -8,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use russh::keys::PrivateKey;
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::Ed25519Keypair;
+use russh::keys::{Certificate, PrivateKey};
 use russh::server::{Auth, ChannelOpenHandle, Msg, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use shardlyn_proto::sftp::AuthRequest;
@@ -177,6 +178,16 @@ struct Authed {
     write: bool,
 }
 
+/// What a client logs in with; russh has checked the client holds the key (of the
+/// certificate) before a key or certificate gets here.
+enum Credential<'a> {
+    Password(&'a str),
+    /// OpenSSH one-line form.
+    PublicKey(String),
+    /// OpenSSH one-line form; the panel decides whether its CA is trusted.
+    Certificate(String),
+}
+
 /// One SSH connection.
 struct Conn {
     shared: Arc<Shared>,
@@ -187,28 +198,32 @@ struct Conn {
 
 impl Conn {
     /// Asks the panel; on success opens the instance's sandbox.
-    async fn login(&mut self, user: &str, password: Option<&str>, key: Option<String>) -> Auth {
-        let per_user = password.is_some();
-        if user.len() > MAX_CREDENTIAL_BYTES
-            || password.is_some_and(|p| p.len() > MAX_CREDENTIAL_BYTES)
-        {
+    async fn login(&mut self, user: &str, credential: Credential<'_>) -> Auth {
+        let mut request = AuthRequest {
+            id: String::new(),
+            username: user.to_owned(),
+            password: None,
+            public_key: None,
+            certificate: None,
+            remote_ip: self.ip.to_string(),
+        };
+        let per_user = matches!(credential, Credential::Password(_));
+        match credential {
+            Credential::Password(p) if p.len() <= MAX_CREDENTIAL_BYTES => {
+                request.password = Some(p.to_owned());
+            }
+            Credential::Password(_) => return Auth::reject(),
+            Credential::PublicKey(k) => request.public_key = Some(k),
+            Credential::Certificate(c) => request.certificate = Some(c),
+        }
+        if user.len() > MAX_CREDENTIAL_BYTES {
             return Auth::reject();
         }
         if self.shared.failures.blocked(self.ip, user) {
             tracing::info!(sftp.user = %user, sftp.peer = %self.ip, "SFTP login refused: too many failures");
             return Auth::reject();
         }
-        let answer = self
-            .shared
-            .gate
-            .ask(AuthRequest {
-                id: String::new(),
-                username: user.to_owned(),
-                password: password.map(str::to_owned),
-                public_key: key,
-                remote_ip: self.ip.to_string(),
-            })
-            .await;
+        let answer = self.shared.gate.ask(request).await;
         let instance = answer.instance.clone().unwrap_or_default();
         if !answer.allow || instance.is_empty() {
             tracing::info!(
@@ -251,7 +266,7 @@ impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        Ok(self.login(user, Some(password), None).await)
+        Ok(self.login(user, Credential::Password(password)).await)
     }
 
     async fn auth_publickey(
@@ -262,7 +277,22 @@ impl russh::server::Handler for Conn {
         let Ok(openssh) = key.public_key.to_openssh() else {
             return Ok(Auth::reject());
         };
-        Ok(self.login(user, None, Some(openssh)).await)
+        Ok(self.login(user, Credential::PublicKey(openssh)).await)
+    }
+
+    /// Called by russh only after the client's signature was verified with the
+    /// certified key (and the certificate's own signature and validity window checked);
+    /// the panel checks the rest: that its CA is trusted, that the panel issued it and did
+    /// not revoke it, its principal, and the user's permissions.
+    async fn auth_openssh_certificate(
+        &mut self,
+        user: &str,
+        certificate: &Certificate,
+    ) -> Result<Auth, Self::Error> {
+        let Ok(openssh) = certificate.to_openssh() else {
+            return Ok(Auth::reject());
+        };
+        Ok(self.login(user, Credential::Certificate(openssh)).await)
     }
 
     async fn channel_open_session(
