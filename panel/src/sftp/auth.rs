@@ -1,5 +1,6 @@
-//! Checking an SFTP login an agent asks about: the account's password or one of its
-//! SSH keys, then `instances.sftp` on the instance named by the username, checked by
+//! Checking an SFTP login an agent asks about: the account's password, one of its
+//! SSH keys or a certificate the panel's CA issued for the username (`certs.rs`), then
+//! `instances.sftp` on the instance named by the username, checked by
 //! [`crate::authz::load`] like every API request (read and write rights from
 //! `instances.files.read` / `instances.files.write`). The answer goes back to the agent
 //! with `POST /v1/sftp/auth/{id}`.
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use shardlyn_proto::instance::Event;
 use shardlyn_proto::sftp::{AuthAnswer, AuthRequest, SFTP_AUTH, split_username};
 
-use super::keys;
+use super::{certs, keys};
 use crate::auth::crypto::{normalize_email, verify_password};
 use crate::auth::lockout;
 use crate::authz::{self, perm};
@@ -125,10 +126,13 @@ async fn check(state: &AppState, node_id: &str, req: &AuthRequest) -> AppResult<
         Ok(email) => users::find_auth_by_email(&state.db.pool, &email).await?,
         Err(_) => None,
     };
-    let verdict = match (&req.password, &req.public_key) {
-        (Some(password), None) => check_password(state, account.as_ref(), password).await?,
-        (None, Some(key)) => check_key(state, account.as_ref(), key).await?,
-        _ => Some("exactly one of password and public key is required".into()),
+    let verdict = match (&req.password, &req.public_key, &req.certificate) {
+        (Some(password), None, None) => check_password(state, account.as_ref(), password).await?,
+        (None, Some(key), None) => check_key(state, account.as_ref(), key).await?,
+        (None, None, Some(cert)) => {
+            certs::check(state, account.as_ref(), &req.username, cert, &req.remote_ip).await?
+        }
+        _ => Some("exactly one of password, public key and certificate is required".into()),
     };
     if let Some(reason) = verdict {
         return Ok(AuthAnswer::deny(reason));

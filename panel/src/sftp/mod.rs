@@ -8,6 +8,7 @@
 //! `/v1/sftp/auth/{id}`.
 
 pub mod auth;
+mod certs;
 mod keys;
 
 pub use auth::dispatch;

@@ -185,6 +185,11 @@ pub struct SignBody {
     /// One node; omitted, every node the caller may reach with `nodes.ssh` now.
     #[serde(default)]
     pub node_id: Option<String>,
+    /// A server to log in to over SFTP instead of nodes (not with `node_id`,
+    /// `principals` or `force_command`): the certificate's one principal is the caller's
+    /// SFTP username of that server (`<email>.<id prefix>`); needs `instances.sftp` on it.
+    #[serde(default)]
+    pub instance_id: Option<String>,
     /// The only command the certificate may run.
     #[serde(default)]
     pub force_command: Option<String>,
@@ -272,6 +277,20 @@ pub async fn sign(
     let subject = PublicKey::from_openssh(body.public_key.trim()).map_err(|e| {
         AppError::invalid_field("public_key", format!("not an OpenSSH public key: {e}"))
     })?;
+    let node_id = body
+        .node_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let instance_id = body
+        .instance_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if instance_id.is_some() {
+        super::sftp::refuse_node_fields(&body, node_id.is_some())?;
+    }
     let mut logins = body.principals.clone();
     if logins.is_empty() {
         logins.push(DEFAULT_LOGIN.into());
@@ -327,21 +346,29 @@ pub async fn sign(
             format!("{bad:?} is not one of {}", EXTENSIONS.join(", ")),
         ));
     }
-    let nodes = nodes_for(&state, &user, body.node_id.as_deref()).await?;
-    let principals: Vec<String> = nodes
-        .iter()
-        .flat_map(|n| logins.iter().map(move |l| format!("node:{n}:{l}")))
-        .collect();
-    if principals.len() > MAX_PRINCIPALS {
-        return Err(AppError::unprocessable(
-            "node_id",
-            format!(
-                "{} nodes × {} logins is more than {MAX_PRINCIPALS} principals: name a node_id",
-                nodes.len(),
-                logins.len()
-            ),
-        ));
-    }
+    let (principals, node_id, scope) = if let Some(instance) = instance_id {
+        let sftp = super::sftp::scope(&state, &user, instance).await?;
+        let scope = format!("node={} instance={}", sftp.node_id, sftp.instance_id);
+        (vec![sftp.principal], Some(sftp.node_id), scope)
+    } else {
+        let nodes = nodes_for(&state, &user, node_id.as_deref()).await?;
+        let principals: Vec<String> = nodes
+            .iter()
+            .flat_map(|n| logins.iter().map(move |l| format!("node:{n}:{l}")))
+            .collect();
+        if principals.len() > MAX_PRINCIPALS {
+            return Err(AppError::unprocessable(
+                "node_id",
+                format!(
+                    "{} nodes × {} logins is more than {MAX_PRINCIPALS} principals: name a node_id",
+                    nodes.len(),
+                    logins.len()
+                ),
+            ));
+        }
+        let scope = format!("node={}", node_id.as_deref().unwrap_or("any"));
+        (principals, node_id, scope)
+    };
     let key = signing_key(&state).await?;
     let private = private_of(&state, &key)?;
     let now = now_ms();
@@ -349,19 +376,11 @@ pub async fn sign(
     let valid_after = u64::try_from(now / 1000 - 60).unwrap_or(0);
     let valid_before = valid_after + 60 + u64::from(hours) * 3600;
     let id = new_id();
-    let node_id = body
-        .node_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
     for _ in 0..4 {
         let serial = rand::random::<u64>() >> 1;
         let key_id = format!(
-            "shardlyn user={} uid={} serial={serial} cert={id} node={}",
-            user.user.email,
-            user.user.id,
-            node_id.as_deref().unwrap_or("any")
+            "shardlyn user={} uid={} serial={serial} cert={id} {scope}",
+            user.user.email, user.user.id,
         );
         // Signing (RSA above all) runs on a blocking thread, with its own copies.
         let (private, subject_now, key_id_now, principals_now, extensions_now, force, from) = (

@@ -3,13 +3,16 @@
 //! (`node:<node id>:<login>`), so a certificate opens only the nodes its holder may reach;
 //! it keeps every certificate, and publishes the CA keys nodes trust
 //! (`GET /v1/ssh/ca-public-key`) and an OpenSSH KRL of the revoked ones
-//! (`GET /v1/ssh/krl`, `krl.rs`). CA keys are generated here and their private halves
-//! sealed with the master key (`ca.rs`, `store.rs`). The `ssh_trust` job sends the keys
-//! and the KRL to every connected agent when they change (`trust.rs`).
+//! (`GET /v1/ssh/krl`, `krl.rs`). A certificate may instead name one server's SFTP
+//! username (`sftp.rs`), which the agents' SFTP servers accept once the panel checked it.
+//! CA keys are generated here and their private halves sealed with the master key
+//! (`ca.rs`, `store.rs`). The `ssh_trust` job sends the keys and the KRL to every
+//! connected agent when they change (`trust.rs`).
 
 pub mod ca;
 mod handlers;
 pub mod krl;
+mod sftp;
 pub mod shell;
 pub mod store;
 pub mod trust;

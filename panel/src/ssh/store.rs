@@ -197,6 +197,24 @@ pub async fn cert(db: impl AnyExecutor<'_>, id: &str) -> Result<Option<Cert>, sq
     .await
 }
 
+/// The certificate with `serial` (serials are unique across CA keys).
+///
+/// # Errors
+/// Database failure.
+pub async fn cert_by_serial(
+    db: impl AnyExecutor<'_>,
+    serial: i64,
+) -> Result<Option<Cert>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        cert_columns!(),
+        " FROM ssh_certificates WHERE serial = $1"
+    ))
+    .bind(serial)
+    .fetch_optional(db)
+    .await
+}
+
 /// Certificates, newest first, of `user_id` when given, of `node_id` when given.
 ///
 /// # Errors
