@@ -1,6 +1,7 @@
 //! SSH certificates on the account page: a form signs a certificate for a pasted public
-//! key (`POST /v1/ssh/certificate`, shown once to copy) and each certificate of the list
-//! can be revoked (`POST /v1/ssh/certificates/{id}/revoke`).
+//! key (`POST /v1/ssh/certificate`, shown once to copy), for nodes or for one server's
+//! SFTP, and each certificate of the list can be revoked
+//! (`POST /v1/ssh/certificates/{id}/revoke`).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -36,6 +37,10 @@ pub struct SignForm {
     /// Empty: every node the user may reach.
     #[serde(default)]
     node_id: String,
+    /// A server to sign an SFTP certificate for instead (logins and node are then
+    /// ignored).
+    #[serde(default)]
+    instance_id: String,
 }
 
 /// The API body of the form: the API checks every field.
@@ -47,9 +52,21 @@ struct SignBody<'a> {
     validity_hours: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     node_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance_id: Option<&'a str>,
 }
 
 fn body_of(form: &SignForm) -> SignBody<'_> {
+    let instance_id = Some(form.instance_id.trim()).filter(|s| !s.is_empty());
+    if instance_id.is_some() {
+        return SignBody {
+            public_key: form.public_key.trim(),
+            principals: Vec::new(),
+            validity_hours: form.validity_hours.trim().parse().ok(),
+            node_id: None,
+            instance_id,
+        };
+    }
     SignBody {
         public_key: form.public_key.trim(),
         principals: form
@@ -59,6 +76,7 @@ fn body_of(form: &SignForm) -> SignBody<'_> {
             .collect(),
         validity_hours: form.validity_hours.trim().parse().ok(),
         node_id: Some(form.node_id.trim()).filter(|s| !s.is_empty()),
+        instance_id: None,
     }
 }
 

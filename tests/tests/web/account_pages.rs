@@ -698,13 +698,47 @@ async fn a_node_page_with_inventory_charts_and_cordon() {
 
 /// An SSH certificate signed on the account page for a pasted public key: shown once
 /// (`ssh-keygen -L` reads it), listed, and revoked from the list (the KRL then names it,
-/// `ssh-keygen -Q` says so). The admin page shows the CA key and rotates it.
+/// `ssh-keygen -Q` says so); then one for a server's SFTP, whose one principal is the SFTP
+/// username. The admin page shows the CA key and rotates it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ssh_certificate_is_signed_and_revoked_on_the_pages() {
+    use shardlyn_tests::agent::{
+        LocalAgent, busybox_workload, free_port, register_node, wait_instance, wait_node,
+    };
     let app = spawn_app(Engine::Sqlite).await;
     let admin = app.bootstrap_admin().await;
-    // A node the admin may reach.
-    let _node = shardlyn_tests::agent::register_node(&app, &admin.access).await;
+    // A node the admin may reach, with a server for the SFTP certificate.
+    let (config, node_dir) = register_node(&app, &admin.access).await;
+    let agent = LocalAgent::start(config.clone(), node_dir.path());
+    wait_node(&app, &admin.access, &config.node_id, "online").await;
+    let workload = busybox_workload(&app, &admin.access).await;
+    let instance = app
+        .post(
+            "/v1/instances",
+            Some(&admin.access),
+            json!({"name": "sftp-cert", "workload_id": workload, "node_id": config.node_id,
+                   "ports": [free_port()], "limits": {"memory_mb": 128, "disk_mb": 64}}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    wait_instance(
+        &app,
+        &admin.access,
+        &instance,
+        "offline",
+        Duration::from_secs(60),
+    )
+    .await;
+    let sftp_user = format!(
+        "admin@example.com.{}",
+        shardlyn_panel::sftp::auth::username_suffix(&app.state, &config.node_id, &instance)
+            .await
+            .expect("suffix")
+    );
     let dir = tempfile::tempdir().expect("tmp");
     let key = dir.path().join("id");
     let made = std::process::Command::new("ssh-keygen")
@@ -718,6 +752,7 @@ async fn an_ssh_certificate_is_signed_and_revoked_on_the_pages() {
     let client = app.client.clone();
     let cert_path = dir.path().join("id-cert.pub");
     let krl_path = dir.path().join("krl");
+    let sftp_cert_path = dir.path().join("sftp-cert.pub");
     Chrome::start(false)
         .await
         .run("an_ssh_certificate_is_signed_and_revoked", |c| async move {
@@ -757,6 +792,29 @@ async fn an_ssh_certificate_is_signed_and_revoked_on_the_pages() {
             confirm(&c).await?;
             wait_text(&c, "#notice", "revoked", SHORT).await?;
             wait_text(&c, "#certificates", "revoked", SHORT).await?;
+
+            // A certificate for the server's SFTP: its one principal is the username.
+            c.goto(&format!("{base}/account#ssh-certificates")).await?;
+            paste(&c, "certificate-key", public.trim()).await?;
+            fill(&c, "#certificate-instance", &instance).await?;
+            click(&c, "#certificate-sign").await?;
+            wait_text(&c, "#certificate-sftp-user", &sftp_user, SHORT).await?;
+            let sftp_cert = find(&c, "#certificate-text")
+                .await?
+                .prop("value")
+                .await?
+                .unwrap_or_default();
+            std::fs::write(&sftp_cert_path, &sftp_cert)?;
+            let read = std::process::Command::new("ssh-keygen")
+                .arg("-L")
+                .arg("-f")
+                .arg(&sftp_cert_path)
+                .output()?;
+            let fields = String::from_utf8_lossy(&read.stdout);
+            anyhow::ensure!(
+                fields.contains(&sftp_user) && !fields.contains("node:"),
+                "{fields}"
+            );
             let krl = client
                 .get(format!("{base}/v1/ssh/krl"))
                 .send()
@@ -790,4 +848,5 @@ async fn an_ssh_certificate_is_signed_and_revoked_on_the_pages() {
             Ok(())
         })
         .await;
+    agent.stop().await;
 }
