@@ -45,6 +45,42 @@ impl WebState {
         })
     }
 
+    /// A file the API serves (a download), streamed to the browser as it arrives with its
+    /// `Content-Type` and `Content-Disposition`, however large; the API's error
+    /// otherwise.
+    ///
+    /// # Errors
+    /// The API's error, or 500 if the call failed.
+    pub async fn download(
+        &self,
+        browser: &Browser,
+        path: &str,
+        token: &str,
+    ) -> WebResult<axum::response::Response> {
+        let response = self
+            .dispatch(browser, Method::GET, path, Some(token), None::<&()>)
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER)
+                .await
+                .unwrap_or_default();
+            return Err(error_of(status, &bytes));
+        }
+        let (parts, body) = response.into_parts();
+        let mut out = axum::response::Response::new(body);
+        for name in [header::CONTENT_TYPE, header::CONTENT_DISPOSITION] {
+            if let Some(value) = parts.headers.get(&name) {
+                out.headers_mut().insert(name, value.clone());
+            }
+        }
+        out.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+        Ok(out)
+    }
+
     /// The raw answer of a successful call; the API's error otherwise.
     async fn send<B: Serialize>(
         &self,
@@ -54,6 +90,27 @@ impl WebState {
         token: Option<&str>,
         body: Option<&B>,
     ) -> WebResult<axum::body::Bytes> {
+        let internal = |e: anyhow::Error| WebError::from(AppError::Internal(e));
+        let response = self.dispatch(browser, method, path, token, body).await?;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER)
+            .await
+            .map_err(|e| internal(anyhow::anyhow!("reading the API answer: {e}")))?;
+        if !status.is_success() {
+            return Err(error_of(status, &bytes));
+        }
+        Ok(bytes)
+    }
+
+    /// Hands `method path` to the API's router as the browser's call; its answer.
+    async fn dispatch<B: Serialize>(
+        &self,
+        browser: &Browser,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&B>,
+    ) -> WebResult<axum::response::Response> {
         let internal = |e: anyhow::Error| WebError::from(AppError::Internal(e));
         let mut req = Request::builder()
             .method(method)
@@ -78,20 +135,11 @@ impl WebState {
         if let Some(peer) = browser.peer {
             req.extensions_mut().insert(ConnectInfo(peer));
         }
-        let response = self
-            .api
+        self.api
             .clone()
             .oneshot(req)
             .await
-            .map_err(|e| internal(anyhow::anyhow!("{e}")))?;
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER)
-            .await
-            .map_err(|e| internal(anyhow::anyhow!("reading the API answer: {e}")))?;
-        if !status.is_success() {
-            return Err(error_of(status, &bytes));
-        }
-        Ok(bytes)
+            .map_err(|e| internal(anyhow::anyhow!("{e}")))
     }
 }
 

@@ -115,6 +115,49 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../../../templates/web/static/forms.js"),
     ),
+    (
+        "term.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/term.js"),
+    ),
+    (
+        "shell.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/shell.js"),
+    ),
+    (
+        "player.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/player.js"),
+    ),
+    // xterm.js 5.5.0 and @xterm/addon-fit 0.10.0 (MIT licence, copyright the xterm.js
+    // authors), installed by `panel/build.rs` from `web/package-lock.json`. Both are UMD
+    // scripts (not ES modules): pages load them with classic `<script>` tags, and they
+    // set `window.Terminal` and `window.FitAddon.FitAddon`.
+    (
+        "xterm.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!(concat!(
+            env!("OUT_DIR"),
+            "/web/node_modules/@xterm/xterm/lib/xterm.js"
+        )),
+    ),
+    (
+        "xterm.css",
+        "text/css; charset=utf-8",
+        include_bytes!(concat!(
+            env!("OUT_DIR"),
+            "/web/node_modules/@xterm/xterm/css/xterm.css"
+        )),
+    ),
+    (
+        "addon-fit.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!(concat!(
+            env!("OUT_DIR"),
+            "/web/node_modules/@xterm/addon-fit/lib/addon-fit.js"
+        )),
+    ),
 ];
 
 /// A hash of every asset, computed once.

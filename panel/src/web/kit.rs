@@ -293,7 +293,16 @@ mod tests {
                 "drained": {"instances": 2, "stopped": [{"id": "i1"}], "failed": [{"id": "i2", "error": XSS}]},
                 "rebuilt": {"migrations": [{"id": "m1", "instance_id": "i1", "target_node_id": XSS,
                     "state": "queued", "from_backup": {"backup_id": "b1", "taken_at": "2026-01-01T00:00:00Z"}}],
-                    "unplaced": [{"instance_id": "i2", "reason": XSS}]}}),
+                    "unplaced": [{"instance_id": "i2", "reason": XSS}]},
+                "shells": {"ssh": true, "terminal": true, "total": 3, "recordings": [
+                    {"id": "r1", "kind": "ssh", "login": XSS, "command": XSS, "user_email": XSS,
+                    "started_at": "2026-01-01T00:00:00Z", "state": "ended", "end_reason": "exit",
+                    "exit_status": 0, "size": "1.0 KiB", "truncated": true,
+                    "href": "/nodes/n1/recordings/r1/cast"},
+                    {"id": "r2", "kind": "terminal", "login": null, "command": null,
+                    "user_email": "a@b.c", "started_at": "2026-01-01T00:00:00Z", "state": "live",
+                    "end_reason": null, "exit_status": null, "size": "0 B", "truncated": false,
+                    "href": "/nodes/n1/recordings/r2/cast"}]}}),
             ),
             (
                 "admin_ssh.html.tera",

@@ -1,6 +1,8 @@
 //! The web panel, served by the same binary as the API: tera pages from `templates/web/`,
 //! a stylesheet and a few hand-written ES modules from `templates/web/static/`, all
-//! embedded at compile time (no Node toolchain: `cargo build` builds the whole product).
+//! embedded at compile time, plus xterm.js, which `panel/build.rs` fetches with `npm ci`
+//! at the versions `web/package-lock.json` pins (so `cargo build` still builds the whole
+//! product; npm is its one other tool).
 //!
 //! Pages never re-implement a rule of the API. What a page shows or does goes through
 //! the `/v1` API itself: [`api`] dispatches an in-process request to the API's router
@@ -38,6 +40,7 @@ mod node_pages;
 mod org_pages;
 mod pages;
 pub mod session;
+mod shell_pages;
 mod ssh_pages;
 pub mod templates;
 #[cfg(test)]

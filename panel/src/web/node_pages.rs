@@ -1,7 +1,7 @@
 //! The nodes list with usage bars and "Add node" (a registration token and the one-line
 //! command that uses it), and the node page: inventory, CPU/memory/disk charts drawn as
 //! server-rendered SVG from the metrics history (no chart library), cordon, uncordon and
-//! drain.
+//! drain, and (from `shell_pages`) shells on the node and their recordings.
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -39,6 +39,7 @@ pub fn router() -> Router<WebState> {
         .route("/nodes/{id}/drain", post(drain))
         .route("/nodes/{id}/rebuild", post(rebuild))
         .route("/nodes/{id}/allocation", post(allocation))
+        .merge(super::shell_pages::router())
 }
 
 /// A node of the list with its latest usage (none before its first sample).
@@ -241,7 +242,7 @@ fn charts(points: &[NodeMetricsPoint], span: i64, now: i64) -> Vec<Chart> {
 }
 
 /// A byte count for people: `1.5 GiB`.
-fn bytes(n: u64) -> String {
+pub(super) fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     #[expect(clippy::cast_precision_loss, reason = "a rounded display value")]
     let mut value = n as f64;
@@ -323,6 +324,8 @@ struct NodePage {
     drained: Option<DrainReport>,
     /// The servers of an offline node being rebuilt elsewhere from their backups.
     rebuilt: Option<Planned>,
+    /// SSH and terminal sessions the user may open, and the recordings.
+    shells: super::shell_pages::Shells,
 }
 
 async fn show_node(
@@ -374,6 +377,7 @@ async fn show_node(
         Outcome::Drained(report) => (Some(report), None),
         Outcome::Rebuilt(planned) => (None, Some(planned)),
     };
+    let shells = super::shell_pages::shells(web, browser, user, &node).await;
     let title = if node.name.is_empty() {
         "Node".to_owned()
     } else {
@@ -390,6 +394,7 @@ async fn show_node(
         charts: charts(&history.points, span, crate::db::now_ms()),
         drained,
         rebuilt,
+        shells,
     };
     kit::page(
         web,

@@ -17,6 +17,7 @@ const PAGES: &[(&str, &str)] = &[
     ("node_pages.rs", include_str!("node_pages.rs")),
     ("org_pages.rs", include_str!("org_pages.rs")),
     ("pages.rs", include_str!("pages.rs")),
+    ("shell_pages.rs", include_str!("shell_pages.rs")),
     ("ssh_pages.rs", include_str!("ssh_pages.rs")),
     ("verify_pages.rs", include_str!("verify_pages.rs")),
     ("view.rs", include_str!("view.rs")),
