@@ -6,5 +6,6 @@ mod account_pages;
 mod browser;
 mod flows;
 mod instance_pages;
+mod node_shell;
 mod security;
 mod typed_pages;

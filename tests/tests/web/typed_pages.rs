@@ -14,7 +14,7 @@ fn cookie(r: &reqwest::Response, name: &str) -> String {
 }
 
 /// Signs in through the login form; the cookie jar and the CSRF token of the session.
-async fn sign_in(app: &TestApp) -> (String, String) {
+pub(crate) async fn sign_in(app: &TestApp) -> (String, String) {
     let r = app
         .client
         .get(format!("{}/login", app.base))
@@ -43,7 +43,8 @@ async fn sign_in(app: &TestApp) -> (String, String) {
     )
 }
 
-async fn page(app: &TestApp, jar: &str, path: &str) -> (u16, String) {
+/// `GET path` with the cookie jar: the status and the HTML.
+pub(crate) async fn page(app: &TestApp, jar: &str, path: &str) -> (u16, String) {
     let r = app
         .client
         .get(format!("{}{path}", app.base))
