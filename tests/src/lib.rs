@@ -9,8 +9,8 @@ pub mod console;
 pub mod docker;
 pub mod lb;
 pub mod moto;
-pub mod smtp;
 pub mod shell;
+pub mod smtp;
 pub mod sse;
 pub mod sshd;
 

@@ -10,6 +10,13 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 pub use crate::console::Refused;
 
+use crate::agent::{LocalAgent, register_node, wait_node};
+use crate::sshd::Sshd;
+use crate::{Engine, TestApp, spawn_app};
+
+/// How long the node gets to come up.
+const WAIT: Duration = Duration::from_secs(20);
+
 type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 /// One connected shell socket.
@@ -199,5 +206,80 @@ impl Shell {
     /// Closes the socket.
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
+    }
+}
+
+/// The agent of a node whose sshd is the test's (trusting what the agent installs) and
+/// whose host key files hold that sshd's key.
+pub struct SshNode {
+    pub app: TestApp,
+    /// The platform admin's access token.
+    pub token: String,
+    pub node: String,
+    pub sshd: Sshd,
+    /// Holds the sshd's files (`host.pub`...).
+    pub dir: tempfile::TempDir,
+    _agent: LocalAgent,
+    _node_dir: tempfile::TempDir,
+}
+
+impl SshNode {
+    /// A panel on `engine`, its admin, and the node.
+    ///
+    /// # Panics
+    /// When any part does not start.
+    pub async fn start(engine: Engine) -> Self {
+        let app = spawn_app(engine).await;
+        Self::on(app).await
+    }
+
+    /// The node, registered on `app` by its first admin.
+    ///
+    /// # Panics
+    /// When any part does not start.
+    pub async fn on(app: TestApp) -> Self {
+        let admin = app.bootstrap_admin().await;
+        let a = admin.access.clone();
+        let dir = tempfile::tempdir().expect("tmp");
+        let trust = dir.path().join("trust");
+        std::fs::create_dir_all(&trust).expect("trust dir");
+        let sshd = Sshd::trusting(dir.path(), &trust).await;
+        let host_keys = dir.path().join("host-keys");
+        std::fs::create_dir_all(&host_keys).expect("mkdir");
+        std::fs::copy(
+            dir.path().join("host.pub"),
+            host_keys.join("ssh_host_ed25519_key.pub"),
+        )
+        .expect("copy");
+        let (config, node_dir) = register_node(&app, &a).await;
+        std::fs::write(
+        node_dir.path().join("settings.toml"),
+        format!(
+            "ssh_trust_dir = \"{}\"\nssh_logins = [\"shardlyn\", \"root\"]\nssh_port = {}\nssh_host_keys_dir = \"{}\"\n",
+            trust.display(),
+            sshd.port,
+            host_keys.display()
+        ),
+    )
+    .expect("settings");
+        let node = config.node_id.clone();
+        let agent = LocalAgent::start(config, node_dir.path());
+        wait_node(&app, &a, &node, "online").await;
+        // The CA key reaches the node before the first login.
+        app.get("/v1/ssh/ca-public-key", None).await.expect(200);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !trust.join("revoked.krl").exists() || !trust.join("ca.pub").exists() {
+            assert!(tokio::time::Instant::now() < deadline, "no trust installed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        SshNode {
+            app,
+            token: a,
+            node,
+            _agent: agent,
+            sshd,
+            dir,
+            _node_dir: node_dir,
+        }
     }
 }

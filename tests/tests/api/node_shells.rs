@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shardlyn_tests::agent::{LocalAgent, register_node, wait_node};
-use shardlyn_tests::shell::{Ended, Shell};
-use shardlyn_tests::sshd::{Sshd, exec};
-use shardlyn_tests::{Engine, TestApp, both_engines, spawn_app};
+use shardlyn_tests::shell::{Ended, Shell, SshNode};
+use shardlyn_tests::sshd::exec;
+use shardlyn_tests::{TestApp, both_engines, spawn_app};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -188,68 +188,9 @@ both_engines! {
     }
 }
 
-/// The agent of a node whose sshd is the test's (trusting what the agent installs) and
-/// whose host key files hold that sshd's key.
-struct SshNode {
-    app: TestApp,
-    token: String,
-    node: String,
-    _agent: LocalAgent,
-    sshd: Sshd,
-    dir: tempfile::TempDir,
-    _node_dir: tempfile::TempDir,
-}
-
-async fn ssh_node(engine: Engine) -> SshNode {
-    let app = spawn_app(engine).await;
-    let admin = app.bootstrap_admin().await;
-    let a = admin.access.clone();
-    let dir = tempfile::tempdir().expect("tmp");
-    let trust = dir.path().join("trust");
-    std::fs::create_dir_all(&trust).expect("trust dir");
-    let sshd = Sshd::trusting(dir.path(), &trust).await;
-    let host_keys = dir.path().join("host-keys");
-    std::fs::create_dir_all(&host_keys).expect("mkdir");
-    std::fs::copy(
-        dir.path().join("host.pub"),
-        host_keys.join("ssh_host_ed25519_key.pub"),
-    )
-    .expect("copy");
-    let (config, node_dir) = register_node(&app, &a).await;
-    std::fs::write(
-        node_dir.path().join("settings.toml"),
-        format!(
-            "ssh_trust_dir = \"{}\"\nssh_logins = [\"shardlyn\", \"root\"]\nssh_port = {}\nssh_host_keys_dir = \"{}\"\n",
-            trust.display(),
-            sshd.port,
-            host_keys.display()
-        ),
-    )
-    .expect("settings");
-    let node = config.node_id.clone();
-    let agent = LocalAgent::start(config, node_dir.path());
-    wait_node(&app, &a, &node, "online").await;
-    // The CA key reaches the node before the first login.
-    app.get("/v1/ssh/ca-public-key", None).await.expect(200);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !trust.join("revoked.krl").exists() || !trust.join("ca.pub").exists() {
-        assert!(tokio::time::Instant::now() < deadline, "no trust installed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    SshNode {
-        app,
-        token: a,
-        node,
-        _agent: agent,
-        sshd,
-        dir,
-        _node_dir: node_dir,
-    }
-}
-
 both_engines! {
     async fn ssh_through_the_bridge_logs_in_with_a_one_minute_certificate(engine) {
-        let n = ssh_node(engine).await;
+        let n = SshNode::start(engine).await;
         let (app, a, node) = (&n.app, n.token.as_str(), n.node.as_str());
 
         // A command through a real sshd: its output and exit status come back.
