@@ -267,3 +267,134 @@ async fn a_panel_killed_mid_copy_resumes_the_move_when_it_starts_again() {
     }
     drop(panel);
 }
+
+/// The cast of a recording, as text.
+async fn cast(client: &reqwest::Client, base: &str, token: &str, url: &str) -> String {
+    let r = client
+        .get(format!("{base}{url}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("cast");
+    assert_eq!(r.status(), 200);
+    r.text().await.expect("text")
+}
+
+/// A panel killed with `kill -9` in the middle of a terminal session: the recording
+/// holds what the session wrote up to its last second, and once the panel is back it
+/// reads `cut`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panel_killed_mid_session_keeps_the_recording_up_to_its_last_second() {
+    let db_dir = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    let env = vec![
+        (
+            "SHARDLYN_DATABASE_URL",
+            fresh_database(Engine::Sqlite, db_dir.path()).await,
+        ),
+        (
+            "SHARDLYN_JWT_SECRET",
+            "a-restarted-panel-keeps-this-secret-0123".into(),
+        ),
+        ("SHARDLYN_MASTER_KEY", "33".repeat(32)),
+    ];
+    let port = free_port();
+    let panel = Replica::start_at(&env, data.path(), port);
+    let base = panel.base.clone();
+    let client = reqwest::Client::new();
+    wait_healthy(&client, &base).await;
+    let post = reqwest::Method::POST;
+    let (status, boot) = call(
+        &client,
+        post.clone(),
+        &base,
+        "/v1/auth/bootstrap",
+        None,
+        Some(json!({"email": "admin@example.com", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 201, "{boot}");
+    let token = boot["access_token"].as_str().expect("token").to_owned();
+    let t = Some(token.as_str());
+    let (status, reg) = call(
+        &client,
+        post.clone(),
+        &base,
+        "/v1/nodes/register-token",
+        t,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reg}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = shardlyn_agent::register::register(
+        &base,
+        reg["token"].as_str().expect("token"),
+        None,
+        dir.path(),
+    )
+    .await
+    .expect("agent registers");
+    let node = config.node_id.clone();
+    let _agent = LocalAgent::start(config, dir.path());
+    wait_until(
+        &client,
+        &base,
+        &format!("/v1/nodes/{node}"),
+        &token,
+        WAIT,
+        |n| n["status"] == "online",
+    )
+    .await;
+
+    let (status, ticket) = call(
+        &client,
+        post.clone(),
+        &base,
+        &format!("/v1/nodes/{node}/terminal/tickets"),
+        t,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{ticket}");
+    let url = format!("{base}{}", ticket["url"].as_str().expect("url"));
+    let mut shell = shardlyn_tests::shell::Shell::connect(&url, None)
+        .await
+        .expect("open");
+    shell.input(b"echo before-$((40+2))\n").await;
+    shell.wait_output("before-42", WAIT).await.expect("output");
+    // The recorder writes at least every second: wait until it has.
+    let recordings = format!("/v1/nodes/{node}/recordings");
+    let list = wait_until(&client, &base, &recordings, &token, WAIT, |l| {
+        l["data"][0]["recorded_bytes"].as_i64().unwrap_or(0) > 0
+    })
+    .await;
+    assert_eq!(list["data"][0]["state"], "live");
+    let cast_url = list["data"][0]["cast_url"]
+        .as_str()
+        .expect("cast url")
+        .to_owned();
+    assert!(
+        cast(&client, &base, &token, &cast_url)
+            .await
+            .contains("before-42")
+    );
+
+    panel.kill();
+    assert!(
+        matches!(
+            shell.wait_end(WAIT).await,
+            shardlyn_tests::shell::Ended::Closed
+        ),
+        "the socket ends with the panel"
+    );
+    let _panel = Replica::start_at(&env, data.path(), port);
+    wait_healthy(&client, &base).await;
+    let list = wait_until(&client, &base, &recordings, &token, WAIT, |_| true).await;
+    assert_eq!(list["data"][0]["state"], "cut", "{list}");
+    let text = cast(&client, &base, &token, &cast_url).await;
+    assert!(text.contains("before-42"), "{text}");
+    let header: serde_json::Value =
+        serde_json::from_str(text.lines().next().expect("header")).expect("json");
+    assert_eq!(header["version"], 2);
+}

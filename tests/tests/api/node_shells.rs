@@ -252,3 +252,37 @@ both_engines! {
         assert_eq!(Shell::connect(&with(&url, "login=Root!"), None).await.err().expect("refused").status, 400);
     }
 }
+
+both_engines! {
+    async fn suspending_a_user_ends_their_live_terminal(engine) {
+        let app = spawn_app(engine).await;
+        let admin = app.bootstrap_admin().await;
+        let a = admin.access.as_str();
+        let (config, node_dir) = register_node(&app, a).await;
+        let node = config.node_id.clone();
+        let _agent = LocalAgent::start(config, node_dir.path());
+        wait_node(&app, a, &node, "online").await;
+        let org = app.get(&format!("/v1/nodes/{node}"), Some(a)).await.expect(200).body
+            ["organization_id"]
+            .as_str()
+            .expect("org")
+            .to_owned();
+        let ops = app.register("ops@example.com").await;
+        app.add_member(&org, &ops.user_id, "admin").await;
+
+        let url = ticket(&app, &ops.access, &node, "terminal").await;
+        let mut shell = Shell::connect(&url, None).await.expect("open");
+        shell.input(b"echo still-$((2*3))\n").await;
+        shell.wait_output("still-6", WAIT).await.expect("runs");
+        app.post(&format!("/v1/admin/users/{}/suspend", ops.user_id), Some(a), json!({}))
+            .await
+            .expect(200);
+        match shell.wait_end(WAIT).await {
+            Ended::Error(message) => assert!(message.contains("ended"), "{message}"),
+            other => panic!("the session outlived the suspension: {other:?}"),
+        }
+        let recording = ended_recording(&app, a, &node).await;
+        assert_eq!(recording["end_reason"], "revoked");
+        assert_eq!(recording["user_email"], "ops@example.com");
+    }
+}

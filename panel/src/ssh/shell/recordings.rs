@@ -144,11 +144,31 @@ pub struct Recording {
     pub cast_url: String,
 }
 
+/// When a session still open in the database counts as cut.
+#[derive(Clone, Copy)]
+pub struct Liveness {
+    /// Now, on the panel's clock.
+    pub now: i64,
+    /// Without Redis this panel is the only replica: what an earlier run of it left open
+    /// (started before this run did) was cut when that run died.
+    pub this_run_since: Option<i64>,
+}
+
+impl Liveness {
+    fn of(state: &AppState) -> Self {
+        Self {
+            now: state.clock.now_ms(),
+            this_run_since: state.redis.is_none().then(|| state.started_at_ms()),
+        }
+    }
+}
+
 impl Recording {
-    fn from_row(r: Row, now: i64) -> Self {
+    fn from_row(r: Row, at: Liveness) -> Self {
         let state = match r.ended_at {
             Some(_) => "ended",
-            None if now - r.updated_at <= LIVE_WITHIN_MS => "live",
+            None if at.this_run_since.is_some_and(|since| r.started_at < since) => "cut",
+            None if at.now - r.updated_at <= LIVE_WITHIN_MS => "live",
             None => "cut",
         };
         Self {
@@ -184,11 +204,16 @@ pub struct RecordingList {
     pub total: i64,
 }
 
-/// The node's recordings, newest first (the page view uses it too).
+/// The node's recordings, newest first, their state as `at` tells.
 ///
 /// # Errors
 /// Database failures; 400 for a bad page.
-pub async fn page(pool: &AnyPool, node_id: &str, params: PageParams) -> AppResult<RecordingList> {
+pub async fn page(
+    pool: &AnyPool,
+    node_id: &str,
+    params: PageParams,
+    at: Liveness,
+) -> AppResult<RecordingList> {
     let (limit, offset) = params.limit_offset()?;
     let rows: Vec<Row> = sqlx::query_as(concat!(
         "SELECT ",
@@ -205,11 +230,10 @@ pub async fn page(pool: &AnyPool, node_id: &str, params: PageParams) -> AppResul
         .bind(node_id)
         .fetch_one(pool)
         .await?;
-    let now = now_ms();
     Ok(RecordingList {
         data: rows
             .into_iter()
-            .map(|r| Recording::from_row(r, now))
+            .map(|r| Recording::from_row(r, at))
             .collect(),
         page: params.page,
         per_page: params.per_page,
@@ -223,7 +247,9 @@ pub async fn list(
     Authorized { resource: node, .. }: Authorized<Node, perm::NodesTerminal>,
     AppQuery(params): AppQuery<PageParams>,
 ) -> AppResult<AppJson<RecordingList>> {
-    Ok(AppJson(page(&state.db.pool, &node.id, params).await?))
+    Ok(AppJson(
+        page(&state.db.pool, &node.id, params, Liveness::of(&state)).await?,
+    ))
 }
 
 /// The `{id}` and `{rid}` of a recording route.
@@ -246,7 +272,7 @@ pub async fn get(
     AppPath(path): AppPath<RecordingPath>,
 ) -> AppResult<AppJson<Recording>> {
     let row = load(&state, &node, &path.rid).await?;
-    Ok(AppJson(Recording::from_row(row, now_ms())))
+    Ok(AppJson(Recording::from_row(row, Liveness::of(&state))))
 }
 
 /// An asciicast v2 file.
