@@ -250,6 +250,35 @@ impl Default for JobsConfig {
     }
 }
 
+/// Notification integrations (see `integrations`): where Telegram's Bot API is and how
+/// deliveries are retried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntegrationsConfig {
+    /// Base URL of the Telegram Bot API (`{base}/bot<token>/sendMessage`).
+    pub telegram_api_url: String,
+    /// Milliseconds before the first retry of a failed delivery; doubled each attempt.
+    pub retry_base_ms: u64,
+    /// Longest wait between two attempts, in milliseconds.
+    pub retry_max_ms: u64,
+    /// Attempts before a delivery is given up and its integration marked unhealthy.
+    pub max_attempts: u32,
+    /// Seconds after which a delivery still failing is given up, whatever its attempts.
+    pub give_up_after_secs: u64,
+}
+
+impl Default for IntegrationsConfig {
+    fn default() -> Self {
+        Self {
+            telegram_api_url: "https://api.telegram.org".into(),
+            retry_base_ms: 15_000,
+            retry_max_ms: 15 * 60_000,
+            max_attempts: 8,
+            give_up_after_secs: 3600,
+        }
+    }
+}
+
 /// Replicas (with `redis_url`): where this one takes requests for the agents it holds
 /// from the others (see `tunnel::registry`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,6 +363,7 @@ pub struct Config {
     /// What user-supplied outbound URLs (git remotes, S3 endpoints) may reach besides the
     /// public internet: `[outbound] allow = ["10.0.0.5", "192.168.1.0/24", "minio.lan"]`.
     pub outbound: shardlyn_net::outbound::Outbound,
+    pub integrations: IntegrationsConfig,
 }
 
 impl Default for Config {
@@ -362,6 +392,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             cluster: ClusterConfig::default(),
             outbound: shardlyn_net::outbound::Outbound::default(),
+            integrations: IntegrationsConfig::default(),
         }
     }
 }
@@ -755,6 +786,30 @@ const DOCS: &[(&str, &str)] = &[
     (
         "outbound.allow",
         "IPs, CIDR ranges and host names they may reach anyway, e.g. [\"10.0.0.5\", \"192.168.1.0/24\", \"minio.lan\", \"*.lan\"]; a metadata address (169.254.169.254) needs its exact IP. Env: SHARDLYN_OUTBOUND__ALLOW='[\"10.0.0.5\"]'. `shardlyn up` gives it to its local agent.",
+    ),
+    (
+        "integrations",
+        "Notification integrations (Discord, Slack, Telegram, email, Teams, ntfy, webhooks): delivery retries.",
+    ),
+    (
+        "integrations.telegram_api_url",
+        "Base URL of the Telegram Bot API; messages go to {base}/bot<token>/sendMessage.",
+    ),
+    (
+        "integrations.retry_base_ms",
+        "Milliseconds before the first retry of a failed delivery, doubled on each attempt (a Retry-After answer waits at least that long).",
+    ),
+    (
+        "integrations.retry_max_ms",
+        "Longest wait between two attempts of a delivery, in milliseconds.",
+    ),
+    (
+        "integrations.max_attempts",
+        "Attempts before a delivery is given up and its integration marked unhealthy.",
+    ),
+    (
+        "integrations.give_up_after_secs",
+        "Seconds after which a delivery still failing is given up, whatever its attempts.",
     ),
 ];
 

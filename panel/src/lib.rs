@@ -19,6 +19,7 @@ pub mod events;
 pub mod files;
 pub mod git;
 pub mod health;
+pub mod integrations;
 pub mod instances;
 pub mod jobs;
 pub mod mailer;

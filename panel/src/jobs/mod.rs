@@ -11,8 +11,10 @@
 //! (stored log level at start, on every replica; audit-log pruning under the lease; see
 //! `admin::logs`), `upload_expiry` (records of expired resumable uploads, under the
 //! lease; each agent drops their data itself), `migration_reaper` (moves whose replica
-//! died are failed and undone, under the lease). `jobs.enabled = false` keeps a replica
-//! API-only; `jobs.poll_interval_ms` sets how often they look.
+//! died are failed and undone, under the lease), `integration_deliveries` (the
+//! notification queue; each delivery is claimed by one replica, see
+//! `integrations::deliver`). `jobs.enabled = false` keeps a replica API-only;
+//! `jobs.poll_interval_ms` sets how often they look.
 
 pub mod lease;
 
@@ -70,6 +72,10 @@ impl Jobs {
         jobs.spawn(
             "ssh_trust",
             crate::ssh::trust::run_until_stopped(state.clone(), rx.clone()),
+        );
+        jobs.spawn(
+            "integration_deliveries",
+            crate::integrations::deliver::run_until_stopped(state.clone(), poll, rx.clone()),
         );
         jobs.spawn(
             "schedules",
