@@ -36,6 +36,8 @@ const START_WAIT: Duration = Duration::from_secs(30);
 const BATCH_BYTES: usize = 256 * 1024;
 /// Frames of the answer waiting for the tunnel (its backpressure).
 const ANSWER_FRAMES: usize = 8;
+/// Bytes of the panel's body read ahead while the session takes no input.
+const LOOKAHEAD_BYTES: usize = 2 * MAX_PAYLOAD;
 /// Inputs waiting for the session, and outputs waiting for the pump.
 const CHANNEL_DEPTH: usize = 32;
 
@@ -340,8 +342,23 @@ async fn read_input(
                 Ok(None) => break,
                 Err(e) => return Some(e.to_string()),
             };
-            if control.send(message).await.is_err() {
-                return None;
+            // While the session takes no input (a shell that reads none), the body is
+            // still read, a bounded way ahead, so its end still hangs up.
+            let mut message = Some(message);
+            while let Some(next) = message.take() {
+                tokio::select! {
+                    permit = control.reserve() => match permit {
+                        Ok(permit) => permit.send(next),
+                        Err(_) => return None,
+                    },
+                    chunk = input.next(), if decoder.pending() < LOOKAHEAD_BYTES => {
+                        match chunk {
+                            Some(Ok(chunk)) => decoder.push(&chunk),
+                            Some(Err(_)) | None => return None,
+                        }
+                        message = Some(next);
+                    }
+                }
             }
         }
         match input.next().await {
@@ -515,6 +532,59 @@ mod tests {
             matches!(frames.last(), Some(Frame::Error(m)) if m.contains("Exit")),
             "{frames:?}"
         );
+    }
+
+    /// The panel goes away while the shell reads no input and the agent holds input it
+    /// cannot deliver: the shell still ends.
+    #[tokio::test]
+    async fn a_panel_gone_ends_a_shell_that_takes_no_input() {
+        let dir = tempfile::tempdir().expect("dir");
+        let app = app(dir.path(), 4);
+        let command = "stty raw -echo; echo pid= $$; exec sleep 600";
+        let (tx, r) = call(&app, Frame::Start(terminal(command)).encode()).await;
+        let mut body = r.into_body().into_data_stream();
+        let mut decoder = Decoder::default();
+        let mut text = String::new();
+        while !text.split("pid=").nth(1).is_some_and(|r| r.contains('\n')) {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
+                .await
+                .expect("output")
+                .expect("not ended")
+                .expect("chunk");
+            decoder.push(&chunk);
+            while let Some(frame) = decoder.next_frame().expect("frames") {
+                if let Frame::Output(b) = frame {
+                    text.push_str(&String::from_utf8_lossy(&b));
+                }
+            }
+        }
+        let pid: i32 = text
+            .split("pid=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .expect("pid");
+        let input = Bytes::from(Frame::Input(vec![b'x'; 60_000]).encode());
+        let mut sent = 0;
+        while tokio::time::timeout(Duration::from_millis(300), tx.send(input.clone()))
+            .await
+            .is_ok()
+        {
+            sent += 1;
+            assert!(sent < 1000, "the agent never stopped taking input");
+        }
+        drop((tx, body));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, r)| !r.starts_with('Z'))
+        }) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{pid} outlived the panel"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test]

@@ -32,6 +32,8 @@ const GRACE: Duration = Duration::from_secs(2);
 /// How long output is still read after the shell exited (background jobs may hold the
 /// terminal open).
 const DRAIN: Duration = Duration::from_millis(500);
+/// How long a write to a full PTY waits before trying again.
+const FULL_WAIT: Duration = Duration::from_millis(5);
 /// Bytes read from the master at most at once.
 const READ_BYTES: usize = 64 * 1024;
 
@@ -160,10 +162,11 @@ async fn drive(
     let (mut reading, mut writing) = (true, true);
     let mut status: Option<i32> = None;
     let mut kill_at: Option<Instant> = None;
+    let mut killed = false;
     let mut drain_until = Instant::now();
     let hang_up = |kill_at: &mut Option<Instant>, exited: bool| {
         if kill_at.is_none() && !exited {
-            signal_session(pid, Signal::HUP);
+            signal_session(pid, Signal::HUP, true);
             *kill_at = Some(Instant::now() + GRACE);
         }
     };
@@ -179,19 +182,24 @@ async fn drive(
                 writing = false;
                 hang_up(&mut kill_at, status.is_some());
             }
+            // Nobody reads any more, even if the shell writes nothing.
+            () = events.closed(), if kill_at.is_none() && !killed && status.is_none() => {
+                hang_up(&mut kill_at, false);
+            }
             exit = child.wait(), if status.is_none() => {
                 status = Some(exit.map_or(-1, |s| s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))));
                 drain_until = Instant::now() + DRAIN;
             }
             () = tokio::time::sleep_until(kill_at.unwrap_or_else(Instant::now)), if kill_at.is_some() && status.is_none() => {
-                signal_session(pid, Signal::KILL);
+                signal_session(pid, Signal::KILL, true);
                 kill_at = None;
+                killed = true;
             }
             () = tokio::time::sleep_until(drain_until), if status.is_some() && reading => break,
         }
     }
     // What the shell left running in its session hangs up with its terminal.
-    signal_session(pid, Signal::HUP);
+    signal_session(pid, Signal::HUP, status.is_none());
     if let Some(status) = status {
         let _ = events.send(Event::Exit(status)).await;
     }
@@ -254,26 +262,32 @@ async fn write_input(master: &pipe::Sender, control: &mut mpsc::Receiver<Control
     }
 }
 
+/// Writes `bytes` to the master. A full PTY can poll writable and still refuse the write
+/// (its room is counted before its buffers are allocated), so a refusal waits a moment
+/// instead of asking again at once.
 async fn write_all(master: &pipe::Sender, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         master.writable().await?;
         match master.try_write(bytes) {
             Ok(n) => bytes = &bytes[n..],
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::time::sleep(FULL_WAIT).await;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
     Ok(())
 }
 
-/// Sends `signal` to every process of session `sid` (the shell's, led by it).
-fn signal_session(sid: Pid, signal: Signal) {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+/// Sends `signal` to every process of session `sid` (the shell's, led by it), and to
+/// the leader itself when it is not reaped yet (it may not have made its session yet;
+/// once reaped, its pid may be another process's).
+fn signal_session(sid: Pid, signal: Signal, leader: bool) {
+    if leader {
         let _ = rustix::process::kill_process(sid, signal);
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
         return;
     };
     for entry in dir.flatten() {
@@ -285,7 +299,7 @@ fn signal_session(sid: Pid, signal: Signal) {
         else {
             continue;
         };
-        if session_of(pid) == Some(sid.as_raw_pid()) {
+        if pid != sid && session_of(pid) == Some(sid.as_raw_pid()) {
             let _ = rustix::process::kill_process(pid, signal);
         }
     }

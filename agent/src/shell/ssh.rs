@@ -263,6 +263,11 @@ async fn drive(
             let _ = write.close().await;
             Some(128 + 1)
         }
+        // Nobody reads any more, even if the shell writes nothing.
+        () = events.closed() => {
+            let _ = write.close().await;
+            None
+        }
     };
     let _ = handle
         .disconnect(Disconnect::ByApplication, "session ended", "en")
