@@ -167,6 +167,47 @@ async fn a_terminal_in_the_node_page_runs_exits_and_plays_back() {
     agent.stop().await;
 }
 
+/// SSH from the node page, through a real OpenSSH server as the node's sshd (the agent
+/// logs in to it with the one-minute certificate the panel minted): a command runs as
+/// the login typed, a resize reaches the PTY, and Close hangs up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_in_the_node_page_logs_in_to_a_real_sshd() {
+    let node = shardlyn_tests::shell::SshNode::start(Engine::Sqlite).await;
+    let base = node.app.base.clone();
+    let id = node.node.clone();
+    Chrome::start(false)
+        .await
+        .run("node_shell_ssh", |c| async move {
+            sign_in(&c, &base).await?;
+            c.goto(&format!("{base}/nodes/{id}")).await?;
+            let login = find(&c, "#shell-login").await?;
+            login.clear().await?;
+            login.send_keys("root").await?;
+            click(&c, "#shell-ssh").await?;
+            find(&c, "#shell[data-state='open']").await?;
+            find(&c, "#shell-term .xterm-helper-textarea").await?;
+            wait_text(&c, "#shell-status", "root", WAIT).await?;
+            type_keys(&c, "echo $(whoami)-$((6*7)); stty size\n").await?;
+            let shown = wait_screen(&c, "shell-term", "root-42").await?;
+            let cols = c
+                .execute(
+                    "return document.getElementById('shell-term').terminal.cols;",
+                    vec![],
+                )
+                .await?;
+            let size = format!(" {}", cols.as_u64().unwrap_or(0));
+            ensure!(
+                shown.lines().any(|l| l.ends_with(&size)),
+                "stty size shows the page's {cols} columns: {shown}"
+            );
+            click(&c, "#shell-close").await?;
+            find(&c, "#shell:not([data-state='open'])").await?;
+            wait_text(&c, "#recordings-table tbody tr", "ssh", WAIT).await?;
+            Ok(())
+        })
+        .await;
+}
+
 /// The page offers what the user's permissions allow: both shells, then SSH alone
 /// without `nodes.terminal` (and no recordings), then nothing without `nodes.ssh`. The
 /// user is an admin of another user's organization (owners hold every permission).
