@@ -31,6 +31,7 @@ pub fn routes() -> Routes {
         .merge(uploads::router())
         .merge(backups::router())
         .merge(webhooks::router())
+        .merge(crate::integrations::router())
         .merge(schedules::router())
         .merge(crate::migrations::router())
         .merge(crate::ssh::router())

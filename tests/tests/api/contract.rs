@@ -13,6 +13,11 @@ use shardlyn_tests::{both_engines, spawn_app};
 const EXTRAS: &[(&str, &str, &str)] = &[
     (
         "POST",
+        "/v1/integrations/{id}/rotate-secret",
+        "a new Standard Webhooks signing secret for a generic webhook, shown once (issue 16)",
+    ),
+    (
+        "POST",
         "/v1/nodes/{id}/ssh/tickets",
         "single-use ticket a browser opens the SSH WebSocket with, as consoles (issue 15)",
     ),
@@ -233,7 +238,6 @@ const PENDING_PREFIXES: &[&str] = &[
     "/v1/credentials",
     "/v1/dns",
     "/v1/alerts",
-    "/v1/integrations",
     "/v1/billing",
     "/v1/deploy",
     "/v1/admin/plans",

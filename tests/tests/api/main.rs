@@ -11,6 +11,7 @@ mod git;
 mod github;
 mod health;
 mod instances;
+mod integrations;
 mod invites;
 mod jobs;
 mod mail;

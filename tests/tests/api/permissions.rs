@@ -45,6 +45,7 @@ enum Fresh {
     Instance,
     WebhookToken,
     BackupConfig,
+    Integration,
 }
 
 struct Row {
@@ -604,6 +605,40 @@ const TABLE: &[Row] = &[
     r("GET", "/v1/users/me/ssh-keys", AnyUser),
     r("POST", "/v1/users/me/ssh-keys", AnyUser),
     sub("DELETE", "/v1/users/me/ssh-keys/{id}", AnyUser),
+    // Integrations.
+    r("GET", "/v1/integrations", Key("integrations.read")),
+    r("GET", "/v1/integrations/types", AnyUser),
+    r("POST", "/v1/integrations", Key("integrations.write")),
+    fresh(
+        "GET",
+        "/v1/integrations/{id}",
+        Key("integrations.read"),
+        Fresh::Integration,
+    ),
+    fresh(
+        "PUT",
+        "/v1/integrations/{id}",
+        Key("integrations.write"),
+        Fresh::Integration,
+    ),
+    fresh(
+        "DELETE",
+        "/v1/integrations/{id}",
+        Key("integrations.write"),
+        Fresh::Integration,
+    ),
+    fresh(
+        "POST",
+        "/v1/integrations/{id}/test",
+        Key("integrations.write"),
+        Fresh::Integration,
+    ),
+    fresh(
+        "POST",
+        "/v1/integrations/{id}/rotate-secret",
+        Key("integrations.write"),
+        Fresh::Integration,
+    ),
     // Webhook tokens.
     r("GET", "/v1/webhook-tokens", Key("webhooks.manage")),
     r("POST", "/v1/webhook-tokens", Key("webhooks.manage")),
@@ -959,6 +994,15 @@ both_engines! {
                             .expect(201);
                         id = r.body["id"].as_str().expect("id").to_string();
                     }
+                    Fresh::Integration => {
+                        // A receiver that is not there: the test send answers at once.
+                        let r = app.post("/v1/integrations", Some(&w.owner),
+                            json!({"name": format!("hook {n}"), "type": "webhook", "organization_id": org,
+                                   "config": {"url": "http://127.0.0.1:9/hook"}}))
+                            .await
+                            .expect(201);
+                        id = r.body["id"].as_str().expect("id").to_string();
+                    }
                     Fresh::WebhookToken => {
                         let r = app.post("/v1/webhook-tokens", Some(&w.owner), json!({"name": "doomed", "organization_id": org}))
                             .await.expect(201);
@@ -1036,6 +1080,7 @@ const RESOURCE_PREFIXES: &[&str] = &[
     "/v1/workloads/{id}",
     "/v1/backup-config/{id}",
     "/v1/webhook-tokens/{id}",
+    "/v1/integrations/{id}",
 ];
 
 /// Socket routes authorize after the upgrade (the token may come in the first message),
