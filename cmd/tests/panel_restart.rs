@@ -70,11 +70,20 @@ async fn wait_healthy(client: &reqwest::Client, base: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_panel_killed_mid_copy_resumes_the_move_when_it_starts_again() {
-    shardlyn_tests::docker::ensure_test_image();
+/// A panel process on SQLite with its first admin: what a restart needs again.
+struct Started {
+    env: Vec<(&'static str, String)>,
+    port: u16,
+    panel: Replica,
+    base: String,
+    client: reqwest::Client,
+    token: String,
+    _db_dir: tempfile::TempDir,
+}
+
+/// Starts `shardlyn serve` on `data` and bootstraps its admin.
+async fn start_panel(data: &Path) -> Started {
     let db_dir = tempfile::tempdir().expect("tempdir");
-    let data = tempfile::tempdir().expect("tempdir");
     let env = vec![
         (
             "SHARDLYN_DATABASE_URL",
@@ -87,14 +96,13 @@ async fn a_panel_killed_mid_copy_resumes_the_move_when_it_starts_again() {
         ("SHARDLYN_MASTER_KEY", "33".repeat(32)),
     ];
     let port = free_port();
-    let panel = Replica::start_at(&env, data.path(), port);
+    let panel = Replica::start_at(&env, data, port);
     let base = panel.base.clone();
     let client = reqwest::Client::new();
     wait_healthy(&client, &base).await;
-    let post = reqwest::Method::POST;
     let (status, boot) = call(
         &client,
-        post.clone(),
+        reqwest::Method::POST,
         &base,
         "/v1/auth/bootstrap",
         None,
@@ -103,44 +111,76 @@ async fn a_panel_killed_mid_copy_resumes_the_move_when_it_starts_again() {
     .await;
     assert_eq!(status, 201, "{boot}");
     let token = boot["access_token"].as_str().expect("token").to_owned();
-    let t = Some(token.as_str());
+    Started {
+        env,
+        port,
+        panel,
+        base,
+        client,
+        token,
+        _db_dir: db_dir,
+    }
+}
 
+/// Registers a node and runs its agent in this process until online: the agent, its
+/// directory and the node id.
+async fn start_agent(p: &Started) -> (LocalAgent, tempfile::TempDir, String) {
+    let (status, reg) = call(
+        &p.client,
+        reqwest::Method::POST,
+        &p.base,
+        "/v1/nodes/register-token",
+        Some(&p.token),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reg}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = shardlyn_agent::register::register(
+        &p.base,
+        reg["token"].as_str().expect("token"),
+        None,
+        dir.path(),
+    )
+    .await
+    .expect("agent registers");
+    let node = config.node_id.clone();
+    let agent = LocalAgent::start(config, dir.path());
+    wait_until(
+        &p.client,
+        &p.base,
+        &format!("/v1/nodes/{node}"),
+        &p.token,
+        WAIT,
+        |n| n["status"] == "online",
+    )
+    .await;
+    (agent, dir, node)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panel_killed_mid_copy_resumes_the_move_when_it_starts_again() {
+    shardlyn_tests::docker::ensure_test_image();
+    let data = tempfile::tempdir().expect("tempdir");
+    let started = start_panel(data.path()).await;
     let mut agents = Vec::new();
     let mut nodes = Vec::new();
     for _ in 0..2 {
-        let (status, reg) = call(
-            &client,
-            post.clone(),
-            &base,
-            "/v1/nodes/register-token",
-            t,
-            Some(json!({})),
-        )
-        .await;
-        assert_eq!(status, 201, "{reg}");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = shardlyn_agent::register::register(
-            &base,
-            reg["token"].as_str().expect("token"),
-            None,
-            dir.path(),
-        )
-        .await
-        .expect("agent registers");
-        nodes.push(config.node_id.clone());
-        agents.push((LocalAgent::start(config, dir.path()), dir));
+        let (agent, dir, node) = start_agent(&started).await;
+        agents.push((agent, dir));
+        nodes.push(node);
     }
-    for node in &nodes {
-        wait_until(
-            &client,
-            &base,
-            &format!("/v1/nodes/{node}"),
-            &token,
-            WAIT,
-            |n| n["status"] == "online",
-        )
-        .await;
-    }
+    let Started {
+        env,
+        port,
+        panel,
+        base,
+        client,
+        token,
+        _db_dir,
+    } = started;
+    let t = Some(token.as_str());
+    let post = reqwest::Method::POST;
     let (status, w) = call(
         &client,
         post.clone(),
@@ -285,68 +325,20 @@ async fn cast(client: &reqwest::Client, base: &str, token: &str, url: &str) -> S
 /// reads `cut`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panel_killed_mid_session_keeps_the_recording_up_to_its_last_second() {
-    let db_dir = tempfile::tempdir().expect("tempdir");
     let data = tempfile::tempdir().expect("tempdir");
-    let env = vec![
-        (
-            "SHARDLYN_DATABASE_URL",
-            fresh_database(Engine::Sqlite, db_dir.path()).await,
-        ),
-        (
-            "SHARDLYN_JWT_SECRET",
-            "a-restarted-panel-keeps-this-secret-0123".into(),
-        ),
-        ("SHARDLYN_MASTER_KEY", "33".repeat(32)),
-    ];
-    let port = free_port();
-    let panel = Replica::start_at(&env, data.path(), port);
-    let base = panel.base.clone();
-    let client = reqwest::Client::new();
-    wait_healthy(&client, &base).await;
-    let post = reqwest::Method::POST;
-    let (status, boot) = call(
-        &client,
-        post.clone(),
-        &base,
-        "/v1/auth/bootstrap",
-        None,
-        Some(json!({"email": "admin@example.com", "password": PASSWORD})),
-    )
-    .await;
-    assert_eq!(status, 201, "{boot}");
-    let token = boot["access_token"].as_str().expect("token").to_owned();
+    let started = start_panel(data.path()).await;
+    let (_agent, _agent_dir, node) = start_agent(&started).await;
+    let Started {
+        env,
+        port,
+        panel,
+        base,
+        client,
+        token,
+        _db_dir,
+    } = started;
     let t = Some(token.as_str());
-    let (status, reg) = call(
-        &client,
-        post.clone(),
-        &base,
-        "/v1/nodes/register-token",
-        t,
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(status, 201, "{reg}");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = shardlyn_agent::register::register(
-        &base,
-        reg["token"].as_str().expect("token"),
-        None,
-        dir.path(),
-    )
-    .await
-    .expect("agent registers");
-    let node = config.node_id.clone();
-    let _agent = LocalAgent::start(config, dir.path());
-    wait_until(
-        &client,
-        &base,
-        &format!("/v1/nodes/{node}"),
-        &token,
-        WAIT,
-        |n| n["status"] == "online",
-    )
-    .await;
-
+    let post = reqwest::Method::POST;
     let (status, ticket) = call(
         &client,
         post.clone(),

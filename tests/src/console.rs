@@ -7,7 +7,45 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+/// A client WebSocket.
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Opens a WebSocket to `url` (`http://` is turned into `ws://`), with an optional
+/// bearer, without Nagle's delay.
+///
+/// # Errors
+/// The HTTP answer when the server refused the upgrade.
+///
+/// # Panics
+/// When the server cannot be reached.
+pub async fn handshake(url: &str, bearer: Option<&str>) -> Result<Ws, Refused> {
+    let ws_url = url.replacen("http://", "ws://", 1);
+    let mut request = ws_url.as_str().into_client_request().expect("request");
+    if let Some(token) = bearer {
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+    }
+    let host = request.uri().host().expect("host").to_string();
+    let port = request.uri().port_u16().expect("port");
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    match tokio_tungstenite::client_async(request, tcp).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(Refused {
+            status: response.status().as_u16(),
+            body: response
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default(),
+        }),
+        Err(e) => panic!("websocket handshake: {e}"),
+    }
+}
 
 /// One connected socket.
 pub struct Console {
@@ -45,32 +83,7 @@ impl Console {
     /// # Panics
     /// When the server cannot be reached.
     pub async fn connect(url: &str, bearer: Option<&str>) -> Result<Self, Refused> {
-        let ws_url = url.replacen("http://", "ws://", 1);
-        let mut request = ws_url.as_str().into_client_request().expect("request");
-        if let Some(token) = bearer {
-            request.headers_mut().insert(
-                "authorization",
-                format!("Bearer {token}").parse().expect("header"),
-            );
-        }
-        let host = request.uri().host().expect("host").to_string();
-        let port = request.uri().port_u16().expect("port");
-        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .expect("connect");
-        tcp.set_nodelay(true).expect("nodelay");
-        match tokio_tungstenite::client_async(request, tcp).await {
-            Ok((ws, _)) => Ok(Self { ws }),
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(Refused {
-                status: response.status().as_u16(),
-                body: response
-                    .body()
-                    .as_ref()
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default(),
-            }),
-            Err(e) => panic!("websocket handshake: {e}"),
-        }
+        handshake(url, bearer).await.map(|ws| Self { ws })
     }
 
     /// Sends `{"event": event, "args": args}`.

@@ -6,9 +6,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 pub use crate::console::Refused;
+use crate::console::Ws;
 
 use crate::agent::{LocalAgent, register_node, wait_node};
 use crate::sshd::Sshd;
@@ -16,8 +16,6 @@ use crate::{Engine, TestApp, spawn_app};
 
 /// How long the node gets to come up.
 const WAIT: Duration = Duration::from_secs(20);
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 /// One connected shell socket.
 pub struct Shell {
@@ -48,36 +46,11 @@ impl Shell {
     /// # Panics
     /// When the server cannot be reached.
     pub async fn connect(url: &str, bearer: Option<&str>) -> Result<Self, Refused> {
-        let ws_url = url.replacen("http://", "ws://", 1);
-        let mut request = ws_url.as_str().into_client_request().expect("request");
-        if let Some(token) = bearer {
-            request.headers_mut().insert(
-                "authorization",
-                format!("Bearer {token}").parse().expect("header"),
-            );
-        }
-        let host = request.uri().host().expect("host").to_string();
-        let port = request.uri().port_u16().expect("port");
-        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .expect("connect");
-        tcp.set_nodelay(true).expect("nodelay");
-        match tokio_tungstenite::client_async(request, tcp).await {
-            Ok((ws, _)) => Ok(Self {
-                ws,
-                output: Vec::new(),
-                control: Vec::new(),
-            }),
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(Refused {
-                status: response.status().as_u16(),
-                body: response
-                    .body()
-                    .as_ref()
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default(),
-            }),
-            Err(e) => panic!("websocket handshake: {e}"),
-        }
+        crate::console::handshake(url, bearer).await.map(|ws| Self {
+            ws,
+            output: Vec::new(),
+            control: Vec::new(),
+        })
     }
 
     /// Types `bytes`.

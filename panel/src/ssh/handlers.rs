@@ -201,7 +201,8 @@ pub struct SignBody {
     pub extensions: Option<Vec<String>>,
 }
 
-fn valid_login(login: &str) -> bool {
+/// A node login name: lowercase letters, digits, `_` and `-`, at most 32.
+pub(super) fn valid_login(login: &str) -> bool {
     let mut chars = login.chars();
     login.len() <= 32
         && chars

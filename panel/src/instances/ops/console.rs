@@ -214,13 +214,7 @@ async fn open(
     ws: Option<WebSocketUpgrade>,
     mode: Mode,
 ) -> AppResult<Response> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
-    let caller = match (&q.ticket, bearer) {
+    let caller = match (&q.ticket, bearer(headers)) {
         (Some(ticket), _) => {
             let (user, bought_with) = tickets::redeem(&state, ticket, &id).await?;
             Some(Caller {
@@ -252,6 +246,17 @@ async fn open(
         .on_upgrade(move |socket| async move {
             session(socket, state, id, caller.zip(target), mode).await;
         }))
+}
+
+/// The token of an `Authorization: Bearer` header, if any (the sockets also take a
+/// ticket instead).
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned())
 }
 
 /// The socket's instance, through the same check as every routed request.

@@ -92,21 +92,36 @@ pub async fn redeem(
     .bind(instance_id)
     .fetch_optional(&state.db.pool)
     .await?;
-    let (user_id, session_id, api_token_id) = row.ok_or_else(invalid)?;
+    holder(state, row.ok_or_else(invalid)?)
+        .await?
+        .ok_or_else(invalid)
+}
+
+/// The user of a spent ticket's row (`user_id, session_id, api_token_id`) and the
+/// credential it was bought with; `None` when the user is gone or suspended.
+///
+/// # Errors
+/// Database failures.
+pub async fn holder(
+    state: &AppState,
+    (user_id, session_id, api_token_id): (String, Option<String>, Option<String>),
+) -> AppResult<Option<(CurrentUser, Option<Credential>)>> {
     let bought_with = session_id
         .map(Credential::Session)
         .or(api_token_id.map(Credential::ApiToken));
-    let user = users::find(&state.db.pool, &user_id)
+    let Some(user) = users::find(&state.db.pool, &user_id)
         .await?
         .filter(|u| !u.suspended)
-        .ok_or_else(invalid)?;
-    Ok((
+    else {
+        return Ok(None);
+    };
+    Ok(Some((
         CurrentUser {
             user,
             credential: Credential::Ticket,
         },
         bought_with,
-    ))
+    )))
 }
 
 /// Whether `credential` still stands: a session not revoked nor ended, an API token not

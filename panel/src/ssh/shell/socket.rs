@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -131,15 +131,6 @@ async fn authorize(
     found.map(|(node, _)| node)
 }
 
-fn valid_login(login: &str) -> bool {
-    let mut chars = login.chars();
-    login.len() <= 32
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
-
 /// The start frame the query asks for (without credentials), or why not.
 fn start_of(q: &ShellQuery, kind: ShellKind) -> AppResult<ShellStart> {
     let size = |v: Option<u16>, default: u16, name: &str| -> AppResult<u16> {
@@ -168,7 +159,7 @@ fn start_of(q: &ShellQuery, kind: ShellKind) -> AppResult<ShellStart> {
     let login = match kind {
         ShellKind::Ssh => {
             let login = q.login.clone().unwrap_or_else(|| "shardlyn".into());
-            if !valid_login(&login) {
+            if !crate::ssh::handlers::valid_login(&login) {
                 return Err(AppError::invalid_field(
                     "login",
                     "login must be a user name (lowercase letters, digits, _ and -)",
@@ -206,13 +197,7 @@ async fn open(
     ws: Option<WebSocketUpgrade>,
     kind: ShellKind,
 ) -> AppResult<Response> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
-    let caller = match (&q.ticket, bearer) {
+    let caller = match (&q.ticket, crate::instances::ops::console::bearer(headers)) {
         (Some(ticket), _) => {
             let (user, bought_with) = tickets::redeem(&state, ticket, &id, kind).await?;
             Caller {

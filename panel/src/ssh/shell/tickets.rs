@@ -16,7 +16,6 @@ use crate::instances::ops::tickets::TICKET_TTL_MS;
 use crate::nodes::store::Node;
 use crate::respond::Created;
 use crate::state::AppState;
-use crate::users::store as users;
 
 /// Prefix of every shell ticket.
 const PREFIX: &str = "shardlyn_st_";
@@ -121,19 +120,7 @@ pub async fn redeem(
     .bind(kind_name(kind))
     .fetch_optional(&state.db.pool)
     .await?;
-    let (user_id, session_id, api_token_id) = row.ok_or_else(invalid)?;
-    let bought_with = session_id
-        .map(Credential::Session)
-        .or(api_token_id.map(Credential::ApiToken));
-    let user = users::find(&state.db.pool, &user_id)
+    crate::instances::ops::tickets::holder(state, row.ok_or_else(invalid)?)
         .await?
-        .filter(|u| !u.suspended)
-        .ok_or_else(invalid)?;
-    Ok((
-        CurrentUser {
-            user,
-            credential: Credential::Ticket,
-        },
-        bought_with,
-    ))
+        .ok_or_else(invalid)
 }
