@@ -42,6 +42,7 @@ pub fn routes() -> Routes {
         .merge(admin::router())
         .merge(sftp::router())
         .merge(crate::events::stream::router())
+        .merge(crate::alerts::router())
 }
 
 /// The OpenAPI document of [`routes`], pretty-printed as `docs/openapi.json` holds it.

@@ -4,6 +4,7 @@
 //! owns its router, handlers and SQL. Cross-cutting pieces sit at the top level.
 
 pub mod admin;
+pub mod alerts;
 pub mod api_tokens;
 pub mod app;
 pub mod audit;

@@ -77,7 +77,11 @@ pub(super) async fn check(
     )
     .await;
     match result {
-        Ok(true) => Some(info),
+        Ok(true) => {
+            let failed = info.status == BackupStatus::Failed;
+            crate::alerts::evaluate::on_backup_end(state, instance_id, failed).await;
+            Some(info)
+        }
         Ok(false) => None,
         Err(e) => {
             tracing::warn!(backup.id = %bid, error = %e, "recording a backup");

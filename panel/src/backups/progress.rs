@@ -100,6 +100,8 @@ async fn apply(state: &AppState, node_id: &str, report: &BackupProgress) -> AppR
             // Already recorded (by a reconcile); its end was published then.
             return Ok(());
         }
+        crate::alerts::evaluate::on_backup_end(state, &instance.id, status == BackupStatus::Failed)
+            .await;
     } else if report.operation == BackupOperation::Backup
         && !matches!(backup.status.as_str(), "pending" | "running")
     {

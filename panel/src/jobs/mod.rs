@@ -13,8 +13,9 @@
 //! lease; each agent drops their data itself), `migration_reaper` (moves whose replica
 //! died are failed and undone, under the lease), `integration_deliveries` (the
 //! notification queue; each delivery is claimed by one replica, see
-//! `integrations::deliver`). `jobs.enabled = false` keeps a replica API-only;
-//! `jobs.poll_interval_ms` sets how often they look.
+//! `integrations::deliver`), `alerts` (alerts whose duration or hysteresis ran out
+//! with no new event; on every replica, each transition won once). `jobs.enabled =
+//! false` keeps a replica API-only; `jobs.poll_interval_ms` sets how often they look.
 
 pub mod lease;
 
@@ -72,6 +73,10 @@ impl Jobs {
         jobs.spawn(
             "ssh_trust",
             crate::ssh::trust::run_until_stopped(state.clone(), rx.clone()),
+        );
+        jobs.spawn(
+            "alerts",
+            crate::alerts::evaluate::run_until_stopped(state.clone(), poll, rx.clone()),
         );
         jobs.spawn(
             "integration_deliveries",

@@ -29,6 +29,7 @@ pub fn tunnel_listener() -> Listener {
                     if let Err(e) = super::metrics::record(pool, &node_id, &sample).await {
                         tracing::warn!(error = %e, "recording node metrics");
                     }
+                    crate::alerts::evaluate::on_sample(&state, &node_id, &sample).await;
                 }
                 TunnelEvent::Disconnected {
                     node_id,
@@ -46,6 +47,7 @@ pub fn tunnel_listener() -> Listener {
 }
 
 async fn announce(state: &AppState, org_id: String, node_id: String, online: bool) {
+    crate::alerts::evaluate::on_node_status(state, &org_id, &node_id, online).await;
     state
         .events
         .publish(Event::now(

@@ -13,6 +13,16 @@ use shardlyn_tests::{both_engines, spawn_app};
 const EXTRAS: &[(&str, &str, &str)] = &[
     (
         "POST",
+        "/v1/alerts/{id}/silence",
+        "silence an alert's notifications for a while (issue 16)",
+    ),
+    (
+        "POST",
+        "/v1/alerts/read",
+        "mark the alerts seen: the unread count counts from then (issue 16)",
+    ),
+    (
+        "POST",
         "/v1/integrations/{id}/rotate-secret",
         "a new Standard Webhooks signing secret for a generic webhook, shown once (issue 16)",
     ),
@@ -237,7 +247,6 @@ const PENDING_PREFIXES: &[&str] = &[
     "/v1/planner",
     "/v1/credentials",
     "/v1/dns",
-    "/v1/alerts",
     "/v1/billing",
     "/v1/deploy",
     "/v1/admin/plans",

@@ -1,6 +1,7 @@
 //! API tests: a real panel over real sockets, each test on SQLite and on PostgreSQL.
 
 mod admin;
+mod alerts;
 mod audit;
 mod auth;
 mod backups;

@@ -46,6 +46,8 @@ enum Fresh {
     WebhookToken,
     BackupConfig,
     Integration,
+    AlertRule,
+    Alert,
 }
 
 struct Row {
@@ -639,6 +641,43 @@ const TABLE: &[Row] = &[
         Key("integrations.write"),
         Fresh::Integration,
     ),
+    // Alerts.
+    r("GET", "/v1/alerts", Key("alerts.read")),
+    r("GET", "/v1/alerts/unread-count", AnyUser),
+    r("POST", "/v1/alerts/read", AnyUser),
+    fresh("GET", "/v1/alerts/{id}", Key("alerts.read"), Fresh::Alert),
+    fresh(
+        "POST",
+        "/v1/alerts/{id}/ack",
+        Key("alerts.write"),
+        Fresh::Alert,
+    ),
+    fresh(
+        "POST",
+        "/v1/alerts/{id}/silence",
+        Key("alerts.write"),
+        Fresh::Alert,
+    ),
+    r("GET", "/v1/alerts/rules", Key("alerts.read")),
+    r("POST", "/v1/alerts/rules", Key("alerts.write")),
+    fresh(
+        "GET",
+        "/v1/alerts/rules/{id}",
+        Key("alerts.read"),
+        Fresh::AlertRule,
+    ),
+    fresh(
+        "PUT",
+        "/v1/alerts/rules/{id}",
+        Key("alerts.write"),
+        Fresh::AlertRule,
+    ),
+    fresh(
+        "DELETE",
+        "/v1/alerts/rules/{id}",
+        Key("alerts.write"),
+        Fresh::AlertRule,
+    ),
     // Webhook tokens.
     r("GET", "/v1/webhook-tokens", Key("webhooks.manage")),
     r("POST", "/v1/webhook-tokens", Key("webhooks.manage")),
@@ -789,8 +828,46 @@ async fn clear_override(app: &TestApp, w: &World, org: &str, user: &str, key: &s
     assert!(matches!(r.status, 200 | 204 | 404), "{}", r.text);
 }
 
+/// A `node_offline` rule on the world's node (duration 0: it fires at once).
+async fn new_alert_rule(app: &TestApp, w: &World, org: &str) -> String {
+    let r = app
+        .post(
+            "/v1/alerts/rules",
+            Some(&w.owner),
+            alert_rule_body(org, &w.node),
+        )
+        .await
+        .expect(201);
+    r.body["id"].as_str().expect("rule id").to_string()
+}
+
+fn alert_rule_body(org: &str, node: &str) -> Value {
+    json!({"organization_id": org, "name": "Node offline", "target_type": "node",
+           "target_id": node, "metric": "node_offline", "duration_seconds": 0})
+}
+
+/// Fires rule `rule` on `node` (as the node's going offline would) and returns the alert.
+async fn new_alert(app: &TestApp, org: &str, node: &str, rule: &str) -> String {
+    let target = shardlyn_panel::alerts::evaluate::Target {
+        org_id: org,
+        kind: "node",
+        id: node,
+        node_id: node,
+    };
+    shardlyn_panel::alerts::evaluate::observe(&app.state, target, "node_offline", 1.0).await;
+    shardlyn_panel::alerts::store::open_alert(&app.state.db.pool, rule, node)
+        .await
+        .expect("open alert")
+        .expect("the rule fired")
+        .id
+}
+
 fn body_for(row: &Row, w: &World, org: &str, n: usize) -> Option<Value> {
     let b = match (row.method, row.path) {
+        ("POST", "/v1/alerts/rules") | ("PUT", "/v1/alerts/rules/{id}") => {
+            alert_rule_body(org, &w.node)
+        }
+        ("POST", "/v1/alerts/{id}/silence") => json!({"minutes": 5}),
         ("POST", "/v1/organizations") => json!({"name": format!("Org {n}")}),
         ("PUT", "/v1/organizations/{orgId}") => json!({"name": "Matrix"}),
         ("POST", "/v1/organizations/{orgId}/members/invite") => {
@@ -1003,6 +1080,11 @@ both_engines! {
                             .expect(201);
                         id = r.body["id"].as_str().expect("id").to_string();
                     }
+                    Fresh::AlertRule => id = new_alert_rule(&app, &w, &org).await,
+                    Fresh::Alert => {
+                        let rule = new_alert_rule(&app, &w, &org).await;
+                        id = new_alert(&app, &org, &w.node, &rule).await;
+                    }
                     Fresh::WebhookToken => {
                         let r = app.post("/v1/webhook-tokens", Some(&w.owner), json!({"name": "doomed", "organization_id": org}))
                             .await.expect(201);
@@ -1081,6 +1163,8 @@ const RESOURCE_PREFIXES: &[&str] = &[
     "/v1/backup-config/{id}",
     "/v1/webhook-tokens/{id}",
     "/v1/integrations/{id}",
+    "/v1/alerts/rules/{id}",
+    "/v1/alerts/{id}",
 ];
 
 /// Socket routes authorize after the upgrade (the token may come in the first message),

@@ -234,6 +234,8 @@ async fn apply(state: &AppState, node_id: &str, event: &StateEvent) {
         if let Some(desired) = event.desired {
             store::set_desired(pool, &event.instance, desired).await?;
         }
+        crate::alerts::evaluate::on_instance_state(state, &before, event.state, event.desired)
+            .await;
         let installed = matches!(
             event.state,
             InstanceState::Offline | InstanceState::Starting | InstanceState::Running
