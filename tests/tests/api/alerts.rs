@@ -540,3 +540,54 @@ async fn a_killed_agent_gives_one_node_offline_message_and_no_server_storm() {
     }
     drop(agent);
 }
+
+/// Two replicas evaluating the same samples (as each would hear a heartbeat routed to
+/// it), with their jobs ticking: one alert, one transition each way, one mail each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_notify_each_transition_once() {
+    let apps = shardlyn_tests::replicas(2, |c| c.jobs.poll_interval_ms = 20).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let owner = a.register("replicas@example.com").await;
+    let t = Some(owner.access.as_str());
+    let org = personal_org(a, &owner.access).await;
+    let node = a.register_node(&owner.access, None, "n1").await;
+    a.post(
+        "/v1/alerts/rules",
+        t,
+        rule(
+            &org,
+            &json!({"duration_seconds": 0, "resolve_after_seconds": 0, "cooldown_seconds": 0,
+                "email_recipients": ["ops@example.com"]}),
+        ),
+    )
+    .await
+    .expect(201);
+    let sample = |cpu: f64| NodeSample {
+        cpu_percent: cpu,
+        ..NodeSample::default()
+    };
+    for round in 0..5 {
+        let cpu = if round % 2 == 0 { 99.0 } else { 10.0 };
+        let s = sample(cpu);
+        tokio::join!(
+            evaluate::on_sample(&a.state, &node, &s),
+            evaluate::on_sample(&b.state, &node, &s),
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let all = a.get("/v1/alerts?per_page=100", t).await.expect(200).body;
+    // Rounds 0, 2, 4 fire; 1 and 3 resolve: three alerts, the last one firing.
+    assert_eq!(all["pagination"]["total"], 3, "{all}");
+    let mails: Vec<_> = a
+        .mailer
+        .sent()
+        .into_iter()
+        .chain(b.mailer.sent())
+        .filter(|m| m.to == "ops@example.com")
+        .collect();
+    assert_eq!(
+        mails.len(),
+        5,
+        "three firings and two resolutions, once each: {mails:#?}"
+    );
+}
