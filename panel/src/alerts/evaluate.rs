@@ -21,7 +21,7 @@
 use std::time::Duration;
 
 use shardlyn_proto::instance::{DesiredState, InstanceState};
-use shardlyn_proto::metrics::NodeSample;
+use shardlyn_proto::metrics::{InstanceSample, NodeSample};
 use tokio::sync::watch;
 
 use super::notify;
@@ -290,6 +290,7 @@ pub async fn on_sample(state: &AppState, node_id: &str, sample: &NodeSample) {
     if let Some(p) = percent(sample.disk_used_bytes, sample.disk_total_bytes) {
         observe(state, target, "disk_usage", p).await;
     }
+    on_instance_samples(state, node_id, &sample.instances).await;
     // The two latest samples give the rates (counters since boot; a reboot resets them).
     let last: Result<Vec<(i64, i64, i64)>, _> = sqlx::query_as(
         "SELECT at, net_rx_bytes, net_tx_bytes FROM node_metrics WHERE node_id = $1 \
@@ -391,4 +392,67 @@ pub async fn on_backup_end(state: &AppState, instance_id: &str, failed: bool) {
         if failed { 1.0 } else { 0.0 },
     )
     .await;
+}
+
+/// The servers' figures of a heartbeat: CPU, memory and disk use in percent of their
+/// limits (a server without a limit has no percentage). Looked at only while some rule
+/// watches servers' use.
+async fn on_instance_samples(state: &AppState, node_id: &str, samples: &[InstanceSample]) {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if samples.is_empty() {
+        return;
+    }
+    let pool = &state.db.pool;
+    let watched: Result<i64, _> = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM alert_rules WHERE target_type = 'instance' \
+         AND enabled = 1 AND metric IN ('cpu_usage', 'memory_usage', 'disk_usage')",
+    )
+    .fetch_one(pool)
+    .await;
+    if !matches!(watched, Ok(n) if n > 0) {
+        return;
+    }
+    for s in samples {
+        let instance = match crate::instances::store::find(pool, &s.id).await {
+            Ok(Some(i)) if i.node_id == node_id => i,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(instance.id = %s.id, error = %e, "evaluating a server's sample");
+                continue;
+            }
+        };
+        let target = Target {
+            org_id: &instance.org_id,
+            kind: "instance",
+            id: &instance.id,
+            node_id,
+        };
+        #[expect(clippy::cast_precision_loss, reason = "percentages")]
+        let (cpu_limit, memory_limit, disk_limit, memory, disk) = (
+            instance.limits.cpu_percent as f64,
+            if s.memory_limit_bytes > 0 {
+                s.memory_limit_bytes as f64
+            } else {
+                instance.limits.memory_mb as f64 * MIB
+            },
+            instance.limits.disk_mb as f64 * MIB,
+            s.memory_bytes as f64,
+            s.disk_bytes as f64,
+        );
+        if cpu_limit > 0.0 {
+            observe(
+                state,
+                target,
+                "cpu_usage",
+                s.cpu_absolute * 100.0 / cpu_limit,
+            )
+            .await;
+        }
+        if memory_limit > 0.0 {
+            observe(state, target, "memory_usage", memory * 100.0 / memory_limit).await;
+        }
+        if disk_limit > 0.0 {
+            observe(state, target, "disk_usage", disk * 100.0 / disk_limit).await;
+        }
+    }
 }

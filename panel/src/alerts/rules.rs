@@ -36,7 +36,8 @@ fn targets_of(metric: &str) -> &'static [&'static str] {
     match metric {
         "node_offline" => &["node"],
         "instance_down" | "backup_failed" | "install_failed" => &["instance"],
-        // Samples are the node's (heartbeat); servers have no samples in the panel yet.
+        // A server's use is in percent of its limits; its network rates are not kept.
+        "cpu_usage" | "memory_usage" | "disk_usage" => &["node", "instance"],
         _ => &["node"],
     }
 }
@@ -58,9 +59,9 @@ pub struct RuleBody {
     pub target_type: String,
     /// One target; null for every target of the type in the organization.
     pub target_id: Option<String>,
-    /// `cpu_usage`, `memory_usage`, `disk_usage` (percent), `network_rx`, `network_tx`
-    /// (bytes/s) of a node; `node_offline`; `instance_down`, `backup_failed`,
-    /// `install_failed` of a server.
+    /// `cpu_usage`, `memory_usage`, `disk_usage` (percent; of a server, of its limits)
+    /// of a node or server; `network_rx`, `network_tx` (bytes/s) and `node_offline` of a
+    /// node; `instance_down`, `backup_failed`, `install_failed` of a server.
     pub metric: String,
     /// `gt`, `gte`, `lt`, `lte`, `eq` (threshold metrics; default `gt`).
     pub operator: Option<String>,

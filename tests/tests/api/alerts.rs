@@ -86,7 +86,7 @@ both_engines! {
         for (extra, field) in [
             (json!({"metric": "load"}), "metric"),
             (json!({"target_type": "cluster"}), "target_type"),
-            (json!({"target_type": "instance"}), "metric"),
+            (json!({"target_type": "instance", "metric": "network_rx"}), "metric"),
             (json!({"metric": "instance_down"}), "metric"),
             (json!({"operator": "ne"}), "operator"),
             (json!({"threshold": 150}), "threshold"),
@@ -464,6 +464,38 @@ async fn a_crash_fires_instance_down_once_a_start_resolves_it_a_stop_fires_nothi
     assert_eq!(failed["target_id"], id.as_str());
     evaluate::on_backup_end(&app.state, &id, false).await;
     wait_alert(&app, &admin.access, "backup_failed", "resolved").await;
+
+    // A server's disk use in percent of its limit (256 MiB), from a heartbeat's figures.
+    app.post(
+        "/v1/alerts/rules",
+        t,
+        json!({"organization_id": org, "name": "Disk nearly full", "target_type": "instance", "target_id": id,
+               "metric": "disk_usage", "operator": "gte", "threshold": 90, "duration_seconds": 0}),
+    )
+    .await
+    .expect(201);
+    let heartbeat = |disk_mib: u64| NodeSample {
+        instances: vec![shardlyn_proto::metrics::InstanceSample {
+            id: id.clone(),
+            disk_bytes: disk_mib * 1024 * 1024,
+            ..Default::default()
+        }],
+        ..NodeSample::default()
+    };
+    evaluate::on_sample(&app.state, &config.node_id, &heartbeat(100)).await;
+    assert!(
+        !all_alerts(&app, &admin.access)
+            .await
+            .iter()
+            .any(|a| a["metric"] == "disk_usage")
+    );
+    evaluate::on_sample(&app.state, &config.node_id, &heartbeat(240)).await;
+    let disk = wait_alert(&app, &admin.access, "disk_usage", "firing").await;
+    assert_eq!(disk["target_id"], id.as_str());
+    assert!(
+        (disk["value"].as_f64().expect("value") - 93.75).abs() < 0.01,
+        "{disk}"
+    );
 
     app.delete(&format!("/v1/instances/{id}"), t)
         .await
