@@ -623,3 +623,61 @@ async fn two_replicas_notify_each_transition_once() {
         "three firings and two resolutions, once each: {mails:#?}"
     );
 }
+
+both_engines! {
+    async fn alert_mail_reaches_the_members_who_read_alerts_through_smtp(engine) {
+        let sink = shardlyn_tests::smtp::SmtpSink::start().await;
+        let port = sink.port;
+        let app = shardlyn_tests::spawn_app_with(engine, move |c| {
+            c.smtp.host = "127.0.0.1".into();
+            c.smtp.port = Some(port);
+            c.smtp.mode = shardlyn_panel::config::SmtpMode::Plain;
+            c.smtp.from = "Shardlyn Test <panel@example.com>".into();
+        })
+        .await;
+        let owner = app.register("mail-owner@example.com").await;
+        let reader = app.register("mail-reader@example.com").await;
+        let denied = app.register("mail-denied@example.com").await;
+        let t = Some(owner.access.as_str());
+        let org = app.create_org(&owner.access, "Ops").await;
+        app.add_member(&org, &reader.user_id, "viewer").await;
+        app.add_member(&org, &denied.user_id, "viewer").await;
+        app.post(
+            &format!("/v1/organizations/{org}/members/{}/permissions", denied.user_id),
+            t,
+            json!({"key": "alerts.read", "allowed": false}),
+        )
+        .await
+        .expect(200);
+        let node = app.register_node(&owner.access, Some(&org), "edge-1").await;
+        app.post(
+            "/v1/alerts/rules",
+            t,
+            json!({"organization_id": org, "name": "Edge node offline", "target_type": "node",
+                   "metric": "node_offline", "duration_seconds": 0, "resolve_after_seconds": 0,
+                   "severity": "critical", "notify_email": true}),
+        )
+        .await
+        .expect(201);
+        evaluate::on_node_status(&app.state, &org, &node, false).await;
+        for to in ["mail-owner@example.com", "mail-reader@example.com"] {
+            let m = sink.wait_for_subject(to, "Edge node offline").await;
+            assert!(m.subject.contains("[critical]"), "{}", m.subject);
+            assert!(m.text.unwrap_or_default().contains("the node is offline"));
+        }
+        evaluate::on_node_status(&app.state, &org, &node, true).await;
+        sink.wait_for_subject("mail-reader@example.com", "Resolved: Edge node offline").await;
+        sink.wait_for_subject("mail-owner@example.com", "Resolved: Edge node offline").await;
+        // (Registration mailed each a verification link too.)
+        let received: Vec<_> = sink
+            .received()
+            .into_iter()
+            .filter(|m| m.subject.contains("Edge node offline"))
+            .collect();
+        assert!(
+            !received.iter().any(|m| m.rcpt_tos.iter().any(|r| r == "mail-denied@example.com")),
+            "a member without alerts.read got mail: {received:#?}"
+        );
+        assert_eq!(received.len(), 4, "one per transition and member: {received:#?}");
+    }
+}
