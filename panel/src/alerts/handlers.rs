@@ -17,7 +17,7 @@ use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
 /// An alert as shown.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertView {
     pub id: String,
     pub organization_id: String,
@@ -169,7 +169,7 @@ pub async fn ack(
 }
 
 /// `{"minutes": n}` of `POST /v1/alerts/{id}/silence`.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SilenceBody {
     /// 0 ends a silence; at most a week.
     pub minutes: i64,

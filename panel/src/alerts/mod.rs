@@ -7,7 +7,7 @@
 //! call [`evaluate`]; the `alerts` job moves on the alerts whose time came.
 
 pub mod evaluate;
-mod handlers;
+pub mod handlers;
 pub mod notify;
 pub mod rules;
 pub mod store;

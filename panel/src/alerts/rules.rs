@@ -85,7 +85,7 @@ pub struct RuleBody {
 }
 
 /// A rule as shown.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RuleView {
     pub id: String,
     pub organization_id: String,

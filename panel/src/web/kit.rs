@@ -130,6 +130,8 @@ impl Done {
             "allocation" => "New servers on this node get their ports from these settings.",
             "suspended" => "The user is suspended.",
             "unsuspended" => "The user may sign in again.",
+            "acked" => "The alert is acknowledged.",
+            "silenced" => "The alert's notifications are held back for an hour.",
             _ => return None,
         };
         Some(text.to_owned())
@@ -271,6 +273,27 @@ mod tests {
         let pager = json!({"page": 2, "pages": 3, "total": 120, "prev": "/admin/users?page=1",
             "next": "/admin/users?page=3"});
         vec![
+            (
+                "alerts.html.tera",
+                json!({"flash": flash, "organization_id": "o1", "organizations": [org, org],
+                "state": "firing", "total": 3,
+                "states": [{"state": "", "href": "/alerts", "current": false},
+                    {"state": "firing", "href": "/alerts?state=firing", "current": true}],
+                "alerts": [{"id": "a1", "organization_id": "o1", "rule_id": "r1",
+                    "rule_name": XSS, "target_type": "node", "target_id": XSS, "node_id": null,
+                    "metric": "cpu_usage", "severity": "warn", "state": "firing", "value": 95.0,
+                    "message": XSS, "no_data": true, "pending_since": "2026-01-01T00:00:00Z",
+                    "fired_at": "2026-01-01T00:05:00Z", "resolved_at": null,
+                    "acked_by": "u1", "acked_at": "2026-01-01T00:06:00Z",
+                    "silenced_until": "2026-01-01T01:06:00Z", "created_at": "2026-01-01T00:00:00Z"},
+                    {"id": "a2", "organization_id": "o1", "rule_id": "r2", "rule_name": "",
+                    "target_type": "instance", "target_id": "i1", "node_id": "n1",
+                    "metric": "instance_down", "severity": "critical", "state": "resolved",
+                    "value": null, "message": "m", "no_data": false,
+                    "pending_since": "2026-01-01T00:00:00Z", "fired_at": null,
+                    "resolved_at": "2026-01-01T00:09:00Z", "acked_by": null, "acked_at": null,
+                    "silenced_until": null, "created_at": "2026-01-01T00:00:00Z"}]}),
+            ),
             (
                 "nodes.html.tera",
                 json!({"flash": flash, "nodes": [node, {"id": "n2", "name": "b",

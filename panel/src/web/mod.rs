@@ -28,6 +28,7 @@
 mod account_pages;
 mod admin_pages;
 mod admin_ssh_pages;
+mod alert_pages;
 pub mod api;
 mod api_docs;
 mod assets;
@@ -118,6 +119,7 @@ pub fn router(app: AppState, api: Router) -> Router {
         .route("/docs/api/init.js", get(api_docs::init))
         .merge(instance_pages::router())
         .merge(account_pages::router())
+        .merge(alert_pages::router())
         .layer(middleware::from_fn(security_headers))
         .layer(metrics)
         .layer(tower_http::trace::TraceLayer::new_for_http())

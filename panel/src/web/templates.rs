@@ -109,6 +109,10 @@ pub const FILES: &[(&str, &str)] = &[
         "instance_new.html.tera",
         include_str!("../../../templates/web/instance_new.html.tera"),
     ),
+    (
+        "alerts.html.tera",
+        include_str!("../../../templates/web/alerts.html.tera"),
+    ),
 ];
 
 /// The parsed templates: immutable, built on first use (no connection, no state).

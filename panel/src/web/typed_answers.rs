@@ -10,6 +10,7 @@ const PAGES: &[(&str, &str)] = &[
     ("account_pages.rs", include_str!("account_pages.rs")),
     ("admin_pages.rs", include_str!("admin_pages.rs")),
     ("admin_ssh_pages.rs", include_str!("admin_ssh_pages.rs")),
+    ("alert_pages.rs", include_str!("alert_pages.rs")),
     ("api.rs", include_str!("api.rs")),
     ("auth_pages.rs", include_str!("auth_pages.rs")),
     ("instance_pages.rs", include_str!("instance_pages.rs")),
