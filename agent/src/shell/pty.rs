@@ -32,6 +32,10 @@ const GRACE: Duration = Duration::from_secs(2);
 /// How long output is still read after the shell exited (background jobs may hold the
 /// terminal open).
 const DRAIN: Duration = Duration::from_millis(500);
+/// How long after the shell exited this side keeps its copy of the slave. Without it,
+/// the master can read EIO while the shell's last output is still on its way from the
+/// slave (a full CI run once saw a terminal's last line, `got x`, lost that way).
+const RELEASE: Duration = Duration::from_millis(50);
 /// How long a write to a full PTY waits before trying again.
 const FULL_WAIT: Duration = Duration::from_millis(5);
 /// Bytes read from the master at most at once.
@@ -75,10 +79,10 @@ fn spawn(start: &ShellStart, shell: &str) -> io::Result<Session> {
         })
         .stdin(Stdio::from(slave.try_clone()?))
         .stdout(Stdio::from(slave.try_clone()?))
-        .stderr(Stdio::from(slave));
+        .stderr(Stdio::from(slave.try_clone()?));
     let child = command.spawn()?;
     // The command holds the slave's copies: dropped, the master reads EIO once the
-    // shell's session closed them all.
+    // shell's session closed them all and `drive` let go of `slave`.
     drop(command);
     let pid = child
         .id()
@@ -91,7 +95,7 @@ fn spawn(start: &ShellStart, shell: &str) -> io::Result<Session> {
     });
     let input = pipe::Sender::from_owned_fd_unchecked(master.try_clone()?)?;
     let output = pipe::Receiver::from_owned_fd_unchecked(master)?;
-    tokio::spawn(drive(output, input, child, pid, ends));
+    tokio::spawn(drive(output, input, child, pid, ends, slave));
     Ok(session)
 }
 
@@ -151,7 +155,10 @@ async fn drive(
     mut child: tokio::process::Child,
     pid: Pid,
     ends: Ends,
+    slave: std::os::fd::OwnedFd,
 ) {
+    let mut slave = Some(slave);
+    let mut release_at = Instant::now();
     let Ends {
         mut control,
         events,
@@ -189,6 +196,10 @@ async fn drive(
             exit = child.wait(), if status.is_none() => {
                 status = Some(exit.map_or(-1, |s| s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))));
                 drain_until = Instant::now() + DRAIN;
+                release_at = Instant::now() + RELEASE;
+            }
+            () = tokio::time::sleep_until(release_at), if status.is_some() && slave.is_some() => {
+                slave = None;
             }
             () = tokio::time::sleep_until(kill_at.unwrap_or_else(Instant::now)), if kill_at.is_some() && status.is_none() => {
                 signal_session(pid, Signal::KILL, true);
