@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use shardlyn_tests::bench::{env_or, percentile};
 use shardlyn_tests::shell::{Ended, Shell, SshNode};
-use shardlyn_tests::sshd::user_key;
+use shardlyn_tests::sshd::{CLIENT_OPTIONS, user_key};
 use shardlyn_tests::{Engine, spawn_app_with};
 
 const WAIT: Duration = Duration::from_secs(600);
@@ -40,33 +40,20 @@ fn text_file(path: &Path, mib: u64) {
 }
 
 fn ssh_args(key: &Path, port: u16) -> Vec<String> {
-    [
-        "-F",
-        "/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-        "-tt",
-    ]
-    .iter()
-    .map(ToString::to_string)
-    .chain([
-        "-o".into(),
-        format!("CertificateFile={}-cert.pub", key.display()),
-        "-i".into(),
-        key.display().to_string(),
-        "-p".into(),
-        port.to_string(),
-        "root@127.0.0.1".into(),
-    ])
-    .collect()
+    CLIENT_OPTIONS
+        .iter()
+        .chain(&["-o", "LogLevel=ERROR", "-tt"])
+        .map(ToString::to_string)
+        .chain([
+            "-o".into(),
+            format!("CertificateFile={}-cert.pub", key.display()),
+            "-i".into(),
+            key.display().to_string(),
+            "-p".into(),
+            port.to_string(),
+            "root@127.0.0.1".into(),
+        ])
+        .collect()
 }
 
 /// MiB/s of `ssh -tt cat file`.

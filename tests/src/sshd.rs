@@ -7,6 +7,21 @@ use std::process::{Child, Command, Stdio};
 
 use crate::agent::free_port;
 
+/// The OpenSSH client options of every test login: no configuration file, no prompts,
+/// only the key given, any host key.
+pub const CLIENT_OPTIONS: &[&str] = &[
+    "-F",
+    "/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+];
+
 /// `sshd` on loopback, stopped on drop.
 pub struct Sshd {
     child: Child,
@@ -105,20 +120,7 @@ impl Sshd {
         let cert = PathBuf::from(format!("{}-cert.pub", key.display()));
         exec(
             Command::new("ssh")
-                .args([
-                    "-F",
-                    "/dev/null",
-                    "-o",
-                    "BatchMode=yes",
-                    "-o",
-                    "IdentitiesOnly=yes",
-                ])
-                .args([
-                    "-o",
-                    "StrictHostKeyChecking=no",
-                    "-o",
-                    "UserKnownHostsFile=/dev/null",
-                ])
+                .args(CLIENT_OPTIONS)
                 .arg("-o")
                 .arg(format!("CertificateFile={}", cert.display()))
                 .arg("-i")

@@ -88,20 +88,7 @@ async fn sftp_with_cert(
 ) -> (bool, String) {
     use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new("sftp")
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
+        .args(shardlyn_tests::sshd::CLIENT_OPTIONS)
         .args(["-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20"])
         .args(["-o", "PreferredAuthentications=publickey"])
         .arg("-o")

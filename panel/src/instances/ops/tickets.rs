@@ -31,11 +31,7 @@ pub async fn create(
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
     let ticket = format!("{PREFIX}{}", random_hex(32));
     let now = now_ms();
-    let (session_id, api_token_id) = match &user.credential {
-        Credential::Session(id) => (Some(id.as_str()), None),
-        Credential::ApiToken(id) => (None, Some(id.as_str())),
-        Credential::Ticket => (None, None),
-    };
+    let (session_id, api_token_id) = bought_with(&user.credential);
     sqlx::query(
         "INSERT INTO console_tickets (id, token_hash, instance_id, user_id, created_at, expires_at, \
          session_id, api_token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -95,6 +91,17 @@ pub async fn redeem(
     holder(state, row.ok_or_else(invalid)?)
         .await?
         .ok_or_else(invalid)
+}
+
+/// The `session_id` and `api_token_id` columns a ticket bought with `credential` keeps
+/// (the credential its socket is checked against; [`holder`] reads them back).
+#[must_use]
+pub fn bought_with(credential: &Credential) -> (Option<&str>, Option<&str>) {
+    match credential {
+        Credential::Session(id) => (Some(id.as_str()), None),
+        Credential::ApiToken(id) => (None, Some(id.as_str())),
+        Credential::Ticket => (None, None),
+    }
 }
 
 /// The user of a spent ticket's row (`user_id, session_id, api_token_id`) and the

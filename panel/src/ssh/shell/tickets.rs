@@ -45,11 +45,7 @@ async fn issue(
 ) -> AppResult<Created<ShellTicket>> {
     let ticket = format!("{PREFIX}{}", random_hex(32));
     let now = now_ms();
-    let (session_id, api_token_id) = match &user.credential {
-        Credential::Session(id) => (Some(id.as_str()), None),
-        Credential::ApiToken(id) => (None, Some(id.as_str())),
-        Credential::Ticket => (None, None),
-    };
+    let (session_id, api_token_id) = crate::instances::ops::tickets::bought_with(&user.credential);
     sqlx::query(
         "INSERT INTO node_shell_tickets (id, token_hash, node_id, user_id, kind, session_id, \
          api_token_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
