@@ -12,6 +12,8 @@
 //! - a firing alert resolves only after its condition has been false for
 //!   `resolve_after_seconds` (a true sample in between starts that wait over), so a
 //!   value hovering at the threshold does not flap;
+//! - planned downtime is not an outage: no alert opens while a maintenance window
+//!   covers the target (`maintenance`), nor for a stop someone asked for;
 //! - missing data is not recovery: while a node is offline the alerts of the node and
 //!   its servers gain a "no data" mark and stay as they are (no firing, no resolving),
 //!   so the node's own `node_offline` alert is the one message of an outage.
@@ -28,6 +30,7 @@ use super::notify;
 use super::store::{self, Alert, Rule};
 use crate::db::new_id;
 use crate::error::AppResult;
+use crate::events::{Event, EventData};
 use crate::instances::Instance;
 use crate::state::AppState;
 
@@ -94,6 +97,17 @@ async fn step(
     match (open, holds(rule, value)) {
         (None, false) => {}
         (None, true) => {
+            if store::in_maintenance(
+                pool,
+                &rule.org_id,
+                (target.kind, target.id, target.node_id),
+                now,
+            )
+            .await?
+            {
+                tracing::debug!(rule.id = %rule.id, target.id = target.id, "no alert: the target is in maintenance");
+                return Ok(());
+            }
             let alert = Alert {
                 id: new_id(),
                 org_id: rule.org_id.clone(),
@@ -175,6 +189,7 @@ async fn fire(state: &AppState, rule: &Rule, alert: &Alert, now: i64) -> AppResu
         if !cooling {
             notify::transition(state, rule, &alert.id, "firing").await;
         }
+        announce(state, alert, "firing").await;
     }
     Ok(())
 }
@@ -186,8 +201,27 @@ async fn resolve(state: &AppState, rule: &Rule, alert: &Alert, now: i64) -> AppR
         if alert.notified {
             notify::transition(state, rule, &alert.id, "resolved").await;
         }
+        announce(state, alert, "resolved").await;
     }
     Ok(())
+}
+
+/// Tells the event bus that `alert` is now `to` (the bell of the web pages hears it).
+async fn announce(state: &AppState, alert: &Alert, to: &str) {
+    state
+        .events
+        .publish(Event::now(
+            alert.org_id.clone(),
+            EventData::Alert {
+                alert_id: alert.id.clone(),
+                rule_id: alert.rule_id.clone(),
+                state: to.to_owned(),
+                severity: alert.severity.clone(),
+                target_type: alert.target_type.clone(),
+                target_id: alert.target_id.clone(),
+            },
+        ))
+        .await;
 }
 
 /// Moves on the alerts whose time came: pending past the duration fire, firing ones

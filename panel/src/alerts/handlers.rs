@@ -197,7 +197,7 @@ pub async fn silence(
 }
 
 /// The unread count.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UnreadCount {
     pub count: i64,
 }

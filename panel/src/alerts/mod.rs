@@ -2,12 +2,14 @@
 //! alerts they raise (`/v1/alerts`, `handlers.rs`), their evaluation as samples and
 //! events arrive (`evaluate.rs`: pending → firing → resolved with duration, hysteresis
 //! and cooldown; missing data is not recovery; a node's outage is one alert) and their
-//! notification, once per transition and channel across replicas (`notify.rs`). The
+//! notification, once per transition and channel across replicas (`notify.rs`), and
+//! maintenance windows that hold both back (`/v1/alerts/maintenance`, `maintenance.rs`). The
 //! nodes' presence listener, the heartbeat's sample and the instances' state reports
 //! call [`evaluate`]; the `alerts` job moves on the alerts whose time came.
 
 pub mod evaluate;
 pub mod handlers;
+pub mod maintenance;
 pub mod notify;
 pub mod rules;
 pub mod store;
@@ -54,6 +56,30 @@ pub fn router() -> Routes {
             Access::User,
             "Delete rule",
             rules::delete,
+        )
+        .get(
+            "/v1/alerts/maintenance",
+            Access::User,
+            "List maintenance windows",
+            maintenance::list,
+        )
+        .post(
+            "/v1/alerts/maintenance",
+            Access::User,
+            "Create maintenance window",
+            maintenance::create,
+        )
+        .get(
+            "/v1/alerts/maintenance/{id}",
+            Access::User,
+            "Get maintenance window",
+            maintenance::get,
+        )
+        .delete(
+            "/v1/alerts/maintenance/{id}",
+            Access::User,
+            "Delete maintenance window",
+            maintenance::delete,
         )
         .get("/v1/alerts/{id}", Access::User, "Get alert", handlers::get)
         .post(

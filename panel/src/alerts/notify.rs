@@ -3,7 +3,8 @@
 //! (the `alert` mail template), and the rule's integrations through their delivery queue
 //! (`integrations::deliver::enqueue`, keyed `<alert id>:<transition>`). Each (alert, transition, channel) is claimed by one row
 //! of `alert_notifications` before it is sent, so a transition is notified once per
-//! channel whichever replica evaluated it. Nothing goes out for a silenced alert, nor
+//! channel whichever replica evaluated it. Nothing goes out for a silenced alert or one
+//! whose target is in a maintenance window, nor
 //! for a server's alert while its node's `node_offline` alert fires (the outage is one
 //! message). In-app notification is the alert itself and the unread count.
 
@@ -43,6 +44,18 @@ async fn send(state: &AppState, rule: &Rule, alert_id: &str, transition: &str) -
         return Ok(());
     };
     if alert.silenced_until.is_some_and(|until| until > now) || alert.no_data {
+        return Ok(());
+    }
+    let node_id = alert.node_id.as_deref().unwrap_or(&alert.target_id);
+    if store::in_maintenance(
+        pool,
+        &alert.org_id,
+        (&alert.target_type, &alert.target_id, node_id),
+        now,
+    )
+    .await?
+    {
+        tracing::info!(alert.id = %alert.id, "alert not notified: its target is in maintenance");
         return Ok(());
     }
     if alert.target_type == "instance"

@@ -50,7 +50,7 @@ const MAX_SECONDS: i64 = 7 * 24 * 3600;
 const MAX_LIST: usize = 20;
 
 /// A rule's settings, as created (`POST`) or replaced (`PUT`).
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RuleBody {
     /// The organization (on create; the personal one by default; ignored on update).
     pub organization_id: Option<String>,
@@ -151,7 +151,7 @@ fn seconds(field: &str, v: Option<i64>, default: i64) -> AppResult<i64> {
     Ok(v)
 }
 
-fn one_of(field: &str, v: &str, allowed: &[&str]) -> AppResult<()> {
+pub(super) fn one_of(field: &str, v: &str, allowed: &[&str]) -> AppResult<()> {
     if allowed.contains(&v) {
         Ok(())
     } else {
@@ -246,26 +246,7 @@ async fn build(state: &AppState, org_id: &str, body: RuleBody, base: Rule) -> Ap
             return Err(AppError::not_found("integration"));
         }
     }
-    let target_id = body
-        .target_id
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty());
-    if let Some(target) = &target_id {
-        let found = if target.contains('\0') {
-            false
-        } else if body.target_type == "node" {
-            crate::nodes::store::find_in_org(&state.db.pool, org_id, target)
-                .await?
-                .is_some()
-        } else {
-            crate::instances::store::find(&state.db.pool, target)
-                .await?
-                .is_some_and(|i| i.org_id == org_id)
-        };
-        if !found {
-            return Err(AppError::not_found(&body.target_type));
-        }
-    }
+    let target_id = target_in_org(state, org_id, &body.target_type, body.target_id).await?;
     Ok(Rule {
         name: name.to_string(),
         target_type: body.target_type,
@@ -284,6 +265,40 @@ async fn build(state: &AppState, org_id: &str, body: RuleBody, base: Rule) -> Ap
         enabled: body.enabled.unwrap_or(true),
         ..base
     })
+}
+
+/// The target id of a rule or window body (trimmed; empty means every target), checked
+/// to be a node or server (`target_type`) of `org_id`.
+///
+/// # Errors
+/// 404 naming the target type for another organization's or an unknown target;
+/// database failures.
+pub(super) async fn target_in_org(
+    state: &AppState,
+    org_id: &str,
+    target_type: &str,
+    target_id: Option<String>,
+) -> AppResult<Option<String>> {
+    let target_id = target_id
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    if let Some(target) = &target_id {
+        let found = if target.contains('\0') {
+            false
+        } else if target_type == "node" {
+            crate::nodes::store::find_in_org(&state.db.pool, org_id, target)
+                .await?
+                .is_some()
+        } else {
+            crate::instances::store::find(&state.db.pool, target)
+                .await?
+                .is_some_and(|i| i.org_id == org_id)
+        };
+        if !found {
+            return Err(AppError::not_found(target_type));
+        }
+    }
+    Ok(target_id)
 }
 
 /// `{"data": [rule...], "pagination": {...}}` of one organization.

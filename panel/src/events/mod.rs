@@ -94,6 +94,19 @@ pub enum EventData {
         #[serde(default)]
         resumes: i64,
     },
+    /// An alert fired or resolved (sent by the replica whose evaluation won the
+    /// transition, once): the web pages' bell reads its unread count again.
+    Alert {
+        alert_id: String,
+        rule_id: String,
+        /// `firing` or `resolved`.
+        state: String,
+        /// `info`, `warn` or `critical`.
+        severity: String,
+        /// `node` or `instance`.
+        target_type: String,
+        target_id: String,
+    },
     /// A change someone made, as the audit log recorded it (successful writes only).
     /// A platform event: heard by platform administrators, not by organizations.
     Audit { entry: crate::audit::store::Entry },
@@ -117,6 +130,7 @@ impl EventData {
             Self::BackupProgress { .. } => "backup_progress",
             Self::ScheduleRun { .. } => "schedule_run",
             Self::Migration { .. } => "migration",
+            Self::Alert { .. } => "alert",
             Self::Audit { .. } => "audit",
             Self::CallersInvalidated { .. } => "callers_invalidated",
             Self::ReadsInvalidated { .. } => "reads_invalidated",
@@ -148,6 +162,7 @@ impl EventData {
             Self::BackupProgress { .. } => "instances.backups.read",
             Self::ScheduleRun { .. } => "instances.schedules",
             Self::Migration { .. } => "instances.read",
+            Self::Alert { .. } => "alerts.read",
             // Held by nobody's membership check: platform events go to administrators,
             // `is_internal` events to nobody.
             Self::Audit { .. }

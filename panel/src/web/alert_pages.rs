@@ -129,17 +129,20 @@ async fn show(
     let organizations = kit::organizations(web, browser, user)
         .await
         .unwrap_or_default();
-    if let Err(e) = kit::act(
+    // Seen now: the bell of this page says so too.
+    let mut user = user.clone();
+    match kit::act(
         web,
         browser,
-        user,
+        &user,
         Method::POST,
         "/v1/alerts/read",
         None::<&()>,
     )
     .await
     {
-        tracing::warn!(error.code = %e.code, "marking alerts seen failed");
+        Ok(()) => user.alerts_unread = Some(0),
+        Err(e) => tracing::warn!(error.code = %e.code, "marking alerts seen failed"),
     }
     let alerts = list
         .data
@@ -176,7 +179,7 @@ async fn show(
     kit::page(
         web,
         browser,
-        user,
+        &user,
         page.flash.status(),
         ("Alerts", "alerts"),
         "alerts.html.tera",

@@ -150,7 +150,10 @@ fn error_of(status: StatusCode, body: &[u8]) -> WebError {
         return WebError::new(status, "INTERNAL_ERROR", "something went wrong on our side");
     }
     match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(e) => WebError::new(status, &e.code, &e.error),
+        Ok(e) => WebError {
+            field: e.field.flatten(),
+            ..WebError::new(status, &e.code, &e.error)
+        },
         Err(_) => WebError::new(
             status,
             "ERROR",

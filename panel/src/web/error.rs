@@ -14,6 +14,10 @@ pub struct WebError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// The input field a `VALIDATION_ERROR` is about, as the API names it (`threshold`,
+    /// `variables[3].env_variable`), so a form can show the message next to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl WebError {
@@ -23,6 +27,7 @@ impl WebError {
             status,
             code: code.to_owned(),
             message: message.into(),
+            field: None,
         }
     }
 
@@ -57,10 +62,17 @@ impl From<AppError> for WebError {
             AppError::Internal(_) => "something went wrong on our side".to_owned(),
             other => other.to_string(),
         };
+        let field = match &err {
+            AppError::InvalidField { field, .. } | AppError::Unprocessable { field, .. } => {
+                field.clone()
+            }
+            _ => None,
+        };
         Self {
             status: err.status(),
             code: err.code().to_owned(),
             message,
+            field,
         }
     }
 }

@@ -621,6 +621,7 @@ mod tests {
             active: "instances",
             csrf_token: "c".repeat(64),
             user: None,
+            alerts_unread: None,
             asset_version: "v1",
         }
     }

@@ -132,6 +132,8 @@ impl Done {
             "unsuspended" => "The user may sign in again.",
             "acked" => "The alert is acknowledged.",
             "silenced" => "The alert's notifications are held back for an hour.",
+            "maintenance" => "The maintenance window is open: its targets raise no alerts.",
+            "maintenance-ended" => "The maintenance window is over.",
             _ => return None,
         };
         Some(text.to_owned())
@@ -253,6 +255,7 @@ mod tests {
                 name: "Ada".into(),
                 is_admin: true,
             }),
+            alerts_unread: Some(12),
             asset_version: "v1",
         }
     }
@@ -293,6 +296,24 @@ mod tests {
                     "pending_since": "2026-01-01T00:00:00Z", "fired_at": null,
                     "resolved_at": "2026-01-01T00:09:00Z", "acked_by": null, "acked_at": null,
                     "silenced_until": null, "created_at": "2026-01-01T00:00:00Z"}]}),
+            ),
+            (
+                "alert_maintenance.html.tera",
+                json!({"flash": flash, "organization_id": "o1", "organizations": [org, org],
+                "windows": [{"id": "w1", "organization_id": "o1", "target_type": "node",
+                    "target_id": "n1", "target_name": XSS, "starts_at": "2026-01-01T00:00:00Z",
+                    "ends_at": "2026-01-01T01:00:00Z", "reason": XSS, "active": true,
+                    "created_by": "u1", "created_at": "2026-01-01T00:00:00Z"},
+                    {"id": "w2", "organization_id": "o1", "target_type": "instance",
+                    "target_id": null, "target_name": "every server",
+                    "starts_at": "2026-01-02T00:00:00Z", "ends_at": "2026-01-02T01:00:00Z",
+                    "reason": "", "active": false, "created_by": null,
+                    "created_at": "2026-01-01T00:00:00Z"}],
+                "targets": [{"value": "node:", "label": "Every node"},
+                    {"value": "node:n1", "label": XSS}],
+                "durations": [[30, "30 minutes"], [60, "1 hour"]],
+                "form": {"organization_id": "o1", "target": "node:n1", "duration_minutes": "60",
+                    "reason": XSS}}),
             ),
             (
                 "nodes.html.tera",

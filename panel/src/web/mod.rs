@@ -37,6 +37,7 @@ pub mod csrf;
 pub mod error;
 mod instance_pages;
 mod kit;
+mod maintenance_pages;
 mod node_pages;
 mod org_pages;
 mod pages;
@@ -120,6 +121,7 @@ pub fn router(app: AppState, api: Router) -> Router {
         .merge(instance_pages::router())
         .merge(account_pages::router())
         .merge(alert_pages::router())
+        .merge(maintenance_pages::router())
         .layer(middleware::from_fn(security_headers))
         .layer(metrics)
         .layer(tower_http::trace::TraceLayer::new_for_http())

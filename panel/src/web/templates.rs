@@ -113,6 +113,10 @@ pub const FILES: &[(&str, &str)] = &[
         "alerts.html.tera",
         include_str!("../../../templates/web/alerts.html.tera"),
     ),
+    (
+        "alert_maintenance.html.tera",
+        include_str!("../../../templates/web/alert_maintenance.html.tera"),
+    ),
 ];
 
 /// The parsed templates: immutable, built on first use (no connection, no state).
@@ -143,6 +147,8 @@ pub struct Layout {
     /// The CSRF token for forms and `<meta name="csrf-token">`.
     pub csrf_token: String,
     pub user: Option<LayoutUser>,
+    /// The bell's count of alerts the user has not seen (`None`: not known, no count).
+    pub alerts_unread: Option<i64>,
     /// Appended to asset URLs (`?v=`) so browsers may cache them for good.
     pub asset_version: &'static str,
 }
@@ -175,6 +181,7 @@ pub fn render_error(status: u16, heading: &str, code: &str, message: &str) -> St
         active: "",
         csrf_token: String::new(),
         user: None,
+        alerts_unread: None,
         asset_version: super::assets::version(),
     };
     let page = ErrorPage {
@@ -206,6 +213,7 @@ mod tests {
                 name: "Ada <script>".into(),
                 is_admin: true,
             }),
+            alerts_unread: user.then_some(3),
             asset_version: "v1",
         }
     }

@@ -15,6 +15,7 @@ const PAGES: &[(&str, &str)] = &[
     ("auth_pages.rs", include_str!("auth_pages.rs")),
     ("instance_pages.rs", include_str!("instance_pages.rs")),
     ("kit.rs", include_str!("kit.rs")),
+    ("maintenance_pages.rs", include_str!("maintenance_pages.rs")),
     ("node_pages.rs", include_str!("node_pages.rs")),
     ("org_pages.rs", include_str!("org_pages.rs")),
     ("pages.rs", include_str!("pages.rs")),

@@ -1,7 +1,7 @@
 //! Building page responses: the layout's variables, an HTML page with its cookies, a
 //! redirect. Pages are never cached (they carry the CSRF token and the user's data).
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 
@@ -10,6 +10,7 @@ use super::error::{WebError, WebResult};
 use super::session::{self, Browser, WebUser};
 use super::templates::{self, Layout, LayoutUser};
 use super::{assets, csrf};
+use crate::alerts::handlers::UnreadCount;
 use crate::error::AppError;
 
 /// The layout of a page for `user`.
@@ -30,6 +31,7 @@ pub fn layout(
             name: u.current.user.name.clone(),
             is_admin: u.current.user.is_admin,
         }),
+        alerts_unread: user.and_then(|u| u.alerts_unread),
         asset_version: assets::version(),
     }
 }
@@ -115,7 +117,8 @@ pub async fn require_user(
     browser: &Browser,
     here: &str,
 ) -> WebResult<Result<WebUser, Response>> {
-    if let Some(user) = session::current(&web.app, browser).await? {
+    if let Some(mut user) = session::current(&web.app, browser).await? {
+        user.alerts_unread = unread_alerts(web, browser, &user).await;
         return Ok(Ok(user));
     }
     if needs_bootstrap(web, browser).await? {
@@ -126,6 +129,24 @@ pub async fn require_user(
         next => format!("/login?next={next}"),
     };
     Ok(Err(redirect(&to, [])?))
+}
+
+/// The bell's count: the alerts `user` has not seen (`GET /v1/alerts/unread-count`);
+/// `None` when it cannot be read (the page still renders, without a count).
+async fn unread_alerts(web: &WebState, browser: &Browser, user: &WebUser) -> Option<i64> {
+    let answer: WebResult<UnreadCount> = web
+        .fetch(
+            browser,
+            Method::GET,
+            "/v1/alerts/unread-count",
+            Some(&user.access),
+            None::<&()>,
+        )
+        .await;
+    answer
+        .map_err(|e| tracing::warn!(error.code = %e.code, "reading the unread alerts"))
+        .ok()
+        .map(|c| c.count)
 }
 
 /// The CSRF token of a page and the cookie that stores a new one.

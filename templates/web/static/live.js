@@ -1,11 +1,12 @@
 // Keeps the badges of a page live from the event stream (GET /v1/events, Server-Sent
 // Events, authenticated by the session cookie): an instance's state badge
-// (`data-live-instance="<id>"`), a node's status badge (`data-live-node="<id>"`) and a
-// server move's state (`data-live-migration="<id>"`).
+// (`data-live-instance="<id>"`), a node's status badge (`data-live-node="<id>"`), a
+// server move's state (`data-live-migration="<id>"`) and the bell's unread count
+// (`data-live-alerts`, on every signed-in page).
 // Other scripts of the page hear the rest as DOM events on `document`, named
 // `live:<event type>` with the event as `detail` (the Backups tab: `live:backup_progress`,
 // the Schedules tab: `live:schedule_run`, a server's move: `live:migration`, the audit
-// log: `live:audit`).
+// log: `live:audit`, the alerts: `live:alert`).
 // The browser reconnects by itself and resumes from the last event it saw; a `resync`
 // (events were missed that the panel no longer keeps) reloads the page once it is
 // visible, so what it shows is current again.
@@ -57,7 +58,27 @@ function listen() {
       }
     }
   }, { once: true });
-  for (const type of ['backup_progress', 'schedule_run', 'migration', 'audit']) {
+  // The bell: an alert fired or resolved somewhere the user may read; the count is the
+  // user's own (what they have not seen), so it is read again rather than counted here.
+  const bells = document.querySelectorAll('[data-live-alerts]');
+  const recount = async () => {
+    const { api } = await import(`./app.js${new URL(import.meta.url).search}`);
+    try {
+      const { count } = await api('GET', '/v1/alerts/unread-count');
+      for (const el of bells) {
+        el.textContent = String(count);
+        el.hidden = count === 0;
+      }
+    } catch {
+      // The bell keeps what it showed; the next event reads it again.
+    }
+  };
+  if (bells.length) {
+    source.addEventListener('alert', recount);
+    // An alert may have fired between the page's render and the stream's start.
+    source.addEventListener('open', recount, { once: true });
+  }
+  for (const type of ['backup_progress', 'schedule_run', 'migration', 'audit', 'alert']) {
     source.addEventListener(type, (e) => {
       document.dispatchEvent(new CustomEvent(`live:${type}`, { detail: JSON.parse(e.data) }));
     });
@@ -74,4 +95,4 @@ function listen() {
   source.addEventListener('open', () => { document.documentElement.dataset.live = 'on'; });
 }
 
-if (document.querySelector('[data-live-instance], [data-live-node], [data-live-migration], [data-live-events]')) listen();
+if (document.querySelector('[data-live-instance], [data-live-node], [data-live-migration], [data-live-events], [data-live-alerts]')) listen();

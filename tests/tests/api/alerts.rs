@@ -3,7 +3,7 @@
 //! ack, unread count, one email per transition), and end to end with a real agent and
 //! busybox server: a crash fires `instance_down` once after its duration and a start
 //! resolves it, a user stop fires nothing, a killed agent gives one `node_offline`
-//! message and no per-server one.
+//! message and no per-server one; a maintenance window holds alerts and their mail back.
 
 use std::time::Duration;
 
@@ -269,6 +269,104 @@ both_engines! {
         assert_eq!(alerts("&severity=critical").await["pagination"]["total"], 0);
         let by_target = app.get(&format!("/v1/alerts?organization_id={org}&target={node}"), t).await.expect(200).body;
         assert_eq!(by_target["pagination"]["total"], 2, "{by_target}");
+    }
+}
+
+both_engines! {
+    async fn a_maintenance_window_holds_alerts_back_and_firing_is_on_the_event_bus(engine) {
+        let app = spawn_app(engine).await;
+        let owner = app.register("maint@example.com").await;
+        let t = Some(owner.access.as_str());
+        let org = personal_org(&app, &owner.access).await;
+        let node = app.register_node(&owner.access, None, "n1").await;
+        let other = app.register("maint-other@example.com").await;
+        let other_node = app.register_node(&other.access, None, "theirs").await;
+        app.post("/v1/alerts/rules", t, rule(&org, &json!({"name": "Node down", "metric": "node_offline",
+                "target_id": node, "duration_seconds": 0, "cooldown_seconds": 0,
+                "email_recipients": ["ops@example.com"]})))
+            .await
+            .expect(201);
+
+        // Validation names the field; another organization's node is not found.
+        let window = |extra: Value| {
+            let mut body = json!({"organization_id": org, "target_type": "node", "target_id": node,
+                "duration_minutes": 60, "reason": "kernel update"});
+            for (k, v) in extra.as_object().expect("object") {
+                body[k] = v.clone();
+            }
+            body
+        };
+        for (extra, field) in [
+            (json!({"target_type": "cluster"}), "target_type"),
+            (json!({"duration_minutes": 0}), "duration_minutes"),
+            (json!({"duration_minutes": 50000}), "duration_minutes"),
+            (json!({"duration_minutes": null}), "ends_at"),
+            (json!({"duration_minutes": null, "ends_at": "2001-01-01T00:00:00Z"}), "ends_at"),
+            (json!({"ends_at": "2099-01-01T00:00:00Z"}), "duration_minutes"),
+            (json!({"reason": "a\u{7}b"}), "reason"),
+        ] {
+            let r = app.post("/v1/alerts/maintenance", t, window(extra.clone())).await.expect_error(400, "VALIDATION_ERROR");
+            assert_eq!(r.body["field"], field, "{extra}: {}", r.body);
+        }
+        app.post("/v1/alerts/maintenance", t, window(json!({"target_id": other_node})))
+            .await
+            .expect_error(404, "NOT_FOUND");
+
+        // In the window the node goes offline: no alert, nothing mailed.
+        let clock = app.state.clock.clone();
+        let start = shardlyn_panel::db::now_ms();
+        clock.set_ms(start);
+        let w = app.post("/v1/alerts/maintenance", t, window(json!({}))).await.expect(201).body;
+        let wid = w["id"].as_str().expect("window id").to_string();
+        assert_eq!(w["active"], true, "{w}");
+        assert_eq!(w["target_id"], node.as_str());
+        let listed = app.get(&format!("/v1/alerts/maintenance?organization_id={org}"), t).await.expect(200).body;
+        assert_eq!(listed["pagination"]["total"], 1, "{listed}");
+        assert_eq!(app.get(&format!("/v1/alerts/maintenance/{wid}"), Some(&other.access)).await.status, 404);
+        evaluate::on_node_status(&app.state, &org, &node, false).await;
+        evaluate::tick(&app.state).await.expect("tick");
+        let all = app.get(&format!("/v1/alerts?organization_id={org}"), t).await.expect(200).body;
+        assert_eq!(all["pagination"]["total"], 0, "planned downtime is not an outage: {all}");
+        evaluate::on_node_status(&app.state, &org, &node, true).await;
+
+        // After the window, the same outage fires, once, and the bus says so.
+        let mut events = app.state.events.subscribe();
+        clock.set_ms(start + 61 * 60_000);
+        assert_eq!(app.get(&format!("/v1/alerts/maintenance?organization_id={org}"), t).await.expect(200).body["pagination"]["total"], 0);
+        evaluate::on_node_status(&app.state, &org, &node, false).await;
+        let firing = app.get(&format!("/v1/alerts?organization_id={org}&state=firing"), t).await.expect(200).body;
+        assert_eq!(firing["pagination"]["total"], 1, "{firing}");
+        let alert_id = firing["data"][0]["id"].as_str().expect("alert id").to_string();
+        let heard = loop {
+            let logged = tokio::time::timeout(WAIT, events.recv()).await.expect("an event").expect("the bus");
+            if logged.event.data.name() == "alert" {
+                break serde_json::to_value(&logged.event).expect("event json");
+            }
+        };
+        assert_eq!(heard["alert_id"], alert_id.as_str(), "{heard}");
+        assert_eq!(heard["state"], "firing", "{heard}");
+        assert_eq!(heard["organization_id"], org.as_str(), "{heard}");
+        let mails = app.mailer.sent().into_iter().filter(|m| m.to == "ops@example.com").count();
+        assert_eq!(mails, 1);
+
+        // A window set while it fires holds back the resolved mail; deleting it ends it.
+        let w2 = app.post("/v1/alerts/maintenance", t, window(json!({}))).await.expect(201).body;
+        let w2 = w2["id"].as_str().expect("id").to_string();
+        app.delete(&format!("/v1/alerts/maintenance/{w2}"), Some(&other.access)).await.expect_error(404, "NOT_FOUND");
+        evaluate::on_node_status(&app.state, &org, &node, true).await;
+        clock.set_ms(start + 70 * 60_000);
+        evaluate::tick(&app.state).await.expect("tick");
+        let a = app.get(&format!("/v1/alerts/{alert_id}"), t).await.expect(200).body;
+        assert_eq!(a["state"], "resolved", "{a}");
+        let mails = app.mailer.sent().into_iter().filter(|m| m.to == "ops@example.com").count();
+        assert_eq!(mails, 1, "no resolved mail in maintenance");
+        app.delete(&format!("/v1/alerts/maintenance/{w2}"), t).await.expect(204);
+        app.get(&format!("/v1/alerts/maintenance/{w2}"), t).await.expect_error(404, "NOT_FOUND");
+        // A window on every node covers a server of any node (and the node itself).
+        let tomorrow = shardlyn_panel::db::rfc3339(start + 71 * 60_000 + 24 * 3600 * 1000);
+        let all_nodes = app.post("/v1/alerts/maintenance", t, window(json!({"target_id": null, "starts_at": tomorrow}))).await.expect(201).body;
+        assert_eq!(all_nodes["active"], false, "{all_nodes}");
+        assert!(all_nodes["target_id"].is_null(), "{all_nodes}");
     }
 }
 

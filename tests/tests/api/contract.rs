@@ -17,6 +17,26 @@ const EXTRAS: &[(&str, &str, &str)] = &[
         "silence an alert's notifications for a while (issue 16)",
     ),
     (
+        "GET",
+        "/v1/alerts/maintenance",
+        "maintenance windows: planned downtime fires no alert (issue 16)",
+    ),
+    (
+        "POST",
+        "/v1/alerts/maintenance",
+        "open or schedule a maintenance window (issue 16)",
+    ),
+    (
+        "GET",
+        "/v1/alerts/maintenance/{id}",
+        "one maintenance window (issue 16)",
+    ),
+    (
+        "DELETE",
+        "/v1/alerts/maintenance/{id}",
+        "end a maintenance window early (issue 16)",
+    ),
+    (
         "POST",
         "/v1/alerts/read",
         "mark the alerts seen: the unread count counts from then (issue 16)",

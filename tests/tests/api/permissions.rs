@@ -48,6 +48,7 @@ enum Fresh {
     Integration,
     AlertRule,
     Alert,
+    Maintenance,
 }
 
 struct Row {
@@ -678,6 +679,20 @@ const TABLE: &[Row] = &[
         Key("alerts.write"),
         Fresh::AlertRule,
     ),
+    r("GET", "/v1/alerts/maintenance", Key("alerts.read")),
+    r("POST", "/v1/alerts/maintenance", Key("alerts.write")),
+    fresh(
+        "GET",
+        "/v1/alerts/maintenance/{id}",
+        Key("alerts.read"),
+        Fresh::Maintenance,
+    ),
+    fresh(
+        "DELETE",
+        "/v1/alerts/maintenance/{id}",
+        Key("alerts.write"),
+        Fresh::Maintenance,
+    ),
     // Webhook tokens.
     r("GET", "/v1/webhook-tokens", Key("webhooks.manage")),
     r("POST", "/v1/webhook-tokens", Key("webhooks.manage")),
@@ -846,6 +861,11 @@ fn alert_rule_body(org: &str, node: &str) -> Value {
            "target_id": node, "metric": "node_offline", "duration_seconds": 0})
 }
 
+fn maintenance_body(org: &str, node: &str) -> Value {
+    json!({"organization_id": org, "target_type": "node", "target_id": node,
+           "duration_minutes": 30, "reason": "kernel update"})
+}
+
 /// Fires rule `rule` on `node` (as the node's going offline would) and returns the alert.
 async fn new_alert(app: &TestApp, org: &str, node: &str, rule: &str) -> String {
     let target = shardlyn_panel::alerts::evaluate::Target {
@@ -868,6 +888,7 @@ fn body_for(row: &Row, w: &World, org: &str, n: usize) -> Option<Value> {
             alert_rule_body(org, &w.node)
         }
         ("POST", "/v1/alerts/{id}/silence") => json!({"minutes": 5}),
+        ("POST", "/v1/alerts/maintenance") => maintenance_body(org, &w.node),
         ("POST", "/v1/organizations") => json!({"name": format!("Org {n}")}),
         ("PUT", "/v1/organizations/{orgId}") => json!({"name": "Matrix"}),
         ("POST", "/v1/organizations/{orgId}/members/invite") => {
@@ -1084,6 +1105,12 @@ both_engines! {
                     Fresh::Alert => {
                         let rule = new_alert_rule(&app, &w, &org).await;
                         id = new_alert(&app, &org, &w.node, &rule).await;
+                    }
+                    Fresh::Maintenance => {
+                        let r = app.post("/v1/alerts/maintenance", Some(&w.owner),
+                            maintenance_body(&org, &w.node))
+                            .await.expect(201);
+                        id = r.body["id"].as_str().expect("window id").to_string();
                     }
                     Fresh::WebhookToken => {
                         let r = app.post("/v1/webhook-tokens", Some(&w.owner), json!({"name": "doomed", "organization_id": org}))

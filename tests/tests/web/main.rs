@@ -3,6 +3,7 @@
 //! properties checked over plain HTTP (CSRF, cookie flags, headers, error pages).
 
 mod account_pages;
+mod alert_bell;
 mod alerts_page;
 mod browser;
 mod flows;
