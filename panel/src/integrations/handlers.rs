@@ -162,7 +162,7 @@ pub async fn types(_user: CurrentUser) -> AppJson<TypeList> {
 }
 
 /// The create body.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     pub organization_id: Option<String>,
@@ -287,7 +287,7 @@ pub async fn get(
 
 /// The update body: omitted fields keep their value; in `config`, an omitted secret keeps
 /// its sealed value and `null` clears an optional field.
-#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBody {
     pub name: Option<String>,

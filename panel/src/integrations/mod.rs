@@ -12,7 +12,10 @@ pub mod kinds;
 pub mod send;
 pub mod store;
 
-pub use handlers::{IntegrationView, TestResult};
+pub use handlers::{
+    CreateBody, CreatedIntegration, IntegrationList, IntegrationView, RotatedSecret, TestResult,
+    UpdateBody,
+};
 
 use serde_json::{Map, Value};
 

@@ -116,6 +116,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../templates/web/static/forms.js"),
     ),
     (
+        "integrations.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/integrations.js"),
+    ),
+    (
         "term.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../../templates/web/static/term.js"),

@@ -36,11 +36,13 @@ mod auth_pages;
 pub mod csrf;
 pub mod error;
 mod instance_pages;
+mod integration_pages;
 mod kit;
 mod maintenance_pages;
 mod node_pages;
 mod org_pages;
 mod pages;
+mod rule_pages;
 pub mod session;
 mod shell_pages;
 mod ssh_pages;
@@ -120,8 +122,10 @@ pub fn router(app: AppState, api: Router) -> Router {
         .route("/docs/api/init.js", get(api_docs::init))
         .merge(instance_pages::router())
         .merge(account_pages::router())
+        .merge(rule_pages::router())
         .merge(alert_pages::router())
         .merge(maintenance_pages::router())
+        .merge(integration_pages::router())
         .layer(middleware::from_fn(security_headers))
         .layer(metrics)
         .layer(tower_http::trace::TraceLayer::new_for_http())

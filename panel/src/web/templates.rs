@@ -110,12 +110,28 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../../templates/web/instance_new.html.tera"),
     ),
     (
+        "macros.html.tera",
+        include_str!("../../../templates/web/macros.html.tera"),
+    ),
+    (
         "alerts.html.tera",
         include_str!("../../../templates/web/alerts.html.tera"),
     ),
     (
+        "alert_rules.html.tera",
+        include_str!("../../../templates/web/alert_rules.html.tera"),
+    ),
+    (
+        "alert_rule.html.tera",
+        include_str!("../../../templates/web/alert_rule.html.tera"),
+    ),
+    (
         "alert_maintenance.html.tera",
         include_str!("../../../templates/web/alert_maintenance.html.tera"),
+    ),
+    (
+        "integrations.html.tera",
+        include_str!("../../../templates/web/integrations.html.tera"),
     ),
 ];
 
@@ -267,7 +283,7 @@ mod tests {
     #[test]
     fn every_template_renders_with_sample_data() {
         for (name, _) in FILES {
-            if *name == "base.html.tera" {
+            if matches!(*name, "base.html.tera" | "macros.html.tera") {
                 continue;
             }
             for user in [false, true] {

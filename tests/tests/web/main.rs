@@ -8,6 +8,8 @@ mod alerts_page;
 mod browser;
 mod flows;
 mod instance_pages;
+mod integrations_page;
 mod node_shell;
+mod rules_page;
 mod security;
 mod typed_pages;
