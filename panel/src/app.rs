@@ -32,6 +32,7 @@ pub fn routes() -> Routes {
         .merge(backups::router())
         .merge(webhooks::router())
         .merge(crate::integrations::router())
+        .merge(crate::credentials::router())
         .merge(schedules::router())
         .merge(crate::migrations::router())
         .merge(crate::ssh::router())

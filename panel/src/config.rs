@@ -279,6 +279,42 @@ impl Default for IntegrationsConfig {
     }
 }
 
+/// Cloud providers' APIs, as cloud credentials are verified against them (see
+/// `credentials`). Each base URL is configurable, so a private endpoint or a test's
+/// local fake can stand in; every call goes through the outbound guard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CloudConfig {
+    /// Hetzner Cloud API (`{base}/servers`).
+    pub hetzner_api_url: String,
+    /// Cloudflare API v4 (`{base}/user/tokens/verify`).
+    pub cloudflare_api_url: String,
+    /// Steam Web API (`{base}/ISteamWebAPIUtil/GetSupportedAPIList/v1/`).
+    pub steam_api_url: String,
+    /// AWS STS (`GetCallerIdentity`); empty: `https://sts.{region}.amazonaws.com`.
+    pub aws_sts_url: String,
+    /// Google's OAuth token endpoint; empty: the service account key's `token_uri`.
+    pub gcp_token_url: String,
+    /// OCI Identity API, `{region}` replaced by the credential's region.
+    pub oci_identity_url: String,
+    /// Seconds a verify call may take.
+    pub timeout_secs: u64,
+}
+
+impl Default for CloudConfig {
+    fn default() -> Self {
+        Self {
+            hetzner_api_url: "https://api.hetzner.cloud/v1".into(),
+            cloudflare_api_url: "https://api.cloudflare.com/client/v4".into(),
+            steam_api_url: "https://api.steampowered.com".into(),
+            aws_sts_url: String::new(),
+            gcp_token_url: String::new(),
+            oci_identity_url: "https://identity.{region}.oci.oraclecloud.com".into(),
+            timeout_secs: 15,
+        }
+    }
+}
+
 /// Replicas (with `redis_url`): where this one takes requests for the agents it holds
 /// from the others (see `tunnel::registry`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -364,6 +400,7 @@ pub struct Config {
     /// public internet: `[outbound] allow = ["10.0.0.5", "192.168.1.0/24", "minio.lan"]`.
     pub outbound: shardlyn_net::outbound::Outbound,
     pub integrations: IntegrationsConfig,
+    pub cloud: CloudConfig,
 }
 
 impl Default for Config {
@@ -393,6 +430,7 @@ impl Default for Config {
             cluster: ClusterConfig::default(),
             outbound: shardlyn_net::outbound::Outbound::default(),
             integrations: IntegrationsConfig::default(),
+            cloud: CloudConfig::default(),
         }
     }
 }
@@ -810,6 +848,29 @@ const DOCS: &[(&str, &str)] = &[
     (
         "integrations.give_up_after_secs",
         "Seconds after which a delivery still failing is given up, whatever its attempts.",
+    ),
+    (
+        "cloud",
+        "Cloud providers' APIs that cloud credentials are verified against (a private endpoint or a local fake may stand in); calls go through the outbound guard.",
+    ),
+    ("cloud.hetzner_api_url", "Hetzner Cloud API base URL."),
+    ("cloud.cloudflare_api_url", "Cloudflare API v4 base URL."),
+    ("cloud.steam_api_url", "Steam Web API base URL."),
+    (
+        "cloud.aws_sts_url",
+        "AWS STS endpoint for GetCallerIdentity. Empty: https://sts.<region>.amazonaws.com.",
+    ),
+    (
+        "cloud.gcp_token_url",
+        "Google OAuth token endpoint. Empty: the token_uri of the service account key.",
+    ),
+    (
+        "cloud.oci_identity_url",
+        "OCI Identity API base URL; {region} is replaced by the credential's region.",
+    ),
+    (
+        "cloud.timeout_secs",
+        "Seconds a credential's verify call may take.",
     ),
 ];
 

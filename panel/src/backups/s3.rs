@@ -1,16 +1,14 @@
 //! S3-compatible storage from the panel: reading (downloads) and deleting archives
 //! through `object_store`, and listing/creating buckets. `object_store` has no bucket
-//! operations, so those two requests are signed here (AWS Signature V4, path-style)
-//! with `hmac` + `sha2`: a dozen lines no maintained crate offers without pulling in
-//! the whole AWS SDK. Every request goes through the outbound guard
+//! operations, so those two requests are signed here (AWS Signature V4, path-style,
+//! [`crate::sigv4`]): a dozen lines no maintained crate offers without pulling in the
+//! whole AWS SDK. Every request goes through the outbound guard
 //! ([`shardlyn_net::outbound`]) and connects only to the addresses it checked.
 
-use hmac::{Hmac, Mac};
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::store::Config;
 use crate::error::{AppError, AppResult};
@@ -122,17 +120,6 @@ pub async fn delete(state: &AppState, c: &Config, key: &str) -> AppResult<()> {
     }
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
-fn hmac(key: &[u8], data: &str) -> Vec<u8> {
-    // HMAC accepts keys of any length; this cannot fail.
-    let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
-        return Vec::new();
-    };
-    mac.update(data.as_bytes());
-    mac.finalize().into_bytes().to_vec()
-}
-
 /// The endpoint requests go to: the configured one, or AWS's for the region.
 fn endpoint(c: &Config) -> String {
     if c.endpoint.is_empty() {
@@ -162,28 +149,17 @@ async fn signed(
         (Some(h), None) => h.to_string(),
         _ => return Err(AppError::BadRequest("invalid S3 endpoint".into())),
     };
-    let now = chrono::Utc::now();
-    let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
-    let date = now.format("%Y%m%d").to_string();
-    let payload = hex::encode(Sha256::digest(&body));
-    let canonical = format!(
-        "{method}\n{}\n\nhost:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{amz_date}\n\n\
-         host;x-amz-content-sha256;x-amz-date\n{payload}",
-        url.path()
-    );
-    let scope = format!("{date}/{}/s3/aws4_request", region(c));
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let mut key = hmac(format!("AWS4{}", creds.secret_access_key).as_bytes(), &date);
-    for part in [region(c), "s3", "aws4_request"] {
-        key = hmac(&key, part);
-    }
-    let signature = hex::encode(hmac(&key, &to_sign));
-    let auth = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={signature}",
-        creds.access_key_id
+    let signed = crate::sigv4::sign(
+        crate::sigv4::Request {
+            method: method.as_str(),
+            host: &host,
+            path: url.path(),
+            body: &body,
+            service: "s3",
+            region: region(c),
+        },
+        (&creds.access_key_id, &creds.secret_access_key),
+        chrono::Utc::now(),
     );
     let client = checked
         .pin(reqwest::Client::builder())
@@ -191,9 +167,9 @@ async fn signed(
         .map_err(|e| AppError::Internal(e.into()))?;
     let response = client
         .request(method, url)
-        .header("x-amz-date", amz_date)
-        .header("x-amz-content-sha256", payload)
-        .header(reqwest::header::AUTHORIZATION, auth)
+        .header("x-amz-date", signed.amz_date)
+        .header("x-amz-content-sha256", signed.payload_sha256)
+        .header(reqwest::header::AUTHORIZATION, signed.authorization)
         .body(body)
         .timeout(std::time::Duration::from_secs(30))
         .send()

@@ -37,6 +37,11 @@ const EXTRAS: &[(&str, &str, &str)] = &[
         "end a maintenance window early (issue 16)",
     ),
     (
+        "GET",
+        "/v1/credentials/providers",
+        "the cloud providers and their credential fields, for forms (issue 17)",
+    ),
+    (
         "POST",
         "/v1/alerts/read",
         "mark the alerts seen: the unread count counts from then (issue 16)",
@@ -265,7 +270,6 @@ const PENDING_PREFIXES: &[&str] = &[
     "/v1/nodes/{id}/firewall",
     "/v1/provision",
     "/v1/planner",
-    "/v1/credentials",
     "/v1/dns",
     "/v1/billing",
     "/v1/deploy",

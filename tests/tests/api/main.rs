@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod backups;
 mod contract;
+mod credentials;
 mod events;
 mod files;
 mod git;

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use shardlyn_panel::orgs::permissions::{Role, role_has};
 use shardlyn_panel::routes::Access;
 use shardlyn_tests::console::Console;
-use shardlyn_tests::{Resp, Session, TestApp, both_engines, spawn_app};
+use shardlyn_tests::{Resp, Session, TestApp, both_engines, spawn_app_with};
 
 const GIB: i64 = 1024 * 1024 * 1024;
 
@@ -49,6 +49,7 @@ enum Fresh {
     AlertRule,
     Alert,
     Maintenance,
+    Credential,
 }
 
 struct Row {
@@ -693,6 +694,40 @@ const TABLE: &[Row] = &[
         Key("alerts.write"),
         Fresh::Maintenance,
     ),
+    // Cloud credentials.
+    r("GET", "/v1/credentials", Key("credentials.read")),
+    r("GET", "/v1/credentials/providers", AnyUser),
+    r("POST", "/v1/credentials", Key("credentials.write")),
+    fresh(
+        "GET",
+        "/v1/credentials/{id}",
+        Key("credentials.read"),
+        Fresh::Credential,
+    ),
+    fresh(
+        "PUT",
+        "/v1/credentials/{id}",
+        Key("credentials.write"),
+        Fresh::Credential,
+    ),
+    fresh(
+        "DELETE",
+        "/v1/credentials/{id}",
+        Key("credentials.write"),
+        Fresh::Credential,
+    ),
+    fresh(
+        "POST",
+        "/v1/credentials/{id}/default",
+        Key("credentials.write"),
+        Fresh::Credential,
+    ),
+    fresh(
+        "POST",
+        "/v1/credentials/{id}/verify",
+        Key("credentials.write"),
+        Fresh::Credential,
+    ),
     // Webhook tokens.
     r("GET", "/v1/webhook-tokens", Key("webhooks.manage")),
     r("POST", "/v1/webhook-tokens", Key("webhooks.manage")),
@@ -861,6 +896,12 @@ fn alert_rule_body(org: &str, node: &str) -> Value {
            "target_id": node, "metric": "node_offline", "duration_seconds": 0})
 }
 
+/// A Steam key whose verify call goes nowhere (port 9 refuses at once).
+fn credential_body(org: &str) -> Value {
+    json!({"organization_id": org, "name": "Steam", "provider": "steam",
+           "config": {"api_key": "KEY0123456789ABCDEF"}})
+}
+
 fn maintenance_body(org: &str, node: &str) -> Value {
     json!({"organization_id": org, "target_type": "node", "target_id": node,
            "duration_minutes": 30, "reason": "kernel update"})
@@ -889,6 +930,8 @@ fn body_for(row: &Row, w: &World, org: &str, n: usize) -> Option<Value> {
         }
         ("POST", "/v1/alerts/{id}/silence") => json!({"minutes": 5}),
         ("POST", "/v1/alerts/maintenance") => maintenance_body(org, &w.node),
+        ("POST", "/v1/credentials") => credential_body(org),
+        ("PUT", "/v1/credentials/{id}") => json!({"name": "Renamed"}),
         ("POST", "/v1/organizations") => json!({"name": format!("Org {n}")}),
         ("PUT", "/v1/organizations/{orgId}") => json!({"name": "Matrix"}),
         ("POST", "/v1/organizations/{orgId}/members/invite") => {
@@ -1008,7 +1051,8 @@ fn expected(row: &Row, kind: Kind) -> Option<bool> {
 
 both_engines! {
     async fn every_route_answers_as_the_permission_table_says(engine) {
-        let app = spawn_app(engine).await;
+        // Credentials' verify calls go to a port that refuses at once (port 9).
+        let app = spawn_app_with(engine, |c| c.cloud.steam_api_url = "http://127.0.0.1:9".into()).await;
         let platform = app.bootstrap_admin().await;
         let owner = app.register("owner@example.com").await;
         let mut callers = vec![Caller { label: "owner", session: owner.clone(), kind: Kind::Member(Role::Owner) }];
@@ -1105,6 +1149,11 @@ both_engines! {
                     Fresh::Alert => {
                         let rule = new_alert_rule(&app, &w, &org).await;
                         id = new_alert(&app, &org, &w.node, &rule).await;
+                    }
+                    Fresh::Credential => {
+                        let r = app.post("/v1/credentials", Some(&w.owner), credential_body(&org))
+                            .await.expect(201);
+                        id = r.body["id"].as_str().expect("credential id").to_string();
                     }
                     Fresh::Maintenance => {
                         let r = app.post("/v1/alerts/maintenance", Some(&w.owner),
