@@ -64,36 +64,56 @@ pub fn holds(rule: &Rule, value: f64) -> bool {
 /// Weighs `value` of `metric` on `target` against every rule covering it; failures are
 /// logged (evaluation never fails what reported the value).
 pub async fn observe(state: &AppState, target: Target<'_>, metric: &str, value: f64) {
-    if let Err(e) = observe_inner(state, target, metric, value).await {
-        tracing::warn!(alert.metric = metric, target.id = target.id, error = %e, "evaluating alert rules");
+    observe_all(state, target, &[(metric, value)]).await;
+}
+
+/// Weighs several metrics of one sample of `target` at once: one read of the rules that
+/// cover the target and one of its open alerts, whatever the number of metrics (a
+/// heartbeat carries five); failures are logged.
+pub async fn observe_all(state: &AppState, target: Target<'_>, values: &[(&str, f64)]) {
+    if let Err(e) = observe_inner(state, target, values).await {
+        tracing::warn!(target.id = target.id, error = %e, "evaluating alert rules");
     }
 }
 
 async fn observe_inner(
     state: &AppState,
     target: Target<'_>,
-    metric: &str,
-    value: f64,
+    values: &[(&str, f64)],
 ) -> AppResult<()> {
     let pool = &state.db.pool;
-    let rules = store::rules_for(pool, target.org_id, target.kind, target.id, metric).await?;
-    for rule in rules {
+    let value_of = |metric: &str| values.iter().find(|(m, _)| *m == metric).map(|(_, v)| *v);
+    let rules: Vec<(Rule, f64)> =
+        store::rules_for_target(pool, target.org_id, target.kind, target.id)
+            .await?
+            .into_iter()
+            .filter_map(|rule| value_of(&rule.metric).map(|v| (rule, v)))
+            .collect();
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let mut open = store::open_alerts_on(pool, target.id).await?;
+    for (rule, value) in rules {
+        let alert = open
+            .iter()
+            .position(|a| a.rule_id == rule.id)
+            .map(|i| open.swap_remove(i));
         let now = state.clock.now_ms();
-        step(state, &rule, target, value, now).await?;
+        step(state, &rule, target, value, alert, now).await?;
     }
     Ok(())
 }
 
-/// One rule, one value.
+/// One rule, one value, and the rule's open alert on the target if there is one.
 async fn step(
     state: &AppState,
     rule: &Rule,
     target: Target<'_>,
     value: f64,
+    open: Option<Alert>,
     now: i64,
 ) -> AppResult<()> {
     let pool = &state.db.pool;
-    let open = store::open_alert(pool, &rule.id, target.id).await?;
     match (open, holds(rule, value)) {
         (None, false) => {}
         (None, true) => {
@@ -311,20 +331,13 @@ pub async fn on_sample(state: &AppState, node_id: &str, sample: &NodeSample) {
             Some(used as f64 * 100.0 / total as f64)
         }
     };
-    observe(
-        state,
-        target,
-        "cpu_usage",
-        sample.cpu_percent.clamp(0.0, 100.0),
-    )
-    .await;
+    let mut values = vec![("cpu_usage", sample.cpu_percent.clamp(0.0, 100.0))];
     if let Some(p) = percent(sample.memory_used_bytes, sample.memory_total_bytes) {
-        observe(state, target, "memory_usage", p).await;
+        values.push(("memory_usage", p));
     }
     if let Some(p) = percent(sample.disk_used_bytes, sample.disk_total_bytes) {
-        observe(state, target, "disk_usage", p).await;
+        values.push(("disk_usage", p));
     }
-    on_instance_samples(state, node_id, &sample.instances).await;
     // The two latest samples give the rates (counters since boot; a reboot resets them).
     let last: Result<Vec<(i64, i64, i64)>, _> = sqlx::query_as(
         "SELECT at, net_rx_bytes, net_tx_bytes FROM node_metrics WHERE node_id = $1 \
@@ -341,9 +354,11 @@ pub async fn on_sample(state: &AppState, node_id: &str, sample: &NodeSample) {
     {
         #[expect(clippy::cast_precision_loss, reason = "byte rates")]
         let rate = |now: i64, before: i64| (now - before) as f64 * 1000.0 / (at - prev_at) as f64;
-        observe(state, target, "network_rx", rate(rx, prev_rx)).await;
-        observe(state, target, "network_tx", rate(tx, prev_tx)).await;
+        values.push(("network_rx", rate(rx, prev_rx)));
+        values.push(("network_tx", rate(tx, prev_tx)));
     }
+    observe_all(state, target, &values).await;
+    on_instance_samples(state, node_id, &sample.instances).await;
 }
 
 /// An instance's state as its agent reported it, `before` the row as it was:
@@ -473,20 +488,16 @@ async fn on_instance_samples(state: &AppState, node_id: &str, samples: &[Instanc
             s.memory_bytes as f64,
             s.disk_bytes as f64,
         );
+        let mut values = Vec::with_capacity(3);
         if cpu_limit > 0.0 {
-            observe(
-                state,
-                target,
-                "cpu_usage",
-                s.cpu_absolute * 100.0 / cpu_limit,
-            )
-            .await;
+            values.push(("cpu_usage", s.cpu_absolute * 100.0 / cpu_limit));
         }
         if memory_limit > 0.0 {
-            observe(state, target, "memory_usage", memory * 100.0 / memory_limit).await;
+            values.push(("memory_usage", memory * 100.0 / memory_limit));
         }
         if disk_limit > 0.0 {
-            observe(state, target, "disk_usage", disk * 100.0 / disk_limit).await;
+            values.push(("disk_usage", disk * 100.0 / disk_limit));
         }
+        observe_all(state, target, &values).await;
     }
 }

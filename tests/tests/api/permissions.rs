@@ -916,9 +916,11 @@ async fn new_alert(app: &TestApp, org: &str, node: &str, rule: &str) -> String {
         node_id: node,
     };
     shardlyn_panel::alerts::evaluate::observe(&app.state, target, "node_offline", 1.0).await;
-    shardlyn_panel::alerts::store::open_alert(&app.state.db.pool, rule, node)
+    shardlyn_panel::alerts::store::open_alerts_on(&app.state.db.pool, node)
         .await
-        .expect("open alert")
+        .expect("open alerts")
+        .into_iter()
+        .find(|a| a.rule_id == rule)
         .expect("the rule fired")
         .id
 }

@@ -73,23 +73,18 @@ pub async fn insert_alert(pool: &AnyPool, a: &Alert) -> sqlx::Result<bool> {
     Ok(done.rows_affected() > 0)
 }
 
-/// The open (pending or firing) alert of a rule on a target.
+/// The open (pending or firing) alerts on a target, of every rule.
 ///
 /// # Errors
 /// Database failures.
-pub async fn open_alert(
-    pool: &AnyPool,
-    rule_id: &str,
-    target_id: &str,
-) -> sqlx::Result<Option<Alert>> {
+pub async fn open_alerts_on(pool: &AnyPool, target_id: &str) -> sqlx::Result<Vec<Alert>> {
     sqlx::query_as(concat!(
         "SELECT ",
         alert_columns!(),
-        " FROM alerts WHERE rule_id = $1 AND target_id = $2 AND state <> 'resolved'"
+        " FROM alerts WHERE target_id = $1 AND state <> 'resolved'"
     ))
-    .bind(rule_id)
     .bind(target_id)
-    .fetch_optional(pool)
+    .fetch_all(pool)
     .await
 }
 

@@ -177,26 +177,24 @@ pub async fn count_rules(pool: &AnyPool, org_id: &str) -> sqlx::Result<i64> {
         .await
 }
 
-/// The enabled rules of `org_id` on `metric` that cover target `target_id` of
-/// `target_type` (those naming it, and those naming every target of the type).
+/// The enabled rules of `org_id` that cover target `target_id` of `target_type` (those
+/// naming it, and those naming every target of the type), whatever their metric.
 ///
 /// # Errors
 /// Database failures.
-pub async fn rules_for(
+pub async fn rules_for_target(
     pool: &AnyPool,
     org_id: &str,
     target_type: &str,
     target_id: &str,
-    metric: &str,
 ) -> sqlx::Result<Vec<Rule>> {
     sqlx::query_as(concat!(
         "SELECT ",
         rule_columns!(),
-        " FROM alert_rules WHERE org_id = $1 AND metric = $2 AND target_type = $3 \
-         AND enabled = 1 AND (target_id IS NULL OR target_id = $4)"
+        " FROM alert_rules WHERE org_id = $1 AND target_type = $2 \
+         AND enabled = 1 AND (target_id IS NULL OR target_id = $3)"
     ))
     .bind(org_id)
-    .bind(metric)
     .bind(target_type)
     .bind(target_id)
     .fetch_all(pool)
