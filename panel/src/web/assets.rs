@@ -116,9 +116,9 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../templates/web/static/forms.js"),
     ),
     (
-        "integrations.js",
+        "choice.js",
         "text/javascript; charset=utf-8",
-        include_bytes!("../../../templates/web/static/integrations.js"),
+        include_bytes!("../../../templates/web/static/choice.js"),
     ),
     (
         "term.js",

@@ -33,6 +33,7 @@ pub mod api;
 mod api_docs;
 mod assets;
 mod auth_pages;
+mod credential_pages;
 pub mod csrf;
 pub mod error;
 mod instance_pages;
@@ -126,6 +127,7 @@ pub fn router(app: AppState, api: Router) -> Router {
         .merge(alert_pages::router())
         .merge(maintenance_pages::router())
         .merge(integration_pages::router())
+        .merge(credential_pages::router())
         .layer(middleware::from_fn(security_headers))
         .layer(metrics)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -133,6 +133,10 @@ pub const FILES: &[(&str, &str)] = &[
         "integrations.html.tera",
         include_str!("../../../templates/web/integrations.html.tera"),
     ),
+    (
+        "credentials.html.tera",
+        include_str!("../../../templates/web/credentials.html.tera"),
+    ),
 ];
 
 /// The parsed templates: immutable, built on first use (no connection, no state).

@@ -13,6 +13,7 @@ const PAGES: &[(&str, &str)] = &[
     ("alert_pages.rs", include_str!("alert_pages.rs")),
     ("api.rs", include_str!("api.rs")),
     ("auth_pages.rs", include_str!("auth_pages.rs")),
+    ("credential_pages.rs", include_str!("credential_pages.rs")),
     ("instance_pages.rs", include_str!("instance_pages.rs")),
     ("integration_pages.rs", include_str!("integration_pages.rs")),
     ("kit.rs", include_str!("kit.rs")),

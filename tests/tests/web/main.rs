@@ -6,6 +6,7 @@ mod account_pages;
 mod alert_bell;
 mod alerts_page;
 mod browser;
+mod credentials_page;
 mod flows;
 mod instance_pages;
 mod integrations_page;
