@@ -332,15 +332,8 @@ pub async fn create(
     AppQuery(org): AppQuery<OrgQuery>,
     AppJson(body): AppJson<RuleBody>,
 ) -> AppResult<(StatusCode, AppJson<RuleView>)> {
-    let requested = match (body.organization_id.clone(), org.organization_id) {
-        (Some(b), Some(q)) if b != q => {
-            return Err(AppError::invalid_field(
-                "organization_id",
-                "organization_id in the body and in the query differ",
-            ));
-        }
-        (b, q) => b.or(q),
-    };
+    let requested =
+        crate::orgs::scope::requested_org(body.organization_id.clone(), org.organization_id)?;
     let member = scoped(&state, &user, requested.as_deref(), perm::AlertsWrite::KEY).await?;
     let now = now_ms();
     let base = Rule {

@@ -236,15 +236,8 @@ pub async fn create(
     AppQuery(org): AppQuery<OrgQuery>,
     AppJson(body): AppJson<CreateBody>,
 ) -> AppResult<(StatusCode, AppJson<CredentialView>)> {
-    let requested = match (body.organization_id.clone(), org.organization_id) {
-        (Some(b), Some(q)) if b != q => {
-            return Err(AppError::invalid_field(
-                "organization_id",
-                "organization_id in the body and in the query differ",
-            ));
-        }
-        (b, q) => b.or(q),
-    };
+    let requested =
+        crate::orgs::scope::requested_org(body.organization_id.clone(), org.organization_id)?;
     let member = scoped(
         &state,
         &user,

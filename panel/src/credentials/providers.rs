@@ -370,10 +370,12 @@ async fn send(
     url: &str,
     build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
 ) -> Result<Answer, Verified> {
-    let checked =
-        state.config.outbound.resolve_url(url).await.map_err(|e| {
-            Verified::unreachable(format!("the provider's address is refused: {e}"))
-        })?;
+    let checked = state
+        .config
+        .outbound
+        .resolve_url(url)
+        .await
+        .map_err(|e| Verified::unreachable(format!("could not reach the provider: {e}")))?;
     let client = checked
         .pin(reqwest::Client::builder())
         .timeout(Duration::from_secs(state.config.cloud.timeout_secs.max(1)))

@@ -15,6 +15,22 @@ pub struct OrgQuery {
     pub organization_id: Option<String>,
 }
 
+/// The organization a create names in its body or in `?organization_id=`; both must
+/// agree when both are given.
+///
+/// # Errors
+/// 400 naming `organization_id` when they differ.
+pub fn requested_org(body: Option<String>, query: Option<String>) -> AppResult<Option<String>> {
+    match (body, query) {
+        (Some(b), Some(q)) if b != q => Err(AppError::invalid_field(
+            "organization_id",
+            "organization_id in the body and in the query differ",
+        )),
+        (Some(b), _) => Ok(Some(b)),
+        (None, q) => Ok(q),
+    }
+}
+
 /// The caller's personal organization.
 ///
 /// # Errors

@@ -22,7 +22,6 @@ use super::csrf::CsrfForm;
 use super::error::{WebError, WebResult};
 use super::kit::{self, Flash, page_user, plain, shown};
 use super::session::{Browser, WebUser};
-use super::view::redirect;
 use crate::credentials::{CreateBody, CredentialList, CredentialView, ProviderList, VerifyResult};
 use crate::orgs::store::OrgWithRole;
 
@@ -316,7 +315,7 @@ pub async fn create(
     )
     .await;
     match shown(answer)? {
-        Ok(_) => back(&org, "credential-created"),
+        Ok(_) => kit::done_in("/credentials", &org, "credential-created"),
         Err(error) => {
             let page = CredentialsPage {
                 error_field: error.field.clone().unwrap_or_default(),
@@ -424,17 +423,6 @@ fn refused(error: WebError) -> WebResult<CredentialsPage> {
     })
 }
 
-/// `303` back to the page of `org` with the notice `done`.
-fn back(org: &str, done: &str) -> WebResult<Response> {
-    redirect(
-        &format!(
-            "/credentials?{}",
-            kit::query(&[("organization_id", org), ("done", done)])
-        ),
-        [],
-    )
-}
-
 /// Back to the page the form came from: with the notice `done`, or the API's refusal.
 async fn after(
     web: &WebState,
@@ -446,7 +434,7 @@ async fn after(
 ) -> WebResult<Response> {
     let org = org_of(&form.organization_id);
     match shown(answer)? {
-        Ok(()) => back(&org, done),
+        Ok(()) => kit::done_in("/credentials", &org, done),
         Err(error) => {
             let page = refused(error)?;
             show(web, browser, user, &org, &HashMap::new(), page).await

@@ -22,7 +22,6 @@ use super::csrf::CsrfForm;
 use super::error::{WebError, WebResult};
 use super::kit::{self, Flash, page_user, plain, shown};
 use super::session::{Browser, WebUser};
-use super::view::redirect;
 use crate::integrations::kinds::{self, FieldKind};
 use crate::integrations::{
     CreateBody, CreatedIntegration, IntegrationList, IntegrationView, RotatedSecret, TestResult,
@@ -288,7 +287,7 @@ pub async fn create(
                 };
                 show(&web, &browser, &user, &org, &HashMap::new(), page).await
             }
-            None => back(&org, "integration-created"),
+            None => kit::done_in("/integrations", &org, "integration-created"),
         },
         Err(error) => {
             let page = IntegrationsPage {
@@ -471,17 +470,6 @@ fn refused(error: WebError) -> WebResult<IntegrationsPage> {
     })
 }
 
-/// `303` back to the page of `org` with the notice `done`.
-fn back(org: &str, done: &str) -> WebResult<Response> {
-    redirect(
-        &format!(
-            "/integrations?{}",
-            kit::query(&[("organization_id", org), ("done", done)])
-        ),
-        [],
-    )
-}
-
 /// Back to the page the form came from: with the notice `done`, or the API's refusal.
 async fn after(
     web: &WebState,
@@ -493,7 +481,7 @@ async fn after(
 ) -> WebResult<Response> {
     let org = org_of(&form.organization_id);
     match shown(answer)? {
-        Ok(()) => back(&org, done),
+        Ok(()) => kit::done_in("/integrations", &org, done),
         Err(error) => {
             let page = refused(error)?;
             show(web, browser, user, &org, &HashMap::new(), page).await

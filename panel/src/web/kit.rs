@@ -216,6 +216,20 @@ pub fn done(path: &str, key: &str) -> WebResult<Response> {
     redirect(&format!("{path}?done={key}"), [])
 }
 
+/// `303` to `path` of organization `org` (none: the personal one) with the notice `done`.
+///
+/// # Errors
+/// Never for our paths.
+pub fn done_in(path: &str, org: &str, done: &str) -> WebResult<Response> {
+    redirect(
+        &format!(
+            "{path}?{}",
+            query(&[("organization_id", org), ("done", done)])
+        ),
+        [],
+    )
+}
+
 /// `key=value` pairs as a query string (empty values left out).
 #[must_use]
 pub fn query(pairs: &[(&str, &str)]) -> String {

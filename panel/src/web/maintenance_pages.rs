@@ -17,7 +17,6 @@ use super::csrf::CsrfForm;
 use super::error::WebResult;
 use super::kit::{self, Flash, page_user, plain, shown};
 use super::session::{Browser, WebUser};
-use super::view::redirect;
 use crate::alerts::maintenance::{WindowBody, WindowView};
 use crate::instances::view::InstanceView;
 use crate::nodes::store::Node;
@@ -260,7 +259,7 @@ pub async fn open_window(
     )
     .await;
     match shown(answer)? {
-        Ok(()) => back(&org, "maintenance"),
+        Ok(()) => kit::done_in("/alerts/maintenance", &org, "maintenance"),
         Err(error) if error.status == StatusCode::NOT_FOUND && form.target.is_empty() => Err(error),
         Err(error) => show(&web, &browser, &user, &org, (Flash::error(error), form)).await,
     }
@@ -291,16 +290,5 @@ pub async fn end_window(
         None::<&()>,
     )
     .await?;
-    back(&org, "maintenance-ended")
-}
-
-/// `303` back to the page of `org` with the notice `done`.
-fn back(org: &str, done: &str) -> WebResult<Response> {
-    redirect(
-        &format!(
-            "/alerts/maintenance?{}",
-            kit::query(&[("organization_id", org), ("done", done)])
-        ),
-        [],
-    )
+    kit::done_in("/alerts/maintenance", &org, "maintenance-ended")
 }

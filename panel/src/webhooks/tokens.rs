@@ -118,15 +118,7 @@ pub async fn create(
     AppQuery(org): AppQuery<OrgQuery>,
     AppJson(body): AppJson<CreateToken>,
 ) -> AppResult<(StatusCode, AppJson<Created>)> {
-    let requested = match (body.organization_id, org.organization_id) {
-        (Some(b), Some(q)) if b != q => {
-            return Err(AppError::invalid_field(
-                "organization_id",
-                "organization_id in the body and in the query differ",
-            ));
-        }
-        (b, q) => b.or(q),
-    };
+    let requested = crate::orgs::scope::requested_org(body.organization_id, org.organization_id)?;
     // Authorization first: a caller outside the organization learns nothing from 400s.
     let member = scoped(&state, &user, requested.as_deref(), PERMISSION).await?;
     let name = body.name.trim();

@@ -45,7 +45,8 @@ pub async fn create(
     AppQuery(org): AppQuery<OrgQuery>,
     AppJson(WorkloadInput(body)): AppJson<WorkloadInput>,
 ) -> AppResult<Created<WorkloadBody>> {
-    let requested = pick_org(organization_field(&body)?, org.organization_id)?;
+    let requested =
+        crate::orgs::scope::requested_org(organization_field(&body)?, org.organization_id)?;
     let member = scoped(&state, &user, requested.as_deref(), "workloads.write").await?;
     let egg = egg_from_shape(&body)?;
     let workload = store::insert(
@@ -61,18 +62,6 @@ pub async fn create(
     )
     .await?;
     Ok(Created(WorkloadBody(workload)))
-}
-
-/// The organization named by the body or the query; both must agree when both are given.
-pub(super) fn pick_org(body: Option<String>, query: Option<String>) -> AppResult<Option<String>> {
-    match (body, query) {
-        (Some(b), Some(q)) if b != q => Err(AppError::invalid_field(
-            "organization_id",
-            "organization_id in the body and in the query differ",
-        )),
-        (Some(b), _) => Ok(Some(b)),
-        (None, q) => Ok(q),
-    }
 }
 
 /// One workload.

@@ -12,7 +12,6 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 
-use super::handlers::pick_org;
 use super::input::{check_name, parse_egg_text};
 use super::ordered::Doc;
 use super::store::{self, NewWorkload, Source};
@@ -21,6 +20,7 @@ use super::view::WorkloadBody;
 use crate::auth::extract::CurrentUser;
 use crate::db::new_id;
 use crate::error::{AppError, AppJson, AppQuery, AppResult};
+use crate::orgs::scope::requested_org;
 use crate::orgs::scope::{OrgQuery, scoped};
 use crate::respond::Created;
 use crate::state::AppState;
@@ -48,7 +48,7 @@ pub async fn import_egg(
     let text = std::str::from_utf8(&body)
         .map_err(|_| AppError::invalid_field("", "the egg is not UTF-8 text"))?;
     let (egg_text, body_org) = unwrap_body(text)?;
-    let requested = pick_org(body_org, org.organization_id)?;
+    let requested = requested_org(body_org, org.organization_id)?;
     let member = scoped(&state, &user, requested.as_deref(), "workloads.write").await?;
     let egg = parse_egg_text(&egg_text)?;
     let workload = store::insert(
@@ -135,7 +135,7 @@ pub async fn from_template(
     AppQuery(org): AppQuery<OrgQuery>,
     AppJson(body): AppJson<FromTemplate>,
 ) -> AppResult<Created<WorkloadBody>> {
-    let requested = pick_org(body.organization_id, org.organization_id)?;
+    let requested = requested_org(body.organization_id, org.organization_id)?;
     let member = scoped(&state, &user, requested.as_deref(), "workloads.write").await?;
     let template = Template::find(&body.template)
         .ok_or_else(|| AppError::NotFound(format!("template `{}` not found", body.template)))?;
