@@ -198,16 +198,26 @@ pub async fn fill(c: &Client, css: &str, value: &str) -> anyhow::Result<()> {
         .with_context(|| format!("typing into {css}"))
 }
 
-/// Clicks `css` once it is enabled.
+/// Clicks `css` once it is shown and enabled (a button of a dialog a script is still
+/// opening is in the page but not yet clickable).
 pub async fn click(c: &Client, css: &str) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + STEP;
     loop {
         let e = find(c, css).await?;
-        if e.is_enabled().await.unwrap_or(false) {
-            return e.click().await.with_context(|| format!("clicking {css}"));
+        let ready =
+            e.is_displayed().await.unwrap_or(false) && e.is_enabled().await.unwrap_or(false);
+        if ready {
+            match e.click().await {
+                Ok(()) => return Ok(()),
+                // Covered or moved between the check and the click: try again.
+                Err(err) if tokio::time::Instant::now() < deadline => {
+                    eprintln!("clicking {css} again: {err}");
+                }
+                Err(err) => return Err(err).with_context(|| format!("clicking {css}")),
+            }
         }
         if tokio::time::Instant::now() >= deadline {
-            bail!("{css} never became enabled");
+            bail!("{css} never became shown and enabled");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
