@@ -15,7 +15,11 @@ const PROBE: &str = "node_modules/@xterm/xterm/lib/xterm.js";
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=NPM");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    // Read when the script runs, not when it was compiled: a target directory shared by
+    // several checkouts (`.ci/run` keeps one) reuses this script's binary for all of them.
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let source = Path::new(&manifest_dir).join("../web");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("web");
     std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("creating {}: {e}", out.display()));
     let mut changed = false;

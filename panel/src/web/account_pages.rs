@@ -97,6 +97,7 @@ pub(super) async fn show(
         "account.html.tera",
         &extra,
     )
+    .await
 }
 
 /// `GET /account`.

@@ -127,6 +127,7 @@ async fn show_users(
         "admin_users.html.tera",
         &data,
     )
+    .await
 }
 
 /// `GET /admin/users?q=&page=`.
@@ -235,6 +236,7 @@ pub async fn organizations(
         "admin_orgs.html.tera",
         &data,
     )
+    .await
 }
 
 #[derive(Debug, Serialize)]
@@ -261,6 +263,7 @@ pub async fn replicas(State(web): State<WebState>, browser: Browser) -> WebResul
         "admin_replicas.html.tera",
         &data,
     )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -362,6 +365,7 @@ pub async fn audit(
         "admin_audit.html.tera",
         &data,
     )
+    .await
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ async fn show(
         "admin_ssh.html.tera",
         &page,
     )
+    .await
 }
 
 /// `GET /admin/ssh`.

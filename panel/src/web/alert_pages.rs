@@ -129,20 +129,18 @@ async fn show(
     let organizations = kit::organizations(web, browser, user)
         .await
         .unwrap_or_default();
-    // Seen now: the bell of this page says so too.
-    let mut user = user.clone();
-    match kit::act(
+    // Seen now (before the layout reads the bell's count).
+    if let Err(e) = kit::act(
         web,
         browser,
-        &user,
+        user,
         Method::POST,
         "/v1/alerts/read",
         None::<&()>,
     )
     .await
     {
-        Ok(()) => user.alerts_unread = Some(0),
-        Err(e) => tracing::warn!(error.code = %e.code, "marking alerts seen failed"),
+        tracing::warn!(error.code = %e.code, "marking alerts seen failed");
     }
     let alerts = list
         .data
@@ -179,12 +177,13 @@ async fn show(
     kit::page(
         web,
         browser,
-        &user,
+        user,
         page.flash.status(),
         ("Alerts", "alerts"),
         "alerts.html.tera",
         &page,
     )
+    .await
 }
 
 /// `GET /alerts`.

@@ -255,6 +255,7 @@ async fn show(
         "credentials.html.tera",
         &page,
     )
+    .await
 }
 
 /// `GET /credentials`.

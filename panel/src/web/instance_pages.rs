@@ -21,7 +21,7 @@ use super::WebState;
 use super::api::is_plain_id;
 use super::error::WebResult;
 use super::session::{Browser, WebUser};
-use super::view::{csrf_of, html, layout, require_user};
+use super::view::{csrf_of, html, require_user, user_layout};
 use crate::instances::view::InstanceView;
 use crate::nodes::store::Node;
 use crate::orgs::members::MemberPermissions;
@@ -318,7 +318,7 @@ pub async fn new_instance(
     html(
         StatusCode::OK,
         "instance_new.html.tera",
-        &layout("New instance", "instances", &token, Some(&user)),
+        &user_layout(&web, &browser, ("New instance", "instances"), &token, &user).await,
         &page,
         cookies,
     )

@@ -194,6 +194,7 @@ async fn show(
         "integrations.html.tera",
         &page,
     )
+    .await
 }
 
 /// `GET /integrations`.

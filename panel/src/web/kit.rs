@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::WebState;
 use super::error::{WebError, WebResult};
 use super::session::{Browser, WebUser};
-use super::view::{csrf_of, html, layout, redirect};
+use super::view::{csrf_of, html, redirect, user_layout};
 use crate::orgs::store::OrgWithRole;
 
 /// The signed-in user of a page, or the redirect to sign in (returned from the handler).
@@ -189,7 +189,7 @@ impl Flash {
 ///
 /// # Errors
 /// A template that fails to render.
-pub fn page(
+pub async fn page(
     web: &WebState,
     browser: &Browser,
     user: &WebUser,
@@ -202,7 +202,7 @@ pub fn page(
     html(
         status,
         template,
-        &layout(title, active, &token, Some(user)),
+        &user_layout(web, browser, (title, active), &token, user).await,
         data,
         cookies,
     )

@@ -199,6 +199,7 @@ async fn show(
         "alert_maintenance.html.tera",
         &page,
     )
+    .await
 }
 
 /// `GET /alerts/maintenance`.

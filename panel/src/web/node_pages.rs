@@ -127,6 +127,7 @@ async fn show_list(
         "nodes.html.tera",
         &page,
     )
+    .await
 }
 
 /// `GET /nodes`.
@@ -405,6 +406,7 @@ async fn show_node(
         "node.html.tera",
         &page,
     )
+    .await
 }
 
 /// `GET /nodes/{id}?range=1h|24h|7d`.

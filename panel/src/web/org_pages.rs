@@ -63,6 +63,7 @@ async fn show_list(
         "orgs.html.tera",
         &page,
     )
+    .await
 }
 
 /// `GET /orgs`.
@@ -183,6 +184,7 @@ async fn show_org(
         "org.html.tera",
         &page,
     )
+    .await
 }
 
 /// `GET /orgs/{org}`.
@@ -433,6 +435,7 @@ async fn show_member(
         "org_member.html.tera",
         &page,
     )
+    .await
 }
 
 /// `GET /orgs/{org}/members/{user}`: the member's permission keys.
@@ -529,7 +532,7 @@ struct InvitePage {
     token: String,
 }
 
-fn show_invitation(
+async fn show_invitation(
     web: &WebState,
     browser: &Browser,
     user: &WebUser,
@@ -549,6 +552,7 @@ fn show_invitation(
         "invite.html.tera",
         &page,
     )
+    .await
 }
 
 /// `GET /invites/{token}`: the link of the invitation mail; signing in comes first.
@@ -559,7 +563,7 @@ pub async fn invitation(
 ) -> WebResult<Response> {
     let token = plain(&token)?;
     let user = page_user!(web, browser, &format!("/invites/{token}"));
-    show_invitation(&web, &browser, &user, token, Flash::default())
+    show_invitation(&web, &browser, &user, token, Flash::default()).await
 }
 
 /// `POST /invites/{token}`: `POST /v1/invites/{token}/accept`, then the organization.
@@ -581,7 +585,7 @@ pub async fn accept(
     .await;
     match shown(answer)? {
         Ok(joined) => back_to_org(&joined, "joined"),
-        Err(error) => show_invitation(&web, &browser, &user, token, Flash::error(error)),
+        Err(error) => show_invitation(&web, &browser, &user, token, Flash::error(error)).await,
     }
 }
 

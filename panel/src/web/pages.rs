@@ -13,7 +13,7 @@ use super::WebState;
 use super::api::is_plain_id;
 use super::error::{WebError, WebResult};
 use super::session::{Browser, WebUser};
-use super::view::{csrf_of, html, layout, require_user};
+use super::view::{csrf_of, html, require_user, user_layout};
 use crate::audit::store::Entry;
 use crate::instances::view::InstanceView;
 use crate::nodes::store::Node;
@@ -127,7 +127,7 @@ pub async fn dashboard(State(web): State<WebState>, browser: Browser) -> WebResu
     html(
         StatusCode::OK,
         "dashboard.html.tera",
-        &layout("Dashboard", "dashboard", &token, Some(&user)),
+        &user_layout(&web, &browser, ("Dashboard", "dashboard"), &token, &user).await,
         &page,
         cookies,
     )
@@ -168,7 +168,7 @@ pub async fn instances(State(web): State<WebState>, browser: Browser) -> WebResu
     html(
         StatusCode::OK,
         "instances.html.tera",
-        &layout("Instances", "instances", &token, Some(&user)),
+        &user_layout(&web, &browser, ("Instances", "instances"), &token, &user).await,
         &page,
         cookies,
     )
@@ -223,7 +223,7 @@ pub async fn instance(
     html(
         StatusCode::OK,
         "instance.html.tera",
-        &layout(&title, "instances", &token, Some(&user)),
+        &user_layout(&web, &browser, (&title, "instances"), &token, &user).await,
         &page,
         cookies,
     )

@@ -568,6 +568,7 @@ async fn show_list(
         "alert_rules.html.tera",
         &page,
     )
+    .await
 }
 
 /// `GET /alerts/rules?organization_id=`.
@@ -970,6 +971,7 @@ async fn show_rule(
         "alert_rule.html.tera",
         &page,
     )
+    .await
 }
 
 /// `GET /alerts/rules/{id}`.

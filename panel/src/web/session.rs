@@ -81,9 +81,6 @@ pub struct WebUser {
     pub current: CurrentUser,
     /// A fresh access token of the session, for calls to the API.
     pub access: String,
-    /// The alerts the user has not seen, for the bell of the layout (read by
-    /// `view::require_user`; `None` until then or when it could not be read).
-    pub alerts_unread: Option<i64>,
 }
 
 fn is_loopback_host(host: &str) -> bool {
@@ -209,11 +206,7 @@ pub async fn current(state: &AppState, browser: &Browser) -> WebResult<Option<We
             .await
             .map_err(AppError::from)?;
     }
-    Ok(Some(WebUser {
-        current,
-        access,
-        alerts_unread: None,
-    }))
+    Ok(Some(WebUser { current, access }))
 }
 
 #[cfg(test)]

@@ -31,8 +31,23 @@ pub fn layout(
             name: u.current.user.name.clone(),
             is_admin: u.current.user.is_admin,
         }),
-        alerts_unread: user.and_then(|u| u.alerts_unread),
+        alerts_unread: None,
         asset_version: assets::version(),
+    }
+}
+
+/// The layout of a page for signed-in `user`, with the bell's count read as the page is
+/// rendered (a form that answers with a redirect does not read it).
+pub async fn user_layout(
+    web: &WebState,
+    browser: &Browser,
+    (title, active): (&str, &'static str),
+    csrf_token: &str,
+    user: &WebUser,
+) -> Layout {
+    Layout {
+        alerts_unread: unread_alerts(web, browser, user).await,
+        ..layout(title, active, csrf_token, Some(user))
     }
 }
 
@@ -117,8 +132,7 @@ pub async fn require_user(
     browser: &Browser,
     here: &str,
 ) -> WebResult<Result<WebUser, Response>> {
-    if let Some(mut user) = session::current(&web.app, browser).await? {
-        user.alerts_unread = unread_alerts(web, browser, &user).await;
+    if let Some(user) = session::current(&web.app, browser).await? {
         return Ok(Ok(user));
     }
     if needs_bootstrap(web, browser).await? {

@@ -106,6 +106,7 @@ async fn show(
         "workloads.html.tera",
         &page,
     )
+    .await
 }
 
 /// `GET /workloads?organization_id=`.
