@@ -43,6 +43,31 @@ pub fn open(key: &[u8; 32], sealed: &str) -> anyhow::Result<Vec<u8>> {
         .map_err(|_| anyhow!("sealed value does not open under this key (tampered or wrong key)"))
 }
 
+/// Seals a JSON object (the secret fields of an integration or a credential).
+#[must_use]
+pub fn seal_json(key: &[u8; 32], object: &serde_json::Map<String, serde_json::Value>) -> String {
+    seal(
+        key,
+        serde_json::Value::Object(object.clone())
+            .to_string()
+            .as_bytes(),
+    )
+}
+
+/// Opens a JSON object made by [`seal_json`]; an empty value is an empty object.
+///
+/// # Errors
+/// As [`open`], or when what it holds is not a JSON object.
+pub fn open_json(
+    key: &[u8; 32],
+    sealed: &str,
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    if sealed.is_empty() {
+        return Ok(serde_json::Map::new());
+    }
+    serde_json::from_slice(&open(key, sealed)?).context("sealed value is not a JSON object")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,10 +199,7 @@ fn provider_of(id: &str) -> AppResult<&'static Provider> {
 /// Stores `parts` into `c`: the public fields, the secrets sealed, their hints.
 fn store_parts(state: &AppState, c: &mut Credential, parts: &Parts) {
     c.config = Value::Object(parts.public.clone()).to_string();
-    c.sealed_secrets = crate::sealed::seal(
-        &state.master_key,
-        Value::Object(parts.secrets.clone()).to_string().as_bytes(),
-    );
+    c.sealed_secrets = crate::sealed::seal_json(&state.master_key, &parts.secrets);
     let hints: Map<String, Value> = parts
         .secrets
         .iter()
@@ -223,9 +220,8 @@ fn store_parts(state: &AppState, c: &mut Credential, parts: &Parts) {
 pub fn open_parts(state: &AppState, c: &Credential) -> AppResult<Parts> {
     let public: Map<String, Value> =
         serde_json::from_str(&c.config).map_err(|e| AppError::Internal(e.into()))?;
-    let raw =
-        crate::sealed::open(&state.master_key, &c.sealed_secrets).map_err(AppError::Internal)?;
-    let secrets = serde_json::from_slice(&raw).map_err(|e| AppError::Internal(e.into()))?;
+    let secrets = crate::sealed::open_json(&state.master_key, &c.sealed_secrets)
+        .map_err(AppError::Internal)?;
     Ok(Parts { public, secrets })
 }
 

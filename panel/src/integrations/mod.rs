@@ -35,23 +35,15 @@ pub const SIGNING_SECRET: &str = "signing_secret";
 pub fn open_parts(state: &AppState, i: &Integration) -> AppResult<Parts> {
     let public: Map<String, Value> =
         serde_json::from_str(&i.config).map_err(|e| AppError::Internal(e.into()))?;
-    let secrets = if i.sealed_secrets.is_empty() {
-        Map::new()
-    } else {
-        let raw = crate::sealed::open(&state.master_key, &i.sealed_secrets)
-            .map_err(AppError::Internal)?;
-        serde_json::from_slice(&raw).map_err(|e| AppError::Internal(e.into()))?
-    };
+    let secrets = crate::sealed::open_json(&state.master_key, &i.sealed_secrets)
+        .map_err(AppError::Internal)?;
     Ok(Parts { public, secrets })
 }
 
 /// Stores `parts` into `i`: the public fields as JSON, the secrets sealed.
 pub fn store_parts(state: &AppState, i: &mut Integration, parts: &Parts) {
     i.config = Value::Object(parts.public.clone()).to_string();
-    i.sealed_secrets = crate::sealed::seal(
-        &state.master_key,
-        Value::Object(parts.secrets.clone()).to_string().as_bytes(),
-    );
+    i.sealed_secrets = crate::sealed::seal_json(&state.master_key, &parts.secrets);
 }
 
 /// The integrations routes.
