@@ -84,11 +84,7 @@ fn filter(q: &AlertsQuery) -> (String, String) {
     } else {
         String::new()
     };
-    let org = if super::api::is_plain_id(&q.organization_id) {
-        q.organization_id.clone()
-    } else {
-        String::new()
-    };
+    let org = kit::org_param(&q.organization_id);
     (state, org)
 }
 

@@ -203,15 +203,6 @@ fn rows(list: CredentialList, providers: &ProviderList) -> Vec<Row> {
         .collect()
 }
 
-/// A plain organization id from the address or a form, else empty (the personal one).
-fn org_of(id: &str) -> String {
-    if super::api::is_plain_id(id) {
-        id.to_owned()
-    } else {
-        String::new()
-    }
-}
-
 /// Renders the page of `org` with `page`'s flash, form values and verify answer.
 async fn show(
     web: &WebState,
@@ -266,7 +257,7 @@ pub async fn credentials(
 ) -> WebResult<Response> {
     let user = page_user!(web, browser, "/credentials");
     let q = query.map(|Query(q)| q).unwrap_or_default();
-    let org = org_of(&q.organization_id);
+    let org = kit::org_param(&q.organization_id);
     let page = CredentialsPage {
         flash: Flash::from_done(&kit::Done { done: q.done }),
         ..CredentialsPage::default()
@@ -295,7 +286,7 @@ pub async fn create(
 ) -> WebResult<Response> {
     let user = page_user!(web, browser, "/credentials");
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    let org = org_of(field("organization_id"));
+    let org = kit::org_param(field("organization_id"));
     let provider = field("provider").to_owned();
     let name = field("name").to_owned();
     let is_default = !field("is_default").is_empty();
@@ -346,7 +337,7 @@ pub async fn verify(
 ) -> WebResult<Response> {
     let id = plain(&id)?;
     let user = page_user!(web, browser, "/credentials");
-    let org = org_of(&form.organization_id);
+    let org = kit::org_param(&form.organization_id);
     let answer: WebResult<VerifyResult> = kit::write(
         &web,
         &browser,
@@ -433,7 +424,7 @@ async fn after(
     answer: WebResult<()>,
     done: &str,
 ) -> WebResult<Response> {
-    let org = org_of(&form.organization_id);
+    let org = kit::org_param(&form.organization_id);
     match shown(answer)? {
         Ok(()) => kit::done_in("/credentials", &org, done),
         Err(error) => {

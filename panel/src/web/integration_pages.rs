@@ -151,15 +151,6 @@ fn type_forms(typed: &HashMap<String, String>) -> Vec<TypeForm> {
         .collect()
 }
 
-/// A plain organization id from the address or a form, else empty (the personal one).
-fn org_of(id: &str) -> String {
-    if super::api::is_plain_id(id) {
-        id.to_owned()
-    } else {
-        String::new()
-    }
-}
-
 /// Renders the page of `org` with `page`'s flash, form values, secret and test result.
 async fn show(
     web: &WebState,
@@ -205,7 +196,7 @@ pub async fn integrations(
 ) -> WebResult<Response> {
     let user = page_user!(web, browser, "/integrations");
     let q = query.map(|Query(q)| q).unwrap_or_default();
-    let org = org_of(&q.organization_id);
+    let org = kit::org_param(&q.organization_id);
     let page = IntegrationsPage {
         flash: Flash::from_done(&kit::Done { done: q.done }),
         ..IntegrationsPage::default()
@@ -252,7 +243,7 @@ pub async fn create(
 ) -> WebResult<Response> {
     let user = page_user!(web, browser, "/integrations");
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    let org = org_of(field("organization_id"));
+    let org = kit::org_param(field("organization_id"));
     let kind = field("type").to_owned();
     let name = field("name").to_owned();
     let body = CreateBody {
@@ -318,7 +309,7 @@ pub async fn test(
 ) -> WebResult<Response> {
     let id = plain(&id)?;
     let user = page_user!(web, browser, "/integrations");
-    let org = org_of(&form.organization_id);
+    let org = kit::org_param(&form.organization_id);
     let answer: WebResult<TestResult> = kit::write(
         &web,
         &browser,
@@ -355,7 +346,7 @@ pub async fn rotate_secret(
 ) -> WebResult<Response> {
     let id = plain(&id)?;
     let user = page_user!(web, browser, "/integrations");
-    let org = org_of(&form.organization_id);
+    let org = kit::org_param(&form.organization_id);
     let answer: WebResult<RotatedSecret> = kit::write(
         &web,
         &browser,
@@ -480,7 +471,7 @@ async fn after(
     answer: WebResult<()>,
     done: &str,
 ) -> WebResult<Response> {
-    let org = org_of(&form.organization_id);
+    let org = kit::org_param(&form.organization_id);
     match shown(answer)? {
         Ok(()) => kit::done_in("/integrations", &org, done),
         Err(error) => {

@@ -99,6 +99,17 @@ pub fn plain(id: &str) -> WebResult<&str> {
     }
 }
 
+/// An organization id from an address or a form: kept if the API could have issued it,
+/// else empty (the personal organization).
+#[must_use]
+pub fn org_param(id: &str) -> String {
+    if super::api::is_plain_id(id) {
+        id.to_owned()
+    } else {
+        String::new()
+    }
+}
+
 /// `?done=` after a form succeeded: which notice to show (a fixed text per key, so
 /// nothing from the address is echoed).
 #[derive(Debug, Default, Deserialize)]

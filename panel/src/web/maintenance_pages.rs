@@ -93,14 +93,6 @@ struct MaintenancePage {
     form: WindowForm,
 }
 
-fn org_of(id: &str) -> String {
-    if super::api::is_plain_id(id) {
-        id.to_owned()
-    } else {
-        String::new()
-    }
-}
-
 /// Renders the page for `org` with `flash` and the form's `form`.
 async fn show(
     web: &WebState,
@@ -210,7 +202,7 @@ pub async fn maintenance(
 ) -> WebResult<Response> {
     let user = page_user!(web, browser, "/alerts/maintenance");
     let q = query.map(|Query(q)| q).unwrap_or_default();
-    let org = org_of(&q.organization_id);
+    let org = kit::org_param(&q.organization_id);
     let flash = Flash::from_done(&kit::Done { done: q.done });
     let form = WindowForm {
         duration_minutes: "60".into(),
@@ -249,7 +241,7 @@ pub async fn open_window(
     CsrfForm { browser, form }: CsrfForm<WindowForm>,
 ) -> WebResult<Response> {
     let user = page_user!(web, browser, "/alerts/maintenance");
-    let org = org_of(&form.organization_id);
+    let org = kit::org_param(&form.organization_id);
     let answer = kit::act(
         &web,
         &browser,
@@ -281,7 +273,7 @@ pub async fn end_window(
 ) -> WebResult<Response> {
     let id = plain(&id)?;
     let user = page_user!(web, browser, "/alerts/maintenance");
-    let org = org_of(&form.organization_id);
+    let org = kit::org_param(&form.organization_id);
     kit::act(
         &web,
         &browser,

@@ -198,11 +198,7 @@ impl RuleForm {
 
     /// The organization the form names, if it is a plain id.
     fn org(&self) -> String {
-        if is_plain_id(&self.organization_id) {
-            self.organization_id.clone()
-        } else {
-            String::new()
-        }
+        kit::org_param(&self.organization_id)
     }
 
     /// The API's body; a number that does not read as one is refused here, naming its
