@@ -99,6 +99,30 @@ pub fn plain(id: &str) -> WebResult<&str> {
     }
 }
 
+/// Width and height of a chart's drawing (its `viewBox`; CSS scales it).
+pub const CHART_W: f64 = 600.0;
+pub const CHART_H: f64 = 160.0;
+
+/// Where `value` sits on a chart's vertical scale of 0 to `top` (clamped to it).
+#[must_use]
+pub fn chart_y(value: f64, top: f64) -> f64 {
+    CHART_H - value.clamp(0.0, top) / top * CHART_H
+}
+
+/// The SVG polyline points of `values` (`(unix ms, value)`) drawn over `[from, to]`,
+/// 0 to `top` high.
+#[must_use]
+pub fn polyline(values: &[(i64, f64)], (from, to): (i64, i64), top: f64) -> String {
+    #[expect(clippy::cast_precision_loss, reason = "a chart's x position")]
+    let x =
+        |at: i64| ((at - from) as f64 / (to - from).max(1) as f64 * CHART_W).clamp(0.0, CHART_W);
+    values
+        .iter()
+        .map(|(at, v)| format!("{:.1},{:.1}", x(*at), chart_y(*v, top)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// An organization id from an address or a form: kept if the API could have issued it,
 /// else empty (the personal organization).
 #[must_use]

@@ -25,10 +25,6 @@ use crate::nodes::register::{CreateToken, RegistrationToken};
 use crate::nodes::store::Node;
 use crate::orgs::store::OrgWithRole;
 
-/// Width and height of a chart's drawing (its `viewBox`; CSS scales it).
-const CHART_W: f64 = 600.0;
-const CHART_H: f64 = 160.0;
-
 /// The routes of these pages.
 pub fn router() -> Router<WebState> {
     Router::new()
@@ -185,7 +181,7 @@ pub async fn add(
     show_list(&web, &browser, &user, page).await
 }
 
-/// One chart: a polyline in a `CHART_W` x `CHART_H` box, 0-100 %.
+/// One chart: a polyline in a `kit::CHART_W` x `kit::CHART_H` box, 0-100 %.
 #[derive(Debug, Serialize)]
 struct Chart {
     id: &'static str,
@@ -203,16 +199,7 @@ fn chart(
     from: i64,
     to: i64,
 ) -> Chart {
-    let span = (to - from).max(1) as f64;
-    let points = values
-        .iter()
-        .map(|(at, v)| {
-            let x = ((at - from) as f64 / span * CHART_W).clamp(0.0, CHART_W);
-            let y = CHART_H - v.clamp(0.0, 100.0) / 100.0 * CHART_H;
-            format!("{x:.1},{y:.1}")
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let points = kit::polyline(values, (from, to), 100.0);
     let round = |v: f64| (v * 10.0).round() / 10.0;
     Chart {
         id,

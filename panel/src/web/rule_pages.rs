@@ -44,9 +44,6 @@ const TARGETS_SHOWN: usize = 10;
 const ALERTS_SHOWN: usize = 20;
 /// The form's checkbox name for an integration: `integration:{id}`.
 const INTEGRATION: &str = "integration:";
-/// Width and height of the chart's drawing (its `viewBox`; CSS scales it).
-const CHART_W: f64 = 600.0;
-const CHART_H: f64 = 160.0;
 /// The history read: the last hour, in ms.
 const HOUR_MS: i64 = 3_600_000;
 const MIB: f64 = 1024.0 * 1024.0;
@@ -637,7 +634,7 @@ struct TargetValue {
 /// The chart of one target's last hour.
 #[derive(Debug, Serialize)]
 struct ValueChart {
-    /// The polyline's points in the `CHART_W` x `CHART_H` box.
+    /// The polyline's points in the `kit::CHART_W` x `kit::CHART_H` box.
     points: String,
     /// Where the threshold line sits.
     threshold_y: String,
@@ -733,7 +730,6 @@ fn server_series(
 
 /// Latest, peak, samples beyond the threshold and the chart of one target's series
 /// over the hour before `now`.
-#[expect(clippy::cast_precision_loss, reason = "chart coordinates")]
 fn single(rule: &RuleView, series: &[(i64, f64)], now: i64) -> Recent {
     let mut recent = Recent {
         kind: "single",
@@ -761,19 +757,9 @@ fn single(rule: &RuleView, series: &[(i64, f64)], now: i64) -> Recent {
     } else {
         (peak.max(rule.threshold) * 1.1).max(1.0)
     };
-    let from = now - HOUR_MS;
-    let y = |v: f64| CHART_H - v.clamp(0.0, top) / top * CHART_H;
-    let points = series
-        .iter()
-        .map(|(at, v)| {
-            let x = ((at - from) as f64 / HOUR_MS as f64 * CHART_W).clamp(0.0, CHART_W);
-            format!("{x:.1},{:.1}", y(*v))
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
     recent.chart = Some(ValueChart {
-        points,
-        threshold_y: format!("{:.1}", y(rule.threshold)),
+        points: kit::polyline(series, (now - HOUR_MS, now), top),
+        threshold_y: format!("{:.1}", kit::chart_y(rule.threshold, top)),
         top: shown_value(&rule.metric, top),
     });
     recent
