@@ -155,6 +155,68 @@ pub struct NewQuery {
     workload: Option<String>,
     #[serde(default)]
     node: Option<String>,
+    /// The size the planner is asked about (and the limits prefilled): MiB, percent of
+    /// one core, MiB. The form's defaults when absent.
+    #[serde(default)]
+    memory_mb: Option<i64>,
+    #[serde(default)]
+    cpu_percent: Option<i64>,
+    #[serde(default)]
+    disk_mb: Option<i64>,
+}
+
+/// The planner's advice when no node has room for the size asked.
+#[derive(Serialize)]
+struct Advice {
+    message: String,
+    /// The cheapest type that fits (`None`: no type would).
+    option: Option<crate::planner::TypeOption>,
+    /// The provisioning page with the type chosen.
+    provision_url: String,
+}
+
+/// What the planner says about `size` (MiB, percent of a core, MiB): advice when no
+/// node fits, nothing when one does or the caller may not read the fleet.
+async fn advice(
+    web: &WebState,
+    browser: &Browser,
+    user: &WebUser,
+    (memory_mb, cpu_percent, disk_mb): (i64, i64, i64),
+) -> Option<Advice> {
+    // 0 means unlimited: the planner is asked about the smallest real size.
+    #[expect(clippy::cast_precision_loss, reason = "percent of a core")]
+    let cpu = cpu_percent.max(1) as f64 / 100.0;
+    let body = serde_json::json!({
+        "memory_mb": memory_mb.max(1), "cpu": cpu, "disk_mb": disk_mb.max(1),
+    });
+    let fit: crate::planner::SuggestFit = super::kit::write(
+        web,
+        browser,
+        user,
+        Method::POST,
+        "/v1/planner/suggest-fit",
+        Some(&body),
+    )
+    .await
+    .ok()?;
+    if fit.node.is_some() {
+        return None;
+    }
+    let option = fit.recommendation;
+    let provision_url = option.as_ref().map_or_else(
+        || "/provision/new".to_owned(),
+        |o| {
+            format!(
+                "/provision/new?provider={}&region={}&instance_type={}",
+                o.provider, o.region, o.instance_type
+            )
+        },
+    );
+    Some(Advice {
+        message: fit.message,
+        option,
+        provision_url,
+    })
 }
 
 #[derive(Serialize)]
@@ -176,6 +238,12 @@ struct TemplateChoice {
 
 #[derive(Serialize)]
 struct NewPage {
+    /// The size the limits are prefilled with and the planner was asked about.
+    memory_mb: i64,
+    cpu_percent: i64,
+    disk_mb: i64,
+    /// The planner's advice when no node has room for that size.
+    advice: Option<Advice>,
     nodes: Vec<Choice>,
     workloads: Vec<Choice>,
     templates: Vec<TemplateChoice>,
@@ -281,7 +349,25 @@ pub async fn new_instance(
         } else {
             (String::new(), String::new(), Chosen::Nothing)
         };
+    let size = (
+        query
+            .memory_mb
+            .filter(|m| (0..=1 << 30).contains(m))
+            .unwrap_or(1024),
+        query
+            .cpu_percent
+            .filter(|c| (0..=6400).contains(c))
+            .unwrap_or(100),
+        query
+            .disk_mb
+            .filter(|d| (0..=1 << 30).contains(d))
+            .unwrap_or(10_240),
+    );
     let page = NewPage {
+        memory_mb: size.0,
+        cpu_percent: size.1,
+        disk_mb: size.2,
+        advice: advice(&web, &browser, &user, size).await,
         nodes: nodes
             .into_iter()
             .map(|n| Choice {
