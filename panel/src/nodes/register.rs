@@ -36,6 +36,10 @@ pub struct RegistrationToken {
     pub expires_at: i64,
     /// Registers the agent with this panel and starts it.
     pub command: String,
+    /// One line that downloads the agent from this panel, installs it as a systemd
+    /// service and registers it (`curl ... | sh -s -- --token ...`), pinning the panel's
+    /// self-signed CA when it has one.
+    pub install_command: String,
 }
 
 /// Mints a registration token and the command that uses it.
@@ -57,6 +61,11 @@ pub async fn create_token(
     };
     let (token, expires_at) = mint(&state, &member.org_id, &name, &user.user.id).await?;
     let panel = state.base_url();
+    let install_command = crate::bootstrap::cloudinit::install_command(
+        &panel,
+        &token,
+        state.ca.as_ref().map(|ca| ca.sha256.as_str()),
+    );
     let pin = state
         .ca
         .as_ref()
@@ -73,6 +82,7 @@ pub async fn create_token(
             organization_id: member.org_id,
             expires_at,
             command,
+            install_command,
         }),
     ))
 }
@@ -178,6 +188,7 @@ pub async fn agent_register(
         return Err(invalid());
     }
     store::insert(&mut *tx, &node_id, &org_id, &name, &hostname, &agent_token).await?;
+    crate::provision::on_registered(&mut *tx, &token_id, &node_id).await?;
     tx.commit().await?;
     tracing::info!(node.id = %node_id, agent.version = ?body.version, "node registered");
     Ok((
