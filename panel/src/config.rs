@@ -279,6 +279,41 @@ impl Default for IntegrationsConfig {
     }
 }
 
+/// Cloud nodes made with Terraform (`provision`), and what a new node downloads from this
+/// panel to join it (`bootstrap`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvisionConfig {
+    /// The `terraform` binary; a bare name is looked up on `PATH`.
+    pub terraform_bin: PathBuf,
+    /// A Terraform CLI configuration file given to every run (`TF_CLI_CONFIG_FILE`), for a
+    /// provider mirror; empty: Terraform's own defaults.
+    pub terraform_cli_config: Option<PathBuf>,
+    /// Where runs get their working directories; empty: `{data_dir}/provision`.
+    pub work_dir: Option<PathBuf>,
+    /// Seconds a run's lease (and its state lock) lasts unless renewed; a run whose
+    /// panel died is failed, and its lock freed, once this lapses.
+    pub lease_secs: u64,
+    /// Seconds one Terraform command may take.
+    pub run_timeout_secs: u64,
+    /// The x86_64 `shardlyn-agent` binary this panel serves to new nodes; empty: the
+    /// `shardlyn-agent` beside this panel's own executable.
+    pub agent_binary: Option<PathBuf>,
+}
+
+impl Default for ProvisionConfig {
+    fn default() -> Self {
+        Self {
+            terraform_bin: PathBuf::from("terraform"),
+            terraform_cli_config: None,
+            work_dir: None,
+            lease_secs: 60,
+            run_timeout_secs: 1800,
+            agent_binary: None,
+        }
+    }
+}
+
 /// Cloud providers' APIs, as cloud credentials are verified against them (see
 /// `credentials`). Each base URL is configurable, so a private endpoint or a test's
 /// local fake can stand in; every call goes through the outbound guard.
@@ -401,6 +436,7 @@ pub struct Config {
     pub outbound: shardlyn_net::outbound::Outbound,
     pub integrations: IntegrationsConfig,
     pub cloud: CloudConfig,
+    pub provision: ProvisionConfig,
 }
 
 impl Default for Config {
@@ -431,6 +467,7 @@ impl Default for Config {
             outbound: shardlyn_net::outbound::Outbound::default(),
             integrations: IntegrationsConfig::default(),
             cloud: CloudConfig::default(),
+            provision: ProvisionConfig::default(),
         }
     }
 }
@@ -871,6 +908,34 @@ const DOCS: &[(&str, &str)] = &[
     (
         "cloud.timeout_secs",
         "Seconds a credential's verify call may take.",
+    ),
+    (
+        "provision",
+        "Cloud nodes made with Terraform, and the agent binary new nodes download from this panel.",
+    ),
+    (
+        "provision.terraform_bin",
+        "The terraform binary provisioning runs (a bare name is looked up on PATH).",
+    ),
+    (
+        "provision.terraform_cli_config",
+        "A Terraform CLI configuration for every run (a provider mirror); unset: Terraform's defaults.",
+    ),
+    (
+        "provision.work_dir",
+        "Where provisioning runs get their working directories; unset: {data_dir}/provision.",
+    ),
+    (
+        "provision.lease_secs",
+        "Seconds a provisioning run's lease and state lock last unless renewed.",
+    ),
+    (
+        "provision.run_timeout_secs",
+        "Seconds one Terraform command may take.",
+    ),
+    (
+        "provision.agent_binary",
+        "The x86_64 shardlyn-agent served to new nodes; unset: the one beside this executable.",
     ),
 ];
 

@@ -14,7 +14,8 @@
 //! died are failed and undone, under the lease), `integration_deliveries` (the
 //! notification queue; each delivery is claimed by one replica, see
 //! `integrations::deliver`), `alerts` (alerts whose duration or hysteresis ran out
-//! with no new event; on every replica, each transition won once). `jobs.enabled =
+//! with no new event; on every replica, each transition won once), `provision_reaper`
+//! (Terraform runs whose lease lapsed with their panel are failed, on every replica). `jobs.enabled =
 //! false` keeps a replica API-only; `jobs.poll_interval_ms` sets how often they look.
 
 pub mod lease;
@@ -81,6 +82,10 @@ impl Jobs {
         jobs.spawn(
             "integration_deliveries",
             crate::integrations::deliver::run_until_stopped(state.clone(), poll, rx.clone()),
+        );
+        jobs.spawn(
+            "provision_reaper",
+            crate::provision::runner::reap_until_stopped(state.clone(), poll, rx.clone()),
         );
         jobs.spawn(
             "schedules",

@@ -108,12 +108,24 @@ fn reloaded(node: Option<Node>) -> AppResult<Node> {
 }
 
 /// Deletes a node and cuts its tunnel; its agent token stops working. A node that
-/// still has instances is kept (409).
+/// still has instances is kept (409), and so is one the panel provisioned (409: its
+/// provision request destroys it with its cloud server).
 pub async fn delete(
     State(state): State<AppState>,
     Authorized { resource: node, .. }: Authorized<Node, perm::NodesDelete>,
 ) -> AppResult<StatusCode> {
     let id = node.id;
+    if let Some(request) = crate::provision::store::for_node(&state.db.pool, &id).await? {
+        return Err(AppError::coded(
+            StatusCode::CONFLICT,
+            "PROVISIONED_NODE",
+            format!(
+                "the panel provisioned this node: destroy it with DELETE /v1/provision/{} \
+                 so its cloud server goes too",
+                request.id
+            ),
+        ));
+    }
     let instances = crate::instances::store::count_on_node(&state.db.pool, &id).await?;
     if instances > 0 {
         return Err(AppError::Conflict(format!(

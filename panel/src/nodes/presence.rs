@@ -22,7 +22,10 @@ pub fn tunnel_listener() -> Listener {
                     sample,
                 } => {
                     match super::store::mark_seen(pool, &node_id, &version, true).await {
-                        Ok(Some(org)) => announce(&state, org, node_id.clone(), true).await,
+                        Ok(Some(org)) => {
+                            crate::provision::on_node_online(&state, &node_id).await;
+                            announce(&state, org, node_id.clone(), true).await;
+                        }
                         Ok(None) => {}
                         Err(e) => tracing::warn!(error = %e, "recording heartbeat"),
                     }
