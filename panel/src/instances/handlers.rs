@@ -256,6 +256,7 @@ pub async fn delete(
     if !store::delete(&state.db.pool, &id).await? {
         return Err(AppError::not_found("instance"));
     }
+    crate::nodes::firewall::instance_removed(&state, &instance.node_id, &id).await;
     if let Some(Extension(slot)) = &audit {
         slot.set_action("instance.delete", Some(&id));
     }

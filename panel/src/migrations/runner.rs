@@ -584,6 +584,8 @@ async fn switch(
     if !changed.is_empty() {
         store::set_ports_changed(&state.db.pool, &m.id, &changed).await?;
     }
+    crate::nodes::firewall::instance_removed(state, &m.source_node_id, &before.id).await;
+    crate::nodes::firewall::instance_placed(state, &before.id).await;
     // From here the target is the server's node; what is left is tidying up.
     if let Ok(Some(now)) = instances::find(&state.db.pool, &before.id).await
         && let Err(e) = sync::push_instance(state, &now).await
