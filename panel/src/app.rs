@@ -33,6 +33,8 @@ pub fn routes() -> Routes {
         .merge(webhooks::router())
         .merge(crate::integrations::router())
         .merge(crate::credentials::router())
+        .merge(crate::planner::router())
+        .merge(crate::provision::router())
         .merge(schedules::router())
         .merge(crate::migrations::router())
         .merge(crate::ssh::router())
@@ -44,6 +46,7 @@ pub fn routes() -> Routes {
         .merge(sftp::router())
         .merge(crate::events::stream::router())
         .merge(crate::alerts::router())
+        .merge(crate::bootstrap::router())
 }
 
 /// The OpenAPI document of [`routes`], pretty-printed as `docs/openapi.json` holds it.

@@ -5,14 +5,17 @@
 
 pub mod agent;
 pub mod bench;
+pub mod cloudboot;
 pub mod console;
 pub mod docker;
+pub mod hetzner;
 pub mod lb;
 pub mod moto;
 pub mod shell;
 pub mod smtp;
 pub mod sse;
 pub mod sshd;
+pub mod terraform;
 
 use std::sync::Arc;
 

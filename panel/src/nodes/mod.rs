@@ -1,10 +1,12 @@
 //! Nodes: registration tokens, agent registration, CRUD, cordon, and inventory read from
 //! the agent through the tunnel (`inventory`).
 
+pub mod firewall;
 mod handlers;
 pub mod inventory;
 pub use handlers::node_scope;
 pub mod metrics;
+pub mod power;
 pub mod presence;
 pub mod register;
 pub mod store;
@@ -59,6 +61,55 @@ pub fn router() -> Routes {
             "Re-enable scheduling",
             handlers::uncordon,
         )
+        .post(
+            "/v1/nodes/{id}/power/start",
+            Access::User,
+            "Start server",
+            power::start,
+        )
+        .errors(crate::cloud::CLOUD_ERRORS)
+        .post(
+            "/v1/nodes/{id}/power/stop",
+            Access::User,
+            "Stop server",
+            power::stop,
+        )
+        .errors(crate::cloud::CLOUD_ERRORS)
+        .post(
+            "/v1/nodes/{id}/power/reboot",
+            Access::User,
+            "Reboot server",
+            power::reboot,
+        )
+        .errors(crate::cloud::CLOUD_ERRORS)
+        .get(
+            "/v1/nodes/{id}/power/status",
+            Access::User,
+            "Get power status",
+            power::status,
+        )
+        .errors(crate::cloud::CLOUD_ERRORS)
+        .get(
+            "/v1/nodes/{id}/firewall/rules",
+            Access::User,
+            "List rules",
+            firewall::rules,
+        )
+        .errors(crate::cloud::CLOUD_ERRORS)
+        .post(
+            "/v1/nodes/{id}/firewall/rules",
+            Access::User,
+            "Add rule",
+            firewall::add,
+        )
+        .errors(crate::cloud::CLOUD_ERRORS)
+        .delete(
+            "/v1/nodes/{id}/firewall/rules",
+            Access::User,
+            "Remove rule",
+            firewall::remove,
+        )
+        .errors(crate::cloud::CLOUD_ERRORS)
         .get(
             "/v1/nodes/{id}/inventory",
             Access::User,

@@ -121,6 +121,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../templates/web/static/choice.js"),
     ),
     (
+        "provision.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/provision.js"),
+    ),
+    (
         "term.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../../templates/web/static/term.js"),

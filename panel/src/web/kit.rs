@@ -163,6 +163,11 @@ impl Done {
             "cordoned" => "The node is cordoned: no new instances are placed on it.",
             "uncordoned" => "The node accepts new instances again.",
             "allocation" => "New servers on this node get their ports from these settings.",
+            "power-start" => "The server is starting.",
+            "power-stop" => "The server is shutting down.",
+            "power-reboot" => "The server is rebooting.",
+            "firewall-added" => "The port is open on the node's cloud firewall.",
+            "firewall-removed" => "The port is closed on the node's cloud firewall.",
             "suspended" => "The user is suspended.",
             "unsuspended" => "The user may sign in again.",
             "acked" => "The alert is acknowledged.",
@@ -181,6 +186,13 @@ impl Done {
             }
             "credential-default" => "The credential is now the default for its provider.",
             "credential-deleted" => "The credential was deleted.",
+            "provision-planning" => {
+                "Terraform is planning: nothing is created until you review and apply the plan."
+            }
+            "provision-applying" => "Terraform is creating the server.",
+            "provision-destroying" => "Terraform is destroying the server.",
+            "provision-discarded" => "The request was discarded.",
+            "provision-resizing" => "Terraform is resizing the server.",
             _ => return None,
         };
         Some(text.to_owned())
@@ -323,6 +335,23 @@ mod tests {
 
     const XSS: &str = "<script>alert(1)</script>";
 
+    /// A provision request as `GET /v1/provision/{id}` answers it, in `status`.
+    fn provision_request(status: &str) -> Value {
+        let made = status == "provisioned";
+        json!({"id": "p1", "organization_id": "o1", "name": XSS, "provider": "hetzner",
+            "region": "fsn1", "instance_type": "cx23", "image": "debian-12",
+            "credential_id": "c1", "status": status, "status_message": XSS,
+            "plan": null, "planned_at": "2026-01-01T00:00:00Z", "price_hourly": "0.0056",
+            "price_monthly": XSS, "server_id": if made { json!("42") } else { json!(null) },
+            "ipv4": "203.0.113.7", "ipv6": XSS, "node_id": if made { json!("n1") } else { json!(null) },
+            "runs": [{"id": "r1", "kind": "plan", "status": "failed", "message": XSS,
+                "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:01:00Z"},
+                {"id": "r2", "kind": "apply", "status": "running", "message": null,
+                "started_at": "2026-01-01T00:00:00Z", "finished_at": null}],
+            "created_by": "u1", "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z"})
+    }
+
     /// Sample data for the templates of these pages (the shared render test renders
     /// them with no data; this one with data that reaches every branch).
     fn samples() -> Vec<(&'static str, Value)> {
@@ -452,6 +481,76 @@ mod tests {
                 "verify": {"id": "c1", "name": "", "ok": true, "status": null, "message": XSS}}),
             ),
             (
+                "provision.html.tera",
+                json!({"flash": flash, "organization_id": "o1", "organizations": [org, org],
+                "requests": [provision_request("planned"), provision_request("provisioned"),
+                    provision_request("failed")]}),
+            ),
+            (
+                "provision_new.html.tera",
+                json!({"flash": {"notice": null, "error": {"code": "VALIDATION_ERROR",
+                    "message": XSS, "field": "name"}}, "error_field": "name",
+                "organizations": [org, org],
+                "providers": [{"id": "hetzner", "name": XSS, "default_image": "debian-12",
+                    "available": true, "note": null},
+                    {"id": "aws", "name": "AWS", "default_image": "debian-12",
+                    "available": true, "note": XSS}],
+                "chosen": {"id": "hetzner", "name": XSS, "default_image": "debian-12",
+                    "available": true, "note": XSS},
+                "regions": [{"id": "fsn1", "name": XSS}, {"id": "nbg1", "name": "Nuremberg"}],
+                "currency": "EUR",
+                "types": [{"name": "cx23", "vcpus": 2, "memory": "4 GB", "disk_gb": 40,
+                    "architecture": "x86", "hourly": "0.0056", "monthly": "3.49",
+                    "available": true, "unavailable": null},
+                    {"name": "cax11", "vcpus": 2, "memory": "4 GB", "disk_gb": null,
+                    "architecture": "arm64", "hourly": "0.0064", "monthly": "3.99",
+                    "available": false, "unavailable": XSS}],
+                "credentials": [{"id": "c1", "organization_id": "o1", "name": XSS,
+                    "provider": "hetzner", "config": {}, "hints": {}, "is_default": true,
+                    "verified_at": null, "verified_ok": null, "verified_message": null,
+                    "created_by": null, "created_at": "2026-01-01T00:00:00Z",
+                    "updated_at": "2026-01-01T00:00:00Z"}],
+                "pricing_error": XSS,
+                "form": {"organization_id": "o1", "provider": "hetzner", "region": "fsn1",
+                    "credential_id": "", "instance_type": "cx23", "name": XSS, "image": XSS}}),
+            ),
+            (
+                "provision_new.html.tera",
+                json!({"flash": flash, "error_field": "instance_type", "credentials": [],
+                "types": [], "chosen": null,
+                "form": {"organization_id": "", "provider": "", "region": "",
+                    "credential_id": "", "instance_type": "", "name": "", "image": ""}}),
+            ),
+            (
+                "provision_request.html.tera",
+                json!({"flash": flash, "error_field": "", "running": true, "currency": "EUR",
+                "request": provision_request("planned"),
+                "plan": {"terraform_version": "1.9.8",
+                    "counts": [{"action": "create", "count": 3}],
+                    "changes": [{"address": XSS, "kind": "hcloud_server", "action": "create"}]},
+                "log": {"kind": "plan", "status": "running", "next": 2, "done": false,
+                    "lines": [{"seq": 1, "level": "info", "text": XSS},
+                        {"seq": 2, "level": "", "text": "raw"}]},
+                "resize_types": []}),
+            ),
+            (
+                "provision_request.html.tera",
+                json!({"flash": {"notice": null, "error": {"code": "VALIDATION_ERROR",
+                    "message": XSS, "field": "instance_type"}}, "error_field": "instance_type",
+                "running": false, "currency": "EUR",
+                "request": provision_request("provisioned"), "plan": null,
+                "log": {"kind": null, "status": null, "next": 0, "done": true, "lines": []},
+                "resize_types": [{"name": "cx33", "vcpus": 4, "memory": "8 GB", "disk_gb": 80,
+                    "architecture": "x86", "hourly": "0.0088", "monthly": XSS,
+                    "available": true, "unavailable": null}]}),
+            ),
+            (
+                "provision_request.html.tera",
+                json!({"flash": flash, "running": false, "request": provision_request("failed"),
+                    "log": {"kind": "apply", "status": "failed", "next": 0, "done": true,
+                        "lines": []}}),
+            ),
+            (
                 "alert_maintenance.html.tera",
                 json!({"flash": flash, "organization_id": "o1", "organizations": [org, org],
                 "windows": [{"id": "w1", "organization_id": "o1", "target_type": "node",
@@ -532,7 +631,8 @@ mod tests {
                 "hostname": "h", "status": "offline", "cordoned": false, "agent_version": "",
                 "last_seen_at": null}], "organizations": [org],
                 "registration": {"token": "shardlyn_reg_x", "expires_at": "2026-01-01T00:00:00Z",
-                    "command": "shardlyn-agent register --panel http://x --token t && shardlyn-agent run"}}),
+                    "command": "shardlyn-agent register --panel http://x --token t && shardlyn-agent run",
+                    "install_command": "curl -fsSL http://x/install-agent.sh | sh -s -- --token t"}}),
             ),
             (
                 "node.html.tera",
@@ -549,6 +649,12 @@ mod tests {
                 "rebuilt": {"migrations": [{"id": "m1", "instance_id": "i1", "target_node_id": XSS,
                     "state": "queued", "from_backup": {"backup_id": "b1", "taken_at": "2026-01-01T00:00:00Z"}}],
                     "unplaced": [{"instance_id": "i2", "reason": XSS}]},
+                "cloud": {"power": {"status": "running", "provider": "hetzner", "server_id": XSS},
+                    "power_error": XSS, "firewall_error": XSS,
+                    "firewall": {"provider": "hetzner", "firewall_id": "7", "sync_error": XSS, "synced_at": null,
+                        "data": [{"id": "f1", "protocol": "tcp", "port_start": 27015, "port_end": 27020,
+                            "source": ["0.0.0.0/0", XSS], "description": XSS, "instance_id": "i1",
+                            "created_at": "2026-01-01T00:00:00Z"}]}},
                 "shells": {"ssh": true, "terminal": true, "total": 3, "recordings": [
                     {"id": "r1", "kind": "ssh", "login": XSS, "command": XSS, "user_email": XSS,
                     "started_at": "2026-01-01T00:00:00Z", "state": "ended", "end_reason": "exit",

@@ -40,9 +40,11 @@ mod instance_pages;
 mod integration_pages;
 mod kit;
 mod maintenance_pages;
+mod node_cloud_pages;
 mod node_pages;
 mod org_pages;
 mod pages;
+mod provision_pages;
 mod rule_pages;
 pub mod session;
 mod shell_pages;
@@ -128,6 +130,7 @@ pub fn router(app: AppState, api: Router) -> Router {
         .merge(maintenance_pages::router())
         .merge(integration_pages::router())
         .merge(credential_pages::router())
+        .merge(provision_pages::router())
         .layer(middleware::from_fn(security_headers))
         .layer(metrics)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -36,6 +36,7 @@ pub fn router() -> Router<WebState> {
         .route("/nodes/{id}/rebuild", post(rebuild))
         .route("/nodes/{id}/allocation", post(allocation))
         .merge(super::shell_pages::router())
+        .merge(super::node_cloud_pages::router())
 }
 
 /// A node of the list with its latest usage (none before its first sample).
@@ -292,7 +293,7 @@ pub struct NodeQuery {
 }
 
 /// What the node page shows after an action.
-enum Outcome {
+pub(super) enum Outcome {
     None,
     Drained(DrainReport),
     Rebuilt(Planned),
@@ -314,9 +315,11 @@ struct NodePage {
     rebuilt: Option<Planned>,
     /// SSH and terminal sessions the user may open, and the recordings.
     shells: super::shell_pages::Shells,
+    /// Power and firewall of a provisioned node (`None`: not provisioned).
+    cloud: Option<super::node_cloud_pages::CloudShown>,
 }
 
-async fn show_node(
+pub(super) async fn show_node(
     web: &WebState,
     browser: &Browser,
     user: &WebUser,
@@ -366,6 +369,7 @@ async fn show_node(
         Outcome::Rebuilt(planned) => (None, Some(planned)),
     };
     let shells = super::shell_pages::shells(web, browser, user, &node).await;
+    let cloud = super::node_cloud_pages::cloud(web, browser, user, &node.id).await;
     let title = if node.name.is_empty() {
         "Node".to_owned()
     } else {
@@ -383,6 +387,7 @@ async fn show_node(
         drained,
         rebuilt,
         shells,
+        cloud,
     };
     kit::page(
         web,

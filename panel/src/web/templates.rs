@@ -137,6 +137,18 @@ pub const FILES: &[(&str, &str)] = &[
         "credentials.html.tera",
         include_str!("../../../templates/web/credentials.html.tera"),
     ),
+    (
+        "provision.html.tera",
+        include_str!("../../../templates/web/provision.html.tera"),
+    ),
+    (
+        "provision_new.html.tera",
+        include_str!("../../../templates/web/provision_new.html.tera"),
+    ),
+    (
+        "provision_request.html.tera",
+        include_str!("../../../templates/web/provision_request.html.tera"),
+    ),
 ];
 
 /// The parsed templates: immutable, built on first use (no connection, no state).

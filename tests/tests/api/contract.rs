@@ -42,6 +42,36 @@ const EXTRAS: &[(&str, &str, &str)] = &[
         "the cloud providers and their credential fields, for forms (issue 17)",
     ),
     (
+        "GET",
+        "/v1/provision/{id}/logs",
+        "a provisioning run's Terraform log from a position, polled by the page (issue 17)",
+    ),
+    (
+        "GET",
+        "/v1/provision/{id}/state",
+        "Terraform's http state backend for the panel's own runs (issue 17)",
+    ),
+    (
+        "POST",
+        "/v1/provision/{id}/state",
+        "Terraform's http state backend: write the state (issue 17)",
+    ),
+    (
+        "DELETE",
+        "/v1/provision/{id}/state",
+        "Terraform's http state backend: delete the state (issue 17)",
+    ),
+    (
+        "POST",
+        "/v1/provision/{id}/state/lock",
+        "Terraform's http state backend: lock, a lease (issue 17)",
+    ),
+    (
+        "DELETE",
+        "/v1/provision/{id}/state/lock",
+        "Terraform's http state backend: unlock (issue 17)",
+    ),
+    (
         "POST",
         "/v1/alerts/read",
         "mark the alerts seen: the unread count counts from then (issue 16)",
@@ -261,15 +291,25 @@ const EXTRAS: &[(&str, &str, &str)] = &[
         "/v1/instances/{id}/files/tus/{upload}",
         "tus 1.0.0 discovery on an upload URL",
     ),
+    (
+        "GET",
+        "/downloads/shardlyn-agent/{platform}",
+        "the agent binary new nodes download (issue 17), public",
+    ),
+    (
+        "GET",
+        "/install-agent.sh",
+        "the agent install script of `curl ... | sh` (issue 17), public",
+    ),
+    (
+        "GET",
+        "/ca.pem",
+        "the self-signed CA as PEM for the install script to pin (issue 17), public",
+    ),
 ];
 
 /// Areas of the reference that later issues deliver; their routes may be absent today.
 const PENDING_PREFIXES: &[&str] = &[
-    "/v1/nodes/{id}/power",
-    "/v1/nodes/{id}/resize",
-    "/v1/nodes/{id}/firewall",
-    "/v1/provision",
-    "/v1/planner",
     "/v1/dns",
     "/v1/billing",
     "/v1/deploy",

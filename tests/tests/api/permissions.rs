@@ -50,6 +50,7 @@ enum Fresh {
     Alert,
     Maintenance,
     Credential,
+    ProvisionRequest,
 }
 
 struct Row {
@@ -217,6 +218,17 @@ const TABLE: &[Row] = &[
     fresh("DELETE", "/v1/nodes/{id}", Key("nodes.delete"), Fresh::Node),
     r("POST", "/v1/nodes/{id}/cordon", Key("nodes.update")),
     r("POST", "/v1/nodes/{id}/uncordon", Key("nodes.update")),
+    r("POST", "/v1/nodes/{id}/power/start", Key("nodes.power")),
+    r("POST", "/v1/nodes/{id}/power/stop", Key("nodes.power")),
+    r("POST", "/v1/nodes/{id}/power/reboot", Key("nodes.power")),
+    r("GET", "/v1/nodes/{id}/power/status", Key("nodes.read")),
+    r("GET", "/v1/nodes/{id}/firewall/rules", Key("nodes.read")),
+    r("POST", "/v1/nodes/{id}/firewall/rules", Key("nodes.update")),
+    r(
+        "DELETE",
+        "/v1/nodes/{id}/firewall/rules",
+        Key("nodes.update"),
+    ),
     r("POST", "/v1/nodes/{id}/drain", Key("nodes.update")),
     r("GET", "/v1/nodes/{id}/metrics/history", Key("nodes.read")),
     r("GET", "/v1/nodes/{id}/inventory", Key("nodes.read")),
@@ -728,6 +740,52 @@ const TABLE: &[Row] = &[
         Key("credentials.write"),
         Fresh::Credential,
     ),
+    // Cloud provisioning (Terraform runs); the state backend is public (a run's own
+    // Basic credential).
+    r("GET", "/v1/provision", Key("provision.read")),
+    r("POST", "/v1/provision", Key("provision.write")),
+    r("GET", "/v1/provision/providers", AnyUser),
+    fresh(
+        "GET",
+        "/v1/provision/{id}",
+        Key("provision.read"),
+        Fresh::ProvisionRequest,
+    ),
+    fresh(
+        "GET",
+        "/v1/provision/{id}/logs",
+        Key("provision.read"),
+        Fresh::ProvisionRequest,
+    ),
+    fresh(
+        "POST",
+        "/v1/provision/{id}/plan",
+        Key("provision.write"),
+        Fresh::ProvisionRequest,
+    ),
+    fresh(
+        "POST",
+        "/v1/provision/{id}/apply",
+        Key("provision.write"),
+        Fresh::ProvisionRequest,
+    ),
+    fresh(
+        "DELETE",
+        "/v1/provision/{id}",
+        Key("provision.write"),
+        Fresh::ProvisionRequest,
+    ),
+    r("POST", "/v1/nodes/{id}/resize", Key("nodes.power")),
+    // Capacity planner (reads the fleet).
+    r("POST", "/v1/planner/suggest-fit", Key("nodes.read")),
+    r("POST", "/v1/planner/recommend", Key("nodes.read")),
+    r(
+        "POST",
+        "/v1/planner/recommend-for-template",
+        Key("nodes.read"),
+    ),
+    r("GET", "/v1/planner/pricing", Key("nodes.read")),
+    r("GET", "/v1/planner/templates", AnyUser),
     // Webhook tokens.
     r("GET", "/v1/webhook-tokens", Key("webhooks.manage")),
     r("POST", "/v1/webhook-tokens", Key("webhooks.manage")),
@@ -933,7 +991,21 @@ fn body_for(row: &Row, w: &World, org: &str, n: usize) -> Option<Value> {
         ("POST", "/v1/alerts/{id}/silence") => json!({"minutes": 5}),
         ("POST", "/v1/alerts/maintenance") => maintenance_body(org, &w.node),
         ("POST", "/v1/credentials") => credential_body(org),
+        ("POST", "/v1/provision") => {
+            json!({"organization_id": org, "name": format!("matrix-new-{n}"),
+            "provider": "hetzner", "region": "fsn1", "instance_type": "cx23"})
+        }
+        ("POST", "/v1/nodes/{id}/resize") => json!({"instance_type": "cx33"}),
         ("PUT", "/v1/credentials/{id}") => json!({"name": "Renamed"}),
+        ("POST", "/v1/planner/suggest-fit") => {
+            json!({"organization_id": org, "memory_mb": 1024, "cpu": 1, "disk_gb": 1})
+        }
+        ("POST", "/v1/planner/recommend") => {
+            json!({"organization_id": org, "memory_mb": 1024, "cpu": 1, "disk_gb": 1, "provider": "hetzner"})
+        }
+        ("POST", "/v1/planner/recommend-for-template") => {
+            json!({"organization_id": org, "template": "valheim", "provider": "hetzner"})
+        }
         ("POST", "/v1/organizations") => json!({"name": format!("Org {n}")}),
         ("PUT", "/v1/organizations/{orgId}") => json!({"name": "Matrix"}),
         ("POST", "/v1/organizations/{orgId}/members/invite") => {
@@ -1054,7 +1126,12 @@ fn expected(row: &Row, kind: Kind) -> Option<bool> {
 both_engines! {
     async fn every_route_answers_as_the_permission_table_says(engine) {
         // Credentials' verify calls go to a port that refuses at once (port 9).
-        let app = spawn_app_with(engine, |c| c.cloud.steam_api_url = "http://127.0.0.1:9".into()).await;
+        let app = spawn_app_with(engine, |c| {
+            c.cloud.steam_api_url = "http://127.0.0.1:9".into();
+            // Plans start Terraform in the background: here it cannot start, at once.
+            c.provision.terraform_bin = "/nonexistent/terraform".into();
+        })
+        .await;
         let platform = app.bootstrap_admin().await;
         let owner = app.register("owner@example.com").await;
         let mut callers = vec![Caller { label: "owner", session: owner.clone(), kind: Kind::Member(Role::Owner) }];
@@ -1156,6 +1233,15 @@ both_engines! {
                         let r = app.post("/v1/credentials", Some(&w.owner), credential_body(&org))
                             .await.expect(201);
                         id = r.body["id"].as_str().expect("credential id").to_string();
+                    }
+                    Fresh::ProvisionRequest => {
+                        app.post("/v1/credentials", Some(&w.owner), json!({"organization_id": org,
+                            "name": "Hetzner", "provider": "hetzner", "config": {"token": "matrix-token-0123456789"}}))
+                            .await.expect(201);
+                        let r = app.post("/v1/provision", Some(&w.owner), json!({"organization_id": org,
+                            "name": format!("matrix-{n}"), "provider": "hetzner", "region": "fsn1", "instance_type": "cx23"}))
+                            .await.expect(201);
+                        id = r.body["id"].as_str().expect("request id").to_string();
                     }
                     Fresh::Maintenance => {
                         let r = app.post("/v1/alerts/maintenance", Some(&w.owner),
