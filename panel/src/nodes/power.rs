@@ -24,6 +24,9 @@ pub struct PowerStatus {
     pub provider: String,
     /// The provider's id of the server.
     pub server_id: String,
+    /// The provision request that made the node (`/v1/provision/{id}`: its runs, resize
+    /// and destroy).
+    pub provision_request_id: String,
 }
 
 /// A power action the provider started.
@@ -55,6 +58,7 @@ pub async fn status(
         status,
         provider: p.provider,
         server_id: server_id.to_string(),
+        provision_request_id: p.id,
     }))
 }
 

@@ -649,7 +649,7 @@ mod tests {
                 "rebuilt": {"migrations": [{"id": "m1", "instance_id": "i1", "target_node_id": XSS,
                     "state": "queued", "from_backup": {"backup_id": "b1", "taken_at": "2026-01-01T00:00:00Z"}}],
                     "unplaced": [{"instance_id": "i2", "reason": XSS}]},
-                "cloud": {"power": {"status": "running", "provider": "hetzner", "server_id": XSS},
+                "cloud": {"power": {"status": "running", "provider": "hetzner", "server_id": XSS, "provision_request_id": XSS},
                     "power_error": XSS, "firewall_error": XSS,
                     "firewall": {"provider": "hetzner", "firewall_id": "7", "sync_error": XSS, "synced_at": null,
                         "data": [{"id": "f1", "protocol": "tcp", "port_start": 27015, "port_end": 27020,

@@ -224,6 +224,14 @@ both_engines! {
             .delete(&format!("/v1/nodes/{node_id}"), Some(&cloud.session.access))
             .await
             .expect_error(409, "PROVISIONED_NODE");
+        // Its power status comes from the provider and names the request.
+        let power = cloud
+            .app
+            .get(&format!("/v1/nodes/{node_id}/power/status"), Some(&cloud.session.access))
+            .await
+            .expect(200);
+        assert_eq!(power.body["status"], "running", "{}", power.text);
+        assert_eq!(power.body["provision_request_id"], id.as_str());
         // Its token was single use.
         let unused: i64 = sqlx::query_scalar(
             "SELECT CAST(COUNT(*) AS BIGINT) FROM node_registration_tokens WHERE provision_request_id = $1 AND used_at IS NULL",

@@ -137,6 +137,11 @@ async fn the_node_page_powers_and_firewalls_a_provisioned_node() {
     );
     assert!(html.contains(r#"id="firewall-none""#), "{html}");
     assert!(html.contains(r#"id="firewall-form""#), "{html}");
+    // The request that made the node (its runs, resize and destroy) is a click away.
+    assert!(
+        html.contains(r#"<a href="/provision/"#) && html.contains(r#"id="provision-request-link""#),
+        "{html}"
+    );
 
     // Stop through the form: the fake's server is off, the page says so.
     let (status, location, html) =
