@@ -18,7 +18,7 @@ use crate::orgs::scope::{OrgQuery, scoped};
 use crate::state::AppState;
 
 /// Most requests an organization keeps (destroyed ones included).
-const MAX_PER_ORG: usize = 500;
+const MAX_PER_ORG: i64 = 500;
 
 /// A Terraform run, as shown.
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -330,7 +330,7 @@ pub async fn create(
                 )
             })?,
     };
-    if store::list(pool, &member.org_id).await?.len() >= MAX_PER_ORG {
+    if store::count(pool, &member.org_id).await? >= MAX_PER_ORG {
         return Err(AppError::Conflict(format!(
             "an organization keeps at most {MAX_PER_ORG} provision requests"
         )));

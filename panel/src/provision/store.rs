@@ -103,6 +103,17 @@ pub async fn for_node(pool: &AnyPool, node_id: &str) -> sqlx::Result<Option<Requ
     .await
 }
 
+/// How many requests an organization keeps.
+///
+/// # Errors
+/// Database failures.
+pub async fn count(pool: &AnyPool, org_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM provision_requests WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_one(pool)
+        .await
+}
+
 /// An organization's requests, newest first.
 ///
 /// # Errors
