@@ -33,6 +33,7 @@ pub fn routes() -> Routes {
         .merge(webhooks::router())
         .merge(crate::integrations::router())
         .merge(crate::credentials::router())
+        .merge(crate::dns::router())
         .merge(crate::planner::router())
         .merge(crate::provision::router())
         .merge(schedules::router())

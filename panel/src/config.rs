@@ -314,6 +314,51 @@ impl Default for ProvisionConfig {
     }
 }
 
+/// DNS records and automatic DNS (`dns`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Names this panel in the ownership markers of the records it writes
+    /// (`heritage=shardlyn,owner=<owner_id>/<organization>,...`): panels sharing a zone
+    /// need different ones.
+    pub owner_id: String,
+    /// Seconds between reconciliation passes (drift repaired, failed changes retried).
+    pub reconcile_interval_secs: u64,
+    /// Subdomains a server's owner may not choose.
+    pub reserved_names: Vec<String>,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        Self {
+            owner_id: "shardlyn".into(),
+            reconcile_interval_secs: 300,
+            reserved_names: [
+                "www",
+                "mail",
+                "admin",
+                "api",
+                "panel",
+                "ftp",
+                "smtp",
+                "imap",
+                "pop",
+                "ns1",
+                "ns2",
+                "mx",
+                "webmail",
+                "autodiscover",
+                "cpanel",
+                "root",
+                "status",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        }
+    }
+}
+
 /// Cloud providers' APIs, as cloud credentials are verified against them (see
 /// `credentials`). Each base URL is configurable, so a private endpoint or a test's
 /// local fake can stand in; every call goes through the outbound guard.
@@ -437,6 +482,7 @@ pub struct Config {
     pub integrations: IntegrationsConfig,
     pub cloud: CloudConfig,
     pub provision: ProvisionConfig,
+    pub dns: DnsConfig,
 }
 
 impl Default for Config {
@@ -468,6 +514,7 @@ impl Default for Config {
             integrations: IntegrationsConfig::default(),
             cloud: CloudConfig::default(),
             provision: ProvisionConfig::default(),
+            dns: DnsConfig::default(),
         }
     }
 }
@@ -522,6 +569,16 @@ impl Config {
         anyhow::ensure!(
             self.max_body_bytes >= 1024,
             "max_body_bytes must be at least 1024"
+        );
+        anyhow::ensure!(
+            !self.dns.owner_id.is_empty()
+                && self.dns.owner_id.len() <= 64
+                && self
+                    .dns
+                    .owner_id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'),
+            "dns.owner_id must be 1 to 64 letters, digits, '-', '_' or '.'"
         );
         for proxy in &self.trusted_proxies {
             Net::parse(proxy).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
@@ -936,6 +993,22 @@ const DOCS: &[(&str, &str)] = &[
     (
         "provision.agent_binary",
         "The x86_64 shardlyn-agent served to new nodes; unset: the one beside this executable.",
+    ),
+    (
+        "dns",
+        "DNS records at Cloudflare, PowerDNS or RFC 2136 servers, and automatic DNS for servers.",
+    ),
+    (
+        "dns.owner_id",
+        "This panel's name in the ownership markers of its records (panels sharing a zone need different ones).",
+    ),
+    (
+        "dns.reconcile_interval_secs",
+        "Seconds between DNS reconciliation passes (drift repaired, failed changes retried).",
+    ),
+    (
+        "dns.reserved_names",
+        "Subdomains a server's owner may not choose.",
     ),
 ];
 

@@ -18,6 +18,7 @@ pub mod cloud;
 pub mod config;
 pub mod credentials;
 pub mod db;
+pub mod dns;
 pub mod error;
 pub mod events;
 pub mod files;

@@ -105,6 +105,7 @@ pub async fn build_state(
         consoles: Arc::default(),
         github,
         clock: crate::clock::Clock::default(),
+        dns_calls: Arc::default(),
     }));
     if state.redis.is_some() {
         tokio::spawn(share_invalidations(state.clone()));

@@ -52,6 +52,8 @@ pub struct App {
     pub github: Option<crate::auth::github::client::GithubClient>,
     /// The time jobs decide by (schedules); tests pin and advance it.
     pub clock: crate::clock::Clock,
+    /// Requests sent to DNS providers (the reconciler's benchmark reads them).
+    pub dns_calls: Arc<crate::dns::provider::Calls>,
 }
 
 impl App {

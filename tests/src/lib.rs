@@ -5,12 +5,15 @@
 
 pub mod agent;
 pub mod bench;
+pub mod bind;
 pub mod cloudboot;
+pub mod cloudflare;
 pub mod console;
 pub mod docker;
 pub mod hetzner;
 pub mod lb;
 pub mod moto;
+pub mod pdns;
 pub mod shell;
 pub mod smtp;
 pub mod sse;

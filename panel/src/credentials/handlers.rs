@@ -25,7 +25,7 @@ pub struct CredentialView {
     pub id: String,
     pub organization_id: String,
     pub name: String,
-    /// `aws`, `gcp`, `hetzner`, `oci`, `cloudflare` or `steam`.
+    /// `aws`, `gcp`, `hetzner`, `oci`, `cloudflare`, `powerdns`, `rfc2136` or `steam`.
     pub provider: String,
     /// The public fields (an AWS access key id, an OCI tenancy...).
     pub config: Map<String, Value>,
@@ -159,7 +159,7 @@ pub struct CreateBody {
     /// The organization (the personal one by default).
     pub organization_id: Option<String>,
     pub name: String,
-    /// `aws`, `gcp`, `hetzner`, `oci`, `cloudflare` or `steam`.
+    /// `aws`, `gcp`, `hetzner`, `oci`, `cloudflare`, `powerdns`, `rfc2136` or `steam`.
     pub provider: String,
     /// Every field of the provider (`GET /v1/credentials/providers`), secrets included.
     pub config: Map<String, Value>,

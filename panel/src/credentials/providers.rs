@@ -10,6 +10,8 @@
 //! | aws | STS `GetCallerIdentity`, signed with SigV4 |
 //! | gcp | a service-account JWT (RS256) exchanged at the OAuth token endpoint |
 //! | oci | `GET /20160918/users/{user}` of the Identity API, HTTP-signature signed |
+//! | powerdns | its zones (`GET {api_url}/api/v1/servers/{server_id}/zones`) |
+//! | rfc2136 | a zone transfer (AXFR) of its first zone, signed with its TSIG key |
 
 use std::time::Duration;
 
@@ -103,6 +105,41 @@ pub const PROVIDERS: &[Provider] = &[
         ],
     },
     Provider {
+        id: "powerdns",
+        name: "PowerDNS Authoritative",
+        fields: &[
+            field(
+                "api_url",
+                "API address (http://ns1.example.net:8081)",
+                true,
+                false,
+            ),
+            field("api_key", "API key", true, true),
+            field("server_id", "Server id (default localhost)", false, false),
+        ],
+    },
+    Provider {
+        id: "rfc2136",
+        name: "RFC 2136 dynamic DNS (BIND, Knot, PowerDNS)",
+        fields: &[
+            field(
+                "server",
+                "Server (host:port, port 53 by default)",
+                true,
+                false,
+            ),
+            field("zones", "Zones, separated by commas", true, false),
+            field("tsig_key_name", "TSIG key name", true, false),
+            field(
+                "tsig_algorithm",
+                "TSIG algorithm (hmac-sha256 by default)",
+                false,
+                false,
+            ),
+            field("tsig_secret", "TSIG secret (base64)", true, true),
+        ],
+    },
+    Provider {
         id: "steam",
         name: "Steam Web API",
         fields: &[field("api_key", "Web API key", true, true)],
@@ -190,6 +227,12 @@ pub fn parse(
     }
     if provider.id == "gcp" {
         service_account(&parts)?;
+    }
+    if provider.id == "powerdns" {
+        crate::dns::powerdns::check_fields(&parts)?;
+    }
+    if provider.id == "rfc2136" {
+        crate::dns::rfc2136::check_fields(&parts)?;
     }
     if provider.id == "oci" && !text_of(&parts.secrets, "private_key").contains("PRIVATE KEY-----")
     {
@@ -335,6 +378,7 @@ pub async fn verify(state: &AppState, provider: &str, parts: &Parts) -> Verified
             Err(e) => Err(Verified::unreachable(e.to_string())),
         },
         "oci" => oci(state, parts).await,
+        "powerdns" | "rfc2136" => Ok(crate::dns::verify(state, provider, parts).await),
         other => Err(Verified::unreachable(format!("unknown provider {other}"))),
     };
     outcome.unwrap_or_else(|v| v)

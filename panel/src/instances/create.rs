@@ -82,6 +82,7 @@ pub async fn create(
     };
     insert_with_ports(&state, &new, &ports).await?;
     crate::nodes::firewall::instance_placed(&state, &id).await;
+    crate::dns::auto::instance_placed(&state, &id).await;
     let mut instance = store::find(&state.db.pool, &id)
         .await?
         .ok_or_else(|| AppError::not_found("instance"))?;

@@ -191,6 +191,13 @@ pub async fn update(
         may_edit_locked(member.role),
         false,
     )?;
+    let subdomain = match &body.dns_subdomain {
+        Some(Some(s)) if !s.trim().is_empty() => Some(Some(
+            crate::dns::auto::check_subdomain(&state, &instance.org_id, &id, s).await?,
+        )),
+        Some(_) => Some(None),
+        None => None,
+    };
     let settings = Settings {
         name: &name,
         description: &description,
@@ -205,6 +212,12 @@ pub async fn update(
         .await?
         .ok_or_else(|| AppError::not_found("instance"))?;
     push_spec(&state, &mut updated, egg).await;
+    if let Some(subdomain) = subdomain {
+        crate::dns::auto::set_subdomain(&state, &id, subdomain.as_deref()).await?;
+    } else if name != instance.name {
+        // Its records are named after it unless its owner chose a subdomain.
+        crate::dns::auto::instance_placed(&state, &id).await;
+    }
     if let Some(Extension(slot)) = &audit {
         slot.set_action("instance.update", Some(&id));
     }
@@ -253,6 +266,7 @@ pub async fn delete(
         Err(e) => return Err(e),
     }
     crate::backups::forget_remote(&state, &instance).await;
+    crate::dns::auto::instance_removed(&state, &id).await;
     if !store::delete(&state.db.pool, &id).await? {
         return Err(AppError::not_found("instance"));
     }

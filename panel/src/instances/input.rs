@@ -74,6 +74,16 @@ pub struct UpdateInstance {
     pub variables: Option<Map<String, Value>>,
     #[serde(default)]
     pub limits: Option<LimitsInput>,
+    /// The subdomain its auto-DNS records get (`mc` for `mc.example.com` under the
+    /// default pattern); `null` goes back to the server's name.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<String>")]
+    pub dns_subdomain: Option<Option<String>>,
+}
+
+/// A field that is present (`Some(None)` when `null`) or absent (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// Limits as sent; absent values keep the current (or default) ones.

@@ -15,7 +15,8 @@
 //! notification queue; each delivery is claimed by one replica, see
 //! `integrations::deliver`), `alerts` (alerts whose duration or hysteresis ran out
 //! with no new event; on every replica, each transition won once), `provision_reaper`
-//! (Terraform runs whose lease lapsed with their panel are failed, on every replica). `jobs.enabled =
+//! (Terraform runs whose lease lapsed with their panel are failed, on every replica),
+//! `dns_reconcile` (DNS drift repaired and failed changes retried, under the lease). `jobs.enabled =
 //! false` keeps a replica API-only; `jobs.poll_interval_ms` sets how often they look.
 
 pub mod lease;
@@ -69,7 +70,11 @@ impl Jobs {
         );
         jobs.spawn(
             "migration_reaper",
-            crate::migrations::runner::reap_until_stopped(state.clone(), holds, rx.clone()),
+            crate::migrations::runner::reap_until_stopped(state.clone(), holds.clone(), rx.clone()),
+        );
+        jobs.spawn(
+            "dns_reconcile",
+            crate::dns::reconcile::run_until_stopped(state.clone(), holds, rx.clone()),
         );
         jobs.spawn(
             "ssh_trust",

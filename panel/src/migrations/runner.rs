@@ -586,6 +586,7 @@ async fn switch(
     }
     crate::nodes::firewall::instance_removed(state, &m.source_node_id, &before.id).await;
     crate::nodes::firewall::instance_placed(state, &before.id).await;
+    crate::dns::auto::instance_placed(state, &before.id).await;
     // From here the target is the server's node; what is left is tidying up.
     if let Ok(Some(now)) = instances::find(&state.db.pool, &before.id).await
         && let Err(e) = sync::push_instance(state, &now).await

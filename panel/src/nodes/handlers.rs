@@ -1,6 +1,8 @@
 //! Node CRUD, cordon and allocation settings; who may reach which node (and which of its
 //! containers).
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -45,6 +47,14 @@ pub struct UpdateNode {
     /// their own.
     #[serde(default, deserialize_with = "present")]
     port_range: Option<Option<PortRange>>,
+    /// The node's public IPv4 address, what its servers' automatic A records point at,
+    /// e.g. `203.0.113.10`; `null` clears it. Must be a public unicast address.
+    #[serde(default, deserialize_with = "present")]
+    public_ipv4: Option<Option<String>>,
+    /// The node's public IPv6 address, for AAAA records, e.g. `2001:db8::10`; `null`
+    /// clears it. Must be a global unicast address.
+    #[serde(default, deserialize_with = "present")]
+    public_ipv6: Option<Option<String>>,
 }
 
 /// A field that was sent, `null` or not.
@@ -56,7 +66,8 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// Renames a node, sets its allocation address and port range.
+/// Renames a node, sets its allocation address and port range and its public
+/// addresses (a change of those updates the DNS records that follow the node).
 pub async fn update(
     State(state): State<AppState>,
     Authorized { resource: node, .. }: Authorized<Node, perm::NodesUpdate>,
@@ -74,13 +85,75 @@ pub async fn update(
         Some(None) => None,
         Some(Some(range)) => Some(valid_range(range)?),
     };
+    let ipv4 = match body.public_ipv4 {
+        None => node.public_ipv4.clone(),
+        Some(None) => None,
+        Some(Some(ip)) => Some(public_ipv4(&ip).ok_or_else(|| {
+            AppError::invalid_field(
+                "public_ipv4",
+                format!(
+                    "public_ipv4: `{}` is not a public unicast IPv4 address",
+                    ip.trim()
+                ),
+            )
+        })?),
+    };
+    let ipv6 = match body.public_ipv6 {
+        None => node.public_ipv6.clone(),
+        Some(None) => None,
+        Some(Some(ip)) => Some(public_ipv6(&ip).ok_or_else(|| {
+            AppError::invalid_field(
+                "public_ipv6",
+                format!(
+                    "public_ipv6: `{}` is not a global unicast IPv6 address",
+                    ip.trim()
+                ),
+            )
+        })?),
+    };
     let pool = &state.db.pool;
     if let Some(name) = name {
         store::rename(pool, &node.id, &name).await?;
     }
-    Ok(AppJson(reloaded(
-        store::set_allocation(pool, &node.id, ip.as_deref(), range).await?,
-    )?))
+    let mut updated = store::set_allocation(pool, &node.id, ip.as_deref(), range).await?;
+    if ipv4 != node.public_ipv4 || ipv6 != node.public_ipv6 {
+        updated =
+            store::set_public_addresses(pool, &node.id, ipv4.as_deref(), ipv6.as_deref()).await?;
+        crate::dns::auto::node_changed(&state, &node.id).await;
+    }
+    Ok(AppJson(reloaded(updated)?))
+}
+
+/// `text` as a public unicast IPv4 address in canonical form, or `None`: private,
+/// shared (CGNAT), loopback, link-local, unspecified, multicast, reserved and
+/// broadcast addresses are refused. The RFC 5737 documentation ranges
+/// (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24) are accepted, since tests and
+/// documentation use them.
+#[must_use]
+pub fn public_ipv4(text: &str) -> Option<String> {
+    let ip: Ipv4Addr = text.trim().parse().ok()?;
+    let [a, b, c, _] = ip.octets();
+    let refused = ip.is_unspecified()
+        || ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || a == 0 // "this network"
+        || a >= 240 // reserved, and the broadcast address
+        || (a == 100 && (64..128).contains(&b)) // shared address space (RFC 6598)
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)); // benchmarking (RFC 2544)
+    (!refused || ip.is_documentation()).then(|| ip.to_string())
+}
+
+/// `text` as a global unicast IPv6 address in canonical form, or `None`: only the
+/// global unicast space 2000::/3 is accepted (which holds the documentation prefix
+/// 2001:db8::/32), so the unspecified and loopback addresses, IPv4-mapped,
+/// unique-local, link-local and multicast addresses are refused.
+#[must_use]
+pub fn public_ipv6(text: &str) -> Option<String> {
+    let ip: Ipv6Addr = text.trim().parse().ok()?;
+    (ip.segments()[0] & 0xe000 == 0x2000).then(|| ip.to_string())
 }
 
 fn valid_ip(ip: &str) -> AppResult<String> {
@@ -166,5 +239,57 @@ pub async fn uncordon(
 pub fn node_scope(user: &CurrentUser) -> shardlyn_proto::agent_api::Scope {
     shardlyn_proto::agent_api::Scope {
         all: user.user.is_admin,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{public_ipv4, public_ipv6};
+
+    #[test]
+    fn only_public_addresses_pass() {
+        for ip in [
+            "0.0.0.0",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "198.18.0.1",
+            "::1",
+            "2001:db8::1",
+            "1.2.3",
+            "",
+        ] {
+            assert_eq!(public_ipv4(ip), None, "{ip}");
+        }
+        assert_eq!(
+            public_ipv4(" 203.0.113.10 ").as_deref(),
+            Some("203.0.113.10")
+        );
+        assert_eq!(public_ipv4("192.0.2.1").as_deref(), Some("192.0.2.1"));
+        assert_eq!(public_ipv4("198.51.100.7").as_deref(), Some("198.51.100.7"));
+        assert_eq!(public_ipv4("1.1.1.1").as_deref(), Some("1.1.1.1"));
+        for ip in [
+            "::",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "ff02::1",
+            "::ffff:1.1.1.1",
+            "1.1.1.1",
+            "nonsense",
+        ] {
+            assert_eq!(public_ipv6(ip), None, "{ip}");
+        }
+        assert_eq!(
+            public_ipv6("2001:DB8:0::10").as_deref(),
+            Some("2001:db8::10")
+        );
+        assert_eq!(public_ipv6("2a01:4f8::1").as_deref(), Some("2a01:4f8::1"));
     }
 }

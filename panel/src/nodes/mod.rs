@@ -4,7 +4,7 @@
 pub mod firewall;
 mod handlers;
 pub mod inventory;
-pub use handlers::node_scope;
+pub use handlers::{node_scope, public_ipv4, public_ipv6};
 pub mod metrics;
 pub mod power;
 pub mod presence;

@@ -30,6 +30,12 @@ pub struct Node {
     /// The range automatic ports of new servers come from (`null`: the panel's
     /// `instances.port_range_start`..`port_range_end`).
     pub port_range: Option<PortRange>,
+    /// The node's public IPv4 address: what its servers' automatic A records point at
+    /// (`null`: none known). Set by hand, or from the Terraform outputs of the
+    /// provision request that made the node.
+    pub public_ipv4: Option<String>,
+    /// The node's public IPv6 address, for AAAA records (`null`: none known).
+    pub public_ipv6: Option<String>,
     #[serde(with = "ts::option")]
     #[schemars(with = "Option<crate::types::Timestamp>")]
     pub last_seen_at: Option<i64>,
@@ -52,7 +58,8 @@ pub struct PortRange {
 macro_rules! node_columns {
     () => {
         "id, org_id, name, hostname, agent_version, cordoned, connected, allocation_ip, \
-         port_range_start, port_range_end, last_seen_at, created_at, updated_at"
+         port_range_start, port_range_end, public_ipv4, public_ipv6, last_seen_at, created_at, \
+         updated_at"
     };
 }
 
@@ -71,6 +78,8 @@ struct NodeRow {
     allocation_ip: Option<String>,
     port_range_start: Option<i64>,
     port_range_end: Option<i64>,
+    public_ipv4: Option<String>,
+    public_ipv6: Option<String>,
     last_seen_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
@@ -96,6 +105,8 @@ impl From<NodeRow> for Node {
                 }),
                 _ => None,
             },
+            public_ipv4: row.public_ipv4,
+            public_ipv6: row.public_ipv6,
             last_seen_at: row.last_seen_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -282,6 +293,59 @@ pub async fn set_allocation(
     .execute(pool)
     .await?;
     find(pool, id).await
+}
+
+/// Sets the node's public addresses (`None`: unknown); the row as it is now.
+pub async fn set_public_addresses(
+    pool: &AnyPool,
+    id: &str,
+    ipv4: Option<&str>,
+    ipv6: Option<&str>,
+) -> Result<Option<Node>, sqlx::Error> {
+    sqlx::query(
+        "UPDATE nodes SET public_ipv4 = $1, public_ipv6 = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(ipv4)
+    .bind(ipv6)
+    .bind(now_ms())
+    .bind(id)
+    .execute(pool)
+    .await?;
+    find(pool, id).await
+}
+
+/// Fills the public addresses a node has none of (an address already set, by hand or
+/// earlier, stays); whether anything changed.
+pub async fn fill_public_addresses(
+    pool: &AnyPool,
+    id: &str,
+    ipv4: Option<&str>,
+    ipv6: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let mut changed = false;
+    let statements = [
+        (
+            "UPDATE nodes SET public_ipv4 = $1, updated_at = $2 \
+             WHERE id = $3 AND public_ipv4 IS NULL",
+            ipv4,
+        ),
+        (
+            "UPDATE nodes SET public_ipv6 = $1, updated_at = $2 \
+             WHERE id = $3 AND public_ipv6 IS NULL",
+            ipv6,
+        ),
+    ];
+    for (sql, value) in statements {
+        let Some(value) = value else { continue };
+        let done = sqlx::query(sql)
+            .bind(value)
+            .bind(now_ms())
+            .bind(id)
+            .execute(pool)
+            .await?;
+        changed |= done.rows_affected() > 0;
+    }
+    Ok(changed)
 }
 
 /// The allocation address and port range of a node, where it sets its own.

@@ -198,8 +198,11 @@ pub async fn on_registered<'e>(
     Ok(())
 }
 
-/// A node came online: the request that made it is `provisioned`.
+/// A node came online: the request that made it is `provisioned`, and the node gets
+/// the public addresses of the request's Terraform outputs where it has none.
 pub async fn on_node_online(state: &AppState, node_id: &str) {
+    // The addresses first: whoever sees the request `provisioned` sees them too.
+    fill_node_addresses(state, node_id).await;
     let now = state.clock.now_ms();
     if let Err(e) = sqlx::query(
         "UPDATE provision_requests SET status = 'provisioned', status_message = NULL, \
@@ -211,6 +214,58 @@ pub async fn on_node_online(state: &AppState, node_id: &str) {
     .await
     {
         tracing::warn!(node.id = %node_id, error = %e, "marking a provisioned node");
+    }
+}
+
+/// Gives a provisioned node the `ipv4`/`ipv6` outputs of its request as public
+/// addresses (see [`fill_addresses`]).
+async fn fill_node_addresses(state: &AppState, node_id: &str) {
+    let outputs: Option<(Option<String>, Option<String>)> = match sqlx::query_as(
+        "SELECT ipv4, ipv6 FROM provision_requests WHERE node_id = $1 \
+         AND status IN ('applied', 'provisioned') ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(node_id)
+    .fetch_optional(&state.db.pool)
+    .await
+    {
+        Ok(outputs) => outputs,
+        Err(e) => {
+            tracing::warn!(node.id = %node_id, error = %e, "reading a node's provisioned addresses");
+            return;
+        }
+    };
+    if let Some((ipv4, ipv6)) = outputs {
+        fill_addresses(state, node_id, ipv4.as_deref(), ipv6.as_deref()).await;
+    }
+}
+
+/// Gives node `node_id` these Terraform outputs as public addresses, each only where the
+/// node has none (an address set by hand stays) and only if it is a public one; the DNS
+/// records that follow the node are then updated.
+pub(crate) async fn fill_addresses(
+    state: &AppState,
+    node_id: &str,
+    ipv4: Option<&str>,
+    ipv6: Option<&str>,
+) {
+    let ipv4 = ipv4.and_then(crate::nodes::public_ipv4);
+    let ipv6 = ipv6.and_then(crate::nodes::public_ipv6);
+    if ipv4.is_none() && ipv6.is_none() {
+        return;
+    }
+    match crate::nodes::store::fill_public_addresses(
+        &state.db.pool,
+        node_id,
+        ipv4.as_deref(),
+        ipv6.as_deref(),
+    )
+    .await
+    {
+        Ok(true) => crate::dns::auto::node_changed(state, node_id).await,
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(node.id = %node_id, error = %e, "setting a node's public addresses");
+        }
     }
 }
 

@@ -259,15 +259,29 @@ impl Job {
                         })
                         .filter(|s| !s.is_empty())
                 };
+                // A node that joined before the apply ended gets its addresses now,
+                // before the request reads `provisioned` (and one that joins meanwhile,
+                // right after).
+                let (ipv4, ipv6) = (out("ipv4"), out("ipv6"));
+                let mut filled = false;
+                if let Some(node_id) = node_of(pool, id).await? {
+                    super::fill_addresses(&self.state, &node_id, ipv4.as_deref(), ipv6.as_deref())
+                        .await;
+                    filled = true;
+                }
                 store::set_applied(
                     pool,
                     id,
                     out("server_id").as_deref(),
-                    out("ipv4").as_deref(),
-                    out("ipv6").as_deref(),
+                    ipv4.as_deref(),
+                    ipv6.as_deref(),
                     now,
                 )
                 .await?;
+                if !filled && let Some(node_id) = node_of(pool, id).await? {
+                    super::fill_addresses(&self.state, &node_id, ipv4.as_deref(), ipv6.as_deref())
+                        .await;
+                }
                 // The node has an hour to boot and use its token.
                 sqlx::query(
                     "UPDATE node_registration_tokens SET expires_at = $1 \
@@ -877,4 +891,15 @@ pub async fn reap(state: &AppState, before: i64) {
         let _ = store::append_log(pool, &run.id, next, &[(now, line)]).await;
         tracing::warn!(provision.id = %run.request_id, run.id = %run.id, "provisioning run cut by a panel stop: failed");
     }
+}
+
+/// The node that registered with request `id`'s token, if one did.
+async fn node_of(pool: &sqlx::AnyPool, id: &str) -> sqlx::Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT node_id FROM provision_requests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .flatten(),
+    )
 }

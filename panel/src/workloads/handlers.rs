@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use shardlyn_proto::egg::export_egg_json;
 
-use super::input::{egg_from_shape, organization_field};
+use super::input::{egg_from_shape, organization_field, srv_field};
 use super::store::{self, NewWorkload, Source, Workload};
 use super::view::{SummaryBody, WorkloadBody, WorkloadInput};
 use crate::auth::extract::CurrentUser;
@@ -49,6 +49,7 @@ pub async fn create(
         crate::orgs::scope::requested_org(organization_field(&body)?, org.organization_id)?;
     let member = scoped(&state, &user, requested.as_deref(), "workloads.write").await?;
     let egg = egg_from_shape(&body)?;
+    let srv = srv_field(&body)?.flatten();
     let workload = store::insert(
         &state.db.pool,
         &new_id(),
@@ -57,6 +58,7 @@ pub async fn create(
             source: Source::Api,
             template: None,
             egg: &egg,
+            dns_srv_service: srv.as_deref(),
             created_by: &user.user.id,
         },
     )
@@ -73,7 +75,8 @@ pub async fn get(
     Ok(AppJson(WorkloadBody(workload)))
 }
 
-/// Replaces a workload's definition with the workload shape.
+/// Replaces a workload's definition with the workload shape; a `dns_srv_service` left
+/// out stays as it was (`null` clears it).
 pub async fn update(
     State(state): State<AppState>,
     Authorized {
@@ -90,7 +93,8 @@ pub async fn update(
         ));
     }
     let egg = egg_from_shape(&body)?;
-    let updated = store::update_egg(&state.db.pool, &workload.id, &egg)
+    let srv = srv_field(&body)?.unwrap_or(workload.dns_srv_service);
+    let updated = store::update_egg(&state.db.pool, &workload.id, &egg, srv.as_deref())
         .await?
         .ok_or_else(|| AppError::not_found("workload"))?;
     Ok(AppJson(WorkloadBody(updated)))

@@ -59,6 +59,8 @@ pub async fn import_egg(
             source: Source::Egg,
             template: None,
             egg: &egg,
+            // An egg says nothing of SRV: set it on the workload afterwards.
+            dns_srv_service: None,
             created_by: &user.user.id,
         },
     )
@@ -152,6 +154,7 @@ pub async fn from_template(
             source: Source::Template,
             template: Some(template.id),
             egg: &egg,
+            dns_srv_service: template.dns_srv_service,
             created_by: &user.user.id,
         },
     )

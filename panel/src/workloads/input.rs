@@ -26,6 +26,9 @@ const READ_ONLY: &[&str] = &[
     "updated_at",
 ];
 
+/// Fields of the shape that are the workload's own, beside the egg.
+const WORKLOAD_FIELDS: &[&str] = &["dns_srv_service"];
+
 /// Fields of the shape that make up the egg.
 const EGG_FIELDS: &[&str] = &[
     "name",
@@ -114,7 +117,10 @@ pub fn egg_from_shape(body: &Value) -> AppResult<Egg> {
         ));
     };
     for key in map.keys() {
-        if !READ_ONLY.contains(&key.as_str()) && !EGG_FIELDS.contains(&key.as_str()) {
+        if !READ_ONLY.contains(&key.as_str())
+            && !EGG_FIELDS.contains(&key.as_str())
+            && !WORKLOAD_FIELDS.contains(&key.as_str())
+        {
             return Err(AppError::invalid_field(
                 key.clone(),
                 format!("unknown field `{key}`"),
@@ -155,6 +161,54 @@ pub fn egg_from_shape(body: &Value) -> AppResult<Egg> {
     })?;
     check_egg(&egg)?;
     Ok(egg)
+}
+
+/// The body's `dns_srv_service`: left out (`None`), `null` (`Some(None)`: none) or a
+/// checked service (`Some(Some("_minecraft._tcp"))`).
+///
+/// # Errors
+/// 400 naming `dns_srv_service`.
+pub fn srv_field(body: &Value) -> AppResult<Option<Option<String>>> {
+    match body.get("dns_srv_service") {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(s)) => Ok(Some(Some(srv_service(s)?))),
+        Some(other) => Err(must_be("dns_srv_service", "a string or null", other)),
+    }
+}
+
+/// An SRV service and protocol as they lead an SRV record's name: `_service._proto`,
+/// the service a DNS label (letters, digits and inner hyphens, 1 to 63 characters) and
+/// the protocol `tcp` or `udp`; returned in lower case.
+///
+/// # Errors
+/// 400 naming `dns_srv_service`.
+pub fn srv_service(text: &str) -> AppResult<String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let valid = lower
+        .strip_prefix('_')
+        .and_then(|rest| rest.split_once("._"))
+        .is_some_and(|(service, proto)| {
+            (1..=63).contains(&service.len())
+                && service
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !service.starts_with('-')
+                && !service.ends_with('-')
+                && (proto == "tcp" || proto == "udp")
+        });
+    if valid {
+        Ok(lower)
+    } else {
+        Err(AppError::invalid_field(
+            "dns_srv_service",
+            format!(
+                "dns_srv_service: `{}` is not `_service._tcp` or `_service._udp` \
+                 (e.g. `_minecraft._tcp`)",
+                text.trim()
+            ),
+        ))
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -395,6 +449,44 @@ mod tests {
             Err(AppError::InvalidField { field, .. }) => field,
             other => panic!("expected a field error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn srv_services_are_service_and_protocol() {
+        for ok in ["_minecraft._tcp", "_ts3._udp", "_Mumble._TCP", "_a-b._udp"] {
+            assert!(srv_service(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            srv_service(" _Minecraft._TCP ").ok().as_deref(),
+            Some("_minecraft._tcp")
+        );
+        let long = format!("_{}._tcp", "a".repeat(64));
+        for bad in [
+            "",
+            "minecraft._tcp",
+            "_minecraft",
+            "_minecraft._sctp",
+            "__tcp",
+            "_mine craft._tcp",
+            "_-x._tcp",
+            "_x-._udp",
+            "_x._tcp.example.com",
+            "_x._tcp.",
+            &long,
+        ] {
+            match srv_service(bad) {
+                Err(AppError::InvalidField { field, .. }) => {
+                    assert_eq!(field.as_deref(), Some("dns_srv_service"), "{bad}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert_eq!(srv_field(&json!({})).ok(), Some(None));
+        assert_eq!(
+            srv_field(&json!({"dns_srv_service": null})).ok(),
+            Some(Some(None))
+        );
+        assert!(srv_field(&json!({"dns_srv_service": 5})).is_err());
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct Workload {
     pub template: Option<String>,
     #[sqlx(try_from = "JsonText")]
     pub egg: Egg,
+    /// The SRV service its servers answer (`_minecraft._tcp`), for auto-DNS.
+    pub dns_srv_service: Option<String>,
     pub created_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -66,12 +68,15 @@ pub struct NewWorkload<'a> {
     pub source: Source,
     pub template: Option<&'a str>,
     pub egg: &'a Egg,
+    /// Checked by [`super::input::srv_service`].
+    pub dns_srv_service: Option<&'a str>,
     pub created_by: &'a str,
 }
 
 macro_rules! columns {
     () => {
-        "id, org_id, name, description, source, template, egg, created_by, created_at, updated_at"
+        "id, org_id, name, description, source, template, egg, dns_srv_service, created_by, \
+         created_at, updated_at"
     };
 }
 
@@ -83,8 +88,8 @@ pub async fn insert<'e>(
 ) -> Result<Workload, sqlx::Error> {
     sqlx::query_as(concat!(
         "INSERT INTO workloads (id, org_id, name, description, source, template, egg, \
-         created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-         RETURNING ",
+         created_by, created_at, updated_at, dns_srv_service) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING ",
         columns!()
     ))
     .bind(id)
@@ -96,6 +101,7 @@ pub async fn insert<'e>(
     .bind(export_egg_json(new.egg))
     .bind(new.created_by)
     .bind(now_ms())
+    .bind(new.dns_srv_service)
     .fetch_one(db)
     .await
 }
@@ -140,15 +146,17 @@ pub async fn count<'e>(db: impl AnyExecutor<'e>, org_id: &str) -> Result<i64, sq
         .await
 }
 
-/// Replaces a workload's egg (and with it its name and description).
+/// Replaces a workload's egg (and with it its name and description) and its SRV
+/// service.
 pub async fn update_egg<'e>(
     db: impl AnyExecutor<'e>,
     id: &str,
     egg: &Egg,
+    dns_srv_service: Option<&str>,
 ) -> Result<Option<Workload>, sqlx::Error> {
     let updated = sqlx::query_as(concat!(
-        "UPDATE workloads SET name = $2, description = $3, egg = $4, updated_at = $5 \
-         WHERE id = $1 RETURNING ",
+        "UPDATE workloads SET name = $2, description = $3, egg = $4, updated_at = $5, \
+         dns_srv_service = $6 WHERE id = $1 RETURNING ",
         columns!()
     ))
     .bind(id)
@@ -156,6 +164,7 @@ pub async fn update_egg<'e>(
     .bind(&egg.description)
     .bind(export_egg_json(egg))
     .bind(now_ms())
+    .bind(dns_srv_service)
     .fetch_optional(db)
     .await?;
     crate::readcache::changed();

@@ -20,27 +20,42 @@ pub struct Template {
     pub category: &'static str,
     /// The PTDL_v2 document.
     pub egg_json: &'static str,
+    /// The SRV service the game's clients look up (`_minecraft._tcp`), for the games
+    /// that honour SRV records (Pelican's list: Minecraft Java, Mumble, Factorio, Rust,
+    /// SCP:SL, TeamSpeak 3); `None` for the others (Minecraft Bedrock ignores SRV).
+    pub dns_srv_service: Option<&'static str>,
 }
 
 macro_rules! templates {
-    ($( $id:literal => $category:literal, )*) => {
+    ($( $id:literal => $category:literal $(, srv $srv:literal)?; )*) => {
         /// Every bundled template.
         pub const TEMPLATES: &[Template] = &[
             $( Template {
                 id: $id,
                 category: $category,
                 egg_json: include_str!(concat!("../../../eggs/", $id, ".json")),
+                dns_srv_service: srv!($($srv)?),
             }, )*
         ];
     };
 }
 
+/// A template's optional SRV service.
+macro_rules! srv {
+    () => {
+        None
+    };
+    ($srv:literal) => {
+        Some($srv)
+    };
+}
+
 templates! {
-    "minecraft-paper" => "minecraft",
-    "valheim" => "survival",
-    "terraria" => "survival",
-    "python-app" => "generic",
-    "busybox-test" => "testing",
+    "minecraft-paper" => "minecraft", srv "_minecraft._tcp";
+    "valheim" => "survival";
+    "terraria" => "survival";
+    "python-app" => "generic";
+    "busybox-test" => "testing";
 }
 
 impl Template {
@@ -71,6 +86,8 @@ pub struct TemplateView {
     pub name: String,
     pub description: String,
     pub category: String,
+    /// The SRV service a workload made from it gets (`_minecraft._tcp`), or `null`.
+    pub dns_srv_service: Option<String>,
     pub images: Vec<TemplateImage>,
     pub variables: Vec<TemplateVariable>,
 }
@@ -98,6 +115,7 @@ fn view(t: &Template, egg: Egg) -> TemplateView {
         description: egg.description,
         name: egg.name,
         category: t.category.to_string(),
+        dns_srv_service: t.dns_srv_service.map(str::to_owned),
         images: egg
             .images
             .into_iter()
@@ -179,6 +197,14 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{}: default of {}: {e}", t.id, var.env_variable));
             }
             super::super::input::check_egg(&egg).expect("name within limits");
+            if let Some(srv) = t.dns_srv_service {
+                assert_eq!(
+                    super::super::input::srv_service(srv).ok().as_deref(),
+                    Some(srv),
+                    "{}: SRV service",
+                    t.id
+                );
+            }
         }
     }
 }

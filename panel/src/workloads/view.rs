@@ -29,6 +29,10 @@ pub struct WorkloadView<'a> {
     pub template: Option<Cow<'a, str>>,
     #[serde(flatten)]
     pub egg: EggView<'a>,
+    /// The SRV service its servers answer, as it leads their SRV record's name
+    /// (`_minecraft._tcp`); `null` for none. Auto-DNS writes an SRV record only for
+    /// workloads that have one.
+    pub dns_srv_service: Option<Cow<'a, str>>,
     pub created_by: Option<Cow<'a, str>>,
     #[serde(with = "ts")]
     #[schemars(with = "crate::types::Timestamp")]
@@ -46,6 +50,7 @@ impl<'a> From<&'a Workload> for WorkloadView<'a> {
             source: Cow::Borrowed(&w.source),
             template: w.template.as_deref().map(Cow::Borrowed),
             egg: EggView::from(&w.egg),
+            dns_srv_service: w.dns_srv_service.as_deref().map(Cow::Borrowed),
             created_by: w.created_by.as_deref().map(Cow::Borrowed),
             created_at: w.created_at,
             updated_at: w.updated_at,
@@ -65,6 +70,8 @@ pub struct WorkloadSummary<'a> {
     pub template: Option<Cow<'a, str>>,
     pub images: Vec<ImageView<'a>>,
     pub variable_count: usize,
+    /// The SRV service (`_minecraft._tcp`), or `null`.
+    pub dns_srv_service: Option<Cow<'a, str>>,
     #[serde(with = "ts")]
     #[schemars(with = "crate::types::Timestamp")]
     pub created_at: i64,
@@ -85,6 +92,7 @@ impl<'a> From<&'a Workload> for WorkloadSummary<'a> {
             template: w.template.as_deref().map(Cow::Borrowed),
             images: w.egg.images.iter().map(ImageView::from).collect(),
             variable_count: w.egg.variables.len(),
+            dns_srv_service: w.dns_srv_service.as_deref().map(Cow::Borrowed),
             created_at: w.created_at,
             updated_at: w.updated_at,
         }
@@ -318,6 +326,15 @@ impl schemars::JsonSchema for WorkloadInput {
                     "description": "The organization (default: the caller's personal one)"
                 }),
             );
+            props.insert(
+                "dns_srv_service".into(),
+                serde_json::json!({
+                    "type": ["string", "null"],
+                    "description": "The SRV service its servers answer, `_service._tcp` or \
+                        `_service._udp` (e.g. `_minecraft._tcp`); null for none. Left out on \
+                        update: kept as it is"
+                }),
+            );
         }
         // Every field but the name has a default (as in an egg file).
         schema.insert("required".into(), serde_json::json!(["name"]));
@@ -343,6 +360,7 @@ mod tests {
             source: "template".into(),
             template: Some("minecraft-paper".into()),
             egg,
+            dns_srv_service: Some("_minecraft._tcp".into()),
             created_by: None,
             created_at: 1_764_783_956_000,
             updated_at: 1_764_783_956_000,

@@ -271,7 +271,7 @@ both_engines! {
         let providers = app.get("/v1/credentials/providers", t).await.expect(200).body;
         let ids: Vec<&str> = providers["data"].as_array().expect("list").iter()
             .filter_map(|p| p["id"].as_str()).collect();
-        assert_eq!(ids, ["hetzner", "aws", "gcp", "oci", "cloudflare", "steam"]);
+        assert_eq!(ids, ["hetzner", "aws", "gcp", "oci", "cloudflare", "powerdns", "rfc2136", "steam"]);
 
         // Validation names the field.
         for (body, field) in [

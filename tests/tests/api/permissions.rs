@@ -51,6 +51,7 @@ enum Fresh {
     Maintenance,
     Credential,
     ProvisionRequest,
+    DnsRecord,
 }
 
 struct Row {
@@ -740,6 +741,31 @@ const TABLE: &[Row] = &[
         Key("credentials.write"),
         Fresh::Credential,
     ),
+    // DNS records and auto-DNS.
+    r("GET", "/v1/dns/zones", Key("dns.read")),
+    sub("GET", "/v1/dns/zones/{zoneId}/records", Key("dns.read")),
+    r("GET", "/v1/dns/records", Key("dns.read")),
+    sub("POST", "/v1/dns/records", Key("dns.write")),
+    fresh(
+        "GET",
+        "/v1/dns/records/{id}",
+        Key("dns.read"),
+        Fresh::DnsRecord,
+    ),
+    fresh(
+        "PUT",
+        "/v1/dns/records/{id}",
+        Key("dns.write"),
+        Fresh::DnsRecord,
+    ),
+    fresh(
+        "DELETE",
+        "/v1/dns/records/{id}",
+        Key("dns.write"),
+        Fresh::DnsRecord,
+    ),
+    r("GET", "/v1/dns/auto-config", Key("dns.read")),
+    r("PUT", "/v1/dns/auto-config", Key("dns.write")),
     // Cloud provisioning (Terraform runs); the state backend is public (a run's own
     // Basic credential).
     r("GET", "/v1/provision", Key("provision.read")),
@@ -991,6 +1017,10 @@ fn body_for(row: &Row, w: &World, org: &str, n: usize) -> Option<Value> {
         ("POST", "/v1/alerts/{id}/silence") => json!({"minutes": 5}),
         ("POST", "/v1/alerts/maintenance") => maintenance_body(org, &w.node),
         ("POST", "/v1/credentials") => credential_body(org),
+        ("POST", "/v1/dns/records") => json!({"organization_id": org,
+            "credential_id": "0190a0c4-0000-7000-8000-000000000000", "zone_id": "example.com.",
+            "type": "A", "name": "mc", "content": "203.0.113.10"}),
+        ("PUT", "/v1/dns/auto-config") => json!({"organization_id": org, "enabled": false}),
         ("POST", "/v1/provision") => {
             json!({"organization_id": org, "name": format!("matrix-new-{n}"),
             "provider": "hetzner", "region": "fsn1", "instance_type": "cx23"})
@@ -1052,6 +1082,13 @@ fn fill(path: &str, w: &World, org: &str, id: &str, invite: &str) -> String {
         .replace("{name}", "no-such-key")
         .replace("{token}", "not-an-invite")
         .replace("{id}", id);
+    if path.starts_with("/v1/dns/zones/") {
+        // A zone of a credential no test made: 404 once authorized.
+        return format!(
+            "{}?organization_id={org}&credential_id=0190a0c4-0000-7000-8000-000000000000",
+            path.replace("{zoneId}", "example.com.")
+        );
+    }
     if collection {
         format!("{path}?organization_id={org}")
     } else {
@@ -1242,6 +1279,28 @@ both_engines! {
                             "name": format!("matrix-{n}"), "provider": "hetzner", "region": "fsn1", "instance_type": "cx23"}))
                             .await.expect(201);
                         id = r.body["id"].as_str().expect("request id").to_string();
+                    }
+                    Fresh::DnsRecord => {
+                        // A record row over a PowerDNS credential nobody answers for: the
+                        // route authorizes before it reaches the provider.
+                        // One credential for every row (an organization keeps 100 at most).
+                        let existing: Option<(String,)> = sqlx::query_as(
+                            "SELECT id FROM credentials WHERE org_id = $1 AND provider = 'powerdns'")
+                            .bind(&org).fetch_optional(&app.state.db.pool).await.expect("credential");
+                        let credential = match existing {
+                            Some((id,)) => id,
+                            None => app.post("/v1/credentials", Some(&w.owner), json!({"organization_id": org,
+                                "name": "pdns", "provider": "powerdns",
+                                "config": {"api_url": "http://127.0.0.1:9", "api_key": "matrix-key-0123456789"}}))
+                                .await.expect(201).body["id"].as_str().expect("credential id").to_string(),
+                        };
+                        id = format!("0190a0c4-0000-7000-8000-{n:012}");
+                        sqlx::query("INSERT INTO dns_records (id, org_id, credential_id, zone_id, zone_name, \
+                            record_type, name, content, ttl, origin, status, created_at, updated_at) \
+                            VALUES ($1, $2, $3, 'example.com.', 'example.com', 'A', $4, '203.0.113.10', 300, \
+                            'manual', 'synced', 0, 0)")
+                            .bind(&id).bind(&org).bind(&credential).bind(format!("r{n}.example.com"))
+                            .execute(&app.state.db.pool).await.expect("record row");
                     }
                     Fresh::Maintenance => {
                         let r = app.post("/v1/alerts/maintenance", Some(&w.owner),

@@ -217,6 +217,7 @@ both_engines! {
         let node_id = applied["node_id"].as_str().expect("node").to_owned();
         let node = cloud.app.get(&format!("/v1/nodes/{node_id}"), Some(&cloud.session.access)).await.expect(200);
         assert_eq!(node.body["name"], "game-node-1", "{}", node.text);
+        assert_eq!(node.body["public_ipv4"], applied["ipv4"], "the node's public address is the apply's output");
         assert_eq!(cloud.machines.lock().expect("lock").len(), 1);
         // Deleting the node alone would orphan its cloud server: refused.
         cloud
