@@ -126,6 +126,21 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../templates/web/static/provision.js"),
     ),
     (
+        "dns.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/dns.js"),
+    ),
+    (
+        "dns_auto.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/dns_auto.js"),
+    ),
+    (
+        "dns_address.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/dns_address.js"),
+    ),
+    (
         "term.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../../templates/web/static/term.js"),

@@ -551,6 +551,25 @@ mod tests {
                         "lines": []}}),
             ),
             (
+                "dns_index.html.tera",
+                json!({"organization_id": "o1", "organizations": [org, org],
+                "credentials": [{"id": "c1", "name": XSS, "provider": "powerdns",
+                    "provider_name": "PowerDNS", "is_default": true}]}),
+            ),
+            (
+                "dns_zone.html.tera",
+                json!({"organization_id": "o1", "zone_id": "example.com.",
+                "credential": {"id": "c1", "name": XSS, "provider": "powerdns",
+                    "provider_name": "PowerDNS", "is_default": false},
+                "nodes": [{"id": "n1", "name": XSS}]}),
+            ),
+            (
+                "dns_auto.html.tera",
+                json!({"organization_id": "o1", "organizations": [org],
+                "credentials": [{"id": "c1", "name": XSS, "provider": "cloudflare",
+                    "provider_name": "Cloudflare", "is_default": false}]}),
+            ),
+            (
                 "alert_maintenance.html.tera",
                 json!({"flash": flash, "organization_id": "o1", "organizations": [org, org],
                 "windows": [{"id": "w1", "organization_id": "o1", "target_type": "node",

@@ -35,6 +35,7 @@ mod assets;
 mod auth_pages;
 mod credential_pages;
 pub mod csrf;
+mod dns_pages;
 pub mod error;
 mod instance_pages;
 mod integration_pages;
@@ -131,6 +132,7 @@ pub fn router(app: AppState, api: Router) -> Router {
         .merge(integration_pages::router())
         .merge(credential_pages::router())
         .merge(provision_pages::router())
+        .merge(dns_pages::router())
         .layer(middleware::from_fn(security_headers))
         .layer(metrics)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -35,6 +35,7 @@ pub fn router() -> Router<WebState> {
         .route("/nodes/{id}/drain", post(drain))
         .route("/nodes/{id}/rebuild", post(rebuild))
         .route("/nodes/{id}/allocation", post(allocation))
+        .route("/nodes/{id}/addresses", post(addresses))
         .merge(super::shell_pages::router())
         .merge(super::node_cloud_pages::router())
 }
@@ -671,5 +672,58 @@ pub async fn allocation(
             )
             .await
         }
+    }
+}
+
+/// The public addresses form: an empty field clears that address.
+#[derive(Debug, Deserialize)]
+pub struct AddressesForm {
+    #[serde(default)]
+    public_ipv4: String,
+    #[serde(default)]
+    public_ipv6: String,
+}
+
+/// The body `PUT /v1/nodes/{id}` takes for the public addresses.
+#[derive(Debug, Serialize)]
+struct AddressesBody {
+    public_ipv4: Option<String>,
+    public_ipv6: Option<String>,
+}
+
+/// `POST /nodes/{id}/addresses`: the node's public IPv4 and IPv6 addresses, what its
+/// servers' DNS records point at; the API's refusal is shown on the node page.
+pub async fn addresses(
+    State(web): State<WebState>,
+    Path(id): Path<String>,
+    CsrfForm { browser, form }: CsrfForm<AddressesForm>,
+) -> WebResult<Response> {
+    let id = plain(&id)?.to_owned();
+    let user = page_user!(web, browser, &format!("/nodes/{id}"));
+    let field = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
+    let body = AddressesBody {
+        public_ipv4: field(&form.public_ipv4),
+        public_ipv6: field(&form.public_ipv6),
+    };
+    let answer = kit::act(
+        &web,
+        &browser,
+        &user,
+        Method::PUT,
+        &format!("/v1/nodes/{id}"),
+        Some(&body),
+    )
+    .await;
+    match shown(answer)? {
+        // Shown here rather than through `?done=` (its notices are kit's fixed list);
+        // saving again is harmless.
+        Ok(()) => {
+            let flash = Flash {
+                notice: Some("The public addresses were saved: DNS records follow them.".into()),
+                error: None,
+            };
+            show_node(&web, &browser, &user, &id, "", flash, Outcome::None).await
+        }
+        Err(error) => refused(&web, &browser, &user, &id, error).await,
     }
 }

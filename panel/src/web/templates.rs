@@ -149,6 +149,18 @@ pub const FILES: &[(&str, &str)] = &[
         "provision_request.html.tera",
         include_str!("../../../templates/web/provision_request.html.tera"),
     ),
+    (
+        "dns_index.html.tera",
+        include_str!("../../../templates/web/dns_index.html.tera"),
+    ),
+    (
+        "dns_zone.html.tera",
+        include_str!("../../../templates/web/dns_zone.html.tera"),
+    ),
+    (
+        "dns_auto.html.tera",
+        include_str!("../../../templates/web/dns_auto.html.tera"),
+    ),
 ];
 
 /// The parsed templates: immutable, built on first use (no connection, no state).

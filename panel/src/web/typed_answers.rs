@@ -14,6 +14,7 @@ const PAGES: &[(&str, &str)] = &[
     ("api.rs", include_str!("api.rs")),
     ("auth_pages.rs", include_str!("auth_pages.rs")),
     ("credential_pages.rs", include_str!("credential_pages.rs")),
+    ("dns_pages.rs", include_str!("dns_pages.rs")),
     ("instance_pages.rs", include_str!("instance_pages.rs")),
     ("integration_pages.rs", include_str!("integration_pages.rs")),
     ("kit.rs", include_str!("kit.rs")),

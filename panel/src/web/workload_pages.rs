@@ -3,10 +3,12 @@
 //! concerns: the egg is checked by the same parser the API uses
 //! ([`crate::workloads::input::parse_egg_text`]), which names the field
 //! (`variables[2].env_variable`, `docker_images`...); the import itself is the API's.
+//! Each listed workload's SRV service (`_minecraft._tcp`, what auto-DNS names its
+//! servers' SRV records after) is edited in its row.
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -16,12 +18,12 @@ use serde_json::{Value, json};
 use super::WebState;
 use super::csrf::CsrfForm;
 use super::error::{WebError, WebResult};
-use super::kit::{self, Flash, page_user, shown};
+use super::kit::{self, Flash, page_user, plain, shown};
 use super::session::{Browser, WebUser};
 use crate::error::AppError;
 use crate::orgs::store::OrgWithRole;
 use crate::pagination::Page;
-use crate::workloads::view::WorkloadSummary;
+use crate::workloads::view::{WorkloadSummary, WorkloadView};
 
 /// Workloads the list shows (the API's largest page).
 const LIST_LIMIT: &str = "per_page=100";
@@ -48,6 +50,7 @@ pub fn router() -> Router<WebState> {
     Router::new()
         .route("/workloads", get(list))
         .route("/workloads/import", post(import))
+        .route("/workloads/{id}/srv", post(srv))
 }
 
 /// One field of the egg in the outline, with the import's error if it concerns it.
@@ -71,6 +74,15 @@ struct WorkloadsPage {
     egg_error: Option<String>,
     /// The egg's fields after a failed import.
     rows: Vec<Row>,
+    /// The workload whose SRV service was refused, and what was typed.
+    srv_error: Option<SrvError>,
+}
+
+/// A refused SRV service: the row it belongs to shows the typed value, marked invalid.
+#[derive(Debug, Serialize)]
+struct SrvError {
+    workload_id: String,
+    value: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,6 +194,56 @@ pub async fn import(
             show(&web, &browser, &user, page).await
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SrvForm {
+    #[serde(default)]
+    organization_id: String,
+    #[serde(default)]
+    dns_srv_service: String,
+}
+
+/// `POST /workloads/{id}/srv`: the workload read from the API and put back with its
+/// new SRV service (empty: none); the list shows the outcome.
+pub async fn srv(
+    State(web): State<WebState>,
+    Path(id): Path<String>,
+    CsrfForm { browser, form }: CsrfForm<SrvForm>,
+) -> WebResult<Response> {
+    let id = plain(&id)?.to_owned();
+    let user = page_user!(web, browser, "/workloads");
+    let path = format!("/v1/workloads/{id}");
+    let mut workload: WorkloadView<'static> = kit::read(&web, &browser, &user, &path).await?;
+    let typed = form.dns_srv_service.trim();
+    workload.dns_srv_service = (!typed.is_empty()).then(|| typed.to_owned().into());
+    let answer = kit::act(&web, &browser, &user, Method::PUT, &path, Some(&workload)).await;
+    let page = match shown(answer)? {
+        Ok(()) => WorkloadsPage {
+            flash: Flash {
+                notice: Some(format!(
+                    "The SRV service of {} was saved.",
+                    workload.egg.name
+                )),
+                error: None,
+            },
+            ..WorkloadsPage::default()
+        },
+        Err(error) if error.status == StatusCode::NOT_FOUND => return Err(error),
+        Err(error) => WorkloadsPage {
+            flash: Flash::error(error),
+            srv_error: Some(SrvError {
+                workload_id: id,
+                value: typed.to_owned(),
+            }),
+            ..WorkloadsPage::default()
+        },
+    };
+    let page = WorkloadsPage {
+        organization_id: form.organization_id.trim().to_owned(),
+        ..page
+    };
+    show(&web, &browser, &user, page).await
 }
 
 /// The form again with the egg's fields and the error next to the one it concerns.

@@ -7,6 +7,7 @@ mod alert_bell;
 mod alerts_page;
 mod browser;
 mod credentials_page;
+mod dns_pages;
 mod flows;
 mod instance_pages;
 mod integrations_page;
