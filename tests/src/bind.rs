@@ -40,17 +40,6 @@ impl Drop for Bind {
     }
 }
 
-/// A port free for both TCP and UDP on 127.0.0.1 right now.
-fn free_dns_port() -> u16 {
-    for _ in 0..100 {
-        let port = crate::agent::free_port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free for both TCP and UDP");
-}
-
 fn zone_file(zone: &str) -> String {
     format!(
         "$TTL 300\n\
@@ -88,7 +77,7 @@ impl Bind {
             .to_owned();
         let zones = vec!["shardlyn.test".to_owned(), "second.test".to_owned()];
         let locked = "locked.test".to_owned();
-        let port = free_dns_port();
+        let port = crate::pdns::free_dns_port();
         let d = dir.path().display().to_string();
         let mut conf = format!(
             "options {{\n\

@@ -35,8 +35,13 @@ impl Drop for Pdns {
     }
 }
 
-/// A port free for both TCP and UDP on 127.0.0.1 right now.
-fn free_dns_port() -> u16 {
+/// A port free for both TCP and UDP on 127.0.0.1 right now (the DNS servers of the
+/// tests listen on both).
+///
+/// # Panics
+/// When none is found in 100 tries.
+#[must_use]
+pub fn free_dns_port() -> u16 {
     for _ in 0..100 {
         let port = crate::agent::free_port();
         if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
