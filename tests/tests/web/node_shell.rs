@@ -188,7 +188,7 @@ async fn ssh_in_the_node_page_logs_in_to_a_real_sshd() {
             find(&c, "#shell-term .xterm-helper-textarea").await?;
             wait_text(&c, "#shell-status", "root", WAIT).await?;
             type_keys(&c, "echo $(whoami)-$((6*7)); stty size\n").await?;
-            let shown = wait_screen(&c, "shell-term", "root-42").await?;
+            wait_screen(&c, "shell-term", "root-42").await?;
             let cols = c
                 .execute(
                     "return document.getElementById('shell-term').terminal.cols;",
@@ -196,6 +196,8 @@ async fn ssh_in_the_node_page_logs_in_to_a_real_sshd() {
                 )
                 .await?;
             let size = format!(" {}", cols.as_u64().unwrap_or(0));
+            // stty prints after the echo: wait for its line too.
+            let shown = wait_screen(&c, "shell-term", &size).await?;
             ensure!(
                 shown.lines().any(|l| l.ends_with(&size)),
                 "stty size shows the page's {cols} columns: {shown}"
