@@ -501,14 +501,17 @@ pub async fn create(
     let t = target(&state, &member.org_id, &body.credential_id, &body.zone_id).await?;
     let name = names::fqdn(&body.name, &t.zone.name)?;
     let given = match (&body.content, &node_id) {
-        (Some(c), _) if !c.trim().is_empty() => c.clone(),
+        (Some(c), node) if !c.trim().is_empty() => {
+            // A record that follows a node must be one it can follow.
+            if let Some(node) = node {
+                node_content(&state, &member.org_id, node, record_type).await?;
+            }
+            c.clone()
+        }
         (_, Some(node)) => node_content(&state, &member.org_id, node, record_type).await?,
         _ => return Err(AppError::invalid_field("content", "content is required")),
     };
     let content = names::content(record_type, &given, &name, &t.zone.name)?;
-    if let Some(node) = &node_id {
-        node_content(&state, &member.org_id, node, record_type).await?;
-    }
     if store::find_set(
         &state.db.pool,
         &t.credential.id,

@@ -290,12 +290,7 @@ async fn node_addresses(
         if out.contains_key(node) {
             continue;
         }
-        let found: Option<(Option<String>, Option<String>)> =
-            sqlx::query_as("SELECT public_ipv4, public_ipv6 FROM nodes WHERE id = $1")
-                .bind(node)
-                .fetch_optional(&state.db.pool)
-                .await?;
-        if let Some(f) = found {
+        if let Some(f) = super::handlers::node_addresses(state, node, &rows[0].org_id).await? {
             out.insert(node.clone(), f);
         }
     }
