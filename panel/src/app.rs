@@ -34,6 +34,8 @@ pub fn routes() -> Routes {
         .merge(crate::integrations::router())
         .merge(crate::credentials::router())
         .merge(crate::dns::router())
+        .merge(crate::billing::router())
+        .merge(crate::billing::costs::router())
         .merge(crate::planner::router())
         .merge(crate::provision::router())
         .merge(schedules::router())

@@ -208,22 +208,67 @@ impl Default for GithubConfig {
     }
 }
 
-/// Stripe's webhook endpoint (`POST /v1/webhooks/stripe`). Deliveries are refused with
-/// 503 while `webhook_secret` is empty.
+/// Stripe: the API key that turns billing on, the API's address (a fake's in tests) and
+/// the webhook endpoint (`POST /v1/webhooks/stripe`, 404 while `webhook_secret` is empty).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StripeConfig {
+    /// Secret API key (`sk_live_...`, `sk_test_...`). Empty: billing is off, every
+    /// organization is unlimited and the billing routes say so.
+    pub secret_key: Secret,
+    /// Base URL of Stripe's API (requests go to `<api_base>/v1/...`).
+    pub api_base: String,
     /// The endpoint's signing secret (`whsec_...`) from Stripe's dashboard.
     pub webhook_secret: Secret,
     /// Largest age (either way) of a delivery's signed timestamp, in seconds.
     pub webhook_tolerance_secs: u64,
+    /// Checkout computes tax with Stripe Tax (`automatic_tax[enabled]=true`).
+    pub automatic_tax: bool,
+    /// Seconds one Stripe request may take.
+    pub timeout_secs: u64,
 }
 
 impl Default for StripeConfig {
     fn default() -> Self {
         Self {
+            secret_key: Secret::default(),
+            api_base: "https://api.stripe.com".into(),
             webhook_secret: Secret::default(),
             webhook_tolerance_secs: 300,
+            automatic_tax: false,
+            timeout_secs: 20,
+        }
+    }
+}
+
+/// Selling servers: dunning, suspension and the reconciliation with Stripe (`billing`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingConfig {
+    /// Days a `past_due` organization keeps its servers running (mails and a banner),
+    /// after which they are suspended.
+    pub grace_days: u64,
+    /// Days after suspension when the organization's servers are deleted; 0 never.
+    pub terminate_after_days: u64,
+    /// Hours between two reminder mails while past due.
+    pub dunning_mail_interval_hours: u64,
+    /// Seconds between two passes of the dunning job (grace, suspension, termination).
+    pub dunning_interval_secs: u64,
+    /// Seconds between two reconciliations of every subscription with Stripe.
+    pub reconcile_interval_secs: u64,
+    /// Seconds between two retries of Stripe events that failed to apply.
+    pub event_retry_secs: u64,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            grace_days: 7,
+            terminate_after_days: 0,
+            dunning_mail_interval_hours: 24,
+            dunning_interval_secs: 300,
+            reconcile_interval_secs: 86_400,
+            event_retry_secs: 60,
         }
     }
 }
@@ -473,6 +518,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub github: GithubConfig,
     pub stripe: StripeConfig,
+    pub billing: BillingConfig,
     pub support: SupportConfig,
     pub jobs: JobsConfig,
     pub cluster: ClusterConfig,
@@ -507,6 +553,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             github: GithubConfig::default(),
             stripe: StripeConfig::default(),
+            billing: BillingConfig::default(),
             support: SupportConfig::default(),
             jobs: JobsConfig::default(),
             cluster: ClusterConfig::default(),
@@ -857,15 +904,56 @@ const DOCS: &[(&str, &str)] = &[
     ),
     (
         "stripe",
-        "Stripe webhooks (POST /v1/webhooks/stripe). Refused with 503 while webhook_secret is empty.",
+        "Stripe: the API key that turns billing on, the API address and the webhook endpoint (POST /v1/webhooks/stripe, 404 while webhook_secret is empty).",
     ),
+    (
+        "stripe.secret_key",
+        "Secret API key (sk_...); empty: billing is off and organizations are unlimited.",
+    ),
+    ("stripe.api_base", "Base URL of Stripe's API."),
     (
         "stripe.webhook_secret",
         "Signing secret (whsec_...) of the Stripe webhook endpoint.",
     ),
     (
+        "stripe.automatic_tax",
+        "Checkout computes tax with Stripe Tax.",
+    ),
+    (
+        "stripe.timeout_secs",
+        "Seconds one Stripe request may take.",
+    ),
+    (
         "stripe.webhook_tolerance_secs",
         "Largest accepted age of a Stripe-Signature timestamp, in seconds.",
+    ),
+    (
+        "billing",
+        "Selling servers: the grace period of unpaid organizations, suspension, termination and the reconciliation with Stripe.",
+    ),
+    (
+        "billing.grace_days",
+        "Days a past-due organization keeps its servers running before they are suspended.",
+    ),
+    (
+        "billing.terminate_after_days",
+        "Days after suspension when an unpaid organization's servers are deleted; 0 never.",
+    ),
+    (
+        "billing.dunning_mail_interval_hours",
+        "Hours between two payment reminder mails while past due.",
+    ),
+    (
+        "billing.dunning_interval_secs",
+        "Seconds between two passes of the dunning job.",
+    ),
+    (
+        "billing.reconcile_interval_secs",
+        "Seconds between two reconciliations of every subscription with Stripe.",
+    ),
+    (
+        "billing.event_retry_secs",
+        "Seconds between two retries of Stripe events that failed to apply.",
     ),
     (
         "support",

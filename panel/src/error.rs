@@ -56,6 +56,15 @@ pub enum AppError {
         field: Option<String>,
         message: String,
     },
+    /// 402 `PLAN_LIMIT`: the organization's plan does not allow the change; the
+    /// envelope gains `limit` (which one), `usage` (what is used now) and `cap`.
+    #[error("{message}")]
+    PlanLimit {
+        limit: &'static str,
+        usage: i64,
+        cap: i64,
+        message: String,
+    },
     /// Any status with a specific stable code, e.g. 409 `PORT_IN_USE`.
     #[error("{message}")]
     Coded {
@@ -85,6 +94,7 @@ impl AppError {
             Self::InvalidMfaCode { login: true } => StatusCode::UNAUTHORIZED,
             Self::InvalidMfaCode { login: false } => StatusCode::BAD_REQUEST,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PlanLimit { .. } => StatusCode::PAYMENT_REQUIRED,
             Self::Coded { status, .. } => *status,
         }
     }
@@ -109,6 +119,7 @@ impl AppError {
             Self::InvalidField { .. } => "VALIDATION_ERROR",
             Self::InvalidMfaCode { .. } => "INVALID_MFA_CODE",
             Self::Unprocessable { .. } => "VALIDATION_ERROR",
+            Self::PlanLimit { .. } => "PLAN_LIMIT",
             Self::Coded { code, .. } => code,
         }
     }
@@ -190,6 +201,14 @@ impl IntoResponse for AppError {
         let mut body = ErrorBody::new(self.code(), self.to_string());
         if let Self::InvalidField { field, .. } | Self::Unprocessable { field, .. } = &self {
             body.field = Some(field.clone());
+        }
+        if let Self::PlanLimit {
+            limit, usage, cap, ..
+        } = &self
+        {
+            body.limit = Some((*limit).to_owned());
+            body.usage = Some(*usage);
+            body.cap = Some(*cap);
         }
         let mut response = (status, axum::Json(body)).into_response();
         if let Self::RateLimited { retry_after } | Self::AccountLocked { retry_after } = self

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod backups;
+pub mod billing;
 pub mod bootstrap;
 pub mod client_ip;
 pub mod clock;

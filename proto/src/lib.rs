@@ -37,6 +37,17 @@ pub struct ErrorBody {
     /// can show the message next to it. Absent on other errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<Option<String>>,
+    /// On a 402 `PLAN_LIMIT`: the limit of the organization's plan the change would
+    /// pass (`servers`, `memory_mb`, `cpu_percent`, `disk_mb`, `nodes`,
+    /// `backups_per_server`, `members`). Absent on other errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// On a 402 `PLAN_LIMIT`: what the organization uses now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<i64>,
+    /// On a 402 `PLAN_LIMIT`: what the plan allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<i64>,
 }
 
 impl ErrorBody {
@@ -46,6 +57,9 @@ impl ErrorBody {
             error: error.into(),
             code: code.into(),
             field: None,
+            limit: None,
+            usage: None,
+            cap: None,
         }
     }
 }

@@ -67,6 +67,7 @@ fn random_node(rng: &mut Rng, i: usize) -> NodeRoom {
         ports_free: rng.range(0, 50),
         taken: Vec::new(),
         instances: rng.range(0, 8),
+        platform: false,
     }
 }
 
@@ -257,6 +258,7 @@ fn small_fleet(rng: &mut Rng, identical: bool) -> (Vec<NodeRoom>, Vec<Demand>) {
                 ports_free: rng.range(1, 6),
                 taken: Vec::new(),
                 instances: i64::from(busy),
+                platform: false,
             }
         })
         .collect();

@@ -10,6 +10,7 @@ pub mod cloudboot;
 pub mod cloudflare;
 pub mod console;
 pub mod docker;
+pub mod fake_stripe;
 pub mod hetzner;
 pub mod lb;
 pub mod moto;
@@ -18,6 +19,7 @@ pub mod shell;
 pub mod smtp;
 pub mod sse;
 pub mod sshd;
+pub mod stripe;
 pub mod terraform;
 
 use std::sync::Arc;

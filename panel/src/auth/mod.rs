@@ -47,6 +47,10 @@ pub fn router() -> Routes {
             "Register new user",
             register::register,
         )
+        .errors(&[(
+            402,
+            "PLAN_LIMIT: the organization's plan does not allow it (limit, usage, cap)",
+        )])
         .post(
             "/v1/auth/verify-email",
             Access::Public,

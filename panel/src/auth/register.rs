@@ -52,12 +52,16 @@ pub async fn register(
         is_admin: false,
         email_verified: invite.is_some(),
     };
-    // Account, membership or verification link in one transaction.
-    let mut tx = state.db.pool.begin().await?;
+    // Account, membership or verification link in one transaction; joining holds the
+    // organization for its plan's members cap.
+    let mut tx = match &invite {
+        Some(invite) => crate::billing::limits::lock(&state, &invite.org_id).await?,
+        None => state.db.pool.begin().await?,
+    };
     let user = create_account(&mut tx, &state.config.auth, new).await?;
     let link = match &invite {
         Some(invite) => {
-            if !invites::consume(&mut tx, invite, &user.id).await? {
+            if !invites::consume(&mut tx, &state, invite, &user.id).await? {
                 return Err(AppError::Forbidden(INVITE_ONLY.into()));
             }
             None

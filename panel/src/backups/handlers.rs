@@ -15,6 +15,7 @@ use super::s3;
 use super::store::{self, Backup};
 use super::view::{BackupList, BackupView, RestoreStarted};
 use crate::authz::{Authorized, perm};
+use crate::billing::limits::{self, Ask, Limit};
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, AppJson, AppPath, AppResult};
 use crate::instances::ops::power::{act, connected};
@@ -223,6 +224,47 @@ async fn rotate(state: &AppState, instance: &Instance, limit: i64) -> AppResult<
     Ok(())
 }
 
+/// Refuses early (402 `PLAN_LIMIT`, before anything is rotated out or the node is
+/// asked) a backup the plan's `backups_per_server` cap refuses even after the backup
+/// config's rotation made room. The cap is checked again, held, where the row is made.
+async fn plan_precheck(
+    state: &AppState,
+    instance: &Instance,
+    config: Option<&store::Config>,
+) -> AppResult<()> {
+    let mut conn = state.db.pool.acquire().await?;
+    let Some(cap) = limits::plan_for(&mut conn, state, &instance.org_id)
+        .await?
+        .and_then(|plan| Limit::BackupsPerServer.cap(&plan.limits))
+    else {
+        return Ok(());
+    };
+    let rows = store::list(&mut *conn, &instance.id).await?;
+    let kept = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    let rotated = match config {
+        Some(c) if c.max_backups > 0 => {
+            let removable = rows
+                .iter()
+                .filter(|b| !b.locked && b.status != "running")
+                .count();
+            (kept - c.max_backups + 1).clamp(0, i64::try_from(removable).unwrap_or(i64::MAX))
+        }
+        _ => 0,
+    };
+    if kept - rotated < cap {
+        return Ok(());
+    }
+    Err(AppError::PlanLimit {
+        limit: Limit::BackupsPerServer.key(),
+        usage: kept,
+        cap,
+        message: format!(
+            "the organization's plan keeps {cap} backup(s) of a server and this one has \
+             {kept}: delete one, or upgrade the plan"
+        ),
+    })
+}
+
 /// `POST /v1/instances/{id}/backups`.
 pub async fn create(
     State(state): State<AppState>,
@@ -241,12 +283,15 @@ pub async fn create(
 /// backup tasks do once the caller is authorized.
 ///
 /// # Errors
-/// 400 on a bad body, 409 when the node is offline or the limit cannot be kept.
+/// 400 on a bad body, 402 `PLAN_LIMIT` past the plan's `backups_per_server`, 409 when
+/// the node is offline or the limit cannot be kept.
 pub(crate) async fn begin(
     state: &AppState,
     instance: &Instance,
     body: CreateBody,
 ) -> AppResult<Backup> {
+    let config = store::active_config(&state.db.pool, &instance.org_id).await?;
+    plan_precheck(state, instance, config.as_ref()).await?;
     let conn = connected(state, &instance.node_id).await?;
     let ignored = match body.ignored {
         Ignored::None => String::new(),
@@ -266,7 +311,6 @@ pub(crate) async fn begin(
     } else {
         name
     };
-    let config = store::active_config(&state.db.pool, &instance.org_id).await?;
     if let Some(c) = &config {
         rotate(state, instance, c.max_backups).await?;
     }
@@ -304,7 +348,17 @@ pub(crate) async fn begin(
         s3_region,
         s3_bucket,
     };
-    store::insert(&state.db.pool, &row).await?;
+    // The plan's cap, with the organization held: concurrent backups of one server queue.
+    let mut tx = limits::lock(state, &instance.org_id).await?;
+    limits::check(
+        &mut tx,
+        state,
+        &instance.org_id,
+        &[Ask::backup_of(&instance.id)],
+    )
+    .await?;
+    store::insert(&mut *tx, &row).await?;
+    tx.commit().await?;
     let request = CreateBackup {
         id: bid.clone(),
         ignored,

@@ -34,6 +34,10 @@ pub fn router() -> Routes {
             "Create backup",
             handlers::create,
         )
+        .errors(&[(
+            402,
+            "PLAN_LIMIT: the organization's plan does not allow it (limit, usage, cap)",
+        )])
         .get(
             "/v1/instances/{id}/backups/{bid}/download",
             Access::User,

@@ -1,5 +1,5 @@
-//! `POST /v1/instances`: validate, place, reserve ports and insert in one transaction,
-//! then push the spec to the node.
+//! `POST /v1/instances`: validate, place, check the plan's limits, reserve ports and
+//! insert in one transaction, then push the spec to the node.
 
 use axum::Extension;
 use axum::extract::State;
@@ -40,6 +40,7 @@ pub async fn create(
     let (workload, member) =
         authz::load::<Workload, perm::InstancesCreate>(&state, &user.user, &body.workload_id)
             .await?;
+    crate::billing::dunning::refuse_if_org_suspended(&state, &workload.org_id).await?;
     let egg = &workload.egg;
     let name = input::check_name(&body.name)?;
     let description = input::check_description(body.description.as_deref().unwrap_or(""))?;
@@ -54,8 +55,8 @@ pub async fn create(
         true,
     )?;
     let node = match body.node_id.as_deref() {
-        Some(id) => placement::named(&state.db.pool, &workload.org_id, id).await?,
-        None => placement::choose(&state.db.pool, &workload.org_id, &limits).await?,
+        Some(id) => placement::named(&state, &workload.org_id, id).await?,
+        None => placement::choose(&state, &workload.org_id, &limits).await?,
     };
     let id = new_id();
     let new = NewInstance {
@@ -140,13 +141,16 @@ async fn insert_with_ports(
     }
 }
 
-/// One insert attempt; `Some(port)` when that port was taken (nothing is kept).
+/// One insert attempt; `Some(port)` when that port was taken (nothing is kept). The
+/// organization is held (`billing::limits::lock`) and its plan checked in the same
+/// transaction, so concurrent creates queue and a refused one makes nothing.
 async fn insert_once(
     state: &AppState,
     new: &NewInstance<'_>,
     allocations: &[Allocation],
 ) -> AppResult<Option<u16>> {
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = crate::billing::limits::lock(state, new.org_id).await?;
+    super::quota::check(&mut tx, state, new.org_id, None, new.limits).await?;
     store::insert(&mut *tx, new).await?;
     for allocation in allocations {
         match store::insert_allocation(&mut *tx, new.node_id, new.id, allocation).await {

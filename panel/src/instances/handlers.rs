@@ -157,7 +157,8 @@ pub async fn get(
 }
 
 /// Changes name, description, image, variables or limits; the agent gets the new spec,
-/// which takes effect at the next start.
+/// which takes effect at the next start. Limits that grow must fit the organization's
+/// plan (402 `PLAN_LIMIT`, nothing changed); shrinking always passes.
 pub async fn update(
     State(state): State<AppState>,
     Authorized {
@@ -205,7 +206,19 @@ pub async fn update(
         variables: &variables,
         limits: &limits,
     };
-    if !store::update_settings(&state.db.pool, &id, &settings).await? {
+    if super::quota::grows(&instance.limits, &limits) {
+        // Growing is checked against the plan with the organization held, from the
+        // limits stored now (a concurrent change may have moved them).
+        let mut tx = crate::billing::limits::lock(&state, &instance.org_id).await?;
+        let stored = store::limits_of(&mut *tx, &id)
+            .await?
+            .ok_or_else(|| AppError::not_found("instance"))?;
+        super::quota::check(&mut tx, &state, &instance.org_id, Some(&stored), &limits).await?;
+        if !store::update_settings(&mut *tx, &id, &settings).await? {
+            return Err(AppError::not_found("instance"));
+        }
+        tx.commit().await?;
+    } else if !store::update_settings(&state.db.pool, &id, &settings).await? {
         return Err(AppError::not_found("instance"));
     }
     let mut updated = store::find(&state.db.pool, &id)

@@ -15,6 +15,7 @@ mod handlers;
 pub mod input;
 pub mod ops;
 pub mod placement;
+mod quota;
 pub mod spec;
 pub mod store;
 pub mod view;
@@ -38,6 +39,10 @@ pub fn router() -> Routes {
             "Create instance",
             create::create,
         )
+        .errors(&[(
+            402,
+            "PLAN_LIMIT: the organization's plan does not allow it (limit, usage, cap)",
+        )])
         .get(
             "/v1/instances/{id}",
             Access::User,
@@ -50,6 +55,10 @@ pub fn router() -> Routes {
             "Update instance",
             handlers::update,
         )
+        .errors(&[(
+            402,
+            "PLAN_LIMIT: the organization's plan does not allow it (limit, usage, cap)",
+        )])
         .delete(
             "/v1/instances/{id}",
             Access::User,

@@ -1,22 +1,29 @@
 //! Choosing the node an instance runs on.
 //!
-//! A node named in the request must belong to the instance's organization (anything else
-//! is 404 `node`) and must not be cordoned (409 `NODE_CORDONED`); it may be offline (the
-//! spec is pushed when its agent connects) and is not checked for room: naming a node is
-//! an explicit decision. Without a node, the best fit among the organization's nodes that
-//! are online (the rule of `nodes::store`) and not cordoned: free memory is the memory the
-//! node last reported (`node_metrics.memory_total_bytes`) minus the `memory_mb` of the
-//! instances already placed there, free disk likewise; the node with the most free memory
-//! that fits both wins, ties going to the one with the least CPU handed out. Nothing
-//! fitting is 409 `NO_NODE_AVAILABLE`. Two concurrent creates may both count the same
-//! free memory; placement is advice, ports are the hard constraint (see `store.rs`).
+//! An organization places on the node pools its plan allows (`nodes::platform::pools`):
+//! its own nodes and the platform's (nodes a platform admin shared; with billing off,
+//! both). A node named in the request must be in those pools: a node of another
+//! organization that is not a platform node the plan allows is 404 `node`, as an unknown
+//! one; an own node when the plan has no `own` pool is 409 `POOL_NOT_IN_PLAN`. It must
+//! not be cordoned (409 `NODE_CORDONED`); it may be offline (the spec is pushed when its
+//! agent connects) and is not checked for room: naming a node is an explicit decision.
+//! Without a node, the best fit among the pools' nodes that are online (the rule of
+//! `nodes::store`) and not cordoned: free memory is the memory the node last reported
+//! (`node_metrics.memory_total_bytes`) minus the `memory_mb` of the instances already
+//! placed there, whatever their organization, free disk likewise; the node with the most
+//! free memory that fits both wins, ties going to the one with the least CPU handed out.
+//! Nothing fitting is 409 `NO_NODE_AVAILABLE`. Two concurrent creates may both count
+//! the same free memory; placement is advice, ports are the hard constraint (see
+//! `store.rs`).
 
 use axum::http::StatusCode;
 use shardlyn_proto::instance::Limits;
 use sqlx::AnyPool;
 
 use crate::error::{AppError, AppResult};
+use crate::nodes::platform::{self, Pools};
 use crate::nodes::store::{self as nodes, Node};
+use crate::state::AppState;
 
 const MIB: i64 = 1024 * 1024;
 
@@ -40,11 +47,13 @@ struct RoomRow {
     cpu_used: i64,
 }
 
-/// The room left on every node of an organization.
+/// The room left on every node an organization places on: its own when `pools.own`,
+/// every platform node when `pools.platform`. What is used counts every organization's
+/// instances on the node.
 ///
 /// # Errors
 /// Database failures.
-pub async fn room(pool: &AnyPool, org_id: &str) -> Result<Vec<Room>, sqlx::Error> {
+pub async fn room(pool: &AnyPool, org_id: &str, pools: Pools) -> Result<Vec<Room>, sqlx::Error> {
     let rows: Vec<RoomRow> = sqlx::query_as(
         "SELECT n.id AS id, \
          (SELECT m.memory_total_bytes FROM node_metrics m WHERE m.node_id = n.id \
@@ -54,9 +63,11 @@ pub async fn room(pool: &AnyPool, org_id: &str) -> Result<Vec<Room>, sqlx::Error
          CAST(COALESCE((SELECT SUM(i.memory_mb) FROM instances i WHERE i.node_id = n.id), 0) AS BIGINT) AS memory_used, \
          CAST(COALESCE((SELECT SUM(i.disk_mb) FROM instances i WHERE i.node_id = n.id), 0) AS BIGINT) AS disk_used, \
          CAST(COALESCE((SELECT SUM(i.cpu_percent) FROM instances i WHERE i.node_id = n.id), 0) AS BIGINT) AS cpu_used \
-         FROM nodes n WHERE n.org_id = $1",
+         FROM nodes n WHERE ($2 = 1 AND n.org_id = $1) OR ($3 = 1 AND n.platform = 1)",
     )
     .bind(org_id)
+    .bind(i64::from(pools.own))
+    .bind(i64::from(pools.platform))
     .fetch_all(pool)
     .await?;
     Ok(rows
@@ -85,68 +96,151 @@ pub fn best_fit<'a>(candidates: &'a [Room], limits: &Limits) -> Option<&'a Room>
         })
 }
 
-/// The node named by the request, checked against the organization and cordoning.
+/// The name organization `org_id` knows `node` by: a node of another organization (a
+/// platform node) by its public name.
+#[must_use]
+pub fn shown_name<'a>(node: &'a Node, org_id: &str) -> &'a str {
+    if node.organization_id == org_id {
+        &node.name
+    } else {
+        platform::public_name(node)
+    }
+}
+
+/// The node named by the request, checked against the organization's pools and
+/// cordoning.
 ///
 /// # Errors
-/// 404 `node` for an unknown node or one of another organization; 409 `NODE_CORDONED`.
-pub async fn named(pool: &AnyPool, org_id: &str, node_id: &str) -> AppResult<Node> {
-    let node = nodes::find_in_org(pool, org_id, node_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("node"))?;
+/// As [`named_in`].
+pub async fn named(state: &AppState, org_id: &str, node_id: &str) -> AppResult<Node> {
+    let pools = platform::pools(state, org_id).await?;
+    named_in(&state.db.pool, org_id, pools, node_id).await
+}
+
+/// The node named by the request, for an organization placing on `pools`.
+///
+/// # Errors
+/// 404 `node` for an unknown node or one of another organization that is not a platform
+/// node the pools allow; 409 `POOL_NOT_IN_PLAN` for a node of the organization when its
+/// plan does not place on its own nodes; 409 `NODE_CORDONED`.
+pub async fn named_in(
+    pool: &AnyPool,
+    org_id: &str,
+    pools: Pools,
+    node_id: &str,
+) -> AppResult<Node> {
+    let node = if node_id.contains('\0') {
+        None
+    } else {
+        nodes::find_any(pool, node_id).await?
+    }
+    .ok_or_else(|| AppError::not_found("node"))?;
+    let own = node.organization_id == org_id;
+    let allowed = (own && pools.own) || (node.platform && pools.platform);
+    if !allowed {
+        return Err(if own {
+            AppError::coded(
+                StatusCode::CONFLICT,
+                "POOL_NOT_IN_PLAN",
+                "the organization's plan does not place servers on its own nodes: choose a \
+                 platform node or change the plan",
+            )
+        } else {
+            AppError::not_found("node")
+        });
+    }
     if node.cordoned {
         return Err(AppError::coded(
             StatusCode::CONFLICT,
             "NODE_CORDONED",
             format!(
                 "node {} is cordoned: uncordon it or choose another node",
-                node.name
+                shown_name(&node, org_id)
             ),
         ));
     }
     Ok(node)
 }
 
-/// The best node of the organization for `limits`.
+/// The best node of the organization's pools for `limits`.
 ///
 /// # Errors
 /// 409 `NO_NODE_AVAILABLE` when no online, uncordoned node has room.
-pub async fn choose(pool: &AnyPool, org_id: &str, limits: &Limits) -> AppResult<Node> {
-    choose_except(pool, org_id, limits, None).await
+pub async fn choose(state: &AppState, org_id: &str, limits: &Limits) -> AppResult<Node> {
+    choose_except(state, org_id, limits, None).await
 }
 
-/// The best node of the organization for `limits` other than `except` (a server's
-/// current node, when it moves).
+/// The best node of the organization's pools for `limits` other than `except` (a
+/// server's current node, when it moves).
 ///
 /// # Errors
 /// As [`choose`].
 pub async fn choose_except(
-    pool: &AnyPool,
+    state: &AppState,
     org_id: &str,
     limits: &Limits,
     except: Option<&str>,
 ) -> AppResult<Node> {
-    let nodes = nodes::list(pool, org_id).await?;
-    let eligible: Vec<&Node> = nodes
-        .iter()
+    let pools = platform::pools(state, org_id).await?;
+    choose_in(&state.db.pool, org_id, pools, limits, except).await
+}
+
+/// The online, uncordoned nodes of `pools` other than `except`: the candidates of a
+/// placement, and every node of the pools.
+///
+/// # Errors
+/// Database failures.
+pub async fn eligible(
+    pool: &AnyPool,
+    org_id: &str,
+    pools: Pools,
+    except: Option<&str>,
+) -> Result<(Vec<Node>, usize), sqlx::Error> {
+    let nodes = nodes::list_pool(pool, org_id, pools.own, pools.platform).await?;
+    let total = nodes.len();
+    let eligible = nodes
+        .into_iter()
         .filter(|n| n.status == "online" && !n.cordoned && Some(n.id.as_str()) != except)
         .collect();
+    Ok((eligible, total))
+}
+
+/// [`choose_except`] for an organization placing on `pools`.
+///
+/// # Errors
+/// As [`choose`].
+pub async fn choose_in(
+    pool: &AnyPool,
+    org_id: &str,
+    pools: Pools,
+    limits: &Limits,
+    except: Option<&str>,
+) -> AppResult<Node> {
+    let (eligible, total) = eligible(pool, org_id, pools, except).await?;
     if eligible.is_empty() {
         return Err(AppError::coded(
             StatusCode::CONFLICT,
             "NO_NODE_AVAILABLE",
-            if nodes.is_empty() {
+            if total == 0 && !pools.platform {
                 "no node available: the organization has no nodes; register one first".to_owned()
+            } else if total == 0 && !pools.own {
+                "no node available: there is no platform node".to_owned()
+            } else if total == 0 {
+                "no node available: the organization has no nodes and there is no platform \
+                 node; register one first"
+                    .to_owned()
             } else if except.is_some() {
-                "no other node available: every other node of the organization is offline or \
-                 cordoned"
+                "no other node available: every other node the organization places on is \
+                 offline or cordoned"
                     .to_owned()
             } else {
-                "no node available: every node of the organization is offline or cordoned"
+                "no node available: every node the organization places on is offline or \
+                 cordoned"
                     .to_owned()
             },
         ));
     }
-    let rooms: Vec<Room> = room(pool, org_id)
+    let rooms: Vec<Room> = room(pool, org_id, pools)
         .await?
         .into_iter()
         .filter(|r| eligible.iter().any(|n| n.id == r.node_id))
@@ -164,7 +258,6 @@ pub async fn choose_except(
     eligible
         .into_iter()
         .find(|n| n.id == best.node_id)
-        .cloned()
         .ok_or_else(|| AppError::not_found("node"))
 }
 

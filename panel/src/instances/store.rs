@@ -427,6 +427,25 @@ pub async fn update_settings<'e>(
     Ok(done.rows_affected() > 0)
 }
 
+/// An instance's stored limits (`None`: no such instance); read inside a transaction
+/// that changes them.
+///
+/// # Errors
+/// Database failures.
+pub async fn limits_of<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+) -> Result<Option<Limits>, sqlx::Error> {
+    let row: Option<LimitsRow> = sqlx::query_as(
+        "SELECT memory_mb, swap_mb, cpu_percent, disk_mb, pids, io_weight FROM instances \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Limits::from))
+}
+
 /// How far ahead of the panel's clock an agent's state version may be, in µs. Versions
 /// are the agent's wall clock in µs (strictly increasing), so a correct node is ahead
 /// only by its clock skew; 10 minutes tolerates a badly synchronised clock while a

@@ -16,8 +16,12 @@
 //! `integrations::deliver`), `alerts` (alerts whose duration or hysteresis ran out
 //! with no new event; on every replica, each transition won once), `provision_reaper`
 //! (Terraform runs whose lease lapsed with their panel are failed, on every replica),
-//! `dns_reconcile` (DNS drift repaired and failed changes retried, under the lease). `jobs.enabled =
-//! false` keeps a replica API-only; `jobs.poll_interval_ms` sets how often they look.
+//! `dns_reconcile` (DNS drift repaired and failed changes retried, under the lease),
+//! `billing_events` (Stripe events not yet acted on are retried, every subscription is
+//! reconciled with Stripe nightly, under the lease), `billing_dunning` (reminders,
+//! suspension and termination of unpaid organizations, under the lease; see
+//! `billing::dunning`). `jobs.enabled = false` keeps a replica API-only;
+//! `jobs.poll_interval_ms` sets how often they look.
 
 pub mod lease;
 
@@ -74,7 +78,15 @@ impl Jobs {
         );
         jobs.spawn(
             "dns_reconcile",
-            crate::dns::reconcile::run_until_stopped(state.clone(), holds, rx.clone()),
+            crate::dns::reconcile::run_until_stopped(state.clone(), holds.clone(), rx.clone()),
+        );
+        jobs.spawn(
+            "billing_events",
+            crate::billing::events::run_until_stopped(state.clone(), holds.clone(), rx.clone()),
+        );
+        jobs.spawn(
+            "billing_dunning",
+            crate::billing::dunning::run_until_stopped(state.clone(), holds, rx.clone()),
         );
         jobs.spawn(
             "ssh_trust",

@@ -80,6 +80,14 @@ const FILES: &[(&str, &str)] = &[
         "support_message.txt.tera",
         include_str!("../../../templates/email/support_message.txt.tera"),
     ),
+    (
+        "payment_overdue.html.tera",
+        include_str!("../../../templates/email/payment_overdue.html.tera"),
+    ),
+    (
+        "payment_overdue.txt.tera",
+        include_str!("../../../templates/email/payment_overdue.txt.tera"),
+    ),
 ];
 
 /// The parsed templates: immutable, built on first use (no connection, no state).
@@ -160,6 +168,15 @@ pub enum Template {
         subject: String,
         body: String,
     },
+    /// An organization's payment is overdue (`billing::dunning`): before the suspension,
+    /// `deadline` (RFC 3339) is when its servers are suspended; once `suspended`, when
+    /// they are deleted (`None`: never).
+    PaymentOverdue {
+        org_name: String,
+        suspended: bool,
+        deadline: Option<String>,
+        link: String,
+    },
 }
 
 impl Template {
@@ -175,6 +192,7 @@ impl Template {
             Self::NewLogin { .. } => "new_login",
             Self::Alert { .. } => "alert",
             Self::SupportMessage { .. } => "support_message",
+            Self::PaymentOverdue { .. } => "payment_overdue",
         }
     }
 
@@ -200,6 +218,14 @@ impl Template {
                 title, severity, ..
             } => format!("[Shardlyn] [{severity}] {title}"),
             Self::SupportMessage { subject, .. } => format!("[Shardlyn support] {subject}"),
+            Self::PaymentOverdue {
+                org_name,
+                suspended: false,
+                ..
+            } => format!("Payment overdue for {org_name} on Shardlyn"),
+            Self::PaymentOverdue { org_name, .. } => {
+                format!("Servers of {org_name} suspended: payment overdue")
+            }
         };
         subject.split_whitespace().collect::<Vec<_>>().join(" ")
     }
@@ -272,6 +298,18 @@ mod tests {
                 link: "https://panel.test/verify-email?token=ghi".into(),
                 token: "ghi".into(),
                 valid_hours: 24,
+            },
+            Template::PaymentOverdue {
+                org_name: "Acme".into(),
+                suspended: false,
+                deadline: Some("2030-01-08T00:00:00Z".into()),
+                link: "https://panel.test/billing".into(),
+            },
+            Template::PaymentOverdue {
+                org_name: "Acme".into(),
+                suspended: true,
+                deadline: None,
+                link: "https://panel.test/billing".into(),
             },
         ]
     }

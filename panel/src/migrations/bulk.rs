@@ -1,8 +1,11 @@
 //! Moving many servers of a node at once (`POST /v1/nodes/{id}/migrate`, a drain): each
-//! is placed on a target (the one named, or its best fit among the organization's
-//! other online, uncordoned nodes, counting what this plan already sends there), and
+//! is placed on a target (the one named, or its best fit among the other online,
+//! uncordoned nodes its organization places on, counting what this plan already sends
+//! there: on a platform node, each tenant's servers stay in that tenant's pools), and
 //! the moves run in waves of `wave_size`. A server that fits nowhere, or that cannot be
 //! moved now, is named with the reason and left where it is.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use shardlyn_proto::instance::InstanceState;
@@ -90,6 +93,8 @@ pub fn age(ms: i64) -> String {
 
 /// What a bulk move is asked to do.
 pub struct Plan<'a> {
+    /// The organization of the source node (its servers may be other organizations':
+    /// on a platform node, each goes where its own organization places).
     pub org_id: &'a str,
     /// The node the servers are on.
     pub source: &'a str,
@@ -113,7 +118,7 @@ pub async fn start(
     mut instances: Vec<Instance>,
 ) -> AppResult<Planned> {
     let Plan {
-        org_id,
+        org_id: _,
         source,
         target,
         wave,
@@ -121,23 +126,43 @@ pub async fn start(
         from_backup,
     } = *plan;
     let pool = &state.db.pool;
-    let online: Vec<String> = crate::nodes::store::list(pool, org_id)
-        .await?
-        .into_iter()
-        .filter(|n| n.status == "online" && !n.cordoned && n.id != source)
-        .filter(|n| target.is_none_or(|t| t == n.id))
-        .map(|n| n.id)
-        .collect();
-    let mut rooms: Vec<Room> = placement::room(pool, org_id)
-        .await?
-        .into_iter()
-        .filter(|r| online.contains(&r.node_id))
-        .collect();
+    // Each server goes where its own organization places: on a platform node, the
+    // servers of tenants go to the other nodes of their pools, never to the operator's
+    // own nodes.
+    let mut pools_of: HashMap<String, Vec<String>> = HashMap::new();
+    let mut rooms: HashMap<String, Room> = HashMap::new();
     // The biggest first, so they get the room they need.
     instances.sort_by_key(|i| std::cmp::Reverse(i.limits.memory_mb));
     let mut moves = Vec::new();
     let mut unplaced = Vec::new();
     for instance in instances {
+        if !pools_of.contains_key(&instance.org_id) {
+            let pools = crate::nodes::platform::pools(state, &instance.org_id).await?;
+            let (eligible, _) =
+                placement::eligible(pool, &instance.org_id, pools, Some(source)).await?;
+            let ids: Vec<String> = eligible
+                .into_iter()
+                .filter(|n| target.is_none_or(|t| t == n.id))
+                .map(|n| n.id)
+                .collect();
+            for r in placement::room(pool, &instance.org_id, pools).await? {
+                if ids.contains(&r.node_id) {
+                    rooms.entry(r.node_id.clone()).or_insert(r);
+                }
+            }
+            pools_of.insert(instance.org_id.clone(), ids);
+        }
+        let candidates: Vec<Room> = pools_of
+            .get(&instance.org_id)
+            .map(|ids| ids.iter().filter_map(|id| rooms.get(id).cloned()).collect())
+            .unwrap_or_default();
+        if target.is_some() && candidates.is_empty() {
+            unplaced.push(Unplaced {
+                instance_id: instance.id,
+                reason: "the target is not a node the server's organization places on".into(),
+            });
+            continue;
+        }
         let backup = if from_backup {
             let Some(b) = latest_s3_backup(state, &instance.id).await? else {
                 unplaced.push(Unplaced {
@@ -157,7 +182,7 @@ pub async fn start(
             }
             None
         };
-        let Some(room) = placement::best_fit(&rooms, &instance.limits).cloned() else {
+        let Some(room) = placement::best_fit(&candidates, &instance.limits).cloned() else {
             unplaced.push(Unplaced {
                 instance_id: instance.id.clone(),
                 reason: format!(
@@ -167,7 +192,7 @@ pub async fn start(
             });
             continue;
         };
-        if let Some(r) = rooms.iter_mut().find(|r| r.node_id == room.node_id) {
+        if let Some(r) = rooms.get_mut(&room.node_id) {
             r.free_memory_mb -= instance.limits.memory_mb;
             r.free_disk_mb -= instance.limits.disk_mb;
             r.cpu_allocated += instance.limits.cpu_percent;

@@ -24,8 +24,9 @@ const LIST_LIMIT: i64 = 200;
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MigrateBody {
-    /// The node to move to; omitted, the best fit among the organization's other online,
-    /// uncordoned nodes (as for creation).
+    /// The node to move to (one of the organization's, or a platform node its plan
+    /// allows); omitted, the best fit among the other online, uncordoned nodes the
+    /// organization places on (as for creation).
     #[serde(default)]
     pub target_node_id: Option<String>,
     /// The server's node is offline: rebuild the server on the target from its latest
@@ -40,24 +41,28 @@ fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
     AppError::coded(StatusCode::CONFLICT, code, message)
 }
 
-/// The node a move of `instance` goes to.
+/// The node a move of `instance` goes to: one of the pools its organization places on
+/// (its own nodes, the platform's), as for creation.
 async fn target_of(
     state: &AppState,
     instance: &Instance,
     wanted: Option<&str>,
 ) -> AppResult<String> {
     let pool = &state.db.pool;
+    let org_id = instance.org_id.as_str();
+    let pools = crate::nodes::platform::pools(state, org_id).await?;
     let Some(id) = wanted.map(str::trim).filter(|s| !s.is_empty()) else {
-        let node = placement::choose_except(
+        let node = placement::choose_in(
             pool,
-            &instance.org_id,
+            org_id,
+            pools,
             &instance.limits,
             Some(&instance.node_id),
         )
         .await?;
         return Ok(node.id);
     };
-    let node = placement::named(pool, &instance.org_id, id).await?;
+    let node = placement::named_in(pool, org_id, pools, id).await?;
     if node.id == instance.node_id {
         return Err(AppError::coded(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -65,7 +70,8 @@ async fn target_of(
             "the server is already on that node",
         ));
     }
-    let room = placement::room(pool, &instance.org_id)
+    let name = placement::shown_name(&node, org_id);
+    let room = placement::room(pool, org_id, pools)
         .await?
         .into_iter()
         .find(|r| r.node_id == node.id);
@@ -74,8 +80,8 @@ async fn target_of(
             return Err(conflict(
                 "NO_ROOM",
                 format!(
-                    "node {} lacks memory: {} MiB free, the server needs {} MiB",
-                    node.name, room.free_memory_mb, instance.limits.memory_mb
+                    "node {name} lacks memory: {} MiB free, the server needs {} MiB",
+                    room.free_memory_mb, instance.limits.memory_mb
                 ),
             ));
         }
@@ -83,8 +89,8 @@ async fn target_of(
             return Err(conflict(
                 "NO_ROOM",
                 format!(
-                    "node {} lacks disk: {} MiB free, the server needs {} MiB",
-                    node.name, room.free_disk_mb, instance.limits.disk_mb
+                    "node {name} lacks disk: {} MiB free, the server needs {} MiB",
+                    room.free_disk_mb, instance.limits.disk_mb
                 ),
             ));
         }
@@ -236,7 +242,7 @@ pub async fn migrate_node(
         .filter(|s| !s.is_empty())
     {
         Some(id) => {
-            let t = placement::named(pool, &node.organization_id, id).await?;
+            let t = placement::named(&state, &node.organization_id, id).await?;
             if t.id == node.id {
                 return Err(AppError::coded(
                     StatusCode::UNPROCESSABLE_ENTITY,

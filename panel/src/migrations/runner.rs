@@ -555,7 +555,11 @@ async fn switch(
     target
         .request::<api::TransferAdopt>(&m.instance_id.as_str(), &(), &staged_spec)
         .await?;
-    let desired = if m.was_running {
+    // A server suspended for non-payment meanwhile stays stopped on its new node.
+    let suspended = crate::billing::dunning::is_suspended(state, &before.id)
+        .await
+        .unwrap_or(false);
+    let desired = if m.was_running && !suspended {
         DesiredState::Running
     } else {
         before.desired_state

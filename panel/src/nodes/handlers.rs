@@ -205,6 +205,8 @@ pub async fn delete(
             "the node still has {instances} instance(s): delete or move them first"
         )));
     }
+    // A cloud node's costs stop here; its ledger entries stay (cloud costs).
+    crate::billing::costs::on_node_deleted(&state, &id, state.clock.now_ms()).await;
     store::delete(&state.db.pool, &id).await?;
     state.tunnels.disconnect(&id);
     Ok(StatusCode::NO_CONTENT)

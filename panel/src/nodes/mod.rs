@@ -1,11 +1,12 @@
-//! Nodes: registration tokens, agent registration, CRUD, cordon, and inventory read from
-//! the agent through the tunnel (`inventory`).
+//! Nodes: registration tokens, agent registration, CRUD, cordon, inventory read from
+//! the agent through the tunnel (`inventory`), and platform nodes (`platform`).
 
 pub mod firewall;
 mod handlers;
 pub mod inventory;
 pub use handlers::{node_scope, public_ipv4, public_ipv6};
 pub mod metrics;
+pub mod platform;
 pub mod power;
 pub mod presence;
 pub mod register;
@@ -18,6 +19,24 @@ use crate::tunnel::AGENT_ERRORS;
 pub fn router() -> Routes {
     Routes::new("nodes")
         .get("/v1/nodes", Access::User, "List nodes", handlers::list)
+        .get(
+            "/v1/platform-nodes",
+            Access::User,
+            "List platform nodes",
+            platform::list,
+        )
+        .get(
+            "/v1/admin/platform-nodes",
+            Access::Admin,
+            "List platform nodes (admin)",
+            platform::admin_list,
+        )
+        .put(
+            "/v1/admin/nodes/{id}/platform",
+            Access::Admin,
+            "Mark platform node",
+            platform::mark,
+        )
         .post(
             "/v1/nodes/register-token",
             Access::User,
@@ -30,7 +49,13 @@ pub fn router() -> Routes {
             "Agent exchanges a registration token",
             register::agent_register,
         )
-        .errors(&[(401, "Registration token invalid, used or expired")])
+        .errors(&[
+            (401, "Registration token invalid, used or expired"),
+            (
+                402,
+                "PLAN_LIMIT: the organization's plan does not allow it (limit, usage, cap)",
+            ),
+        ])
         .get(
             "/v1/nodes/{id}",
             Access::User,

@@ -9,6 +9,7 @@ use shardlyn_proto::register::{AgentRegistration, Registered};
 use super::store::{self, AGENT_TOKEN_PREFIX};
 use crate::auth::crypto::{random_hex, sha256_hex};
 use crate::auth::extract::CurrentUser;
+use crate::billing::limits::{Limit, plan_for, usage_of};
 use crate::db::row::IsSet;
 use crate::db::{new_id, now_ms, ts};
 use crate::error::{AppError, AppJson, AppResult};
@@ -126,7 +127,27 @@ struct StoredToken {
     used: bool,
 }
 
-/// Trades a registration token for a node identity (once).
+/// The nodes cap of `org_id`'s plan and its node usage before the registration, when
+/// capped.
+async fn nodes_cap(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    org_id: &str,
+) -> AppResult<Option<(i64, i64)>> {
+    let Some(cap) = plan_for(&mut *conn, state, org_id)
+        .await?
+        .and_then(|plan| Limit::Nodes.cap(&plan.limits))
+    else {
+        return Ok(None);
+    };
+    Ok(Some((
+        cap,
+        usage_of(conn, org_id, Limit::Nodes, None).await?,
+    )))
+}
+
+/// Trades a registration token for a node identity (once). The node must fit the
+/// organization's plan (402 `PLAN_LIMIT`; the token stays unused).
 pub async fn agent_register(
     State(state): State<AppState>,
     AppJson(body): AppJson<AgentRegistration>,
@@ -175,7 +196,10 @@ pub async fn agent_register(
     };
     let node_id = new_id();
     let agent_token = format!("{AGENT_TOKEN_PREFIX}{}", random_hex(32));
-    let mut tx = state.db.pool.begin().await?;
+    // The organization is held so concurrent registrations and provisioning queue on
+    // its plan's node cap.
+    let mut tx = crate::billing::limits::lock(&state, &org_id).await?;
+    let nodes_cap = nodes_cap(&mut tx, &state, &org_id).await?;
     let claimed = sqlx::query(
         "UPDATE node_registration_tokens SET used_at = $1, node_id = $2 WHERE id = $3 AND used_at IS NULL",
     )
@@ -189,6 +213,22 @@ pub async fn agent_register(
     }
     store::insert(&mut *tx, &node_id, &org_id, &name, &hostname, &agent_token).await?;
     crate::provision::on_registered(&mut *tx, &token_id, &node_id).await?;
+    if let Some((cap, before)) = nodes_cap {
+        // A provisioned node replaces its request, which was counted already: only a
+        // registration that adds to the count must fit (nothing is kept when refused).
+        let after = usage_of(&mut tx, &org_id, Limit::Nodes, None).await?;
+        if after > before && after > cap {
+            return Err(AppError::PlanLimit {
+                limit: Limit::Nodes.key(),
+                usage: before,
+                cap,
+                message: format!(
+                    "the organization's plan allows {cap} node(s) and it has {before} \
+                     (with cloud nodes being provisioned): upgrade the plan or remove a node"
+                ),
+            });
+        }
+    }
     tx.commit().await?;
     tracing::info!(node.id = %node_id, agent.version = ?body.version, "node registered");
     Ok((

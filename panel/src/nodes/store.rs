@@ -36,6 +36,16 @@ pub struct Node {
     pub public_ipv4: Option<String>,
     /// The node's public IPv6 address, for AAAA records (`null`: none known).
     pub public_ipv6: Option<String>,
+    /// Whether the node is the platform's: shared by every organization whose plan has
+    /// the `platform` pool (set by platform admins, `PUT /v1/admin/nodes/{id}/platform`).
+    #[serde(default)]
+    pub platform: bool,
+    /// The name tenants of a platform node see (`null`: the node's name).
+    #[serde(default)]
+    pub public_name: Option<String>,
+    /// Where a platform node is, as tenants see it, e.g. `Falkenstein, DE`.
+    #[serde(default)]
+    pub location: Option<String>,
     #[serde(with = "ts::option")]
     #[schemars(with = "Option<crate::types::Timestamp>")]
     pub last_seen_at: Option<i64>,
@@ -58,8 +68,8 @@ pub struct PortRange {
 macro_rules! node_columns {
     () => {
         "id, org_id, name, hostname, agent_version, cordoned, connected, allocation_ip, \
-         port_range_start, port_range_end, public_ipv4, public_ipv6, last_seen_at, created_at, \
-         updated_at"
+         port_range_start, port_range_end, public_ipv4, public_ipv6, platform, public_name, \
+         location, last_seen_at, created_at, updated_at"
     };
 }
 
@@ -80,6 +90,10 @@ struct NodeRow {
     port_range_end: Option<i64>,
     public_ipv4: Option<String>,
     public_ipv6: Option<String>,
+    #[sqlx(try_from = "Flag")]
+    platform: bool,
+    public_name: Option<String>,
+    location: Option<String>,
     last_seen_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
@@ -107,6 +121,9 @@ impl From<NodeRow> for Node {
             },
             public_ipv4: row.public_ipv4,
             public_ipv6: row.public_ipv6,
+            platform: row.platform,
+            public_name: row.public_name,
+            location: row.location,
             last_seen_at: row.last_seen_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -198,6 +215,90 @@ pub async fn list<'e>(db: impl AnyExecutor<'e>, org_id: &str) -> Result<Vec<Node
     .into_iter()
     .map(Node::from)
     .collect())
+}
+
+/// The nodes servers of organization `org_id` may be placed on, by name: its own when
+/// `own`, and every platform node when `platform` (see [`super::platform`]).
+///
+/// # Errors
+/// Database failures.
+pub async fn list_pool<'e>(
+    db: impl AnyExecutor<'e>,
+    org_id: &str,
+    own: bool,
+    platform: bool,
+) -> Result<Vec<Node>, sqlx::Error> {
+    Ok(sqlx::query_as::<_, NodeRow>(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes WHERE ($2 = 1 AND org_id = $1) OR ($3 = 1 AND platform = 1) \
+         ORDER BY name, id"
+    ))
+    .bind(org_id)
+    .bind(i64::from(own))
+    .bind(i64::from(platform))
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(Node::from)
+    .collect())
+}
+
+/// Every node of every organization (`platform_only`: the platform's), by name; for
+/// platform admins.
+///
+/// # Errors
+/// Database failures.
+pub async fn list_all<'e>(
+    db: impl AnyExecutor<'e>,
+    platform_only: bool,
+) -> Result<Vec<Node>, sqlx::Error> {
+    Ok(sqlx::query_as::<_, NodeRow>(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes WHERE platform = 1 OR $1 = 0 ORDER BY name, id"
+    ))
+    .bind(i64::from(platform_only))
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(Node::from)
+    .collect())
+}
+
+/// A node by id whatever its organization: for platform admins and for placement on
+/// platform nodes, which check what the caller may see themselves.
+///
+/// # Errors
+/// Database failures.
+pub async fn find_any(pool: &AnyPool, id: &str) -> Result<Option<Node>, sqlx::Error> {
+    find(pool, id).await
+}
+
+/// Marks a node as the platform's (or not) with the name and location tenants see; the
+/// row as it is now.
+///
+/// # Errors
+/// Database failures.
+pub async fn set_platform(
+    pool: &AnyPool,
+    id: &str,
+    platform: bool,
+    public_name: Option<&str>,
+    location: Option<&str>,
+) -> Result<Option<Node>, sqlx::Error> {
+    sqlx::query(
+        "UPDATE nodes SET platform = $1, public_name = $2, location = $3, updated_at = $4 \
+         WHERE id = $5",
+    )
+    .bind(i64::from(platform))
+    .bind(public_name)
+    .bind(location)
+    .bind(now_ms())
+    .bind(id)
+    .execute(pool)
+    .await?;
+    find(pool, id).await
 }
 
 /// The node an agent token belongs to (constant-time digest comparison).

@@ -153,6 +153,14 @@ pub async fn email_is_member<'e>(
     Ok(found.is_some())
 }
 
+/// How many members an organization has.
+pub async fn member_count<'e>(db: impl AnyExecutor<'e>, org_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM org_members WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_one(db)
+        .await
+}
+
 /// Adds a member unless they already belong to the organization (whose role then stays).
 pub async fn add_member_if_absent<'e>(
     db: impl AnyExecutor<'e>,

@@ -12,6 +12,7 @@ use super::permissions::{Role, authorize};
 use super::store;
 use crate::auth::crypto::{normalize_email, random_hex, sha256_hex};
 use crate::auth::extract::CurrentUser;
+use crate::billing::limits::{self, Ask, Limit};
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{AppError, AppJson, AppPath, AppResult};
 use crate::mailer::Template;
@@ -61,8 +62,11 @@ pub async fn invite(
         created_at: now,
         invited_by: Some(user.user.id.clone()),
     };
-    let mut tx = state.db.pool.begin().await?;
+    // A seat for the invite: members and pending invites (this address's earlier invite,
+    // replaced, aside) must fit the plan, with the organization held.
+    let mut tx = limits::lock(&state, &org_id).await?;
     invite_store::delete_unaccepted_for_email(&mut *tx, &org_id, &invite.email).await?;
+    limits::check(&mut tx, &state, &org_id, &[Ask::new(Limit::Members, 1)]).await?;
     invite_store::insert(&mut *tx, &invite, &sha256_hex(&token)).await?;
     tx.commit().await?;
 
@@ -131,15 +135,50 @@ pub fn email_matches(invite: &Invite, account_email: &str) -> bool {
 
 /// Consumes `invite` for `user_id` and adds them with the invited role (an existing
 /// membership is left as it is). `false` when the invite was used or expired meanwhile.
+/// `conn` is the transaction of [`limits::lock`] on the invite's organization: the new
+/// member must fit the plan's `members` cap.
 ///
 /// # Errors
-/// Database failures.
-pub async fn consume(conn: &mut AnyConnection, invite: &Invite, user_id: &str) -> AppResult<bool> {
+/// 402 `PLAN_LIMIT` when the organization has no seat left; database failures.
+pub async fn consume(
+    conn: &mut AnyConnection,
+    state: &AppState,
+    invite: &Invite,
+    user_id: &str,
+) -> AppResult<bool> {
     if !invite_store::mark_accepted(&mut *conn, &invite.id, user_id, now_ms()).await? {
         return Ok(false);
     }
+    // Refused: the caller drops the transaction, so the invite stays pending.
+    seat_left(&mut *conn, state, &invite.org_id).await?;
     invite_store::add_member_if_absent(&mut *conn, &invite.org_id, user_id, &invite.role).await?;
     Ok(true)
+}
+
+/// Refuses (402 `PLAN_LIMIT`) one more member of `org_id` past its plan's `members`
+/// cap. At accept only members count: the invite being accepted held its seat, and the
+/// other pending ones are served in the order they are accepted.
+async fn seat_left(conn: &mut AnyConnection, state: &AppState, org_id: &str) -> AppResult<()> {
+    let Some(plan) = limits::plan_for(&mut *conn, state, org_id).await? else {
+        return Ok(());
+    };
+    let Some(cap) = Limit::Members.cap(&plan.limits) else {
+        return Ok(());
+    };
+    let members = invite_store::member_count(conn, org_id).await?;
+    if members < cap {
+        return Ok(());
+    }
+    Err(AppError::PlanLimit {
+        limit: Limit::Members.key(),
+        usage: members,
+        cap,
+        message: format!(
+            "the organization's {} plan allows {cap} member(s) and it has {members}: \
+             ask its owner to free a seat or upgrade the plan",
+            plan.name
+        ),
+    })
 }
 
 /// Joins the caller to the organization of an invitation sent to their email.
@@ -165,8 +204,8 @@ pub async fn accept(
             "you are already a member of this organization".into(),
         ));
     }
-    let mut tx = state.db.pool.begin().await?;
-    if !consume(&mut tx, &invite, &user.user.id).await? {
+    let mut tx = limits::lock(&state, &invite.org_id).await?;
+    if !consume(&mut tx, &state, &invite, &user.user.id).await? {
         return Err(AppError::not_found("invite"));
     }
     tx.commit().await?;

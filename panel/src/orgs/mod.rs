@@ -58,6 +58,10 @@ pub fn router() -> Routes {
             "Invite member",
             invites::invite,
         )
+        .errors(&[(
+            402,
+            "PLAN_LIMIT: the organization's plan does not allow it (limit, usage, cap)",
+        )])
         .delete(
             "/v1/organizations/{orgId}/members/{userId}",
             Access::User,
@@ -106,6 +110,10 @@ pub fn router() -> Routes {
             "Accept invite",
             invites::accept,
         )
+        .errors(&[(
+            402,
+            "PLAN_LIMIT: the organization's plan does not allow it (limit, usage, cap)",
+        )])
         .get(
             "/v1/permissions",
             Access::User,

@@ -46,7 +46,10 @@ pub struct NodeRoom {
     pub ports_free: i64,
     /// Ports taken on the node, sorted.
     pub taken: Vec<u16>,
+    /// The organization's instances on it (on a platform node, only its own).
     pub instances: i64,
+    /// A platform node (shared with other organizations; named by its public name).
+    pub platform: bool,
 }
 
 /// How one node fared.

@@ -98,6 +98,9 @@ pub struct NodeReason {
     pub instances: i64,
     /// Whether this is the node chosen.
     pub chosen: bool,
+    /// A platform node (shared; `instances` counts only the organization's own).
+    #[serde(default)]
+    pub platform: bool,
 }
 
 /// The node chosen for a workload and why.
@@ -224,6 +227,7 @@ fn reasons(rooms: &[NodeRoom], outcomes: &[Outcome], chosen: Option<usize>) -> V
                     reason,
                     instances: r.instances,
                     chosen: Some(i) == chosen,
+                    platform: r.platform,
                 },
             )
         })

@@ -11,6 +11,7 @@ use super::store::{self, Request, Run};
 use super::{Kind, PROVIDERS, runner};
 use crate::auth::extract::CurrentUser;
 use crate::authz::{Authorized, Permission, perm};
+use crate::billing::limits::{self, Ask, Limit};
 use crate::db::{new_id, ts};
 use crate::error::{AppError, AppJson, AppQuery, AppResult};
 use crate::nodes::store::Node;
@@ -278,7 +279,8 @@ fn check_type(provider: &str, instance_type: &str) -> AppResult<()> {
     }
 }
 
-/// Creates a request (`pending`); `plan` is the next step.
+/// Creates a request (`pending`); `plan` is the next step. The node it will make must
+/// fit the organization's plan (402 `PLAN_LIMIT`, no request kept).
 pub async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -362,7 +364,12 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    store::insert(pool, &r).await?;
+    // A request will make a node: it counts against the plan's node cap from now on,
+    // checked with the organization held so concurrent requests queue.
+    let mut tx = limits::lock(&state, &r.org_id).await?;
+    limits::check(&mut tx, &state, &r.org_id, &[Ask::new(Limit::Nodes, 1)]).await?;
+    store::insert(&mut *tx, &r).await?;
+    tx.commit().await?;
     tracing::info!(provision.id = %r.id, provider = %r.provider, "provision request created");
     let mut v = RequestView::of(r, Vec::new());
     if let Some((h, m)) = super::price_of(

@@ -330,6 +330,10 @@ pub fn router() -> Routes {
             "Create request",
             handlers::create,
         )
+        .errors(&[(
+            402,
+            "PLAN_LIMIT: the organization's plan does not allow it (limit, usage, cap)",
+        )])
         .get(
             "/v1/provision/providers",
             Access::User,

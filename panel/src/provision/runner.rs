@@ -291,6 +291,8 @@ impl Job {
                 .bind(id)
                 .execute(pool)
                 .await?;
+                // The cloud server exists: its hours count from now (cloud costs).
+                crate::billing::costs::on_applied(&self.state, id, now).await;
             }
             Outcome::Destroyed => {
                 // The game-port firewall is the panel's, not Terraform's: it goes now.
@@ -298,6 +300,9 @@ impl Job {
                     .await
                     .err()
                     .map(|e| format!("destroyed, but the panel's firewall could not be deleted at the provider: {e}"));
+                // Its hours stop counting, before the node (and the request's link to it)
+                // goes; the ledger keeps the entry.
+                crate::billing::costs::on_destroyed(&self.state, id, now).await;
                 super::forget_node(&self.state, &self.request).await?;
                 store::transition(pool, id, &["destroying"], "destroyed", kept.as_deref(), now)
                     .await?;
@@ -314,6 +319,8 @@ impl Job {
                 .bind(id)
                 .execute(pool)
                 .await?;
+                // The old type's hours end and the new type's begin (cloud costs).
+                crate::billing::costs::on_resized(&self.state, id, now).await;
             }
         }
         Ok(())

@@ -49,7 +49,7 @@ macro_rules! columns {
 ///
 /// # Errors
 /// Database failures.
-pub async fn insert(pool: &AnyPool, r: &Request) -> sqlx::Result<()> {
+pub async fn insert<'e>(db: impl sqlx::AnyExecutor<'e>, r: &Request) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO provision_requests (id, org_id, name, provider, region, instance_type, \
          image, credential_id, status, created_by, created_at, updated_at) \
@@ -67,7 +67,7 @@ pub async fn insert(pool: &AnyPool, r: &Request) -> sqlx::Result<()> {
     .bind(&r.created_by)
     .bind(r.created_at)
     .bind(r.updated_at)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

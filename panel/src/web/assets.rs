@@ -141,6 +141,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../templates/web/static/dns_address.js"),
     ),
     (
+        "billing.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../templates/web/static/billing.js"),
+    ),
+    (
         "term.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../../templates/web/static/term.js"),

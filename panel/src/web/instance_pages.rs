@@ -709,6 +709,7 @@ mod tests {
             user: None,
             alerts_unread: None,
             asset_version: "v1",
+            billing_banners: Vec::new(),
         }
     }
 

@@ -33,6 +33,9 @@ pub mod api;
 mod api_docs;
 mod assets;
 mod auth_pages;
+mod billing_admin_pages;
+mod billing_answers;
+mod billing_pages;
 mod credential_pages;
 pub mod csrf;
 mod dns_pages;
@@ -133,6 +136,8 @@ pub fn router(app: AppState, api: Router) -> Router {
         .merge(credential_pages::router())
         .merge(provision_pages::router())
         .merge(dns_pages::router())
+        .merge(billing_pages::router())
+        .merge(billing_admin_pages::router())
         .layer(middleware::from_fn(security_headers))
         .layer(metrics)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -160,9 +160,21 @@ pub async fn instances(State(web): State<WebState>, browser: Browser) -> WebResu
     )
     .await?;
     let nodes: Vec<Node> = read_as(&web, &browser, &user, "/v1/nodes").await?;
+    let mut names = node_names(nodes);
+    // Platform nodes the servers run on, by their public names.
+    if let Ok(shared) = read_as::<crate::nodes::platform::PlatformNodeList>(
+        &web,
+        &browser,
+        &user,
+        "/v1/platform-nodes",
+    )
+    .await
+    {
+        names.extend(shared.data.into_iter().map(|n| (n.id, n.name)));
+    }
     let page = InstancesPage {
         instances: page.data,
-        nodes: node_names(nodes),
+        nodes: names,
     };
     let (token, cookies) = csrf_of(&web, &browser)?;
     html(
@@ -172,6 +184,34 @@ pub async fn instances(State(web): State<WebState>, browser: Browser) -> WebResu
         &page,
         cookies,
     )
+}
+
+/// The public name of the node of another organization (a platform node) `instance`
+/// runs on, as its organization sees it.
+async fn shared_node_name(
+    web: &WebState,
+    browser: &Browser,
+    user: &WebUser,
+    instance: &InstanceView,
+) -> Option<String> {
+    if !is_plain_id(&instance.organization_id) {
+        return None;
+    }
+    let list: crate::nodes::platform::PlatformNodeList = read_as(
+        web,
+        browser,
+        user,
+        &format!(
+            "/v1/platform-nodes?organization_id={}",
+            instance.organization_id
+        ),
+    )
+    .await
+    .ok()?;
+    list.data
+        .into_iter()
+        .find(|n| n.id == instance.node_id)
+        .map(|n| n.name)
 }
 
 #[derive(Serialize)]
@@ -204,7 +244,13 @@ pub async fn instance(
     } else {
         None
     };
-    let node_name = node.as_ref().map(|n| n.name.clone()).unwrap_or(node_id);
+    let node_name = match &node {
+        Some(n) => n.name.clone(),
+        // A node of another organization (a platform node): its public name.
+        None => shared_node_name(&web, &browser, &user, &instance)
+            .await
+            .unwrap_or(node_id),
+    };
     let primary = instance
         .allocations
         .iter()

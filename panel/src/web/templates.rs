@@ -161,6 +161,30 @@ pub const FILES: &[(&str, &str)] = &[
         "dns_auto.html.tera",
         include_str!("../../../templates/web/dns_auto.html.tera"),
     ),
+    (
+        "billing.html.tera",
+        include_str!("../../../templates/web/billing.html.tera"),
+    ),
+    (
+        "billing_leave.html.tera",
+        include_str!("../../../templates/web/billing_leave.html.tera"),
+    ),
+    (
+        "billing_return.html.tera",
+        include_str!("../../../templates/web/billing_return.html.tera"),
+    ),
+    (
+        "admin_plans.html.tera",
+        include_str!("../../../templates/web/admin_plans.html.tera"),
+    ),
+    (
+        "admin_subscriptions.html.tera",
+        include_str!("../../../templates/web/admin_subscriptions.html.tera"),
+    ),
+    (
+        "admin_platform_nodes.html.tera",
+        include_str!("../../../templates/web/admin_platform_nodes.html.tera"),
+    ),
 ];
 
 /// The parsed templates: immutable, built on first use (no connection, no state).
@@ -195,6 +219,8 @@ pub struct Layout {
     pub alerts_unread: Option<i64>,
     /// Appended to asset URLs (`?v=`) so browsers may cache them for good.
     pub asset_version: &'static str,
+    /// The user's organizations that are past due or suspended (the billing banner).
+    pub billing_banners: Vec<super::billing_pages::BillingBanner>,
 }
 
 /// Renders `template` with the layout's variables and the page's own.
@@ -227,6 +253,7 @@ pub fn render_error(status: u16, heading: &str, code: &str, message: &str) -> St
         user: None,
         alerts_unread: None,
         asset_version: super::assets::version(),
+        billing_banners: Vec::new(),
     };
     let page = ErrorPage {
         status,
@@ -259,6 +286,7 @@ mod tests {
             }),
             alerts_unread: user.then_some(3),
             asset_version: "v1",
+            billing_banners: Vec::new(),
         }
     }
 

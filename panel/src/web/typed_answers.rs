@@ -13,6 +13,12 @@ const PAGES: &[(&str, &str)] = &[
     ("alert_pages.rs", include_str!("alert_pages.rs")),
     ("api.rs", include_str!("api.rs")),
     ("auth_pages.rs", include_str!("auth_pages.rs")),
+    (
+        "billing_admin_pages.rs",
+        include_str!("billing_admin_pages.rs"),
+    ),
+    ("billing_answers.rs", include_str!("billing_answers.rs")),
+    ("billing_pages.rs", include_str!("billing_pages.rs")),
     ("credential_pages.rs", include_str!("credential_pages.rs")),
     ("dns_pages.rs", include_str!("dns_pages.rs")),
     ("instance_pages.rs", include_str!("instance_pages.rs")),

@@ -33,6 +33,7 @@ pub fn layout(
         }),
         alerts_unread: None,
         asset_version: assets::version(),
+        billing_banners: Vec::new(),
     }
 }
 
@@ -47,6 +48,7 @@ pub async fn user_layout(
 ) -> Layout {
     Layout {
         alerts_unread: unread_alerts(web, browser, user).await,
+        billing_banners: super::billing_pages::banners(web, browser, user).await,
         ..layout(title, active, csrf_token, Some(user))
     }
 }

@@ -21,6 +21,7 @@ use super::store::{self, NewDelivery, PLATFORM_SCOPE, WebhookToken};
 use super::tokens::prefix_of;
 use super::verify::{self, Refusal};
 use crate::audit::AuditSlot;
+use crate::billing::events::Outcome;
 use crate::db::now_ms;
 use crate::error::{AppError, AppJson, AppQuery, AppResult};
 use crate::sealed;
@@ -49,6 +50,10 @@ pub struct Receipt {
     /// `true` on GitHub's `ping` event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pong: Option<bool>,
+    /// Stripe: what billing did with the event (`processed`, `duplicate`, `ignored`, or
+    /// `deferred`: it could not act yet and retries by itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -119,6 +124,7 @@ fn answer(
             delivery_id: delivery_id.to_owned(),
             event: event.to_owned(),
             pong: None,
+            outcome: None,
         }),
     ))
 }
@@ -296,9 +302,10 @@ pub async fn gitlab(
     .await
 }
 
-/// `POST /v1/webhooks/stripe`: `Stripe-Signature` with `stripe.webhook_secret`; the event
-/// is recorded by its `id` for billing to act on (200 either way). 404 while no secret
-/// is configured.
+/// `POST /v1/webhooks/stripe`: `Stripe-Signature` with `stripe.webhook_secret` (every
+/// `v1`, 300 s tolerance); the event is recorded by its `id`, then billing acts on it
+/// once (`billing::events`); 200 either way, its `outcome` saying what happened. 404
+/// while no secret is configured.
 pub async fn stripe(
     State(state): State<AppState>,
     audit: Option<Extension<AuditSlot>>,
@@ -355,5 +362,36 @@ pub async fn stripe(
         },
     )
     .await?;
-    answer("stripe", &event_id, &event_type, fresh, StatusCode::OK)
+    // Acted on now, whether this copy was the first or a retry of one never acted on
+    // (a crash between recording and acting): the claim inside makes it once.
+    let row: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM webhook_deliveries WHERE provider = 'stripe' AND scope = $1 \
+         AND delivery_id = $2",
+    )
+    .bind(PLATFORM_SCOPE)
+    .bind(&event_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let outcome = match row {
+        Some(row) => crate::billing::events::process(&state, &row).await?,
+        None => Outcome::Duplicate,
+    };
+    let (word, duplicate) = match &outcome {
+        Outcome::Processed => ("processed", false),
+        Outcome::Duplicate => ("duplicate", true),
+        Outcome::Ignored => ("ignored", !fresh),
+        Outcome::Deferred(_) => ("deferred", false),
+    };
+    Ok((
+        StatusCode::OK,
+        AppJson(Receipt {
+            received: true,
+            duplicate,
+            provider: "stripe".to_owned(),
+            delivery_id: event_id,
+            event: event_type,
+            pong: None,
+            outcome: Some(word.to_owned()),
+        }),
+    ))
 }

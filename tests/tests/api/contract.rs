@@ -308,20 +308,33 @@ const EXTRAS: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/v1/billing/org/invoices",
+        "an organization's invoices read from Stripe (issue 19)",
+    ),
+    (
+        "GET",
+        "/v1/platform-nodes",
+        "the platform nodes an organization's plan places on, public face only (issue 19)",
+    ),
+    (
+        "GET",
+        "/v1/admin/platform-nodes",
+        "platform nodes (or every node) with owner and capacity, for admins (issue 19)",
+    ),
+    (
+        "PUT",
+        "/v1/admin/nodes/{id}/platform",
+        "mark a node as the platform's, with its public name and location (issue 19)",
+    ),
+    (
+        "GET",
         "/ca.pem",
         "the self-signed CA as PEM for the install script to pin (issue 17), public",
     ),
 ];
 
 /// Areas of the reference that later issues deliver; their routes may be absent today.
-const PENDING_PREFIXES: &[&str] = &[
-    "/v1/billing",
-    "/v1/deploy",
-    "/v1/admin/plans",
-    "/v1/admin/subscriptions",
-    "/v1/system",
-    "/v1/pterodactyl",
-];
+const PENDING_PREFIXES: &[&str] = &["/v1/deploy", "/v1/system", "/v1/pterodactyl"];
 
 #[derive(Debug)]
 struct RefRoute {

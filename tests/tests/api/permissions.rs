@@ -130,6 +130,8 @@ const TABLE: &[Row] = &[
     r("GET", "/v1/admin/audit-logs/export", PlatformAdmin),
     r("GET", "/v1/admin/metrics", PlatformAdmin),
     r("GET", "/v1/admin/replicas", PlatformAdmin),
+    r("GET", "/v1/admin/platform-nodes", PlatformAdmin),
+    r("PUT", "/v1/admin/nodes/{id}/platform", PlatformAdmin),
     r("GET", "/v1/tunnel/stats", PlatformAdmin),
     r("GET", "/v1/tunnel/agents", PlatformAdmin),
     r("DELETE", "/v1/instances/{id}/logs/clear", PlatformAdmin),
@@ -213,6 +215,7 @@ const TABLE: &[Row] = &[
     r("POST", "/v1/workloads/import-egg", Key("workloads.write")),
     // Nodes.
     r("GET", "/v1/nodes", Key("nodes.read")),
+    r("GET", "/v1/platform-nodes", Key("instances.read")),
     r("POST", "/v1/nodes/register-token", Key("nodes.create")),
     r("GET", "/v1/nodes/{id}", Key("nodes.read")),
     r("PUT", "/v1/nodes/{id}", Key("nodes.update")),
@@ -615,6 +618,32 @@ const TABLE: &[Row] = &[
         "/v1/settings/ssh-keys/{name}/default",
         PlatformAdmin,
     ),
+    // Billing (issue 19).
+    r("GET", "/v1/billing/plans", AnyUser),
+    r("GET", "/v1/billing/org/subscription", Key("billing.read")),
+    r("GET", "/v1/billing/org/usage", Key("billing.read")),
+    r("GET", "/v1/billing/org/limits", Key("billing.read")),
+    r("GET", "/v1/billing/org/invoices", Key("billing.read")),
+    r("POST", "/v1/billing/org/subscribe", Key("billing.manage")),
+    r("POST", "/v1/billing/org/cancel", Key("billing.manage")),
+    r("POST", "/v1/billing/org/portal", Key("billing.manage")),
+    r("GET", "/v1/billing/org/cloud-costs", Key("billing.read")),
+    r(
+        "GET",
+        "/v1/billing/org/cloud-costs/forecast",
+        Key("billing.read"),
+    ),
+    r(
+        "POST",
+        "/v1/billing/org/cloud-costs/refresh",
+        Key("billing.manage"),
+    ),
+    r("GET", "/v1/admin/plans", PlatformAdmin),
+    r("POST", "/v1/admin/plans", PlatformAdmin),
+    sub("PUT", "/v1/admin/plans/{id}", PlatformAdmin),
+    sub("DELETE", "/v1/admin/plans/{id}", PlatformAdmin),
+    r("GET", "/v1/admin/subscriptions", PlatformAdmin),
+    sub("PUT", "/v1/admin/subscriptions/{id}", PlatformAdmin),
     r("GET", "/v1/admin/settings/logs", PlatformAdmin),
     r("PUT", "/v1/admin/settings/logs", PlatformAdmin),
     r("POST", "/v1/support/messages", AnyUser),
@@ -1030,12 +1059,20 @@ fn body_for(row: &Row, w: &World, org: &str, n: usize) -> Option<Value> {
         ("POST", "/v1/planner/suggest-fit") => {
             json!({"organization_id": org, "memory_mb": 1024, "cpu": 1, "disk_gb": 1})
         }
+        // Unmarking the spare node changes nothing the other rows rely on.
+        ("PUT", "/v1/admin/nodes/{id}/platform") => json!({"platform": false}),
         ("POST", "/v1/planner/recommend") => {
             json!({"organization_id": org, "memory_mb": 1024, "cpu": 1, "disk_gb": 1, "provider": "hetzner"})
         }
         ("POST", "/v1/planner/recommend-for-template") => {
             json!({"organization_id": org, "template": "valheim", "provider": "hetzner"})
         }
+        ("POST", "/v1/billing/org/subscribe") => {
+            json!({"organization_id": org, "plan_id": "plan-free", "interval": "month"})
+        }
+        ("POST", "/v1/admin/plans") => json!({"name": format!("Matrix plan {n}")}),
+        ("PUT", "/v1/admin/plans/{id}") => json!({"name": format!("Matrix plan {n}")}),
+        ("PUT", "/v1/admin/subscriptions/{id}") => json!({"action": "cancel_now"}),
         ("POST", "/v1/organizations") => json!({"name": format!("Org {n}")}),
         ("PUT", "/v1/organizations/{orgId}") => json!({"name": "Matrix"}),
         ("POST", "/v1/organizations/{orgId}/members/invite") => {
@@ -1113,6 +1150,9 @@ fn default_id(path: &str, w: &World) -> String {
     }
     if path.starts_with("/v1/admin/organizations/{id}") {
         return w.org.clone();
+    }
+    if path.starts_with("/v1/admin/nodes/{id}") {
+        return w.spare_node.clone();
     }
     if path.starts_with("/v1/migrations/{id}") {
         return w.migration.clone();

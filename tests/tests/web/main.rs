@@ -5,6 +5,7 @@
 mod account_pages;
 mod alert_bell;
 mod alerts_page;
+mod billing_pages;
 mod browser;
 mod credentials_page;
 mod dns_pages;

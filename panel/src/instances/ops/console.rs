@@ -404,6 +404,11 @@ async fn session(
     let _ = sink
         .send(text(&Event::new(events::AUTH_SUCCESS, &[])))
         .await;
+    // A server suspended for non-payment says why, first thing.
+    if let Ok(true) = crate::billing::dunning::is_suspended(&state, &instance.id).await {
+        let reason = crate::billing::dunning::SUSPENDED_MESSAGE;
+        let _ = sink.send(say(events::DAEMON_MESSAGE, reason)).await;
+    }
     let conn = match connected(&state, &instance.node_id).await {
         Ok(conn) => conn,
         Err(e) => {

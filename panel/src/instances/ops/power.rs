@@ -52,12 +52,17 @@ pub async fn send_command(state: &AppState, instance: &Instance, command: &str) 
 /// state it reports. An agent that does not know the instance yet gets its spec first.
 ///
 /// # Errors
-/// 409 when the node is offline or the agent refuses the transition.
+/// 409 `SERVER_SUSPENDED` for a start or restart of a server suspended for non-payment
+/// (every start path comes here); 409 when the node is offline or the agent refuses the
+/// transition.
 pub async fn act(
     state: &AppState,
     instance: &Instance,
     action: PowerAction,
 ) -> AppResult<InstanceStatus> {
+    if matches!(action, PowerAction::Start | PowerAction::Restart) {
+        crate::billing::dunning::refuse_if_suspended(state, &instance.id).await?;
+    }
     let conn = connected(state, &instance.node_id).await?;
     let desired = match action {
         PowerAction::Start | PowerAction::Restart => DesiredState::Running,
@@ -152,13 +157,14 @@ pub async fn kill(
 }
 
 /// `POST /v1/instances/{id}/reinstall`: runs the egg's install script again over the
-/// existing files (the server must be stopped).
+/// existing files (the server must be stopped; not while suspended for non-payment).
 pub async fn reinstall(
     State(state): State<AppState>,
     Authorized {
         resource: instance, ..
     }: Authorized<Instance, perm::InstancesUpdate>,
 ) -> AppResult<(StatusCode, AppJson<Value>)> {
+    crate::billing::dunning::refuse_if_suspended(&state, &instance.id).await?;
     let conn = connected(&state, &instance.node_id).await?;
     let id = instance.id.as_str();
     let answer = match conn.request::<api::InstanceInstall>(&id, &(), &()).await {
