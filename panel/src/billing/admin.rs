@@ -67,7 +67,7 @@ async fn view(state: &AppState, row: Row) -> AppResult<AdminSubscription> {
         status: row.status,
         interval: row.billing_interval,
         current_period_end: row.current_period_end,
-        cancel_at_period_end: row.cancel_at_period_end != 0,
+        cancel_at_period_end: row.cancel_at_period_end,
         past_due_since: row.past_due_since,
         suspended_at: row.suspended_at,
         stripe_customer_id: row.stripe_customer_id,

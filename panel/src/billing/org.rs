@@ -87,7 +87,7 @@ pub async fn view_of(state: &AppState, org_id: &str) -> AppResult<SubscriptionVi
             .as_ref()
             .map_or_else(|| "month".to_owned(), |r| r.billing_interval.clone()),
         current_period_end: row.as_ref().and_then(|r| r.current_period_end),
-        cancel_at_period_end: row.as_ref().is_some_and(|r| r.cancel_at_period_end != 0),
+        cancel_at_period_end: row.as_ref().is_some_and(|r| r.cancel_at_period_end),
         past_due_since: row.as_ref().and_then(|r| r.past_due_since),
         grace_ends_at: row
             .as_ref()

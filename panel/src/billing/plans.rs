@@ -116,8 +116,10 @@ struct PlanRow {
     max_backups_per_server: Option<i64>,
     max_members: Option<i64>,
     pools: String,
-    is_default: i64,
-    archived: i64,
+    #[sqlx(try_from = "crate::db::row::Flag")]
+    is_default: bool,
+    #[sqlx(try_from = "crate::db::row::Flag")]
+    archived: bool,
     subscribers: i64,
     created_at: i64,
     updated_at: i64,
@@ -145,8 +147,8 @@ impl From<PlanRow> for Plan {
                 members: r.max_members,
             },
             pools: serde_json::from_str(&r.pools).unwrap_or_default(),
-            is_default: r.is_default != 0,
-            archived: r.archived != 0,
+            is_default: r.is_default,
+            archived: r.archived,
             subscribers: r.subscribers,
             created_at: r.created_at,
             updated_at: r.updated_at,

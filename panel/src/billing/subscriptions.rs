@@ -44,7 +44,8 @@ pub struct Row {
     pub stripe_subscription_id: Option<String>,
     /// Milliseconds.
     pub current_period_end: Option<i64>,
-    pub cancel_at_period_end: i64,
+    #[sqlx(try_from = "crate::db::row::Flag")]
+    pub cancel_at_period_end: bool,
     pub past_due_since: Option<i64>,
     pub last_dunning_mail_at: Option<i64>,
     pub suspended_at: Option<i64>,
@@ -279,7 +280,7 @@ pub async fn apply(conn: &mut AnyConnection, sub: &StripeSub, now: i64) -> sqlx:
     if row.current_period_end != period_end {
         out.drift.push("period end".into());
     }
-    if (row.cancel_at_period_end != 0) != cancel {
+    if row.cancel_at_period_end != cancel {
         out.drift.push(format!("cancel_at_period_end → {cancel}"));
     }
     out.restore = row.suspended_at.is_some() && is_good(&sub.status);

@@ -216,13 +216,14 @@ both_engines! {
             (200, json!("duplicate"), json!(true)));
         assert_eq!(deliveries_of(&app, &created_id).await, (1, 1));
 
-        // Forged (wrong secret), stale (301 s old), future, unsigned: refused, nothing recorded.
+        // Forged (wrong secret), stale (400 s old), future, unsigned: refused, nothing recorded.
+        let now = chrono::Utc::now().timestamp();
         let forged = json!({"id": "evt_forged", "object": "event", "type": "invoice.paid",
             "created": now, "data": {"object": {"object": "invoice", "subscription": sub_id}}}).to_string();
         for sig in [
             signature("whsec_wrong", &forged, now),
-            signature(WHSEC, &forged, now - 301),
-            signature(WHSEC, &forged, now + 301),
+            signature(WHSEC, &forged, now - 400),
+            signature(WHSEC, &forged, now + 400),
             String::new(),
             format!("t={now},v1=zz"),
         ] {
