@@ -354,18 +354,6 @@ impl Stripe {
         self.send(request.build(), RequestStrategy::Retry(2)).await
     }
 
-    /// A Checkout Session by id.
-    ///
-    /// # Errors
-    /// Stripe refused (404: no such session) or could not be reached.
-    pub async fn checkout_session(&self, id: &str) -> Result<CheckoutSession, StripeFailure> {
-        self.send(
-            RequestBuilder::new(StripeMethod::Get, format!("/checkout/sessions/{id}")),
-            RequestStrategy::Retry(2),
-        )
-        .await
-    }
-
     /// A billing-portal session for `customer`, coming back to `return_url`.
     ///
     /// # Errors
