@@ -34,6 +34,7 @@ pub fn routes() -> Routes {
         .merge(crate::integrations::router())
         .merge(crate::credentials::router())
         .merge(crate::dns::router())
+        .merge(crate::pterodactyl::router())
         .merge(crate::billing::router())
         .merge(crate::billing::costs::router())
         .merge(crate::planner::router())
@@ -50,6 +51,7 @@ pub fn routes() -> Routes {
         .merge(crate::events::stream::router())
         .merge(crate::alerts::router())
         .merge(crate::bootstrap::router())
+        .merge(crate::deploy::router())
 }
 
 /// The OpenAPI document of [`routes`], pretty-printed as `docs/openapi.json` holds it.

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use crate::auth::extract::CurrentUser;
 use crate::error::{AppError, AppResult};
-use crate::orgs::permissions::{Membership, authorize_user};
+use crate::orgs::permissions::{Membership, authorize_on};
 use crate::state::AppState;
 use crate::users::store::User;
 
@@ -43,6 +43,13 @@ pub trait OrgScoped: Sized + Send + Sync + 'static {
 
     /// The organization that owns it.
     fn org_id(&self) -> &str;
+
+    /// The server it is or belongs to, for members limited to named servers (see
+    /// [`crate::orgs::permissions::authorize_on`]); `None` for organization-wide things,
+    /// which such members never reach.
+    fn server_id(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A permission key as a type (see [`perm`]).
@@ -69,7 +76,7 @@ pub async fn load<R: OrgScoped, P: Permission>(
     let resource = R::find(state, id)
         .await?
         .ok_or_else(|| AppError::not_found(R::NAME))?;
-    let membership = authorize_user(state, user, resource.org_id(), P::KEY)
+    let membership = authorize_on(state, user, resource.org_id(), resource.server_id(), P::KEY)
         .await
         .map_err(|e| match e {
             AppError::NotFound(_) => AppError::not_found(R::NAME),

@@ -10,9 +10,11 @@ pub mod cloudboot;
 pub mod cloudflare;
 pub mod console;
 pub mod docker;
+pub mod fake_pterodactyl;
 pub mod fake_stripe;
 pub mod hetzner;
 pub mod lb;
+pub mod mariadb;
 pub mod moto;
 pub mod pdns;
 pub mod shell;
@@ -21,6 +23,7 @@ pub mod sse;
 pub mod sshd;
 pub mod stripe;
 pub mod terraform;
+pub mod wings;
 
 use std::sync::Arc;
 

@@ -28,11 +28,26 @@ pub async fn hash_password(password: String) -> AppResult<String> {
 /// exist so that a login takes as long whether or not the email is known.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2hhcmRseW5kdW1teXNhbHQ$Vq8Q8k7m9b0dJm0o5d7f2tXxg1mXWJ0n1r8yVbq1c2o";
 
-/// Checks a password against a stored hash (or the dummy hash when `hash` is `None`).
+/// Whether `hash` is a bcrypt hash (`$2y$` as PHP writes it, `$2a$`, `$2b$`): a password
+/// carried over from another panel (`pterodactyl::users`), verified with bcrypt and then
+/// re-hashed with argon2id ([`hash_password`]) at the first successful login.
+#[must_use]
+pub fn is_bcrypt(hash: &str) -> bool {
+    ["$2y$", "$2a$", "$2b$"]
+        .iter()
+        .any(|prefix| hash.starts_with(prefix))
+}
+
+/// Checks a password against a stored hash (or the dummy hash when `hash` is `None`):
+/// argon2id, or bcrypt for a hash [`is_bcrypt`] (`$2y$` is the same algorithm as `$2b$`;
+/// like PHP's `password_verify`, bcrypt reads the first 72 bytes of the password).
 pub async fn verify_password(password: String, hash: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
+        if is_bcrypt(&hash) {
+            return bcrypt::verify(password.as_bytes(), &hash).unwrap_or(false) && known;
+        }
         let Ok(parsed) = PasswordHash::new(&hash) else {
             return false;
         };
@@ -120,6 +135,25 @@ mod tests {
         assert!(!verify_password("anything".into(), None).await);
         // The dummy must parse, or unknown emails would answer faster than known ones.
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    #[tokio::test]
+    async fn bcrypt_hashes_of_every_prefix_verify() {
+        // One bcrypt hash under each version prefix (PHP writes `$2y$`).
+        let php =
+            bcrypt::hash_with_salt("correct horse battery", 4, *b"shardlyn-bcrypt!").expect("hash");
+        for version in [
+            bcrypt::Version::TwoY,
+            bcrypt::Version::TwoA,
+            bcrypt::Version::TwoB,
+        ] {
+            let hash = php.format_for_version(version);
+            assert!(is_bcrypt(&hash), "{hash}");
+            assert!(verify_password("correct horse battery".into(), Some(hash.clone())).await);
+            assert!(!verify_password("wrong horse battery".into(), Some(hash)).await);
+        }
+        assert!(!is_bcrypt(DUMMY_HASH));
+        assert!(!verify_password("x".into(), Some("$2y$10$short".into())).await);
     }
 
     #[test]

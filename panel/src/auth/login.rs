@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::crypto::{normalize_email, verify_password};
+use super::crypto::{hash_password, is_bcrypt, normalize_email, verify_password};
 use super::extract::{ClientMeta, SessionUser};
 use super::lockout;
 use super::mfa::{self, MfaRequired};
@@ -14,7 +14,7 @@ use super::verify_email;
 use crate::audit::AuditSlot;
 use crate::error::{AppError, AppJson, AppResult};
 use crate::state::AppState;
-use crate::users::store as users;
+use crate::users::store::{self as users, UserAuthRow};
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub struct LoginRequest {
@@ -52,7 +52,7 @@ pub async fn login(
         return Err(AppError::AccountLocked { retry_after });
     }
     let ok = verify_password(
-        body.password,
+        body.password.clone(),
         account.as_ref().map(|a| a.password_hash.clone()),
     )
     .await;
@@ -66,6 +66,7 @@ pub async fn login(
         lockout::record_failure(&state.db.pool, &state.config.auth, &account.user.id).await?;
         return Err(AppError::InvalidCredentials);
     }
+    upgrade_bcrypt(&state, &account, body.password).await?;
     if account.user.suspended {
         return Err(AppError::Forbidden("account suspended".into()));
     }
@@ -90,6 +91,32 @@ pub async fn login(
     Ok(AppJson(LoginResponse::Tokens(
         sessions::start(&state, &account.user.id, &client).await?,
     )))
+}
+
+/// After the right password: an account still on a bcrypt hash carried over from another
+/// panel (`pterodactyl::users`) gets it re-hashed with argon2id, so bcrypt checks it once.
+/// Conditional on the old hash (a password changed meanwhile stays); sessions stay too,
+/// since the password is the same.
+///
+/// # Errors
+/// Database failures.
+pub(crate) async fn upgrade_bcrypt(
+    state: &AppState,
+    account: &UserAuthRow,
+    password: String,
+) -> AppResult<()> {
+    if !is_bcrypt(&account.password_hash) {
+        return Ok(());
+    }
+    let hash = hash_password(password).await?;
+    users::upgrade_password_hash(
+        &state.db.pool,
+        &account.user.id,
+        &account.password_hash,
+        &hash,
+    )
+    .await?;
+    Ok(())
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use sqlx::AnyExecutor;
 
 use super::crypto::{
     check_password_policy, hash_password, normalize_email, random_hex, sha256_hex,
@@ -44,28 +45,44 @@ pub async fn forgot(
     if account.user.suspended {
         return Ok(answer());
     }
+    let token = issue(&state.db.pool, &account.user.id, RESET_TTL_MS).await?;
+    state.mailer.send_template(
+        &account.user.email,
+        &Template::PasswordReset {
+            link: link(&state, &token),
+            token,
+            valid_minutes: RESET_TTL_MS / 60_000,
+        },
+    );
+    Ok(answer())
+}
+
+/// Stores a new reset token of `user_id`, valid for `ttl_ms`; returns the token to mail
+/// (only its digest is stored). `pterodactyl::users` issues one to each account it moves
+/// without a password.
+///
+/// # Errors
+/// Database failures.
+pub async fn issue<'e>(db: impl AnyExecutor<'e>, user_id: &str, ttl_ms: i64) -> AppResult<String> {
     let token = random_hex(32);
     let now = now_ms();
     sqlx::query(
         "INSERT INTO password_resets (id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(new_id())
-    .bind(&account.user.id)
+    .bind(user_id)
     .bind(sha256_hex(&token))
     .bind(now)
-    .bind(now + RESET_TTL_MS)
-    .execute(&state.db.pool)
+    .bind(now + ttl_ms)
+    .execute(db)
     .await?;
-    let link = format!("{}/reset-password?token={token}", state.base_url());
-    state.mailer.send_template(
-        &account.user.email,
-        &Template::PasswordReset {
-            link,
-            token,
-            valid_minutes: RESET_TTL_MS / 60_000,
-        },
-    );
-    Ok(answer())
+    Ok(token)
+}
+
+/// The page that sets a new password with `token`.
+#[must_use]
+pub fn link(state: &AppState, token: &str) -> String {
+    format!("{}/reset-password?token={token}", state.base_url())
 }
 
 /// A reset token and the new password.

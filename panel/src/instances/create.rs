@@ -81,13 +81,7 @@ pub async fn create(
         },
         created_by: &user.user.id,
     };
-    insert_with_ports(&state, &new, &ports).await?;
-    crate::nodes::firewall::instance_placed(&state, &id).await;
-    crate::dns::auto::instance_placed(&state, &id).await;
-    let mut instance = store::find(&state.db.pool, &id)
-        .await?
-        .ok_or_else(|| AppError::not_found("instance"))?;
-    push_spec(&state, &mut instance, egg).await;
+    let instance = insert_placed(&state, &new, &ports, egg).await?;
     if let Some(Extension(slot)) = &audit {
         slot.set_action("instance.create", Some(&id));
     }
@@ -96,6 +90,30 @@ pub async fn create(
         egg,
         member.can("instances.secrets"),
     )))
+}
+
+/// Inserts a validated, placed instance with its ports (the plan checked in the same
+/// transaction), opens its firewall and DNS, and pushes its spec to the node: what
+/// `POST /v1/instances` does once it has checked the request, for the paths that create
+/// servers on someone's behalf (a Pterodactyl import).
+///
+/// # Errors
+/// As `POST /v1/instances`: 402 `PLAN_LIMIT`, 409 `PORT_IN_USE` / `NO_PORT_AVAILABLE`,
+/// database failures.
+pub async fn insert_placed(
+    state: &AppState,
+    new: &NewInstance<'_>,
+    ports: &PortRequest,
+    egg: &shardlyn_proto::egg::Egg,
+) -> AppResult<store::Instance> {
+    insert_with_ports(state, new, ports).await?;
+    crate::nodes::firewall::instance_placed(state, new.id).await;
+    crate::dns::auto::instance_placed(state, new.id).await;
+    let mut instance = store::find(&state.db.pool, new.id)
+        .await?
+        .ok_or_else(|| AppError::not_found("instance"))?;
+    push_spec(state, &mut instance, egg).await;
+    Ok(instance)
 }
 
 /// Inserts the instance and its allocations in one transaction. Explicit ports that are

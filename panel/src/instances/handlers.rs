@@ -96,13 +96,24 @@ pub async fn list(
     AppQuery(page): AppQuery<PageParams>,
 ) -> AppResult<RenderedJson<Page<InstanceView>>> {
     let (limit, offset) = page.limit_offset()?;
-    let member = scoped(
+    let member = match scoped(
         &state,
         &user,
         org.organization_id.as_deref(),
         "instances.read",
     )
-    .await?;
+    .await
+    {
+        // A member limited to named servers lists those it may see.
+        Err(AppError::Forbidden(why)) => {
+            let member = scoped(&state, &user, org.organization_id.as_deref(), "org.read").await?;
+            if !member.is_scoped() {
+                return Err(AppError::Forbidden(why));
+            }
+            return list_granted(&state, &member, page).await;
+        }
+        other => other?,
+    };
     let node = filter.node_id.as_deref().filter(|n| !n.is_empty());
     let secrets = member.can("instances.secrets");
     let key = (
@@ -137,6 +148,38 @@ pub async fn list(
             .put_instance_page(key, rendered.body().clone(), stamp);
     }
     Ok(rendered)
+}
+
+/// The instance list of a member limited to named servers: theirs, each rendered with
+/// that server's grant (secrets only where it holds `instances.secrets`). Not cached: the
+/// cached pages are per organization.
+async fn list_granted(
+    state: &AppState,
+    member: &crate::orgs::permissions::Membership,
+    page: PageParams,
+) -> AppResult<RenderedJson<Page<InstanceView>>> {
+    let (limit, offset) = page.limit_offset()?;
+    let mut mine = Vec::new();
+    for id in member.servers() {
+        if let Some(instance) = store::find(&state.db.pool, id).await? {
+            mine.push(instance);
+        }
+    }
+    mine.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    let total = i64::try_from(mine.len()).unwrap_or(i64::MAX);
+    let mut data = Vec::new();
+    for instance in mine
+        .iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(0))
+    {
+        let secrets = member
+            .on_server(&instance.id)
+            .is_some_and(|m| m.can("instances.secrets"));
+        let workload = workload_of(state, instance).await?;
+        data.push(render(instance, &workload.egg, secrets));
+    }
+    RenderedJson::render(&Page::new(data, page, total))
 }
 
 /// One instance.

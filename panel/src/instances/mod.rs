@@ -10,7 +10,8 @@
 //! `store::{find, list_for_node, set_state, set_desired, mark_installed}` to read and record
 //! state; [`spec::build_spec`] builds the spec to push.
 
-mod create;
+pub mod access;
+pub mod create;
 mod handlers;
 pub mod input;
 pub mod ops;
@@ -64,5 +65,37 @@ pub fn router() -> Routes {
             Access::User,
             "Delete instance",
             handlers::delete,
+        )
+        .get(
+            "/v1/instances/{id}/access",
+            Access::User,
+            "List per-server access",
+            access::list_access,
+        )
+        .post(
+            "/v1/instances/{id}/access",
+            Access::User,
+            "Grant per-server access",
+            access::grant,
+        )
+        .errors(&[
+            (404, "USER_NOT_FOUND: no account has this email"),
+            (409, "ALREADY_MEMBER: the account sees every server already"),
+            (
+                402,
+                "PLAN_LIMIT: the organization's plan does not allow another member",
+            ),
+        ])
+        .put(
+            "/v1/instances/{id}/access/{userId}",
+            Access::User,
+            "Change per-server access",
+            access::update,
+        )
+        .delete(
+            "/v1/instances/{id}/access/{userId}",
+            Access::User,
+            "Remove per-server access",
+            access::revoke,
         )
 }

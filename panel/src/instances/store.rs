@@ -604,4 +604,8 @@ impl crate::authz::OrgScoped for Instance {
     fn org_id(&self) -> &str {
         &self.org_id
     }
+
+    fn server_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
 }

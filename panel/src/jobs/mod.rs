@@ -20,8 +20,11 @@
 //! `billing_events` (Stripe events not yet acted on are retried, every subscription is
 //! reconciled with Stripe nightly, under the lease), `billing_dunning` (reminders,
 //! suspension and termination of unpaid organizations, under the lease; see
-//! `billing::dunning`). `jobs.enabled = false` keeps a replica API-only;
-//! `jobs.poll_interval_ms` sets how often they look.
+//! `billing::dunning`), `deployments` (one-click deploys whose replica died are
+//! resumed, on every replica, each taken over once; see `deploy::runner`), `pterodactyl_imports` (imports whose replica died are
+//! resumed the same way; see `pterodactyl::run`).
+//! `jobs.enabled = false` keeps a replica API-only; `jobs.poll_interval_ms` sets how
+//! often they look.
 
 pub mod lease;
 
@@ -103,6 +106,14 @@ impl Jobs {
         jobs.spawn(
             "provision_reaper",
             crate::provision::runner::reap_until_stopped(state.clone(), poll, rx.clone()),
+        );
+        jobs.spawn(
+            "deployments",
+            crate::deploy::runner::run_until_stopped(state.clone(), poll, rx.clone()),
+        );
+        jobs.spawn(
+            "pterodactyl_imports",
+            crate::pterodactyl::run::run_until_stopped(state.clone(), poll, rx.clone()),
         );
         jobs.spawn(
             "schedules",

@@ -162,6 +162,13 @@ mod tests {
                 token: token.into(),
                 valid_hours: 24,
             },
+            Template::AccountMoved {
+                from: "Pterodactyl".into(),
+                email: "bob@example.com".into(),
+                link: link("reset-password?token="),
+                token: token.into(),
+                valid_days: 14,
+            },
         ];
         for template in messages {
             let out = Captured::default();

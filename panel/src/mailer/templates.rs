@@ -81,6 +81,14 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../../templates/email/support_message.txt.tera"),
     ),
     (
+        "account_moved.html.tera",
+        include_str!("../../../templates/email/account_moved.html.tera"),
+    ),
+    (
+        "account_moved.txt.tera",
+        include_str!("../../../templates/email/account_moved.txt.tera"),
+    ),
+    (
         "payment_overdue.html.tera",
         include_str!("../../../templates/email/payment_overdue.html.tera"),
     ),
@@ -127,6 +135,15 @@ pub enum Template {
         link: String,
         token: String,
         valid_minutes: i64,
+    },
+    /// An account moved from another panel (`from`, e.g. `Pterodactyl`) without its
+    /// password: a password-reset link (and its token) to choose one.
+    AccountMoved {
+        from: String,
+        email: String,
+        link: String,
+        token: String,
+        valid_days: i64,
     },
     /// A link verifying the address of a newly registered account (and its token).
     VerifyEmail {
@@ -185,6 +202,7 @@ impl Template {
     pub fn name(&self) -> &'static str {
         match self {
             Self::PasswordReset { .. } => "password_reset",
+            Self::AccountMoved { .. } => "account_moved",
             Self::VerifyEmail { .. } => "verify_email",
             Self::OrgInvite { .. } => "org_invite",
             Self::MfaEnabled { .. } => "mfa_enabled",
@@ -201,6 +219,9 @@ impl Template {
     pub fn subject(&self) -> String {
         let subject = match self {
             Self::PasswordReset { .. } => "Reset your Shardlyn password".to_string(),
+            Self::AccountMoved { .. } => {
+                "Your account has moved to Shardlyn: choose your password".to_string()
+            }
             Self::VerifyEmail { .. } => "Verify your email address for Shardlyn".to_string(),
             Self::OrgInvite { org_name, .. } => {
                 format!("You are invited to {org_name} on Shardlyn")
@@ -310,6 +331,13 @@ mod tests {
                 suspended: true,
                 deadline: None,
                 link: "https://panel.test/billing".into(),
+            },
+            Template::AccountMoved {
+                from: "Pterodactyl".into(),
+                email: "ada@example.com".into(),
+                link: "https://panel.test/reset-password?token=jkl".into(),
+                token: "jkl".into(),
+                valid_days: 14,
             },
         ]
     }

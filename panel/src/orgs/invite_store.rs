@@ -170,7 +170,7 @@ pub async fn add_member_if_absent<'e>(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (org_id, user_id) DO NOTHING",
+         ON CONFLICT (org_id, user_id) DO UPDATE SET role = $3, scoped = 0 WHERE org_members.scoped = 1",
     )
     .bind(org_id)
     .bind(user_id)

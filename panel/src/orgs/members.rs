@@ -118,6 +118,7 @@ pub async fn update_role(
         ensure_not_last_owner(&state, &org_id).await?;
     }
     store::upsert_member(&state.db.pool, &org_id, &member_id, new_role.as_str()).await?;
+    store::drop_grants(&state.db.pool, &org_id, &member_id).await?;
     Ok(AppJson(MemberRole {
         user_id: member_id,
         role: new_role.as_str().to_string(),

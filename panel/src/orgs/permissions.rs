@@ -164,12 +164,39 @@ pub struct Membership {
     /// The organization requires MFA of its members.
     pub require_mfa: bool,
     overrides: Vec<(String, bool)>,
+    /// Limited to the servers in `grants` (a per-server member: a Pterodactyl subuser).
+    scoped: bool,
+    /// A scoped member's servers, each with its own instance permission keys.
+    grants: Vec<(String, Vec<String>)>,
+    /// The server this standing was narrowed to ([`Membership::on_server`]).
+    server: Option<String>,
+}
+
+/// Whether a per-server grant may hold `key`: the keys that act on one server, not on
+/// the organization (creating servers and moving them between nodes are not).
+#[must_use]
+pub fn grantable(key: &str) -> bool {
+    key.starts_with("instances.")
+        && !matches!(key, "instances.create" | "instances.migrate")
+        && find(key).is_some()
 }
 
 impl Membership {
-    /// Whether the member holds `key`: an override wins over the role's default.
+    /// Whether the member holds `key`: an override wins over the role's default. A
+    /// scoped member holds `org.read` and, once narrowed to one of their servers, that
+    /// server's granted keys; nothing else.
     #[must_use]
     pub fn can(&self, key: &str) -> bool {
+        if self.scoped {
+            if key == "org.read" {
+                return true;
+            }
+            return self.server.as_deref().is_some_and(|server| {
+                self.grant(server)
+                    .is_some_and(|keys| keys.iter().any(|k| k == key))
+                    && grantable(key)
+            });
+        }
         if self.role == Role::Owner {
             return find(key).is_some();
         }
@@ -177,6 +204,41 @@ impl Membership {
             Some((_, allowed)) => *allowed && find(key).is_some(),
             None => role_has(self.role, key),
         }
+    }
+
+    /// Whether the member's access is limited to named servers.
+    #[must_use]
+    pub fn is_scoped(&self) -> bool {
+        self.scoped
+    }
+
+    /// A scoped member's keys on `server`, if it is one of theirs.
+    #[must_use]
+    pub fn grant(&self, server: &str) -> Option<&[String]> {
+        self.grants
+            .iter()
+            .find(|(id, _)| id == server)
+            .map(|(_, keys)| keys.as_slice())
+    }
+
+    /// A scoped member's servers.
+    pub fn servers(&self) -> impl Iterator<Item = &str> {
+        self.grants.iter().map(|(id, _)| id.as_str())
+    }
+
+    /// This standing as it applies to `server`: unchanged for a full member; for a
+    /// scoped member, narrowed to that server's grant, or `None` when it is not theirs
+    /// (it does not exist for them).
+    #[must_use]
+    pub fn on_server(&self, server: &str) -> Option<Self> {
+        if !self.scoped {
+            return Some(self.clone());
+        }
+        self.grant(server)?;
+        Some(Self {
+            server: Some(server.to_owned()),
+            ..self.clone()
+        })
     }
 
     /// The member's explicit grants (`true`) and denials (`false`).
@@ -209,11 +271,16 @@ pub async fn load_membership(
         return Ok(Some(cached));
     }
     let stamp = state.reads.stamp();
-    let Some((role, require_mfa, overrides)) =
-        store::membership(&state.db.pool, org_id, user_id).await?
-    else {
+    let Some(found) = store::membership(&state.db.pool, org_id, user_id).await? else {
         return Ok(None);
     };
+    let store::MemberRow {
+        role,
+        require_mfa,
+        overrides,
+        scoped,
+        grants,
+    } = found;
     let role = Role::parse(&role)
         .map_err(|_| AppError::Internal(anyhow::anyhow!("stored role {role} unknown")))?;
     let membership = Membership {
@@ -222,6 +289,9 @@ pub async fn load_membership(
         role,
         require_mfa,
         overrides,
+        scoped,
+        grants,
+        server: None,
     };
     if let Some(stamp) = stamp {
         state.reads.put_membership(&membership, stamp);
@@ -259,6 +329,26 @@ pub async fn authorize_user(
     org_id: &str,
     permission: &str,
 ) -> AppResult<Membership> {
+    authorize_on(state, user, org_id, None, permission).await
+}
+
+/// [`authorize_user`] for an act on one server of the organization (`server`): a
+/// member limited to named servers is judged by that server's grant, and a server that
+/// is not theirs answers 404 like another organization's.
+///
+/// # Errors
+/// As [`authorize`]; 404 `organization` for a scoped member's server that is not theirs
+/// (the caller maps it to its resource's name).
+///
+/// # Panics
+/// As [`authorize`].
+pub async fn authorize_on(
+    state: &AppState,
+    user: &User,
+    org_id: &str,
+    server: Option<&str>,
+    permission: &str,
+) -> AppResult<Membership> {
     debug_assert!(
         find(permission).is_some(),
         "undeclared permission {permission}"
@@ -267,9 +357,14 @@ pub async fn authorize_user(
     if org_id.contains('\0') {
         return Err(AppError::not_found("organization"));
     }
-    let membership = load_membership(state, org_id, &user.id)
+    let mut membership = load_membership(state, org_id, &user.id)
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
+    if let Some(server) = server {
+        membership = membership
+            .on_server(server)
+            .ok_or_else(|| AppError::not_found("organization"))?;
+    }
     // An organization that requires MFA shows itself to members without it, so they can
     // learn why, but lets them do nothing else.
     if membership.require_mfa && !user.mfa_enabled && permission != "org.read" {
@@ -299,7 +394,39 @@ mod tests {
                 .iter()
                 .map(|(k, a)| ((*k).to_string(), *a))
                 .collect(),
+            scoped: false,
+            grants: Vec::new(),
+            server: None,
         }
+    }
+
+    #[test]
+    fn a_scoped_member_holds_only_their_servers_grants() {
+        let helper = Membership {
+            scoped: true,
+            grants: vec![(
+                "s1".into(),
+                vec!["instances.console".into(), "instances.create".into()],
+            )],
+            ..member(Role::Viewer, &[])
+        };
+        assert!(helper.can("org.read"));
+        assert!(!helper.can("instances.read"), "no server named yet");
+        assert!(!helper.can("instances.console"));
+        assert!(helper.on_server("s2").is_none(), "not theirs");
+        let on = helper.on_server("s1").expect("theirs");
+        assert!(on.can("instances.console"));
+        assert!(!on.can("instances.power"));
+        assert!(!on.can("instances.create"), "not a per-server key");
+        assert!(!on.can("nodes.read"));
+        let full = member(Role::Operator, &[]);
+        assert!(
+            full.on_server("any")
+                .expect("full member")
+                .can("instances.power")
+        );
+        assert!(grantable("instances.files.read") && !grantable("instances.migrate"));
+        assert!(!grantable("nodes.read") && !grantable("instances.nope"));
     }
 
     #[test]

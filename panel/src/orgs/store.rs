@@ -46,6 +46,13 @@ pub struct Member {
     #[schemars(with = "crate::types::Timestamp")]
     #[sqlx(rename = "created_at")]
     pub joined_at: i64,
+    /// Limited to named servers (see `GET /v1/instances/{id}/access`).
+    #[sqlx(try_from = "Flag")]
+    #[serde(default)]
+    pub scoped: bool,
+    /// How many servers a scoped member holds access to (0 for a full member).
+    #[serde(default)]
+    pub servers: i64,
 }
 
 /// The organization columns [`Org`] reads.
@@ -88,7 +95,8 @@ pub async fn insert<'e>(
     })
 }
 
-/// Adds (or re-roles) a member.
+/// Adds (or re-roles) a member. A member limited to named servers who is given a role
+/// becomes a full member (their per-server grants stop counting; [`drop_grants`]).
 pub async fn upsert_member<'e>(
     db: impl AnyExecutor<'e>,
     org_id: &str,
@@ -97,7 +105,7 @@ pub async fn upsert_member<'e>(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (org_id, user_id) DO UPDATE SET role = $3",
+         ON CONFLICT (org_id, user_id) DO UPDATE SET role = $3, scoped = 0",
     )
     .bind(org_id)
     .bind(user_id)
@@ -213,14 +221,30 @@ pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<(), sqlx::
     Ok(())
 }
 
+/// Removes a member's per-server grants (they became a full member, or left).
+pub async fn drop_grants<'e>(
+    db: impl AnyExecutor<'e>,
+    org_id: &str,
+    user_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM server_grants WHERE org_id = $1 AND user_id = $2")
+        .bind(org_id)
+        .bind(user_id)
+        .execute(db)
+        .await?;
+    crate::readcache::changed();
+    Ok(())
+}
+
 /// Members of an organization, owners first.
 pub async fn members<'e>(
     db: impl AnyExecutor<'e>,
     org_id: &str,
 ) -> Result<Vec<Member>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT m.user_id, u.email, u.name, m.role, m.created_at FROM org_members m \
-         JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 \
+        "SELECT m.user_id, u.email, u.name, m.role, m.created_at, m.scoped, \
+         (SELECT COUNT(*) FROM server_grants g WHERE g.org_id = m.org_id AND g.user_id = m.user_id) AS servers \
+         FROM org_members m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 \
          ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 WHEN 'operator' THEN 2 ELSE 3 END, u.email",
     )
     .bind(org_id)
@@ -266,16 +290,15 @@ pub async fn remove_member<'e>(
     Ok(())
 }
 
-/// A member's role, whether the organization requires MFA, and the member's permission
-/// overrides `(key, allowed)`, if they are a member.
+/// A member's standing ([`MemberRow`]), if they are a member.
 pub async fn membership<'e>(
     db: impl AnyExecutor<'e> + Copy,
     org_id: &str,
     user_id: &str,
-) -> Result<Option<(String, bool, Vec<(String, bool)>)>, sqlx::Error> {
-    let Some((role, require_mfa)) = sqlx::query_as::<_, (String, Flag)>(
-        "SELECT m.role, o.require_mfa FROM org_members m JOIN organizations o ON o.id = m.org_id \
-         WHERE m.org_id = $1 AND m.user_id = $2",
+) -> Result<Option<MemberRow>, sqlx::Error> {
+    let Some((role, require_mfa, scoped)) = sqlx::query_as::<_, (String, Flag, Flag)>(
+        "SELECT m.role, o.require_mfa, m.scoped FROM org_members m \
+         JOIN organizations o ON o.id = m.org_id WHERE m.org_id = $1 AND m.user_id = $2",
     )
     .bind(org_id)
     .bind(user_id)
@@ -294,7 +317,39 @@ pub async fn membership<'e>(
     .into_iter()
     .map(|(key, allowed)| (key, allowed.0))
     .collect();
-    Ok(Some((role, require_mfa.0, overrides)))
+    let grants = if scoped.0 {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT instance_id, permissions FROM server_grants \
+             WHERE org_id = $1 AND user_id = $2 ORDER BY instance_id",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(|(id, keys)| (id, serde_json::from_str(&keys).unwrap_or_default()))
+        .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Some(MemberRow {
+        role,
+        require_mfa: require_mfa.0,
+        overrides,
+        scoped: scoped.0,
+        grants,
+    }))
+}
+
+/// A membership as stored: the role, the organization's MFA rule, permission overrides
+/// and, for a member limited to named servers, each server's keys.
+#[derive(Debug)]
+pub struct MemberRow {
+    pub role: String,
+    pub require_mfa: bool,
+    pub overrides: Vec<(String, bool)>,
+    pub scoped: bool,
+    pub grants: Vec<(String, Vec<String>)>,
 }
 
 /// Grants (`allowed = true`) or denies a permission key to a member, overriding the role.

@@ -26,6 +26,9 @@ pub struct PlatformSettings {
     pub support_email: Option<String>,
     /// The longest an SSH certificate may be valid, in hours (1 to 720).
     pub ssh_certificate_max_hours: u32,
+    /// Whether the `testing` template category (quick offline templates for tests and
+    /// demos) is listed and deployable; hidden by default.
+    pub show_testing_templates: bool,
 }
 
 impl Default for PlatformSettings {
@@ -34,6 +37,7 @@ impl Default for PlatformSettings {
             panel_name: "Shardlyn".into(),
             support_email: None,
             ssh_certificate_max_hours: 24,
+            show_testing_templates: false,
         }
     }
 }
@@ -56,6 +60,7 @@ pub struct Update {
     #[serde(default, deserialize_with = "present")]
     support_email: Option<Option<String>>,
     ssh_certificate_max_hours: Option<u32>,
+    show_testing_templates: Option<bool>,
 }
 
 /// Distinguishes a field set to `null` (`Some(None)`) from one left out (`None`).
@@ -90,6 +95,9 @@ impl Update {
                 ));
             }
             settings.ssh_certificate_max_hours = hours;
+        }
+        if let Some(show) = self.show_testing_templates {
+            settings.show_testing_templates = show;
         }
         match self.support_email {
             None => {}

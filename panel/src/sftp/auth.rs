@@ -171,6 +171,7 @@ async fn check_password(
         return Ok(Some("wrong password".into()));
     }
     lockout::clear(&state.db.pool, &account.user.id).await?;
+    crate::auth::login::upgrade_bcrypt(state, account, password.to_owned()).await?;
     if account.user.mfa_enabled {
         return Ok(Some(
             "the account has MFA enabled: log in with an SSH key".into(),

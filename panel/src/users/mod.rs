@@ -107,14 +107,33 @@ pub async fn create_account(
         None => String::new(),
     };
     let hash = hash_password(new.password.to_string()).await?;
+    let (user, _) =
+        insert_account(conn, &email, &name, &hash, new.is_admin, new.email_verified).await?;
+    Ok(user)
+}
+
+/// Creates a user whose email is normalized, name checked and password already hashed
+/// (an import keeps the hash it carried over), and their personal organization (owner),
+/// inside the caller's transaction; returns the user and the organization's id.
+///
+/// # Errors
+/// 409 when the email is taken.
+pub async fn insert_account(
+    conn: &mut AnyConnection,
+    email: &str,
+    name: &str,
+    password_hash: &str,
+    is_admin: bool,
+    email_verified: bool,
+) -> AppResult<(User, String)> {
     let user = store::insert(
         &mut *conn,
         &new_id(),
-        &email,
-        &name,
-        &hash,
-        new.is_admin,
-        new.email_verified,
+        email,
+        name,
+        password_hash,
+        is_admin,
+        email_verified,
     )
     .await
     .map_err(|e| match AppError::from(e) {
@@ -126,7 +145,7 @@ pub async fn create_account(
     let label = if name.is_empty() {
         email.split('@').next().unwrap_or("personal").to_string()
     } else {
-        name.clone()
+        name.to_string()
     };
     let org_name: String = format!("{label}'s organization")
         .chars()
@@ -142,7 +161,7 @@ pub async fn create_account(
     )
     .await?;
     org_store::upsert_member(&mut *conn, &org.id, &user.id, Role::Owner.as_str()).await?;
-    Ok(user)
+    Ok((user, org.id))
 }
 
 /// Creates an account (and its personal organization) in its own transaction.

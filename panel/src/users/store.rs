@@ -202,6 +202,27 @@ pub async fn set_password<'e>(
     Ok(())
 }
 
+/// Replaces a user's password hash only while it is still `old`, without touching the
+/// sessions (a re-hash of the same password: `auth::login::upgrade_bcrypt`); returns
+/// whether it was replaced.
+pub async fn upgrade_password_hash<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    old: &str,
+    new: &str,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4",
+    )
+    .bind(new)
+    .bind(now_ms())
+    .bind(id)
+    .bind(old)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
 /// Sets or clears the suspension time; returns whether the user exists.
 pub async fn set_suspended<'e>(
     db: impl AnyExecutor<'e>,

@@ -425,6 +425,8 @@ pub struct Can {
     pub migrate: bool,
     /// Owners and admins may change variables the egg locks.
     pub locked_variables: bool,
+    /// Manage who reaches this server alone (the Access page).
+    pub access: bool,
 }
 
 impl Can {
@@ -448,6 +450,7 @@ impl Can {
             sftp: has("instances.sftp"),
             migrate: has("instances.migrate"),
             locked_variables: role == "owner" || role == "admin",
+            access: has("members.permissions"),
         }
     }
 
@@ -463,6 +466,7 @@ impl Can {
             sftp: true,
             migrate: true,
             locked_variables: true,
+            access: true,
         }
     }
 }

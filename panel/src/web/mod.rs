@@ -25,6 +25,7 @@
 //! styles), `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin` and
 //! `X-Frame-Options: DENY`. Errors render as pages carrying the API's error code.
 
+mod access_pages;
 mod account_pages;
 mod admin_pages;
 mod admin_ssh_pages;
@@ -38,6 +39,7 @@ mod billing_answers;
 mod billing_pages;
 mod credential_pages;
 pub mod csrf;
+mod deploy_pages;
 mod dns_pages;
 pub mod error;
 mod instance_pages;
@@ -49,6 +51,7 @@ mod node_pages;
 mod org_pages;
 mod pages;
 mod provision_pages;
+mod pterodactyl_pages;
 mod rule_pages;
 pub mod session;
 mod shell_pages;
@@ -136,8 +139,11 @@ pub fn router(app: AppState, api: Router) -> Router {
         .merge(credential_pages::router())
         .merge(provision_pages::router())
         .merge(dns_pages::router())
+        .merge(deploy_pages::router())
         .merge(billing_pages::router())
         .merge(billing_admin_pages::router())
+        .merge(access_pages::router())
+        .merge(pterodactyl_pages::router())
         .layer(middleware::from_fn(security_headers))
         .layer(metrics)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -418,6 +418,8 @@ async fn show_member(
             name: String::new(),
             role: view.role.clone(),
             joined_at: 0,
+            scoped: false,
+            servers: 0,
         });
     let all: PermissionCatalog = kit::read(web, browser, user, "/v1/permissions").await?;
     let page = MemberPage {

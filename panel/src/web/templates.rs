@@ -158,6 +158,14 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../../templates/web/dns_zone.html.tera"),
     ),
     (
+        "deploy_gallery.html.tera",
+        include_str!("../../../templates/web/deploy_gallery.html.tera"),
+    ),
+    (
+        "deploy_deployment.html.tera",
+        include_str!("../../../templates/web/deploy_deployment.html.tera"),
+    ),
+    (
         "dns_auto.html.tera",
         include_str!("../../../templates/web/dns_auto.html.tera"),
     ),
@@ -184,6 +192,18 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "admin_platform_nodes.html.tera",
         include_str!("../../../templates/web/admin_platform_nodes.html.tera"),
+    ),
+    (
+        "instance_access.html.tera",
+        include_str!("../../../templates/web/instance_access.html.tera"),
+    ),
+    (
+        "admin_pterodactyl.html.tera",
+        include_str!("../../../templates/web/admin_pterodactyl.html.tera"),
+    ),
+    (
+        "admin_pterodactyl_import.html.tera",
+        include_str!("../../../templates/web/admin_pterodactyl_import.html.tera"),
     ),
 ];
 

@@ -7,6 +7,7 @@
 
 /// Every page module, by file name.
 const PAGES: &[(&str, &str)] = &[
+    ("access_pages.rs", include_str!("access_pages.rs")),
     ("account_pages.rs", include_str!("account_pages.rs")),
     ("admin_pages.rs", include_str!("admin_pages.rs")),
     ("admin_ssh_pages.rs", include_str!("admin_ssh_pages.rs")),
@@ -20,6 +21,7 @@ const PAGES: &[(&str, &str)] = &[
     ("billing_answers.rs", include_str!("billing_answers.rs")),
     ("billing_pages.rs", include_str!("billing_pages.rs")),
     ("credential_pages.rs", include_str!("credential_pages.rs")),
+    ("deploy_pages.rs", include_str!("deploy_pages.rs")),
     ("dns_pages.rs", include_str!("dns_pages.rs")),
     ("instance_pages.rs", include_str!("instance_pages.rs")),
     ("integration_pages.rs", include_str!("integration_pages.rs")),
@@ -30,6 +32,7 @@ const PAGES: &[(&str, &str)] = &[
     ("org_pages.rs", include_str!("org_pages.rs")),
     ("pages.rs", include_str!("pages.rs")),
     ("provision_pages.rs", include_str!("provision_pages.rs")),
+    ("pterodactyl_pages.rs", include_str!("pterodactyl_pages.rs")),
     ("rule_pages.rs", include_str!("rule_pages.rs")),
     ("shell_pages.rs", include_str!("shell_pages.rs")),
     ("ssh_pages.rs", include_str!("ssh_pages.rs")),

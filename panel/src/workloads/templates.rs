@@ -3,13 +3,41 @@
 //! The table below is the one list of templates: id (the file name without `.json`),
 //! category, and the egg text. `GET /v1/templates` lists them, `/v1/templates/{category}`
 //! filters them, and `POST /v1/workloads/from-template` copies one into an organization.
+//! The `testing` category is listed only while the platform setting
+//! `show_testing_templates` is on.
 
 use serde::{Deserialize, Serialize};
 use shardlyn_proto::egg::{Egg, parse_egg};
 use shardlyn_proto::rules::rules_to_string;
 
+use axum::extract::State;
+
 use crate::auth::extract::CurrentUser;
 use crate::error::{AppError, AppJson, AppPath, AppResult};
+use crate::state::AppState;
+
+/// The category of templates meant for tests and demos, hidden unless the platform
+/// setting `show_testing_templates` shows it.
+pub const TESTING: &str = "testing";
+
+/// Whether the platform lists the `testing` templates.
+///
+/// # Errors
+/// Database failures.
+pub async fn shows_testing(state: &AppState) -> AppResult<bool> {
+    Ok(crate::settings::platform::current(state)
+        .await?
+        .show_testing_templates)
+}
+
+/// The templates listed now.
+async fn listed(state: &AppState) -> AppResult<Vec<&'static Template>> {
+    let testing = shows_testing(state).await?;
+    Ok(TEMPLATES
+        .iter()
+        .filter(|t| testing || t.category != TESTING)
+        .collect())
+}
 
 /// One bundled egg.
 #[derive(Debug, Clone, Copy)]
@@ -142,24 +170,29 @@ fn render(templates: &[&Template]) -> AppResult<Vec<TemplateView>> {
     templates.iter().map(|t| Ok(view(t, t.egg()?))).collect()
 }
 
-/// `GET /v1/templates`: every bundled template.
-pub async fn list(_user: CurrentUser) -> AppResult<AppJson<Vec<TemplateView>>> {
-    let all: Vec<&Template> = TEMPLATES.iter().collect();
-    render(&all).map(AppJson)
+/// `GET /v1/templates`: every bundled template (`testing` only while shown).
+pub async fn list(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> AppResult<AppJson<Vec<TemplateView>>> {
+    render(&listed(&state).await?).map(AppJson)
 }
 
 /// `GET /v1/templates/{category}`: the templates of one category; 404 for a category no
 /// template has.
 pub async fn by_category(
+    State(state): State<AppState>,
     _user: CurrentUser,
     AppPath(category): AppPath<String>,
 ) -> AppResult<AppJson<Vec<TemplateView>>> {
-    let matching: Vec<&Template> = TEMPLATES
+    let listed = listed(&state).await?;
+    let matching: Vec<&Template> = listed
         .iter()
+        .copied()
         .filter(|t| t.category == category)
         .collect();
     if matching.is_empty() {
-        let mut known: Vec<&str> = TEMPLATES.iter().map(|t| t.category).collect();
+        let mut known: Vec<&str> = listed.iter().map(|t| t.category).collect();
         known.sort_unstable();
         known.dedup();
         return Err(AppError::NotFound(format!(

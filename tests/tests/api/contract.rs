@@ -13,6 +13,36 @@ use shardlyn_tests::{both_engines, spawn_app};
 const EXTRAS: &[(&str, &str, &str)] = &[
     (
         "GET",
+        "/v1/pterodactyl/imports",
+        "the Pterodactyl imports, newest first (issue 20)",
+    ),
+    (
+        "GET",
+        "/v1/pterodactyl/imports/{id}",
+        "one import's progress and its report per thing read (issue 20)",
+    ),
+    (
+        "GET",
+        "/v1/instances/{id}/access",
+        "per-server access: who holds which keys on this server alone (issue 20)",
+    ),
+    (
+        "POST",
+        "/v1/instances/{id}/access",
+        "grant an account keys on this server alone (issue 20)",
+    ),
+    (
+        "PUT",
+        "/v1/instances/{id}/access/{userId}",
+        "change a per-server grant's keys (issue 20)",
+    ),
+    (
+        "DELETE",
+        "/v1/instances/{id}/access/{userId}",
+        "remove a per-server grant (issue 20)",
+    ),
+    (
+        "GET",
         "/v1/dns/records/{id}",
         "one managed DNS record (issue 18)",
     ),
@@ -334,7 +364,7 @@ const EXTRAS: &[(&str, &str, &str)] = &[
 ];
 
 /// Areas of the reference that later issues deliver; their routes may be absent today.
-const PENDING_PREFIXES: &[&str] = &["/v1/deploy", "/v1/system", "/v1/pterodactyl"];
+const PENDING_PREFIXES: &[&str] = &["/v1/system"];
 
 #[derive(Debug)]
 struct RefRoute {
@@ -390,6 +420,8 @@ fn route_table_matches_the_reference() {
             } else if SESSION_ADMIN.contains(&(key.0.as_str(), key.1.as_str())) {
                 // 🔒 cannot say "platform admin only": these four say what they do.
                 vec![Access::SessionAdmin]
+            } else if PLATFORM_ADMIN.contains(&(key.0.as_str(), key.1.as_str())) {
+                vec![Access::Admin]
             } else {
                 vec![Access::User, Access::Session, Access::Socket]
             };
@@ -531,6 +563,14 @@ both_engines! {
         }
     }
 }
+
+/// The routes the reference marks 🔒 that answer only platform admins (`Access::Admin`):
+/// a Pterodactyl import creates accounts on the platform (issue 20).
+const PLATFORM_ADMIN: &[(&str, &str)] = &[
+    ("POST", "/v1/pterodactyl/validate"),
+    ("POST", "/v1/pterodactyl/servers"),
+    ("POST", "/v1/pterodactyl/import"),
+];
 
 /// The routes the reference marks 🔒 that answer only platform admins with a login
 /// session (`Access::SessionAdmin`): the badge cannot express "admin only".

@@ -115,6 +115,10 @@ const TABLE: &[Row] = &[
     r("GET", "/v1/permissions", AnyUser),
     r("GET", "/v1/templates", AnyUser),
     r("GET", "/v1/templates/{category}", AnyUser),
+    // One-click deploys: reading with the servers, deploying with its own key.
+    r("GET", "/v1/deploy", Key("instances.read")),
+    r("POST", "/v1/deploy", Key("deploy.write")),
+    r("GET", "/v1/deploy/{id}", Key("instances.read")),
     sub("POST", "/v1/invites/{token}/accept", AnyUser),
     // Platform administration.
     r("GET", "/v1/users", PlatformAdmin),
@@ -638,6 +642,35 @@ const TABLE: &[Row] = &[
         "/v1/billing/org/cloud-costs/refresh",
         Key("billing.manage"),
     ),
+    // Per-server access (issue 20): a matrix caller grants to an address no account has
+    // (404 USER_NOT_FOUND after authorizing).
+    r(
+        "GET",
+        "/v1/instances/{id}/access",
+        Key("members.permissions"),
+    ),
+    sub(
+        "POST",
+        "/v1/instances/{id}/access",
+        Key("members.permissions"),
+    ),
+    sub(
+        "PUT",
+        "/v1/instances/{id}/access/{userId}",
+        Key("members.permissions"),
+    ),
+    sub(
+        "DELETE",
+        "/v1/instances/{id}/access/{userId}",
+        Key("members.permissions"),
+    ),
+    // Pterodactyl import (issue 20): platform admins only; the matrix's source refuses
+    // at once (port 9), 502 after authorizing.
+    r("POST", "/v1/pterodactyl/validate", PlatformAdmin),
+    r("POST", "/v1/pterodactyl/servers", PlatformAdmin),
+    r("POST", "/v1/pterodactyl/import", PlatformAdmin),
+    r("GET", "/v1/pterodactyl/imports", PlatformAdmin),
+    sub("GET", "/v1/pterodactyl/imports/{id}", PlatformAdmin),
     r("GET", "/v1/admin/plans", PlatformAdmin),
     r("POST", "/v1/admin/plans", PlatformAdmin),
     sub("PUT", "/v1/admin/plans/{id}", PlatformAdmin),
@@ -881,6 +914,8 @@ struct World {
     instance: String,
     /// A move of `instance` that already failed (no agent runs in this test).
     migration: String,
+    /// A one-click deployment that already failed.
+    deployment: String,
 }
 
 async fn online_node(app: &TestApp, owner: &str, org: &str, name: &str) -> String {
@@ -956,6 +991,36 @@ async fn failed_migration(
         .await
         .expect("insert");
     m.id
+}
+
+/// A deployment row as the panel writes one, already failed.
+async fn failed_deployment(app: &TestApp, org: &str, by: &str) -> String {
+    let now = shardlyn_panel::db::now_ms();
+    let d = shardlyn_panel::deploy::store::Deployment {
+        id: shardlyn_panel::db::new_id(),
+        org_id: org.to_owned(),
+        template: "python-app".into(),
+        name: "matrix".into(),
+        variables: "{}".into(),
+        node_id: None,
+        subdomain: None,
+        status: "failed".into(),
+        steps: "[]".into(),
+        workload_id: None,
+        workload_made: false,
+        instance_id: None,
+        dns_record_id: None,
+        error: Some("place: no node".into()),
+        created_by: by.to_owned(),
+        lease_owner: None,
+        lease_until: None,
+        created_at: now,
+        updated_at: now,
+    };
+    shardlyn_panel::deploy::store::insert(&app.state.db.pool, &d)
+        .await
+        .expect("insert");
+    d.id
 }
 
 async fn add_members(app: &TestApp, org: &str, callers: &[Caller], target: &Session) {
@@ -1061,6 +1126,10 @@ fn body_for(row: &Row, w: &World, org: &str, n: usize) -> Option<Value> {
         }
         // Unmarking the spare node changes nothing the other rows rely on.
         ("PUT", "/v1/admin/nodes/{id}/platform") => json!({"platform": false}),
+        // Refused after authorizing (400 on `template`): the matrix makes no server.
+        ("POST", "/v1/deploy") => {
+            json!({"organization_id": org, "template": "no-such-template", "name": format!("deploy-{n}")})
+        }
         ("POST", "/v1/planner/recommend") => {
             json!({"organization_id": org, "memory_mb": 1024, "cpu": 1, "disk_gb": 1, "provider": "hetzner"})
         }
@@ -1071,6 +1140,16 @@ fn body_for(row: &Row, w: &World, org: &str, n: usize) -> Option<Value> {
             json!({"organization_id": org, "plan_id": "plan-free", "interval": "month"})
         }
         ("POST", "/v1/admin/plans") => json!({"name": format!("Matrix plan {n}")}),
+        ("POST", "/v1/instances/{id}/access") => {
+            json!({"email": format!("nobody-{n}@example.com"), "permissions": ["instances.read"]})
+        }
+        ("PUT", "/v1/instances/{id}/access/{userId}") => json!({"permissions": ["instances.read"]}),
+        (
+            "POST",
+            "/v1/pterodactyl/validate" | "/v1/pterodactyl/servers" | "/v1/pterodactyl/import",
+        ) => {
+            json!({"mode": "api", "url": "http://127.0.0.1:9", "api_key": "ptla_matrix"})
+        }
         ("PUT", "/v1/admin/plans/{id}") => json!({"name": format!("Matrix plan {n}")}),
         ("PUT", "/v1/admin/subscriptions/{id}") => json!({"action": "cancel_now"}),
         ("POST", "/v1/organizations") => json!({"name": format!("Org {n}")}),
@@ -1157,6 +1236,9 @@ fn default_id(path: &str, w: &World) -> String {
     if path.starts_with("/v1/migrations/{id}") {
         return w.migration.clone();
     }
+    if path.starts_with("/v1/deploy/{id}") {
+        return w.deployment.clone();
+    }
     "0190a0c4-0000-7000-8000-000000000000".into()
 }
 
@@ -1232,7 +1314,8 @@ both_engines! {
         let spare_node = online_node(&app, &owner.access, &org, "spare").await;
         let instance = new_instance(&app, &owner.access, &workload, &node).await;
         let migration = failed_migration(&app, &org, &instance, &node, &spare_node).await;
-        let w = World { org: org.clone(), owner: owner.access.clone(), target, workload, node, spare_node, instance, migration };
+        let deployment = failed_deployment(&app, &org, &owner.user_id).await;
+        let w = World { org: org.clone(), owner: owner.access.clone(), target, workload, node, spare_node, instance, migration, deployment };
 
         // Every route is in the table (rows of routes not served yet are skipped).
         let routes = shardlyn_panel::app::routes();

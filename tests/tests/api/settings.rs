@@ -66,7 +66,8 @@ both_engines! {
         let app = spawn_app(engine).await;
         let (admin, user) = admin_and_user(&app).await;
         let r = app.get("/v1/settings", Some(&user)).await.expect(200);
-        assert_eq!(r.body, json!({"panel_name": "Shardlyn", "support_email": null, "ssh_certificate_max_hours": 24}));
+        assert_eq!(r.body, json!({"panel_name": "Shardlyn", "support_email": null, "ssh_certificate_max_hours": 24,
+            "show_testing_templates": false}));
         app.get("/v1/settings", None).await.expect_error(401, "UNAUTHORIZED");
 
         app.put("/v1/settings", Some(&user), json!({"panel_name": "Mine"}))
@@ -84,7 +85,8 @@ both_engines! {
         // Partial update keeps the rest; the user sees it without the admin-only keys.
         app.put("/v1/settings", Some(&admin), json!({"panel_name": "Acme"})).await.expect(200);
         let r = app.get("/v1/settings", Some(&user)).await.expect(200);
-        assert_eq!(r.body, json!({"panel_name": "Acme", "support_email": "help@acme.example", "ssh_certificate_max_hours": 24}));
+        assert_eq!(r.body, json!({"panel_name": "Acme", "support_email": "help@acme.example", "ssh_certificate_max_hours": 24,
+            "show_testing_templates": false}));
 
         for (body, field) in [
             (json!({"panel_name": ""}), "panel_name"),

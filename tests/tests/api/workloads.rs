@@ -272,6 +272,9 @@ both_engines! {
 
     async fn templates_list_and_filter_by_category(engine) {
         let app = spawn_app(engine).await;
+        // The `testing` category is listed once the platform setting shows it.
+        let admin = app.bootstrap_admin().await;
+        app.put("/v1/settings", Some(&admin.access), json!({"show_testing_templates": true})).await.expect(200);
         let s = app.register("cat@example.com").await;
         let t = Some(s.access.as_str());
         let all = app.get("/v1/templates", t).await.expect(200);

@@ -564,6 +564,14 @@ async fn a_first_server_from_a_bundled_template_in_the_browser() {
     shardlyn_tests::docker::ensure_test_image();
     let app = spawn_app(Engine::Sqlite).await;
     let session = app.bootstrap_admin().await;
+    // busybox-test is in the `testing` category, listed once the setting shows it.
+    app.put(
+        "/v1/settings",
+        Some(&session.access),
+        serde_json::json!({"show_testing_templates": true}),
+    )
+    .await
+    .expect(200);
     let (config, dir) = register_node(&app, &session.access).await;
     let agent = LocalAgent::start(config.clone(), dir.path());
     wait_node(&app, &session.access, &config.node_id, "online").await;

@@ -2,12 +2,14 @@
 //! `chromedriver` over WebDriver) against a real panel and a real agent, and its security
 //! properties checked over plain HTTP (CSRF, cookie flags, headers, error pages).
 
+mod access_pages;
 mod account_pages;
 mod alert_bell;
 mod alerts_page;
 mod billing_pages;
 mod browser;
 mod credentials_page;
+mod deploy_pages;
 mod dns_pages;
 mod flows;
 mod instance_pages;
@@ -16,6 +18,7 @@ mod node_cloud_page;
 mod node_shell;
 mod planner_advice;
 mod provision_pages;
+mod pterodactyl_pages;
 mod rules_page;
 mod security;
 mod typed_pages;

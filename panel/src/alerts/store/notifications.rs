@@ -93,7 +93,7 @@ pub async fn silence(pool: &AnyPool, id: &str, until: i64, now: i64) -> sqlx::Re
 /// # Errors
 /// Database failures.
 pub async fn member_orgs(pool: &AnyPool, user_id: &str) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT org_id FROM org_members WHERE user_id = $1")
+    sqlx::query_scalar("SELECT org_id FROM org_members WHERE user_id = $1 AND scoped = 0")
         .bind(user_id)
         .fetch_all(pool)
         .await
@@ -106,7 +106,7 @@ pub async fn member_orgs(pool: &AnyPool, user_id: &str) -> sqlx::Result<Vec<Stri
 pub async fn member_emails(pool: &AnyPool, org_id: &str) -> sqlx::Result<Vec<(String, String)>> {
     sqlx::query_as(
         "SELECT u.id, u.email FROM org_members m JOIN users u ON u.id = m.user_id \
-         WHERE m.org_id = $1",
+         WHERE m.org_id = $1 AND m.scoped = 0",
     )
     .bind(org_id)
     .fetch_all(pool)
