@@ -12,6 +12,7 @@
 //!
 //! [`Clock`]: crate::clock::Clock
 
+use std::future::Future;
 use std::time::Duration;
 
 use sqlx::AnyPool;
@@ -124,5 +125,67 @@ pub async fn until_held(
     tokio::select! {
         r = held.wait_for(|h| *h) => r.is_ok(),
         _ = stop.wait_for(|s| *s) => false,
+    }
+}
+
+/// The rows of a job each leased by one replica (deployments, imports).
+#[derive(Debug, Clone, Copy)]
+pub struct Leased {
+    /// What they are, for the log.
+    pub what: &'static str,
+    /// How long a lease lasts without a renewal.
+    pub lease_ms: i64,
+}
+
+/// Takes over, on every replica, the rows of a [`Leased`] job whose lease lapsed because
+/// their replica died: every `poll` until `stop`, `lapsed` lists them, `take_over` claims
+/// each for this replica until `now + lease_ms` (`false` when another replica was first)
+/// and `run` goes on with it in a task of its own.
+pub async fn resume_lapsed<L, LF, T, TF, R, RF>(
+    state: AppState,
+    poll: Duration,
+    mut stop: watch::Receiver<bool>,
+    Leased { what, lease_ms }: Leased,
+    lapsed: L,
+    take_over: T,
+    run: R,
+) where
+    L: Fn(AnyPool, i64) -> LF,
+    LF: Future<Output = Result<Vec<String>, sqlx::Error>>,
+    T: Fn(AnyPool, String, String, i64, i64) -> TF,
+    TF: Future<Output = Result<bool, sqlx::Error>>,
+    R: Fn(AppState, String) -> RF,
+    RF: Future<Output = ()> + Send + 'static,
+{
+    let tick = poll.max(Duration::from_millis(200));
+    loop {
+        let now = state.clock.now_ms();
+        match lapsed(state.db.pool.clone(), now).await {
+            Ok(ids) => {
+                for id in ids {
+                    let claimed = take_over(
+                        state.db.pool.clone(),
+                        id.clone(),
+                        state.replica_id.clone(),
+                        now,
+                        now + lease_ms,
+                    )
+                    .await;
+                    match claimed {
+                        Ok(true) => {
+                            tracing::info!(id = %id, what, "resuming after its replica died");
+                            tokio::spawn(run(state.clone(), id));
+                        }
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(error = %e, what, "taking a lapsed lease over"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, what, "looking for lapsed leases"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(tick) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
     }
 }

@@ -1079,38 +1079,22 @@ fn short_hash(s: &str) -> String {
 
 /// Takes over, on every replica, imports whose lease lapsed (their replica died), every
 /// `poll`, until `stop`.
-pub async fn run_until_stopped(state: AppState, poll: Duration, mut stop: watch::Receiver<bool>) {
-    let tick = poll.max(Duration::from_millis(500));
-    loop {
-        let now = state.clock.now_ms();
-        match store::lapsed(&state.db.pool, now).await {
-            Ok(ids) => {
-                for id in ids {
-                    match store::take_over(
-                        &state.db.pool,
-                        &id,
-                        &state.replica_id,
-                        now,
-                        now + LEASE_MS,
-                    )
-                    .await
-                    {
-                        Ok(true) => {
-                            tracing::info!(import.id = %id, "resuming a Pterodactyl import");
-                            tokio::spawn(run(state.clone(), id));
-                        }
-                        Ok(false) => {}
-                        Err(e) => tracing::warn!(error = %e, "taking an import over"),
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "looking for lapsed imports"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(tick) => {}
-            _ = stop.wait_for(|s| *s) => break,
-        }
-    }
+pub async fn run_until_stopped(state: AppState, poll: Duration, stop: watch::Receiver<bool>) {
+    crate::jobs::lease::resume_lapsed(
+        state,
+        poll,
+        stop,
+        crate::jobs::lease::Leased {
+            what: "Pterodactyl import",
+            lease_ms: LEASE_MS,
+        },
+        |pool, now| async move { store::lapsed(&pool, now).await },
+        |pool, id, owner, now, until| async move {
+            store::take_over(&pool, &id, &owner, now, until).await
+        },
+        run,
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -201,6 +201,27 @@ both_engines! {
         assert!(sealed.iter().all(Option::is_none), "secrets outlived their imports");
     }
 
+    async fn an_egg_we_refuse_skips_its_servers_and_says_so(engine) {
+        let app = spawn_app(engine).await;
+        let admin = app.bootstrap_admin().await;
+        platform_node(&app, &admin).await;
+        let fake = FakePterodactyl::start(Dataset::sample()).await;
+        // Creative's egg loses its name: our egg importer refuses a nameless egg.
+        fake.edit(|d| d.eggs[2].name = String::new());
+        let body = json!({"mode": "api", "url": fake.url, "api_key": fake.api_key(), "dry_run": false});
+        let done = import_and_wait(&app, &admin, body).await;
+        let creative = item(&done, "server", "Creative");
+        assert_eq!(creative["status"], "skipped", "{done:#}");
+        assert!(creative["message"].as_str().expect("message").contains("egg"), "{creative}");
+        assert!(creative["target_id"].is_null());
+        assert_eq!(item(&done, "server", "Survival")["status"], "imported", "{done:#}");
+        assert!(
+            items(&done, "egg").iter().any(|e| e["status"] == "skipped"),
+            "the refused egg has its line: {done:#}"
+        );
+        assert_eq!(instance_count(&app).await, 2, "Survival and Modded");
+    }
+
     async fn bad_sources_answer_clearly_and_import_nothing(engine) {
         let app = spawn_app(engine).await;
         let admin = app.bootstrap_admin().await;
