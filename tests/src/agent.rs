@@ -106,17 +106,68 @@ pub async fn wait_listening(port: u16, what: &str) {
     }
 }
 
-/// A TCP port free on this machine right now.
+/// A port free on this machine and held by this test until it ends ([`claim_ports`]).
 ///
 /// # Panics
-/// When no port can be bound.
+/// As [`claim_ports`].
 #[must_use]
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    claim_ports(1)
 }
+
+/// First port of a block of `len` (at most [`PORT_BLOCK`]) that no other test process
+/// holds: for servers' containers, whose host ports must stay theirs while they are
+/// stopped. A port the OS hands out (`bind(0)`) is taken from the ephemeral range, where
+/// another test may be given it, and start a container on it, while this test's server
+/// is down (its restart then failed with Docker's "port is already allocated"). Blocks
+/// lie below the ephemeral range (32768+) and are claimed with a lock file held until the
+/// process exits (nextest runs each test in its own process).
+///
+/// # Panics
+/// When every block is held, or `len` is above [`PORT_BLOCK`].
+#[must_use]
+pub fn claim_ports(len: u16) -> u16 {
+    const FIRST: u16 = 20_000;
+    const BLOCKS: u16 = 700;
+    static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+    assert!(
+        (1..=PORT_BLOCK).contains(&len),
+        "at most {PORT_BLOCK} ports"
+    );
+    let dir = std::env::temp_dir().join("shardlyn-test-ports");
+    std::fs::create_dir_all(&dir).expect("port lock directory");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id();
+    let first_block = u16::try_from(seed % u32::from(BLOCKS)).expect("block");
+    for i in 0..BLOCKS {
+        let block = (first_block + i) % BLOCKS;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{block}.lock")))
+            .expect("port lock file");
+        if lock.try_lock().is_err() {
+            continue;
+        }
+        let start = FIRST + block * PORT_BLOCK;
+        // A port some other program holds (or a stale container) is no use either.
+        let free = (start..start + len).all(|p| {
+            std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()
+                && std::net::UdpSocket::bind(("0.0.0.0", p)).is_ok()
+        });
+        HELD.lock().expect("held ports").push(lock);
+        if free {
+            return start;
+        }
+    }
+    panic!("every test port block is held");
+}
+
+/// Ports in a block of [`claim_ports`].
+pub const PORT_BLOCK: u16 = 16;
 
 /// The `busybox-test` workload in the caller's personal organization.
 ///
@@ -245,4 +296,13 @@ impl LocalAgent {
         let _ = self.stop.send(());
         self.task.await.expect("agent task");
     }
+}
+
+/// Gives a test panel's servers a port block of their own ([`claim_ports`]) instead of
+/// the default range from 25565, which panels of tests running at once would share on
+/// the one Docker: `spawn_app_with(Engine::Sqlite, own_ports)`.
+pub fn own_ports(config: &mut shardlyn_panel::config::Config) {
+    let start = claim_ports(PORT_BLOCK);
+    config.instances.port_range_start = start;
+    config.instances.port_range_end = start + PORT_BLOCK - 1;
 }

@@ -246,6 +246,17 @@ pub struct Session {
     pub refresh: String,
 }
 
+/// With `SHARDLYN_TEST_LOG` set (an `EnvFilter`, `shardlyn_agent=debug`), the logs of
+/// the panel and of in-process agents go to the test's output (shown when it fails).
+fn init_logs() {
+    if let Ok(filter) = std::env::var("SHARDLYN_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// Starts a panel on `engine` with the test configuration.
 pub async fn spawn_app(engine: Engine) -> TestApp {
     spawn_app_with(engine, |_| {}).await
@@ -256,6 +267,7 @@ pub async fn spawn_app(engine: Engine) -> TestApp {
 /// # Panics
 /// When the panel cannot start.
 pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    init_logs();
     let dir = tempfile::tempdir().expect("tempdir");
     let url = fresh_database(engine, dir.path()).await;
     let mut config = test_config(dir.path(), url);

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shardlyn_panel::config::Secret;
-use shardlyn_tests::agent::{LocalAgent, register_node, wait_node};
+use shardlyn_tests::agent::{LocalAgent, own_ports, register_node, wait_node};
 use shardlyn_tests::{Engine, Session, TestApp, both_engines, spawn_app, spawn_app_with};
 
 /// How long a deployment with a real agent may take.
@@ -268,7 +268,7 @@ both_engines! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busybox_deploys_installs_and_runs() {
     shardlyn_tests::docker::ensure_test_image();
-    let app = spawn_app(Engine::Sqlite).await;
+    let app = spawn_app_with(Engine::Sqlite, own_ports).await;
     let admin = app.bootstrap_admin().await;
     show_testing(&app, &admin).await;
     let t = Some(admin.access.as_str());
@@ -349,7 +349,7 @@ async fn busybox_deploys_installs_and_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_install_removes_the_server() {
     shardlyn_tests::docker::ensure_test_image();
-    let app = spawn_app(Engine::Sqlite).await;
+    let app = spawn_app_with(Engine::Sqlite, own_ports).await;
     let admin = app.bootstrap_admin().await;
     show_testing(&app, &admin).await;
     let t = Some(admin.access.as_str());

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use fantoccini::{Client, Locator};
-use shardlyn_tests::agent::{LocalAgent, register_node, wait_node};
-use shardlyn_tests::{Engine, PASSWORD, spawn_app};
+use shardlyn_tests::agent::{LocalAgent, own_ports, register_node, wait_node};
+use shardlyn_tests::{Engine, PASSWORD, spawn_app_with};
 
 use crate::browser::{Chrome, click, fill, find, wait_path, wait_text};
 
@@ -47,7 +47,7 @@ async fn deployment_id(c: &Client) -> anyhow::Result<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busybox_deploys_from_the_gallery() {
     shardlyn_tests::docker::ensure_test_image();
-    let app = spawn_app(Engine::Sqlite).await;
+    let app = spawn_app_with(Engine::Sqlite, own_ports).await;
     let session = app.bootstrap_admin().await;
     let (config, dir) = register_node(&app, &session.access).await;
     let agent = LocalAgent::start(config.clone(), dir.path());
