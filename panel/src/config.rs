@@ -486,6 +486,14 @@ impl Default for SupportConfig {
     }
 }
 
+/// `GET /metrics`: public, or only for scrapers sending `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The bearer token scrapers send; empty: `/metrics` is public.
+    pub token: Secret,
+}
+
 /// Every setting of the panel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -529,6 +537,7 @@ pub struct Config {
     pub cloud: CloudConfig,
     pub provision: ProvisionConfig,
     pub dns: DnsConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -562,6 +571,7 @@ impl Default for Config {
             cloud: CloudConfig::default(),
             provision: ProvisionConfig::default(),
             dns: DnsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -666,6 +676,11 @@ impl Config {
             "auth.registration = \"open\" needs SMTP (smtp.host): a new account is verified \
              by a link mailed to its address, and without SMTP nobody could receive it; \
              configure [smtp], or use registration \"invite_only\" or \"closed\""
+        );
+        let token = self.metrics.token.expose();
+        anyhow::ensure!(
+            token.is_empty() || (token.len() >= 16 && token.bytes().all(|b| b.is_ascii_graphic())),
+            "metrics.token must be empty or at least 16 printable characters without spaces"
         );
         anyhow::ensure!(
             self.github.client_id.is_empty() == self.github.client_secret.expose().is_empty(),
@@ -1098,6 +1113,14 @@ const DOCS: &[(&str, &str)] = &[
         "dns.reserved_names",
         "Subdomains a server's owner may not choose.",
     ),
+    (
+        "metrics",
+        "Prometheus metrics at GET /metrics (see docs/operations/monitoring.md).",
+    ),
+    (
+        "metrics.token",
+        "Bearer token scrapers must send (Authorization: Bearer <token>), at least 16 characters; empty: /metrics is public. Env: SHARDLYN_METRICS__TOKEN.",
+    ),
 ];
 
 /// A commented TOML file holding every setting at its default.
@@ -1234,6 +1257,30 @@ mod tests {
             jail.set_env("SHARDLYN_SMTP__HOST", "smtp.example.com");
             jail.set_env("SHARDLYN_SMTP__FROM", "panel@example.com");
             Config::load(None, &CliOverrides::default()).map_err(|e| e.to_string())?;
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(clippy::result_large_err, reason = "figment::Jail's closure signature")]
+    fn the_metrics_token_comes_from_the_file_or_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "shardlyn.toml",
+                "[metrics]\ntoken = \"from-the-file-0123456789\"\n",
+            )?;
+            let file = Some(Path::new("shardlyn.toml"));
+            let config = Config::load(file, &CliOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(config.metrics.token.expose(), "from-the-file-0123456789");
+            assert!(!format!("{config:?}").contains("from-the-file"), "redacted");
+            jail.set_env("SHARDLYN_METRICS__TOKEN", "from-the-env-0123456789");
+            let config = Config::load(file, &CliOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(config.metrics.token.expose(), "from-the-env-0123456789");
+            for bad in ["short", "has a space 0123456789"] {
+                jail.set_env("SHARDLYN_METRICS__TOKEN", bad);
+                let err = Config::load(None, &CliOverrides::default()).expect_err(bad);
+                assert!(err.to_string().contains("metrics.token"), "{err}");
+            }
             Ok(())
         });
     }

@@ -37,6 +37,10 @@ pub fn router() -> Routes {
             "Prometheus metrics",
             crate::metrics::handler,
         )
+        .errors(&[(
+            401,
+            "`[metrics] token` is set and the request does not send it as a bearer token",
+        )])
         .get("/v1/ca", Access::Public, "Self-signed CA for pinning", ca)
         .errors(&[(
             404,

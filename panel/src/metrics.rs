@@ -1,11 +1,16 @@
 //! Prometheus metrics at `/metrics`: requests by matched path and status, a latency
-//! histogram, the database pool's connections and the tunnel heartbeat's round trip.
+//! histogram, the database pool's connections and the tunnel heartbeat's round trip,
+//! and the panel's own health ([`health`]). With `[metrics] token` set, only a scraper
+//! sending `Authorization: Bearer <token>` reads them.
+
+mod counts;
+pub mod health;
 
 use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,7 +20,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::auth::crypto::{digest_eq, sha256_hex};
+use crate::error::AppError;
 use crate::state::AppState;
+
+pub use health::DeliveryOutcome;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -48,6 +57,8 @@ pub struct Metrics {
     latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     pool: Family<PoolLabels, Gauge>,
     heartbeat: Histogram,
+    /// The panel's health: tunnels, nodes, jobs, deliveries, the database.
+    pub health: health::Health,
 }
 
 impl Default for Metrics {
@@ -82,12 +93,15 @@ impl Default for Metrics {
             "Round trip of the tunnel heartbeat (GET /v1/metrics on the agent)",
             heartbeat.clone(),
         );
+        let health = health::Health::default();
+        health.register(&mut registry);
         Self {
             registry: Mutex::new(registry),
             requests,
             latency,
             pool,
             heartbeat,
+            health,
         }
     }
 }
@@ -98,7 +112,14 @@ impl Metrics {
         self.heartbeat.observe(elapsed.as_secs_f64());
     }
 
-    /// The text exposition, with pool gauges refreshed from `state`.
+    /// The text exposition, with every gauge read afresh from `state`.
+    pub async fn scrape(&self, state: &AppState) -> String {
+        self.health.refresh(state).await;
+        self.render(state)
+    }
+
+    /// The text exposition, with pool gauges refreshed from `state` (the health gauges
+    /// as last read, see [`Metrics::scrape`]).
     #[must_use]
     pub fn render(&self, state: &AppState) -> String {
         let size = i64::from(state.db.pool.size());
@@ -147,14 +168,40 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     response
 }
 
-/// `GET /metrics`.
-pub async fn handler(State(state): State<AppState>) -> Response {
+/// Whether `headers` carry `Authorization: Bearer <token>` (compared in constant time,
+/// through digests so the length does not show either).
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    digest_eq(&sha256_hex(given.trim()), &sha256_hex(token))
+}
+
+/// `GET /metrics`: public, or with `[metrics] token` set, 401 `UNAUTHORIZED` unless the
+/// request sends it as a bearer token.
+pub async fn handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let token = state.config.metrics.token.expose();
+    if !token.is_empty() && !bearer_matches(&headers, token) {
+        let mut refused = AppError::unauthorized(
+            "/metrics needs Authorization: Bearer <token>, the [metrics] token of the panel's configuration",
+        )
+        .into_response();
+        refused.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"metrics\""),
+        );
+        return refused;
+    }
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(&state),
+        state.metrics.scrape(&state).await,
     )
         .into_response()
 }

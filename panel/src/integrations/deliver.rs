@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use super::store::{self, Delivery};
 use crate::db::new_id;
 use crate::error::{AppError, AppResult};
+use crate::metrics::DeliveryOutcome;
 use crate::state::AppState;
 
 /// Deliveries claimed per look.
@@ -138,6 +139,7 @@ fn backoff_ms(state: &AppState, attempts: i64, retry_after_ms: Option<u64>) -> i
 
 async fn attempt(state: &AppState, d: &Delivery) -> AppResult<()> {
     let pool = &state.db.pool;
+    let health = &state.metrics.health;
     let Some(integration) = store::find(pool, &d.integration_id).await? else {
         return Ok(());
     };
@@ -175,6 +177,7 @@ async fn attempt(state: &AppState, d: &Delivery) -> AppResult<()> {
         )
         .await?;
         store::mark_delivered(pool, &integration.id, crate::db::now_ms()).await?;
+        health.delivery_attempted(DeliveryOutcome::Delivered);
         return Ok(());
     }
     let error = outcome
@@ -198,6 +201,7 @@ async fn attempt(state: &AppState, d: &Delivery) -> AppResult<()> {
         )
         .await?;
         store::mark_unhealthy(pool, &integration.id, &why).await?;
+        health.delivery_attempted(DeliveryOutcome::Failed);
         tracing::warn!(integration.id = %integration.id, delivery.id = %d.id, "integration delivery given up: {why}");
     } else {
         let next = now.saturating_add(backoff_ms(state, attempts, outcome.retry_after_ms));
@@ -212,6 +216,7 @@ async fn attempt(state: &AppState, d: &Delivery) -> AppResult<()> {
             None,
         )
         .await?;
+        health.delivery_attempted(DeliveryOutcome::Retried);
     }
     Ok(())
 }

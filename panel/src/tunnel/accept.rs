@@ -113,6 +113,7 @@ async fn run(
         close: tokio::sync::Notify::new(),
         via: None,
     });
+    state.metrics.health.tunnel_accepted();
     let registry = state.tunnels.registry().cloned();
     if let Some(r) = &registry {
         r.claim(&node_id).await;
@@ -141,6 +142,7 @@ async fn run(
         let sample = match conn.request::<Metrics>(&(), &(), &()).await {
             Ok(sample) => sample,
             Err(e) => {
+                state.metrics.health.heartbeat_failed();
                 tracing::warn!(node.id = %node_id, error = %e, "heartbeat failed: closing tunnel");
                 break;
             }

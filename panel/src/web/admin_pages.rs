@@ -244,6 +244,8 @@ struct ReplicasPage {
     /// Several replicas can run (Redis is configured).
     clustered: bool,
     replicas: Vec<ReplicaView>,
+    /// This replica's `/metrics` asks for `[metrics] token` (never shown).
+    metrics_token: bool,
 }
 
 /// `GET /admin/replicas`.
@@ -253,6 +255,7 @@ pub async fn replicas(State(web): State<WebState>, browser: Browser) -> WebResul
     let data = ReplicasPage {
         clustered: answer.data.iter().any(|r| r.url.is_some()),
         replicas: answer.data,
+        metrics_token: !web.app.config.metrics.token.expose().is_empty(),
     };
     kit::page(
         &web,

@@ -35,6 +35,7 @@ mod jobs;
 mod mail;
 mod mfa;
 mod migrations;
+mod monitoring;
 mod node_power;
 mod node_scope;
 mod node_shells;

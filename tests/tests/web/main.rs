@@ -15,6 +15,7 @@ mod flows;
 mod instance_pages;
 mod integrations_page;
 mod node_cloud_page;
+mod monitoring_page;
 mod node_shell;
 mod planner_advice;
 mod provision_pages;
