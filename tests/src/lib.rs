@@ -9,6 +9,7 @@ pub mod bind;
 pub mod cloudboot;
 pub mod cloudflare;
 pub mod console;
+pub mod debroot;
 pub mod docker;
 pub mod fake_pterodactyl;
 pub mod fake_stripe;

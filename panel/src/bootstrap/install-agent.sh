@@ -154,19 +154,9 @@ main() {
   fi
 
   # The unit names the paths of the machine that boots it, not of --root.
+  # packaging/systemd/shardlyn-agent.service, filled in by the panel: the one agent unit.
   cat >"$UNIT_DIR/shardlyn-agent.service.new" <<'UNIT'
-[Unit]
-Description=Shardlyn agent
-After=network-online.target docker.service
-Wants=network-online.target
-
-[Service]
-ExecStart=/usr/local/bin/shardlyn-agent run --data-dir /var/lib/shardlyn-agent
-Restart=always
-RestartSec=5
-
-[Install]
-WantedBy=multi-user.target
+@AGENT_UNIT@
 UNIT
   mv -f "$UNIT_DIR/shardlyn-agent.service.new" "$UNIT_DIR/shardlyn-agent.service"
   say "wrote $UNIT_DIR/shardlyn-agent.service"

@@ -25,8 +25,12 @@ use crate::error::{AppError, AppPath, AppResult};
 use crate::routes::{Access, Routes};
 use crate::state::AppState;
 
-/// The install script, served with `@PANEL_URL@` and `@AGENT_SHA256@` filled in.
+/// The install script, served with `@PANEL_URL@`, `@AGENT_SHA256@` and the line
+/// `@AGENT_UNIT@` filled in.
 const INSTALL_SCRIPT: &str = include_str!("install-agent.sh");
+
+/// The agent's systemd unit: the one `packaging/install.sh` installs too.
+pub const AGENT_UNIT: &str = include_str!("../../../packaging/systemd/shardlyn-agent.service");
 
 /// The header carrying the served binary's SHA-256 (lowercase hex).
 pub const CHECKSUM_HEADER: &str = "x-checksum-sha256";
@@ -222,7 +226,8 @@ async fn install_script(State(state): State<AppState>) -> Response {
     };
     let script = INSTALL_SCRIPT
         .replace("@PANEL_URL@", &state.base_url().replace('\'', "'\\''"))
-        .replace("@AGENT_SHA256@", &sha256);
+        .replace("@AGENT_SHA256@", &sha256)
+        .replace("@AGENT_UNIT@\n", AGENT_UNIT);
     (
         [
             (header::CONTENT_TYPE, "text/x-shellscript; charset=utf-8"),

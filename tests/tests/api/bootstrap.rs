@@ -104,6 +104,8 @@ fn assert_installed(root: &Path) {
         "{unit}"
     );
     assert!(unit.contains("\nWantedBy=multi-user.target\n"), "{unit}");
+    // The one agent unit: packaging/install.sh installs the same file.
+    assert_eq!(unit, shardlyn_panel::bootstrap::AGENT_UNIT);
     assert!(root.join("var/lib/shardlyn-agent/agent.toml").is_file());
     let leftovers: Vec<_> = std::fs::read_dir(root.join("tmp"))
         .expect("the root's tmp")

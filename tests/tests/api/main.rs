@@ -28,6 +28,7 @@ mod files;
 mod git;
 mod github;
 mod health;
+mod install;
 mod instances;
 mod integrations;
 mod invites;
