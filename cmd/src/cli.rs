@@ -1,4 +1,5 @@
-//! The `shardlyn` command line: `serve`, `migrate`, `admin create`, `config example`.
+//! The `shardlyn` command line: `serve`, `up`, `migrate`, `backup`, `restore`, `admin create`,
+//! `config example`, `api openapi`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,8 +23,13 @@ enum Command {
     Serve(Common),
     /// Run the panel and a local agent: first admin and local node are set up on first start.
     Up(Common),
-    /// Apply database migrations and exit.
-    Migrate(Common),
+    /// Apply database migrations and exit (`--check`: report what an upgrade would do).
+    Migrate(MigrateArgs),
+    /// Back up the panel now: database, keys and TLS CA, encrypted to
+    /// `[system_backup]`'s passphrase or public keys.
+    Backup(BackupArgs),
+    /// Bring a panel back from a backup into an empty data directory and database.
+    Restore(RestoreArgs),
     /// Manage platform admins.
     Admin {
         #[command(subcommand)]
@@ -66,6 +72,44 @@ enum ConfigCommand {
 enum ApiCommand {
     /// Print the OpenAPI 3.1 document the panel serves at `/v1/openapi.json`.
     Openapi,
+}
+
+#[derive(Args, Clone)]
+struct MigrateArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Change nothing: list applied and pending migrations, say whether the pending
+    /// ones are safe while old replicas serve (expand) or need them gone (contract).
+    /// Exit code 0 up to date, 10 pending (all expand), 11 pending (contract among
+    /// them), 12 this binary must not run on the database (newer, edited or failed
+    /// migrations).
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Args, Clone)]
+struct BackupArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Write the archive here; without it, to `[system_backup]`'s directory or bucket,
+    /// keeping the newest `keep`.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+struct RestoreArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The archive (`shardlyn-panel-*.tar.gz.age`).
+    file: PathBuf,
+    /// An age identity file, for archives encrypted to public keys.
+    #[arg(long, conflicts_with = "passphrase_file")]
+    identity: Option<PathBuf>,
+    /// A file holding the passphrase (else `SHARDLYN_BACKUP_PASSPHRASE`, else
+    /// `system_backup.passphrase` from the configuration).
+    #[arg(long)]
+    passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -140,13 +184,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", shardlyn_panel::app::openapi_json());
             Ok(())
         }
-        Command::Migrate(common) => {
+        Command::Migrate(MigrateArgs { common, check }) => {
             let config = common.load()?;
             init_tracing(&config);
+            if check {
+                return migrate_check(&config).await;
+            }
             let db = shardlyn_panel::db::Db::connect(&config.effective_database_url(), 1).await?;
             db.migrate().await?;
             println!("migrations applied ({})", db.backend.name());
             Ok(())
+        }
+        Command::Backup(BackupArgs { common, out }) => {
+            let config = common.load()?;
+            init_tracing(&config);
+            backup(&config, out.as_deref()).await
+        }
+        Command::Restore(args) => {
+            let config = args.common.load()?;
+            init_tracing(&config);
+            restore(&config, &args).await
         }
         Command::Admin {
             command:
@@ -196,4 +253,101 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             running.stop().await
         }
     }
+}
+
+/// `shardlyn migrate --check`: prints the report and exits with its code. A SQLite file
+/// that does not exist yet is not created.
+async fn migrate_check(config: &Config) -> anyhow::Result<()> {
+    use shardlyn_panel::db::{Backend, Db, sqlite_path};
+    let url = config.effective_database_url();
+    let backend = Backend::from_url(&url)?;
+    let report = match sqlite_path(&url) {
+        Some(path) if !path.exists() => Db::report_for_empty(backend),
+        _ => {
+            let db = Db::connect(&url, 1).await?;
+            let report = db.upgrade_report().await?;
+            db.pool.close().await;
+            report
+        }
+    };
+    print!("{}", report.render());
+    match report.exit_code() {
+        0 => Ok(()),
+        code => std::process::exit(i32::from(code)),
+    }
+}
+
+/// `shardlyn backup`: one archive now, recorded among the runs.
+async fn backup(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use shardlyn_panel::db::{Db, sqlite_path};
+    use shardlyn_panel::system_backup::{Trigger, run_once};
+    let url = config.effective_database_url();
+    if let Some(path) = sqlite_path(&url) {
+        anyhow::ensure!(
+            path.exists(),
+            "no database at {}: is this the panel's configuration (--config, --data-dir)?",
+            path.display()
+        );
+    }
+    let db = Db::connect(&url, 2).await?;
+    let result = run_once(
+        config,
+        &db,
+        None,
+        Trigger::Cli,
+        shardlyn_panel::db::now_ms(),
+        out,
+    )
+    .await;
+    db.pool.close().await;
+    let run = result?;
+    println!(
+        "backup written: {} ({} bytes)",
+        run.location.unwrap_or_default(),
+        run.bytes.unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// `shardlyn restore FILE`.
+async fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> {
+    use shardlyn_panel::system_backup::archive::{Opener, restore};
+    use std::fmt::Write as _;
+    let opener = if let Some(path) = &args.identity {
+        Opener::Identities(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?,
+        )
+    } else {
+        let passphrase = if let Some(path) = &args.passphrase_file {
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?
+                .trim_end_matches(['\n', '\r'])
+                .to_string()
+        } else if let Ok(p) = std::env::var("SHARDLYN_BACKUP_PASSPHRASE") {
+            p
+        } else {
+            config.system_backup.passphrase.expose().to_string()
+        };
+        anyhow::ensure!(
+            !passphrase.is_empty(),
+            "give the key: --identity FILE, --passphrase-file FILE or SHARDLYN_BACKUP_PASSPHRASE"
+        );
+        Opener::Passphrase(passphrase.into())
+    };
+    let restored = restore(config, &args.file, opener).await?;
+    let m = &restored.manifest;
+    let mut said = format!(
+        "restored the panel backed up at {} (Shardlyn {}, {} schema {}) into {}",
+        shardlyn_panel::db::rfc3339(m.created_at),
+        m.shardlyn_version,
+        m.engine,
+        m.schema_version,
+        config.data_dir.display()
+    );
+    if m.tls_ca {
+        let _ = write!(said, "; the TLS CA agents pin is back");
+    }
+    println!("{said}\nstart it with: shardlyn serve");
+    Ok(())
 }

@@ -141,3 +141,90 @@ fn serve_prints_its_url_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `migrate --check` on a SQLite file one migration behind the baseline, then migrated,
+/// then touched by a "newer release": exit codes 11, 0 and 12, and what it prints.
+#[test]
+fn migrate_check_reports_pending_and_refuses_a_newer_database() {
+    use shardlyn_panel::db::{Db, contract::BASELINE};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf8 path");
+    let check = || {
+        let out = shardlyn()
+            .args(["migrate", "--check", "--data-dir", data])
+            .output()
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), text)
+    };
+    // No database yet: everything pending, and the file is not made.
+    let (code, text) = check();
+    assert_eq!(code, Some(11), "{text}");
+    assert!(!dir.path().join("shardlyn.db").exists());
+
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("shardlyn.db").display()
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let db = runtime.block_on(Db::connect(&url, 1)).expect("connect");
+    runtime
+        .block_on(db.migrate_to(BASELINE - 1))
+        .expect("migrate to the baseline minus one");
+    runtime.block_on(db.pool.close());
+    let (code, text) = check();
+    assert_eq!(code, Some(11), "{text}");
+    let pending: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("pending:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert!(
+        pending
+            .first()
+            .is_some_and(|l| l.contains("0040 deployments") && l.contains("baseline")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("pending: {}", pending.len())),
+        "{text}"
+    );
+    assert!(
+        text.contains("stop every replica of the old version"),
+        "{text}"
+    );
+    // --check changed nothing.
+    let (code, _) = check();
+    assert_eq!(code, Some(11));
+
+    let out = shardlyn()
+        .args(["migrate", "--data-dir", data])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let (code, text) = check();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("pending: 0"), "{text}");
+    assert!(text.contains("verdict: up to date"), "{text}");
+
+    // A newer release applied a migration this binary does not know.
+    let db = runtime.block_on(Db::connect(&url, 1)).expect("connect");
+    runtime
+        .block_on(
+            sqlx::query(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                 execution_time) VALUES (999999, 'from a newer release', TRUE, x'00', 0)",
+            )
+            .execute(&db.pool),
+        )
+        .expect("insert");
+    runtime.block_on(db.pool.close());
+    let (code, text) = check();
+    assert_eq!(code, Some(12), "{text}");
+    assert!(
+        text.contains("unknown: 999999 from a newer release"),
+        "{text}"
+    );
+    assert!(text.contains("newer shardlyn"), "{text}");
+}

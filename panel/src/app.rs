@@ -47,6 +47,7 @@ pub fn routes() -> Routes {
         .merge(settings::router())
         .merge(support::router())
         .merge(admin::router())
+        .merge(crate::system_backup::router())
         .merge(sftp::router())
         .merge(crate::events::stream::router())
         .merge(crate::alerts::router())

@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 
 mod net;
 mod smtp;
+mod system_backup;
 
 pub use net::Net;
 pub use smtp::{SmtpConfig, SmtpMode};
+pub use system_backup::SystemBackupConfig;
 
 /// A secret string whose `Debug` never shows the value.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -538,6 +540,7 @@ pub struct Config {
     pub provision: ProvisionConfig,
     pub dns: DnsConfig,
     pub metrics: MetricsConfig,
+    pub system_backup: SystemBackupConfig,
 }
 
 impl Default for Config {
@@ -572,6 +575,7 @@ impl Default for Config {
             provision: ProvisionConfig::default(),
             dns: DnsConfig::default(),
             metrics: MetricsConfig::default(),
+            system_backup: SystemBackupConfig::default(),
         }
     }
 }
@@ -613,6 +617,7 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.system_backup.validate()?;
         if self.tls.mode == TlsMode::File {
             anyhow::ensure!(
                 self.tls.cert_path.is_some() && self.tls.key_path.is_some(),
@@ -1120,6 +1125,49 @@ const DOCS: &[(&str, &str)] = &[
     (
         "metrics.token",
         "Bearer token scrapers must send (Authorization: Bearer <token>), at least 16 characters; empty: /metrics is public. Env: SHARDLYN_METRICS__TOKEN.",
+    ),
+    (
+        "system_backup",
+        "The panel's own backup: database, generated keys and TLS CA, encrypted (age) to a key you hold.",
+    ),
+    (
+        "system_backup.schedule",
+        "Cron expression (UTC) for scheduled backups, e.g. \"0 3 * * *\". Empty: only `shardlyn backup`.",
+    ),
+    (
+        "system_backup.keep",
+        "Archives kept at the destination; older ones are deleted after each successful run.",
+    ),
+    (
+        "system_backup.dir",
+        "Directory for the archives when s3_bucket is empty. Unset: <data_dir>/system-backups.",
+    ),
+    (
+        "system_backup.s3_bucket",
+        "Send the archives to this S3 bucket instead of the directory.",
+    ),
+    (
+        "system_backup.s3_endpoint",
+        "S3 endpoint URL (MinIO, R2, Wasabi...). Empty: AWS.",
+    ),
+    ("system_backup.s3_region", "S3 region. Empty: us-east-1."),
+    (
+        "system_backup.s3_prefix",
+        "Key prefix of the archives in the bucket.",
+    ),
+    ("system_backup.s3_access_key_id", "S3 access key id."),
+    ("system_backup.s3_secret_access_key", "S3 secret key."),
+    (
+        "system_backup.passphrase",
+        "Encrypt the archives to this passphrase (at least 12 characters; age scrypt).",
+    ),
+    (
+        "system_backup.recipients",
+        "Encrypt the archives to these age public keys (age1...). Keep the identities off the panel.",
+    ),
+    (
+        "system_backup.pg_dump",
+        "pg_dump binary. Unset: the newest /usr/lib/postgresql/*/bin/pg_dump, then PATH.",
     ),
 ];
 

@@ -53,6 +53,7 @@ pub mod sigv4;
 pub mod ssh;
 pub mod state;
 pub mod support;
+pub mod system_backup;
 pub mod tls;
 pub mod tunnel;
 pub mod types;

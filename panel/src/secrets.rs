@@ -29,11 +29,18 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_or_generate(dir: &Path, file: &str, configured: &str) -> anyhow::Result<String> {
+/// The configured key, else the one in `dir/file`; with `generate`, a missing file is
+/// created with a new key, otherwise it is an error.
+fn load_key(dir: &Path, file: &str, configured: &str, generate: bool) -> anyhow::Result<String> {
     if !configured.is_empty() {
         return Ok(configured.to_string());
     }
     let path = dir.join(file);
+    anyhow::ensure!(
+        generate || path.exists(),
+        "{} does not exist: is data_dir the panel's data directory?",
+        path.display()
+    );
     if path.exists() {
         let value = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
@@ -60,12 +67,34 @@ pub struct Keys {
 pub fn load(config: &Config) -> anyhow::Result<Keys> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let jwt_secret = load_or_generate(&config.data_dir, "jwt.key", config.jwt_secret.expose())?;
+    keys(config, true)
+}
+
+/// The panel's keys as they are, generating none (backups read them).
+///
+/// # Errors
+/// A key neither configured nor in the data dir, or a malformed one.
+pub fn load_existing(config: &Config) -> anyhow::Result<Keys> {
+    keys(config, false)
+}
+
+fn keys(config: &Config, generate: bool) -> anyhow::Result<Keys> {
+    let jwt_secret = load_key(
+        &config.data_dir,
+        "jwt.key",
+        config.jwt_secret.expose(),
+        generate,
+    )?;
     anyhow::ensure!(
         jwt_secret.len() >= 32,
         "jwt_secret must be at least 32 characters"
     );
-    let master_hex = load_or_generate(&config.data_dir, "master.key", config.master_key.expose())?;
+    let master_hex = load_key(
+        &config.data_dir,
+        "master.key",
+        config.master_key.expose(),
+        generate,
+    )?;
     let master: [u8; 32] = hex::decode(&master_hex)
         .ok()
         .and_then(|b| b.try_into().ok())

@@ -20,6 +20,7 @@ pub mod shell;
 pub mod ssh;
 pub mod transfer;
 pub mod upload;
+pub mod version;
 
 /// Protocol version spoken between panel and agent; the handshake refuses other majors.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -61,6 +61,29 @@ pub async fn connect_and_serve(config: &AgentConfig) -> anyhow::Result<()> {
 /// # Errors
 /// The panel is unreachable, refuses the token, or the connection drops.
 pub async fn connect_and_serve_with(config: &AgentConfig, state: AgentState) -> anyhow::Result<()> {
+    connect_and_serve_reporting(config, state, crate::VERSION).await
+}
+
+/// The panel refused the version this agent reported (`shardlyn_proto::version`):
+/// reconnecting soon cannot help, the agent (or the panel) needs an upgrade.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct VersionRefused(pub String);
+
+/// How long an agent whose version the panel refused waits before asking again (the
+/// panel may have been rolled back meanwhile); a plain failure backs off to 60 s.
+pub const REFUSED_RETRY: Duration = Duration::from_secs(600);
+
+/// [`connect_and_serve_with`], reporting `version` as the agent's release: the test
+/// hook for an old agent (tests report an old version instead of building one).
+///
+/// # Errors
+/// As [`connect_and_serve_with`]; a refused version is a [`VersionRefused`].
+pub async fn connect_and_serve_reporting(
+    config: &AgentConfig,
+    state: AgentState,
+    version: &str,
+) -> anyhow::Result<()> {
     let url = tunnel_url(&config.panel_url)?;
     let mut request = url.as_str().into_client_request()?;
     let headers = request.headers_mut();
@@ -69,7 +92,7 @@ pub async fn connect_and_serve_with(config: &AgentConfig, state: AgentState) -> 
         PROTOCOL_HEADER,
         HeaderValue::from(shardlyn_proto::PROTOCOL_VERSION),
     );
-    headers.insert(VERSION_HEADER, HeaderValue::from_static(crate::VERSION));
+    headers.insert(VERSION_HEADER, HeaderValue::from_str(version)?);
     let host = request
         .uri()
         .host()
@@ -95,13 +118,47 @@ pub async fn connect_and_serve_with(config: &AgentConfig, state: AgentState) -> 
         let (ws, _) =
             tokio_tungstenite::client_async_with_config(request, stream, Some(io::config()))
                 .await
-                .context("tunnel handshake")?;
+                .map_err(|e| handshake_error(e, version))?;
         serve(ws, state).await
     } else {
         let (ws, _) = tokio_tungstenite::client_async_with_config(request, tcp, Some(io::config()))
             .await
-            .context("tunnel handshake")?;
+            .map_err(|e| handshake_error(e, version))?;
         serve(ws, state).await
+    }
+}
+
+/// A failed upgrade, with the panel's error message when it sent one; 426 is a
+/// [`VersionRefused`].
+fn handshake_error(e: tokio_tungstenite::tungstenite::Error, version: &str) -> anyhow::Error {
+    use shardlyn_proto::version::{PANEL_VERSION_HEADER, REFUSED_CODE};
+    let tokio_tungstenite::tungstenite::Error::Http(response) = &e else {
+        return anyhow::Error::new(e).context("tunnel handshake");
+    };
+    let body: Option<shardlyn_proto::ErrorBody> = response
+        .body()
+        .as_deref()
+        .and_then(|b| serde_json::from_slice(b).ok());
+    let status = response.status();
+    if status.as_u16() == 426 || body.as_ref().is_some_and(|b| b.code == REFUSED_CODE) {
+        let panel = response
+            .headers()
+            .get(PANEL_VERSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("unknown");
+        let message = body.map_or_else(
+            || format!("panel {panel} refused agent {version}: upgrade the agent"),
+            |b| b.error,
+        );
+        return VersionRefused(message).into();
+    }
+    match body {
+        Some(b) => anyhow::anyhow!(
+            "tunnel handshake: the panel answered {status}: {} ({})",
+            b.error,
+            b.code
+        ),
+        None => anyhow::Error::new(e).context("tunnel handshake"),
     }
 }
 
@@ -195,11 +252,18 @@ pub async fn serve_forever(
     let mut attempt = 0u32;
     loop {
         let started = std::time::Instant::now();
+        let mut refused = false;
         tokio::select! {
             result = connect_and_serve_with(config, state.clone()) => {
                 match result {
                     Ok(()) => tracing::warn!("tunnel closed by the panel"),
-                    Err(err) => tracing::warn!(error = %format!("{err:#}"), "tunnel down"),
+                    Err(err) => match err.downcast_ref::<VersionRefused>() {
+                        Some(VersionRefused(message)) => {
+                            refused = true;
+                            tracing::error!(%message, agent.version = crate::VERSION, "the panel refused this agent");
+                        }
+                        None => tracing::warn!(error = %format!("{err:#}"), "tunnel down"),
+                    },
                 }
             }
             () = &mut shutdown => return,
@@ -210,7 +274,11 @@ pub async fn serve_forever(
         } else {
             attempt + 1
         };
-        let delay = backoff(attempt);
+        let delay = if refused {
+            REFUSED_RETRY
+        } else {
+            backoff(attempt)
+        };
         tracing::info!(
             retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             "reconnecting"

@@ -2,9 +2,11 @@
 //! engine, and the column conventions both engines share (ids TEXT UUIDv7, times BIGINT
 //! unix milliseconds, booleans BIGINT 0/1).
 
+pub mod contract;
 pub mod row;
 #[cfg(test)]
 mod tests;
+pub mod upgrade;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -98,6 +100,15 @@ pub fn claim_sqlite(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// The migrations this binary carries for `backend`.
+#[must_use]
+pub fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
+    match backend {
+        Backend::Sqlite => &SQLITE_MIGRATOR,
+        Backend::Postgres => &POSTGRES_MIGRATOR,
+    }
+}
+
 impl Db {
     /// Connects to `url`. SQLite files are created when missing and put in WAL mode.
     ///
@@ -135,12 +146,21 @@ impl Db {
     /// # Errors
     /// A failed migration (the database is left at the last applied one).
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATOR,
-            Backend::Postgres => &POSTGRES_MIGRATOR,
-        };
-        migrator
+        migrator(self.backend)
             .run(&self.pool)
+            .await
+            .context("running migrations")?;
+        Ok(())
+    }
+
+    /// Applies the pending migrations up to and including `version` (upgrade tests build
+    /// a database of an older release this way).
+    ///
+    /// # Errors
+    /// A failed migration.
+    pub async fn migrate_to(&self, version: i64) -> anyhow::Result<()> {
+        migrator(self.backend)
+            .run_to(version, &self.pool)
             .await
             .context("running migrations")?;
         Ok(())

@@ -20,7 +20,8 @@
 //! `billing_events` (Stripe events not yet acted on are retried, every subscription is
 //! reconciled with Stripe nightly, under the lease), `billing_dunning` (reminders,
 //! suspension and termination of unpaid organizations, under the lease; see
-//! `billing::dunning`), `deployments` (one-click deploys whose replica died are
+//! `billing::dunning`), `system_backup` (the panel's own scheduled backup, under the
+//! lease; see `system_backup`), `deployments` (one-click deploys whose replica died are
 //! resumed, on every replica, each taken over once; see `deploy::runner`), `pterodactyl_imports` (imports whose replica died are
 //! resumed the same way; see `pterodactyl::run`).
 //! `jobs.enabled = false` keeps a replica API-only; `jobs.poll_interval_ms` sets how
@@ -89,7 +90,11 @@ impl Jobs {
         );
         jobs.spawn(
             "billing_dunning",
-            crate::billing::dunning::run_until_stopped(state.clone(), holds, rx.clone()),
+            crate::billing::dunning::run_until_stopped(state.clone(), holds.clone(), rx.clone()),
+        );
+        jobs.spawn(
+            "system_backup",
+            crate::system_backup::run_until_stopped(state.clone(), poll, holds, rx.clone()),
         );
         jobs.spawn(
             "ssh_trust",

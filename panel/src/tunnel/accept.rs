@@ -1,4 +1,5 @@
-//! `GET /v1/agent/tunnel`: authenticates the agent token, checks the protocol version,
+//! `GET /v1/agent/tunnel`: authenticates the agent token, checks the protocol version
+//! and the agent's release (one minor version apart at most, `shardlyn_proto::version`),
 //! answers the WebSocket upgrade, then turns the socket into an HTTP/2 client connection.
 
 use std::time::Duration;
@@ -11,6 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use shardlyn_net::tunnel::io::WsIo;
 use shardlyn_net::tunnel::{PROTOCOL_HEADER, VERSION_HEADER};
 use shardlyn_proto::agent_api::Metrics;
+use shardlyn_proto::version::{PANEL_VERSION_HEADER, REFUSED_CODE};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -39,6 +41,13 @@ pub async fn accept(
             shardlyn_proto::PROTOCOL_VERSION
         ))
         .into_response();
+    }
+    // Panel and agent one minor version apart work together (`shardlyn_proto::version`).
+    if let Err(message) =
+        shardlyn_proto::version::check(PANEL_VERSION, header_str(&req, VERSION_HEADER))
+    {
+        tracing::warn!(node.id = %node.id, %message, "agent version refused");
+        return refused(message);
     }
     let is_upgrade =
         header_str(&req, "upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
@@ -69,6 +78,23 @@ pub async fn accept(
     if let Ok(v) = HeaderValue::from_str(&accept_key) {
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
+    headers.insert(
+        PANEL_VERSION_HEADER,
+        HeaderValue::from_static(PANEL_VERSION),
+    );
+    response
+}
+
+const PANEL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// 426 with the error envelope (`AGENT_VERSION_UNSUPPORTED`) and the panel's version.
+fn refused(message: String) -> Response {
+    let body = shardlyn_proto::ErrorBody::new(REFUSED_CODE, message);
+    let mut response = (StatusCode::UPGRADE_REQUIRED, axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        PANEL_VERSION_HEADER,
+        HeaderValue::from_static(PANEL_VERSION),
+    );
     response
 }
 

@@ -33,6 +33,7 @@ pub fn router() -> Router<WebState> {
         .route("/admin/organizations", get(organizations))
         .route("/admin/audit", get(audit))
         .route("/admin/replicas", get(replicas))
+        .route("/admin/system-backup", get(system_backup))
         .merge(super::admin_ssh_pages::router())
 }
 
@@ -265,6 +266,23 @@ pub async fn replicas(State(web): State<WebState>, browser: Browser) -> WebResul
         ("Replicas", "admin"),
         "admin_replicas.html.tera",
         &data,
+    )
+    .await
+}
+
+/// `GET /admin/system-backup`: the panel's own backup settings and last runs.
+pub async fn system_backup(State(web): State<WebState>, browser: Browser) -> WebResult<Response> {
+    let user = page_user!(web, browser, "/admin/system-backup");
+    let answer: crate::system_backup::ConfigView =
+        kit::read(&web, &browser, &user, "/v1/system/backup-config").await?;
+    kit::page(
+        &web,
+        &browser,
+        &user,
+        axum::http::StatusCode::OK,
+        ("Panel backup", "admin"),
+        "admin_system_backup.html.tera",
+        &answer,
     )
     .await
 }

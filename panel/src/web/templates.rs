@@ -86,6 +86,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../../templates/web/admin_replicas.html.tera"),
     ),
     (
+        "admin_system_backup.html.tera",
+        include_str!("../../../templates/web/admin_system_backup.html.tera"),
+    ),
+    (
         "admin_ssh.html.tera",
         include_str!("../../../templates/web/admin_ssh.html.tera"),
     ),

@@ -134,6 +134,7 @@ const TABLE: &[Row] = &[
     r("GET", "/v1/admin/audit-logs/export", PlatformAdmin),
     r("GET", "/v1/admin/metrics", PlatformAdmin),
     r("GET", "/v1/admin/replicas", PlatformAdmin),
+    r("GET", "/v1/system/backup-config", PlatformAdmin),
     r("GET", "/v1/admin/platform-nodes", PlatformAdmin),
     r("PUT", "/v1/admin/nodes/{id}/platform", PlatformAdmin),
     r("GET", "/v1/tunnel/stats", PlatformAdmin),

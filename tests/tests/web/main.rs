@@ -22,4 +22,5 @@ mod provision_pages;
 mod pterodactyl_pages;
 mod rules_page;
 mod security;
+mod system_backup_page;
 mod typed_pages;
