@@ -14,8 +14,21 @@ use sha2::Digest;
 /// The suite of the root.
 pub const SUITE: &str = "bookworm";
 
-/// Packages beyond `minbase` (essential + apt): systemd to boot, `passwd` for `useradd`.
-pub const PACKAGES: &[&str] = &["systemd", "systemd-sysv", "dbus", "passwd"];
+/// Packages beyond `minbase` (essential + apt): systemd to boot, `passwd` for `useradd`;
+/// `curl`, `jq`, `openssl`, `sqlite3` and `iproute2` (`ss`) are what the operator guide's
+/// commands use (`tests/tests/api/operator_docs.rs` runs them in this root).
+pub const PACKAGES: &[&str] = &[
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "passwd",
+    "curl",
+    "ca-certificates",
+    "jq",
+    "openssl",
+    "sqlite3",
+    "iproute2",
+];
 
 /// The cached root of [`SUITE`] and [`PACKAGES`], built when missing (about two minutes
 /// on a fresh machine; a lock file makes concurrent tests wait for one build).
@@ -128,8 +141,23 @@ impl Booted {
     /// When it does not start within 60 s.
     #[must_use]
     pub fn boot(root: &Path, binds: &[(PathBuf, &str)], console: &Path) -> Self {
+        Self::boot_with(root, binds, console, &[])
+    }
+
+    /// [`Booted::boot`] in a network namespace of its own (`--private-network`: only a
+    /// loopback interface), so what runs inside may bind any port.
+    ///
+    /// # Panics
+    /// As [`Booted::boot`].
+    #[must_use]
+    pub fn boot_isolated(root: &Path, binds: &[(PathBuf, &str)], console: &Path) -> Self {
+        Self::boot_with(root, binds, console, &["--private-network"])
+    }
+
+    fn boot_with(root: &Path, binds: &[(PathBuf, &str)], console: &Path, extra: &[&str]) -> Self {
         let log = std::fs::File::create(console).expect("console file");
         let nspawn = nspawn(root, binds)
+            .args(extra)
             .arg("--boot")
             .stdout(log.try_clone().expect("console file"))
             .stderr(log)

@@ -41,6 +41,7 @@ mod node_power;
 mod node_scope;
 mod node_shells;
 mod nodes;
+mod operator_docs;
 mod orgs;
 mod outbound;
 mod permissions;
