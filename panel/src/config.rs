@@ -1363,6 +1363,10 @@ mod layering {
             ("config.rs", include_str!("config.rs")),
             ("config/net.rs", include_str!("config/net.rs")),
             ("config/smtp.rs", include_str!("config/smtp.rs")),
+            (
+                "config/system_backup.rs",
+                include_str!("config/system_backup.rs"),
+            ),
         ];
         for (file, text) in sources {
             assert!(

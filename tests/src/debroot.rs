@@ -285,3 +285,28 @@ impl Drop for Booted {
         self.halt();
     }
 }
+
+/// The binaries the tests built (`shardlyn`, `shardlyn-agent`) and the checkout's
+/// `packaging/`, bound read-only at the three paths given inside the root.
+///
+/// # Panics
+/// When the panel binary has not been built.
+#[must_use]
+pub fn shardlyn_binds(
+    panel_at: &'static str,
+    agent_at: &'static str,
+    packaging_at: &'static str,
+) -> Vec<(PathBuf, &'static str)> {
+    let agent = crate::agent::agent_binary();
+    let panel = agent.with_file_name("shardlyn");
+    assert!(
+        panel.is_file(),
+        "{} is missing: cargo nextest run --workspace builds it",
+        panel.display()
+    );
+    vec![
+        (panel, panel_at),
+        (agent, agent_at),
+        (crate::crate_path("../packaging"), packaging_at),
+    ]
+}

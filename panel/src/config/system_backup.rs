@@ -74,8 +74,9 @@ impl SystemBackupConfig {
     /// Checks the settings hang together.
     ///
     /// # Errors
-    /// A schedule without a key, a recipient that is not an age public key, a short
-    /// passphrase, a bad cron expression or `keep = 0`.
+    /// A schedule without a key, both kinds of key, a recipient that is not an age public
+    /// key, a short passphrase, a bad cron expression or `keep = 0`. (A bucket S3 would
+    /// refuse shows as a failed run.)
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.keep >= 1, "system_backup.keep must be at least 1");
         for r in &self.recipients {
@@ -86,23 +87,116 @@ impl SystemBackupConfig {
         }
         let passphrase = self.passphrase.expose();
         anyhow::ensure!(
+            passphrase.is_empty() || self.recipients.is_empty(),
+            "system_backup: set passphrase or recipients, not both (age encrypts a file to one kind)"
+        );
+        anyhow::ensure!(
             passphrase.is_empty() || passphrase.chars().count() >= 12,
             "system_backup.passphrase must be empty or at least 12 characters"
         );
         if !self.schedule.trim().is_empty() {
-            crate::schedules::cron::parse_cron(self.schedule.trim())
-                .map_err(|e| anyhow::anyhow!("system_backup.schedule: {e}"))?;
+            // Five fields, as schedules take them (`schedules::cron`); the configuration
+            // is a leaf, so it asks croner itself.
+            let expr = self.schedule.trim();
+            anyhow::ensure!(
+                expr.split_whitespace().count() == 5,
+                "system_backup.schedule has 5 fields (minute hour day-of-month month day-of-week)"
+            );
+            croner::parser::CronParser::builder()
+                .seconds(croner::parser::Seconds::Disallowed)
+                .year(croner::parser::Year::Disallowed)
+                .build()
+                .parse(expr)
+                .map_err(|e| anyhow::anyhow!("system_backup.schedule `{expr}`: {e}"))?;
             anyhow::ensure!(
                 self.has_key(),
                 "system_backup.schedule needs system_backup.passphrase or system_backup.recipients: \
                  the panel's backups are always encrypted to a key you hold"
             );
         }
-        anyhow::ensure!(
-            self.s3_bucket.is_empty() || crate::backups::s3::valid_bucket(&self.s3_bucket),
-            "system_backup.s3_bucket {:?} is not a valid bucket name",
-            self.s3_bucket
-        );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECIPIENT: &str = "age10m0h6vv2t5pwmfu6qylxgp2vlwvjt0j22pp500a340qw2plgdf8qn0fkuu";
+
+    fn refused(settings: &SystemBackupConfig, says: &str) {
+        let err = settings.validate().expect_err("refused");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+
+    #[test]
+    fn only_settings_that_can_make_a_backup_pass() {
+        let passphrase = Secret("long enough passphrase".into());
+        let ok = SystemBackupConfig {
+            schedule: "0 3 * * *".into(),
+            passphrase,
+            ..SystemBackupConfig::default()
+        };
+        ok.validate().expect("valid");
+        SystemBackupConfig::default()
+            .validate()
+            .expect("no schedule, no key: only the CLI would refuse");
+        refused(
+            &SystemBackupConfig {
+                passphrase: Secret::default(),
+                ..ok.clone()
+            },
+            "needs system_backup.passphrase or system_backup.recipients",
+        );
+        refused(
+            &SystemBackupConfig {
+                recipients: vec![RECIPIENT.into()],
+                ..ok.clone()
+            },
+            "not both",
+        );
+        refused(
+            &SystemBackupConfig {
+                passphrase: Secret::default(),
+                recipients: vec!["age1notakey".into()],
+                ..ok.clone()
+            },
+            "not an age public key",
+        );
+        refused(
+            &SystemBackupConfig {
+                passphrase: Secret("short".into()),
+                ..ok.clone()
+            },
+            "at least 12 characters",
+        );
+        refused(
+            &SystemBackupConfig {
+                schedule: "0 3 * *".into(),
+                ..ok.clone()
+            },
+            "5 fields",
+        );
+        refused(
+            &SystemBackupConfig {
+                schedule: "0 25 * * *".into(),
+                ..ok.clone()
+            },
+            "system_backup.schedule",
+        );
+        refused(
+            &SystemBackupConfig {
+                keep: 0,
+                ..ok.clone()
+            },
+            "keep",
+        );
+        SystemBackupConfig {
+            passphrase: Secret::default(),
+            recipients: vec![RECIPIENT.into()],
+            ..ok
+        }
+        .validate()
+        .expect("a public key instead of the passphrase");
     }
 }

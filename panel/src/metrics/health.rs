@@ -24,9 +24,6 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 /// A schedule due longer ago than this and still not claimed is overdue (the runner
 /// looks every `jobs.poll_interval_ms`, 1 s by default).
 const SCHEDULE_OVERDUE_MS: i64 = 60_000;
-/// A move nothing moved forward for this long is left by a dead replica (the
-/// `migration_reaper`'s `STALE_MS`).
-const MIGRATION_STALE_MS: i64 = 30_000;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
@@ -275,7 +272,11 @@ impl Health {
             ("provision_run", counts::provision_runs(pool, now).await?),
             (
                 "migration",
-                counts::migrations(pool, crate::db::now_ms() - MIGRATION_STALE_MS).await?,
+                counts::migrations(
+                    pool,
+                    crate::db::now_ms() - crate::migrations::runner::STALE_MS,
+                )
+                .await?,
             ),
         ];
         for (kind, n) in leased {

@@ -637,8 +637,8 @@ pub fn spawn(state: &AppState, m: Migration) {
 }
 
 /// A move whose row has not changed for this long lost its replica (it beats every
-/// [`HEARTBEAT`]).
-const STALE_MS: i64 = 30_000;
+/// [`HEARTBEAT`]); `/metrics` counts such moves as lapsed by the same measure.
+pub const STALE_MS: i64 = 30_000;
 
 /// The `migration_reaper` job: under the cluster's job lease, every few seconds, takes
 /// over the moves whose replica died. A panel without Redis is the only replica, so at

@@ -147,8 +147,16 @@ pub async fn make(config: &Config, db: &Db, now_ms: i64, out: &Path) -> anyhow::
     );
     let backend = db.backend;
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let file = File::create(&partial_w)
-            .with_context(|| format!("creating {}", partial_w.display()))?;
+        // Encrypted, yet still nobody else's business: owner-only, like the keys.
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&partial_w)
+                .with_context(|| format!("creating {}", partial_w.display()))?
+        };
         let encrypted = encryptor.wrap_output(BufWriter::new(file))?;
         let gz = flate2::write::GzEncoder::new(encrypted, flate2::Compression::default());
         let mut tar = tar::Builder::new(gz);

@@ -356,6 +356,12 @@ mod tests {
             }
             "instance.html.tera" => json!({"instance": instance(), "node_name": "node 1",
                 "primary": "0.0.0.0:25565"}),
+            "admin_system_backup.html.tera" => json!({"schedule": "<script>alert(1)</script>",
+                "next_run_at": null, "keep": 7,
+                "destination": {"kind": "directory", "path": "<script>alert(1)</script>",
+                    "bucket": null, "endpoint": null, "region": null, "prefix": null,
+                    "access_key_id": null, "secret_access_key_set": false},
+                "encryption": {"kind": "passphrase", "recipients": []}, "runs": []}),
             _ => json!({}),
         }
     }

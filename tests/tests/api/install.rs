@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use shardlyn_tests::agent::{agent_binary, claim_ports};
+use shardlyn_tests::agent::claim_ports;
 use shardlyn_tests::debroot::{self, Booted};
 
 /// Where the tests' binaries and the packaging directory appear inside the root.
@@ -21,21 +21,11 @@ const PACKAGING: &str = "/opt/shardlyn-packaging";
 
 /// The binds of every container: the built binaries and `packaging/`, read-only.
 fn binds() -> Vec<(PathBuf, &'static str)> {
-    let agent = agent_binary();
-    let panel = agent.with_file_name("shardlyn");
-    assert!(
-        panel.is_file(),
-        "{} is missing: cargo nextest run --workspace builds it",
-        panel.display()
-    );
-    vec![
-        (panel, "/opt/shardlyn-bin/shardlyn"),
-        (agent, "/opt/shardlyn-bin/shardlyn-agent"),
-        (
-            shardlyn_tests::crate_path("../packaging"),
-            "/opt/shardlyn-packaging",
-        ),
-    ]
+    debroot::shardlyn_binds(
+        "/opt/shardlyn-bin/shardlyn",
+        "/opt/shardlyn-bin/shardlyn-agent",
+        PACKAGING,
+    )
 }
 
 fn text(bytes: &[u8]) -> String {

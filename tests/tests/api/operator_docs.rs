@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use shardlyn_panel::config::{CliOverrides, Config};
-use shardlyn_tests::agent::{LocalAgent, agent_binary, free_port, register_agent, wait_node};
+use shardlyn_tests::agent::{LocalAgent, free_port, register_agent, wait_node};
 use shardlyn_tests::debroot::{self, Booted};
 use shardlyn_tests::sse::SseStream;
 use shardlyn_tests::{Engine, spawn_app_with};
@@ -196,21 +196,11 @@ fn every_block_of_the_guide_is_run_or_says_why_not_and_its_toml_loads() {
 
 /// The Debian root's binds: the checkout's `packaging/` and the built binaries.
 fn checkout_binds() -> Vec<(PathBuf, &'static str)> {
-    let agent = agent_binary();
-    let panel = agent.with_file_name("shardlyn");
-    assert!(
-        panel.is_file(),
-        "{} is missing: cargo nextest run --workspace builds it",
-        panel.display()
-    );
-    vec![
-        (panel, "/root/shardlyn/target/release/shardlyn"),
-        (agent, "/root/shardlyn/target/release/shardlyn-agent"),
-        (
-            shardlyn_tests::crate_path("../packaging"),
-            "/root/shardlyn/packaging",
-        ),
-    ]
+    debroot::shardlyn_binds(
+        "/root/shardlyn/target/release/shardlyn",
+        "/root/shardlyn/target/release/shardlyn-agent",
+        "/root/shardlyn/packaging",
+    )
 }
 
 /// One page's runnable blocks as one `bash` script, each announced on stderr.

@@ -183,6 +183,10 @@ both_engines! {
         );
         assert!(out.status.success(), "backup: {}", said(&out));
         assert!(String::from_utf8_lossy(&out.stdout).contains("backup written"), "{}", said(&out));
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&archive).expect("archive").permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "the archive is its owner's only");
         let bytes = std::fs::read(&archive).expect("archive");
         assert!(bytes.starts_with(b"age-encryption.org/v1\n"), "an age file");
         assert!(
