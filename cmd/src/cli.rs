@@ -312,7 +312,6 @@ async fn backup(config: &Config, out: Option<&std::path::Path>) -> anyhow::Resul
 /// `shardlyn restore FILE`.
 async fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> {
     use shardlyn_panel::system_backup::archive::{Opener, restore};
-    use std::fmt::Write as _;
     let opener = if let Some(path) = &args.identity {
         Opener::Identities(
             std::fs::read_to_string(path)
@@ -335,8 +334,7 @@ async fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> {
         );
         Opener::Passphrase(passphrase.into())
     };
-    let restored = restore(config, &args.file, opener).await?;
-    let m = &restored.manifest;
+    let m = restore(config, &args.file, opener).await?;
     let mut said = format!(
         "restored the panel backed up at {} (Shardlyn {}, {} schema {}) into {}",
         shardlyn_panel::db::rfc3339(m.created_at),
@@ -346,7 +344,7 @@ async fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> {
         config.data_dir.display()
     );
     if m.tls_ca {
-        let _ = write!(said, "; the TLS CA agents pin is back");
+        said.push_str("; the TLS CA agents pin is back");
     }
     println!("{said}\nstart it with: shardlyn serve");
     Ok(())

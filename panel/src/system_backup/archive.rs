@@ -205,14 +205,6 @@ fn add_bytes<W: Write>(
         .with_context(|| format!("adding {name}"))
 }
 
-/// What [`restore`] brought back.
-#[derive(Debug)]
-pub struct Restored {
-    pub manifest: Manifest,
-    /// Migrations applied after loading (the archive came from an older release).
-    pub migrated_from: i64,
-}
-
 /// The names an archive may hold; anything else is refused.
 const ENTRIES: &[&str] = &[
     "manifest.json",
@@ -225,14 +217,14 @@ const ENTRIES: &[&str] = &[
 ];
 
 /// Brings a panel back from `archive` into `config`'s data directory, which must be empty
-/// (or absent), and its database, which must be empty. Nothing is written there until
+/// (or absent), and its database, which must be empty; returns the archive's manifest. Nothing is written there until
 /// the archive has been opened and read whole.
 ///
 /// # Errors
 /// The wrong key, a damaged or foreign file, a data directory or database that is not
 /// empty, an archive from another engine or a newer schema, a configured key that
 /// differs from the archive's.
-pub async fn restore(config: &Config, archive: &Path, opener: Opener) -> anyhow::Result<Restored> {
+pub async fn restore(config: &Config, archive: &Path, opener: Opener) -> anyhow::Result<Manifest> {
     let url = config.effective_database_url();
     let backend = Backend::from_url(&url)?;
     ensure_empty_dir(&config.data_dir)?;
@@ -302,15 +294,8 @@ pub async fn restore(config: &Config, archive: &Path, opener: Opener) -> anyhow:
     super::dump::load(backend, &url, &config.system_backup, &dump).await?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let write_key = |name: &str, value: &str| -> anyhow::Result<()> {
-        let path = config.data_dir.join(name);
-        if path.exists() {
-            return Ok(());
-        }
-        crate::secrets::write_private(&path, value.as_bytes())
-    };
-    write_key("jwt.key", &jwt)?;
-    write_key("master.key", &master)?;
+    crate::secrets::write_private(&config.data_dir.join("jwt.key"), jwt.as_bytes())?;
+    crate::secrets::write_private(&config.data_dir.join("master.key"), master.as_bytes())?;
     if manifest.tls_ca {
         let tls = config.data_dir.join("tls");
         std::fs::create_dir_all(&tls)?;
@@ -325,10 +310,7 @@ pub async fn restore(config: &Config, archive: &Path, opener: Opener) -> anyhow:
     let db = Db::connect(&url, 1).await?;
     db.migrate().await?;
     db.pool.close().await;
-    Ok(Restored {
-        migrated_from: manifest.schema_version,
-        manifest,
-    })
+    Ok(manifest)
 }
 
 /// Decrypts, unzips and unpacks `archive` into `into`, accepting only [`ENTRIES`].
