@@ -249,7 +249,7 @@ pub struct Session {
 
 /// With `SHARDLYN_TEST_LOG` set (an `EnvFilter`, `shardlyn_agent=debug`), the logs of
 /// the panel and of in-process agents go to the test's output (shown when it fails).
-fn init_logs() {
+pub fn init_logs() {
     if let Ok(filter) = std::env::var("SHARDLYN_TEST_LOG") {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))

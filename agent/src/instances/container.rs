@@ -425,32 +425,46 @@ impl Manager {
     }
 
     /// Waits for the container to stop; returns its exit code and whether it ran out of
-    /// memory.
+    /// memory. A wait the Engine cuts short (a hiccup of its API) while the container
+    /// still runs is waited again: taking that for an exit would "restart" a live server
+    /// by removing its container.
     pub(crate) async fn wait_exit(&self, container: &str) -> (i64, bool) {
         let Ok(docker) = self.docker() else {
             return (-1, false);
         };
-        let mut wait = docker.wait_container(
-            container,
-            Some(bollard::container::WaitContainerOptions {
-                condition: "not-running",
-            }),
-        );
-        let mut code = match wait.next().await {
-            Some(Ok(r)) => Some(r.status_code),
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Some(code),
-            _ => None,
-        };
-        let mut oom = false;
-        if let Ok(info) = docker.inspect_container(container, None).await
-            && let Some(state) = info.state
-        {
-            oom = state.oom_killed.unwrap_or(false);
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let mut wait = docker.wait_container(
+                container,
+                Some(bollard::container::WaitContainerOptions {
+                    condition: "not-running",
+                }),
+            );
+            let mut code = match wait.next().await {
+                Some(Ok(r)) => Some(r.status_code),
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                    Some(code)
+                }
+                _ => None,
+            };
+            let Ok(info) = docker.inspect_container(container, None).await else {
+                return (code.unwrap_or(-1), false);
+            };
+            let state = info.state.unwrap_or_default();
+            if code.is_none() && state.running == Some(true) {
+                tracing::warn!(
+                    container,
+                    "the Engine ended a wait while the container runs; waiting again"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+                continue;
+            }
             if code.is_none() {
                 code = state.exit_code;
             }
+            return (code.unwrap_or(-1), state.oom_killed.unwrap_or(false));
         }
-        (code.unwrap_or(-1), oom)
     }
 }
 

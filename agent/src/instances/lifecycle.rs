@@ -242,10 +242,19 @@ impl Manager {
                 let _ = self.remove_container(&container).await;
                 continue;
             }
-            if c.state.as_deref() == Some("running")
-                && let Err(e) = self.readopt(&inst, &container).await
-            {
-                tracing::warn!(instance = %inst.id, error = %e, "re-adopting");
+            if c.state.as_deref() == Some("running") {
+                // A failed re-adoption leaves the server offline, and the reconcile below
+                // would replace its running container: a hiccup of the Engine is retried.
+                for attempt in 1..=3 {
+                    match self.readopt(&inst, &container).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::warn!(instance = %inst.id, attempt, error = %e, "re-adopting");
+                            tokio::time::sleep(std::time::Duration::from_millis(200 * attempt))
+                                .await;
+                        }
+                    }
+                }
             }
         }
         for inst in self.all() {

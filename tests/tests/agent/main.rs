@@ -43,6 +43,7 @@ fn settings() -> Settings {
 
 /// Starts an agent (re-adopting what `data_dir` holds).
 pub async fn spawn_agent(data_dir: &Path) -> TestAgent {
+    shardlyn_tests::init_logs();
     ensure_test_image();
     let manager = Manager::new(data_dir, settings()).expect("manager");
     manager.adopt().await.expect("adopt");
