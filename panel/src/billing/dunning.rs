@@ -32,7 +32,6 @@ use axum::http::StatusCode;
 use shardlyn_proto::instance::PowerAction;
 use tokio::sync::watch;
 
-use super::subscriptions;
 use crate::db::rfc3339;
 use crate::error::{AppError, AppResult};
 use crate::instances::ops::{power, sync};
@@ -188,9 +187,7 @@ async fn suspended_ids(state: &AppState, org_id: &str) -> Result<Vec<String>, sq
 /// Database failures (starting is best effort: a node offline starts the server when its
 /// agent connects, the desired state being `running` again).
 pub async fn restore(state: &AppState, org_id: &str) -> anyhow::Result<usize> {
-    // It reads, then writes: on SQLite a plain BEGIN would fail with "database is locked"
-    // when another writer commits in between.
-    let mut tx = subscriptions::begin_write(state).await?;
+    let mut tx = state.db.begin_write().await?;
     let rows: Vec<(String, Option<String>)> = sqlx::query_as(
         "SELECT id, state_before_suspension FROM instances \
          WHERE org_id = $1 AND billing_suspended_at IS NOT NULL ORDER BY created_at, id",

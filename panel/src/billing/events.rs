@@ -112,7 +112,7 @@ pub async fn process(state: &AppState, delivery_row: &str) -> anyhow::Result<Out
         }
     };
     let now = state.clock.now_ms();
-    let mut tx = subscriptions::begin_write(state).await?;
+    let mut tx = state.db.begin_write().await?;
     let claimed = sqlx::query(
         "UPDATE webhook_deliveries SET processed_at = $1, attempts = attempts + 1, \
          last_error = NULL WHERE id = $2 AND processed_at IS NULL",
@@ -177,7 +177,7 @@ pub async fn after(state: &AppState, applied: &Applied) {
 /// Database failures.
 pub async fn apply_now(state: &AppState, sub: &Subscription) -> anyhow::Result<Applied> {
     let now = state.clock.now_ms();
-    let mut tx = subscriptions::begin_write(state).await?;
+    let mut tx = state.db.begin_write().await?;
     let applied = subscriptions::apply(&mut tx, sub, now).await?;
     tx.commit().await?;
     after(state, &applied).await;

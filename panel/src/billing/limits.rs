@@ -126,7 +126,7 @@ pub async fn lock(state: &AppState, org_id: &str) -> AppResult<Transaction<'stat
         return Ok(state.db.pool.begin().await?);
     }
     match state.db.backend {
-        Backend::Sqlite => Ok(state.db.pool.begin_with("BEGIN IMMEDIATE").await?),
+        Backend::Sqlite => Ok(state.db.begin_write().await?),
         Backend::Postgres => {
             let mut tx = state.db.pool.begin().await?;
             sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")

@@ -632,7 +632,7 @@ pub async fn delete(
             "the default plan cannot be deleted: make another plan the default first",
         ));
     }
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let held: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT COUNT(*) FROM subscriptions WHERE plan_id = $1 AND status IN {HOLDING}"
     )))

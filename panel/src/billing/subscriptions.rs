@@ -6,12 +6,11 @@
 //! browser coming back from Checkout. [`apply`] writes the absolute state Stripe gave,
 //! so events in any order and any number of times end in the same row.
 
-use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool};
 
 use super::plans;
 use super::stripe::Subscription as StripeSub;
 use crate::db::new_id;
-use crate::state::AppState;
 
 /// Statuses under which the paid plan applies (past due and unpaid too: the grace
 /// period and suspension handle those).
@@ -146,18 +145,6 @@ pub async fn set_customer(
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// A transaction that writes: `BEGIN IMMEDIATE` on SQLite (its read-then-write would
-/// otherwise fail when another writer came first), a plain one on PostgreSQL.
-///
-/// # Errors
-/// Database failures.
-pub async fn begin_write(state: &AppState) -> sqlx::Result<Transaction<'static, Any>> {
-    match state.db.backend {
-        crate::db::Backend::Sqlite => state.db.pool.begin_with("BEGIN IMMEDIATE").await,
-        crate::db::Backend::Postgres => state.db.pool.begin().await,
-    }
 }
 
 /// What applying a subscription changed.

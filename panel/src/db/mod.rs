@@ -176,6 +176,20 @@ impl Db {
             .await
             .map(|_| ())
     }
+
+    /// A transaction that reads before it writes: `BEGIN IMMEDIATE` on SQLite, which
+    /// takes the write lock at once (waiting `busy_timeout` for it), where a plain `BEGIN`
+    /// would fail with "database is locked" when another writer commits between the read
+    /// and the write; a plain one on PostgreSQL.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
 }
 
 /// Now, as unix milliseconds (the stored time format).

@@ -140,7 +140,7 @@ pub async fn add(
     let algorithm = key.algorithm().as_str().to_string();
     let sealed_private_key = sealed::seal(&state.master_key, private.as_bytes());
 
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     if store::find_key(&mut tx, &body.name).await?.is_some() {
         return Err(AppError::Conflict(format!(
             "an SSH key named {} already exists",

@@ -151,7 +151,7 @@ pub async fn create(
         ));
     }
     let parsed = parse(&body.public_key).map_err(AppError::Validation)?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let count: i64 =
         sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM user_ssh_keys WHERE user_id = $1")
             .bind(&user.user.id)

@@ -91,7 +91,7 @@ pub async fn delete(
             "you cannot delete your own account".into(),
         ));
     }
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let owned: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT m.org_id, \
          (SELECT CAST(COUNT(*) AS BIGINT) FROM org_members x WHERE x.org_id = m.org_id) AS members, \
