@@ -166,6 +166,24 @@ async fn main() {
         again.skipped_same,
         again.bytes
     );
+    // With the ledger gone, every file is on the new node at its size but unknown: each
+    // is read from SFTP and hashed, nothing sent (the SFTP side of the copy alone).
+    sqlx::query("DELETE FROM pterodactyl_files WHERE instance_id = $1")
+        .bind(&id)
+        .execute(&app.state.db.pool)
+        .await
+        .expect("forget the ledger");
+    let began = Instant::now();
+    let read = files::copy(&app.state, outbound, &from, &instance, &|_| {})
+        .await
+        .expect("the reading pass");
+    let took = began.elapsed();
+    println!(
+        "ledger forgotten, every file read from SFTP and hashed, none sent: {:.2} s, {:.1} MiB/s ({} bytes sent)",
+        took.as_secs_f64(),
+        mib_per_s(bytes, took),
+        read.bytes
+    );
     let _ = std::fs::remove_dir_all(dir.path().join("volumes").join(&id));
 }
 

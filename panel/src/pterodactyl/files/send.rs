@@ -164,9 +164,17 @@ impl Pass<'_> {
         Ok(outcome)
     }
 
-    async fn open(&self, file: &Entry) -> Result<Option<russh_sftp::client::fs::File>, CopyError> {
+    /// The file opened for reading, at most its listed size: reading on to find the end
+    /// would send SFTP reads past it, each answered "end of file" (russh-sftp queues
+    /// [`super::sftp::READS_IN_FLIGHT`] of them), which cost the old node four times the work
+    /// of the file itself for a small config file. Bytes past the listed size belong
+    /// to a later pass anyway: the file changed since the walk.
+    async fn open(
+        &self,
+        file: &Entry,
+    ) -> Result<Option<tokio::io::Take<russh_sftp::client::fs::File>>, CopyError> {
         match self.sftp.open(remote(&file.path)).await {
-            Ok(f) => Ok(Some(f)),
+            Ok(f) => Ok(Some(f.take(file.size))),
             Err(e) if vanished(&e) => Ok(None),
             Err(e) => Err(lost(&file.path, &e)),
         }
@@ -384,7 +392,7 @@ struct Read {
 /// The next part (at most [`PART`] bytes, at most `left`), added to `whole`, with its
 /// own SHA-256; `None` when the file ended before `left` bytes.
 async fn read_part(
-    f: &mut russh_sftp::client::fs::File,
+    f: &mut tokio::io::Take<russh_sftp::client::fs::File>,
     left: u64,
     whole: &mut Sha256,
     path: &str,

@@ -16,6 +16,10 @@ use super::{CopyError, SkippedLink, WingsSftp};
 /// Longest the TCP connect, the SSH handshake and the login may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Reads of one file in flight (each up to 256 KiB, the server permitting): the read
+/// ahead that keeps a file's bytes coming while the previous ones travel.
+pub const READS_IN_FLIGHT: usize = 16;
+
 /// What one entry of the old server's tree is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -164,7 +168,11 @@ async fn open(
         .request_subsystem(true, "sftp")
         .await
         .map_err(|e| unreachable(&e))?;
-    let sftp = SftpSession::new(channel.into_stream())
+    let config = russh_sftp::client::Config {
+        max_concurrent_reads: READS_IN_FLIGHT,
+        ..russh_sftp::client::Config::default()
+    };
+    let sftp = SftpSession::new_with_config(channel.into_stream(), config)
         .await
         .map_err(|e| unreachable(&e))?;
     let host_key = seen.lock().ok().and_then(|s| s.clone()).unwrap_or_default();
