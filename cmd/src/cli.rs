@@ -81,8 +81,9 @@ struct MigrateArgs {
     /// Change nothing: list applied and pending migrations, say whether the pending
     /// ones are safe while old replicas serve (expand) or need them gone (contract).
     /// Exit code 0 up to date, 10 pending (all expand), 11 pending (contract among
-    /// them), 12 this binary must not run on the database (newer, edited or failed
-    /// migrations).
+    /// them), 12 this binary must not run on the database (a newer release's contract
+    /// migration, edited or failed migrations), 13 a newer release only expanded it (this
+    /// binary serves it and migrates nothing).
     #[arg(long)]
     check: bool,
 }

@@ -143,9 +143,11 @@ fn serve_prints_its_url_and_stops_on_sigterm() {
 }
 
 /// `migrate --check` on a SQLite file one migration behind the baseline, then migrated,
-/// then touched by a "newer release": exit codes 11, 0 and 12, and what it prints.
+/// then expanded by a "newer release" (exit 13: served, as an old replica of a rolling
+/// upgrade would be), then contracted by it (exit 12: refused); exit codes 11, 0, 13 and
+/// 12, and what it prints.
 #[test]
-fn migrate_check_reports_pending_and_refuses_a_newer_database() {
+fn migrate_check_reports_pending_serves_a_newer_expand_and_refuses_a_newer_contract() {
     use shardlyn_panel::db::{Db, contract::BASELINE};
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_str().expect("utf8 path");
@@ -208,23 +210,94 @@ fn migrate_check_reports_pending_and_refuses_a_newer_database() {
     assert!(text.contains("pending: 0"), "{text}");
     assert!(text.contains("verdict: up to date"), "{text}");
 
-    // A newer release applied a migration this binary does not know.
-    let db = runtime.block_on(Db::connect(&url, 1)).expect("connect");
-    runtime
-        .block_on(
-            sqlx::query(
-                "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
-                 execution_time) VALUES (999999, 'from a newer release', TRUE, x'00', 0)",
-            )
-            .execute(&db.pool),
-        )
-        .expect("insert");
-    runtime.block_on(db.pool.close());
+    // A newer release expanded the database: a table, recorded as its migration.
+    let newer = |sql: &str| {
+        let db = runtime.block_on(Db::connect(&url, 1)).expect("connect");
+        runtime
+            .block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&db.pool))
+            .expect("a newer release's migration");
+        runtime.block_on(db.pool.close());
+    };
+    newer(
+        "CREATE TABLE zones (id TEXT PRIMARY KEY, name TEXT); \
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+         execution_time) VALUES (999998, 'zones', TRUE, x'00', 0)",
+    );
+    let (code, text) = check();
+    assert_eq!(code, Some(13), "{text}");
+    assert!(
+        text.contains("unknown: 999998 zones (expand, applied by a newer shardlyn)"),
+        "{text}"
+    );
+    assert!(text.contains("serves it as it is"), "{text}");
+    // This binary, an old replica restarting in the middle of a rolling upgrade, writes
+    // and serves on it, and migrates nothing.
+    let admin = shardlyn()
+        .args(["admin", "create", "--data-dir", data])
+        .args([
+            "--email",
+            "old@example.com",
+            "--password",
+            "a-long-password",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        admin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admin.stderr)
+    );
+    let (health, _) = serve_and_stop(data);
+    assert!(
+        health
+            .as_deref()
+            .is_some_and(|h| h.starts_with("HTTP/1.1 200")),
+        "{health:?}"
+    );
+    let (code, _) = check();
+    assert_eq!(code, Some(13), "the old replica migrated nothing");
+
+    // Then the newer release contracted it: this binary refuses to serve.
+    newer(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+         execution_time) VALUES (999999, 'contract drop nodes location', TRUE, x'00', 0)",
+    );
     let (code, text) = check();
     assert_eq!(code, Some(12), "{text}");
     assert!(
-        text.contains("unknown: 999999 from a newer release"),
+        text.contains("unknown: 999999 contract drop nodes location (contract"),
         "{text}"
     );
     assert!(text.contains("newer shardlyn"), "{text}");
+    let (health, stderr) = serve_and_stop(data);
+    assert!(health.is_none(), "served a contracted database");
+    assert!(
+        stderr.contains("999999 contract drop nodes location"),
+        "{stderr}"
+    );
+}
+
+/// Starts `shardlyn serve` on `data` and stops it: `/health`'s answer when it started
+/// listening (`None` when it exited first), and what it wrote to stderr.
+fn serve_and_stop(data: &str) -> (Option<String>, String) {
+    let mut child = shardlyn()
+        .args(["serve", "--data-dir", data, "--listen", "127.0.0.1:0"])
+        .env("SHARDLYN_LOG_LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let health = lines.next().and_then(Result::ok).map(|first| {
+        let url = first
+            .strip_prefix("Shardlyn panel listening on http://")
+            .expect("url line")
+            .to_string();
+        http_get(&url, "/health")
+    });
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().expect("wait");
+    (health, String::from_utf8_lossy(&out.stderr).into_owned())
 }

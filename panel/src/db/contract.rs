@@ -132,14 +132,40 @@ pub fn findings(sql: &str) -> Vec<String> {
     out
 }
 
-/// What is wrong with migration `version` (`name` for messages): findings in an
-/// unmarked migration after the baseline.
+/// Whether a migration's description (its file name after the version, underscores as
+/// spaces) names it a contract: `0045_contract_drop_nodes_location.sql`. The name is
+/// what `_sqlx_migrations` records, so a replica of an older release, which lacks the
+/// file, still tells a newer contract migration from an expand one
+/// ([`super::upgrade::Report::newer_expand_only`]).
 #[must_use]
-pub fn lint(name: &str, version: i64, sql: &str) -> Vec<String> {
+pub fn named_contract(description: &str) -> bool {
+    description
+        .split_whitespace()
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("contract"))
+}
+
+/// What is wrong with migration `version` described as `description` (`name` for
+/// messages): findings in an unmarked migration after the baseline, and a contract
+/// marker and a file name that disagree.
+#[must_use]
+pub fn lint(name: &str, version: i64, description: &str, sql: &str) -> Vec<String> {
     if version <= BASELINE {
         return Vec::new();
     }
     let (contract, waived) = markers(sql);
+    if contract != named_contract(description) {
+        return vec![format!(
+            "{name}: a contract migration is marked `{CONTRACT_MARKER}` and named \
+             `NNNN_contract_...`; this one has {} (older replicas read the kind of a newer \
+             migration from its recorded name)",
+            if contract {
+                "the marker only"
+            } else {
+                "the name only"
+            }
+        )];
+    }
     if contract || waived {
         return Vec::new();
     }
@@ -192,29 +218,35 @@ mod tests {
                    CREATE INDEX nodes_zone ON nodes (zone);\n\
                    DROP INDEX IF EXISTS nodes_old;";
         assert_eq!(findings(sql), Vec::<String>::new());
-        assert!(lint("0041_zones.sql", 41, sql).is_empty());
+        assert!(lint("0041_zones.sql", 41, "zones", sql).is_empty());
         assert_eq!(kind(41, sql), Kind::Expand);
     }
 
     #[test]
     fn markers_decide_the_lint_and_the_kind() {
         let drop = "ALTER TABLE nodes DROP COLUMN location;";
-        assert_eq!(lint("0041_x.sql", 41, drop).len(), 1);
+        assert_eq!(lint("0041_x.sql", 41, "x", drop).len(), 1);
         // Baseline migrations are exempt, and count as contract when pending.
-        assert!(lint("0040_x.sql", BASELINE, drop).is_empty());
+        assert!(lint("0040_x.sql", BASELINE, "x", drop).is_empty());
         assert_eq!(kind(BASELINE, drop), Kind::Baseline);
         assert!(!Kind::Baseline.safe_with_old_replicas());
 
         let marked = format!("{CONTRACT_MARKER}\n{drop}");
-        assert!(lint("0041_x.sql", 41, &marked).is_empty());
+        assert!(lint("0041_contract_x.sql", 41, "contract x", &marked).is_empty());
+        // The marker and the name go together.
+        assert_eq!(lint("0041_x.sql", 41, "x", &marked).len(), 1);
+        assert_eq!(lint("0041_contract_x.sql", 41, "contract x", drop).len(), 1);
+        assert!(named_contract("Contract drop location"));
+        assert!(!named_contract("contracts"));
+        assert!(!named_contract("drop contract"));
         assert_eq!(kind(41, &marked), Kind::Contract);
 
         let waived = format!("{EXPAND_MARKER} the rebuild keeps every column\n{drop}");
-        assert!(lint("0041_x.sql", 41, &waived).is_empty());
+        assert!(lint("0041_x.sql", 41, "x", &waived).is_empty());
         assert_eq!(kind(41, &waived), Kind::Expand);
         // A waiver needs its reason.
         assert_eq!(
-            lint("0041_x.sql", 41, &format!("{EXPAND_MARKER}\n{drop}")).len(),
+            lint("0041_x.sql", 41, "x", &format!("{EXPAND_MARKER}\n{drop}")).len(),
             1
         );
     }
@@ -234,7 +266,7 @@ mod tests {
         for (engine, migrator) in [("sqlite", sqlite), ("postgres", postgres)] {
             for m in migrator.iter() {
                 let name = format!("{engine}/{:04}_{}", m.version, m.description);
-                problems.extend(lint(&name, m.version, m.sql.as_str()));
+                problems.extend(lint(&name, m.version, &m.description, m.sql.as_str()));
             }
         }
         let shape = |m: &sqlx::migrate::Migrator| {

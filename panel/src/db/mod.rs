@@ -141,11 +141,25 @@ impl Db {
         Ok(Self { pool, backend })
     }
 
-    /// Applies every pending migration of this engine.
+    /// Applies every pending migration of this engine. A database a newer release only
+    /// expanded ([`upgrade::Report::newer_expand_only`]) is left as it is: this binary is
+    /// then an old replica of a rolling upgrade, and serves it.
     ///
     /// # Errors
-    /// A failed migration (the database is left at the last applied one).
+    /// A failed migration (the database is left at the last applied one); a database
+    /// this binary must not serve (a newer release's contract migration, an edited one).
     pub async fn migrate(&self) -> anyhow::Result<()> {
+        let report = self.upgrade_report().await?;
+        if report.newer_expand_only() {
+            tracing::warn!(
+                newer = ?report.unknown,
+                "a newer shardlyn expanded this database: serving it as it is, migrating nothing"
+            );
+            return Ok(());
+        }
+        if !report.unknown.is_empty() {
+            anyhow::bail!("{}", report.render().trim_end());
+        }
         migrator(self.backend)
             .run(&self.pool)
             .await

@@ -16,9 +16,13 @@ pub const EXIT_UP_TO_DATE: u8 = 0;
 pub const EXIT_PENDING_EXPAND: u8 = 10;
 /// Exit code: pending migrations, at least one contract (stop old replicas first).
 pub const EXIT_PENDING_CONTRACT: u8 = 11;
-/// Exit code: this binary must not migrate or serve this database (it has migrations
-/// this binary does not know, a checksum that differs, or a failed migration).
+/// Exit code: this binary must not migrate or serve this database (a contract migration
+/// of a newer release, a checksum that differs, or a failed migration).
 pub const EXIT_INCOMPATIBLE: u8 = 12;
+/// Exit code: a newer release expanded the database (only expand migrations this binary
+/// does not know, after all of its own): this binary serves it as is, a replica of the
+/// old version during a rolling upgrade, and migrates nothing.
+pub const EXIT_NEWER_EXPAND: u8 = 13;
 
 /// One migration of the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,10 +143,29 @@ impl Report {
         self.unknown.is_empty() && self.mismatched.is_empty() && self.failed.is_empty()
     }
 
+    /// Whether a newer release expanded the database and nothing else: every one of this
+    /// binary's migrations is applied as this binary has it, and the ones it does not
+    /// know come after them and are all named expand ([`contract::named_contract`]).
+    /// Such a database is served, never migrated, by this binary.
+    #[must_use]
+    pub fn newer_expand_only(&self) -> bool {
+        let newest_known = self.applied.iter().map(|s| s.version).max().unwrap_or(0);
+        !self.unknown.is_empty()
+            && self.pending.is_empty()
+            && self.mismatched.is_empty()
+            && self.failed.is_empty()
+            && self
+                .unknown
+                .iter()
+                .all(|(v, d)| *v > newest_known && !contract::named_contract(d))
+    }
+
     /// The exit code of `migrate --check` (see the `EXIT_*` constants).
     #[must_use]
     pub fn exit_code(&self) -> u8 {
-        if !self.compatible() {
+        if self.newer_expand_only() {
+            EXIT_NEWER_EXPAND
+        } else if !self.compatible() {
             EXIT_INCOMPATIBLE
         } else if self.pending.is_empty() {
             EXIT_UP_TO_DATE
@@ -184,9 +207,14 @@ impl Report {
             );
         }
         for (version, description) in &self.unknown {
+            let kind = if contract::named_contract(description) {
+                "contract"
+            } else {
+                "expand"
+            };
             let _ = writeln!(
                 out,
-                "unknown: {version:04} {description} (applied by a newer shardlyn)"
+                "unknown: {version:04} {description} ({kind}, applied by a newer shardlyn)"
             );
         }
         for version in &self.mismatched {
@@ -209,6 +237,13 @@ impl Report {
                 "{} pending, contract among them: stop every replica of the old version, \
                  then run `shardlyn migrate`",
                 self.pending.len()
+            ),
+            EXIT_NEWER_EXPAND => format!(
+                "a newer shardlyn expanded the database ({} expand migration(s)); this \
+                 binary ({}) serves it as it is, as an old replica during a rolling \
+                 upgrade: do not migrate with it",
+                self.unknown.len(),
+                env!("CARGO_PKG_VERSION")
             ),
             _ if !self.unknown.is_empty() => format!(
                 "refused: the database has {} migration(s) this binary does not know; it was \
@@ -293,5 +328,44 @@ mod tests {
         let text = report.render();
         assert!(text.contains("unknown: 9999 from the future"), "{text}");
         assert!(text.contains("newer shardlyn"), "{text}");
+    }
+
+    fn newer(description: &str) -> Report {
+        let mut rows = applied(Backend::Sqlite, i64::MAX);
+        rows.push(AppliedRow {
+            version: 9_999,
+            description: description.into(),
+            success: 1,
+            checksum: vec![1, 2, 3],
+        });
+        Report::compare(Backend::Sqlite, &rows)
+    }
+
+    #[test]
+    fn a_newer_expand_only_database_is_served_a_newer_contract_refused() {
+        let report = newer("zones");
+        assert!(report.newer_expand_only());
+        assert_eq!(report.exit_code(), EXIT_NEWER_EXPAND);
+        let text = report.render();
+        assert!(text.contains("9999 zones (expand"), "{text}");
+        assert!(text.contains("serves it as it is"), "{text}");
+
+        let report = newer("contract drop nodes location");
+        assert!(!report.newer_expand_only());
+        assert_eq!(report.exit_code(), EXIT_INCOMPATIBLE);
+        assert!(report.render().contains("(contract, applied"));
+
+        // One of its own migrations missing (a gap): not served, whatever came after.
+        let mut rows = applied(Backend::Sqlite, i64::MAX);
+        rows.retain(|r| r.version != contract::BASELINE);
+        rows.push(AppliedRow {
+            version: 9_999,
+            description: "zones".into(),
+            success: 1,
+            checksum: vec![1],
+        });
+        let report = Report::compare(Backend::Sqlite, &rows);
+        assert!(!report.newer_expand_only());
+        assert_eq!(report.exit_code(), EXIT_INCOMPATIBLE);
     }
 }
