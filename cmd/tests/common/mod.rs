@@ -180,7 +180,22 @@ impl Replica {
 
     /// On `port` with `data` as its data directory (a restart reuses both).
     pub fn start_at(env: &[(&str, String)], data: &std::path::Path, port: u16) -> Self {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shardlyn"));
+        Self::start_with(
+            std::path::Path::new(env!("CARGO_BIN_EXE_shardlyn")),
+            env,
+            data,
+            port,
+        )
+    }
+
+    /// [`Replica::start_at`] with the `shardlyn` binary `bin` (another release's).
+    pub fn start_with(
+        bin: &std::path::Path,
+        env: &[(&str, String)],
+        data: &std::path::Path,
+        port: u16,
+    ) -> Self {
+        let mut cmd = std::process::Command::new(bin);
         for (key, _) in std::env::vars() {
             if key.starts_with("SHARDLYN_") {
                 cmd.env_remove(key);
@@ -202,6 +217,28 @@ impl Replica {
             child,
             base: format!("http://127.0.0.1:{port}"),
             _dir: None,
+        }
+    }
+
+    /// SIGTERM, then waits (15 s at most) for a clean exit.
+    pub fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "{} exited with {status}", self.base);
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not stop on SIGTERM",
+                self.base
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
