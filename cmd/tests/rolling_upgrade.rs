@@ -106,6 +106,28 @@ async fn login(client: &reqwest::Client, base: &str, email: &str) -> String {
     body["access_token"].as_str().expect("token").to_owned()
 }
 
+/// `POST path/action` through `through`, then waits until `watch` reports `state`.
+async fn power(
+    client: &reqwest::Client,
+    path: &str,
+    action: &str,
+    through: &str,
+    watch: &str,
+    state: &str,
+) {
+    let url = format!("{path}/{action}");
+    expect(
+        client,
+        reqwest::Method::POST,
+        through,
+        &url,
+        Some(json!({})),
+        202,
+    )
+    .await;
+    wait_until(client, watch, path, TOKEN, WAIT, |i| i["state"] == state).await;
+}
+
 /// The old replica while it serves (PostgreSQL), else the new one.
 fn old_or_new<'a>(a: &'a str, b: &'a str, engine: Engine) -> &'a str {
     if engine == Engine::Postgres { a } else { b }
@@ -411,57 +433,31 @@ async fn rolling_upgrade(engine: Engine) {
         i["state"] == "offline"
     })
     .await;
-    expect(
-        &client,
-        Method::POST,
-        last,
-        &format!("{path}/start"),
-        Some(json!({})),
-        202,
-    )
-    .await;
-    wait_until(&client, first, &path, TOKEN, WAIT, |i| {
-        i["state"] == "running"
-    })
-    .await;
-    expect(
-        &client,
-        Method::POST,
-        first,
-        &format!("{path}/stop"),
-        Some(json!({})),
-        202,
-    )
-    .await;
-    wait_until(&client, last, &path, TOKEN, WAIT, |i| {
-        i["state"] == "offline"
-    })
-    .await;
+    power(&client, &path, "start", last, first, "running").await;
+    power(&client, &path, "stop", first, last, "offline").await;
 
     // The old replica leaves; the old agent comes back through the balancer to the new
     // one, which starts its server.
     if let Some(replica) = replica_old {
         replica.stop();
     }
-    wait_until(&client, &b, &node_path, TOKEN, WAIT, |n| {
-        n["status"] == "online"
-    })
-    .await;
-    let held = expect(&client, Method::GET, &b, "/v1/admin/replicas", None, 200).await;
-    assert!(
-        held.to_string().contains(&node),
-        "the new replica holds the old agent: {held}"
-    );
-    expect(
-        &client,
-        Method::POST,
-        &b,
-        &format!("{path}/start"),
-        Some(json!({})),
-        202,
-    )
-    .await;
-    wait_until(&client, &b, &path, TOKEN, WAIT, |i| i["state"] == "running").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let list = expect(&client, Method::GET, &b, "/v1/admin/replicas", None, 200).await;
+        let this = list["data"]
+            .as_array()
+            .and_then(|d| d.iter().find(|r| r["this"] == true));
+        let agents = this.and_then(|r| r["agents"].as_array());
+        if agents.is_some_and(|a| a.iter().any(|x| x["node_id"] == node.as_str())) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new replica never held the old agent: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    power(&client, &path, "start", &b, &b, "running").await;
     expect(&client, Method::DELETE, &b, &path, None, 204).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while call(&client, Method::GET, &b, &path, Some(TOKEN), None)

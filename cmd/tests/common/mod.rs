@@ -136,21 +136,23 @@ pub fn wait_for(
 }
 
 pub fn stop(mut up: Up) {
+    terminate(&mut up.child, "shardlyn up");
+}
+
+/// SIGTERM to `child`, then waits (15 s at most) for a clean exit.
+fn terminate(child: &mut std::process::Child, what: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &up.child.id().to_string()])
+        .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if let Some(status) = up.child.try_wait().expect("wait") {
-            assert!(status.success(), "exit status {status}");
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "{what} exited with {status}");
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "shardlyn up did not stop on SIGTERM"
-        );
+        assert!(Instant::now() < deadline, "{what} did not stop on SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -222,24 +224,8 @@ impl Replica {
 
     /// SIGTERM, then waits (15 s at most) for a clean exit.
     pub fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(status.success(), "{} exited with {status}", self.base);
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not stop on SIGTERM",
-                self.base
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let what = format!("shardlyn serve at {}", self.base);
+        terminate(&mut self.child, &what);
     }
 
     /// `kill -9`.
