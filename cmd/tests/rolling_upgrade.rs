@@ -203,25 +203,14 @@ async fn rolling_upgrade(engine: Engine) {
         .await
         .expect("load the fixture");
     db.pool.close().await;
-    // Either release's CLI adds an admin.
+    // Either release's CLI adds an admin (or refuses: the exit code and what it said).
     let admin_create = |bin: &Path, email: &str| {
-        let (code, out) = run(
-            bin,
-            &env,
-            &[
-                "admin",
-                "create",
-                "--data-dir",
-                &old_data,
-                "--email",
-                email,
-                "--password",
-                PASSWORD,
-            ],
-        );
-        assert_eq!(code, Some(0), "{} admin create: {out}", bin.display());
+        let args = ["admin", "create", "--data-dir", &old_data, "--email", email];
+        run(bin, &env, &[&args[..], &["--password", PASSWORD]].concat())
     };
-    admin_create(&old, "old-cli@example.com");
+    let created =
+        |(code, out): (Option<i32>, String)| assert_eq!(code, Some(0), "admin create: {out}");
+    created(admin_create(&old, "old-cli@example.com"));
 
     // Both replicas' addresses behind one balancer from the start; the new one is down
     // until it starts.
@@ -347,22 +336,9 @@ async fn rolling_upgrade(engine: Engine) {
     // baseline release predates the rule that lets an old binary run on a schema a newer
     // one expanded (upgrade.md: restart such a replica with the new binary).
     login(&client, &b, "old-cli@example.com").await;
-    admin_create(&new, "new-cli@example.com");
+    created(admin_create(&new, "new-cli@example.com"));
     login(&client, old_or_new(&a, &b, engine), "new-cli@example.com").await;
-    let (code, out) = run(
-        &old,
-        &env,
-        &[
-            "admin",
-            "create",
-            "--data-dir",
-            &old_data,
-            "--email",
-            "x@example.com",
-            "--password",
-            PASSWORD,
-        ],
-    );
+    let (code, out) = admin_create(&old, "x@example.com");
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("migration 41 was previously applied but is missing"),
