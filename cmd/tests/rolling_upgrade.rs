@@ -5,13 +5,14 @@
 //! On PostgreSQL the old release serves the baseline fixture; this release's `migrate
 //! --check` reports the expand migrations (exit 10) and `migrate` applies them while the
 //! old replica serves; then a new replica starts beside it. Sessions, organizations and
-//! users written by either are read and used through the other, an old agent registers
-//! through the old replica's token at the new one, and a server on it is created by the
-//! old replica, started by the new one and stopped by the old one (a console reaches it
-//! through either). The old replica stops; the new one goes on.
+//! admins written through either are read and used through the other. An old agent,
+//! registered and connected through the balancer before the upgrade, keeps its tunnel on
+//! the old replica; a server on it is created through the old replica, started through
+//! the new one and stopped through the old one. The old replica stops; the agent moves
+//! to the new one, which starts and deletes the server.
 //!
 //! On SQLite (one replica) the upgrade is in place: the old release serves, stops, the
-//! new one migrates and serves the old release's rows and its running agent.
+//! new one migrates and serves the old release's rows and its agent.
 
 mod common;
 
@@ -47,15 +48,10 @@ fn baseline() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-/// `bin ARGS` with `env` and no `SHARDLYN_*` of the caller's: the exit code and stdout.
+/// `bin ARGS` with `env` and no `SHARDLYN_*` of the caller's: the exit code, and what
+/// it wrote to stdout then stderr.
 fn run(bin: &Path, env: &[(&str, String)], args: &[&str]) -> (Option<i32>, String) {
-    let mut cmd = Command::new(bin);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SHARDLYN_") {
-            cmd.env_remove(key);
-        }
-    }
-    let out = cmd
+    let out = common::clean(bin)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("SHARDLYN_LOG_LEVEL", "warn")
         .args(args)
@@ -126,11 +122,6 @@ async fn power(
     )
     .await;
     wait_until(client, watch, path, TOKEN, WAIT, |i| i["state"] == state).await;
-}
-
-/// The old replica while it serves (PostgreSQL), else the new one.
-fn old_or_new<'a>(a: &'a str, b: &'a str, engine: Engine) -> &'a str {
-    if engine == Engine::Postgres { a } else { b }
 }
 
 /// `method path` on `base` with the fixture admin's token, expecting `status`.
@@ -331,13 +322,20 @@ async fn rolling_upgrade(engine: Engine) {
     )
     .await;
     assert_eq!(fixture["name"], "fixture-server", "{fixture}");
+    // The replicas serving: the old one first while it does (PostgreSQL).
+    let replicas = if replica_old.is_some() {
+        vec![a.clone(), b.clone()]
+    } else {
+        vec![b.clone()]
+    };
     // The old CLI's admin, written before the expand, signs in to the new release; one
-    // the new CLI writes signs in to the old one. The old CLI itself now refuses: the
-    // baseline release predates the rule that lets an old binary run on a schema a newer
-    // one expanded (upgrade.md: restart such a replica with the new binary).
+    // the new CLI writes signs in to the first replica (the old one on PostgreSQL). The
+    // old CLI itself now refuses: the baseline release predates the rule that lets an
+    // old binary run on a schema a newer one expanded (upgrade.md: restart such a
+    // replica with the new binary).
     login(&client, &b, "old-cli@example.com").await;
     created(admin_create(&new, "new-cli@example.com"));
-    login(&client, old_or_new(&a, &b, engine), "new-cli@example.com").await;
+    login(&client, &replicas[0], "new-cli@example.com").await;
     let (code, out) = admin_create(&old, "x@example.com");
     assert_eq!(code, Some(1), "{out}");
     assert!(
@@ -346,11 +344,6 @@ async fn rolling_upgrade(engine: Engine) {
     );
 
     // Both serve together: what one writes the other reads and takes.
-    let replicas = if replica_old.is_some() {
-        vec![a.clone(), b.clone()]
-    } else {
-        vec![b.clone()]
-    };
     for (n, writer) in replicas.iter().enumerate() {
         let reader = &replicas[(n + 1) % replicas.len()];
         let session = login(&client, writer, "old-cli@example.com").await;

@@ -11,7 +11,13 @@ use std::time::{Duration, Instant};
 
 /// The `shardlyn` binary with no `SHARDLYN_*` variable of the caller's environment.
 pub fn shardlyn() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardlyn"));
+    clean(std::path::Path::new(env!("CARGO_BIN_EXE_shardlyn")))
+}
+
+/// `bin` (this tree's or another release's) with no `SHARDLYN_*` variable of the
+/// caller's environment.
+pub fn clean(bin: &std::path::Path) -> Command {
+    let mut cmd = Command::new(bin);
     for (key, _) in std::env::vars() {
         if key.starts_with("SHARDLYN_") {
             cmd.env_remove(key);
@@ -197,13 +203,7 @@ impl Replica {
         data: &std::path::Path,
         port: u16,
     ) -> Self {
-        let mut cmd = std::process::Command::new(bin);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("SHARDLYN_") {
-                cmd.env_remove(key);
-            }
-        }
-        let child = cmd
+        let child = clean(bin)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("SHARDLYN_LOG_LEVEL", "warn")
             .arg("serve")
