@@ -214,6 +214,9 @@ async fn rolling_upgrade(engine: Engine) {
     let client = reqwest::Client::new();
     let replica_old = Replica::start_with(&old, &env, &data_old, port_old);
     healthy(&client, &a).await;
+    // The balancer's first checks found nothing listening: the agent below goes
+    // through it, so wait until a later check counts the old replica up.
+    lb.wait_up(0).await;
     let me = expect(&client, Method::GET, &a, "/v1/users/me", None, 200).await;
     assert_eq!(me["email"], "admin@fixture.example", "{me}");
     // This is the old release: it has no panel backup.
@@ -301,6 +304,9 @@ async fn rolling_upgrade(engine: Engine) {
     assert_eq!(code, Some(0), "up to date: {out}");
     let replica_new = Replica::start_with(&new, &env, &data_new, port_new);
     healthy(&client, &b).await;
+    // As an operator would: the old replica leaves (below) only once the balancer
+    // counts the new one up, so the agent has somewhere to come back to.
+    lb.wait_up(1).await;
     expect(
         &client,
         Method::GET,

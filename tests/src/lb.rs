@@ -89,7 +89,26 @@ impl LoadBalancer {
     /// # Panics
     /// Not within 20 s.
     pub async fn wait_all_up(&self) {
+        self.wait_counted_up(None).await;
+    }
+
+    /// Waits until HAProxy's health checks count backend `n` (its place in the list
+    /// given to [`LoadBalancer::start`]) up. A backend that was not listening when the
+    /// balancer started is counted down until a later check finds it; a request sent
+    /// through the balancer meanwhile is answered 503.
+    ///
+    /// # Panics
+    /// Not within 20 s.
+    pub async fn wait_up(&self, n: usize) {
+        self.wait_counted_up(Some(n)).await;
+    }
+
+    async fn wait_counted_up(&self, only: Option<usize>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let prefix = only.map_or_else(
+            || "replicas,replica".to_owned(),
+            |n| format!("replicas,replica{n},"),
+        );
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
         let mut last = String::new();
         while tokio::time::Instant::now() < deadline {
@@ -100,7 +119,7 @@ impl LoadBalancer {
                 // CSV: pxname,svname,...,status (the 18th column).
                 let servers: Vec<&str> = out
                     .lines()
-                    .filter(|l| l.starts_with("replicas,replica"))
+                    .filter(|l| l.starts_with(&prefix))
                     .filter_map(|l| l.split(',').nth(17))
                     .collect();
                 if !servers.is_empty() && servers.iter().all(|s| s.starts_with("UP")) {
@@ -110,6 +129,6 @@ impl LoadBalancer {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        panic!("haproxy never counted every replica up: {last}");
+        panic!("haproxy never counted {prefix}* up: {last}");
     }
 }
