@@ -67,10 +67,10 @@ pub async fn build_state(
             .context("reading the event stream from redis")?;
         tunnels.set_registry(Arc::new(crate::tunnel::Registry::new(
             conn.clone(),
-            prefix,
+            prefix.clone(),
             &keys.jwt_secret,
         )));
-        (Some(conn), events)
+        (Some((conn, prefix)), events)
     };
     let trusted_proxies = config
         .trusted_proxies
@@ -78,7 +78,9 @@ pub async fn build_state(
         .filter_map(|p| crate::client_ip::Net::parse(p).ok())
         .collect();
     let limiter = match &redis {
-        Some(conn) => RateLimiter::redis(config.rate_limit.clone(), conn.clone()),
+        Some((conn, prefix)) => {
+            RateLimiter::redis(config.rate_limit.clone(), conn.clone(), prefix.clone())
+        }
         None => RateLimiter::local(config.rate_limit.clone()),
     };
     let github = crate::auth::github::client::GithubClient::from_config(&config.github)?;
@@ -91,7 +93,7 @@ pub async fn build_state(
         metrics: Metrics::default(),
         mailer,
         ca,
-        redis,
+        redis: redis.map(|(conn, _)| conn),
         events,
         sqlite_lock: std::sync::Mutex::new(None),
         db,

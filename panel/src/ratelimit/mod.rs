@@ -36,6 +36,9 @@ enum Store {
     Local(table::Table),
     Redis {
         conn: redis::aio::ConnectionManager,
+        /// `shardlyn:<cluster id>:`, so panels that share only the Redis server keep
+        /// their counters apart.
+        prefix: String,
         /// Counts in-process while Redis is away (until `down_until`, unix ms), so a
         /// request does not wait on a Redis that is known to be down.
         fallback: table::Table,
@@ -65,12 +68,18 @@ impl RateLimiter {
         }
     }
 
-    /// A limiter whose counters live in Redis, shared by every panel replica.
+    /// A limiter whose counters live in Redis under `prefix` (the cluster's key
+    /// prefix), shared by every panel replica of the cluster.
     #[must_use]
-    pub fn redis(config: RateLimitConfig, conn: redis::aio::ConnectionManager) -> Self {
+    pub fn redis(
+        config: RateLimitConfig,
+        conn: redis::aio::ConnectionManager,
+        prefix: String,
+    ) -> Self {
         Self {
             store: Store::Redis {
                 conn,
+                prefix,
                 fallback: table::Table::new(MAX_KEYS),
                 down_until: AtomicU64::new(0),
             },
@@ -110,6 +119,7 @@ impl RateLimiter {
             Store::Local(table) => local(table),
             Store::Redis {
                 conn,
+                prefix,
                 fallback,
                 down_until,
             } => {
@@ -117,7 +127,7 @@ impl RateLimiter {
                 if now_ms < down_until.load(Ordering::Acquire) {
                     local(fallback)
                 } else {
-                    let redis_key = format!("shardlyn:rl:{key}:{start}");
+                    let redis_key = format!("{prefix}rl:{key}:{start}");
                     let mut conn = conn.clone();
                     let result: Result<(u32,), redis::RedisError> = redis::pipe()
                         .atomic()

@@ -1,6 +1,7 @@
 //! Rate limits: headers on limited routes, 429 with Retry-After, per-caller counting,
-//! counters shared through Redis between panel replicas, and callers counted by address
-//! until their credential is verified, in a table that stays bounded.
+//! counters shared through Redis between panel replicas (and kept apart from another
+//! panel on the same Redis), and callers counted by address until their credential is
+//! verified, in a table that stays bounded.
 
 use std::net::SocketAddr;
 
@@ -177,7 +178,8 @@ async fn a_hundred_thousand_garbage_tokens_leave_the_table_bounded() {
     );
 }
 
-/// Replicas share a PostgreSQL database and Redis (SQLite with `redis_url` is refused).
+/// Replicas share a PostgreSQL database and Redis (SQLite with `redis_url` is refused);
+/// another panel on the same Redis server but its own database counts apart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_shares_limits_between_replicas() {
     let engine = shardlyn_tests::Engine::Postgres;
@@ -187,8 +189,10 @@ async fn redis_shares_limits_between_replicas() {
         c.rate_limit.api_window_secs = 86_400;
         c.trusted_proxies = vec!["127.0.0.1".into()];
     };
-    let a = spawn_app_with(engine, adjust).await;
-    let b = spawn_app_with(engine, adjust).await;
+    let mut replicas = shardlyn_tests::replicas(2, adjust).await;
+    let b = replicas.pop().expect("two replicas");
+    let a = replicas.pop().expect("two replicas");
+    let other = spawn_app_with(engine, adjust).await;
     // Made-up bearers from one (forwarded) address on both replicas: one caller, one
     // budget shared through Redis, whatever the header says.
     let ip = random_v6();
@@ -197,6 +201,15 @@ async fn redis_shares_limits_between_replicas() {
     }
     assert_eq!(me_status(&b, &garbage_token(4), Some(&ip)).await, 429);
     assert_eq!(me_status(&a, &garbage_token(5), Some(&ip)).await, 429);
+    // The other panel (another cluster id) has spent nothing of its own budget for
+    // that caller, and spends it alone.
+    for i in 0..4 {
+        assert_eq!(
+            me_status(&other, &garbage_token(10 + i), Some(&ip)).await,
+            401
+        );
+    }
+    assert_eq!(me_status(&other, &garbage_token(14), Some(&ip)).await, 429);
     // The same /64 is the same caller; a verified user from there has their own budget.
     let neighbour = ip.replace("::1", "::2");
     assert_eq!(
