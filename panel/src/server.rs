@@ -44,8 +44,11 @@ pub async fn build_state(
         crate::nodes::presence::tunnel_listener(),
         crate::instances::ops::presence::tunnel_listener(),
     ]);
-    let (redis, events) = if config.redis_url.is_empty() {
-        (None, crate::events::Bus::local())
+    // Everything Redis holds (the event stream, the tunnel registry, rate-limit
+    // counters) lives under the cluster's prefix.
+    let (redis, events, limiter) = if config.redis_url.is_empty() {
+        let limiter = RateLimiter::local(config.rate_limit.clone());
+        (None, crate::events::Bus::local(), limiter)
     } else {
         let client = redis::Client::open(config.redis_url.as_str()).context("parsing redis_url")?;
         // Bounded: while Redis is away a request must not wait on it (rate limits fail
@@ -70,19 +73,14 @@ pub async fn build_state(
             prefix.clone(),
             &keys.jwt_secret,
         )));
-        (Some((conn, prefix)), events)
+        let limiter = RateLimiter::redis(config.rate_limit.clone(), conn.clone(), prefix);
+        (Some(conn), events, limiter)
     };
     let trusted_proxies = config
         .trusted_proxies
         .iter()
         .filter_map(|p| crate::client_ip::Net::parse(p).ok())
         .collect();
-    let limiter = match &redis {
-        Some((conn, prefix)) => {
-            RateLimiter::redis(config.rate_limit.clone(), conn.clone(), prefix.clone())
-        }
-        None => RateLimiter::local(config.rate_limit.clone()),
-    };
     let github = crate::auth::github::client::GithubClient::from_config(&config.github)?;
     let state = AppState(Arc::new(App {
         jwt: JwtKeys::new(keys.jwt_secret.as_bytes()),
@@ -93,7 +91,7 @@ pub async fn build_state(
         metrics: Metrics::default(),
         mailer,
         ca,
-        redis: redis.map(|(conn, _)| conn),
+        redis,
         events,
         sqlite_lock: std::sync::Mutex::new(None),
         db,
