@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::error::WebError;
 
 /// `(file name, content type, bytes)`.
-const FILES: &[(&str, &str, &[u8])] = &[
+pub(super) const FILES: &[(&str, &str, &[u8])] = &[
     (
         "app.css",
         "text/css; charset=utf-8",

@@ -402,6 +402,55 @@ mod tests {
         }
     }
 
+    /// A form only a script sends (no `method`, no `action`) is submitted to the page
+    /// itself when its button is clicked before the script ran (a module waits for its
+    /// imports first): the page loads again for nothing. Such a form's submit buttons are
+    /// disabled in the page, and the script that handles the form enables them.
+    #[test]
+    fn forms_only_a_script_sends_start_with_their_buttons_disabled() {
+        let scripts: Vec<&str> = super::super::assets::FILES
+            .iter()
+            .filter(|(name, _, _)| name.ends_with(".js"))
+            .map(|(name, _, bytes)| {
+                std::str::from_utf8(bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
+            })
+            .collect();
+        let mut checked = 0;
+        for (name, source) in FILES {
+            for (at, _) in source.match_indices("<form") {
+                let form = &source[at..];
+                let form = &form[..form.find("</form>").unwrap_or(form.len())];
+                let tag = &form[..form.find('>').expect("a form tag ends")];
+                if tag.contains("method=") || tag.contains("action=") {
+                    continue;
+                }
+                for (at, _) in form.match_indices("<button") {
+                    let button = &form[at..];
+                    let button = &button[..button.find('>').expect("a button tag ends")];
+                    if button.contains("type=") && !button.contains("type=\"submit\"") {
+                        continue;
+                    }
+                    assert!(
+                        button.contains(" disabled"),
+                        "{name}: {button}> is not disabled until its script runs"
+                    );
+                    let id = button
+                        .split("id=\"")
+                        .nth(1)
+                        .and_then(|rest| rest.split('"').next())
+                        .unwrap_or_else(|| panic!("{name}: {button}> has no id"));
+                    let enabled = format!("getElementById('{id}')");
+                    assert!(
+                        scripts.iter().any(|s| s.contains(&enabled)),
+                        "{name}: no script takes #{id} to enable it"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 9, "{checked} buttons checked");
+    }
+
     #[test]
     fn the_error_page_carries_the_code() {
         let html = render_error(403, "Not allowed", "CSRF_FAILED", "reload <now>");

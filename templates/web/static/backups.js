@@ -217,5 +217,9 @@ document.addEventListener('live:backup_progress', (e) => {
   }
 });
 
-if (form) form.addEventListener('submit', create);
+if (form) {
+  form.addEventListener('submit', create);
+  // Disabled in the page until this script handles the form (see migrate.js).
+  document.getElementById('backup-create').disabled = false;
+}
 load();

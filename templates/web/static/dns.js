@@ -378,6 +378,8 @@ function zonePage(section) {
 
   showType();
   form.dataset.script = 'on';
+  // Disabled in the page until this script handles the form (see migrate.js).
+  submit.disabled = false;
   load();
   const wanted = new URLSearchParams(window.location.search).get('edit');
   if (wanted) edit(wanted);

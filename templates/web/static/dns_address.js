@@ -128,6 +128,8 @@ async function start() {
         save.disabled = false;
       }
     });
+    // Disabled in the page until this script handles the form (see migrate.js).
+    document.getElementById('dns-subdomain-save').disabled = false;
   }
   box.dataset.script = 'on';
 }

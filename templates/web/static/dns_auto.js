@@ -110,5 +110,7 @@ form.addEventListener('submit', async (ev) => {
     save.disabled = false;
   }
 });
+// Disabled in the page until this script handles the form (see migrate.js).
+document.getElementById('auto-save').disabled = false;
 
 if (form) start();

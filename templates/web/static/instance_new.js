@@ -123,4 +123,8 @@ if (choice) {
   const load = document.getElementById('nw-load');
   if (load) load.hidden = true;
 }
-if (form) form.addEventListener('submit', create);
+if (form) {
+  form.addEventListener('submit', create);
+  // Disabled in the page until this script handles the form (see migrate.js).
+  submit.disabled = false;
+}

@@ -85,6 +85,9 @@ form.addEventListener('submit', async (ev) => {
     status.textContent = `Could not move the server: ${e.message}${e.code ? ` (${e.code})` : ''}`;
   }
 });
+// The button is disabled in the page until this script handles the form: a click
+// before would submit it to the page itself, loading it again for nothing.
+start.disabled = false;
 
 async function begin(body) {
   const answer = await call('POST', instancePath(id, '/migrate'), { json: body });

@@ -155,5 +155,7 @@ document.addEventListener('live:schedule_run', (e) => {
 
 action.addEventListener('change', syncPayloadField);
 form.addEventListener('submit', create);
+// Disabled in the page until this script handles the form (see migrate.js).
+document.getElementById('schedule-create').disabled = false;
 syncPayloadField();
 load();

@@ -75,4 +75,8 @@ async function save(ev) {
   }
 }
 
-if (form && form.dataset.canUpdate === 'true') form.addEventListener('submit', save);
+if (form && form.dataset.canUpdate === 'true') {
+  form.addEventListener('submit', save);
+  // Disabled in the page until this script handles the form (see migrate.js).
+  document.getElementById('settings-save').disabled = false;
+}
