@@ -148,6 +148,9 @@ function start(kind) {
 
 if (openSsh) openSsh.addEventListener('click', () => start('ssh'));
 if (openTerm) openTerm.addEventListener('click', () => start('terminal'));
+// The buttons are disabled in the page until here: a click before this script listens
+// would do nothing.
+setBusy(false);
 closeButton.addEventListener('click', () => {
   if (current && current.ws) current.ws.close(1000, 'closed');
   else if (current) finish(current);
