@@ -104,7 +104,6 @@ impl LoadBalancer {
     }
 
     async fn wait_counted_up(&self, only: Option<usize>) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let prefix = only.map_or_else(
             || "replicas,replica".to_owned(),
             |n| format!("replicas,replica{n},"),
@@ -112,10 +111,7 @@ impl LoadBalancer {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
         let mut last = String::new();
         while tokio::time::Instant::now() < deadline {
-            if let Ok(mut sock) = tokio::net::UnixStream::connect(&self.socket).await {
-                let _ = sock.write_all(b"show stat\n").await;
-                let mut out = String::new();
-                let _ = sock.read_to_string(&mut out).await;
+            if let Some(out) = self.show_stat().await {
                 // CSV: pxname,svname,...,status (the 18th column).
                 let servers: Vec<&str> = out
                     .lines()
@@ -130,5 +126,46 @@ impl LoadBalancer {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!("haproxy never counted {prefix}* up: {last}");
+    }
+
+    /// A counter of the balancer's front end from HAProxy's `show stat`, by its column
+    /// name: `req_tot` (the requests it took), `hrsp_5xx` (the answers it gave 5xx: its
+    /// own 503 when no backend is up, or a backend's).
+    ///
+    /// # Panics
+    /// When the stats socket does not answer or has no such column.
+    pub async fn frontend_counter(&self, column: &str) -> u64 {
+        let out = self
+            .show_stat()
+            .await
+            .expect("haproxy's stats socket answers");
+        let header: Vec<&str> = out
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# "))
+            .expect("show stat starts with its header")
+            .split(',')
+            .collect();
+        let at = header
+            .iter()
+            .position(|c| *c == column)
+            .unwrap_or_else(|| panic!("no column {column} in {header:?}"));
+        let row = out
+            .lines()
+            .find(|l| l.starts_with("panel,FRONTEND,"))
+            .expect("the front end's row");
+        row.split(',')
+            .nth(at)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{column} in {row}"))
+    }
+
+    async fn show_stat(&self) -> Option<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut sock = tokio::net::UnixStream::connect(&self.socket).await.ok()?;
+        sock.write_all(b"show stat\n").await.ok()?;
+        let mut out = String::new();
+        sock.read_to_string(&mut out).await.ok()?;
+        Some(out)
     }
 }

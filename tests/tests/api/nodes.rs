@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use shardlyn_agent::config::AgentConfig;
 use shardlyn_tests::agent::wait_node;
+use shardlyn_tests::lb::LoadBalancer;
 use shardlyn_tests::{TestApp, both_engines, spawn_app};
 
 /// A running agent; dropping the sender stops it.
@@ -331,6 +332,55 @@ async fn agent_reconnects_after_a_panel_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     agent.stop().await;
+}
+
+both_engines! {
+    /// `shardlyn-agent register` through a balancer (HAProxy, the real one) while its only
+    /// panel is down: HAProxy answers 503 and the agent tries again until the panel is
+    /// back, then registers with the same single-use token, which none of the 503s
+    /// reached. A refusal from the panel itself (the used token's 401) comes at once.
+    async fn register_tries_again_while_the_balancer_has_no_panel_up(engine) {
+        let app = spawn_app(engine).await;
+        let admin = app.bootstrap_admin().await;
+        let token = registration_token(&app, &admin.access, Some("late")).await;
+        let mut panel_config = app.state.config.clone();
+        let port: u16 = app.base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        panel_config.listen = format!("127.0.0.1:{port}").parse().expect("addr");
+        let data = app.stop_keep_dir().await;
+        let lb = LoadBalancer::start(&[&format!("http://127.0.0.1:{port}")]).await;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let delays = [Duration::from_millis(100); 300];
+        let (base, token_ref, path) = (lb.base.clone(), token.clone(), dir.path().to_owned());
+        let registering = tokio::spawn(async move {
+            shardlyn_agent::register::register_retrying(&base, &token_ref, None, &path, &delays).await
+        });
+        // Two attempts answered 503 by the balancer: the agent is trying again.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while lb.frontend_counter("hrsp_5xx").await < 2 {
+            assert!(!registering.is_finished(), "register gave up or got through with no panel up");
+            assert!(tokio::time::Instant::now() < deadline, "no second attempt");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!registering.is_finished(), "register stopped trying");
+
+        let again = shardlyn_tests::start_with_config(engine, data, panel_config).await;
+        let config = registering.await.expect("task").expect("registered once the panel is up");
+        let login = again.login("admin@example.com", shardlyn_tests::PASSWORD).await;
+        let node = again.get(&format!("/v1/nodes/{}", config.node_id), Some(&login.access)).await.expect(200);
+        assert_eq!(node.body["name"], "late");
+        assert_eq!(config.panel_url, lb.base);
+
+        // The panel refuses the used token: one request, no retry.
+        let before = lb.frontend_counter("req_tot").await;
+        let refused = shardlyn_agent::register::register_retrying(
+            &lb.base, &token, None, tempfile::tempdir().expect("d").path(), &delays,
+        )
+        .await
+        .expect_err("a used token is refused");
+        assert!(refused.to_string().contains("401"), "{refused:#}");
+        assert_eq!(lb.frontend_counter("req_tot").await, before + 1);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
