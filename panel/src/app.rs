@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
     api(state.clone())
         .merge(web)
         .layer(middleware::from_fn_with_state(state, draining))
+        .layer(middleware::from_fn(crate::unread_body::middleware))
 }
 
 /// While the process drains before it stops, every new request (health probes too, so

@@ -57,6 +57,7 @@ pub mod system_backup;
 pub mod tls;
 pub mod tunnel;
 pub mod types;
+pub mod unread_body;
 pub mod uploads;
 pub mod users;
 pub mod web;

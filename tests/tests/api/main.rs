@@ -11,6 +11,7 @@ mod billing_limits;
 mod billing_plans;
 mod billing_stripe;
 mod bootstrap;
+mod connections;
 mod contract;
 mod credentials;
 mod deploy;
