@@ -19,10 +19,11 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body::{Frame, SizeHint};
 
-/// At most this much of a body left unread is read and dropped.
-const MAX_BYTES: usize = 64 * 1024 * 1024;
+/// At most this much of a body left unread is read and dropped (here, and by
+/// `files::proxy::relay_drained`, whose body another task holds).
+pub(crate) const MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// And for at most this long.
-const MAX_TIME: Duration = Duration::from_secs(10);
+pub(crate) const MAX_TIME: Duration = Duration::from_secs(10);
 
 /// The request's body, handing what is left of it to [`middleware`] when it is dropped
 /// unfinished.
@@ -91,7 +92,7 @@ pub async fn middleware(req: Request, next: Next) -> Response {
         let mut read = 0;
         let _ = tokio::time::timeout(MAX_TIME, async {
             while let Some(Ok(chunk)) = chunks.next().await {
-                read += chunk.len();
+                read += chunk.len() as u64;
                 if read > MAX_BYTES {
                     break;
                 }

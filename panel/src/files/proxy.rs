@@ -48,8 +48,9 @@ where
 
 /// [`relay`] of a raw body that the agent may refuse before it has read it all (the
 /// editor's 10 MiB cap, the disk limit): the rest of the caller's body is then read and
-/// discarded (at most `DRAIN_MAX`, for at most `DRAIN_TIME`) before the answer goes
-/// out, so a caller still sending reads the refusal instead of a broken pipe.
+/// discarded before the answer goes out, so a caller still sending reads the refusal
+/// instead of a broken pipe. `unread_body` does that for bodies a handler drops; this
+/// one is held by another task, so it is drained here, within the same bounds.
 ///
 /// # Errors
 /// As [`relay`].
@@ -69,7 +70,7 @@ where
     let pump = tokio::spawn(async move {
         let mut incoming = body.into_data_stream();
         let mut forwarding = true;
-        let mut left = super::upload::DRAIN_MAX;
+        let mut left = crate::unread_body::MAX_BYTES;
         while let Some(chunk) = incoming.next().await {
             let Ok(chunk) = chunk else { break };
             if forwarding {
@@ -102,7 +103,7 @@ where
     let _ = answered.send(true);
     if result.as_ref().map_or(true, |r| !r.status().is_success()) {
         // Refused: the rest of the caller's body is read before the answer goes out.
-        let _ = tokio::time::timeout(super::upload::DRAIN_TIME, pump).await;
+        let _ = tokio::time::timeout(crate::unread_body::MAX_TIME, pump).await;
     }
     result
 }

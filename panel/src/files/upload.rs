@@ -34,12 +34,6 @@ fn base_name(name: &str) -> Option<&str> {
     (!n.is_empty() && n != "." && n != "..").then_some(n)
 }
 
-/// At most this much of a refused upload is read and discarded, so a client still
-/// sending reads the answer instead of a reset connection.
-pub(super) const DRAIN_MAX: u64 = 64 * 1024 * 1024;
-/// And for at most this long.
-pub(super) const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
-
 pub(super) async fn upload(
     State(state): State<AppState>,
     Authorized {
@@ -72,14 +66,10 @@ pub(super) async fn upload(
             Err(AppError::BadRequest("no file part in the upload".into()))
         }
         Ok(Sent::Files(files)) => Ok(Created(Uploaded { files }).into_response().into()),
-        Ok(Sent::Refused(response)) => {
-            drain(&mut multipart).await;
-            Ok(response.into())
-        }
-        Err(e) => {
-            drain(&mut multipart).await;
-            Err(e)
-        }
+        // What the client still sends of a refused upload is read before the refusal
+        // goes out, by `unread_body` once this drops the multipart stream.
+        Ok(Sent::Refused(response)) => Ok(response.into()),
+        Err(e) => Err(e),
     }
 }
 
@@ -158,22 +148,4 @@ async fn send_parts(multipart: &mut Multipart, to: &Target<'_>) -> AppResult<Sen
         files.push(written);
     }
     Ok(Sent::Files(files))
-}
-
-/// Reads and discards the rest of a refused upload (bounded by [`DRAIN_MAX`] and
-/// [`DRAIN_TIME`]): a client still sending its body then reads the refusal, where
-/// closing on it would leave the client with a broken pipe and no answer.
-async fn drain(multipart: &mut Multipart) {
-    let work = async {
-        let mut left = DRAIN_MAX;
-        while let Ok(Some(mut field)) = multipart.next_field().await {
-            while let Ok(Some(chunk)) = field.chunk().await {
-                left = left.saturating_sub(chunk.len() as u64);
-                if left == 0 {
-                    return;
-                }
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_TIME, work).await;
 }
